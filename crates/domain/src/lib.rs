@@ -1,0 +1,18 @@
+//! Castellan's core: typed ids, validated values, the authorization policy, directory import
+//! validation, task and audit rules. No IO lives here: no HTTP, no SQL, no clock or randomness
+//! of its own (both are passed in), so everything here is deterministic and unit-testable.
+
+pub mod audit;
+pub mod auth;
+pub mod clock;
+pub mod directory;
+pub mod error;
+pub mod ids;
+pub mod policy;
+pub mod tasks;
+pub mod values;
+pub mod workspace;
+
+pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
+pub use error::{FieldError, ValidationErrors};
+pub use ids::*;

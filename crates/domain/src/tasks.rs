@@ -1,0 +1,183 @@
+//! Durable tasks: what a task is, its life cycle, and the retry rule. The queue itself (claim,
+//! lease, heartbeat) lives in the store; the worker loop in the server crate.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Pending,
+    InProgress,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl TaskStatus {
+    pub const ALL: [TaskStatus; 5] =
+        [Self::Pending, Self::InProgress, Self::Completed, Self::Failed, Self::Cancelled];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        raw.parse().map_err(|_| {
+            FieldError::new(field, "must be one of pending, in_progress, completed, failed, cancelled")
+        })
+    }
+}
+
+impl FromStr for TaskStatus {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or(())
+    }
+}
+
+impl fmt::Display for TaskStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who started a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskTrigger {
+    Person,
+    Schedule,
+    System,
+}
+
+impl TaskTrigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Person => "person",
+            Self::Schedule => "schedule",
+            Self::System => "system",
+        }
+    }
+}
+
+impl FromStr for TaskTrigger {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "person" => Ok(Self::Person),
+            "schedule" => Ok(Self::Schedule),
+            "system" => Ok(Self::System),
+            _ => Err(()),
+        }
+    }
+}
+
+/// A task kind such as `system.noop` or `app.check`: lower-case dotted words.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskKind(String);
+
+impl TaskKind {
+    pub fn new(raw: &str) -> Result<Self, FieldError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 64
+            && raw.split('.').all(|w| {
+                !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            });
+        if ok {
+            Ok(Self(raw.to_string()))
+        } else {
+            Err(FieldError::new("kind", "must be lower-case dotted words such as app.check"))
+        }
+    }
+    /// For kinds written in code.
+    pub fn from_static(s: &'static str) -> Self {
+        Self::new(s).expect("static task kind is valid")
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a handler failed: a retryable failure (platform 5xx, 429, timeout) goes back to the
+/// queue with backoff until attempts run out; a permanent one fails the task at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskFailure {
+    Retryable(String),
+    Permanent(String),
+}
+
+impl fmt::Display for TaskFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Retryable(m) | Self::Permanent(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: a random delay in [base·2^(n-1) / 2, base·2^(n-1)],
+/// capped at `max`. `attempt` counts from 1.
+pub fn backoff(attempt: u32, base: Duration, max: Duration, rng: &mut dyn RngCore) -> Duration {
+    let exp = attempt.saturating_sub(1).min(20);
+    let ceiling = base.saturating_mul(1u32 << exp).min(max);
+    let half = ceiling / 2;
+    let span = ceiling.saturating_sub(half).as_millis() as u64;
+    let jitter = if span == 0 { 0 } else { rng.next_u64() % (span + 1) };
+    half + Duration::from_millis(jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn kinds() {
+        assert!(TaskKind::new("app.check").is_ok());
+        assert!(TaskKind::new("system.noop_2").is_ok());
+        for bad in ["", "App.check", "a..b", ".a", "a b"] {
+            assert!(TaskKind::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_within_bounds() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let base = Duration::from_secs(1);
+        let max = Duration::from_secs(60);
+        for attempt in 1..12 {
+            let d = backoff(attempt, base, max, &mut rng);
+            let ceiling = (base * 2u32.pow(attempt - 1)).min(max);
+            assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in TaskStatus::ALL {
+            assert_eq!(s.as_str().parse::<TaskStatus>(), Ok(s));
+        }
+        assert!(TaskStatus::parse("status", "done").is_err());
+    }
+}

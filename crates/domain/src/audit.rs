@@ -17,10 +17,17 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Actor {
-    Person { id: PersonId },
-    Token { id: TokenId, person_id: PersonId },
+    Person {
+        id: PersonId,
+    },
+    Token {
+        id: TokenId,
+        person_id: PersonId,
+    },
     /// Castellan itself: the worker, the scheduler, or an operator's CLI command.
-    Automation { name: String },
+    Automation {
+        name: String,
+    },
 }
 
 impl Actor {
@@ -77,8 +84,19 @@ pub struct NewAuditEvent {
 }
 
 impl NewAuditEvent {
-    pub fn success(actor: &Actor, action: &str, target: impl Into<String>, details: serde_json::Value) -> Self {
-        Self { actor: actor.clone(), action: action.into(), target: target.into(), outcome: Outcome::Success, details }
+    pub fn success(
+        actor: &Actor,
+        action: &str,
+        target: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
+        Self {
+            actor: actor.clone(),
+            action: action.into(),
+            target: target.into(),
+            outcome: Outcome::Success,
+            details,
+        }
     }
 }
 
@@ -155,31 +173,78 @@ pub struct ChainBreak {
 
 impl fmt::Display for ChainBreak {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "audit event {} (seq {}) is broken: {}", self.event_id, self.seq, self.reason)
+        write!(
+            f,
+            "audit event {} (seq {}) is broken: {}",
+            self.event_id, self.seq, self.reason
+        )
+    }
+}
+
+/// Checks events one at a time, in `seq` order, so a long chain can be streamed.
+#[derive(Debug)]
+pub struct ChainVerifier {
+    prev: String,
+    expected_seq: i64,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self {
+            prev: GENESIS_HASH.to_string(),
+            expected_seq: 1,
+        }
+    }
+}
+
+impl ChainVerifier {
+    pub fn push(&mut self, e: &AuditEvent) -> Result<(), ChainBreak> {
+        let brk = |reason: String| ChainBreak {
+            event_id: e.id,
+            seq: e.seq,
+            reason,
+        };
+        if e.seq != self.expected_seq {
+            return Err(brk(format!(
+                "expected seq {}, found {} (an event is missing)",
+                self.expected_seq, e.seq
+            )));
+        }
+        if e.prev_hash != self.prev {
+            return Err(brk(
+                "its previous-hash does not match the event before it".into()
+            ));
+        }
+        if e.computed_hash() != e.hash {
+            return Err(brk(
+                "its contents do not match its hash (the row was changed)".into(),
+            ));
+        }
+        self.prev = e.hash.clone();
+        self.expected_seq += 1;
+        Ok(())
+    }
+
+    /// Events checked so far.
+    pub fn count(&self) -> u64 {
+        (self.expected_seq - 1) as u64
+    }
+
+    /// The hash of the last event checked.
+    pub fn last_hash(&self) -> &str {
+        &self.prev
     }
 }
 
 /// Walks a workspace's events in `seq` order and returns the first that does not fit.
-pub fn verify_chain<'a>(events: impl IntoIterator<Item = &'a AuditEvent>) -> Result<u64, ChainBreak> {
-    let mut prev = GENESIS_HASH.to_string();
-    let mut expected_seq = 1;
-    let mut count = 0;
+pub fn verify_chain<'a>(
+    events: impl IntoIterator<Item = &'a AuditEvent>,
+) -> Result<u64, ChainBreak> {
+    let mut v = ChainVerifier::default();
     for e in events {
-        let brk = |reason: String| ChainBreak { event_id: e.id, seq: e.seq, reason };
-        if e.seq != expected_seq {
-            return Err(brk(format!("expected seq {expected_seq}, found {} (an event is missing)", e.seq)));
-        }
-        if e.prev_hash != prev {
-            return Err(brk("its previous-hash does not match the event before it".into()));
-        }
-        if e.computed_hash() != e.hash {
-            return Err(brk("its contents do not match its hash (the row was changed)".into()));
-        }
-        prev = e.hash.clone();
-        expected_seq += 1;
-        count += 1;
+        v.push(e)?;
     }
-    Ok(count)
+    Ok(v.count())
 }
 
 #[cfg(test)]
@@ -198,7 +263,9 @@ mod tests {
                     workspace_id: ws,
                     seq,
                     at: from_millis(1_700_000_000_000 + seq),
-                    actor: Actor::Automation { name: "test".into() },
+                    actor: Actor::Automation {
+                        name: "test".into(),
+                    },
                     action: "thing.do".into(),
                     target: format!("thing:{seq}"),
                     outcome: Outcome::Success,

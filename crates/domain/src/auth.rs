@@ -28,7 +28,8 @@ impl ApiScope {
         }
     }
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        raw.parse().map_err(|_| FieldError::new(field, "must be one of read, write, admin"))
+        raw.parse()
+            .map_err(|_| FieldError::new(field, "must be one of read, write, admin"))
     }
 }
 

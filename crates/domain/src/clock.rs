@@ -52,3 +52,52 @@ pub fn to_millis(t: Timestamp) -> i64 {
 pub fn from_millis(ms: i64) -> Timestamp {
     DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
 }
+
+/// The two things Castellan takes from the outside world: the time and random bytes. Built
+/// once at start (`Env::system()`), or pinned in tests (`Env::deterministic`).
+#[derive(Clone)]
+pub struct Env {
+    pub clock: std::sync::Arc<dyn Clock>,
+    rng: std::sync::Arc<Mutex<rand::rngs::StdRng>>,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Env")
+    }
+}
+
+impl Env {
+    /// Wall clock and a CSPRNG (ChaCha, seeded from the operating system).
+    pub fn system() -> Self {
+        use rand::SeedableRng;
+        Self {
+            clock: std::sync::Arc::new(SystemClock),
+            rng: std::sync::Arc::new(Mutex::new(rand::rngs::StdRng::from_entropy())),
+        }
+    }
+
+    pub fn deterministic(clock: std::sync::Arc<dyn Clock>, seed: u64) -> Self {
+        use rand::SeedableRng;
+        Self {
+            clock,
+            rng: std::sync::Arc::new(Mutex::new(rand::rngs::StdRng::seed_from_u64(seed))),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Runs `f` with the random source.
+    pub fn with_rng<T>(&self, f: impl FnOnce(&mut dyn rand::RngCore) -> T) -> T {
+        let mut rng = self.rng.lock().expect("rng poisoned");
+        f(&mut *rng)
+    }
+
+    /// A new time-ordered id.
+    pub fn new_uuid(&self) -> uuid::Uuid {
+        let now = self.now();
+        self.with_rng(|r| crate::ids::new_v7(now, r))
+    }
+}

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use crate::error::{FieldError, ValidationErrors};
-use crate::values::{optional_text, parse_bool, required_text, Email};
+use crate::values::{Email, optional_text, parse_bool, required_text};
 
 /// What a caller supplies to create or replace an identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +160,8 @@ pub struct RowError {
 pub struct ImportPlan {
     pub rows: Vec<ImportRow>,
     pub errors: Vec<RowError>,
+    /// Whether the file has a `groups` column: only then are memberships replaced.
+    pub groups_column: bool,
 }
 
 const KNOWN_COLUMNS: &[(&str, &str)] = &[
@@ -177,7 +179,11 @@ const KNOWN_COLUMNS: &[(&str, &str)] = &[
 ];
 
 fn column_key(header: &str) -> String {
-    header.trim().trim_start_matches('\u{feff}').replace(['_', '-', ' '], "").to_ascii_lowercase()
+    header
+        .trim()
+        .trim_start_matches('\u{feff}')
+        .replace(['_', '-', ' '], "")
+        .to_ascii_lowercase()
 }
 
 /// Parses and validates a directory CSV. The header row names the columns (`userName` and
@@ -186,11 +192,18 @@ fn column_key(header: &str) -> String {
 /// header as line 1.
 pub fn plan_csv_import(data: &[u8]) -> ImportPlan {
     let mut plan = ImportPlan::default();
-    let mut reader = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::None).from_reader(data);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::None)
+        .from_reader(data);
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            plan.errors.push(RowError { line: 1, field: "header".into(), message: format!("cannot read header: {e}") });
+            plan.errors.push(RowError {
+                line: 1,
+                field: "header".into(),
+                message: format!("cannot read header: {e}"),
+            });
             return plan;
         }
     };
@@ -200,7 +213,11 @@ pub fn plan_csv_import(data: &[u8]) -> ImportPlan {
         match KNOWN_COLUMNS.iter().find(|(k, _)| *k == key) {
             Some((_, canonical)) => {
                 if index.insert(canonical, i).is_some() {
-                    plan.errors.push(RowError { line: 1, field: h.to_string(), message: "column appears twice".into() });
+                    plan.errors.push(RowError {
+                        line: 1,
+                        field: h.to_string(),
+                        message: "column appears twice".into(),
+                    });
                 }
             }
             None => plan.errors.push(RowError {
@@ -208,14 +225,23 @@ pub fn plan_csv_import(data: &[u8]) -> ImportPlan {
                 field: h.to_string(),
                 message: format!(
                     "unknown column; known columns are {}",
-                    KNOWN_COLUMNS.iter().map(|(_, c)| *c).collect::<Vec<_>>().join(", ")
+                    KNOWN_COLUMNS
+                        .iter()
+                        .map(|(_, c)| *c)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             }),
         }
     }
+    plan.groups_column = index.contains_key("groups");
     for required in ["userName", "email"] {
         if !index.contains_key(required) {
-            plan.errors.push(RowError { line: 1, field: required.into(), message: "required column is missing".into() });
+            plan.errors.push(RowError {
+                line: 1,
+                field: required.into(),
+                message: "required column is missing".into(),
+            });
         }
     }
     if !plan.errors.is_empty() {
@@ -230,7 +256,11 @@ pub fn plan_csv_import(data: &[u8]) -> ImportPlan {
             Ok(r) => r,
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                plan.errors.push(RowError { line, field: "row".into(), message: format!("malformed CSV: {e}") });
+                plan.errors.push(RowError {
+                    line,
+                    field: "row".into(),
+                    message: format!("malformed CSV: {e}"),
+                });
                 continue;
             }
         };
@@ -256,11 +286,18 @@ pub fn plan_csv_import(data: &[u8]) -> ImportPlan {
             department: get("department"),
             manager: get("manager"),
         };
-        let groups: Vec<String> =
-            get("groups").split(';').map(str::trim).filter(|g| !g.is_empty()).map(str::to_string).collect();
+        let groups: Vec<String> = get("groups")
+            .split(';')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(str::to_string)
+            .collect();
         for g in &groups {
             if g.chars().count() > 256 {
-                row_errors.push(FieldError::new("groups", "a group name is longer than 256 characters"));
+                row_errors.push(FieldError::new(
+                    "groups",
+                    "a group name is longer than 256 characters",
+                ));
             }
         }
         match IdentityInput::validate(&raw, &CSV_FIELDS) {
@@ -272,18 +309,30 @@ pub fn plan_csv_import(data: &[u8]) -> ImportPlan {
                         map.insert(key, line);
                     }
                 };
-                dup(&mut seen_user, identity.user_name.to_lowercase(), "userName");
+                dup(
+                    &mut seen_user,
+                    identity.user_name.to_lowercase(),
+                    "userName",
+                );
                 dup(&mut seen_email, identity.primary_email.canonical(), "email");
                 if let Some(ext) = &identity.external_id {
                     dup(&mut seen_ext, ext.clone(), "externalId");
                 }
                 if row_errors.is_empty() {
-                    plan.rows.push(ImportRow { line, identity, groups });
+                    plan.rows.push(ImportRow {
+                        line,
+                        identity,
+                        groups,
+                    });
                 }
             }
             Err(errs) => row_errors.extend(errs.0),
         }
-        plan.errors.extend(row_errors.into_iter().map(|e| RowError { line, field: e.field, message: e.message }));
+        plan.errors.extend(row_errors.into_iter().map(|e| RowError {
+            line,
+            field: e.field,
+            message: e.message,
+        }));
     }
     plan
 }
@@ -316,16 +365,36 @@ mod tests {
                    d,d@example.com,perhaps\n\
                    A,e@example.com,true\n";
         let plan = plan_csv_import(csv.as_bytes());
-        let got: Vec<(u64, &str)> = plan.errors.iter().map(|e| (e.line, e.field.as_str())).collect();
-        assert_eq!(got, vec![(3, "userName"), (4, "email"), (5, "active"), (6, "userName")]);
+        let got: Vec<(u64, &str)> = plan
+            .errors
+            .iter()
+            .map(|e| (e.line, e.field.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (3, "userName"),
+                (4, "email"),
+                (5, "active"),
+                (6, "userName")
+            ]
+        );
         assert_eq!(plan.rows.len(), 1);
     }
 
     #[test]
     fn header_problems() {
         let plan = plan_csv_import(b"user,mail\nx,y\n");
-        assert!(plan.errors.iter().any(|e| e.field == "user" && e.message.contains("unknown column")));
-        assert!(plan.errors.iter().any(|e| e.field == "userName" && e.message.contains("missing")));
+        assert!(
+            plan.errors
+                .iter()
+                .any(|e| e.field == "user" && e.message.contains("unknown column"))
+        );
+        assert!(
+            plan.errors
+                .iter()
+                .any(|e| e.field == "userName" && e.message.contains("missing"))
+        );
         assert!(plan.rows.is_empty());
     }
 }

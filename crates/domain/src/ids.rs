@@ -20,6 +20,9 @@ macro_rules! typed_id {
             pub fn generate(now: Timestamp, rng: &mut dyn RngCore) -> Self {
                 Self(new_v7(now, rng))
             }
+            pub fn new(env: &crate::clock::Env) -> Self {
+                Self(env.new_uuid())
+            }
             pub fn as_uuid(&self) -> Uuid {
                 self.0
             }
@@ -40,7 +43,17 @@ macro_rules! typed_id {
     )*};
 }
 
-typed_id!(WorkspaceId, PersonId, IdentityId, GroupId, TaskId, TokenId, SessionId, AuditEventId, AppId);
+typed_id!(
+    WorkspaceId,
+    PersonId,
+    IdentityId,
+    GroupId,
+    TaskId,
+    TokenId,
+    SessionId,
+    AuditEventId,
+    AppId
+);
 
 pub fn new_v7(now: Timestamp, rng: &mut dyn RngCore) -> Uuid {
     let mut bytes = [0u8; 10];

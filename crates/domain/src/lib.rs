@@ -13,6 +13,6 @@ pub mod tasks;
 pub mod values;
 pub mod workspace;
 
-pub use clock::{Clock, FixedClock, SystemClock, Timestamp};
+pub use clock::{Clock, Env, FixedClock, SystemClock, Timestamp};
 pub use error::{FieldError, ValidationErrors};
 pub use ids::*;

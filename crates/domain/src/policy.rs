@@ -76,7 +76,9 @@ pub enum Denied {
 impl std::fmt::Display for Denied {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Denied::Role { needed } => write!(f, "this needs the {needed} workspace role or higher"),
+            Denied::Role { needed } => {
+                write!(f, "this needs the {needed} workspace role or higher")
+            }
             Denied::Scope { needed } => write!(f, "this API token needs the {needed} scope"),
         }
     }
@@ -97,7 +99,11 @@ pub fn authorize(p: &Principal, action: Action) -> Result<(), Denied> {
 
 /// May `actor` give `target_role` to someone (or change someone who holds `current`)?
 /// Only Owners create or touch Owners; Admins manage everyone below Owner.
-pub fn may_assign_role(actor: WorkspaceRole, current: Option<WorkspaceRole>, target_role: WorkspaceRole) -> bool {
+pub fn may_assign_role(
+    actor: WorkspaceRole,
+    current: Option<WorkspaceRole>,
+    target_role: WorkspaceRole,
+) -> bool {
     if actor == WorkspaceRole::Owner {
         return true;
     }
@@ -112,7 +118,12 @@ mod tests {
     use uuid::Uuid;
 
     fn p(role: WorkspaceRole, method: AuthMethod) -> Principal {
-        Principal { workspace_id: WorkspaceId(Uuid::nil()), person_id: PersonId(Uuid::nil()), role, method }
+        Principal {
+            workspace_id: WorkspaceId(Uuid::nil()),
+            person_id: PersonId(Uuid::nil()),
+            role,
+            method,
+        }
     }
 
     #[test]
@@ -121,13 +132,20 @@ mod tests {
         assert!(authorize(&p(WorkspaceRole::Admin, s), Action::ReadAudit).is_ok());
         assert_eq!(
             authorize(&p(WorkspaceRole::Member, s), Action::ReadAudit),
-            Err(Denied::Role { needed: WorkspaceRole::Admin })
+            Err(Denied::Role {
+                needed: WorkspaceRole::Admin
+            })
         );
-        let read_token = AuthMethod::Token { id: TokenId(Uuid::nil()), scope: ApiScope::Read };
+        let read_token = AuthMethod::Token {
+            id: TokenId(Uuid::nil()),
+            scope: ApiScope::Read,
+        };
         assert!(authorize(&p(WorkspaceRole::Owner, read_token), Action::ReadDirectory).is_ok());
         assert_eq!(
             authorize(&p(WorkspaceRole::Owner, read_token), Action::WriteDirectory),
-            Err(Denied::Scope { needed: ApiScope::Write })
+            Err(Denied::Scope {
+                needed: ApiScope::Write
+            })
         );
     }
 

@@ -21,8 +21,13 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
-    pub const ALL: [TaskStatus; 5] =
-        [Self::Pending, Self::InProgress, Self::Completed, Self::Failed, Self::Cancelled];
+    pub const ALL: [TaskStatus; 5] = [
+        Self::Pending,
+        Self::InProgress,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,7 +43,10 @@ impl TaskStatus {
     }
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
         raw.parse().map_err(|_| {
-            FieldError::new(field, "must be one of pending, in_progress, completed, failed, cancelled")
+            FieldError::new(
+                field,
+                "must be one of pending, in_progress, completed, failed, cancelled",
+            )
         })
     }
 }
@@ -97,12 +105,17 @@ impl TaskKind {
         let ok = !raw.is_empty()
             && raw.len() <= 64
             && raw.split('.').all(|w| {
-                !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                !w.is_empty()
+                    && w.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
             });
         if ok {
             Ok(Self(raw.to_string()))
         } else {
-            Err(FieldError::new("kind", "must be lower-case dotted words such as app.check"))
+            Err(FieldError::new(
+                "kind",
+                "must be lower-case dotted words such as app.check",
+            ))
         }
     }
     /// For kinds written in code.
@@ -143,7 +156,11 @@ pub fn backoff(attempt: u32, base: Duration, max: Duration, rng: &mut dyn RngCor
     let ceiling = base.saturating_mul(1u32 << exp).min(max);
     let half = ceiling / 2;
     let span = ceiling.saturating_sub(half).as_millis() as u64;
-    let jitter = if span == 0 { 0 } else { rng.next_u64() % (span + 1) };
+    let jitter = if span == 0 {
+        0
+    } else {
+        rng.next_u64() % (span + 1)
+    };
     half + Duration::from_millis(jitter)
 }
 

@@ -74,10 +74,16 @@ pub fn optional_text(field: &str, raw: &str, max: usize) -> Result<Option<String
         return Ok(None);
     }
     if s.chars().count() > max {
-        return Err(FieldError::new(field, format!("is longer than {max} characters")));
+        return Err(FieldError::new(
+            field,
+            format!("is longer than {max} characters"),
+        ));
     }
     if s.chars().any(|c| c.is_control()) {
-        return Err(FieldError::new(field, "must not contain control characters"));
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(Some(s.to_string()))
 }
@@ -100,7 +106,17 @@ mod tests {
         for ok in ["a@b.co", " Alice@Example.com ", "a+tag@x.y.z"] {
             assert!(Email::parse("email", ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a", "a@", "@b.com", "a@b", "a b@c.com", "a@@b.com", "a@b..com", "a@.com"] {
+        for bad in [
+            "",
+            "a",
+            "a@",
+            "@b.com",
+            "a@b",
+            "a b@c.com",
+            "a@@b.com",
+            "a@b..com",
+            "a@.com",
+        ] {
             let e = Email::parse("email", bad).unwrap_err();
             assert_eq!(e.field, "email", "{bad}");
         }

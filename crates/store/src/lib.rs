@@ -1,1 +1,278 @@
-//! placeholder
+//! Castellan's persistence: one `Store` over SQLite or PostgreSQL (sqlx's `Any` driver), with
+//! SQL written once in portable form (`$n` placeholders, TEXT ids, BIGINT milliseconds, TEXT
+//! JSON) and a forward-only migration folder per backend. The only place that knows SQL.
+//!
+//! Workspace isolation: everything below a workspace is reached through [`Store::ws`], which
+//! binds the workspace id into every query, so a row of another workspace is never found.
+
+mod audit;
+mod directory;
+pub mod people;
+pub mod records;
+mod tasks;
+pub mod testing;
+mod workspaces;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use castellan_domain::{Env, ValidationErrors, WorkspaceId};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+pub use audit::{AuditFilter, AuditTx};
+pub use directory::{IdentityFilter, ImportSummary};
+pub use people::PersonUpdate;
+pub use records::*;
+pub use tasks::{ClaimedTask, LEASE_LOST, NewTask, TaskEnd, TaskFilter};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{field}: {message}")]
+    Conflict { field: String, message: String },
+    #[error("{0}")]
+    Invalid(ValidationErrors),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    pub fn conflict(field: &str, message: impl Into<String>) -> Self {
+        Self::Conflict {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Maps a unique-constraint violation to a conflict on `field`, other errors unchanged.
+pub(crate) fn unique_as(
+    field: &'static str,
+    message: &'static str,
+) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::conflict(field, message),
+        _ => StoreError::Database(e),
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    env: Env,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Store {
+    /// Connects to `sqlite://path?mode=rwc` or `postgres://…`.
+    pub async fn connect(url: &str, env: Env, opts: ConnectOptions) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Invalid(
+                castellan_domain::FieldError::new(
+                    "database_url",
+                    "must start with sqlite: or postgres:",
+                )
+                .into(),
+            ));
+        };
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .acquire_timeout(opts.acquire_timeout);
+        if backend == Backend::Sqlite {
+            // WAL lets readers run while one writer writes; the busy timeout makes a second
+            // process wait for the write lock instead of failing.
+            pool = pool.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA journal_mode = WAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect(url).await?;
+        Ok(Self { pool, backend, env })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Applies the forward-only migrations of this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), so a transaction that reads before it writes cannot fail half-way with
+    /// "database is locked" when another writer got there first.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Everything inside one workspace.
+    pub fn ws(&self, workspace_id: WorkspaceId) -> Scoped<'_> {
+        Scoped {
+            store: self,
+            ws: workspace_id,
+        }
+    }
+}
+
+/// A view of the store limited to one workspace.
+#[derive(Clone, Copy)]
+pub struct Scoped<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) ws: WorkspaceId,
+}
+
+impl Scoped<'_> {
+    pub fn workspace_id(&self) -> WorkspaceId {
+        self.ws
+    }
+    pub(crate) fn ws_str(&self) -> String {
+        self.ws.to_string()
+    }
+}
+
+// Row helpers: the Any driver decodes TEXT/BIGINT portably; these turn columns into domain
+// types and report unreadable data instead of panicking.
+pub(crate) fn get_id<T: FromStr>(row: &AnyRow, col: &str) -> Result<T> {
+    let s: String = row.try_get(col)?;
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("column {col} holds a malformed id")))
+}
+
+pub(crate) fn get_opt_id<T: FromStr>(row: &AnyRow, col: &str) -> Result<Option<T>> {
+    let s: Option<String> = row.try_get(col)?;
+    s.map(|s| {
+        s.parse()
+            .map_err(|_| StoreError::Corrupt(format!("column {col} holds a malformed id")))
+    })
+    .transpose()
+}
+
+pub(crate) fn get_time(row: &AnyRow, col: &str) -> Result<castellan_domain::Timestamp> {
+    Ok(castellan_domain::clock::from_millis(
+        row.try_get::<i64, _>(col)?,
+    ))
+}
+
+pub(crate) fn get_opt_time(row: &AnyRow, col: &str) -> Result<Option<castellan_domain::Timestamp>> {
+    Ok(row
+        .try_get::<Option<i64>, _>(col)?
+        .map(castellan_domain::clock::from_millis))
+}
+
+pub(crate) fn get_bool(row: &AnyRow, col: &str) -> Result<bool> {
+    Ok(row.try_get::<i64, _>(col)? != 0)
+}
+
+pub(crate) fn get_json(row: &AnyRow, col: &str) -> Result<serde_json::Value> {
+    let s: String = row.try_get(col)?;
+    serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("column {col}: {e}")))
+}
+
+pub(crate) fn get_parsed<T: FromStr>(row: &AnyRow, col: &str) -> Result<T> {
+    let s: String = row.try_get(col)?;
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("column {col} holds unknown value {s:?}")))
+}
+
+pub(crate) fn ms(t: castellan_domain::Timestamp) -> i64 {
+    t.timestamp_millis()
+}

@@ -1,1 +1,545 @@
-fn main() {}
+//! The `castellan` command: the server, the worker, and operator tools.
+
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use castellan_domain::Env;
+use castellan_domain::audit::Actor;
+use castellan_domain::auth::{
+    API_TOKEN_PREFIX, ApiScope, generate_password, generate_secret, hash_secret,
+};
+use castellan_domain::directory::plan_csv_import;
+use castellan_domain::tasks::{TaskKind, TaskTrigger};
+use castellan_domain::values::Email;
+use castellan_domain::workspace::parse_workspace_name;
+use castellan_server::metrics::Metrics;
+use castellan_server::worker::{Registry, WorkerConfig};
+use castellan_server::{AppState, ServerSettings};
+use castellan_store::{ConnectOptions, NewTask, Store, Workspace};
+use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, FlagOverrides};
+
+#[derive(Parser)]
+#[command(
+    name = "castellan",
+    version,
+    about = "Access governance for paid-social business managers"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// TOML configuration file.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data directory (default ./castellan-data).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// sqlite://… or postgres://… (default: SQLite file in the data directory).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Log format: pretty or json.
+    #[arg(long, global = true)]
+    log_format: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server with an in-process worker.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Run task workers only (several processes may share one PostgreSQL database).
+    Worker {
+        /// Tasks run at once by this process.
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run everything embedded on a fresh SQLite database with a sample workspace.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Workspace administration.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+    /// The corporate directory.
+    #[command(subcommand)]
+    Directory(DirectoryCmd),
+    /// The activity log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Automation tasks.
+    #[command(subcommand)]
+    Tasks(TasksCmd),
+    /// Print the OpenAPI document of the API.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// Create a workspace and its Owner; prints a one-time password.
+    Bootstrap {
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryCmd {
+    /// Import identities from a CSV file (validated in full first).
+    Import {
+        file: PathBuf,
+        /// Workspace name (may be left out when there is only one).
+        #[arg(long)]
+        workspace: Option<String>,
+        /// Import the valid rows even if some rows are bad.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Validate only.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Walk each workspace's hash chain; exit 1 naming the first broken event.
+    Verify {
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TasksCmd {
+    /// Queue a task (for operators and tests), e.g. `system.noop`.
+    Enqueue {
+        kind: String,
+        #[arg(long, default_value = "{}")]
+        payload: String,
+        #[arg(long)]
+        workspace: Option<String>,
+        /// Queue this many copies.
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let flags = FlagOverrides {
+        listen: match &cli.command {
+            Command::Serve { listen } => listen.clone(),
+            Command::Demo { listen } => Some(listen.clone()),
+            _ => None,
+        },
+        data_dir: cli.global.data_dir.clone(),
+        database_url: cli.global.database_url.clone(),
+        log_format: cli.global.log_format.clone(),
+    };
+    let cfg = match Config::load(cli.global.config.as_deref(), &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&cfg);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match rt.block_on(run(cli.command, cfg)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&cfg.log_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    if cfg.uses_sqlite_file() {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    }
+    let opts = ConnectOptions {
+        max_connections: cfg.database_max_connections,
+        ..Default::default()
+    };
+    let store = Store::connect(&cfg.database_url(), Env::system(), opts)
+        .await
+        .context("connecting to the database")?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing or releasing running tasks");
+        t.cancel();
+    });
+    token
+}
+
+fn worker_config(cfg: &Config) -> WorkerConfig {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+    let suffix = Env::system().with_rng(|r| generate_secret("", r))[..8].to_string();
+    let mut w = WorkerConfig::new(format!("{host}:{}:{suffix}", std::process::id()));
+    w.concurrency = cfg.worker.concurrency;
+    w.lease = Duration::from_secs(cfg.worker.lease_secs.max(1));
+    w.poll_interval = Duration::from_millis(cfg.worker.poll_ms.max(10));
+    w.shutdown_grace = Duration::from_secs(cfg.worker.shutdown_grace_secs);
+    w
+}
+
+fn settings(cfg: &Config, addr: std::net::SocketAddr) -> ServerSettings {
+    ServerSettings {
+        session_ttl: Duration::from_secs(cfg.session_ttl_secs),
+        secure_cookies: cfg.secure_cookies,
+        public_url: cfg
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
+        ..ServerSettings::default()
+    }
+}
+
+/// Serves the API (and a worker when configured) until a shutdown signal.
+async fn serve(cfg: &Config, store: Store, banner: Option<String>) -> anyhow::Result<ExitCode> {
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    let metrics = Arc::new(Metrics::new());
+    let state = AppState::new(store.clone(), settings(cfg, addr), metrics.clone());
+    let shutdown = shutdown_signal();
+    let worker = cfg.worker.in_process.then(|| {
+        tokio::spawn(castellan_server::worker::run(
+            store.clone(),
+            Registry::standard(),
+            worker_config(cfg),
+            metrics,
+            shutdown.clone(),
+        ))
+    });
+    tracing::info!(%addr, database = store.backend().name(), "castellan listening");
+    println!("Castellan is listening on http://{addr}");
+    if let Some(b) = banner {
+        println!("{b}");
+    }
+    castellan_server::serve(listener, state, shutdown.clone()).await?;
+    if let Some(w) = worker {
+        w.await?;
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn pick_workspace(store: &Store, name: Option<&str>) -> anyhow::Result<Workspace> {
+    match name {
+        Some(n) => store
+            .workspace_by_name(n)
+            .await
+            .with_context(|| format!("workspace {n:?}")),
+        None => {
+            let all = store.list_workspaces().await?;
+            match all.len() {
+                1 => Ok(all.into_iter().next().expect("one")),
+                0 => anyhow::bail!(
+                    "there is no workspace yet; run `castellan admin bootstrap` first"
+                ),
+                _ => anyhow::bail!("there are several workspaces; pass --workspace NAME"),
+            }
+        }
+    }
+}
+
+fn cli_actor() -> Actor {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    Actor::Automation {
+        name: format!("cli:{user}"),
+    }
+}
+
+async fn bootstrap(
+    store: &Store,
+    workspace: &str,
+    email: &str,
+) -> anyhow::Result<(Workspace, String)> {
+    let name = parse_workspace_name(workspace)
+        .map_err(|e| anyhow::anyhow!("--workspace: {}", e.message))?;
+    let email = Email::parse("--email", email).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password = store.env().with_rng(generate_password);
+    let salt = store.env().with_rng(|r| {
+        let mut b = [0u8; 16];
+        r.fill_bytes(&mut b);
+        b
+    });
+    let hash = castellan_server::auth::hash_password(password.clone(), salt).await?;
+    let (ws, _) = store
+        .create_workspace_with_owner(&name, &email, &hash, &cli_actor())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((ws, password))
+}
+
+async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&castellan_server::openapi())?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { .. } => {
+            let store = open_store(&cfg).await?;
+            serve(&cfg, store, None).await
+        }
+        Command::Migrate => {
+            let store = open_store(&cfg).await?;
+            println!("database is up to date ({})", store.backend().name());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker { concurrency } => {
+            let store = open_store(&cfg).await?;
+            let mut w = worker_config(&cfg);
+            if let Some(c) = concurrency {
+                w.concurrency = c.max(1);
+            }
+            let shutdown = shutdown_signal();
+            castellan_server::worker::run(
+                store.clone(),
+                Registry::standard(),
+                w,
+                Arc::new(Metrics::new()),
+                shutdown,
+            )
+            .await;
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin(AdminCmd::Bootstrap { workspace, email }) => {
+            let store = open_store(&cfg).await?;
+            let (ws, password) = bootstrap(&store, &workspace, &email).await?;
+            println!("Workspace {:?} created with Owner {email}.", ws.name);
+            println!("One-time password: {password}");
+            println!("Sign in with it and change it (POST /api/v1/me/password).");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Directory(DirectoryCmd::Import {
+            file,
+            workspace,
+            skip_invalid,
+            dry_run,
+            json,
+        }) => {
+            let data =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let plan = plan_csv_import(&data);
+            let header_broken = plan.errors.iter().any(|e| e.line == 1);
+            for e in &plan.errors {
+                eprintln!(
+                    "{}: line {}, {}: {}",
+                    file.display(),
+                    e.line,
+                    e.field,
+                    e.message
+                );
+            }
+            if header_broken || (!plan.errors.is_empty() && !skip_invalid) {
+                eprintln!(
+                    "{} invalid row(s); nothing was imported (use --skip-invalid to import the valid rows)",
+                    plan.errors.len()
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+            if dry_run {
+                println!("{} valid row(s); dry run, nothing written", plan.rows.len());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let store = open_store(&cfg).await?;
+            let ws = pick_workspace(&store, workspace.as_deref()).await?;
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let s = store
+                .ws(ws.id)
+                .import_identities(&cli_actor(), &plan.rows, plan.groups_column, &name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"created": s.created, "updated": s.updated, "unchanged": s.unchanged, "deactivated": s.deactivated, "groups_created": s.groups_created, "skipped_rows": plan.errors.len()})
+                );
+            } else {
+                println!(
+                    "imported into {:?}: {} created, {} updated, {} unchanged, {} deactivated, {} group(s) created, {} row(s) skipped",
+                    ws.name,
+                    s.created,
+                    s.updated,
+                    s.unchanged,
+                    s.deactivated,
+                    s.groups_created,
+                    plan.errors.len()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCmd::Verify { workspace }) => {
+            let store = open_store(&cfg).await?;
+            let targets = match workspace {
+                Some(n) => vec![pick_workspace(&store, Some(&n)).await?],
+                None => store.list_workspaces().await?,
+            };
+            let mut broken = false;
+            for ws in targets {
+                match store.ws(ws.id).audit_verify().await? {
+                    Ok(n) => println!("workspace {:?}: {n} events, chain intact", ws.name),
+                    Err(b) => {
+                        broken = true;
+                        eprintln!("workspace {:?}: {b}", ws.name);
+                    }
+                }
+            }
+            Ok(if broken {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Command::Tasks(TasksCmd::Enqueue {
+            kind,
+            payload,
+            workspace,
+            count,
+        }) => {
+            let kind = TaskKind::new(&kind).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let payload: serde_json::Value =
+                serde_json::from_str(&payload).context("--payload must be JSON")?;
+            let store = open_store(&cfg).await?;
+            let ws = pick_workspace(&store, workspace.as_deref()).await?;
+            let tasks = (0..count)
+                .map(|_| NewTask::new(kind.clone(), payload.clone(), TaskTrigger::System))
+                .collect();
+            let ids = store
+                .ws(ws.id)
+                .enqueue_many(&cli_actor(), tasks)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for id in ids.iter().take(20) {
+                println!("{id}");
+            }
+            if ids.len() > 20 {
+                println!("… and {} more", ids.len() - 20);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { .. } => demo(cfg).await,
+    }
+}
+
+const DEMO_DIRECTORY: &str = include_str!("../demo/directory.csv");
+
+/// Everything embedded: a fresh SQLite database in a new data directory, a workspace with its
+/// Owner, the sample directory, and an API token, then the server.
+async fn demo(mut cfg: Config) -> anyhow::Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!("castellan-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    cfg.data_dir = dir.clone();
+    cfg.database_url = None;
+    let store = open_store(&cfg).await?;
+    let (ws, password) = bootstrap(&store, "Demo", "owner@demo.example.com").await?;
+    let plan = plan_csv_import(DEMO_DIRECTORY.as_bytes());
+    anyhow::ensure!(
+        plan.errors.is_empty(),
+        "the built-in demo directory is invalid: {:?}",
+        plan.errors
+    );
+    let sum = store
+        .ws(ws.id)
+        .import_identities(
+            &cli_actor(),
+            &plan.rows,
+            plan.groups_column,
+            "demo directory",
+        )
+        .await?;
+    let owner = store
+        .ws(ws.id)
+        .person_by_email(&Email::parse("email", "owner@demo.example.com").expect("valid"))
+        .await?;
+    let secret = store
+        .env()
+        .with_rng(|r| generate_secret(API_TOKEN_PREFIX, r));
+    store
+        .ws(ws.id)
+        .create_token(
+            &cli_actor(),
+            owner.id,
+            "demo",
+            ApiScope::Admin,
+            &hash_secret(&secret),
+        )
+        .await?;
+    let url = format!("http://{}", cfg.listen);
+    let banner = format!(
+        "\nDemo workspace ready (data in {}).\n  Sign in:   owner@demo.example.com / {password}\n  API token: {secret}\n  Directory: {} identities imported\n\nTry:\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/me\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/directory/identities?limit=5'\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/audit/events\n  castellan --data-dir {} audit verify\n",
+        dir.display(),
+        sum.created,
+        dir.display(),
+    );
+    serve(&cfg, store, Some(banner)).await
+}

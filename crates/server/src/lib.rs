@@ -1,1 +1,217 @@
-//! placeholder
+//! Castellan's HTTP surface: the JSON API under `/api/v1` (with its OpenAPI document),
+//! health and metrics endpoints, and the task worker. Only this crate knows HTTP.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod state;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use state::{AppState, ServerSettings};
+
+/// Largest JSON body accepted.
+pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
+/// Largest directory import accepted.
+pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Castellan API", description = "Access governance for paid-social business managers.", license(name = "Apache-2.0")),
+    tags(
+        (name = "auth", description = "Sign-in, the caller, API tokens"),
+        (name = "workspace", description = "The caller's workspace"),
+        (name = "people", description = "People of the workspace"),
+        (name = "directory", description = "Directory identities and groups"),
+        (name = "tasks", description = "Automation tasks"),
+        (name = "audit", description = "The activity log"),
+    ),
+    components(schemas(error::ErrorBody)),
+    modifiers(&SecurityAddon),
+)]
+struct ApiDoc;
+
+struct SecurityAddon;
+
+impl utoipa::Modify for SecurityAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        c.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::SESSION_COOKIE))),
+        );
+        openapi.security = Some(vec![
+            utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new()),
+            utoipa::openapi::security::SecurityRequirement::new("session", Vec::<String>::new()),
+        ]);
+    }
+}
+
+/// Every `/api/v1` route, with its OpenAPI description. The router and the document come from
+/// the same list, so the document cannot miss a route.
+fn api_router() -> OpenApiRouter<AppState> {
+    use api::*;
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(auth::list_tokens, auth::create_token))
+        .routes(routes!(auth::revoke_token))
+        .routes(routes!(
+            workspace::get_workspace,
+            workspace::update_workspace
+        ))
+        .routes(routes!(people::list_people, people::create_person))
+        .routes(routes!(people::get_person, people::update_person))
+        .routes(routes!(
+            directory::list_identities,
+            directory::create_identity
+        ))
+        .routes(routes!(
+            directory::get_identity,
+            directory::replace_identity
+        ))
+        .routes(routes!(directory::deactivate_identity))
+        .routes(routes!(directory::reactivate_identity))
+        // Imports take files: a larger body limit on this route only (the inner limit wins).
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(directory::import))
+                .layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
+        )
+        .routes(routes!(directory::list_groups, directory::create_group))
+        .routes(routes!(
+            directory::get_group,
+            directory::update_group,
+            directory::delete_group
+        ))
+        .routes(routes!(tasks::list_tasks))
+        .routes(routes!(tasks::get_task))
+        .routes(routes!(tasks::cancel_task))
+        .routes(routes!(audit::list_events))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::verify))
+}
+
+/// The OpenAPI document of the API (committed as `openapi.json`; a test checks it is current).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, mut doc) = api_router().split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc
+}
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let (api, mut doc) = api_router().split_for_parts();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    let doc = Arc::new(doc);
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { Json(doc.as_ref().clone()) }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .fallback(|| async { error::ApiError::NotFound("route".into()) })
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    match s.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            error::ApiError::Unavailable(e.into()).into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(s): State<AppState>) -> Response {
+    if let Ok(counts) = s.store.task_counts().await {
+        for status in castellan_domain::tasks::TaskStatus::ALL {
+            let n = counts
+                .iter()
+                .find(|(st, _)| *st == status)
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
+            s.metrics
+                .tasks_by_status
+                .get_or_create(&metrics::StatusLabels {
+                    status: status.to_string(),
+                })
+                .set(n);
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Logs each request and counts it in the metrics.
+async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let elapsed = started.elapsed();
+    let status = resp.status().as_u16();
+    s.metrics
+        .http_requests
+        .get_or_create(&metrics::HttpLabels {
+            method: method.clone(),
+            status,
+        })
+        .inc();
+    s.metrics.http_duration.observe(elapsed.as_secs_f64());
+    tracing::info!(%method, %path, status, ms = elapsed.as_millis() as u64, "request");
+    resp
+}
+
+/// Serves until `shutdown` is cancelled, then stops accepting and drains in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+}

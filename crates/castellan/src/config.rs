@@ -1,0 +1,235 @@
+//! Layered configuration, built once and passed down: built-in defaults, then a TOML file
+//! (`--config`, `CASTELLAN_CONFIG`, or `./castellan.toml` when present), then `CASTELLAN_*`
+//! environment variables (`__` separates nested keys, e.g. `CASTELLAN_WORKER__CONCURRENCY`),
+//! then secrets from files named by `CASTELLAN_*_FILE`, then command-line flags.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Where the SQLite file (and later the vault key) live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; default: SQLite file inside `data_dir`.
+    pub database_url: Option<String>,
+    /// `pretty` (human-readable) or `json`.
+    pub log_format: String,
+    /// A tracing filter such as `info` or `castellan=debug,info` (`RUST_LOG` wins when set).
+    pub log_level: String,
+    /// The URL people reach Castellan at.
+    pub public_url: Option<String>,
+    /// Mark cookies Secure (serve behind HTTPS).
+    pub secure_cookies: bool,
+    pub session_ttl_secs: u64,
+    pub database_max_connections: u32,
+    pub worker: WorkerSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerSection {
+    /// Run a worker inside `castellan serve`.
+    pub in_process: bool,
+    pub concurrency: usize,
+    pub lease_secs: u64,
+    pub poll_ms: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for WorkerSection {
+    fn default() -> Self {
+        Self {
+            in_process: true,
+            concurrency: 4,
+            lease_secs: 60,
+            poll_ms: 500,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./castellan-data"),
+            database_url: None,
+            log_format: "pretty".into(),
+            log_level: "info".into(),
+            public_url: None,
+            secure_cookies: false,
+            session_ttl_secs: 12 * 3600,
+            database_max_connections: 8,
+            worker: WorkerSection::default(),
+        }
+    }
+}
+
+/// Values given as flags; only the ones set override the layers below.
+#[derive(Debug, Default, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_format: Option<String>,
+}
+
+/// Environment variables that configure tests, not the server.
+const NOT_CONFIG: &[&str] = &[
+    "config",
+    "test_postgres_url",
+    "require_postgres",
+    "require_specs",
+    "specs_dir",
+];
+
+impl Config {
+    pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> anyhow::Result<Self> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("CASTELLAN_CONFIG").map(PathBuf::from));
+        match file {
+            Some(f) => {
+                if !f.exists() {
+                    anyhow::bail!("config file {} does not exist", f.display());
+                }
+                fig = fig.merge(Toml::file(f));
+            }
+            None if Path::new("castellan.toml").exists() => {
+                fig = fig.merge(Toml::file("castellan.toml"))
+            }
+            None => {}
+        }
+        fig = fig.merge(
+            Env::prefixed("CASTELLAN_")
+                .split("__")
+                .filter(|k| !k.as_str().ends_with("_file") && !NOT_CONFIG.contains(&k.as_str())),
+        );
+        fig = fig.merge(Serialized::defaults(secrets_from_files()?));
+        fig = fig.merge(Serialized::defaults(flags));
+        let cfg: Config = fig
+            .extract()
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !matches!(self.log_format.as_str(), "pretty" | "json") {
+            anyhow::bail!(
+                "configuration: log_format must be pretty or json, not {:?}",
+                self.log_format
+            );
+        }
+        self.listen.parse::<std::net::SocketAddr>().map_err(|_| {
+            anyhow::anyhow!(
+                "configuration: listen must be an address such as 127.0.0.1:8080, not {:?}",
+                self.listen
+            )
+        })?;
+        if self.worker.concurrency == 0 {
+            anyhow::bail!("configuration: worker.concurrency must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("castellan.db").display()
+            ),
+        }
+    }
+
+    pub fn uses_sqlite_file(&self) -> bool {
+        self.database_url
+            .as_deref()
+            .is_none_or(|u| u.starts_with("sqlite:"))
+    }
+}
+
+/// `CASTELLAN_DATABASE_URL_FILE=/run/secrets/db` sets `database_url` from that file (for
+/// container secrets), without the secret passing through the environment.
+fn secrets_from_files() -> anyhow::Result<figment::value::Dict> {
+    let mut dict = figment::value::Dict::new();
+    for (k, v) in std::env::vars() {
+        if let Some(name) = k
+            .strip_prefix("CASTELLAN_")
+            .and_then(|k| k.strip_suffix("_FILE"))
+        {
+            let content = std::fs::read_to_string(&v)
+                .map_err(|e| anyhow::anyhow!("{k}: cannot read {v}: {e}"))?;
+            dict.insert(
+                name.to_lowercase(),
+                figment::value::Value::from(content.trim().to_string()),
+            );
+        }
+    }
+    Ok(dict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "listen = \"127.0.0.1:9000\"\nlog_format = \"json\"\n[worker]\nconcurrency = 7\n",
+            )?;
+            jail.create_file("db.secret", "postgres://secret@db/castellan\n")?;
+            jail.set_env("CASTELLAN_LOG_FORMAT", "pretty");
+            jail.set_env("CASTELLAN_WORKER__LEASE_SECS", "99");
+            jail.set_env("CASTELLAN_DATABASE_URL_FILE", "db.secret");
+            let flags = FlagOverrides {
+                listen: Some("127.0.0.1:9100".into()),
+                ..Default::default()
+            };
+            let c = Config::load(Some(Path::new("c.toml")), &flags).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:9100");
+            assert_eq!(c.log_format, "pretty");
+            assert_eq!(c.worker.concurrency, 7);
+            assert_eq!(c.worker.lease_secs, 99);
+            assert_eq!(
+                c.database_url.as_deref(),
+                Some("postgres://secret@db/castellan")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults_and_bad_values() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen, "127.0.0.1:8080");
+            assert!(
+                c.database_url()
+                    .starts_with("sqlite://./castellan-data/castellan.db")
+            );
+            jail.set_env("CASTELLAN_LOG_FORMAT", "xml");
+            assert!(
+                Config::load(None, &FlagOverrides::default())
+                    .unwrap_err()
+                    .to_string()
+                    .contains("log_format")
+            );
+            Ok(())
+        });
+    }
+}

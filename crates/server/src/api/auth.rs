@@ -1,0 +1,362 @@
+//! Sign-in, sign-out, the caller's own profile and API tokens.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use castellan_domain::TokenId;
+use castellan_domain::audit::{Actor, NewAuditEvent, Outcome};
+use castellan_domain::auth::{
+    API_TOKEN_PREFIX, ApiScope, generate_secret, hash_secret, validate_new_password,
+};
+use castellan_domain::policy::{Action, AuthMethod};
+use castellan_domain::values::{Email, required_text};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::people::PersonBody;
+use super::workspace::WorkspaceBody;
+use crate::auth::{CSRF_COOKIE, Caller, SESSION_COOKIE, hash_password, verify_password};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+    /// Needed only when the e-mail belongs to people in several workspaces.
+    pub workspace: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub person: PersonBody,
+    pub workspace: WorkspaceBody,
+    /// Send this in the `X-CSRF-Token` header with every cookie-authenticated write.
+    pub csrf_token: String,
+    pub must_change_password: bool,
+}
+
+fn session_cookie(
+    name: &str,
+    value: &str,
+    http_only: bool,
+    max_age: i64,
+    secure: bool,
+) -> HeaderValue {
+    let mut c = format!("{name}={value}; Path=/; SameSite=Lax; Max-Age={max_age}");
+    if http_only {
+        c.push_str("; HttpOnly");
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    HeaderValue::from_str(&c).expect("cookie is ASCII")
+}
+
+/// Sign in with e-mail and password; sets an HttpOnly session cookie.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn login(
+    State(s): State<AppState>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> ApiResult<Response> {
+    let email = Email::parse("email", &req.email)?;
+    if req.password.is_empty() {
+        return Err(ApiError::invalid("password", "password is required"));
+    }
+    let now = s.env.now();
+    let key = email.canonical();
+    if let Err(wait) = s.throttle.check(&key, now) {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: wait,
+        });
+    }
+    let mut candidates = s.store.credentials_by_email(&email).await?;
+    candidates.retain(|c| !c.person.disabled);
+    if let Some(ws) = &req.workspace {
+        let ws = ws.trim().to_lowercase();
+        let mut keep = Vec::new();
+        for c in candidates {
+            if s.store
+                .get_workspace(c.person.workspace_id)
+                .await?
+                .name
+                .to_lowercase()
+                == ws
+            {
+                keep.push(c);
+            }
+        }
+        candidates = keep;
+    } else if candidates.len() > 1 {
+        return Err(ApiError::invalid(
+            "workspace",
+            "this e-mail is in several workspaces; name the workspace",
+        ));
+    }
+    let cred = candidates.into_iter().next();
+    let ok = verify_password(
+        req.password,
+        cred.as_ref().and_then(|c| c.password_hash.clone()),
+    )
+    .await;
+    let Some(cred) = cred.filter(|_| ok) else {
+        s.throttle.fail(&key, now);
+        return Err(ApiError::Unauthenticated);
+    };
+    s.throttle.succeed(&key);
+    let person = cred.person;
+    let token = s.env.with_rng(|r| generate_secret("", r));
+    let csrf = s.env.with_rng(|r| generate_secret("", r));
+    let ttl =
+        chrono::Duration::from_std(s.settings.session_ttl).unwrap_or(chrono::Duration::hours(12));
+    s.store
+        .ws(person.workspace_id)
+        .create_session(person.id, &hash_secret(&token), &csrf, now + ttl)
+        .await?;
+    let workspace = s.store.get_workspace(person.workspace_id).await?;
+    let body = LoginResponse {
+        must_change_password: person.must_change_password,
+        person: person.into(),
+        workspace: workspace.into(),
+        csrf_token: csrf.clone(),
+    };
+    let max_age = ttl.num_seconds();
+    let mut resp = Json(body).into_response();
+    let secure = s.settings.secure_cookies;
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        session_cookie(SESSION_COOKIE, &token, true, max_age, secure),
+    );
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        session_cookie(CSRF_COOKIE, &csrf, false, max_age, secure),
+    );
+    Ok(resp)
+}
+
+/// Sign out: ends the browser session (no effect for API tokens).
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn logout(State(s): State<AppState>, caller: Caller) -> ApiResult<Response> {
+    caller.require(Action::ReadSelf)?;
+    if let Some(h) = &caller.session_hash {
+        s.store.delete_session(h).await?;
+        s.store
+            .ws(caller.ws())
+            .audit(NewAuditEvent::success(
+                &caller.actor(),
+                "session.delete",
+                format!("person:{}", caller.principal.person_id),
+                serde_json::json!({}),
+            ))
+            .await?;
+    }
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    let secure = s.settings.secure_cookies;
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        session_cookie(SESSION_COOKIE, "", true, 0, secure),
+    );
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        session_cookie(CSRF_COOKIE, "", false, 0, secure),
+    );
+    Ok(resp)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    pub person: PersonBody,
+    pub workspace: WorkspaceBody,
+    /// `session` or `token`.
+    pub auth_method: String,
+    /// For tokens: their scope.
+    pub scope: Option<String>,
+}
+
+/// The caller's own profile.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
+pub async fn me(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<MeResponse>> {
+    let p = caller.require(Action::ReadSelf)?;
+    let person = s.store.ws(p.workspace_id).person(p.person_id).await?;
+    let workspace = s.store.get_workspace(p.workspace_id).await?;
+    let (auth_method, scope) = match p.method {
+        AuthMethod::Session => ("session", None),
+        AuthMethod::Token { scope, .. } => ("token", Some(scope.to_string())),
+    };
+    Ok(Json(MeResponse {
+        person: person.into(),
+        workspace: workspace.into(),
+        auth_method: auth_method.into(),
+        scope,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Change one's own password (required after a one-time password).
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", request_body = ChangePasswordRequest,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn change_password(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> ApiResult<StatusCode> {
+    let p = *caller.require(Action::UpdateSelf)?;
+    validate_new_password("new_password", &req.new_password)?;
+    let person = s.store.ws(p.workspace_id).person(p.person_id).await?;
+    let email = Email::parse("email", &person.email)?;
+    let cred = s
+        .store
+        .credentials_by_email(&email)
+        .await?
+        .into_iter()
+        .find(|c| c.person.id == p.person_id);
+    if !verify_password(req.current_password, cred.and_then(|c| c.password_hash)).await {
+        return Err(ApiError::invalid(
+            "current_password",
+            "the current password is wrong",
+        ));
+    }
+    let salt = s.env.with_rng(|r| {
+        let mut b = [0u8; 16];
+        r.fill_bytes(&mut b);
+        b
+    });
+    let hash = hash_password(req.new_password, salt)
+        .await
+        .map_err(ApiError::Internal)?;
+    s.store
+        .ws(p.workspace_id)
+        .set_password(&caller.actor(), p.person_id, &hash)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenBody {
+    pub id: String,
+    pub name: String,
+    /// `read`, `write` or `admin`.
+    pub scope: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<castellan_store::ApiToken> for TokenBody {
+    fn from(t: castellan_store::ApiToken) -> Self {
+        Self {
+            id: t.id.to_string(),
+            name: t.name,
+            scope: t.scope.to_string(),
+            created_at: t.created_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    pub name: String,
+    /// `read`, `write` or `admin`.
+    pub scope: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub token: TokenBody,
+    /// The secret, shown this once. Send it as `Authorization: Bearer <secret>`.
+    pub secret: String,
+}
+
+/// The caller's API tokens.
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "auth", responses((status = 200, body = Vec<TokenBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_tokens(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<TokenBody>>> {
+    let p = caller.require(Action::ManageOwnTokens)?;
+    Ok(Json(
+        s.store
+            .ws(p.workspace_id)
+            .tokens(p.person_id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+/// Create an API token for oneself; the secret is returned once and stored only hashed.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "auth", request_body = CreateTokenRequest,
+    responses((status = 201, body = CreatedToken), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn create_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateTokenRequest>,
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let p = *caller.require(Action::ManageOwnTokens)?;
+    let name = required_text("name", &req.name, 100)?;
+    let scope = ApiScope::parse("scope", &req.scope)?;
+    let secret = s.env.with_rng(|r| generate_secret(API_TOKEN_PREFIX, r));
+    let token = s
+        .store
+        .ws(p.workspace_id)
+        .create_token(
+            &caller.actor(),
+            p.person_id,
+            &name,
+            scope,
+            &hash_secret(&secret),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: token.into(),
+            secret,
+        }),
+    ))
+}
+
+/// Revoke one of the caller's tokens.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "auth", params(("id" = String, Path, description = "token id")),
+    responses((status = 200, body = TokenBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TokenBody>> {
+    let p = *caller.require(Action::ManageOwnTokens)?;
+    let id: TokenId = super::parse_id("id", &id, "token")?;
+    Ok(Json(
+        s.store
+            .ws(p.workspace_id)
+            .revoke_token(&caller.actor(), p.person_id, id)
+            .await?
+            .into(),
+    ))
+}
+
+/// For handlers that record a failed attempt.
+pub fn failure_event(actor: &Actor, action: &str, target: String, reason: &str) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: actor.clone(),
+        action: action.into(),
+        target,
+        outcome: Outcome::Failure,
+        details: serde_json::json!({ "reason": reason }),
+    }
+}

@@ -1,0 +1,195 @@
+//! People of the workspace (Admin).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use castellan_domain::PersonId;
+use castellan_domain::auth::generate_password;
+use castellan_domain::policy::{Action, may_assign_role};
+use castellan_domain::values::{Email, optional_text};
+use castellan_domain::workspace::WorkspaceRole;
+use castellan_store::PersonUpdate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Page, PageQuery, cursor, limit};
+use crate::auth::{Caller, hash_password};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PersonBody {
+    pub id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    /// `owner`, `admin`, `member` or `guest`.
+    pub role: String,
+    pub disabled: bool,
+    pub must_change_password: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<castellan_store::Person> for PersonBody {
+    fn from(p: castellan_store::Person) -> Self {
+        Self {
+            id: p.id.to_string(),
+            email: p.email,
+            display_name: p.display_name,
+            role: p.role.to_string(),
+            disabled: p.disabled,
+            must_change_password: p.must_change_password,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePersonRequest {
+    pub email: String,
+    pub display_name: Option<String>,
+    /// `owner`, `admin`, `member` or `guest`.
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedPerson {
+    pub person: PersonBody,
+    /// A one-time password to hand over; it must be changed at first sign-in.
+    pub one_time_password: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatePersonRequest {
+    pub role: Option<String>,
+    pub display_name: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// People in the workspace.
+#[utoipa::path(get, path = "/api/v1/people", tag = "people", params(PageQuery),
+    responses((status = 200, body = Page<PersonBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_people(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<PersonBody>>> {
+    let p = caller.require(Action::ReadPeople)?;
+    let page = s
+        .store
+        .ws(p.workspace_id)
+        .people(cursor(&q.cursor)?, limit(q.limit)?)
+        .await?;
+    Ok(Json(Page::from_store(page, Into::into)))
+}
+
+/// Add a local person with a one-time password.
+#[utoipa::path(post, path = "/api/v1/people", tag = "people", request_body = CreatePersonRequest,
+    responses((status = 201, body = CreatedPerson), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_person(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreatePersonRequest>,
+) -> ApiResult<(StatusCode, Json<CreatedPerson>)> {
+    let p = *caller.require(Action::ManagePeople)?;
+    let email = Email::parse("email", &req.email)?;
+    let display = optional_text(
+        "display_name",
+        req.display_name.as_deref().unwrap_or(""),
+        256,
+    )?;
+    let role = WorkspaceRole::parse("role", &req.role)?;
+    if !may_assign_role(p.role, None, role) {
+        return Err(ApiError::Forbidden(format!(
+            "a {} cannot create a {role}",
+            p.role
+        )));
+    }
+    let password = s.env.with_rng(generate_password);
+    let salt = s.env.with_rng(|r| {
+        let mut b = [0u8; 16];
+        r.fill_bytes(&mut b);
+        b
+    });
+    let hash = hash_password(password.clone(), salt)
+        .await
+        .map_err(ApiError::Internal)?;
+    let person = s
+        .store
+        .ws(p.workspace_id)
+        .create_person(
+            &caller.actor(),
+            &email,
+            display.as_deref(),
+            role,
+            Some(&hash),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedPerson {
+            person: person.into(),
+            one_time_password: password,
+        }),
+    ))
+}
+
+/// One person.
+#[utoipa::path(get, path = "/api/v1/people/{id}", tag = "people", params(("id" = String, Path, description = "person id")),
+    responses((status = 200, body = PersonBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_person(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PersonBody>> {
+    let p = caller.require(Action::ReadPeople)?;
+    let id: PersonId = super::parse_id("id", &id, "person")?;
+    Ok(Json(s.store.ws(p.workspace_id).person(id).await?.into()))
+}
+
+/// Change a person's role, name, or disable them (disabling ends their sessions).
+#[utoipa::path(patch, path = "/api/v1/people/{id}", tag = "people", params(("id" = String, Path, description = "person id")), request_body = UpdatePersonRequest,
+    responses((status = 200, body = PersonBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update_person(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<UpdatePersonRequest>,
+) -> ApiResult<Json<PersonBody>> {
+    let p = *caller.require(Action::ManagePeople)?;
+    let id: PersonId = super::parse_id("id", &id, "person")?;
+    let current = s.store.ws(p.workspace_id).person(id).await?;
+    let role = req
+        .role
+        .as_deref()
+        .map(|r| WorkspaceRole::parse("role", r))
+        .transpose()?;
+    let target = role.unwrap_or(current.role);
+    if !may_assign_role(p.role, Some(current.role), target) {
+        return Err(ApiError::Forbidden(format!(
+            "a {} cannot change a {} into a {target}",
+            p.role, current.role
+        )));
+    }
+    let display_name = req
+        .display_name
+        .as_deref()
+        .map(|d| optional_text("display_name", d, 256))
+        .transpose()?;
+    let update = PersonUpdate {
+        role,
+        display_name,
+        disabled: req.disabled,
+    };
+    Ok(Json(
+        s.store
+            .ws(p.workspace_id)
+            .update_person(&caller.actor(), id, &update)
+            .await?
+            .into(),
+    ))
+}

@@ -67,6 +67,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let name = named.unwrap_or_default();
             if path == "." {
                 name
+            } else if path == name || path.ends_with(&format!(".{name}")) {
+                path
             } else {
                 format!("{path}.{name}")
             }

@@ -1,0 +1,7 @@
+//! Integration tests of the HTTP API: the real server on port 0 with a fresh database.
+//! One test binary (modules below) so it links once.
+
+mod common;
+mod flows;
+mod matrix;
+mod worker;

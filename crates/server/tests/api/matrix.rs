@@ -1,0 +1,496 @@
+//! The authorization matrix: every `/api/v1` route, called as anonymous, Guest, Member, Admin,
+//! Owner, and the Owner of another workspace, with the exact expected status. A route missing
+//! from the table fails the test.
+
+use std::collections::BTreeSet;
+
+use castellan_domain::audit::Actor;
+use castellan_domain::auth::{API_TOKEN_PREFIX, ApiScope, generate_secret, hash_secret};
+use castellan_domain::directory::{IdentityInput, JSON_FIELDS, RawIdentity};
+use castellan_domain::tasks::{TaskKind, TaskTrigger};
+use castellan_domain::workspace::WorkspaceRole;
+use castellan_domain::{PersonId, WorkspaceId};
+use castellan_store::NewTask;
+use reqwest::Method;
+
+use crate::common::{TestApp, cli, unique};
+
+/// Callers, in the order of each row's expectations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Who {
+    Anonymous,
+    Guest,
+    Member,
+    Admin,
+    Owner,
+    OtherOwner,
+}
+
+const WHO: [Who; 6] = [
+    Who::Anonymous,
+    Who::Guest,
+    Who::Member,
+    Who::Admin,
+    Who::Owner,
+    Who::OtherOwner,
+];
+
+/// Placeholders in paths and bodies, filled with fresh rows of workspace A per request.
+enum Body {
+    None,
+    Json(fn() -> serde_json::Value),
+    Csv(&'static str),
+}
+
+struct Row {
+    method: Method,
+    path: &'static str,
+    body: Body,
+    expect: [u16; 6],
+}
+
+fn rows() -> Vec<Row> {
+    use Body::*;
+    let r = |method: Method, path: &'static str, body: Body, expect: [u16; 6]| Row {
+        method,
+        path,
+        body,
+        expect,
+    };
+    let g = Method::GET;
+    let p = Method::POST;
+    vec![
+        r(
+            p.clone(),
+            "/api/v1/auth/login",
+            Json(
+                || serde_json::json!({"email": "owner@matrix-a.example.com", "password": "matrix password 123"}),
+            ),
+            [200, 200, 200, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/auth/logout",
+            None,
+            [401, 204, 204, 204, 204, 204],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/me",
+            None,
+            [401, 200, 200, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/me/password",
+            Json(
+                || serde_json::json!({"current_password": "wrong", "new_password": "a long new password"}),
+            ),
+            [401, 400, 400, 400, 400, 400],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/tokens",
+            None,
+            [401, 403, 200, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/tokens",
+            Json(|| serde_json::json!({"name": "ci", "scope": "read"})),
+            [401, 403, 201, 201, 201, 201],
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/tokens/{id}",
+            None,
+            [401, 403, 200, 200, 200, 404],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/workspace",
+            None,
+            [401, 200, 200, 200, 200, 200],
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/workspace",
+            Json(|| serde_json::json!({"settings": {"k": 1}})),
+            [401, 403, 403, 403, 200, 200],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/people",
+            None,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/people",
+            Json(
+                || serde_json::json!({"email": format!("new{}@matrix.example.com", unique()), "role": "member"}),
+            ),
+            [401, 403, 403, 201, 201, 201],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/people/{id}",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/people/{id}",
+            Json(|| serde_json::json!({"display_name": "Renamed"})),
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/directory/identities",
+            None,
+            [401, 403, 200, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/directory/identities",
+            Json(|| {
+                let n = unique();
+                serde_json::json!({"user_name": format!("m{n}"), "primary_email": format!("m{n}@matrix.example.com")})
+            }),
+            [401, 403, 403, 201, 201, 201],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/directory/identities/{id}",
+            None,
+            [401, 403, 200, 200, 200, 404],
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/directory/identities/{id}",
+            Json(|| {
+                let n = unique();
+                serde_json::json!({"user_name": format!("r{n}"), "primary_email": format!("r{n}@matrix.example.com")})
+            }),
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/directory/identities/{id}/deactivate",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/directory/identities/{id}/reactivate",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/directory/import",
+            Csv("userName,email\nimported,imported@matrix.example.com\n"),
+            [401, 403, 403, 200, 200, 200],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/directory/groups",
+            None,
+            [401, 403, 200, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/directory/groups",
+            Json(|| serde_json::json!({"display_name": format!("G{}", unique())})),
+            [401, 403, 403, 201, 201, 201],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/directory/groups/{id}",
+            None,
+            [401, 403, 200, 200, 200, 404],
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/directory/groups/{id}",
+            Json(|| serde_json::json!({"display_name": format!("H{}", unique())})),
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/directory/groups/{id}",
+            None,
+            [401, 403, 403, 204, 204, 404],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/tasks",
+            None,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/tasks/{id}",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/tasks/{id}/cancel",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/audit/events",
+            None,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/audit/export",
+            None,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/audit/verify",
+            None,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        // Public: the API description.
+        r(
+            g.clone(),
+            "/api/v1/openapi.json",
+            None,
+            [200, 200, 200, 200, 200, 200],
+        ),
+    ]
+}
+
+/// Routes outside the OpenAPI document (it cannot describe itself).
+const UNDOCUMENTED: &[&str] = &["GET /api/v1/openapi.json"];
+
+struct Fixture {
+    ws_a: WorkspaceId,
+    owner_a: PersonId,
+    tokens: [Option<(PersonId, WorkspaceId, String)>; 6],
+}
+
+async fn fixture(app: &TestApp) -> Fixture {
+    let (ws_a, owner_a) = app.workspace("matrix-a").await;
+    let (ws_b, owner_b) = app.workspace("matrix-b").await;
+    let salt = [3u8; 16];
+    let hash = castellan_server::auth::hash_password("matrix password 123".into(), salt)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE people SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(owner_a.to_string())
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let mut tokens: [Option<(PersonId, WorkspaceId, String)>; 6] = Default::default();
+    for (i, who) in WHO.iter().enumerate() {
+        let (person, ws) = match who {
+            Who::Anonymous => continue,
+            Who::Guest => (app.person(ws_a, WorkspaceRole::Guest).await, ws_a),
+            Who::Member => (app.person(ws_a, WorkspaceRole::Member).await, ws_a),
+            Who::Admin => (app.person(ws_a, WorkspaceRole::Admin).await, ws_a),
+            Who::Owner => (owner_a, ws_a),
+            Who::OtherOwner => (owner_b, ws_b),
+        };
+        // Admin-scoped tokens, so the role alone decides.
+        tokens[i] = Some((person, ws, app.token(ws, person, ApiScope::Admin).await));
+    }
+    Fixture {
+        ws_a,
+        owner_a,
+        tokens,
+    }
+}
+
+/// Fills `{id}` with a fresh row of workspace A of the kind the path names.
+async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
+    if !path.contains("{id}") {
+        return path.to_string();
+    }
+    let a = app.store.ws(f.ws_a);
+    let id = if path.starts_with("/api/v1/tokens/") {
+        // The caller's own token; the other workspace's Owner gets one of A's (→ 404).
+        let (person, ws) = match &f.tokens[who] {
+            Some((p, w, _)) if WHO[who] != Who::OtherOwner => (*p, *w),
+            _ => (f.owner_a, f.ws_a),
+        };
+        let secret = generate_secret(API_TOKEN_PREFIX, &mut rand::thread_rng());
+        app.store
+            .ws(ws)
+            .create_token(
+                &cli(),
+                person,
+                "spare",
+                ApiScope::Read,
+                &hash_secret(&secret),
+            )
+            .await
+            .unwrap()
+            .id
+            .to_string()
+    } else if path.starts_with("/api/v1/people/") {
+        app.person(f.ws_a, WorkspaceRole::Member).await.to_string()
+    } else if path.starts_with("/api/v1/directory/identities/") {
+        let n = unique();
+        let (u, e) = (format!("fx{n}"), format!("fx{n}@matrix.example.com"));
+        let input = IdentityInput::validate(
+            &RawIdentity {
+                user_name: &u,
+                primary_email: &e,
+                active: true,
+                ..Default::default()
+            },
+            &JSON_FIELDS,
+        )
+        .unwrap();
+        a.create_identity(&cli(), &input, "api")
+            .await
+            .unwrap()
+            .id
+            .to_string()
+    } else if path.starts_with("/api/v1/directory/groups/") {
+        a.create_group(&cli(), &format!("fx{}", unique()), None, &[])
+            .await
+            .unwrap()
+            .id
+            .to_string()
+    } else if path.starts_with("/api/v1/tasks/") {
+        let t = NewTask::new(
+            TaskKind::from_static("system.noop"),
+            serde_json::json!({}),
+            TaskTrigger::Person,
+        );
+        a.enqueue(
+            &Actor::Automation {
+                name: "test".into(),
+            },
+            t,
+        )
+        .await
+        .unwrap()
+        .id
+        .to_string()
+    } else {
+        panic!("no fixture for {path}")
+    };
+    path.replace("{id}", &id)
+}
+
+#[tokio::test]
+async fn every_route_has_the_expected_outcome_for_every_caller() {
+    let app = TestApp::spawn().await;
+    let f = fixture(&app).await;
+    let table = rows();
+
+    // Coverage: the table and the OpenAPI document name the same routes.
+    let doc = serde_json::to_value(castellan_server::openapi()).unwrap();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                documented.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    let tested: BTreeSet<String> = table
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let missing: Vec<_> = documented.difference(&tested).collect();
+    assert!(
+        missing.is_empty(),
+        "routes missing from the authorization matrix: {missing:?}"
+    );
+    let unknown: Vec<_> = tested
+        .iter()
+        .filter(|t| !documented.contains(*t) && !UNDOCUMENTED.contains(&t.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "matrix rows for routes that do not exist: {unknown:?}"
+    );
+
+    let mut failures = Vec::new();
+    for row in &table {
+        for (i, who) in WHO.iter().enumerate() {
+            let path = resolve(&app, &f, i, row.path).await;
+            let mut req = app.http.request(row.method.clone(), app.url(&path));
+            if let Some((_, _, token)) = &f.tokens[i] {
+                req = req.bearer_auth(token);
+            }
+            req = match &row.body {
+                Body::None => req,
+                Body::Json(make) => req.json(&make()),
+                Body::Csv(text) => req.header("content-type", "text/csv").body(*text),
+            };
+            let resp = req.send().await.unwrap();
+            let got = resp.status().as_u16();
+            if got != row.expect[i] {
+                let body = resp.text().await.unwrap_or_default();
+                failures.push(format!(
+                    "{} {} as {who:?}: expected {}, got {got} {body}",
+                    row.method, row.path, row.expect[i]
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization matrix mismatches:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn token_scope_limits_what_a_role_allows() {
+    let app = TestApp::spawn().await;
+    let (ws, owner) = app.workspace("scopes").await;
+    let read = app.token(ws, owner, ApiScope::Read).await;
+    let write = app.token(ws, owner, ApiScope::Write).await;
+    assert_eq!(
+        app.get(&read, "/api/v1/directory/identities")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let body = serde_json::json!({"user_name": "x", "primary_email": "x@scopes.example.com"});
+    assert_eq!(
+        app.post(&read, "/api/v1/directory/identities")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.post(&write, "/api/v1/directory/identities")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    // Minting tokens needs the admin scope.
+    let mint = serde_json::json!({"name": "t", "scope": "admin"});
+    assert_eq!(
+        app.post(&write, "/api/v1/tokens")
+            .json(&mint)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+}

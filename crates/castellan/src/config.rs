@@ -182,6 +182,7 @@ fn secrets_from_files() -> anyhow::Result<figment::value::Dict> {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail API returns its own large error type
 mod tests {
     use super::*;
 

@@ -89,10 +89,10 @@ pub fn authorize(p: &Principal, action: Action) -> Result<(), Denied> {
     if p.role < role {
         return Err(Denied::Role { needed: role });
     }
-    if let AuthMethod::Token { scope: have, .. } = p.method {
-        if have < scope {
-            return Err(Denied::Scope { needed: scope });
-        }
+    if let AuthMethod::Token { scope: have, .. } = p.method
+        && have < scope
+    {
+        return Err(Denied::Scope { needed: scope });
     }
     Ok(())
 }

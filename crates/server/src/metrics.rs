@@ -51,12 +51,9 @@ impl Metrics {
             "HTTP requests answered",
             http_requests.clone(),
         );
-        let http_duration = Histogram::new(
-            [
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            ]
-            .into_iter(),
-        );
+        let http_duration = Histogram::new([
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
         registry.register(
             "http_request_duration_seconds",
             "Time to answer HTTP requests",

@@ -45,6 +45,11 @@ impl TaskContext {
         }
     }
 
+    /// The lease owner: which worker runs this.
+    pub fn worker(&self) -> &str {
+        &self.claimed.owner
+    }
+
     /// True once cancellation was requested (or the lease was lost).
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
@@ -70,8 +75,8 @@ impl Registry {
     /// Every kind Castellan knows. Later features add their kinds here.
     pub fn standard() -> Self {
         let mut r = Self::empty();
-        r.register("system.noop", |_ctx| async {
-            Ok(serde_json::json!({ "ok": true }))
+        r.register("system.noop", |ctx| async move {
+            Ok(serde_json::json!({ "ok": true, "worker": ctx.worker() }))
         });
         r.register("system.sleep", sleep_handler);
         r

@@ -66,13 +66,11 @@ pub async fn update_workspace(
         .map(parse_workspace_name)
         .transpose()
         .map_err(|e| ApiError::invalid("name", e.message))?;
-    if let Some(settings) = &req.settings {
-        if !settings.is_object() {
-            return Err(ApiError::invalid(
-                "settings",
-                "settings must be a JSON object",
-            ));
-        }
+    if req.settings.as_ref().is_some_and(|s| !s.is_object()) {
+        return Err(ApiError::invalid(
+            "settings",
+            "settings must be a JSON object",
+        ));
     }
     Ok(Json(
         s.store

@@ -10,8 +10,8 @@ use castellan_domain::workspace::WorkspaceRole;
 use castellan_domain::{Env, PersonId, WorkspaceId};
 use castellan_server::metrics::Metrics;
 use castellan_server::{AppState, ServerSettings};
+use castellan_store::Store;
 use castellan_store::testing::TestDb;
-use castellan_store::{Backend, Store};
 use tokio_util::sync::CancellationToken;
 
 pub struct TestApp {
@@ -44,16 +44,6 @@ pub fn cli() -> Actor {
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(TestDb::sqlite(), ServerSettings::default()).await
-    }
-
-    pub async fn spawn_on(backend: Backend) -> Option<Self> {
-        Some(
-            Self::spawn_with(
-                TestDb::for_backend(backend).await?,
-                ServerSettings::default(),
-            )
-            .await,
-        )
     }
 
     pub async fn spawn_with(db: TestDb, settings: ServerSettings) -> Self {

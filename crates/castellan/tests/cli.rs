@@ -1,0 +1,393 @@
+//! The `castellan` binary end to end: real processes on real databases.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use castellan_domain::Env;
+use castellan_store::testing::TestDb;
+use castellan_store::{ConnectOptions, Store};
+
+fn castellan(dir: &Path, db_url: Option<&str>) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_castellan"));
+    c.current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .env_remove("CASTELLAN_DATABASE_URL");
+    if let Some(u) = db_url {
+        c.env("CASTELLAN_DATABASE_URL", u);
+    }
+    c
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn terminate(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn store(url: &str) -> Store {
+    Store::connect(url, Env::system(), ConnectOptions::default())
+        .await
+        .unwrap()
+}
+
+async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {secs}s waiting for {what}");
+}
+
+#[tokio::test]
+async fn serve_on_a_clean_directory_creates_the_sqlite_file_and_answers_healthz() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = castellan(dir.path(), None)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+    let r = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        reqwest::get(format!("{url}/readyz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(dir.path().join("castellan-data/castellan.db").exists());
+    terminate(&mut child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+}
+
+#[tokio::test]
+async fn two_worker_processes_on_postgres_run_2000_tasks_exactly_once() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    ok(castellan(dir.path(), Some(&db.url))
+        .args([
+            "admin",
+            "bootstrap",
+            "--workspace",
+            "acme",
+            "--email",
+            "owner@acme.example.com",
+        ])
+        .output()
+        .unwrap());
+    ok(castellan(dir.path(), Some(&db.url))
+        .args(["tasks", "enqueue", "system.noop", "--count", "2000"])
+        .output()
+        .unwrap());
+    let spawn = || {
+        Killed(
+            castellan(dir.path(), Some(&db.url))
+                .args(["worker", "--concurrency", "4"])
+                .env("CASTELLAN_WORKER__POLL_MS", "20")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let (mut w1, mut w2) = (spawn(), spawn());
+    let s = store(&db.url).await;
+    wait_for("2000 completed tasks", 120, async || {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM tasks WHERE status = 'completed'")
+            .fetch_one(s.pool())
+            .await
+            .unwrap()
+            == 2000
+    })
+    .await;
+    terminate(&mut w1.0);
+    terminate(&mut w2.0);
+    assert!(w1.0.wait().unwrap().success() && w2.0.wait().unwrap().success());
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT attempts, result FROM tasks")
+        .fetch_all(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2000);
+    assert!(
+        rows.iter().all(|(a, _)| *a == 1),
+        "every task was claimed exactly once"
+    );
+    let mut by_worker = std::collections::HashMap::new();
+    for (_, result) in &rows {
+        let v: serde_json::Value = serde_json::from_str(result).unwrap();
+        *by_worker
+            .entry(v["worker"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        by_worker.len(),
+        2,
+        "both processes took work: {by_worker:?}"
+    );
+    // One completion event per task in the audit log.
+    let done: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'task.completed'")
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+    assert_eq!(done, 2000);
+    s.close().await;
+}
+
+#[tokio::test]
+async fn a_killed_workers_task_is_picked_up_after_its_lease_expires() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    ok(castellan(dir.path(), Some(&db.url))
+        .args([
+            "admin",
+            "bootstrap",
+            "--workspace",
+            "acme",
+            "--email",
+            "owner@acme.example.com",
+        ])
+        .output()
+        .unwrap());
+    let id = ok(castellan(dir.path(), Some(&db.url))
+        .args([
+            "tasks",
+            "enqueue",
+            "system.sleep",
+            "--payload",
+            r#"{"ms": 3000}"#,
+        ])
+        .output()
+        .unwrap());
+    let id = id.trim().to_string();
+    let worker = || {
+        castellan(dir.path(), Some(&db.url))
+            .arg("worker")
+            .env("CASTELLAN_WORKER__LEASE_SECS", "2")
+            .env("CASTELLAN_WORKER__POLL_MS", "50")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let s = store(&db.url).await;
+    let mut first = Killed(worker());
+    let status = async || {
+        sqlx::query_as::<_, (String, Option<String>, i64)>(
+            "SELECT status, lease_owner, attempts FROM tasks WHERE id = $1",
+        )
+        .bind(&id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap()
+    };
+    wait_for("the first worker to hold the task", 30, async || {
+        status().await.0 == "in_progress"
+    })
+    .await;
+    let (_, first_owner, _) = status().await;
+    first.0.kill().unwrap(); // SIGKILL: no chance to release the task
+    first.0.wait().unwrap();
+    assert_eq!(
+        status().await.0,
+        "in_progress",
+        "the dead worker's lease still stands"
+    );
+    let _second = Killed(worker());
+    wait_for(
+        "the task to complete on the second worker",
+        60,
+        async || status().await.0 == "completed",
+    )
+    .await;
+    let (_, _, attempts) = status().await;
+    assert_eq!(attempts, 2);
+    let result: String = sqlx::query_scalar("SELECT result FROM tasks WHERE id = $1")
+        .bind(&id)
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&result).unwrap()["slept_ms"],
+        3000
+    );
+    assert!(first_owner.is_some());
+    s.close().await;
+}
+
+fn thousand_rows_with_three_bad() -> String {
+    let mut csv = String::from("userName,email,active\n");
+    for i in 0..1000 {
+        csv.push_str(&match i {
+            10 => format!("user{i},user{i}@@acme.example.com,true\n"),
+            20 => format!("user{i},user{i}@acme.example.com,perhaps\n"),
+            30 => format!("user5,user{i}@acme.example.com,true\n"),
+            _ => format!("user{i},user{i}@acme.example.com,true\n"),
+        });
+    }
+    csv
+}
+
+#[tokio::test]
+async fn directory_import_reports_bad_rows_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(castellan(dir.path(), None)
+        .args([
+            "admin",
+            "bootstrap",
+            "--workspace",
+            "acme",
+            "--email",
+            "owner@acme.example.com",
+        ])
+        .output()
+        .unwrap());
+    std::fs::write(
+        dir.path().join("people.csv"),
+        thousand_rows_with_three_bad(),
+    )
+    .unwrap();
+    let out = castellan(dir.path(), None)
+        .args(["directory", "import", "people.csv"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let reported: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("people.csv: line"))
+        .collect();
+    assert_eq!(reported.len(), 3, "{err}");
+    assert!(reported[0].contains("line 12, email"), "{err}");
+    assert!(reported[1].contains("line 22, active"), "{err}");
+    assert!(
+        reported[2].contains("line 32, userName") && reported[2].contains("duplicates line 7"),
+        "{err}"
+    );
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("castellan-data/castellan.db").display()
+    );
+    let s = store(&url).await;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM identities")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "nothing imported");
+    let out = ok(castellan(dir.path(), None)
+        .args([
+            "directory",
+            "import",
+            "people.csv",
+            "--skip-invalid",
+            "--json",
+        ])
+        .output()
+        .unwrap());
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (v["created"].as_u64(), v["skipped_rows"].as_u64()),
+        (Some(997), Some(3))
+    );
+    s.close().await;
+}
+
+#[tokio::test]
+async fn audit_verify_names_the_tampered_event() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(castellan(dir.path(), None)
+        .args([
+            "admin",
+            "bootstrap",
+            "--workspace",
+            "acme",
+            "--email",
+            "owner@acme.example.com",
+        ])
+        .output()
+        .unwrap());
+    std::fs::write(
+        dir.path().join("p.csv"),
+        "userName,email\na,a@acme.example.com\nb,b@acme.example.com\n",
+    )
+    .unwrap();
+    ok(castellan(dir.path(), None)
+        .args(["directory", "import", "p.csv"])
+        .output()
+        .unwrap());
+    let out = ok(castellan(dir.path(), None)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap());
+    assert!(out.contains("3 events, chain intact"), "{out}");
+    let url = format!(
+        "sqlite://{}",
+        dir.path().join("castellan-data/castellan.db").display()
+    );
+    let s = store(&url).await;
+    let id: String = sqlx::query_scalar("SELECT id FROM audit_events WHERE seq = 2")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_events SET action = 'person.delete' WHERE id = $1")
+        .bind(&id)
+        .execute(s.pool())
+        .await
+        .unwrap();
+    s.close().await;
+    let out = castellan(dir.path(), None)
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&id) && err.contains("seq 2"), "{err}");
+}
+
+#[test]
+fn bad_configuration_is_refused_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = castellan(dir.path(), None)
+        .args(["migrate"])
+        .env("CASTELLAN_LOG_FORMAT", "xml")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("log_format"));
+}

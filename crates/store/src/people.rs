@@ -398,15 +398,25 @@ impl Scoped<'_> {
         token_from_row(&row)
     }
 
-    pub async fn tokens(&self, person: PersonId) -> Result<Vec<ApiToken>> {
-        let rows = sqlx::query(
-            "SELECT * FROM api_tokens WHERE workspace_id = $1 AND person_id = $2 ORDER BY id",
-        )
-        .bind(self.ws_str())
-        .bind(person.to_string())
-        .fetch_all(&self.store.pool)
-        .await?;
-        rows.iter().map(token_from_row).collect()
+    /// `person`'s tokens, oldest first.
+    pub async fn tokens(
+        &self,
+        person: PersonId,
+        cursor: Option<TokenId>,
+        limit: i64,
+    ) -> Result<Page<ApiToken>> {
+        let rows = sqlx::query("SELECT * FROM api_tokens WHERE workspace_id = $1 AND person_id = $2 AND id > $3 ORDER BY id LIMIT $4")
+            .bind(self.ws_str())
+            .bind(person.to_string())
+            .bind(cursor.map(|c| c.to_string()).unwrap_or_default())
+            .bind(limit + 1)
+            .fetch_all(&self.store.pool)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(token_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(page_by_id(&mut items, limit, |t| t.id.to_string()))
     }
 
     /// Revokes one of `person`'s tokens. Revoking twice is not an error (nothing changes).

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use castellan_domain::TokenId;
-use castellan_domain::audit::{Actor, NewAuditEvent, Outcome};
+use castellan_domain::audit::NewAuditEvent;
 use castellan_domain::auth::{
     API_TOKEN_PREFIX, ApiScope, generate_secret, hash_secret, validate_new_password,
 };
@@ -18,7 +18,7 @@ use super::people::PersonBody;
 use super::workspace::WorkspaceBody;
 use crate::auth::{CSRF_COOKIE, Caller, SESSION_COOKIE, hash_password, verify_password};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -282,21 +282,24 @@ pub struct CreatedToken {
 }
 
 /// The caller's API tokens.
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "auth", responses((status = 200, body = Vec<TokenBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "auth", params(super::PageQuery),
+    responses((status = 200, body = super::Page<TokenBody>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_tokens(
     State(s): State<AppState>,
     caller: Caller,
-) -> ApiResult<Json<Vec<TokenBody>>> {
+    ApiQuery(q): ApiQuery<super::PageQuery>,
+) -> ApiResult<Json<super::Page<TokenBody>>> {
     let p = caller.require(Action::ManageOwnTokens)?;
-    Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .tokens(p.person_id)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+    let page = s
+        .store
+        .ws(p.workspace_id)
+        .tokens(
+            p.person_id,
+            super::cursor(&q.cursor)?,
+            super::limit(q.limit)?,
+        )
+        .await?;
+    Ok(Json(super::Page::from_store(page, Into::into)))
 }
 
 /// Create an API token for oneself; the secret is returned once and stored only hashed.
@@ -348,15 +351,4 @@ pub async fn revoke_token(
             .await?
             .into(),
     ))
-}
-
-/// For handlers that record a failed attempt.
-pub fn failure_event(actor: &Actor, action: &str, target: String, reason: &str) -> NewAuditEvent {
-    NewAuditEvent {
-        actor: actor.clone(),
-        action: action.into(),
-        target,
-        outcome: Outcome::Failure,
-        details: serde_json::json!({ "reason": reason }),
-    }
 }

@@ -1,0 +1,241 @@
+//! Local emulators of Pinterest Business Access (API v5, under `/v5`) and TikTok Business
+//! Center (API v1.3, under `/open_api/v1.3`) on one listener, with their consent pages and a
+//! control API under `/_emulator` for tests and the demo. Castellan talks to these in tests
+//! and in `castellan demo`, and to the real platforms by changing only base URL and
+//! credentials.
+//!
+//! Each platform module documents the choices made where its specification is silent or
+//! marked UNCONFIRMED.
+
+mod common;
+pub mod control;
+pub mod faults;
+mod paging;
+pub mod pinterest;
+pub mod pinterest_state;
+pub mod scenario;
+pub mod tiktok;
+pub mod tiktok_state;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use serde_json::json;
+
+pub use faults::Faults;
+pub use scenario::{Scale, ScenarioSource};
+
+/// Everything the emulators hold.
+pub struct World {
+    pub pinterest: Mutex<pinterest_state::State>,
+    pub tiktok: Mutex<tiktok_state::State>,
+    pub faults: Mutex<Faults>,
+    pub limiter: Mutex<faults::Limiter>,
+    rng: Mutex<StdRng>,
+    counts: Mutex<BTreeMap<String, u64>>,
+    pub source: Mutex<ScenarioSource>,
+    pub seed: u64,
+}
+
+impl World {
+    pub fn new(source: ScenarioSource, seed: u64, faults: Faults) -> Result<Self, String> {
+        let (p, t) = source.build(seed)?;
+        Ok(Self {
+            pinterest: Mutex::new(p),
+            tiktok: Mutex::new(t),
+            faults: Mutex::new(faults),
+            limiter: Mutex::default(),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            counts: Mutex::default(),
+            source: Mutex::new(source),
+            seed,
+        })
+    }
+
+    /// Replaces both platforms' state with a freshly built scenario.
+    pub fn reset(&self, source: ScenarioSource) -> Result<(), String> {
+        let (p, t) = source.build(self.seed)?;
+        *self.pinterest.lock().expect("state") = p;
+        *self.tiktok.lock().expect("state") = t;
+        *self.source.lock().expect("source") = source;
+        self.limiter.lock().expect("limiter").reset();
+        self.counts.lock().expect("counts").clear();
+        Ok(())
+    }
+
+    pub fn random_hex(&self, bytes: usize) -> String {
+        let mut b = vec![0u8; bytes];
+        self.rng.lock().expect("rng").fill_bytes(&mut b);
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    pub fn request_id(&self) -> String {
+        let n: u64 = self.rng.lock().expect("rng").r#gen();
+        format!("2026{n:016x}")
+    }
+
+    pub fn counts(&self) -> BTreeMap<String, u64> {
+        self.counts.lock().expect("counts").clone()
+    }
+
+    pub fn clear_counts(&self) {
+        self.counts.lock().expect("counts").clear();
+    }
+}
+
+/// A route's name for counting: method and path with ids replaced by `{id}`.
+fn endpoint_name(method: &str, path: &str) -> String {
+    let p: Vec<String> = path
+        .split('/')
+        .map(|s| {
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                "{id}".to_string()
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    format!("{method} {}", p.join("/"))
+}
+
+/// Counts, delays, throttles and breaks platform requests as the faults say.
+async fn platform_faults(State(w): State<Arc<World>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let method = req.method().to_string();
+    let is_tiktok = path.starts_with("/open_api/");
+    let is_api = is_tiktok || path.starts_with("/v5/");
+    if !is_api {
+        return next.run(req).await;
+    }
+    *w.counts
+        .lock()
+        .expect("counts")
+        .entry(endpoint_name(&method, &path))
+        .or_default() += 1;
+    let f = w.faults.lock().expect("faults").clone();
+    if f.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
+    }
+    let category = if is_tiktok {
+        "tiktok"
+    } else {
+        pinterest::category(&method, &path)
+    };
+    let allowed =
+        w.limiter
+            .lock()
+            .expect("limiter")
+            .take(category, f.rate_for(category), Instant::now());
+    if !allowed {
+        return if is_tiktok {
+            tiktok::envelope(
+                &w,
+                40100,
+                "Due to too many requests, requests from this app are temporarily restricted.",
+                json!({}),
+            )
+        } else {
+            (StatusCode::TOO_MANY_REQUESTS, Json(json!({ "code": 8, "message": "This request exceeded a rate limit. This can be caused by too many requests within a short time." }))).into_response()
+        };
+    }
+    let (roll_err, roll_timeout, which): (f64, f64, u8) = {
+        let mut rng = w.rng.lock().expect("rng");
+        (rng.r#gen(), rng.r#gen(), rng.gen_range(0..3))
+    };
+    if roll_timeout < f.timeout_rate {
+        tokio::time::sleep(Duration::from_millis(f.timeout_ms)).await;
+        return (StatusCode::GATEWAY_TIMEOUT, "upstream timed out").into_response();
+    }
+    if roll_err < f.error_rate {
+        let status = [
+            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::BAD_GATEWAY,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ][which as usize];
+        return if is_tiktok {
+            (status, Json(json!({ "code": 50000, "message": "System error", "request_id": w.request_id(), "data": {} }))).into_response()
+        } else {
+            (
+                status,
+                Json(json!({ "code": status.as_u16(), "message": "Internal server error." })),
+            )
+                .into_response()
+        };
+    }
+    next.run(req).await
+}
+
+pub fn router(world: Arc<World>) -> Router {
+    Router::new()
+        .merge(pinterest::routes())
+        .merge(tiktok::routes())
+        .merge(control::routes())
+        .fallback(|req: Request| async move {
+            if req.uri().path().starts_with("/open_api/") {
+                (StatusCode::OK, Json(json!({ "code": 40400, "message": "Route not found.", "request_id": "", "data": {} }))).into_response()
+            } else {
+                (StatusCode::NOT_FOUND, Json(json!({ "code": 404, "message": "Not found." }))).into_response()
+            }
+        })
+        .layer(middleware::from_fn_with_state(world.clone(), platform_faults))
+        .with_state(world)
+}
+
+/// A running emulator: its address and a handle to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub world: Arc<World>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Running {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    /// Base URL of the Pinterest API (`…/v5`).
+    pub fn pinterest_url(&self) -> String {
+        format!("{}/v5", self.base_url())
+    }
+    /// Base URL of the TikTok API (`…/open_api/v1.3`).
+    pub fn tiktok_url(&self) -> String {
+        format!("{}/open_api/v1.3", self.base_url())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Starts the emulators on `listen` (use port 0 in tests) in the current runtime.
+pub async fn start(listen: &str, world: World) -> std::io::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let world = Arc::new(world);
+    let app = router(world.clone());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Ok(Running {
+        addr,
+        world,
+        stop: Some(tx),
+    })
+}

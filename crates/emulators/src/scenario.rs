@@ -685,6 +685,7 @@ fn demo_pinterest() -> PinterestScenario {
         "Acme EU Always-on",
         "Acme Holiday 2026",
         "Acme Brand Awareness",
+        "Acme Shopping",
     ]
     .iter()
     .map(|n| add_asset(&mut s, PINTEREST_BRAND, "AD_ACCOUNT", n))

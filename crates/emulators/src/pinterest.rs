@@ -102,6 +102,41 @@ pub fn category(method: &str, path: &str) -> &'static str {
     }
 }
 
+/// Every operation served under `/v5`, as (method, path in the spec).
+pub const OPERATIONS: &[(&str, &str)] = &[
+    ("get", "/user_account"),
+    ("get", "/user_account/businesses"),
+    ("get", "/businesses/employers"),
+    ("get", "/businesses/{business_id}/members"),
+    ("patch", "/businesses/{business_id}/members"),
+    ("delete", "/businesses/{business_id}/members"),
+    (
+        "get",
+        "/businesses/{business_id}/members/{member_id}/assets",
+    ),
+    ("patch", "/businesses/{business_id}/members/assets/access"),
+    ("delete", "/businesses/{business_id}/members/assets/access"),
+    ("get", "/businesses/{business_id}/partners"),
+    ("delete", "/businesses/{business_id}/partners"),
+    (
+        "get",
+        "/businesses/{business_id}/partners/{partner_id}/assets",
+    ),
+    ("patch", "/businesses/{business_id}/partners/assets"),
+    ("delete", "/businesses/{business_id}/partners/assets"),
+    ("get", "/businesses/{business_id}/assets"),
+    ("get", "/businesses/{business_id}/assets/{asset_id}/members"),
+    (
+        "get",
+        "/businesses/{business_id}/assets/{asset_id}/partners",
+    ),
+    ("get", "/businesses/{business_id}/invites"),
+    ("post", "/businesses/{business_id}/invites"),
+    ("delete", "/businesses/{business_id}/invites"),
+    ("get", "/ad_accounts"),
+    ("get", "/ad_accounts/{ad_account_id}/conversion_tags"),
+];
+
 pub fn routes() -> Router<Arc<World>> {
     Router::new()
         .route("/v5/user_account", get(user_account))
@@ -248,6 +283,21 @@ fn paging(q: &Query, kind: &str) -> Result<(usize, Option<u64>, usize), PErr> {
     Ok((size, after, if after.is_some() { 0 } else { skip }))
 }
 
+/// Drops null-valued fields: the spec marks few fields nullable and none required, so an
+/// absent field is the faithful rendering of "no value".
+pub fn compact(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, compact(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(compact).collect()),
+        other => other,
+    }
+}
+
 /// Builds `{items, bookmark}` from items sorted by key; the bookmark is the last key served.
 fn page<T>(
     items: impl Iterator<Item = (u64, T)>,
@@ -269,7 +319,7 @@ fn page<T>(
             break;
         }
         last = Some(key);
-        out.push(render(item));
+        out.push(compact(render(item)));
     }
     let bookmark = if more {
         last.map(|l| Value::String(encode_bookmark(kind, l)))
@@ -340,6 +390,7 @@ async fn user_account(State(w): State<Arc<World>>, headers: HeaderMap, uri: Uri)
             "website_url": null, "about": null, "board_count": 0, "pin_count": 0,
             "follower_count": 0, "following_count": 0, "monthly_views": 0,
         }))
+        .map(compact)
     })
 }
 

@@ -345,7 +345,7 @@ async fn bc_get(State(w): State<Arc<World>>, headers: HeaderMap, uri: Uri) -> Re
             .filter(|((bc, u), _)| *u == caller && only.is_none_or(|o| o == *bc))
             .filter_map(|((bc, _), m)| st.bcs.get(bc).map(|b| (b, m)))
             .map(|(b, m)| json!({
-                "bc_info": { "bc_id": b.id.to_string(), "name": b.name, "company": b.company, "currency": "USD", "registered_area": "US", "timezone": "Etc/GMT", "status": "ENABLE", "type": b.kind },
+                "bc_info": { "bc_id": b.id.to_string(), "name": b.name, "company": b.company, "currency": "USD", "registered_area": "US", "timezone": "Etc/GMT", "status": "ENABLE", "type": b.kind, "organization_type": null },
                 "user_role": m.role.as_str(),
                 "ext_user_role": { "finance_role": m.finance_role },
                 "binding_status": "BOUND",
@@ -690,21 +690,41 @@ async fn partner_delete(State(w): State<Arc<World>>, headers: HeaderMap, bytes: 
     })
 }
 
+/// An asset as the asset lists show it: every field of the spec's response rule is present,
+/// null where it does not apply (the spec keeps null values: `pop_resp_nullvalue: false`).
 fn asset_row(st: &TState, a: u64, role: Option<&AssetRole>) -> Value {
     let x = &st.assets[&a];
     let mut m = Map::new();
     m.insert("asset_id".into(), json!(a.to_string()));
     m.insert("asset_name".into(), json!(x.name));
     m.insert("asset_type".into(), json!(x.kind));
+    for field in [
+        "advertiser_role",
+        "catalog_role",
+        "store_role",
+        "tt_account_roles",
+    ] {
+        m.insert(field.into(), Value::Null);
+    }
     if let Some(r) = role {
         m.extend(role_json(x.kind, r));
     }
-    if x.kind == "ADVERTISER" {
-        m.insert("advertiser_account_type".into(), json!("AUCTION"));
-    }
-    if x.kind == "CATALOG" {
-        m.insert("ad_creation_eligible".into(), json!("AVAILABLE"));
-    }
+    m.insert(
+        "advertiser_account_type".into(),
+        if x.kind == "ADVERTISER" {
+            json!("AUCTION")
+        } else {
+            Value::Null
+        },
+    );
+    m.insert(
+        "ad_creation_eligible".into(),
+        if x.kind == "CATALOG" {
+            json!("AVAILABLE")
+        } else {
+            Value::Null
+        },
+    );
     m.insert(
         "owner_bc_name".into(),
         json!(st.bcs.get(&x.owner).map(|b| b.name.clone())),
@@ -984,12 +1004,15 @@ async fn asset_admin_get(State(w): State<Arc<World>>, headers: HeaderMap, uri: U
                 if let Value::Object(m) = &mut v {
                     m.insert("relation_type".into(), json!(relation));
                     m.insert("relation_status".into(), json!("BOUND"));
-                    if a.kind == "ADVERTISER" {
-                        m.insert("advertiser_status".into(), json!("STATUS_ENABLE"));
-                    }
-                    if let Some(code) = &a.pixel_code {
-                        m.insert("pixel_code".into(), json!(code));
-                    }
+                    m.insert(
+                        "advertiser_status".into(),
+                        if a.kind == "ADVERTISER" {
+                            json!("STATUS_ENABLE")
+                        } else {
+                            Value::Null
+                        },
+                    );
+                    m.insert("pixel_code".into(), json!(a.pixel_code));
                 }
                 Some(v)
             })

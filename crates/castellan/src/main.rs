@@ -92,6 +92,26 @@ enum Command {
     Openapi,
     /// Serve local emulators of Pinterest (/v5) and TikTok (/open_api/v1.3) on one listener.
     Emulate(EmulateArgs),
+    /// Benchmarks that print figures (speed and memory targets live here, not in tests).
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Generate a large emulated business, then page through its member lists.
+    Emulator {
+        #[arg(long, default_value_t = 100_000)]
+        members: usize,
+        #[arg(long, default_value_t = 10_000)]
+        assets: usize,
+        #[arg(long, default_value_t = 1_000)]
+        partners: usize,
+        #[arg(long, default_value_t = 10)]
+        grants_per_member: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Args)]
@@ -533,7 +553,138 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { .. } => demo(cfg).await,
         Command::Emulate(args) => emulate(args).await,
+        Command::Bench(BenchCmd::Emulator {
+            members,
+            assets,
+            partners,
+            grants_per_member,
+            seed,
+        }) => {
+            bench_emulator(
+                castellan_emulators::Scale {
+                    members,
+                    assets,
+                    partners,
+                    grants_per_member,
+                },
+                seed,
+            )
+            .await
+        }
     }
+}
+
+/// Resident memory figures of this process from /proc (kB): (current, peak).
+fn rss_kb() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn bench_emulator(scale: castellan_emulators::Scale, seed: u64) -> anyhow::Result<ExitCode> {
+    use castellan_emulators::scenario as sc;
+    let (rss_before, _) = rss_kb();
+    let started = std::time::Instant::now();
+    let world = castellan_emulators::World::new(
+        castellan_emulators::ScenarioSource::Generated(scale),
+        seed,
+        Default::default(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let build_secs = started.elapsed().as_secs_f64();
+    let (rss_after, peak) = rss_kb();
+    println!(
+        "generated {} members, {} assets, {} partners, {} grants/member in {build_secs:.2}s",
+        scale.members, scale.assets, scale.partners, scale.grants_per_member
+    );
+    println!(
+        "resident memory: {} MB before, {} MB after, peak {} MB",
+        rss_before / 1024,
+        rss_after / 1024,
+        peak / 1024
+    );
+    let running = castellan_emulators::start("127.0.0.1:0", world).await?;
+    let http = reqwest::Client::new();
+    // Pinterest: bookmark paging, 250 per page, with assets summaries.
+    let t0 = std::time::Instant::now();
+    let (mut pages, mut items, mut bookmark) = (0u64, 0u64, None::<String>);
+    loop {
+        let mut url = format!(
+            "{}/businesses/{}/members?page_size=250&assets_summary=true",
+            running.pinterest_url(),
+            sc::PINTEREST_BRAND
+        );
+        if let Some(b) = &bookmark {
+            url.push_str(&format!("&bookmark={b}"));
+        }
+        let v: serde_json::Value = http
+            .get(url)
+            .bearer_auth(sc::PINTEREST_AUTOMATION_TOKEN)
+            .send()
+            .await?
+            .json()
+            .await?;
+        pages += 1;
+        items += v["items"].as_array().map(|a| a.len() as u64).unwrap_or(0);
+        match v["bookmark"].as_str() {
+            Some(b) => bookmark = Some(b.to_string()),
+            None => break,
+        }
+    }
+    let pin_secs = t0.elapsed().as_secs_f64();
+    println!(
+        "pinterest members list: {items} members in {pages} pages, {pin_secs:.2}s, {:.0} pages/s",
+        pages as f64 / pin_secs
+    );
+    // TikTok: page numbers, 50 per page.
+    let t0 = std::time::Instant::now();
+    let (mut tpages, mut titems, mut page) = (0u64, 0u64, 1u64);
+    loop {
+        let url = format!(
+            "{}/bc/member/get/?bc_id={}&page={page}&page_size=50",
+            running.tiktok_url(),
+            sc::TIKTOK_BRAND
+        );
+        let v: serde_json::Value = http
+            .get(url)
+            .header("Access-Token", sc::TIKTOK_AUTOMATION_TOKEN)
+            .send()
+            .await?
+            .json()
+            .await?;
+        tpages += 1;
+        titems += v["data"]["list"]
+            .as_array()
+            .map(|a| a.len() as u64)
+            .unwrap_or(0);
+        if page >= v["data"]["page_info"]["total_page"].as_u64().unwrap_or(0) {
+            break;
+        }
+        page += 1;
+    }
+    let tt_secs = t0.elapsed().as_secs_f64();
+    println!(
+        "tiktok members list: {titems} members in {tpages} pages, {tt_secs:.2}s, {:.0} pages/s",
+        tpages as f64 / tt_secs
+    );
+    let (_, peak) = rss_kb();
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "emulator", "members": scale.members, "assets": scale.assets, "partners": scale.partners, "grants_per_member": scale.grants_per_member,
+            "build_seconds": build_secs, "rss_after_build_mb": rss_after / 1024, "peak_rss_mb": peak / 1024,
+            "pinterest_pages": pages, "pinterest_pages_per_second": pages as f64 / pin_secs,
+            "tiktok_pages": tpages, "tiktok_pages_per_second": tpages as f64 / tt_secs,
+        })
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn emulator_source(args: &EmulateArgs) -> anyhow::Result<castellan_emulators::ScenarioSource> {

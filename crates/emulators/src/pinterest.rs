@@ -487,9 +487,11 @@ async fn members_list(
             ),
         };
         let (size, after, skip) = paging(&q, "members")?;
+        // Keyset paging: start the scan right after the bookmark.
+        let from = after.map(|a| a.saturating_add(1)).unwrap_or(0);
         let rows = st
             .members
-            .range((b, 0)..=(b, u64::MAX))
+            .range((b, from)..=(b, u64::MAX))
             .filter(|(_, m)| m.system_user == system)
             .filter(|(_, m)| roles.is_empty() || roles.contains(&m.role))
             .filter(|((_, u), _)| ids.as_ref().is_none_or(|s| s.contains(u)))

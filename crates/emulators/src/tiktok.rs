@@ -280,6 +280,25 @@ fn admin_bc(st: &TState, caller: u64, bc: u64) -> Result<(), TErr> {
     }
 }
 
+/// A page of a list given as cheap items: all are counted, only the page's are rendered.
+fn paged_lazy<T>(
+    items: impl Iterator<Item = T>,
+    page: u64,
+    size: u64,
+    render: impl Fn(T) -> Value,
+) -> Value {
+    let start = (page - 1) * size;
+    let mut total = 0u64;
+    let mut list = Vec::new();
+    for item in items {
+        if total >= start && total < start + size {
+            list.push(render(item));
+        }
+        total += 1;
+    }
+    json!({ "list": list, "page_info": page_info(page, size, total) })
+}
+
 fn paged(items: Vec<Value>, page: u64, size: u64) -> Value {
     let total = items.len() as u64;
     let list: Vec<Value> = items
@@ -370,43 +389,59 @@ async fn member_get(State(w): State<Arc<World>>, headers: HeaderMap, uri: Uri) -
         )?;
         let keyword = fp.str("keyword")?.map(|k| k.to_lowercase());
         let (page, size) = p.paging(50)?;
-        let mut items = Vec::new();
-        if status.as_deref().is_none_or(|s| s == "BOUND") {
-            for ((_, u), m) in st.members.range((bc, 0)..=(bc, u64::MAX)) {
-                let Some(user) = st.users.get(u) else {
-                    continue;
-                };
-                if role.as_deref().is_some_and(|r| r != m.role.as_str())
-                    || keyword.as_ref().is_some_and(|k| {
-                        !user.name.to_lowercase().contains(k)
-                            && !user.email.to_lowercase().contains(k)
-                    })
-                {
-                    continue;
-                }
-                items.push(json!({ "user_id": u.to_string(), "user_name": user.name, "user_email": user.email, "user_role": m.role.as_str(), "relation_status": "BOUND", "ext_user_role": { "finance_role": m.finance_role } }));
-            }
+        // Members first, then invitees; counted in full, rendered only for this page.
+        enum Row<'a> {
+            Member(u64, &'a crate::tiktok_state::Member),
+            Invite(&'a Pending),
         }
-        for ((_, _), inv) in st
+        let bound = status.as_deref().is_none_or(|s| s == "BOUND");
+        // Every matching row is counted for page_info; users are looked up only when a
+        // keyword needs them or the row is on this page.
+        let members = st
+            .members
+            .range((bc, 0)..=(bc, u64::MAX))
+            .filter(|_| bound)
+            .filter(|(_, m)| role.as_deref().is_none_or(|r| r == m.role.as_str()))
+            .filter(|((_, u), _)| {
+                keyword.as_ref().is_none_or(|k| {
+                    st.users.get(u).is_some_and(|user| {
+                        user.name.to_lowercase().contains(k)
+                            || user.email.to_lowercase().contains(k)
+                    })
+                })
+            })
+            .map(|((_, u), m)| Row::Member(*u, m));
+        let invitees = st
             .pending
             .range((bc, String::new())..(bc + 1, String::new()))
-        {
-            if status.as_deref().is_some_and(|s| s != inv.status)
-                || role.as_deref().is_some_and(|r| r != inv.role.as_str())
-                || keyword
-                    .as_ref()
-                    .is_some_and(|k| !inv.email.to_lowercase().contains(k))
-            {
-                continue;
-            }
-            let uid = st
-                .users
-                .values()
-                .find(|u| u.email.eq_ignore_ascii_case(&inv.email))
-                .map(|u| u.id.to_string());
-            items.push(json!({ "user_id": uid, "user_name": inv.email.split('@').next(), "user_email": inv.email, "user_role": inv.role.as_str(), "relation_status": inv.status, "ext_user_role": { "finance_role": null } }));
-        }
-        Ok(paged(items, page, size))
+            .map(|(_, inv)| inv)
+            .filter(|inv| {
+                status.as_deref().is_none_or(|s| s == inv.status)
+                    && role.as_deref().is_none_or(|r| r == inv.role.as_str())
+                    && keyword
+                        .as_ref()
+                        .is_none_or(|k| inv.email.to_lowercase().contains(k))
+            })
+            .map(Row::Invite);
+        Ok(paged_lazy(
+            members.chain(invitees),
+            page,
+            size,
+            |row| match row {
+                Row::Member(u, m) => {
+                    let user = st.users.get(&u);
+                    json!({ "user_id": u.to_string(), "user_name": user.map(|x| x.name.clone()), "user_email": user.map(|x| x.email.clone()), "user_role": m.role.as_str(), "relation_status": "BOUND", "ext_user_role": { "finance_role": m.finance_role } })
+                }
+                Row::Invite(inv) => {
+                    let uid = st
+                        .users
+                        .values()
+                        .find(|u| u.email.eq_ignore_ascii_case(&inv.email))
+                        .map(|u| u.id.to_string());
+                    json!({ "user_id": uid, "user_name": inv.email.split('@').next(), "user_email": inv.email, "user_role": inv.role.as_str(), "relation_status": inv.status, "ext_user_role": { "finance_role": null } })
+                }
+            },
+        ))
     })
 }
 
@@ -975,7 +1010,7 @@ async fn asset_admin_get(State(w): State<Arc<World>>, headers: HeaderMap, uri: U
         let keyword = f.str("keyword")?.map(|k| k.to_lowercase());
         let (page, size) = p.paging(50)?;
         admin_bc(st, caller, bc)?;
-        let items: Vec<Value> = st
+        let rows = st
             .assets
             .values()
             .filter(|a| a.kind == kind && st.reaches(bc, a.id))
@@ -984,40 +1019,42 @@ async fn asset_admin_get(State(w): State<Arc<World>>, headers: HeaderMap, uri: U
                     .as_ref()
                     .is_none_or(|k| a.name.to_lowercase().contains(k))
             })
-            .filter_map(|a| {
+            .filter(|a| {
                 let relation = if a.owner == bc {
                     "OWNER_BC"
                 } else {
                     "OWNER_PARTNER"
                 };
-                if rel.as_deref().is_some_and(|r| r != relation)
-                    || status.as_deref().is_some_and(|s| s != "BOUND")
-                {
-                    return None;
-                }
-                let role = if a.owner == bc {
-                    None
-                } else {
-                    st.shares.get(&(a.id, bc))
-                };
-                let mut v = asset_row(st, a.id, role);
-                if let Value::Object(m) = &mut v {
-                    m.insert("relation_type".into(), json!(relation));
-                    m.insert("relation_status".into(), json!("BOUND"));
-                    m.insert(
-                        "advertiser_status".into(),
-                        if a.kind == "ADVERTISER" {
-                            json!("STATUS_ENABLE")
-                        } else {
-                            Value::Null
-                        },
-                    );
-                    m.insert("pixel_code".into(), json!(a.pixel_code));
-                }
-                Some(v)
-            })
-            .collect();
-        Ok(paged(items, page, size))
+                rel.as_deref().is_none_or(|r| r == relation)
+                    && status.as_deref().is_none_or(|s| s == "BOUND")
+            });
+        Ok(paged_lazy(rows, page, size, |a| {
+            let relation = if a.owner == bc {
+                "OWNER_BC"
+            } else {
+                "OWNER_PARTNER"
+            };
+            let role = if a.owner == bc {
+                None
+            } else {
+                st.shares.get(&(a.id, bc))
+            };
+            let mut v = asset_row(st, a.id, role);
+            if let Value::Object(m) = &mut v {
+                m.insert("relation_type".into(), json!(relation));
+                m.insert("relation_status".into(), json!("BOUND"));
+                m.insert(
+                    "advertiser_status".into(),
+                    if a.kind == "ADVERTISER" {
+                        json!("STATUS_ENABLE")
+                    } else {
+                        Value::Null
+                    },
+                );
+                m.insert("pixel_code".into(), json!(a.pixel_code));
+            }
+            v
+        }))
     })
 }
 

@@ -112,6 +112,13 @@ enum BenchCmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Match seats to directory identities (the check-for-updates matching step).
+    Matching {
+        #[arg(long, default_value_t = 100_000)]
+        members: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        identities: usize,
+    },
 }
 
 #[derive(Args)]
@@ -553,6 +560,10 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { .. } => demo(cfg).await,
         Command::Emulate(args) => emulate(args).await,
+        Command::Bench(BenchCmd::Matching {
+            members,
+            identities,
+        }) => bench_matching(members, identities),
         Command::Bench(BenchCmd::Emulator {
             members,
             assets,
@@ -572,6 +583,82 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             .await
         }
     }
+}
+
+/// Builds `identities` directory entries and `members` seats (a mix of exact, case- and
+/// plus-address variants, username-only and unknown seats), then times index + matching.
+fn bench_matching(members: usize, identities: usize) -> anyhow::Result<ExitCode> {
+    use castellan_domain::matching::{Candidate, MatchConfig, Outcome, SeatKey, match_all};
+    let cfg = MatchConfig::with_aliases([("acme.co.uk", "acme.com")]);
+    let names: Vec<(String, String, String)> = (0..identities)
+        .map(|i| {
+            (
+                format!("user{i}"),
+                format!("user{i}@acme.com"),
+                format!("u{i}@old.acme.com"),
+            )
+        })
+        .collect();
+    let ids: Vec<castellan_domain::IdentityId> = (0..identities)
+        .map(|i| castellan_domain::IdentityId(uuid::Uuid::from_u128(i as u128 + 1)))
+        .collect();
+    let seats: Vec<(Option<String>, Option<String>, bool)> = (0..members)
+        .map(|i| {
+            let n = (i * 7919) % identities.max(1);
+            match i % 5 {
+                0 => (Some(format!("User{n}@ACME.com")), None, false),
+                1 => (Some(format!("user{n}+pins@acme.co.uk")), None, false),
+                2 => (
+                    Some(format!("someone{i}@gmail.com")),
+                    Some(format!("user{n}")),
+                    false,
+                ),
+                3 => (
+                    Some(format!("stranger{i}@gmail.com")),
+                    Some(format!("stranger{i}")),
+                    false,
+                ),
+                _ => (Some(format!("agency{i}@agency.net")), None, true),
+            }
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let keys: Vec<SeatKey> = seats
+        .iter()
+        .map(|(e, u, p)| SeatKey {
+            email: e.as_deref(),
+            username: u.as_deref(),
+            partner: *p,
+        })
+        .collect();
+    let outcomes = match_all(
+        &cfg,
+        &keys,
+        names.iter().zip(&ids).map(|((u, e, o), id)| Candidate {
+            id: *id,
+            user_name: u,
+            emails: vec![e, o],
+        }),
+    );
+    let total = started.elapsed();
+    let (mut matched, mut guests, mut unmatched) = (0u64, 0u64, 0u64);
+    for o in outcomes {
+        match o {
+            Outcome::Matched(..) => matched += 1,
+            Outcome::Guest => guests += 1,
+            Outcome::Unmatched => unmatched += 1,
+        }
+    }
+    println!(
+        "matched {members} seats against {identities} identities in {:.3}s",
+        total.as_secs_f64()
+    );
+    println!("{matched} matched, {guests} guests, {unmatched} unmatched");
+    println!(
+        "{}",
+        serde_json::json!({ "bench": "matching", "members": members, "identities": identities, "seconds": total.as_secs_f64(), "matched": matched, "guests": guests, "unmatched": unmatched })
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Resident memory figures of this process from /proc (kB): (current, peak).

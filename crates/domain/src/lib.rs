@@ -8,6 +8,7 @@ pub mod clock;
 pub mod directory;
 pub mod error;
 pub mod ids;
+pub mod matching;
 pub mod policy;
 pub mod tasks;
 pub mod values;

@@ -28,7 +28,21 @@ pub struct Config {
     pub secure_cookies: bool,
     pub session_ttl_secs: u64,
     pub database_max_connections: u32,
+    /// Base64 of the 32-byte vault master key (usually via `CASTELLAN_MASTER_KEY_FILE`); when
+    /// unset, the keyring file `master.key` in `data_dir` is used (created on first run).
+    pub master_key: Option<Redacted>,
     pub worker: WorkerSection,
+}
+
+/// A configuration secret: deserialises like a string, prints as `[redacted]`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Redacted(pub String);
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,6 +80,7 @@ impl Default for Config {
             secure_cookies: false,
             session_ttl_secs: 12 * 3600,
             database_max_connections: 8,
+            master_key: None,
             worker: WorkerSection::default(),
         }
     }

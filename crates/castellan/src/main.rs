@@ -92,9 +92,22 @@ enum Command {
     Openapi,
     /// Serve local emulators of Pinterest (/v5) and TikTok (/open_api/v1.3) on one listener.
     Emulate(EmulateArgs),
+    /// The credential vault.
+    #[command(subcommand)]
+    Vault(VaultCmd),
     /// Benchmarks that print figures (speed and memory targets live here, not in tests).
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum VaultCmd {
+    /// Make a new master key and re-wrap every stored data key under it, without downtime.
+    RotateKey {
+        /// Afterwards, drop the old keys from the key file once nothing needs them.
+        #[arg(long)]
+        retire: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -302,6 +315,20 @@ fn shutdown_signal() -> CancellationToken {
     token
 }
 
+/// The vault keyring: from `master_key` in the configuration, or the key file in the data
+/// directory (generated with mode 0600 on first run, with a warning to back it up).
+fn open_vault(cfg: &Config) -> anyhow::Result<Arc<castellan_vault::SharedKeyring>> {
+    let env_key = cfg.master_key.as_ref().map(|k| k.0.as_str());
+    let (ring, created) = Env::system()
+        .with_rng(|r| castellan_vault::load_or_create(env_key, &cfg.data_dir, r))
+        .map_err(|e| anyhow::anyhow!("vault: {e}"))?;
+    let file = env_key.is_none().then(|| cfg.data_dir.join("master.key"));
+    if created {
+        tracing::warn!(path = %cfg.data_dir.join("master.key").display(), "generated a new vault master key; back it up (without it stored secrets cannot be read) or set CASTELLAN_MASTER_KEY_FILE");
+    }
+    Ok(Arc::new(castellan_vault::SharedKeyring::new(ring, file)))
+}
+
 fn worker_config(cfg: &Config) -> WorkerConfig {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
     let suffix = Env::system().with_rng(|r| generate_secret("", r))[..8].to_string();
@@ -332,7 +359,8 @@ async fn serve(cfg: &Config, store: Store, banner: Option<String>) -> anyhow::Re
         .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new());
-    let state = AppState::new(store.clone(), settings(cfg, addr), metrics.clone());
+    let vault = open_vault(cfg)?;
+    let state = AppState::new(store.clone(), settings(cfg, addr), metrics.clone(), vault);
     let shutdown = shutdown_signal();
     let worker = cfg.worker.in_process.then(|| {
         tokio::spawn(castellan_server::worker::run(
@@ -559,6 +587,33 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { .. } => demo(cfg).await,
+        Command::Vault(VaultCmd::RotateKey { retire }) => {
+            if cfg.master_key.is_some() {
+                anyhow::bail!(
+                    "rotate-key works on the key file in the data directory; the master key is set by configuration (CASTELLAN_MASTER_KEY), so rotate it there"
+                );
+            }
+            let store = open_store(&cfg).await?;
+            open_vault(&cfg)?;
+            let report = castellan_server::vault_ops::rotate_master_key(
+                &store,
+                &cfg.data_dir.join("master.key"),
+                retire,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+            println!(
+                "master key rotated to version {}; {} secret(s) re-wrapped{}",
+                report.new_version,
+                report.rewrapped,
+                if report.retired_previous {
+                    "; old keys retired"
+                } else {
+                    "; old keys kept in the key file (run again with --retire to drop them)"
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Emulate(args) => emulate(args).await,
         Command::Bench(BenchCmd::Matching {
             members,

@@ -87,6 +87,17 @@ async fn serve_on_a_clean_directory_creates_the_sqlite_file_and_answers_healthz(
         200
     );
     assert!(dir.path().join("castellan-data/castellan.db").exists());
+    // The vault key is generated on first run, readable by its owner only.
+    let key = dir.path().join("castellan-data/master.key");
+    assert!(key.exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
     terminate(&mut child);
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
@@ -378,6 +389,46 @@ async fn audit_verify_names_the_tampered_event() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&id) && err.contains("seq 2"), "{err}");
+}
+
+#[test]
+fn vault_rotate_key_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(castellan(dir.path(), None)
+        .args([
+            "admin",
+            "bootstrap",
+            "--workspace",
+            "acme",
+            "--email",
+            "owner@acme.example.com",
+        ])
+        .output()
+        .unwrap());
+    let out = ok(castellan(dir.path(), None)
+        .args(["vault", "rotate-key", "--retire"])
+        .output()
+        .unwrap());
+    assert!(
+        out.contains("rotated to version 2") && out.contains("old keys retired"),
+        "{out}"
+    );
+    let key: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("castellan-data/master.key")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(key["current"], 2);
+    assert_eq!(key["keys"].as_array().unwrap().len(), 1);
+    // With the key given by configuration, the file-based rotation is refused.
+    let out = castellan(dir.path(), None)
+        .args(["vault", "rotate-key"])
+        .env(
+            "CASTELLAN_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
 }
 
 #[test]

@@ -52,7 +52,10 @@ typed_id!(
     TokenId,
     SessionId,
     AuditEventId,
-    AppId
+    AppId,
+    AutomationAccountId,
+    SecretId,
+    CardId
 );
 
 pub fn new_v7(now: Timestamp, rng: &mut dyn RngCore) -> Uuid {

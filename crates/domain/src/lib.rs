@@ -2,6 +2,7 @@
 //! validation, task and audit rules. No IO lives here: no HTTP, no SQL, no clock or randomness
 //! of its own (both are passed in), so everything here is deterministic and unit-testable.
 
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod clock;

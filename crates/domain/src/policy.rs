@@ -39,6 +39,11 @@ pub enum Action {
     ReadTasks,
     ManageTasks,
     ReadAudit,
+    ReadAutomationAccounts,
+    ManageAutomationAccounts,
+    /// See a stored secret in plain text (always audited).
+    RevealSecrets,
+    ReadAccounts,
 }
 
 impl Action {
@@ -61,6 +66,10 @@ impl Action {
             Self::ReadTasks => (R::Admin, S::Read),
             Self::ManageTasks => (R::Admin, S::Write),
             Self::ReadAudit => (R::Admin, S::Read),
+            Self::ReadAutomationAccounts => (R::Admin, S::Read),
+            Self::ManageAutomationAccounts => (R::Admin, S::Write),
+            Self::RevealSecrets => (R::Owner, S::Admin),
+            Self::ReadAccounts => (R::Admin, S::Read),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod state;
+pub mod vault_ops;
 pub mod worker;
 
 use std::net::SocketAddr;
@@ -42,6 +43,7 @@ pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
         (name = "directory", description = "Directory identities and groups"),
         (name = "tasks", description = "Automation tasks"),
         (name = "audit", description = "The activity log"),
+        (name = "accounts", description = "Automation accounts and account cards"),
     ),
     components(schemas(error::ErrorBody)),
     modifiers(&SecurityAddon),
@@ -116,6 +118,13 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::list_events))
         .routes(routes!(audit::export))
         .routes(routes!(audit::verify))
+        .routes(routes!(
+            accounts::list_automation_accounts,
+            accounts::create_automation_account
+        ))
+        .routes(routes!(accounts::get_automation_account))
+        .routes(routes!(accounts::reveal))
+        .routes(routes!(accounts::list_accounts))
 }
 
 /// The OpenAPI document of the API (committed as `openapi.json`; a test checks it is current).

@@ -42,10 +42,16 @@ pub struct AppState {
     pub settings: Arc<ServerSettings>,
     pub metrics: Arc<Metrics>,
     pub throttle: Arc<Throttle>,
+    pub vault: Arc<castellan_vault::SharedKeyring>,
 }
 
 impl AppState {
-    pub fn new(store: Store, settings: ServerSettings, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        store: Store,
+        settings: ServerSettings,
+        metrics: Arc<Metrics>,
+        vault: Arc<castellan_vault::SharedKeyring>,
+    ) -> Self {
         let env = store.env().clone();
         let throttle = Arc::new(Throttle::new(
             settings.throttle_max_failures,
@@ -57,6 +63,7 @@ impl AppState {
             settings: Arc::new(settings),
             metrics,
             throttle,
+            vault,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! Workspace isolation: everything below a workspace is reached through [`Store::ws`], which
 //! binds the workspace id into every query, so a row of another workspace is never found.
 
+pub mod accounts;
 mod audit;
 mod directory;
 pub mod people;
@@ -20,6 +21,9 @@ use castellan_domain::{Env, ValidationErrors, WorkspaceId};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub use accounts::{
+    AccountCard, AutomationAccount, NewAutomationAccount, SealedSecret, StoredSecret,
+};
 pub use audit::{AuditFilter, AuditTx};
 pub use directory::{IdentityFilter, ImportSummary};
 pub use people::PersonUpdate;

@@ -560,3 +560,58 @@ mod tests {
         assert!(!format!("{k:?}").contains(k.to_base64().as_str()));
     }
 }
+
+/// A keyring shared by a running server: sealing uses the current key; opening a secret sealed
+/// with a version this process does not hold re-reads the key file once (another process may
+/// have rotated the key), so rotation needs no restart.
+#[derive(Debug)]
+pub struct SharedKeyring {
+    ring: std::sync::RwLock<Keyring>,
+    file: Option<std::path::PathBuf>,
+}
+
+impl SharedKeyring {
+    pub fn new(ring: Keyring, file: Option<std::path::PathBuf>) -> Self {
+        Self {
+            ring: std::sync::RwLock::new(ring),
+            file,
+        }
+    }
+
+    pub fn current_version(&self) -> u32 {
+        self.ring.read().expect("keyring lock").current_version()
+    }
+
+    /// Seals a secret; returns the stored form and the key version used.
+    pub fn seal(
+        &self,
+        rng: &mut dyn RngCore,
+        binding: Binding<'_>,
+        secret: &Secret,
+    ) -> (String, u32) {
+        let ring = self.ring.read().expect("keyring lock");
+        (ring.seal_str(rng, binding, secret), ring.current_version())
+    }
+
+    pub fn open(&self, encoded: &str, binding: Binding<'_>) -> Result<Secret, VaultError> {
+        let first = self
+            .ring
+            .read()
+            .expect("keyring lock")
+            .open_str(encoded, binding);
+        match (first, &self.file) {
+            (Err(VaultError::UnknownKeyVersion(_)), Some(path)) => {
+                let fresh = Keyring::load(path)?;
+                let out = fresh.open_str(encoded, binding);
+                *self.ring.write().expect("keyring lock") = fresh;
+                out
+            }
+            (other, _) => other,
+        }
+    }
+
+    /// A copy of the keyring (for rotation tooling).
+    pub fn snapshot(&self) -> Keyring {
+        self.ring.read().expect("keyring lock").clone()
+    }
+}

@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`. Each module holds its routes' handlers and wire types (DTOs);
 //! handlers check authorization through `Caller::require` and talk to the store.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod directory;

@@ -19,7 +19,7 @@ pub struct TestApp {
     pub store: Store,
     pub http: reqwest::Client,
     pub shutdown: CancellationToken,
-    _db: TestDb,
+    pub db: TestDb,
 }
 
 impl Drop for TestApp {
@@ -47,8 +47,24 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: TestDb, settings: ServerSettings) -> Self {
+        let ring = castellan_vault::Keyring::new(
+            Env::system().with_rng(|r| castellan_vault::MasterKey::generate(1, r)),
+        );
+        Self::spawn_full(
+            db,
+            settings,
+            Arc::new(castellan_vault::SharedKeyring::new(ring, None)),
+        )
+        .await
+    }
+
+    pub async fn spawn_full(
+        db: TestDb,
+        settings: ServerSettings,
+        vault: Arc<castellan_vault::SharedKeyring>,
+    ) -> Self {
         let store = db.store(Env::system()).await;
-        let state = AppState::new(store.clone(), settings, Arc::new(Metrics::new()));
+        let state = AppState::new(store.clone(), settings, Arc::new(Metrics::new()), vault);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
@@ -58,7 +74,7 @@ impl TestApp {
             store,
             http: reqwest::Client::new(),
             shutdown,
-            _db: db,
+            db,
         }
     }
 

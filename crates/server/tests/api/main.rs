@@ -1,6 +1,7 @@
 //! Integration tests of the HTTP API: the real server on port 0 with a fresh database.
 //! One test binary (modules below) so it links once.
 
+mod accounts;
 mod common;
 mod flows;
 mod matrix;

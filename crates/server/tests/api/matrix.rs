@@ -258,6 +258,38 @@ fn rows() -> Vec<Row> {
             None,
             [401, 403, 403, 200, 200, 200],
         ),
+        r(
+            g.clone(),
+            "/api/v1/automation-accounts",
+            None,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/automation-accounts",
+            Json(
+                || serde_json::json!({"platform": "pinterest", "label": format!("bot {}", unique()), "email": "bot@matrix.example.com", "password": "pw-long-enough"}),
+            ),
+            [401, 403, 403, 201, 201, 201],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/automation-accounts/{id}",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/automation-accounts/{id}/reveal",
+            Json(|| serde_json::json!({"secret": "password"})),
+            [401, 403, 403, 403, 200, 404],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/accounts",
+            None,
+            [401, 403, 403, 200, 200, 200],
+        ),
         // Public: the API description.
         r(
             g.clone(),
@@ -362,6 +394,24 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
             .unwrap()
             .id
             .to_string()
+    } else if path.starts_with("/api/v1/automation-accounts/") {
+        // Through the API, so the secret is sealed by the server's vault.
+        let owner = f.tokens[WHO.iter().position(|w| *w == Who::Owner).unwrap()]
+            .as_ref()
+            .unwrap()
+            .2
+            .clone();
+        let body = serde_json::json!({"platform": "tiktok", "label": format!("fx bot {}", unique()), "email": "fx@matrix.example.com", "password": "fixture-password"});
+        let v: serde_json::Value = app
+            .post(&owner, "/api/v1/automation-accounts")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["account"]["id"].as_str().unwrap().to_string()
     } else if path.starts_with("/api/v1/tasks/") {
         let t = NewTask::new(
             TaskKind::from_static("system.noop"),

@@ -1,0 +1,113 @@
+//! Platforms and the things that connect Castellan to them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::FieldError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Platform {
+    /// Pinterest Business Manager (API v5, Business Access).
+    Pinterest,
+    /// TikTok Business Center (API for Business v1.3).
+    Tiktok,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 2] = [Platform::Pinterest, Platform::Tiktok];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Pinterest => "pinterest",
+            Platform::Tiktok => "tiktok",
+        }
+    }
+
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        raw.parse()
+            .map_err(|_| FieldError::new(field, "must be pinterest or tiktok"))
+    }
+}
+
+impl FromStr for Platform {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "pinterest" => Ok(Platform::Pinterest),
+            "tiktok" => Ok(Platform::Tiktok),
+            _ => Err(()),
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Status of an account card: a person's (or the automation account's) own login to an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardStatus {
+    /// Credentials not saved yet.
+    ConnectYourAccount,
+    Connected,
+}
+
+impl CardStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CardStatus::ConnectYourAccount => "connect_your_account",
+            CardStatus::Connected => "connected",
+        }
+    }
+}
+
+impl FromStr for CardStatus {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "connect_your_account" => Ok(Self::ConnectYourAccount),
+            "connected" => Ok(Self::Connected),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Phone numbers as people type them: digits with an optional leading `+`, spaces, dashes,
+/// dots and brackets allowed; 6 to 20 digits.
+pub fn parse_phone(field: &str, raw: &str) -> Result<String, FieldError> {
+    let s = raw.trim();
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    let ok = s
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c.is_ascii_digit() || " -.()".contains(c) || (c == '+' && i == 0));
+    if !ok || !(6..=20).contains(&digits) {
+        return Err(FieldError::new(
+            field,
+            "must be a phone number such as +1 415 555 0100",
+        ));
+    }
+    Ok(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_and_phones() {
+        assert_eq!(
+            Platform::parse("platform", "tiktok").unwrap(),
+            Platform::Tiktok
+        );
+        assert_eq!(
+            Platform::parse("platform", "facebook").unwrap_err().field,
+            "platform"
+        );
+        assert!(parse_phone("phone", "+1 (415) 555-0100").is_ok());
+        assert!(parse_phone("phone", "call me").is_err());
+        assert!(parse_phone("phone", "12+34").is_err());
+    }
+}

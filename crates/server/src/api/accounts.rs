@@ -1,0 +1,314 @@
+//! Automation accounts (the dedicated platform users Castellan acts as) and account cards.
+//! Secrets go into the vault on the way in and never come back out, except through the
+//! audited reveal.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use castellan_domain::apps::{Platform, parse_phone};
+use castellan_domain::policy::Action;
+use castellan_domain::values::{Email, required_text};
+use castellan_domain::{AutomationAccountId, SecretId};
+use castellan_store::{AccountCard, AutomationAccount, NewAutomationAccount, SealedSecret};
+use castellan_vault::{Binding, Secret};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Page, PageQuery, cursor, limit};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CardBody {
+    pub id: String,
+    pub label: String,
+    pub platform: String,
+    /// `connect_your_account` or `connected`.
+    pub status: String,
+    pub automation_account_id: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<AccountCard> for CardBody {
+    fn from(c: AccountCard) -> Self {
+        Self {
+            id: c.id.to_string(),
+            label: c.label,
+            platform: c.platform.to_string(),
+            status: c.status.as_str().into(),
+            automation_account_id: c.automation_account_id.map(|a| a.to_string()),
+            created_at: c.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AutomationAccountBody {
+    pub id: String,
+    /// `pinterest` or `tiktok`.
+    pub platform: String,
+    pub label: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub token_scopes: Option<String>,
+    pub token_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Which secrets the vault holds (`password`, `access_token`, `refresh_token`); never their values.
+    pub secrets: Vec<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<AutomationAccount> for AutomationAccountBody {
+    fn from(a: AutomationAccount) -> Self {
+        Self {
+            id: a.id.to_string(),
+            platform: a.platform.to_string(),
+            label: a.label,
+            email: a.email,
+            phone: a.phone,
+            token_scopes: a.token_scopes,
+            token_expires_at: a.token_expires_at,
+            secrets: a.secrets,
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAutomationAccountRequest {
+    /// `pinterest` or `tiktok`.
+    pub platform: String,
+    /// Account label in Castellan.
+    pub label: String,
+    /// E-mail linked to the platform account.
+    pub email: String,
+    /// Current password of the platform account.
+    pub password: String,
+    /// Phone number linked to the account.
+    pub phone: Option<String>,
+    /// A platform API token, when pasted instead of obtained through OAuth.
+    pub access_token: Option<String>,
+    pub refresh_token: Option<String>,
+    pub token_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub token_scopes: Option<String>,
+}
+
+// Request bodies hold secrets: their Debug must not print them.
+impl std::fmt::Debug for CreateAutomationAccountRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateAutomationAccountRequest")
+            .field("platform", &self.platform)
+            .field("label", &self.label)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedAutomationAccount {
+    pub account: AutomationAccountBody,
+    /// The account card created with it ("Connect your account").
+    pub card: CardBody,
+}
+
+fn secret_field(field: &str, v: &str, max: usize) -> Result<Secret, ApiError> {
+    if v.is_empty() {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must not be empty"),
+        ));
+    }
+    if v.len() > max {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} is longer than {max} bytes"),
+        ));
+    }
+    Ok(Secret::new(v))
+}
+
+/// Automation accounts of the workspace.
+#[utoipa::path(get, path = "/api/v1/automation-accounts", tag = "accounts", params(PageQuery),
+    responses((status = 200, body = Page<AutomationAccountBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_automation_accounts(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<AutomationAccountBody>>> {
+    let p = caller.require(Action::ReadAutomationAccounts)?;
+    let page = s
+        .store
+        .ws(p.workspace_id)
+        .automation_accounts(cursor(&q.cursor)?, limit(q.limit)?)
+        .await?;
+    Ok(Json(Page::from_store(page, Into::into)))
+}
+
+/// Add an automation account (label, e-mail, password, phone, optional pasted token). Its
+/// secrets are sealed in the vault; an account card with the status "Connect your account"
+/// is created with it.
+#[utoipa::path(post, path = "/api/v1/automation-accounts", tag = "accounts", request_body = CreateAutomationAccountRequest,
+    responses((status = 201, body = CreatedAutomationAccount), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_automation_account(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateAutomationAccountRequest>,
+) -> ApiResult<(StatusCode, Json<CreatedAutomationAccount>)> {
+    let p = *caller.require(Action::ManageAutomationAccounts)?;
+    let platform = Platform::parse("platform", &req.platform)?;
+    let label = required_text("label", &req.label, 100)?;
+    let email = Email::parse("email", &req.email)?;
+    let phone = req
+        .phone
+        .as_deref()
+        .filter(|x| !x.trim().is_empty())
+        .map(|x| parse_phone("phone", x))
+        .transpose()?;
+    let mut plain = vec![("password", secret_field("password", &req.password, 1024)?)];
+    if let Some(t) = &req.access_token {
+        plain.push(("access_token", secret_field("access_token", t, 8192)?));
+    }
+    if let Some(t) = &req.refresh_token {
+        plain.push(("refresh_token", secret_field("refresh_token", t, 8192)?));
+    }
+    let ws = p.workspace_id.to_string();
+    let secrets = plain
+        .into_iter()
+        .map(|(name, value)| {
+            let id = SecretId::new(&s.env);
+            let rec = id.to_string();
+            let (sealed, version) = s.env.with_rng(|r| {
+                s.vault.seal(
+                    r,
+                    Binding {
+                        workspace: &ws,
+                        record: &rec,
+                    },
+                    &value,
+                )
+            });
+            SealedSecret {
+                id,
+                name: name.into(),
+                sealed,
+                key_version: i64::from(version),
+            }
+        })
+        .collect();
+    let new = NewAutomationAccount {
+        platform,
+        label,
+        email: email.as_str().to_string(),
+        phone,
+        token_scopes: req.token_scopes.clone(),
+        token_expires_at: req.token_expires_at,
+        secrets,
+    };
+    let (account, card) = s
+        .store
+        .ws(p.workspace_id)
+        .create_automation_account(&caller.actor(), &new)
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAutomationAccount {
+            account: account.into(),
+            card: card.into(),
+        }),
+    ))
+}
+
+fn account_id(raw: &str) -> Result<AutomationAccountId, ApiError> {
+    super::parse_id("id", raw, "automation account")
+}
+
+/// One automation account (without its secrets).
+#[utoipa::path(get, path = "/api/v1/automation-accounts/{id}", tag = "accounts", params(("id" = String, Path, description = "automation account id")),
+    responses((status = 200, body = AutomationAccountBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_automation_account(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AutomationAccountBody>> {
+    let p = caller.require(Action::ReadAutomationAccounts)?;
+    Ok(Json(
+        s.store
+            .ws(p.workspace_id)
+            .automation_account(account_id(&id)?)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevealRequest {
+    /// `password`, `access_token` or `refresh_token`.
+    pub secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevealResponse {
+    pub secret: String,
+    pub value: String,
+}
+
+/// Reveal one secret of an automation account to an Owner. Every reveal is recorded in the
+/// activity log.
+#[utoipa::path(post, path = "/api/v1/automation-accounts/{id}/reveal", tag = "accounts", params(("id" = String, Path, description = "automation account id")), request_body = RevealRequest,
+    responses((status = 200, body = RevealResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reveal(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RevealRequest>,
+) -> ApiResult<Json<RevealResponse>> {
+    let p = *caller.require(Action::RevealSecrets)?;
+    if !["password", "access_token", "refresh_token"].contains(&req.secret.as_str()) {
+        return Err(ApiError::invalid(
+            "secret",
+            "secret must be password, access_token or refresh_token",
+        ));
+    }
+    let id = account_id(&id)?;
+    let scoped = s.store.ws(p.workspace_id);
+    scoped.automation_account(id).await?;
+    let stored = scoped.automation_secret(id, &req.secret).await?;
+    let ws = p.workspace_id.to_string();
+    let rec = stored.id.to_string();
+    let value = s
+        .vault
+        .open(
+            &stored.sealed,
+            Binding {
+                workspace: &ws,
+                record: &rec,
+            },
+        )
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("vault: {e}")))?;
+    scoped
+        .audit_reveal(&caller.actor(), id, &req.secret)
+        .await?;
+    Ok(Json(RevealResponse {
+        secret: req.secret,
+        value: value.expose().to_string(),
+    }))
+}
+
+/// Account cards (the All accounts view).
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", params(PageQuery),
+    responses((status = 200, body = Page<CardBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_accounts(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<CardBody>>> {
+    let p = caller.require(Action::ReadAccounts)?;
+    let page = s
+        .store
+        .ws(p.workspace_id)
+        .account_cards(cursor(&q.cursor)?, limit(q.limit)?)
+        .await?;
+    Ok(Json(Page::from_store(page, Into::into)))
+}

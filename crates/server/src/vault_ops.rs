@@ -1,0 +1,88 @@
+//! Vault operations that span the keyring and the database: sealing for a record, and
+//! rotating the master key (re-wrapping every stored data key).
+
+use std::path::Path;
+
+use castellan_store::Store;
+use castellan_vault::{Binding, Keyring, Sealed, VaultError};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RotationReport {
+    pub new_version: u32,
+    pub rewrapped: u64,
+    pub retired_previous: bool,
+}
+
+/// Rotates the master key kept in `key_file`: writes a new current key (keeping the old ones,
+/// so running servers can still open everything), re-wraps every stored secret's data key
+/// under it, and — when `retire` is set and no secret still needs an old key — drops the old
+/// keys from the file. Servers keep working throughout: they re-read the file when they meet
+/// a key version they do not hold.
+pub async fn rotate_master_key(
+    store: &Store,
+    key_file: &Path,
+    retire: bool,
+) -> Result<RotationReport, String> {
+    let mut ring = Keyring::load(key_file).map_err(|e| e.to_string())?;
+    let new_version = store.env().with_rng(|r| ring.rotate(r));
+    ring.save(key_file).map_err(|e| e.to_string())?;
+    let rewrapped = rewrap_all(store, &ring).await?;
+    let mut retired = false;
+    if retire
+        && store
+            .secrets_to_rewrap(i64::from(new_version), 1)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_empty()
+    {
+        ring.retire_previous();
+        ring.save(key_file).map_err(|e| e.to_string())?;
+        retired = true;
+    }
+    Ok(RotationReport {
+        new_version,
+        rewrapped,
+        retired_previous: retired,
+    })
+}
+
+/// Re-wraps, in pages, every secret not sealed with the ring's current key.
+pub async fn rewrap_all(store: &Store, ring: &Keyring) -> Result<u64, String> {
+    let current = i64::from(ring.current_version());
+    let mut done = 0u64;
+    loop {
+        let batch = store
+            .secrets_to_rewrap(current, 500)
+            .await
+            .map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            return Ok(done);
+        }
+        let mut progressed = false;
+        for s in batch {
+            let ws = s.workspace_id.to_string();
+            let rec = s.id.to_string();
+            let binding = Binding {
+                workspace: &ws,
+                record: &rec,
+            };
+            let sealed = Sealed::decode(&s.sealed)
+                .map_err(|e: VaultError| format!("secret {}: {e}", s.id))?;
+            let new = store
+                .env()
+                .with_rng(|r| ring.rewrap(r, &sealed, binding))
+                .map_err(|e| format!("secret {}: {e}", s.id))?;
+            if store
+                .replace_sealed(&s, &new.encode(), current)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                done += 1;
+                progressed = true;
+            }
+        }
+        if !progressed {
+            return Err("secrets keep changing during rotation; run it again".into());
+        }
+    }
+}

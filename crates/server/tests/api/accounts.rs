@@ -1,0 +1,218 @@
+//! Automation accounts and the vault: secrets sealed on the way in, never in responses or the
+//! database in plain text, revealed only to an Owner and audited; key rotation re-wraps them
+//! while the server keeps running.
+
+use std::sync::Arc;
+
+use castellan_domain::Env;
+use castellan_domain::auth::ApiScope;
+use castellan_store::testing::TestDb;
+
+use crate::common::{TestApp, error_of};
+
+const PASSWORD: &str = "Pw-ZXQ-7731-unmistakable";
+const TOKEN: &str = "pina_tok-ABC-998877-unmistakable";
+
+fn db_files(app: &TestApp) -> Vec<u8> {
+    let path = app
+        .db
+        .url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut all = Vec::new();
+    for suffix in ["", "-wal", "-shm"] {
+        if let Ok(b) = std::fs::read(format!("{path}{suffix}")) {
+            all.extend(b);
+        }
+    }
+    all
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_and_revealed_only_with_an_audit_event() {
+    let app = TestApp::spawn().await;
+    let (ws, owner) = app.workspace("acme").await;
+    let t = app.token(ws, owner, ApiScope::Admin).await;
+    let body = serde_json::json!({
+        "platform": "pinterest", "label": "Pinterest automation", "email": "bot@acme.example.com",
+        "password": PASSWORD, "phone": "+1 415 555 0100", "access_token": TOKEN, "token_scopes": "biz_access:read,biz_access:write",
+    });
+    let r = app
+        .post(&t, "/api/v1/automation-accounts")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let text = r.text().await.unwrap();
+    assert!(!text.contains(PASSWORD) && !text.contains(TOKEN), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["card"]["status"], "connect_your_account");
+    assert_eq!(
+        v["account"]["secrets"],
+        serde_json::json!(["access_token", "password"])
+    );
+    let id = v["account"]["id"].as_str().unwrap().to_string();
+    let list = app
+        .get(&t, "/api/v1/automation-accounts")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains(PASSWORD) && !list.contains(TOKEN));
+    let cards: serde_json::Value = app
+        .get(&t, "/api/v1/accounts")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cards["items"][0]["label"], "Pinterest automation");
+
+    // Bad input names the field and changes nothing.
+    for (field, bad) in [
+        (
+            "platform",
+            serde_json::json!({"platform": "myspace", "label": "x", "email": "a@b.co", "password": "p"}),
+        ),
+        (
+            "phone",
+            serde_json::json!({"platform": "tiktok", "label": "y", "email": "a@b.co", "password": "p", "phone": "call me"}),
+        ),
+        (
+            "password",
+            serde_json::json!({"platform": "tiktok", "label": "z", "email": "a@b.co", "password": ""}),
+        ),
+    ] {
+        let (s, err) = error_of(
+            app.post(&t, "/api/v1/automation-accounts")
+                .json(&bad)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!((s, err["field"].as_str().unwrap()), (400, field));
+    }
+    let dup = app
+        .post(&t, "/api/v1/automation-accounts")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dup.status(), 409);
+
+    // Not in the database file in plain text.
+    let bytes = db_files(&app);
+    assert!(!bytes.is_empty());
+    assert!(
+        !contains(&bytes, PASSWORD) && !contains(&bytes, TOKEN),
+        "a secret is stored in plain text"
+    );
+
+    // The audited reveal.
+    let r: serde_json::Value = app
+        .post(&t, &format!("/api/v1/automation-accounts/{id}/reveal"))
+        .json(&serde_json::json!({"secret": "password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["value"], PASSWORD);
+    let events: serde_json::Value = app
+        .get(&t, "/api/v1/audit/events?action=automation_account.reveal")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["items"].as_array().unwrap().len(), 1);
+    assert_eq!(events["items"][0]["details"]["secret"], "password");
+    // The audit log itself holds no secret either.
+    let export = app
+        .get(&t, "/api/v1/audit/export?format=jsonl")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!export.contains(PASSWORD) && !export.contains(TOKEN));
+}
+
+#[tokio::test]
+async fn key_rotation_rewraps_every_secret_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, _) = Env::system()
+        .with_rng(|r| castellan_vault::load_or_create(None, dir.path(), r))
+        .unwrap();
+    let file = dir.path().join("master.key");
+    let vault = Arc::new(castellan_vault::SharedKeyring::new(
+        ring,
+        Some(file.clone()),
+    ));
+    let app = TestApp::spawn_full(TestDb::sqlite(), Default::default(), vault).await;
+    let (ws, owner) = app.workspace("acme").await;
+    let t = app.token(ws, owner, ApiScope::Admin).await;
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let body = serde_json::json!({ "platform": "tiktok", "label": format!("bot {i}"), "email": "bot@acme.example.com", "password": format!("{PASSWORD}-{i}") });
+        let v: serde_json::Value = app
+            .post(&t, "/api/v1/automation-accounts")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        ids.push(v["account"]["id"].as_str().unwrap().to_string());
+    }
+    let report = castellan_server::vault_ops::rotate_master_key(&app.store, &file, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.new_version,
+            report.rewrapped,
+            report.retired_previous
+        ),
+        (2, 3, true)
+    );
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT key_version FROM vault_secrets")
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    assert!(versions.iter().all(|v| *v == 2));
+    // The running server (which still held key 1) reads the new key file and opens them.
+    for (i, id) in ids.iter().enumerate() {
+        let r: serde_json::Value = app
+            .post(&t, &format!("/api/v1/automation-accounts/{id}/reveal"))
+            .json(&serde_json::json!({"secret": "password"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["value"], format!("{PASSWORD}-{i}"));
+    }
+    // Rotating again with nothing left on the old key is fine.
+    let again = castellan_server::vault_ops::rotate_master_key(&app.store, &file, false)
+        .await
+        .unwrap();
+    assert_eq!((again.new_version, again.rewrapped), (3, 3));
+}

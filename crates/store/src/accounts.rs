@@ -1,0 +1,344 @@
+//! Automation accounts, their sealed secrets, and account cards. The store never sees
+//! plaintext: secrets arrive sealed by the vault and leave sealed.
+
+use castellan_domain::apps::{CardStatus, Platform};
+use castellan_domain::audit::{Actor, NewAuditEvent};
+use castellan_domain::{AutomationAccountId, CardId, SecretId, Timestamp, WorkspaceId};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use crate::audit::append;
+use crate::people::page_by_id;
+use crate::{
+    Page, Result, Scoped, Store, StoreError, get_id, get_opt_id, get_opt_time, get_parsed,
+    get_time, ms, unique_as,
+};
+
+/// A secret sealed by the vault, bound to (workspace, `id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    pub id: SecretId,
+    /// What it is for its owner: `password`, `access_token`, `refresh_token`, …
+    pub name: String,
+    pub sealed: String,
+    pub key_version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutomationAccount {
+    pub id: AutomationAccountId,
+    pub workspace_id: WorkspaceId,
+    pub platform: Platform,
+    pub label: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub token_scopes: Option<String>,
+    pub token_expires_at: Option<Timestamp>,
+    /// Names of the secrets held (`password`, `access_token`, …), never their values.
+    pub secrets: Vec<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAutomationAccount {
+    pub platform: Platform,
+    pub label: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub token_scopes: Option<String>,
+    pub token_expires_at: Option<Timestamp>,
+    pub secrets: Vec<SealedSecret>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountCard {
+    pub id: CardId,
+    pub workspace_id: WorkspaceId,
+    pub automation_account_id: Option<AutomationAccountId>,
+    pub label: String,
+    pub platform: Platform,
+    pub status: CardStatus,
+    pub created_at: Timestamp,
+}
+
+/// A stored secret with its place, for key rotation.
+#[derive(Debug, Clone)]
+pub struct StoredSecret {
+    pub id: SecretId,
+    pub workspace_id: WorkspaceId,
+    pub sealed: String,
+    pub key_version: i64,
+}
+
+const OWNER_AUTOMATION: &str = "automation_account";
+
+fn account_from_row(row: &AnyRow) -> Result<AutomationAccount> {
+    Ok(AutomationAccount {
+        id: get_id(row, "id")?,
+        workspace_id: get_id(row, "workspace_id")?,
+        platform: get_parsed(row, "platform")?,
+        label: row.try_get("label")?,
+        email: row.try_get("email")?,
+        phone: row.try_get("phone")?,
+        token_scopes: row.try_get("token_scopes")?,
+        token_expires_at: get_opt_time(row, "token_expires_at")?,
+        secrets: Vec::new(),
+        created_at: get_time(row, "created_at")?,
+        updated_at: get_time(row, "updated_at")?,
+    })
+}
+
+fn card_from_row(row: &AnyRow) -> Result<AccountCard> {
+    Ok(AccountCard {
+        id: get_id(row, "id")?,
+        workspace_id: get_id(row, "workspace_id")?,
+        automation_account_id: get_opt_id(row, "automation_account_id")?,
+        label: row.try_get("label")?,
+        platform: get_parsed(row, "platform")?,
+        status: get_parsed(row, "status")?,
+        created_at: get_time(row, "created_at")?,
+    })
+}
+
+async fn put_secret(
+    conn: &mut AnyConnection,
+    s: &Scoped<'_>,
+    owner_id: &str,
+    secret: &SealedSecret,
+) -> Result<()> {
+    let now = ms(s.store.env.now());
+    sqlx::query(
+        "INSERT INTO vault_secrets (id, workspace_id, owner_kind, owner_id, name, sealed, key_version, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(secret.id.to_string())
+    .bind(s.ws_str())
+    .bind(OWNER_AUTOMATION)
+    .bind(owner_id)
+    .bind(&secret.name)
+    .bind(&secret.sealed)
+    .bind(secret.key_version)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Scoped<'_> {
+    /// Creates the account, stores its sealed secrets, and creates its account card with the
+    /// status "Connect your account", in one transaction.
+    pub async fn create_automation_account(
+        &self,
+        actor: &Actor,
+        a: &NewAutomationAccount,
+    ) -> Result<(AutomationAccount, AccountCard)> {
+        let env = &self.store.env;
+        let id = AutomationAccountId::new(env);
+        let card = CardId::new(env);
+        let now = ms(env.now());
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO automation_accounts (id, workspace_id, platform, label, label_canonical, email, phone, token_scopes, token_expires_at, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+        )
+        .bind(id.to_string())
+        .bind(self.ws_str())
+        .bind(a.platform.as_str())
+        .bind(&a.label)
+        .bind(a.label.to_lowercase())
+        .bind(&a.email)
+        .bind(a.phone.clone())
+        .bind(a.token_scopes.clone())
+        .bind(a.token_expires_at.map(ms))
+        .bind(actor.person().map(|p| p.to_string()))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_as("label", "an automation account with this label already exists"))?;
+        for s in &a.secrets {
+            put_secret(&mut tx, self, &id.to_string(), s).await?;
+        }
+        sqlx::query("INSERT INTO account_cards (id, workspace_id, automation_account_id, person_id, label, platform, status, created_at, updated_at) VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $7)")
+            .bind(card.to_string())
+            .bind(self.ws_str())
+            .bind(id.to_string())
+            .bind(&a.label)
+            .bind(a.platform.as_str())
+            .bind(CardStatus::ConnectYourAccount.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let names: Vec<&str> = a.secrets.iter().map(|s| s.name.as_str()).collect();
+        let details = serde_json::json!({ "platform": a.platform.as_str(), "label": a.label, "email": a.email, "secrets": names });
+        append(
+            &mut tx,
+            env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "automation_account.create",
+                format!("automation_account:{id}"),
+                details,
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        let account = self.automation_account(id).await?;
+        let card = self.account_card(card).await?;
+        Ok((account, card))
+    }
+
+    async fn secret_names(&self, id: AutomationAccountId) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM vault_secrets WHERE workspace_id = $1 AND owner_kind = $2 AND owner_id = $3 ORDER BY name")
+            .bind(self.ws_str())
+            .bind(OWNER_AUTOMATION)
+            .bind(id.to_string())
+            .fetch_all(&self.store.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+    }
+
+    pub async fn automation_account(&self, id: AutomationAccountId) -> Result<AutomationAccount> {
+        let row =
+            sqlx::query("SELECT * FROM automation_accounts WHERE workspace_id = $1 AND id = $2")
+                .bind(self.ws_str())
+                .bind(id.to_string())
+                .fetch_optional(&self.store.pool)
+                .await?
+                .ok_or(StoreError::NotFound("automation account"))?;
+        let mut a = account_from_row(&row)?;
+        a.secrets = self.secret_names(id).await?;
+        Ok(a)
+    }
+
+    pub async fn automation_accounts(
+        &self,
+        cursor: Option<AutomationAccountId>,
+        limit: i64,
+    ) -> Result<Page<AutomationAccount>> {
+        let rows = sqlx::query("SELECT * FROM automation_accounts WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3")
+            .bind(self.ws_str())
+            .bind(cursor.map(|c| c.to_string()).unwrap_or_default())
+            .bind(limit + 1)
+            .fetch_all(&self.store.pool)
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(account_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        for a in &mut items {
+            a.secrets = self.secret_names(a.id).await?;
+        }
+        Ok(page_by_id(&mut items, limit, |a| a.id.to_string()))
+    }
+
+    /// One sealed secret of an automation account.
+    pub async fn automation_secret(
+        &self,
+        id: AutomationAccountId,
+        name: &str,
+    ) -> Result<SealedSecret> {
+        let row = sqlx::query("SELECT id, name, sealed, key_version FROM vault_secrets WHERE workspace_id = $1 AND owner_kind = $2 AND owner_id = $3 AND name = $4")
+            .bind(self.ws_str())
+            .bind(OWNER_AUTOMATION)
+            .bind(id.to_string())
+            .bind(name)
+            .fetch_optional(&self.store.pool)
+            .await?
+            .ok_or(StoreError::NotFound("secret"))?;
+        Ok(SealedSecret {
+            id: get_id(&row, "id")?,
+            name: row.try_get("name")?,
+            sealed: row.try_get("sealed")?,
+            key_version: row.try_get("key_version")?,
+        })
+    }
+
+    /// Records that a secret was revealed to someone (the only way plaintext leaves Castellan).
+    pub async fn audit_reveal(
+        &self,
+        actor: &Actor,
+        id: AutomationAccountId,
+        name: &str,
+    ) -> Result<()> {
+        let details = serde_json::json!({ "secret": name });
+        self.audit(NewAuditEvent::success(
+            actor,
+            "automation_account.reveal",
+            format!("automation_account:{id}"),
+            details,
+        ))
+        .await?;
+        Ok(())
+    }
+
+    pub async fn account_card(&self, id: CardId) -> Result<AccountCard> {
+        let row = sqlx::query("SELECT * FROM account_cards WHERE workspace_id = $1 AND id = $2")
+            .bind(self.ws_str())
+            .bind(id.to_string())
+            .fetch_optional(&self.store.pool)
+            .await?
+            .ok_or(StoreError::NotFound("account card"))?;
+        card_from_row(&row)
+    }
+
+    pub async fn account_cards(
+        &self,
+        cursor: Option<CardId>,
+        limit: i64,
+    ) -> Result<Page<AccountCard>> {
+        let rows = sqlx::query(
+            "SELECT * FROM account_cards WHERE workspace_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(self.ws_str())
+        .bind(cursor.map(|c| c.to_string()).unwrap_or_default())
+        .bind(limit + 1)
+        .fetch_all(&self.store.pool)
+        .await?;
+        let mut items = rows.iter().map(card_from_row).collect::<Result<Vec<_>>>()?;
+        Ok(page_by_id(&mut items, limit, |c| c.id.to_string()))
+    }
+}
+
+impl Store {
+    /// Secrets of every workspace sealed with a key version other than `current`, oldest
+    /// first, for re-wrapping after a key rotation.
+    pub async fn secrets_to_rewrap(&self, current: i64, limit: i64) -> Result<Vec<StoredSecret>> {
+        let rows = sqlx::query("SELECT id, workspace_id, sealed, key_version FROM vault_secrets WHERE key_version <> $1 ORDER BY id LIMIT $2")
+            .bind(current)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredSecret {
+                    id: get_id(r, "id")?,
+                    workspace_id: get_id(r, "workspace_id")?,
+                    sealed: r.try_get("sealed")?,
+                    key_version: r.try_get("key_version")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces a secret's sealed form if it is still the one that was read (so a concurrent
+    /// change is never overwritten); returns whether it was replaced.
+    pub async fn replace_sealed(
+        &self,
+        s: &StoredSecret,
+        sealed: &str,
+        key_version: i64,
+    ) -> Result<bool> {
+        let n = sqlx::query("UPDATE vault_secrets SET sealed = $3, key_version = $4, updated_at = $5 WHERE id = $1 AND sealed = $2")
+            .bind(s.id.to_string())
+            .bind(&s.sealed)
+            .bind(sealed)
+            .bind(key_version)
+            .bind(ms(self.env.now()))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+}

@@ -10,6 +10,7 @@ pub mod directory;
 pub mod error;
 pub mod ids;
 pub mod matching;
+pub mod platform;
 pub mod policy;
 pub mod tasks;
 pub mod values;

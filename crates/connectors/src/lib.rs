@@ -1,0 +1,22 @@
+//! Castellan's platform connectors. Each platform module has its HTTP calls, its wire types
+//! (read as JSON), and the mapping to the domain's platform-neutral records; both implement
+//! `castellan_domain::platform::Connector`. Defaults point at the real API hosts; the base
+//! URL is configuration, which is how tests and the demo use the emulators.
+
+pub mod http;
+pub mod pinterest;
+pub mod tiktok;
+
+pub use http::HttpConfig;
+pub use pinterest::{PinterestConfig, PinterestConnector};
+pub use tiktok::{TiktokConfig, TiktokConnector};
+
+/// Sends a batch to the sink, mapping its refusal.
+pub(crate) async fn push(
+    sink: &mut dyn castellan_domain::platform::SnapshotSink,
+    batch: castellan_domain::platform::Batch,
+) -> Result<(), castellan_domain::platform::ConnectorError> {
+    sink.accept(batch)
+        .await
+        .map_err(castellan_domain::platform::ConnectorError::Sink)
+}

@@ -1,0 +1,392 @@
+//! The connectors against the emulators: a full picture of each demo business, the same
+//! picture under injected 5xx and 429, token refresh, and the connectivity check.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use castellan_connectors::{
+    HttpConfig, PinterestConfig, PinterestConnector, TiktokConfig, TiktokConnector,
+};
+use castellan_domain::platform::{
+    Batch, BoxFuture, Connector, FetchStats, Holder, PartnerRelation, SeatKind, SnapshotSink,
+};
+use castellan_emulators::{Faults, Running, ScenarioSource, World, scenario as sc};
+use serde_json::{Value, json};
+
+#[derive(Default)]
+struct Collect {
+    seats: BTreeSet<(String, Vec<String>, String)>,
+    assets: BTreeSet<(String, String)>,
+    grants: BTreeSet<(Holder, String, Vec<String>)>,
+    partners: BTreeSet<(String, String)>,
+}
+
+impl SnapshotSink for Collect {
+    fn accept(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), String>> {
+        match batch {
+            Batch::Seats(s) => self.seats.extend(
+                s.into_iter()
+                    .map(|x| (x.user_id, x.roles, format!("{:?}", x.kind))),
+            ),
+            Batch::Assets(a) => self.assets.extend(a.into_iter().map(|x| (x.id, x.kind))),
+            Batch::Grants(g) => self.grants.extend(g.into_iter().map(|x| {
+                let mut p = x.permissions;
+                p.sort();
+                (x.holder, x.asset_id, p)
+            })),
+            Batch::Partners(p) => self
+                .partners
+                .extend(p.into_iter().map(|x| (x.id, format!("{:?}", x.relation)))),
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+fn fast_http() -> HttpConfig {
+    HttpConfig {
+        timeout: Duration::from_secs(5),
+        max_retries: 12,
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(200),
+        rate_per_sec: 0.0,
+        concurrency: 4,
+        seed: 7,
+    }
+}
+
+async fn emulator() -> Running {
+    castellan_emulators::start(
+        "127.0.0.1:0",
+        World::new(ScenarioSource::Demo, 11, Faults::default()).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+fn pinterest(emu: &Running, token: &str, refresh: Option<&str>) -> PinterestConnector {
+    PinterestConnector::new(PinterestConfig {
+        base_url: emu.pinterest_url(),
+        business_id: sc::PINTEREST_BRAND.to_string(),
+        access_token: token.into(),
+        refresh_token: refresh.map(str::to_string),
+        app: Some((
+            sc::PINTEREST_CLIENT_ID.into(),
+            sc::PINTEREST_CLIENT_SECRET.into(),
+        )),
+        http: fast_http(),
+        on_refresh: None,
+    })
+    .unwrap()
+}
+
+fn bad_config(emu: &Running) -> PinterestConfig {
+    PinterestConfig {
+        base_url: emu.pinterest_url(),
+        business_id: sc::PINTEREST_BRAND.to_string(),
+        access_token: "not-a-token".into(),
+        refresh_token: None,
+        app: None,
+        http: fast_http(),
+        on_refresh: None,
+    }
+}
+
+fn tiktok(emu: &Running) -> TiktokConnector {
+    TiktokConnector::new(TiktokConfig {
+        base_url: emu.tiktok_url(),
+        bc_id: sc::TIKTOK_BRAND.to_string(),
+        access_token: sc::TIKTOK_AUTOMATION_TOKEN.into(),
+        http: fast_http(),
+        per_member_limit: 5000,
+    })
+    .unwrap()
+}
+
+async fn state(emu: &Running, path: &str) -> Value {
+    reqwest::get(format!("{}/_emulator{path}", emu.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn fetch(c: &dyn Connector) -> (Collect, FetchStats) {
+    let mut sink = Collect::default();
+    let stats = c.fetch(&mut sink).await.unwrap();
+    (sink, stats)
+}
+
+#[tokio::test]
+async fn pinterest_fetch_gives_the_whole_business() {
+    let emu = emulator().await;
+    let c = pinterest(&emu, sc::PINTEREST_AUTOMATION_TOKEN, None);
+    let (got, stats) = fetch(&c).await;
+    let st = state(
+        &emu,
+        &format!("/pinterest/businesses/{}", sc::PINTEREST_BRAND),
+    )
+    .await;
+    // Every member (and system user) with its role, plus the pending invite.
+    let members = st["members"].as_array().unwrap();
+    let want: BTreeSet<(String, Vec<String>, String)> = members
+        .iter()
+        .map(|m| {
+            (
+                m["user"]["id"].as_str().unwrap().to_string(),
+                vec![m["role"].as_str().unwrap().to_string()],
+                if m["system_user"] == true {
+                    "SystemUser".into()
+                } else {
+                    "Member".into()
+                },
+            )
+        })
+        .collect();
+    let got_members: BTreeSet<_> = got
+        .seats
+        .iter()
+        .filter(|s| s.2 != "Invite")
+        .cloned()
+        .collect();
+    assert_eq!(got_members, want);
+    assert_eq!(got.seats.iter().filter(|s| s.2 == "Invite").count(), 1);
+    // Every permission of every member on every asset type (summary + per-asset calls).
+    let want_grants: BTreeSet<(Holder, String, Vec<String>)> = members
+        .iter()
+        .flat_map(|m| {
+            let u = m["user"]["id"].as_str().unwrap().to_string();
+            m["assets"].as_array().unwrap().iter().map(move |a| {
+                let mut p: Vec<String> = a["permissions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap().to_string())
+                    .collect();
+                p.sort();
+                (
+                    Holder::Member(u.clone()),
+                    a["asset_id"].as_str().unwrap().to_string(),
+                    p,
+                )
+            })
+        })
+        .collect();
+    let got_member_grants: BTreeSet<_> = got
+        .grants
+        .iter()
+        .filter(|g| matches!(g.0, Holder::Member(_)))
+        .cloned()
+        .collect();
+    assert_eq!(got_member_grants, want_grants);
+    assert_eq!(got.assets.len(), st["assets"].as_array().unwrap().len());
+    assert_eq!(got.partners.len(), 2);
+    assert!(
+        got.partners
+            .iter()
+            .all(|p| p.1 == format!("{:?}", PartnerRelation::UsesOurAssets))
+    );
+    assert!(got.grants.iter().any(|g| matches!(g.0, Holder::Partner(_))));
+    // The request count matches what the emulator served.
+    let counts = state(&emu, "/requests").await;
+    assert_eq!(stats.requests, counts["total"].as_u64().unwrap());
+    assert_eq!(stats.retries, 0);
+    assert_eq!(stats.seats, got.seats.len() as u64);
+    let seats = got.seats.len() as f64;
+    eprintln!(
+        "pinterest demo: {} requests for {} seats ({:.1} per 1,000 seats)",
+        stats.requests,
+        seats,
+        stats.requests as f64 * 1000.0 / seats
+    );
+}
+
+#[tokio::test]
+async fn tiktok_fetch_gives_the_whole_business() {
+    let emu = emulator().await;
+    let c = tiktok(&emu);
+    let (got, stats) = fetch(&c).await;
+    let st = state(&emu, &format!("/tiktok/bcs/{}", sc::TIKTOK_BRAND)).await;
+    let members = st["members"].as_array().unwrap();
+    let want: BTreeSet<(String, Vec<String>, String)> = members
+        .iter()
+        .map(|m| {
+            (
+                m["user"]["id"].as_str().unwrap().to_string(),
+                vec![m["role"].as_str().unwrap().to_string()],
+                "Member".into(),
+            )
+        })
+        .collect();
+    let got_members: BTreeSet<_> = got
+        .seats
+        .iter()
+        .filter(|s| s.2 == format!("{:?}", SeatKind::Member))
+        .cloned()
+        .collect();
+    assert_eq!(got_members, want);
+    assert_eq!(
+        got.seats.iter().filter(|s| s.2 == "Invite").count(),
+        st["pending"].as_array().unwrap().len()
+    );
+    let want_grants: BTreeSet<(Holder, String, Vec<String>)> = members
+        .iter()
+        .flat_map(|m| {
+            let u = m["user"]["id"].as_str().unwrap().to_string();
+            m["assets"].as_array().unwrap().iter().map(move |a| {
+                let mut p: Vec<String> = a["role"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap().to_string())
+                    .collect();
+                p.sort();
+                (
+                    Holder::Member(u.clone()),
+                    a["asset_id"].as_str().unwrap().to_string(),
+                    p,
+                )
+            })
+        })
+        .collect();
+    let got_member_grants: BTreeSet<_> = got
+        .grants
+        .iter()
+        .filter(|g| matches!(g.0, Holder::Member(_)))
+        .cloned()
+        .collect();
+    assert_eq!(got_member_grants, want_grants);
+    assert_eq!(got.assets.len(), st["assets"].as_array().unwrap().len());
+    assert_eq!(got.partners.len(), 2);
+    assert_eq!(
+        stats.requests,
+        state(&emu, "/requests").await["total"].as_u64().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn fetches_converge_under_injected_5xx_and_429() {
+    let emu = emulator().await;
+    let (clean_p, _) = fetch(&pinterest(&emu, sc::PINTEREST_AUTOMATION_TOKEN, None)).await;
+    let (clean_t, _) = fetch(&tiktok(&emu)).await;
+    let r = reqwest::Client::new()
+        .put(format!("{}/_emulator/faults", emu.base_url()))
+        .json(&json!({ "error_rate": 0.1, "pinterest_ads_read_per_sec": 5.0, "pinterest_org_per_sec": 5.0, "tiktok_qps": 20.0 }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    let (p, ps) = fetch(&pinterest(&emu, sc::PINTEREST_AUTOMATION_TOKEN, None)).await;
+    let (t, ts) = fetch(&tiktok(&emu)).await;
+    assert!(
+        ps.retries > 0 && ts.retries > 0,
+        "faults were hit: {ps:?} {ts:?}"
+    );
+    assert_eq!(
+        (p.seats, p.assets, p.grants, p.partners),
+        (
+            clean_p.seats,
+            clean_p.assets,
+            clean_p.grants,
+            clean_p.partners
+        )
+    );
+    assert_eq!(
+        (t.seats, t.assets, t.grants, t.partners),
+        (
+            clean_t.seats,
+            clean_t.assets,
+            clean_t.grants,
+            clean_t.partners
+        )
+    );
+}
+
+#[tokio::test]
+async fn pinterest_refreshes_an_expired_token_once() {
+    let emu = emulator().await;
+    reqwest::Client::new()
+        .post(format!(
+            "{}/_emulator/pinterest/tokens/expire",
+            emu.base_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let refreshed: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = refreshed.clone();
+    let mut cfg = PinterestConfig {
+        base_url: emu.pinterest_url(),
+        business_id: sc::PINTEREST_BRAND.to_string(),
+        access_token: sc::PINTEREST_AUTOMATION_TOKEN.into(),
+        refresh_token: Some("pinr_demo_automation_refresh".into()),
+        app: Some((
+            sc::PINTEREST_CLIENT_ID.into(),
+            sc::PINTEREST_CLIENT_SECRET.into(),
+        )),
+        http: fast_http(),
+        on_refresh: None,
+    };
+    cfg.on_refresh = Some(Arc::new(move |access: &str, _refresh: &str, _exp: i64| {
+        seen.lock().unwrap().push(access.to_string())
+    }));
+    let c = PinterestConnector::new(cfg.clone()).unwrap();
+    let (got, _) = fetch(&c).await;
+    assert!(got.seats.len() > 30);
+    assert_eq!(
+        refreshed.lock().unwrap().len(),
+        1,
+        "one refresh serves the whole fetch"
+    );
+    // Without a refresh token the 401 is final and says so.
+    cfg.refresh_token = None;
+    cfg.on_refresh = None;
+    let err = PinterestConnector::new(cfg)
+        .unwrap()
+        .fetch(&mut Collect::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            castellan_domain::platform::ConnectorError::Unauthorized(_)
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn connectivity_check_reports_role_and_reach() {
+    let emu = emulator().await;
+    let ok = pinterest(&emu, sc::PINTEREST_AUTOMATION_TOKEN, None)
+        .check()
+        .await
+        .unwrap();
+    assert!(ok.admin && ok.missing_scopes.is_empty());
+    let t = tiktok(&emu).check().await.unwrap();
+    assert!(t.admin);
+    // A refused token with nothing to refresh it is final and says so.
+    let mut bad = pinterest(&emu, "not-a-token", None);
+    bad = PinterestConnector::new(PinterestConfig {
+        app: None,
+        ..bad_config(&emu)
+    })
+    .unwrap_or(bad);
+    assert!(matches!(
+        bad.check().await,
+        Err(castellan_domain::platform::ConnectorError::Unauthorized(_))
+    ));
+    let wrong_bc = TiktokConnector::new(TiktokConfig {
+        base_url: emu.tiktok_url(),
+        bc_id: "123".into(),
+        access_token: sc::TIKTOK_AUTOMATION_TOKEN.into(),
+        http: fast_http(),
+        per_member_limit: 10,
+    })
+    .unwrap();
+    assert!(matches!(
+        wrong_bc.check().await,
+        Err(castellan_domain::platform::ConnectorError::NotFound(_))
+    ));
+}

@@ -367,12 +367,7 @@ async fn connectivity_check_reports_role_and_reach() {
     let t = tiktok(&emu).check().await.unwrap();
     assert!(t.admin);
     // A refused token with nothing to refresh it is final and says so.
-    let mut bad = pinterest(&emu, "not-a-token", None);
-    bad = PinterestConnector::new(PinterestConfig {
-        app: None,
-        ..bad_config(&emu)
-    })
-    .unwrap_or(bad);
+    let bad = PinterestConnector::new(bad_config(&emu)).unwrap();
     assert!(matches!(
         bad.check().await,
         Err(castellan_domain::platform::ConnectorError::Unauthorized(_))

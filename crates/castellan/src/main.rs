@@ -360,12 +360,21 @@ async fn serve(cfg: &Config, store: Store, banner: Option<String>) -> anyhow::Re
     let addr = listener.local_addr()?;
     let metrics = Arc::new(Metrics::new());
     let vault = open_vault(cfg)?;
-    let state = AppState::new(store.clone(), settings(cfg, addr), metrics.clone(), vault);
+    let state = AppState::new(
+        store.clone(),
+        settings(cfg, addr),
+        metrics.clone(),
+        vault.clone(),
+    );
     let shutdown = shutdown_signal();
+    let registry = Registry::standard().with_apps(castellan_server::apps::AppDeps {
+        vault,
+        http: Default::default(),
+    });
     let worker = cfg.worker.in_process.then(|| {
         tokio::spawn(castellan_server::worker::run(
             store.clone(),
-            Registry::standard(),
+            registry,
             worker_config(cfg),
             metrics,
             shutdown.clone(),
@@ -457,9 +466,13 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                 w.concurrency = c.max(1);
             }
             let shutdown = shutdown_signal();
+            let registry = Registry::standard().with_apps(castellan_server::apps::AppDeps {
+                vault: open_vault(&cfg)?,
+                http: Default::default(),
+            });
             castellan_server::worker::run(
                 store.clone(),
-                Registry::standard(),
+                registry,
                 w,
                 Arc::new(Metrics::new()),
                 shutdown,

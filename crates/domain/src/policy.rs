@@ -44,6 +44,8 @@ pub enum Action {
     /// See a stored secret in plain text (always audited).
     RevealSecrets,
     ReadAccounts,
+    ReadApps,
+    ManageApps,
 }
 
 impl Action {
@@ -70,6 +72,8 @@ impl Action {
             Self::ManageAutomationAccounts => (R::Admin, S::Write),
             Self::RevealSecrets => (R::Owner, S::Admin),
             Self::ReadAccounts => (R::Admin, S::Read),
+            Self::ReadApps => (R::Admin, S::Read),
+            Self::ManageApps => (R::Admin, S::Write),
         }
     }
 }

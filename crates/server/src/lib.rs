@@ -2,6 +2,7 @@
 //! health and metrics endpoints, and the task worker. Only this crate knows HTTP.
 
 pub mod api;
+pub mod apps;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -44,6 +45,7 @@ pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
         (name = "tasks", description = "Automation tasks"),
         (name = "audit", description = "The activity log"),
         (name = "accounts", description = "Automation accounts and account cards"),
+        (name = "apps", description = "App integrations, checks for updates, User Overview"),
     ),
     components(schemas(error::ErrorBody)),
     modifiers(&SecurityAddon),
@@ -125,6 +127,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::get_automation_account))
         .routes(routes!(accounts::reveal))
         .routes(routes!(accounts::list_accounts))
+        .routes(routes!(apps::list_apps, apps::create_app))
+        .routes(routes!(apps::get_app))
+        .routes(routes!(apps::check_app))
+        .routes(routes!(apps::app_members))
+        .routes(routes!(apps::app_reports))
 }
 
 /// The OpenAPI document of the API (committed as `openapi.json`; a test checks it is current).

@@ -6,6 +6,7 @@
 //! binds the workspace id into every query, so a row of another workspace is never found.
 
 pub mod accounts;
+pub mod apps;
 mod audit;
 mod directory;
 pub mod people;
@@ -24,6 +25,7 @@ use sqlx::{AnyPool, Row};
 pub use accounts::{
     AccountCard, AutomationAccount, NewAutomationAccount, SealedSecret, StoredSecret,
 };
+pub use apps::{App, CheckSummary, NewApp, Seat};
 pub use audit::{AuditFilter, AuditTx};
 pub use directory::{IdentityFilter, ImportSummary};
 pub use people::PersonUpdate;

@@ -2,6 +2,7 @@
 //! handlers check authorization through `Caller::require` and talk to the store.
 
 pub mod accounts;
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod directory;

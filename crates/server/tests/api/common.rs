@@ -20,6 +20,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub shutdown: CancellationToken,
     pub db: TestDb,
+    pub vault: Arc<castellan_vault::SharedKeyring>,
 }
 
 impl Drop for TestApp {
@@ -64,7 +65,12 @@ impl TestApp {
         vault: Arc<castellan_vault::SharedKeyring>,
     ) -> Self {
         let store = db.store(Env::system()).await;
-        let state = AppState::new(store.clone(), settings, Arc::new(Metrics::new()), vault);
+        let state = AppState::new(
+            store.clone(),
+            settings,
+            Arc::new(Metrics::new()),
+            vault.clone(),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
@@ -75,6 +81,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             shutdown,
             db,
+            vault,
         }
     }
 

@@ -5,4 +5,5 @@ mod accounts;
 mod common;
 mod flows;
 mod matrix;
+mod sync;
 mod worker;

@@ -290,6 +290,44 @@ fn rows() -> Vec<Row> {
             None,
             [401, 403, 403, 200, 200, 200],
         ),
+        r(
+            g.clone(),
+            "/api/v1/apps",
+            None,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/apps",
+            Json(
+                || serde_json::json!({"platform": "pinterest", "label": format!("app {}", unique()), "business_id": "1", "login_method": "sso", "automation_account_id": "00000000-0000-0000-0000-000000000000"}),
+            ),
+            [401, 403, 403, 400, 400, 400],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/apps/{id}",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/apps/{id}/check",
+            None,
+            [401, 403, 403, 202, 202, 404],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/apps/{id}/members",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/apps/{id}/reports",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
         // Public: the API description.
         r(
             g.clone(),
@@ -394,6 +432,32 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
             .unwrap()
             .id
             .to_string()
+    } else if path.starts_with("/api/v1/apps/") {
+        let owner = f.tokens[WHO.iter().position(|w| *w == Who::Owner).unwrap()]
+            .as_ref()
+            .unwrap()
+            .2
+            .clone();
+        let body = serde_json::json!({"platform": "tiktok", "label": format!("fx bot {}", unique()), "email": "fx@matrix.example.com", "password": "fixture-password"});
+        let v: serde_json::Value = app
+            .post(&owner, "/api/v1/automation-accounts")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let account = v["account"]["id"].as_str().unwrap().parse().unwrap();
+        let new = castellan_store::NewApp {
+            platform: castellan_domain::apps::Platform::Tiktok,
+            label: format!("fx app {}", unique()),
+            business_id: "7".into(),
+            login_method: "sso".into(),
+            automation_account_id: account,
+            api_base_url: None,
+        };
+        a.create_app(&cli(), &new).await.unwrap().id.to_string()
     } else if path.starts_with("/api/v1/automation-accounts/") {
         // Through the API, so the secret is sealed by the server's vault.
         let owner = f.tokens[WHO.iter().position(|w| *w == Who::Owner).unwrap()]

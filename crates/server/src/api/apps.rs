@@ -1,0 +1,358 @@
+//! App integrations: connect one, check it for updates, and the User Overview.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use castellan_domain::apps::Platform;
+use castellan_domain::policy::Action;
+use castellan_domain::tasks::{TaskKind, TaskTrigger};
+use castellan_domain::values::required_text;
+use castellan_domain::{AppId, AutomationAccountId};
+use castellan_store::{App, NewApp, NewTask, Seat};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::tasks::TaskBody;
+use super::{Page, PageQuery, cursor, limit};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppBody {
+    pub id: String,
+    pub platform: String,
+    pub label: String,
+    pub business_id: String,
+    /// `sso` or `password`.
+    pub login_method: String,
+    pub automation_account_id: String,
+    pub api_base_url: Option<String>,
+    /// `pending`, `connected` or `error`.
+    pub status: String,
+    pub status_message: Option<String>,
+    pub last_check_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub next_check_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<App> for AppBody {
+    fn from(a: App) -> Self {
+        Self {
+            id: a.id.to_string(),
+            platform: a.platform.to_string(),
+            label: a.label,
+            business_id: a.business_id,
+            login_method: a.login_method,
+            automation_account_id: a.automation_account_id.to_string(),
+            api_base_url: a.api_base_url,
+            status: a.status,
+            status_message: a.status_message,
+            last_check_at: a.last_check_at,
+            next_check_at: a.next_check_at,
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAppRequest {
+    /// `pinterest` or `tiktok`.
+    pub platform: String,
+    /// Label in Castellan.
+    pub label: String,
+    /// Pinterest Business Manager id, or TikTok Business Center id.
+    pub business_id: String,
+    /// `sso` or `password`.
+    pub login_method: String,
+    pub automation_account_id: String,
+    /// The platform API's base URL; defaults to the real API host.
+    pub api_base_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApp {
+    pub app: AppBody,
+    /// The connectivity task checking the token reaches the business as an admin.
+    pub task: TaskBody,
+}
+
+async fn enqueue(
+    s: &AppState,
+    caller: &Caller,
+    app: AppId,
+    kind: &'static str,
+) -> ApiResult<castellan_store::Task> {
+    let mut t = NewTask::new(
+        TaskKind::from_static(kind),
+        serde_json::json!({ "app_id": app.to_string() }),
+        TaskTrigger::Person,
+    );
+    t.app_id = Some(app);
+    t.created_by = Some(caller.principal.person_id);
+    Ok(s.store.ws(caller.ws()).enqueue(&caller.actor(), t).await?)
+}
+
+/// Connect an app integration: creates it and runs the connectivity task.
+#[utoipa::path(post, path = "/api/v1/apps", tag = "apps", request_body = CreateAppRequest,
+    responses((status = 201, body = CreatedApp), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_app(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateAppRequest>,
+) -> ApiResult<(StatusCode, Json<CreatedApp>)> {
+    let p = *caller.require(Action::ManageApps)?;
+    let platform = Platform::parse("platform", &req.platform)?;
+    let label = required_text("label", &req.label, 100)?;
+    let business_id = required_text("business_id", &req.business_id, 40)?;
+    if !business_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::invalid(
+            "business_id",
+            "business_id must be the numeric id of the business",
+        ));
+    }
+    if !matches!(req.login_method.as_str(), "sso" | "password") {
+        return Err(ApiError::invalid(
+            "login_method",
+            "login_method must be sso or password",
+        ));
+    }
+    let account: AutomationAccountId = req.automation_account_id.parse().map_err(|_| {
+        ApiError::invalid(
+            "automation_account_id",
+            "automation_account_id is not an id",
+        )
+    })?;
+    let acct = s
+        .store
+        .ws(p.workspace_id)
+        .automation_account(account)
+        .await
+        .map_err(|_| ApiError::invalid("automation_account_id", "no such automation account"))?;
+    if acct.platform != platform {
+        return Err(ApiError::invalid(
+            "automation_account_id",
+            format!(
+                "the automation account is for {}, not {platform}",
+                acct.platform
+            ),
+        ));
+    }
+    if let Some(u) = &req.api_base_url
+        && !(u.starts_with("http://") || u.starts_with("https://"))
+    {
+        return Err(ApiError::invalid(
+            "api_base_url",
+            "api_base_url must be an http(s) URL",
+        ));
+    }
+    let app = s
+        .store
+        .ws(p.workspace_id)
+        .create_app(
+            &caller.actor(),
+            &NewApp {
+                platform,
+                label,
+                business_id,
+                login_method: req.login_method.clone(),
+                automation_account_id: account,
+                api_base_url: req.api_base_url.clone(),
+            },
+        )
+        .await?;
+    let task = enqueue(&s, &caller, app.id, "app.connect").await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedApp {
+            app: app.into(),
+            task: task.into(),
+        }),
+    ))
+}
+
+/// App integrations (the Apps view).
+#[utoipa::path(get, path = "/api/v1/apps", tag = "apps", params(PageQuery),
+    responses((status = 200, body = Page<AppBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_apps(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<AppBody>>> {
+    let p = caller.require(Action::ReadApps)?;
+    let page = s
+        .store
+        .ws(p.workspace_id)
+        .apps(cursor(&q.cursor)?, limit(q.limit)?)
+        .await?;
+    Ok(Json(Page::from_store(page, Into::into)))
+}
+
+fn app_id(raw: &str) -> Result<AppId, ApiError> {
+    super::parse_id("id", raw, "app")
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AppDetail {
+    #[serde(flatten)]
+    pub app: AppBody,
+    /// Live seats per User Overview tab.
+    pub counts: std::collections::BTreeMap<String, i64>,
+}
+
+/// One app, with its seat counts per tab.
+#[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "app id")),
+    responses((status = 200, body = AppDetail), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_app(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AppDetail>> {
+    let p = caller.require(Action::ReadApps)?;
+    let id = app_id(&id)?;
+    let scoped = s.store.ws(p.workspace_id);
+    let app = scoped.app(id).await?;
+    let mut counts: std::collections::BTreeMap<String, i64> =
+        ["onboarded", "unmatched", "exempted", "guest", "invited"]
+            .iter()
+            .map(|t| (t.to_string(), 0))
+            .collect();
+    counts.extend(scoped.seat_counts(id).await?);
+    Ok(Json(AppDetail {
+        app: app.into(),
+        counts,
+    }))
+}
+
+/// Check for updates now (a task; follow it under /api/v1/tasks/{id}).
+#[utoipa::path(post, path = "/api/v1/apps/{id}/check", tag = "apps", params(("id" = String, Path, description = "app id")),
+    responses((status = 202, body = TaskBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn check_app(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<TaskBody>)> {
+    let p = *caller.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    s.store.ws(p.workspace_id).app(id).await?;
+    let task = enqueue(&s, &caller, id, "app.check").await?;
+    Ok((StatusCode::ACCEPTED, Json(task.into())))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatBody {
+    /// Platform user id (`invite:…` for a pending invitation).
+    pub user_id: String,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub roles: Vec<String>,
+    /// `member`, `system_user`, `invite` or `partner_user`.
+    pub kind: String,
+    pub state: String,
+    /// The directory identity the seat is matched to.
+    pub identity_id: Option<String>,
+    /// Number of assets the seat holds permissions on.
+    pub assets: i64,
+    pub first_seen_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<Seat> for SeatBody {
+    fn from(s: Seat) -> Self {
+        Self {
+            user_id: s.user_id,
+            username: s.username,
+            email: s.email,
+            display_name: s.display_name,
+            roles: s.roles,
+            kind: s.kind,
+            state: s.state,
+            identity_id: s.identity_id.map(|i| i.to_string()),
+            assets: s.assets,
+            first_seen_at: s.first_seen_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MembersQuery {
+    /// `onboarded` (default), `unmatched`, `exempted`, `guest` or `invited`.
+    pub tab: Option<String>,
+    /// Search in name, username and e-mail.
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// The User Overview: an app's seats by tab.
+#[utoipa::path(get, path = "/api/v1/apps/{id}/members", tag = "apps", params(("id" = String, Path, description = "app id"), MembersQuery),
+    responses((status = 200, body = Page<SeatBody>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn app_members(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<MembersQuery>,
+) -> ApiResult<Json<Page<SeatBody>>> {
+    let p = caller.require(Action::ReadApps)?;
+    let id = app_id(&id)?;
+    let tab = q.tab.as_deref().unwrap_or("onboarded");
+    if !["onboarded", "unmatched", "exempted", "guest", "invited"].contains(&tab) {
+        return Err(ApiError::invalid(
+            "tab",
+            "tab must be onboarded, unmatched, exempted, guest or invited",
+        ));
+    }
+    let scoped = s.store.ws(p.workspace_id);
+    scoped.app(id).await?;
+    let page = scoped
+        .seats(
+            id,
+            tab,
+            q.q.as_deref().filter(|x| !x.trim().is_empty()),
+            q.cursor.as_deref(),
+            limit(q.limit)?,
+        )
+        .await?;
+    Ok(Json(Page::from_store(page, Into::into)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportBody {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Counts of what changed, and the fetch's request count and duration.
+    #[schema(value_type = Object)]
+    pub summary: serde_json::Value,
+    /// New, changed and vanished seats; role, permission and partner changes.
+    #[schema(value_type = Object)]
+    pub changes: serde_json::Value,
+}
+
+/// Reports of the latest checks for updates, newest first.
+#[utoipa::path(get, path = "/api/v1/apps/{id}/reports", tag = "apps", params(("id" = String, Path, description = "app id")),
+    responses((status = 200, body = Vec<ReportBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn app_reports(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<ReportBody>>> {
+    let p = caller.require(Action::ReadApps)?;
+    let id = app_id(&id)?;
+    let scoped = s.store.ws(p.workspace_id);
+    scoped.app(id).await?;
+    Ok(Json(
+        scoped
+            .check_reports(id, 20)
+            .await?
+            .into_iter()
+            .map(|(created_at, summary, changes)| ReportBody {
+                created_at,
+                summary,
+                changes,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,288 @@
+//! Task handlers for app integrations: `app.connect` (the token reaches the business with an
+//! admin role) and `app.check` (check for updates: fetch through the connector into staging,
+//! apply the difference atomically, re-match seats, record the report).
+
+use std::sync::Arc;
+
+use castellan_connectors::{
+    HttpConfig, PinterestConfig, PinterestConnector, TiktokConfig, TiktokConnector,
+};
+use castellan_domain::apps::Platform;
+use castellan_domain::audit::Actor;
+use castellan_domain::matching::MatchConfig;
+use castellan_domain::platform::{Batch, BoxFuture, Connector, ConnectorError, SnapshotSink};
+use castellan_domain::tasks::TaskFailure;
+use castellan_domain::{AppId, TaskId, WorkspaceId};
+use castellan_store::{App, Store};
+use castellan_vault::{Binding, SharedKeyring};
+
+use crate::worker::{HandlerResult, Registry, TaskContext};
+
+/// What app tasks need besides the store.
+#[derive(Clone)]
+pub struct AppDeps {
+    pub vault: Arc<SharedKeyring>,
+    /// HTTP settings for connectors (rate limit, retries, timeouts).
+    pub http: HttpConfig,
+}
+
+impl Registry {
+    /// Adds the app integration task kinds.
+    pub fn with_apps(mut self, deps: AppDeps) -> Self {
+        let d = deps.clone();
+        self.register("app.connect", move |ctx| connect(ctx, d.clone()));
+        self.register("app.check", move |ctx| check(ctx, deps.clone()));
+        self
+    }
+}
+
+fn failure(e: ConnectorError) -> TaskFailure {
+    if e.is_retryable() {
+        TaskFailure::Retryable(e.to_string())
+    } else {
+        TaskFailure::Permanent(e.to_string())
+    }
+}
+
+fn app_id(ctx: &TaskContext) -> Result<AppId, TaskFailure> {
+    ctx.task.payload["app_id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| TaskFailure::Permanent("payload has no app_id".into()))
+}
+
+/// Builds the connector of an app, with the automation account's token from the vault.
+pub async fn connector_for(
+    store: &Store,
+    deps: &AppDeps,
+    ws: WorkspaceId,
+    app: &App,
+) -> Result<Box<dyn Connector>, TaskFailure> {
+    let scoped = store.ws(ws);
+    let secret = scoped.automation_secret(app.automation_account_id, "access_token").await.map_err(|_| TaskFailure::Permanent("the automation account has no platform token yet: connect it through OAuth or paste a token".into()))?;
+    let w = ws.to_string();
+    let rec = secret.id.to_string();
+    let token = deps
+        .vault
+        .open(
+            &secret.sealed,
+            Binding {
+                workspace: &w,
+                record: &rec,
+            },
+        )
+        .map_err(|e| TaskFailure::Permanent(format!("vault: {e}")))?;
+    let refresh = match scoped
+        .automation_secret(app.automation_account_id, "refresh_token")
+        .await
+    {
+        Ok(s) => {
+            let rec = s.id.to_string();
+            deps.vault
+                .open(
+                    &s.sealed,
+                    Binding {
+                        workspace: &w,
+                        record: &rec,
+                    },
+                )
+                .ok()
+                .map(|r| r.expose().to_string())
+        }
+        Err(_) => None,
+    };
+    let c: Box<dyn Connector> = match app.platform {
+        Platform::Pinterest => Box::new(
+            PinterestConnector::new(PinterestConfig {
+                base_url: app
+                    .api_base_url
+                    .clone()
+                    .unwrap_or_else(|| castellan_connectors::pinterest::DEFAULT_BASE_URL.into()),
+                business_id: app.business_id.clone(),
+                access_token: token.expose().to_string(),
+                refresh_token: refresh,
+                app: None,
+                http: deps.http.clone(),
+                on_refresh: None,
+            })
+            .map_err(failure)?,
+        ),
+        Platform::Tiktok => Box::new(
+            TiktokConnector::new(TiktokConfig {
+                base_url: app
+                    .api_base_url
+                    .clone()
+                    .unwrap_or_else(|| castellan_connectors::tiktok::DEFAULT_BASE_URL.into()),
+                bc_id: app.business_id.clone(),
+                access_token: token.expose().to_string(),
+                http: deps.http.clone(),
+                per_member_limit: 2000,
+            })
+            .map_err(failure)?,
+        ),
+    };
+    Ok(c)
+}
+
+async fn connect(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
+    let id = app_id(&ctx)?;
+    let scoped = ctx.store.ws(ctx.task.workspace_id);
+    let app = scoped
+        .app(id)
+        .await
+        .map_err(|e| TaskFailure::Permanent(e.to_string()))?;
+    let connector = match connector_for(&ctx.store, &deps, ctx.task.workspace_id, &app).await {
+        Ok(c) => c,
+        Err(f) => {
+            scoped
+                .set_app_status(id, "error", Some(&f.to_string()))
+                .await
+                .ok();
+            return Err(f);
+        }
+    };
+    let outcome = match connector.check().await {
+        Ok(c) if !c.missing_scopes.is_empty() => Err(format!(
+            "the token lacks the scopes {}",
+            c.missing_scopes.join(", ")
+        )),
+        Ok(c) if !c.admin => Err(format!(
+            "the automation account reaches business {} but is not an admin (Pinterest: Manager / BIZ_ADMIN; TikTok: Admin)",
+            app.business_id
+        )),
+        Ok(c) => Ok(c),
+        Err(e) if e.is_retryable() => return Err(failure(e)),
+        Err(e) => Err(format!(
+            "the token does not reach business {}: {e}",
+            app.business_id
+        )),
+    };
+    match outcome {
+        Ok(c) => {
+            scoped
+                .set_app_status(id, "connected", None)
+                .await
+                .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+            ctx.log(
+                "info",
+                &format!(
+                    "connected as {} ({})",
+                    c.account_name.unwrap_or_default(),
+                    c.account_id
+                ),
+            )
+            .await;
+            Ok(serde_json::json!({ "connected": true }))
+        }
+        Err(msg) => {
+            scoped.set_app_status(id, "error", Some(&msg)).await.ok();
+            Err(TaskFailure::Permanent(msg))
+        }
+    }
+}
+
+struct Staging {
+    store: Store,
+    ws: WorkspaceId,
+    app: AppId,
+    check: TaskId,
+    ctx: TaskContext,
+    batches: i64,
+    items: i64,
+}
+
+impl SnapshotSink for Staging {
+    fn accept(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            if self.ctx.is_cancelled() {
+                return Err("cancelled".into());
+            }
+            let n = match &batch {
+                Batch::Seats(v) => v.len(),
+                Batch::Assets(v) => v.len(),
+                Batch::Grants(v) => v.len(),
+                Batch::Partners(v) => v.len(),
+            };
+            self.store
+                .ws(self.ws)
+                .stage(self.app, self.check, &batch)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.batches += 1;
+            self.items += n as i64;
+            self.ctx
+                .progress(
+                    self.batches,
+                    None,
+                    &format!("{} batches, {} items fetched", self.batches, self.items),
+                )
+                .await;
+            Ok(())
+        })
+    }
+}
+
+async fn check(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
+    let id = app_id(&ctx)?;
+    let ws = ctx.task.workspace_id;
+    let scoped = ctx.store.ws(ws);
+    let app = scoped
+        .app(id)
+        .await
+        .map_err(|e| TaskFailure::Permanent(e.to_string()))?;
+    let connector = connector_for(&ctx.store, &deps, ws, &app).await?;
+    scoped
+        .clear_staging(id)
+        .await
+        .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+    let started = std::time::Instant::now();
+    let mut sink = Staging {
+        store: ctx.store.clone(),
+        ws,
+        app: id,
+        check: ctx.task.id,
+        ctx: ctx.clone(),
+        batches: 0,
+        items: 0,
+    };
+    let stats = match connector.fetch(&mut sink).await {
+        Ok(s) => s,
+        Err(e) => {
+            // The previous state stays as it was; staging is cleared by the next check.
+            scoped
+                .set_app_status(
+                    id,
+                    if e.is_retryable() {
+                        "connected"
+                    } else {
+                        "error"
+                    },
+                    Some(&e.to_string()),
+                )
+                .await
+                .ok();
+            return Err(failure(e));
+        }
+    };
+    let fetch = serde_json::json!({ "requests": stats.requests, "retries": stats.retries, "pages": stats.pages, "seats": stats.seats, "assets": stats.assets, "grants": stats.grants, "partners": stats.partners, "seconds": started.elapsed().as_secs_f64() });
+    let actor = Actor::Automation {
+        name: "check-for-updates".into(),
+    };
+    let summary = scoped
+        .apply_check(&actor, id, ctx.task.id, fetch.clone())
+        .await
+        .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+    let rematched = scoped
+        .rematch(id, &MatchConfig::default())
+        .await
+        .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+    ctx.log(
+        "info",
+        &format!(
+            "{} requests, {} seats, {} rows written, {} seats re-matched",
+            stats.requests, stats.seats, summary.rows_written, rematched
+        ),
+    )
+    .await;
+    Ok(serde_json::json!({ "changes": summary, "fetch": fetch, "rematched": rematched }))
+}

@@ -1,0 +1,364 @@
+//! Connect and check for updates against the emulators, for both platforms: members land in
+//! the right tabs, a re-check with no upstream change writes nothing, upstream changes are
+//! recorded exactly, and a failing check leaves the previous state readable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use castellan_domain::auth::ApiScope;
+use castellan_emulators::{Faults, Running, ScenarioSource, World, scenario as sc};
+use castellan_server::metrics::Metrics;
+use castellan_server::worker::{self, Registry, WorkerConfig};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::common::TestApp;
+
+const DIRECTORY: &str = include_str!("../../../castellan/demo/directory.csv");
+
+struct Setup {
+    app: TestApp,
+    emu: Running,
+    token: String,
+    stop: CancellationToken,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn setup(backend: castellan_store::Backend) -> Option<Setup> {
+    let db = castellan_store::testing::TestDb::for_backend(backend).await?;
+    let app = TestApp::spawn_with(db, Default::default()).await;
+    let emu = castellan_emulators::start(
+        "127.0.0.1:0",
+        World::new(ScenarioSource::Demo, 5, Faults::default()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let (ws, owner) = app.workspace("acme").await;
+    let token = app.token(ws, owner, ApiScope::Admin).await;
+    let r = app
+        .post(&token, "/api/v1/directory/import")
+        .header("content-type", "text/csv")
+        .body(DIRECTORY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let stop = CancellationToken::new();
+    let mut cfg = WorkerConfig::new("sync-test".into());
+    cfg.poll_interval = Duration::from_millis(20);
+    cfg.backoff_base = Duration::from_millis(20);
+    cfg.backoff_max = Duration::from_millis(100);
+    let http = castellan_connectors::HttpConfig {
+        rate_per_sec: 0.0,
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(100),
+        max_retries: 12,
+        ..Default::default()
+    };
+    let registry = Registry::standard().with_apps(castellan_server::apps::AppDeps {
+        vault: app.vault.clone(),
+        http,
+    });
+    tokio::spawn(worker::run(
+        app.store.clone(),
+        registry,
+        cfg,
+        Arc::new(Metrics::new()),
+        stop.clone(),
+    ));
+    Some(Setup {
+        app,
+        emu,
+        token,
+        stop,
+    })
+}
+
+impl Setup {
+    async fn connect(&self, platform: &str) -> String {
+        let (tok, base, business) = match platform {
+            "pinterest" => (
+                sc::PINTEREST_AUTOMATION_TOKEN,
+                self.emu.pinterest_url(),
+                sc::PINTEREST_BRAND.to_string(),
+            ),
+            _ => (
+                sc::TIKTOK_AUTOMATION_TOKEN,
+                self.emu.tiktok_url(),
+                sc::TIKTOK_BRAND.to_string(),
+            ),
+        };
+        let acct: Value = self
+            .app
+            .post(&self.token, "/api/v1/automation-accounts")
+            .json(&json!({ "platform": platform, "label": format!("{platform} bot"), "email": "castellan-automation@acme.example.com", "password": "bot-password-123", "access_token": tok }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let r = self
+            .app
+            .post(&self.token, "/api/v1/apps")
+            .json(&json!({ "platform": platform, "label": format!("Acme {platform}"), "business_id": business, "login_method": "password", "automation_account_id": acct["account"]["id"], "api_base_url": base }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let v: Value = r.json().await.unwrap();
+        let id = v["app"]["id"].as_str().unwrap().to_string();
+        self.wait_task(v["task"]["id"].as_str().unwrap()).await;
+        let app: Value = self
+            .app
+            .get(&self.token, &format!("/api/v1/apps/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(app["status"], "connected", "{app}");
+        id
+    }
+
+    async fn wait_task(&self, id: &str) -> Value {
+        for _ in 0..600 {
+            let t: Value = self
+                .app
+                .get(&self.token, &format!("/api/v1/tasks/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if ["completed", "failed", "cancelled"].contains(&t["status"].as_str().unwrap()) {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("task {id} did not finish");
+    }
+
+    async fn check(&self, app: &str) -> Value {
+        let r = self
+            .app
+            .post(&self.token, &format!("/api/v1/apps/{app}/check"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let t: Value = r.json().await.unwrap();
+        self.wait_task(t["id"].as_str().unwrap()).await
+    }
+
+    async fn counts(&self, app: &str) -> Value {
+        let v: Value = self
+            .app
+            .get(&self.token, &format!("/api/v1/apps/{app}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["counts"].clone()
+    }
+
+    async fn tab(&self, app: &str, tab: &str) -> Vec<Value> {
+        let v: Value = self
+            .app
+            .get(
+                &self.token,
+                &format!("/api/v1/apps/{app}/members?tab={tab}&limit=500"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["items"].as_array().unwrap().clone()
+    }
+
+    async fn control(&self, method: &str, path: &str, body: Value) -> Value {
+        let r = reqwest::Client::new()
+            .request(
+                method.parse().unwrap(),
+                format!("{}/_emulator{path}", self.emu.base_url()),
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}");
+        r.json().await.unwrap()
+    }
+}
+
+async fn full_story(platform: &str, backend: castellan_store::Backend) {
+    let Some(s) = setup(backend).await else {
+        return;
+    };
+    let app = s.connect(platform).await;
+    let first = s.check(&app).await;
+    assert_eq!(first["status"], "completed", "{first}");
+    let counts = s.counts(&app).await;
+    // 35 active employees match the directory; the automation account, two leavers (inactive
+    // in the directory), a personal webmail address (and Pinterest's system user) do not.
+    assert_eq!(counts["onboarded"], 35, "{counts}");
+    assert_eq!(
+        counts["unmatched"],
+        if platform == "pinterest" { 5 } else { 4 },
+        "{counts}"
+    );
+    assert_eq!(counts["invited"], 1);
+    let unmatched = s.tab(&app, "unmatched").await;
+    assert!(
+        unmatched
+            .iter()
+            .any(|m| m["email"].as_str().unwrap_or("").contains("gmail.com"))
+    );
+    assert!(
+        unmatched
+            .iter()
+            .any(|m| m["email"] == "david.carter@acme.example.com")
+    );
+    let onboarded = s.tab(&app, "onboarded").await;
+    assert!(
+        onboarded
+            .iter()
+            .all(|m| m["identity_id"].is_string() && m["assets"].as_i64().unwrap() >= 1)
+    );
+    let found: Value = s
+        .app
+        .get(
+            &s.token,
+            &format!("/api/v1/apps/{app}/members?tab=onboarded&q=AVA.JOHNSON"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+
+    // Nothing changed upstream: nothing is written.
+    let again = s.check(&app).await;
+    assert_eq!(again["result"]["changes"]["rows_written"], 0, "{again}");
+    assert_eq!(again["result"]["rematched"], 0);
+
+    // Upstream changes: a member added, one removed, a role changed, a partner added.
+    let (biz_key, biz) = if platform == "pinterest" {
+        ("business", sc::PINTEREST_BRAND)
+    } else {
+        ("bc", sc::TIKTOK_BRAND)
+    };
+    let gone = onboarded
+        .iter()
+        .find(|m| m["email"] == "emma.wilson@acme.example.com")
+        .unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    let promoted = onboarded
+        .iter()
+        .find(|m| m["email"] == "james.moore@acme.example.com")
+        .unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    s.control("POST", &format!("/{platform}/members"), json!({ biz_key: biz, "email": "newbie@acme.example.com", "role": if platform == "pinterest" { "EMPLOYEE" } else { "STANDARD" } })).await;
+    s.control(
+        "DELETE",
+        &format!("/{platform}/members"),
+        json!({ biz_key: biz, "user": gone }),
+    )
+    .await;
+    s.control("PATCH", &format!("/{platform}/members"), json!({ biz_key: biz, "user": promoted, "role": if platform == "pinterest" { "BIZ_ADMIN" } else { "ADMIN" } })).await;
+    s.control(
+        "POST",
+        &format!("/{platform}/partners"),
+        json!({ "owner": biz, "partner_name": "Fresh Agency" }),
+    )
+    .await;
+    let third = s.check(&app).await;
+    let changes = &third["result"]["changes"];
+    assert_eq!(
+        (
+            changes["seats_new"].as_u64(),
+            changes["seats_vanished"].as_u64(),
+            changes["seats_changed"].as_u64(),
+            changes["partners_new"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1), Some(1)),
+        "{third}"
+    );
+    let reports: Value = s
+        .app
+        .get(&s.token, &format!("/api/v1/apps/{app}/reports"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let latest = &reports[0]["changes"];
+    assert_eq!(latest["vanished_seats"], json!([gone.to_string()]));
+    assert_eq!(latest["role_changes"][0]["user_id"], promoted.to_string());
+    assert_eq!(latest["new_partners"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.counts(&app).await["onboarded"],
+        34,
+        "the leaver's seat is gone; the newcomer is not in the directory"
+    );
+
+    // A check that fails midway leaves the previous state readable and unchanged.
+    let before = s.tab(&app, "onboarded").await;
+    s.control("PUT", "/faults", json!({ "error_rate": 1.0 }))
+        .await;
+    let failed = s.check(&app).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(s.tab(&app, "onboarded").await, before);
+    // With 10% errors and tight rate limits the next check converges to the same state.
+    s.control(
+        "PUT",
+        "/faults",
+        json!({ "error_rate": 0.1, "pinterest_ads_read_per_sec": 5.0, "tiktok_qps": 40.0 }),
+    )
+    .await;
+    let healed = s.check(&app).await;
+    assert_eq!(healed["status"], "completed", "{healed}");
+    assert_eq!(healed["result"]["changes"]["rows_written"], 0, "{healed}");
+    assert!(healed["result"]["fetch"]["retries"].as_u64().unwrap() > 0);
+    assert_eq!(s.tab(&app, "onboarded").await, before);
+}
+
+#[tokio::test]
+async fn pinterest_connect_and_check_for_updates_sqlite() {
+    full_story("pinterest", castellan_store::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn tiktok_connect_and_check_for_updates_sqlite() {
+    full_story("tiktok", castellan_store::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn pinterest_connect_and_check_for_updates_postgres() {
+    full_story("pinterest", castellan_store::Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn tiktok_connect_and_check_for_updates_postgres() {
+    full_story("tiktok", castellan_store::Backend::Postgres).await;
+}

@@ -371,6 +371,12 @@ async fn serve(cfg: &Config, store: Store, banner: Option<String>) -> anyhow::Re
         vault,
         http: Default::default(),
     });
+    tokio::spawn(castellan_server::apps::run_scheduler(
+        store.clone(),
+        Arc::new(settings(cfg, addr)),
+        Duration::from_secs(30),
+        shutdown.clone(),
+    ));
     let worker = cfg.worker.in_process.then(|| {
         tokio::spawn(castellan_server::worker::run(
             store.clone(),
@@ -967,7 +973,12 @@ async fn demo(mut cfg: Config) -> anyhow::Result<ExitCode> {
         )
         .await?;
     // The emulated platforms, in this process, with the demo scenario.
-    let world = castellan_emulators::World::new(castellan_emulators::ScenarioSource::Demo, 1, Default::default()).map_err(|e| anyhow::anyhow!(e))?;
+    let world = castellan_emulators::World::new(
+        castellan_emulators::ScenarioSource::Demo,
+        1,
+        Default::default(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let emulators = castellan_emulators::start("127.0.0.1:0", world).await?;
     // One app per platform, connected through its automation account; the worker runs the
     // connectivity check and the first check for updates as soon as the server starts.
@@ -975,20 +986,49 @@ async fn demo(mut cfg: Config) -> anyhow::Result<ExitCode> {
     use castellan_emulators::scenario as sc;
     let mut apps = Vec::new();
     for (platform, label, token, business, base) in [
-        (castellan_domain::apps::Platform::Pinterest, "Acme Pinterest", sc::PINTEREST_AUTOMATION_TOKEN, sc::PINTEREST_BRAND.to_string(), emulators.pinterest_url()),
-        (castellan_domain::apps::Platform::Tiktok, "Acme TikTok", sc::TIKTOK_AUTOMATION_TOKEN, sc::TIKTOK_BRAND.to_string(), emulators.tiktok_url()),
+        (
+            castellan_domain::apps::Platform::Pinterest,
+            "Acme Pinterest",
+            sc::PINTEREST_AUTOMATION_TOKEN,
+            sc::PINTEREST_BRAND.to_string(),
+            emulators.pinterest_url(),
+        ),
+        (
+            castellan_domain::apps::Platform::Tiktok,
+            "Acme TikTok",
+            sc::TIKTOK_AUTOMATION_TOKEN,
+            sc::TIKTOK_BRAND.to_string(),
+            emulators.tiktok_url(),
+        ),
     ] {
         let scoped = store.ws(ws.id);
         let w = ws.id.to_string();
-        let secrets = [("password", "demo-automation-password"), ("access_token", token)]
-            .into_iter()
-            .map(|(name, value)| {
-                let id = castellan_domain::SecretId::new(store.env());
-                let rec = id.to_string();
-                let (sealed, version) = store.env().with_rng(|r| vault.seal(r, castellan_vault::Binding { workspace: &w, record: &rec }, &castellan_vault::Secret::new(value)));
-                castellan_store::SealedSecret { id, name: name.into(), sealed, key_version: i64::from(version) }
-            })
-            .collect();
+        let secrets = [
+            ("password", "demo-automation-password"),
+            ("access_token", token),
+        ]
+        .into_iter()
+        .map(|(name, value)| {
+            let id = castellan_domain::SecretId::new(store.env());
+            let rec = id.to_string();
+            let (sealed, version) = store.env().with_rng(|r| {
+                vault.seal(
+                    r,
+                    castellan_vault::Binding {
+                        workspace: &w,
+                        record: &rec,
+                    },
+                    &castellan_vault::Secret::new(value),
+                )
+            });
+            castellan_store::SealedSecret {
+                id,
+                name: name.into(),
+                sealed,
+                key_version: i64::from(version),
+            }
+        })
+        .collect();
         let new = castellan_store::NewAutomationAccount {
             platform,
             label: format!("{label} automation"),
@@ -1000,17 +1040,38 @@ async fn demo(mut cfg: Config) -> anyhow::Result<ExitCode> {
         };
         let (account, _) = scoped.create_automation_account(&cli_actor(), &new).await?;
         let app = scoped
-            .create_app(&cli_actor(), &castellan_store::NewApp { platform, label: label.into(), business_id: business, login_method: "password".into(), automation_account_id: account.id, api_base_url: Some(base) })
+            .create_app(
+                &cli_actor(),
+                &castellan_store::NewApp {
+                    platform,
+                    label: label.into(),
+                    business_id: business,
+                    login_method: "password".into(),
+                    automation_account_id: account.id,
+                    api_base_url: Some(base),
+                    next_check_at: Some(castellan_server::apps::next_check(
+                        store.env(),
+                        &castellan_server::ServerSettings::default(),
+                    )),
+                },
+            )
             .await?;
         for kind in ["app.connect", "app.check"] {
-            let mut t = NewTask::new(TaskKind::from_static(kind), serde_json::json!({ "app_id": app.id.to_string() }), TaskTrigger::System);
+            let mut t = NewTask::new(
+                TaskKind::from_static(kind),
+                serde_json::json!({ "app_id": app.id.to_string() }),
+                TaskTrigger::System,
+            );
             t.app_id = Some(app.id);
             scoped.enqueue(&cli_actor(), t).await?;
         }
         apps.push((label, app.id));
     }
     let url = format!("http://{}", cfg.listen);
-    let app_lines: String = apps.iter().map(|(l, id)| format!("  {l}: {url}/api/v1/apps/{id}\n")).collect();
+    let app_lines: String = apps
+        .iter()
+        .map(|(l, id)| format!("  {l}: {url}/api/v1/apps/{id}\n"))
+        .collect();
     let banner = format!(
         "\nDemo workspace ready (data in {dir}).\n  Sign in:   owner@demo.example.com / {password}\n  API token: {secret}\n  Directory: {} identities imported\n  Emulated platforms: {} (control API at /_emulator/info)\n{app_lines}\nTry:\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/apps\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/apps/{}/members?tab=unmatched'\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/tasks?limit=5'\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/audit/events\n  castellan --data-dir {dir} audit verify\n",
         sum.created,

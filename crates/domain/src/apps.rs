@@ -111,3 +111,53 @@ mod tests {
         assert!(parse_phone("phone", "12+34").is_err());
     }
 }
+
+/// When an app's next automatic check for updates is due: the first `hour` (UTC) strictly
+/// after `after`, plus `jitter` (which the caller draws at random, so apps do not all start at
+/// once).
+pub fn next_daily_check(
+    after: crate::Timestamp,
+    hour: u32,
+    jitter: chrono::Duration,
+) -> crate::Timestamp {
+    use chrono::{Duration, TimeZone, Timelike};
+    let hour = hour.min(23);
+    let today = chrono::Utc
+        .with_ymd_and_hms(
+            chrono::Datelike::year(&after),
+            chrono::Datelike::month(&after),
+            chrono::Datelike::day(&after),
+            hour,
+            0,
+            0,
+        )
+        .single()
+        .unwrap_or(after);
+    let base = if today > after && after.hour() < hour {
+        today
+    } else {
+        today + Duration::days(1)
+    };
+    base + jitter
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn next_daily_check_is_the_next_occurrence_plus_jitter() {
+        let at = |h, m| chrono::Utc.with_ymd_and_hms(2026, 11, 23, h, m, 0).unwrap();
+        let j = chrono::Duration::minutes(7);
+        assert_eq!(next_daily_check(at(1, 0), 3, j), at(3, 7));
+        assert_eq!(
+            next_daily_check(at(3, 0), 3, j),
+            at(3, 7) + chrono::Duration::days(1)
+        );
+        assert_eq!(
+            next_daily_check(at(22, 0), 3, chrono::Duration::zero()),
+            at(3, 0) + chrono::Duration::days(1)
+        );
+    }
+}

@@ -286,3 +286,51 @@ async fn check(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
     .await;
     Ok(serde_json::json!({ "changes": summary, "fetch": fetch, "rematched": rematched }))
 }
+
+/// When an app's next automatic check is due, with random jitter.
+pub fn next_check(
+    env: &castellan_domain::Env,
+    settings: &crate::ServerSettings,
+) -> castellan_domain::Timestamp {
+    use rand::Rng as _;
+    let max = settings.check_jitter.as_secs().max(1);
+    let jitter = env.with_rng(|r| r.gen_range(0..max));
+    castellan_domain::apps::next_daily_check(
+        env.now(),
+        settings.check_hour_utc,
+        chrono::Duration::seconds(jitter as i64),
+    )
+}
+
+/// Enqueues the checks that are due (one scheduler pass).
+pub async fn schedule_tick(
+    store: &Store,
+    settings: &crate::ServerSettings,
+) -> Result<Vec<TaskId>, castellan_store::StoreError> {
+    let env = store.env().clone();
+    store
+        .enqueue_due_checks(|| next_check(&env, settings))
+        .await
+}
+
+/// Runs the scheduler every `every` until shutdown.
+pub async fn run_scheduler(
+    store: Store,
+    settings: Arc<crate::ServerSettings>,
+    every: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        match schedule_tick(&store, &settings).await {
+            Ok(ids) if !ids.is_empty() => {
+                tracing::info!(count = ids.len(), "scheduled checks for updates")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "scheduling checks failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}

@@ -21,6 +21,10 @@ pub struct ServerSettings {
     pub throttle_window: Duration,
     /// The URL people reach Castellan at (links in e-mails, printed by the CLI).
     pub public_url: String,
+    /// Hour (UTC) of the daily automatic check for updates.
+    pub check_hour_utc: u32,
+    /// Up to this much random delay after that hour, so apps do not all start at once.
+    pub check_jitter: Duration,
 }
 
 impl Default for ServerSettings {
@@ -31,6 +35,8 @@ impl Default for ServerSettings {
             throttle_max_failures: 5,
             throttle_window: Duration::from_secs(15 * 60),
             public_url: "http://127.0.0.1:8080".into(),
+            check_hour_utc: 3,
+            check_jitter: Duration::from_secs(3600),
         }
     }
 }

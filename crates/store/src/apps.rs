@@ -44,6 +44,8 @@ pub struct NewApp {
     pub login_method: String,
     pub automation_account_id: AutomationAccountId,
     pub api_base_url: Option<String>,
+    /// First automatic check for updates.
+    pub next_check_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -180,8 +182,8 @@ impl Scoped<'_> {
         let now = ms(self.store.env.now());
         let mut tx = self.store.begin_write().await?;
         sqlx::query(
-            "INSERT INTO apps (id, workspace_id, platform, label, label_canonical, business_id, login_method, automation_account_id, api_base_url, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $10)",
+            "INSERT INTO apps (id, workspace_id, platform, label, label_canonical, business_id, login_method, automation_account_id, api_base_url, status, next_check_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $11, $10, $10)",
         )
         .bind(id.to_string())
         .bind(self.ws_str())
@@ -193,6 +195,7 @@ impl Scoped<'_> {
         .bind(a.automation_account_id.to_string())
         .bind(a.api_base_url.clone())
         .bind(now)
+        .bind(a.next_check_at.map(ms))
         .execute(&mut *tx)
         .await
         .map_err(unique_as("label", "an app with this label already exists"))?;
@@ -721,5 +724,52 @@ impl Scoped<'_> {
                 ))
             })
             .collect()
+    }
+}
+
+impl crate::Store {
+    /// Enqueues a scheduled check for every app whose next check is due, moving its next check
+    /// to `next(now)`. Each app is claimed with a conditional update, so several processes
+    /// running the scheduler never enqueue the same check twice. Returns the tasks enqueued.
+    pub async fn enqueue_due_checks(
+        &self,
+        mut next: impl FnMut() -> Timestamp,
+    ) -> Result<Vec<TaskId>> {
+        use castellan_domain::tasks::{TaskKind, TaskTrigger};
+        let now = ms(self.env.now());
+        let due = sqlx::query("SELECT id, workspace_id, next_check_at FROM apps WHERE next_check_at IS NOT NULL AND next_check_at <= $1 ORDER BY next_check_at LIMIT 100")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::new();
+        for row in due {
+            let app: AppId = get_id(&row, "id")?;
+            let ws: castellan_domain::WorkspaceId = get_id(&row, "workspace_id")?;
+            let was: i64 = row.try_get("next_check_at")?;
+            let mut tx = self.begin_write().await?;
+            let claimed = sqlx::query(
+                "UPDATE apps SET next_check_at = $3 WHERE id = $1 AND next_check_at = $2",
+            )
+            .bind(app.to_string())
+            .bind(was)
+            .bind(ms(next()))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 1 {
+                let mut t = crate::NewTask::new(
+                    TaskKind::from_static("app.check"),
+                    serde_json::json!({ "app_id": app.to_string() }),
+                    TaskTrigger::Schedule,
+                );
+                t.app_id = Some(app);
+                let actor = Actor::Automation {
+                    name: "scheduler".into(),
+                };
+                out.push(crate::tasks::insert_task(&mut tx, &self.env, ws, &actor, t, now).await?);
+            }
+            tx.commit().await?;
+        }
+        Ok(out)
     }
 }

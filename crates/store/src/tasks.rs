@@ -96,6 +96,44 @@ pub struct ClaimedTask {
 /// The lease was lost (expired and taken by another worker, or the task was cancelled).
 pub const LEASE_LOST: &str = "lease lost";
 
+/// Inserts one pending task and its audit event inside the caller's transaction.
+pub(crate) async fn insert_task(
+    conn: &mut sqlx::AnyConnection,
+    env: &castellan_domain::Env,
+    ws: WorkspaceId,
+    actor: &Actor,
+    t: NewTask,
+    now: i64,
+) -> Result<TaskId> {
+    let id = TaskId::new(env);
+    sqlx::query(
+        "INSERT INTO tasks (id, workspace_id, kind, payload, status, trigger_kind, created_by, app_id, parent_id, attempts, max_attempts, \
+         run_at, cancel_requested, progress_done, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, 0, $9, $10, 0, 0, $11, $11)",
+    )
+    .bind(id.to_string())
+    .bind(ws.to_string())
+    .bind(t.kind.as_str())
+    .bind(t.payload.to_string())
+    .bind(t.trigger.as_str())
+    .bind(t.created_by.map(|p| p.to_string()))
+    .bind(t.app_id.map(|a| a.to_string()))
+    .bind(t.parent_id.map(|p| p.to_string()))
+    .bind(t.max_attempts.max(1))
+    .bind(t.run_at.map(ms).unwrap_or(now))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let details = serde_json::json!({ "kind": t.kind.as_str(), "trigger": t.trigger.as_str() });
+    append(
+        conn,
+        env,
+        ws,
+        NewAuditEvent::success(actor, "task.create", format!("task:{id}"), details),
+    )
+    .await?;
+    Ok(id)
+}
+
 impl Scoped<'_> {
     pub async fn enqueue(&self, actor: &Actor, t: NewTask) -> Result<Task> {
         let ids = self.enqueue_many(actor, vec![t]).await?;
@@ -109,34 +147,7 @@ impl Scoped<'_> {
         let mut tx = self.store.begin_write().await?;
         let mut ids = Vec::with_capacity(tasks.len());
         for t in tasks {
-            let id = TaskId::new(env);
-            sqlx::query(
-                "INSERT INTO tasks (id, workspace_id, kind, payload, status, trigger_kind, created_by, app_id, parent_id, attempts, max_attempts, \
-                 run_at, cancel_requested, progress_done, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, 0, $9, $10, 0, 0, $11, $11)",
-            )
-            .bind(id.to_string())
-            .bind(self.ws_str())
-            .bind(t.kind.as_str())
-            .bind(t.payload.to_string())
-            .bind(t.trigger.as_str())
-            .bind(t.created_by.map(|p| p.to_string()))
-            .bind(t.app_id.map(|a| a.to_string()))
-            .bind(t.parent_id.map(|p| p.to_string()))
-            .bind(t.max_attempts.max(1))
-            .bind(t.run_at.map(ms).unwrap_or(now))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let details =
-                serde_json::json!({ "kind": t.kind.as_str(), "trigger": t.trigger.as_str() });
-            append(
-                &mut tx,
-                env,
-                self.ws,
-                NewAuditEvent::success(actor, "task.create", format!("task:{id}"), details),
-            )
-            .await?;
-            ids.push(id);
+            ids.push(insert_task(&mut tx, env, self.ws, actor, t, now).await?);
         }
         tx.commit().await?;
         Ok(ids)

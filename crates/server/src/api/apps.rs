@@ -160,6 +160,7 @@ pub async fn create_app(
                 login_method: req.login_method.clone(),
                 automation_account_id: account,
                 api_base_url: req.api_base_url.clone(),
+                next_check_at: Some(crate::apps::next_check(&s.env, &s.settings)),
             },
         )
         .await?;

@@ -456,6 +456,7 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
             login_method: "sso".into(),
             automation_account_id: account,
             api_base_url: None,
+            next_check_at: None,
         };
         a.create_app(&cli(), &new).await.unwrap().id.to_string()
     } else if path.starts_with("/api/v1/automation-accounts/") {

@@ -362,3 +362,61 @@ async fn pinterest_connect_and_check_for_updates_postgres() {
 async fn tiktok_connect_and_check_for_updates_postgres() {
     full_story("tiktok", castellan_store::Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn daily_checks_are_scheduled_once_with_jitter() {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let app = s.connect("tiktok").await;
+    let detail: Value = s
+        .app
+        .get(&s.token, &format!("/api/v1/apps/{app}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let next: chrono::DateTime<chrono::Utc> =
+        detail["next_check_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        next > chrono::Utc::now(),
+        "the first automatic check is in the future"
+    );
+    // Make it due, then run the scheduler twice: one task, and the next check moves a day on.
+    sqlx::query("UPDATE apps SET next_check_at = 0")
+        .execute(s.app.store.pool())
+        .await
+        .unwrap();
+    let settings = castellan_server::ServerSettings::default();
+    let first = castellan_server::apps::schedule_tick(&s.app.store, &settings)
+        .await
+        .unwrap();
+    let second = castellan_server::apps::schedule_tick(&s.app.store, &settings)
+        .await
+        .unwrap();
+    assert_eq!((first.len(), second.len()), (1, 0));
+    let task = s.wait_task(&first[0].to_string()).await;
+    assert_eq!(
+        (
+            task["trigger"].as_str(),
+            task["kind"].as_str(),
+            task["status"].as_str()
+        ),
+        (Some("schedule"), Some("app.check"), Some("completed"))
+    );
+    let detail: Value = s
+        .app
+        .get(&s.token, &format!("/api/v1/apps/{app}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let next: chrono::DateTime<chrono::Utc> =
+        detail["next_check_at"].as_str().unwrap().parse().unwrap();
+    let hours = (next - chrono::Utc::now()).num_hours();
+    assert!((0..=25).contains(&hours), "{next}");
+}

@@ -4,6 +4,7 @@
 //! URL is configuration, which is how tests and the demo use the emulators.
 
 pub mod http;
+pub mod oauth;
 pub mod pinterest;
 pub mod tiktok;
 

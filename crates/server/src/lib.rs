@@ -132,6 +132,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::check_app))
         .routes(routes!(apps::app_members))
         .routes(routes!(apps::app_reports))
+        .routes(routes!(oauth::put_platform_app))
+        .routes(routes!(oauth::oauth_start))
+        .routes(routes!(oauth::oauth_callback))
 }
 
 /// The OpenAPI document of the API (committed as `openapi.json`; a test checks it is current).

@@ -23,7 +23,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use accounts::{
-    AccountCard, AutomationAccount, NewAutomationAccount, SealedSecret, StoredSecret,
+    AccountCard, AutomationAccount, NewAutomationAccount, OauthState, PlatformApp, SealedSecret,
+    StoredSecret,
 };
 pub use apps::{App, CheckSummary, NewApp, Seat};
 pub use audit::{AuditFilter, AuditTx};

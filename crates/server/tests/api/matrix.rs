@@ -328,6 +328,27 @@ fn rows() -> Vec<Row> {
             None,
             [401, 403, 403, 200, 200, 404],
         ),
+        r(
+            Method::PUT,
+            "/api/v1/platform-apps/{platform}",
+            Json(
+                || serde_json::json!({"client_id": "1", "client_secret": "s", "authorize_url": "https://example.com/oauth/", "token_url": "https://example.com/token"}),
+            ),
+            [401, 403, 403, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/automation-accounts/{id}/oauth/start",
+            None,
+            [401, 403, 403, 400, 400, 404],
+        ),
+        // Public: the state in the query is the credential.
+        r(
+            g.clone(),
+            "/api/v1/oauth/callback",
+            None,
+            [400, 400, 400, 400, 400, 400],
+        ),
         // Public: the API description.
         r(
             g.clone(),
@@ -382,6 +403,9 @@ async fn fixture(app: &TestApp) -> Fixture {
 
 /// Fills `{id}` with a fresh row of workspace A of the kind the path names.
 async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
+    if path.contains("{platform}") {
+        return path.replace("{platform}", "pinterest");
+    }
     if !path.contains("{id}") {
         return path.to_string();
     }

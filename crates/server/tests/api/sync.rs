@@ -420,3 +420,177 @@ async fn daily_checks_are_scheduled_once_with_jitter() {
     let hours = (next - chrono::Utc::now()).num_hours();
     assert!((0..=25).contains(&hours), "{next}");
 }
+
+impl Setup {
+    /// Connects through OAuth: platform app, start, consent page (as the automation user),
+    /// callback; then the app connects and a check imports the business.
+    async fn connect_with_oauth(&self, platform: &str) -> String {
+        let base = self.emu.base_url();
+        let (client_id, secret, authorize, token_url, business, api) = match platform {
+            "pinterest" => (
+                sc::PINTEREST_CLIENT_ID,
+                sc::PINTEREST_CLIENT_SECRET,
+                format!("{base}/oauth/"),
+                format!("{base}/v5/oauth/token"),
+                sc::PINTEREST_BRAND.to_string(),
+                self.emu.pinterest_url(),
+            ),
+            _ => (
+                sc::TIKTOK_APP_ID,
+                sc::TIKTOK_APP_SECRET,
+                format!("{base}/portal/auth"),
+                format!("{base}/open_api/v1.3/oauth2/access_token/"),
+                sc::TIKTOK_BRAND.to_string(),
+                self.emu.tiktok_url(),
+            ),
+        };
+        let r = self
+            .app
+            .http
+            .put(self.app.url(&format!("/api/v1/platform-apps/{platform}")))
+            .bearer_auth(&self.token)
+            .json(&json!({ "client_id": client_id, "client_secret": secret, "authorize_url": authorize, "token_url": token_url }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let acct: Value = self
+            .app
+            .post(&self.token, "/api/v1/automation-accounts")
+            .json(&json!({ "platform": platform, "label": format!("{platform} oauth bot"), "email": "castellan-automation@acme.example.com", "password": "bot-password-123" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let acct_id = acct["account"]["id"].as_str().unwrap().to_string();
+        let start: Value = self
+            .app
+            .post(
+                &self.token,
+                &format!("/api/v1/automation-accounts/{acct_id}/oauth/start"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let url = start["authorize_url"].as_str().unwrap().to_string();
+        // The browser: the consent page, sign in as the automation user, Confirm.
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let html = browser
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("Confirm"), "{html}");
+        let user = html
+            .split("<option value=\"")
+            .skip(1)
+            .find(|o| o.contains("castellan-automation@acme.example.com"))
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        let hidden = |name: &str| -> String {
+            let marker = format!("name=\"{name}\" value=\"");
+            html.split(&marker)
+                .nth(1)
+                .map(|r| r.split('"').next().unwrap().replace("&amp;", "&"))
+                .unwrap_or_default()
+        };
+        let confirm_url = if platform == "pinterest" {
+            format!("{base}/oauth/")
+        } else {
+            format!("{base}/portal/auth")
+        };
+        let mut form: Vec<(String, String)> =
+            vec![("user_id".into(), user), ("confirm".into(), "1".into())];
+        for k in ["client_id", "app_id", "redirect_uri", "scope", "state"] {
+            form.push((k.into(), hidden(k)));
+        }
+        let r = browser.post(confirm_url).form(&form).send().await.unwrap();
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        // Back to Castellan (the configured public URL is another host in this test).
+        let query = location.split_once('?').unwrap().1;
+        let r = browser
+            .get(self.app.url(&format!("/api/v1/oauth/callback?{query}")))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("Connected"));
+        // The same state cannot be used twice.
+        assert_eq!(
+            browser
+                .get(self.app.url(&format!("/api/v1/oauth/callback?{query}")))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            400
+        );
+        let acct: Value = self
+            .app
+            .get(
+                &self.token,
+                &format!("/api/v1/automation-accounts/{acct_id}"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            acct["secrets"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("access_token")),
+            "{acct}"
+        );
+        let r = self
+            .app
+            .post(&self.token, "/api/v1/apps")
+            .json(&json!({ "platform": platform, "label": format!("Acme {platform} (oauth)"), "business_id": business, "login_method": "sso", "automation_account_id": acct_id, "api_base_url": api }))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        let id = v["app"]["id"].as_str().unwrap().to_string();
+        let t = self.wait_task(v["task"]["id"].as_str().unwrap()).await;
+        assert_eq!(t["status"], "completed", "{t}");
+        id
+    }
+}
+
+async fn oauth_story(platform: &str) {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let app = s.connect_with_oauth(platform).await;
+    let check = s.check(&app).await;
+    assert_eq!(check["status"], "completed", "{check}");
+    assert_eq!(s.counts(&app).await["onboarded"], 35);
+}
+
+#[tokio::test]
+async fn pinterest_connect_through_the_consent_page() {
+    oauth_story("pinterest").await;
+}
+
+#[tokio::test]
+async fn tiktok_connect_through_the_consent_page() {
+    oauth_story("tiktok").await;
+}

@@ -1,0 +1,356 @@
+//! Connecting an automation account through the platform's consent page: the workspace's
+//! platform app (client id and sealed secret), the authorization start (a one-time state), and
+//! the callback that exchanges the code and seals the tokens in the vault.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use castellan_domain::apps::Platform;
+use castellan_domain::audit::Actor;
+use castellan_domain::auth::{generate_secret, hash_secret};
+use castellan_domain::policy::Action;
+use castellan_domain::values::required_text;
+use castellan_domain::{AutomationAccountId, SecretId};
+use castellan_store::SealedSecret;
+use castellan_vault::{Binding, Secret};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::ApiJson;
+use crate::state::AppState;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformAppRequest {
+    /// Pinterest app id, or TikTok app_id.
+    pub client_id: String,
+    pub client_secret: String,
+    /// The consent page, e.g. `https://www.pinterest.com/oauth/` or `https://business-api.tiktok.com/portal/auth`.
+    pub authorize_url: String,
+    /// The token endpoint, e.g. `https://api.pinterest.com/v5/oauth/token`.
+    pub token_url: String,
+}
+
+impl std::fmt::Debug for PlatformAppRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlatformAppRequest")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformAppBody {
+    pub platform: String,
+    pub client_id: String,
+    pub authorize_url: String,
+    pub token_url: String,
+}
+
+fn url_field(field: &str, v: &str) -> Result<String, ApiError> {
+    let v = v.trim();
+    if !(v.starts_with("https://") || v.starts_with("http://")) || v.len() > 2000 {
+        return Err(ApiError::invalid(
+            field,
+            format!("{field} must be an http(s) URL"),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// Set the workspace's OAuth app for a platform (the secret is sealed in the vault).
+#[utoipa::path(put, path = "/api/v1/platform-apps/{platform}", tag = "apps", params(("platform" = String, Path, description = "pinterest or tiktok")), request_body = PlatformAppRequest,
+    responses((status = 200, body = PlatformAppBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn put_platform_app(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(platform): Path<String>,
+    ApiJson(req): ApiJson<PlatformAppRequest>,
+) -> ApiResult<Json<PlatformAppBody>> {
+    let p = *caller.require(Action::ManageApps)?;
+    let platform = Platform::parse("platform", &platform)?;
+    let client_id = required_text("client_id", &req.client_id, 200)?;
+    if req.client_secret.is_empty() || req.client_secret.len() > 1024 {
+        return Err(ApiError::invalid(
+            "client_secret",
+            "client_secret must be 1 to 1024 bytes",
+        ));
+    }
+    let authorize_url = url_field("authorize_url", &req.authorize_url)?;
+    let token_url = url_field("token_url", &req.token_url)?;
+    let id = SecretId::new(&s.env);
+    let (ws, rec) = (p.workspace_id.to_string(), id.to_string());
+    let (sealed, version) = s.env.with_rng(|r| {
+        s.vault.seal(
+            r,
+            Binding {
+                workspace: &ws,
+                record: &rec,
+            },
+            &Secret::new(req.client_secret.as_str()),
+        )
+    });
+    let secret = SealedSecret {
+        id,
+        name: "client_secret".into(),
+        sealed,
+        key_version: i64::from(version),
+    };
+    s.store
+        .ws(p.workspace_id)
+        .put_platform_app(
+            &caller.actor(),
+            platform,
+            &client_id,
+            &authorize_url,
+            &token_url,
+            &secret,
+        )
+        .await?;
+    Ok(Json(PlatformAppBody {
+        platform: platform.to_string(),
+        client_id,
+        authorize_url,
+        token_url,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OauthStart {
+    /// Send the browser here: the platform's consent page.
+    pub authorize_url: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+const PINTEREST_SCOPES: &str = "biz_access:read,biz_access:write,ads:read,user_accounts:read";
+
+fn enc(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Start connecting an automation account through the platform's consent page.
+#[utoipa::path(post, path = "/api/v1/automation-accounts/{id}/oauth/start", tag = "accounts", params(("id" = String, Path, description = "automation account id")),
+    responses((status = 200, body = OauthStart), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn oauth_start(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OauthStart>> {
+    let p = *caller.require(Action::ManageAutomationAccounts)?;
+    let id: AutomationAccountId = super::parse_id("id", &id, "automation account")?;
+    let scoped = s.store.ws(p.workspace_id);
+    let account = scoped.automation_account(id).await?;
+    let app = scoped.platform_app(account.platform).await.map_err(|_| {
+        ApiError::invalid(
+            "platform",
+            format!(
+                "set the workspace's {} app first (PUT /api/v1/platform-apps/{})",
+                account.platform, account.platform
+            ),
+        )
+    })?;
+    let state = s.env.with_rng(|r| generate_secret("", r));
+    let redirect = format!(
+        "{}/api/v1/oauth/callback",
+        s.settings.public_url.trim_end_matches('/')
+    );
+    let expires_at = s.env.now() + chrono::Duration::minutes(15);
+    scoped
+        .create_oauth_state(
+            &caller.actor(),
+            id,
+            account.platform,
+            &hash_secret(&state),
+            &redirect,
+            expires_at,
+        )
+        .await?;
+    let sep = if app.authorize_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let authorize_url = match account.platform {
+        Platform::Pinterest => format!(
+            "{}{sep}client_id={}&redirect_uri={}&response_type=code&scope={}&state={state}",
+            app.authorize_url,
+            enc(&app.client_id),
+            enc(&redirect),
+            enc(PINTEREST_SCOPES)
+        ),
+        Platform::Tiktok => format!(
+            "{}{sep}app_id={}&state={state}&redirect_uri={}",
+            app.authorize_url,
+            enc(&app.client_id),
+            enc(&redirect)
+        ),
+    };
+    Ok(Json(OauthStart {
+        authorize_url,
+        expires_at,
+    }))
+}
+
+fn page(status: axum::http::StatusCode, title: &str, text: &str) -> Response {
+    (status, Html(format!("<!doctype html><html><head><title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>"))).into_response()
+}
+
+/// Where the consent page sends the browser back (`code` or `auth_code`, and `state`).
+#[utoipa::path(get, path = "/api/v1/oauth/callback", tag = "accounts",
+    responses((status = 200, description = "HTML: connected"), (status = 400, description = "HTML: the authorization failed")))]
+pub async fn oauth_callback(
+    State(s): State<AppState>,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Response {
+    use axum::http::StatusCode;
+    let Some(state) = q.get("state") else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Authorization failed",
+            "The platform sent no state.",
+        );
+    };
+    let found = match s.store.consume_oauth_state(&hash_secret(state)).await {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Authorization failed",
+                "This authorization expired or was already used; start again.",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "oauth callback");
+            return page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Authorization failed",
+                "Castellan could not read its records.",
+            );
+        }
+    };
+    let Some(code) = q.get("auth_code").or_else(|| q.get("code")) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Authorization refused",
+            &format!(
+                "The platform sent no code ({}).",
+                q.get("error")
+                    .map(String::as_str)
+                    .unwrap_or("no reason given")
+            ),
+        );
+    };
+    let scoped = s.store.ws(found.workspace_id);
+    let ws = found.workspace_id.to_string();
+    let tokens = async {
+        let app = scoped
+            .platform_app(found.platform)
+            .await
+            .map_err(|e| e.to_string())?;
+        let rec = app.secret.id.to_string();
+        let secret = s
+            .vault
+            .open(
+                &app.secret.sealed,
+                Binding {
+                    workspace: &ws,
+                    record: &rec,
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        match found.platform {
+            Platform::Pinterest => {
+                castellan_connectors::oauth::pinterest_exchange(
+                    &app.token_url,
+                    &app.client_id,
+                    secret.expose(),
+                    code,
+                    &found.redirect_uri,
+                )
+                .await
+            }
+            Platform::Tiktok => {
+                castellan_connectors::oauth::tiktok_exchange(
+                    &app.token_url,
+                    &app.client_id,
+                    secret.expose(),
+                    code,
+                )
+                .await
+            }
+        }
+        .map_err(|e| e.to_string())
+    }
+    .await;
+    let tokens = match tokens {
+        Ok(t) => t,
+        Err(e) => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Authorization failed",
+                &format!(
+                    "The code could not be exchanged: {}",
+                    e.replace('<', "&lt;")
+                ),
+            );
+        }
+    };
+    let mut secrets = Vec::new();
+    for (name, value) in [
+        ("access_token", Some(tokens.access_token.clone())),
+        ("refresh_token", tokens.refresh_token.clone()),
+    ] {
+        if let Some(v) = value {
+            let id = SecretId::new(&s.env);
+            let rec = id.to_string();
+            let (sealed, version) = s.env.with_rng(|r| {
+                s.vault.seal(
+                    r,
+                    Binding {
+                        workspace: &ws,
+                        record: &rec,
+                    },
+                    &Secret::new(v),
+                )
+            });
+            secrets.push(SealedSecret {
+                id,
+                name: name.into(),
+                sealed,
+                key_version: i64::from(version),
+            });
+        }
+    }
+    let expires_at = tokens
+        .expires_in
+        .map(|e| s.env.now() + chrono::Duration::seconds(e));
+    let actor = Actor::Automation {
+        name: "oauth".into(),
+    };
+    if let Err(e) = scoped
+        .set_automation_tokens(
+            &actor,
+            found.automation_account_id,
+            &secrets,
+            expires_at,
+            tokens.scope.as_deref(),
+        )
+        .await
+    {
+        tracing::error!(error = %e, "storing tokens");
+        return page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Authorization failed",
+            "Castellan could not store the tokens.",
+        );
+    }
+    page(
+        StatusCode::OK,
+        "Connected",
+        "The automation account is connected. You can close this window.",
+    )
+}

@@ -329,6 +329,21 @@ fn page<T>(
     json!({ "items": out, "bookmark": bookmark })
 }
 
+/// A decimal id from a request body (at most 25 digits).
+fn body_id(field: &str, v: &str) -> Result<u64, PErr> {
+    parse_id(v, 25).ok_or_else(|| PErr::bad(format!("Invalid parameters: {field} {v}")))
+}
+
+/// The size rule of batch bodies: 1 to `max` items.
+fn batch(field: &str, len: usize, max: usize) -> Result<(), PErr> {
+    if len == 0 || len > max {
+        return Err(PErr::bad(format!(
+            "Invalid parameters: {field} must hold 1 to {max} items"
+        )));
+    }
+    Ok(())
+}
+
 fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, PErr> {
     serde_json::from_slice(bytes).map_err(|e| PErr::bad(format!("Invalid parameters: {e}")))
 }
@@ -539,9 +554,7 @@ async fn members_update(
                     c.business_role
                 ))
             })?;
-            let id = parse_id(&c.member_id, 25).ok_or_else(|| {
-                PErr::bad(format!("Invalid parameters: member_id {}", c.member_id))
-            })?;
+            let id = body_id("member_id", &c.member_id)?;
             if st.member(b, id).is_none_or(|m| m.system_user) {
                 return Err(PErr::not_found(format!("Member {id} not found.")));
             }
@@ -588,11 +601,7 @@ async fn members_delete(
         |st, caller| {
             let b = admin_of(st, caller, &biz)?;
             let req: MembersToDelete = body(&bytes)?;
-            if req.members.is_empty() || req.members.len() > 50 {
-                return Err(PErr::bad(
-                    "Invalid parameters: members must hold 1 to 50 items",
-                ));
-            }
+            batch("members", req.members.len(), 50)?;
             let mut ids = Vec::new();
             for m in &req.members {
                 Role::parse(&m.business_role).ok_or_else(|| {
@@ -601,9 +610,7 @@ async fn members_delete(
                         m.business_role
                     ))
                 })?;
-                let id = parse_id(&m.member_id, 25).ok_or_else(|| {
-                    PErr::bad(format!("Invalid parameters: member_id {}", m.member_id))
-                })?;
+                let id = body_id("member_id", &m.member_id)?;
                 if st.member(b, id).is_none() {
                     return Err(PErr::not_found(format!("Member {id} not found.")));
                 }
@@ -720,11 +727,7 @@ async fn member_access_update(
     with(&w, &headers, &["biz_access:write"], |st, caller| {
         let b = admin_of(st, caller, &biz)?;
         let req: Accesses<MemberAccess> = body(&bytes)?;
-        if req.accesses.is_empty() || req.accesses.len() > 50 {
-            return Err(PErr::bad(
-                "Invalid parameters: accesses must hold 1 to 50 items",
-            ));
-        }
+        batch("accesses", req.accesses.len(), 50)?;
         let mut plan = Vec::new();
         for a in &req.accesses {
             if a.permissions.is_empty() || a.permissions.len() > 50 {
@@ -734,11 +737,8 @@ async fn member_access_update(
             }
             let bits = perm_bits(&a.permissions)
                 .map_err(|e| PErr::bad(format!("Invalid parameters: {e}")))?;
-            let m = parse_id(&a.member_id, 25).ok_or_else(|| {
-                PErr::bad(format!("Invalid parameters: member_id {}", a.member_id))
-            })?;
-            let asset = parse_id(&a.asset_id, 25)
-                .ok_or_else(|| PErr::bad(format!("Invalid parameters: asset_id {}", a.asset_id)))?;
+            let m = body_id("member_id", &a.member_id)?;
+            let asset = body_id("asset_id", &a.asset_id)?;
             if st.member(b, m).is_none() {
                 return Err(PErr::not_found(format!("Member {m} not found.")));
             }
@@ -775,18 +775,11 @@ async fn member_access_delete(
     with(&w, &headers, &["biz_access:write"], |st, caller| {
         let b = admin_of(st, caller, &biz)?;
         let req: Accesses<MemberAccessKey> = body(&bytes)?;
-        if req.accesses.is_empty() || req.accesses.len() > 100 {
-            return Err(PErr::bad(
-                "Invalid parameters: accesses must hold 1 to 100 items",
-            ));
-        }
+        batch("accesses", req.accesses.len(), 100)?;
         let mut items = Vec::new();
         for a in &req.accesses {
-            let m = parse_id(&a.member_id, 25).ok_or_else(|| {
-                PErr::bad(format!("Invalid parameters: member_id {}", a.member_id))
-            })?;
-            let asset = parse_id(&a.asset_id, 25)
-                .ok_or_else(|| PErr::bad(format!("Invalid parameters: asset_id {}", a.asset_id)))?;
+            let m = body_id("member_id", &a.member_id)?;
+            let asset = body_id("asset_id", &a.asset_id)?;
             if st.revoke(b, m, asset) {
                 items.push(json!({ "asset_id": asset.to_string(), "member_id": m.to_string() }));
             }
@@ -906,11 +899,7 @@ async fn partners_delete(
     with(&w, &headers, &["biz_access:write"], |st, caller| {
         let b = admin_of(st, caller, &biz)?;
         let req: DeletePartners = body(&bytes)?;
-        if req.partner_ids.is_empty() || req.partner_ids.len() > 50 {
-            return Err(PErr::bad(
-                "Invalid parameters: partner_ids must hold 1 to 50 items",
-            ));
-        }
+        batch("partner_ids", req.partner_ids.len(), 50)?;
         let internal = match req.partner_type.as_deref() {
             None | Some("INTERNAL") => true,
             Some("EXTERNAL") => false,
@@ -1009,11 +998,7 @@ async fn partner_access_update(
     with(&w, &headers, &["biz_access:write"], |st, caller| {
         let b = admin_of(st, caller, &biz)?;
         let req: Accesses<PartnerAccess> = body(&bytes)?;
-        if req.accesses.is_empty() || req.accesses.len() > 50 {
-            return Err(PErr::bad(
-                "Invalid parameters: accesses must hold 1 to 50 items",
-            ));
-        }
+        batch("accesses", req.accesses.len(), 50)?;
         let mut plan = Vec::new();
         for a in &req.accesses {
             let bits = perm_bits(&a.permissions)
@@ -1023,11 +1008,8 @@ async fn partner_access_update(
                     "Invalid parameters: permissions must hold 1 to 50 items",
                 ));
             }
-            let p = parse_id(&a.partner_id, 25).ok_or_else(|| {
-                PErr::bad(format!("Invalid parameters: partner_id {}", a.partner_id))
-            })?;
-            let asset = parse_id(&a.asset_id, 25)
-                .ok_or_else(|| PErr::bad(format!("Invalid parameters: asset_id {}", a.asset_id)))?;
+            let p = body_id("partner_id", &a.partner_id)?;
+            let asset = body_id("asset_id", &a.asset_id)?;
             if !st.businesses.contains_key(&p) {
                 return Err(PErr::not_found(format!("Partner {p} not found.")));
             }
@@ -1067,18 +1049,11 @@ async fn partner_access_delete(
     with(&w, &headers, &["biz_access:write"], |st, caller| {
         let b = admin_of(st, caller, &biz)?;
         let req: Accesses<PartnerAccessKey> = body(&bytes)?;
-        if req.accesses.is_empty() || req.accesses.len() > 50 {
-            return Err(PErr::bad(
-                "Invalid parameters: accesses must hold 1 to 50 items",
-            ));
-        }
+        batch("accesses", req.accesses.len(), 50)?;
         let mut items = Vec::new();
         for a in &req.accesses {
-            let p = parse_id(&a.partner_id, 25).ok_or_else(|| {
-                PErr::bad(format!("Invalid parameters: partner_id {}", a.partner_id))
-            })?;
-            let asset = parse_id(&a.asset_id, 25)
-                .ok_or_else(|| PErr::bad(format!("Invalid parameters: asset_id {}", a.asset_id)))?;
+            let p = body_id("partner_id", &a.partner_id)?;
+            let asset = body_id("asset_id", &a.asset_id)?;
             let internal = match a.partner_type.as_deref() {
                 None | Some("INTERNAL") => true,
                 Some("EXTERNAL") => false,
@@ -1416,11 +1391,7 @@ async fn invites_cancel(
         let b = business_id(&biz, usize::MAX)?;
         let b = admin_of(st, caller, &b.to_string())?;
         let req: CancelInvites = body(&bytes)?;
-        if req.invite_ids.is_empty() || req.invite_ids.len() > 50 {
-            return Err(PErr::bad(
-                "Invalid parameters: invite_ids must hold 1 to 50 items",
-            ));
-        }
+        batch("invite_ids", req.invite_ids.len(), 50)?;
         let mut items = Vec::new();
         for raw in &req.invite_ids {
             let id = parse_id(raw, 25)

@@ -453,13 +453,11 @@ impl Connector for PinterestConnector {
                 )
                 .await?;
             }
-            let fetched: Vec<Result<(Vec<GrantRecord>, u64), ConnectorError>> =
-                futures_util::stream::iter(per_asset)
-                    .map(|asset| self.holders(b.clone(), asset))
-                    .buffer_unordered(self.cfg.http.concurrency.max(1))
-                    .collect()
-                    .await;
-            for r in fetched {
+            // Push each asset's holders as they arrive: never the whole business at once.
+            let mut fetched = futures_util::stream::iter(per_asset)
+                .map(|asset| self.holders(b.clone(), asset))
+                .buffer_unordered(self.cfg.http.concurrency.max(1));
+            while let Some(r) = fetched.next().await {
                 let (grants, pages) = r?;
                 stats.pages += pages;
                 let batch = Batch::Grants(grants);

@@ -362,13 +362,11 @@ impl Connector for TiktokConnector {
                 push(sink, batch).await?;
             }
             // Who holds each advertiser, catalog and lead form.
-            let results: Vec<Result<(Vec<GrantRecord>, u64), ConnectorError>> =
-                futures_util::stream::iter(per_asset)
-                    .map(|(asset, kind)| self.holders(bc.clone(), asset, kind))
-                    .buffer_unordered(self.cfg.http.concurrency.max(1))
-                    .collect()
-                    .await;
-            for r in results {
+            // Push each asset's holders as they arrive: never the whole business at once.
+            let mut results = futures_util::stream::iter(per_asset)
+                .map(|(asset, kind)| self.holders(bc.clone(), asset, kind))
+                .buffer_unordered(self.cfg.http.concurrency.max(1));
+            while let Some(r) = results.next().await {
                 let (grants, pages) = r?;
                 stats.pages += pages;
                 let batch = Batch::Grants(grants);

@@ -1,0 +1,172 @@
+//! No secret reaches the logs (at any level) or the database file in plain text, across a
+//! whole connect + check for updates against the emulators. Its own test binary, because it
+//! installs the process-wide log subscriber.
+
+#[path = "api/common.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use castellan_domain::auth::ApiScope;
+use castellan_emulators::{Faults, ScenarioSource, World, scenario as sc};
+use castellan_server::metrics::Metrics;
+use castellan_server::worker::{self, Registry, WorkerConfig};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+const PASSWORD: &str = "Hunter2-automation-password-zz9";
+const CLIENT_SECRET: &str = "client-secret-qq8-never-logged";
+
+#[tokio::test]
+async fn secrets_stay_out_of_logs_and_the_database() {
+    let logs = Captured::default();
+    let sink = logs.clone();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .init();
+
+    let app = common::TestApp::spawn().await;
+    let emu = castellan_emulators::start(
+        "127.0.0.1:0",
+        World::new(
+            ScenarioSource::Demo,
+            9,
+            Faults {
+                error_rate: 0.2,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let (ws, owner) = app.workspace("acme").await;
+    let token = app.token(ws, owner, ApiScope::Admin).await;
+    let stop = CancellationToken::new();
+    let mut cfg = WorkerConfig::new("secrets".into());
+    cfg.poll_interval = Duration::from_millis(20);
+    let http = castellan_connectors::HttpConfig {
+        rate_per_sec: 0.0,
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(50),
+        max_retries: 12,
+        ..Default::default()
+    };
+    tokio::spawn(worker::run(
+        app.store.clone(),
+        Registry::standard().with_apps(castellan_server::apps::AppDeps {
+            vault: app.vault.clone(),
+            http,
+        }),
+        cfg,
+        Arc::new(Metrics::new()),
+        stop.clone(),
+    ));
+
+    let r = app
+        .http
+        .put(app.url("/api/v1/platform-apps/tiktok"))
+        .bearer_auth(&token)
+        .json(&json!({ "client_id": sc::TIKTOK_APP_ID, "client_secret": CLIENT_SECRET, "authorize_url": format!("{}/portal/auth", emu.base_url()), "token_url": format!("{}/oauth2/access_token/", emu.tiktok_url()) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let acct: Value = app
+        .post(&token, "/api/v1/automation-accounts")
+        .json(&json!({ "platform": "tiktok", "label": "bot", "email": "castellan-automation@acme.example.com", "password": PASSWORD, "access_token": sc::TIKTOK_AUTOMATION_TOKEN }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let v: Value = app
+        .post(&token, "/api/v1/apps")
+        .json(&json!({ "platform": "tiktok", "label": "Acme", "business_id": sc::TIKTOK_BRAND.to_string(), "login_method": "sso", "automation_account_id": acct["account"]["id"], "api_base_url": emu.tiktok_url() }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app_id = v["app"]["id"].as_str().unwrap().to_string();
+    let check: Value = app
+        .post(&token, &format!("/api/v1/apps/{app_id}/check"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = check["id"].as_str().unwrap().to_string();
+    let mut done = false;
+    for _ in 0..600 {
+        let t: Value = app
+            .get(&token, &format!("/api/v1/tasks/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if t["status"] == "completed" {
+            done = true;
+            break;
+        }
+        assert_ne!(t["status"], "failed", "{t}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(done);
+    stop.cancel();
+
+    let log = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+    assert!(
+        log.contains("request") && log.len() > 1000,
+        "logs were captured"
+    );
+    let path = app
+        .db
+        .url
+        .trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut db = Vec::new();
+    for suffix in ["", "-wal"] {
+        if let Ok(b) = std::fs::read(format!("{path}{suffix}")) {
+            db.extend(b);
+        }
+    }
+    for secret in [
+        PASSWORD,
+        CLIENT_SECRET,
+        sc::TIKTOK_AUTOMATION_TOKEN,
+        token.as_str(),
+    ] {
+        assert!(!log.contains(secret), "a secret is in the logs: {secret}");
+        assert!(
+            !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "a secret is in the database file: {secret}"
+        );
+    }
+}

@@ -91,6 +91,34 @@ pub async fn connector_for(
         }
         Err(_) => None,
     };
+    // With the workspace's Pinterest app and a refresh token, an expired access token is
+    // refreshed during the fetch and the new tokens are sealed back into the vault.
+    let (pinterest_app, on_refresh) =
+        match (app.platform, scoped.platform_app(Platform::Pinterest).await) {
+            (Platform::Pinterest, Ok(pa)) => {
+                let rec = pa.secret.id.to_string();
+                let secret = deps
+                    .vault
+                    .open(
+                        &pa.secret.sealed,
+                        Binding {
+                            workspace: &w,
+                            record: &rec,
+                        },
+                    )
+                    .map_err(|e| TaskFailure::Permanent(format!("vault: {e}")))?;
+                (
+                    Some((pa.client_id.clone(), secret.expose().to_string())),
+                    Some(refresh_hook(
+                        store.clone(),
+                        deps.vault.clone(),
+                        ws,
+                        app.automation_account_id,
+                    )),
+                )
+            }
+            _ => (None, None),
+        };
     let c: Box<dyn Connector> = match app.platform {
         Platform::Pinterest => Box::new(
             PinterestConnector::new(PinterestConfig {
@@ -101,9 +129,9 @@ pub async fn connector_for(
                 business_id: app.business_id.clone(),
                 access_token: token.expose().to_string(),
                 refresh_token: refresh,
-                app: None,
+                app: pinterest_app,
                 http: deps.http.clone(),
-                on_refresh: None,
+                on_refresh,
             })
             .map_err(failure)?,
         ),
@@ -122,6 +150,57 @@ pub async fn connector_for(
         ),
     };
     Ok(c)
+}
+
+/// Seals refreshed tokens into the vault (in the background: the hook is called mid-fetch).
+fn refresh_hook(
+    store: Store,
+    vault: Arc<SharedKeyring>,
+    ws: WorkspaceId,
+    account: castellan_domain::AutomationAccountId,
+) -> castellan_connectors::pinterest::RefreshHook {
+    Arc::new(move |access: &str, refresh: &str, expires_in: i64| {
+        let w = ws.to_string();
+        let secrets: Vec<castellan_store::SealedSecret> =
+            [("access_token", access), ("refresh_token", refresh)]
+                .into_iter()
+                .map(|(name, value)| {
+                    let id = castellan_domain::SecretId::new(store.env());
+                    let rec = id.to_string();
+                    let (sealed, version) = store.env().with_rng(|r| {
+                        vault.seal(
+                            r,
+                            Binding {
+                                workspace: &w,
+                                record: &rec,
+                            },
+                            &castellan_vault::Secret::new(value),
+                        )
+                    });
+                    castellan_store::SealedSecret {
+                        id,
+                        name: name.into(),
+                        sealed,
+                        key_version: i64::from(version),
+                    }
+                })
+                .collect();
+        let expires =
+            (expires_in > 0).then(|| store.env().now() + chrono::Duration::seconds(expires_in));
+        let store = store.clone();
+        tokio::spawn(async move {
+            let actor = Actor::Automation {
+                name: "token-refresh".into(),
+            };
+            if let Err(e) = store
+                .ws(ws)
+                .set_automation_tokens(&actor, account, &secrets, expires, None)
+                .await
+            {
+                tracing::error!(error = %e, "storing refreshed tokens failed");
+            }
+        });
+    })
 }
 
 async fn connect(ctx: TaskContext, deps: AppDeps) -> HandlerResult {

@@ -521,7 +521,7 @@ impl Scoped<'_> {
             self.ws,
             NewAuditEvent::success(
                 actor,
-                "automation_account.oauth.connect",
+                "automation_account.tokens.update",
                 format!("automation_account:{account}"),
                 serde_json::json!({ "secrets": names }),
             ),

@@ -386,7 +386,7 @@ impl Keyring {
         let text =
             Zeroizing::new(serde_json::to_string_pretty(&file).expect("key file serialises"));
         file.keys.zeroize();
-        let tmp = path.with_extension("tmp");
+        let tmp = std::path::PathBuf::from(format!("{}.tmp", path.display()));
         write_private(&tmp, text.as_bytes())
             .map_err(|e| VaultError::Key(format!("{}: {e}", tmp.display())))?;
         std::fs::rename(&tmp, path).map_err(|e| VaultError::Key(format!("{}: {e}", path.display())))
@@ -425,8 +425,26 @@ pub fn load_or_create(
     std::fs::create_dir_all(data_dir)
         .map_err(|e| VaultError::Key(format!("{}: {e}", data_dir.display())))?;
     let ring = Keyring::new(MasterKey::generate(1, rng));
-    ring.save(&path)?;
-    Ok((ring, true))
+    // Several processes may start at once on a fresh data directory: each writes its own
+    // temporary file and links it into place; linking fails if another won, and then that
+    // key is the one everybody uses.
+    let mut tag = [0u8; 8];
+    rng.fill_bytes(&mut tag);
+    let tmp = data_dir.join(format!(
+        "master.key.{}.{:016x}",
+        std::process::id(),
+        u64::from_le_bytes(tag)
+    ));
+    ring.save(&tmp)?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok((ring, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok((Keyring::load(&path)?, false))
+        }
+        Err(e) => Err(VaultError::Key(format!("{}: {e}", path.display()))),
+    }
 }
 
 #[cfg(test)]
@@ -549,6 +567,36 @@ mod tests {
             VaultError::Decrypt
         );
         assert!(load_or_create(Some("short"), dir.path(), &mut r).is_err());
+    }
+
+    #[test]
+    fn concurrent_first_runs_agree_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let d = dir.path().to_path_buf();
+                std::thread::spawn(move || {
+                    let mut r = rand::rngs::StdRng::seed_from_u64(i);
+                    let (ring, _) = load_or_create(None, &d, &mut r).unwrap();
+                    ring.seal_str(&mut r, B, &Secret::new("x"))
+                })
+            })
+            .collect();
+        let sealed: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let (ring, created) = load_or_create(None, dir.path(), &mut rng()).unwrap();
+        assert!(!created);
+        for s in sealed {
+            assert_eq!(
+                ring.open_str(&s, B).unwrap().expose(),
+                "x",
+                "every process used the same key"
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary files left"
+        );
     }
 
     #[test]

@@ -210,8 +210,7 @@ impl PinterestConnector {
                 .cloned()
                 .ok_or_else(|| ConnectorError::Protocol(format!("{path}: no items")))?;
             for batch in each(items) {
-                count(stats, &batch);
-                push(sink, batch).await?;
+                push(sink, stats, batch).await?;
             }
             match v["bookmark"].as_str().filter(|b| !b.is_empty()) {
                 Some(b) => bookmark = Some(b.to_string()),
@@ -258,15 +257,6 @@ impl PinterestConnector {
                 }
             }
         })
-    }
-}
-
-fn count(stats: &mut FetchStats, batch: &Batch) {
-    match batch {
-        Batch::Seats(s) => stats.seats += s.len() as u64,
-        Batch::Assets(a) => stats.assets += a.len() as u64,
-        Batch::Grants(g) => stats.grants += g.len() as u64,
-        Batch::Partners(p) => stats.partners += p.len() as u64,
     }
 }
 
@@ -461,8 +451,7 @@ impl Connector for PinterestConnector {
                 let (grants, pages) = r?;
                 stats.pages += pages;
                 let batch = Batch::Grants(grants);
-                count(&mut stats, &batch);
-                push(sink, batch).await?;
+                push(sink, &mut stats, batch).await?;
             }
             // Partners both ways; the ones using our assets bring their permissions.
             let mut partners: HashMap<String, PartnerRecord> = HashMap::new();
@@ -509,15 +498,13 @@ impl Connector for PinterestConnector {
                 }
                 if !grants.is_empty() {
                     let batch = Batch::Grants(grants);
-                    count(&mut stats, &batch);
-                    push(sink, batch).await?;
+                    push(sink, &mut stats, batch).await?;
                 }
             }
             let mut list: Vec<PartnerRecord> = partners.into_values().collect();
             list.sort_by(|a, b| a.id.cmp(&b.id));
             let batch = Batch::Partners(list);
-            count(&mut stats, &batch);
-            push(sink, batch).await?;
+            push(sink, &mut stats, batch).await?;
             let (requests, retries) = self.http.counts();
             stats.requests = requests;
             stats.retries = retries;

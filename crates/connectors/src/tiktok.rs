@@ -113,15 +113,6 @@ fn roles_of(row: &Value) -> Vec<String> {
     out
 }
 
-fn count(stats: &mut FetchStats, batch: &Batch) {
-    match batch {
-        Batch::Seats(s) => stats.seats += s.len() as u64,
-        Batch::Assets(a) => stats.assets += a.len() as u64,
-        Batch::Grants(g) => stats.grants += g.len() as u64,
-        Batch::Partners(p) => stats.partners += p.len() as u64,
-    }
-}
-
 impl TiktokConnector {
     pub fn new(cfg: TiktokConfig) -> Result<Self, ConnectorError> {
         Ok(Self {
@@ -314,8 +305,7 @@ impl Connector for TiktokConnector {
                     })
                     .collect();
                 let batch = Batch::Seats(seats);
-                count(&mut stats, &batch);
-                push(sink, batch).await?;
+                push(sink, &mut stats, batch).await?;
                 if page >= data["page_info"]["total_page"].as_u64().unwrap_or(0) {
                     break;
                 }
@@ -358,8 +348,7 @@ impl Connector for TiktokConnector {
                     })
                     .collect();
                 let batch = Batch::Assets(assets);
-                count(&mut stats, &batch);
-                push(sink, batch).await?;
+                push(sink, &mut stats, batch).await?;
             }
             // Who holds each advertiser, catalog and lead form.
             // Push each asset's holders as they arrive: never the whole business at once.
@@ -370,8 +359,7 @@ impl Connector for TiktokConnector {
                 let (grants, pages) = r?;
                 stats.pages += pages;
                 let batch = Batch::Grants(grants);
-                count(&mut stats, &batch);
-                push(sink, batch).await?;
+                push(sink, &mut stats, batch).await?;
             }
             // TikTok-account permissions: only per member.
             if bound.len() <= self.cfg.per_member_limit {
@@ -401,8 +389,7 @@ impl Connector for TiktokConnector {
                         .collect();
                     if !grants.is_empty() {
                         let batch = Batch::Grants(grants);
-                        count(&mut stats, &batch);
-                        push(sink, batch).await?;
+                        push(sink, &mut stats, batch).await?;
                     }
                 }
             } else {
@@ -473,13 +460,11 @@ impl Connector for TiktokConnector {
                 });
                 if !grants.is_empty() {
                     let batch = Batch::Grants(grants);
-                    count(&mut stats, &batch);
-                    push(sink, batch).await?;
+                    push(sink, &mut stats, batch).await?;
                 }
             }
             let batch = Batch::Partners(records);
-            count(&mut stats, &batch);
-            push(sink, batch).await?;
+            push(sink, &mut stats, batch).await?;
             let (requests, retries) = self.http.counts();
             stats.requests = requests;
             stats.retries = retries;

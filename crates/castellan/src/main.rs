@@ -892,8 +892,19 @@ async fn bench_sync(
     use castellan_emulators::scenario as sc;
     let platform = castellan_domain::apps::Platform::parse("--platform", platform)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Only the measured platform is generated, so the figures carry no other business.
     let world = castellan_emulators::World::new(
-        castellan_emulators::ScenarioSource::Generated(scale),
+        castellan_emulators::ScenarioSource::GeneratedOne {
+            scale,
+            platform: match platform {
+                castellan_domain::apps::Platform::Pinterest => {
+                    castellan_emulators::OnePlatform::Pinterest
+                }
+                castellan_domain::apps::Platform::Tiktok => {
+                    castellan_emulators::OnePlatform::Tiktok
+                }
+            },
+        },
         1,
         Default::default(),
     )

@@ -12,6 +12,7 @@ pub mod ids;
 pub mod matching;
 pub mod platform;
 pub mod policy;
+pub mod snapshot;
 pub mod tasks;
 pub mod values;
 pub mod workspace;

@@ -33,6 +33,19 @@ impl MatchConfig {
         }
     }
 
+    /// The matching rules in a workspace's settings: `email_domain_aliases`, an object of
+    /// alias domain → main domain (entries that are not strings are ignored; the API checks
+    /// them when the settings are saved, see [`check_settings`]).
+    pub fn from_settings(settings: &serde_json::Value) -> Self {
+        let pairs: Vec<(&str, &str)> = settings["email_domain_aliases"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.as_str(), v.as_str()?)))
+            .collect();
+        Self::with_aliases(pairs)
+    }
+
     pub fn normalize_email(&self, raw: &str) -> Option<String> {
         // One pass, one allocation: this runs for every identity of a large directory.
         let s = raw.trim();
@@ -56,6 +69,40 @@ impl MatchConfig {
         }
         Some(out)
     }
+}
+
+/// Checks the matching part of workspace settings: `email_domain_aliases`, when present, must
+/// map domain names to domain names.
+pub fn check_settings(settings: &serde_json::Value) -> Result<(), crate::FieldError> {
+    let field = "settings.email_domain_aliases";
+    let Some(v) = settings.get("email_domain_aliases") else {
+        return Ok(());
+    };
+    let Some(map) = v.as_object() else {
+        return Err(crate::FieldError::new(
+            field,
+            "must be an object mapping alias domains to main domains",
+        ));
+    };
+    let domain = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 253
+            && s.contains('.')
+            && s.split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    };
+    for (alias, main) in map {
+        match main.as_str() {
+            Some(m) if domain(alias.trim()) && domain(m.trim()) => {}
+            _ => {
+                return Err(crate::FieldError::new(
+                    field,
+                    format!("{alias:?} must map to a domain name such as \"acme.com\""),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn push_lower(out: &mut String, s: &str) {
@@ -275,6 +322,28 @@ pub fn match_all<'a>(
 mod tests {
     use super::*;
     use uuid::Uuid;
+
+    #[test]
+    fn aliases_come_from_workspace_settings() {
+        let s = serde_json::json!({ "email_domain_aliases": { "Acme.co.uk": "acme.com" } });
+        assert!(check_settings(&s).is_ok());
+        let cfg = MatchConfig::from_settings(&s);
+        assert_eq!(
+            cfg.normalize_email("Ann+x@ACME.co.uk").as_deref(),
+            Some("ann@acme.com")
+        );
+        assert!(check_settings(&serde_json::json!({})).is_ok());
+        for bad in [
+            serde_json::json!({ "email_domain_aliases": ["acme.com"] }),
+            serde_json::json!({ "email_domain_aliases": { "acme.co.uk": 3 } }),
+            serde_json::json!({ "email_domain_aliases": { "not a domain": "acme.com" } }),
+        ] {
+            assert_eq!(
+                check_settings(&bad).unwrap_err().field,
+                "settings.email_domain_aliases"
+            );
+        }
+    }
 
     fn id(n: u128) -> IdentityId {
         IdentityId(Uuid::from_u128(n))

@@ -134,17 +134,19 @@ impl fmt::Display for TaskKind {
 }
 
 /// How a handler failed: a retryable failure (platform 5xx, 429, timeout) goes back to the
-/// queue with backoff until attempts run out; a permanent one fails the task at once.
+/// queue with backoff until attempts run out; a permanent one fails the task at once; a busy
+/// one (another task holds what it needs) waits and runs again without using an attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskFailure {
     Retryable(String),
     Permanent(String),
+    Busy(String),
 }
 
 impl fmt::Display for TaskFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Retryable(m) | Self::Permanent(m) => f.write_str(m),
+            Self::Retryable(m) | Self::Permanent(m) | Self::Busy(m) => f.write_str(m),
         }
     }
 }

@@ -90,6 +90,9 @@ async fn info(State(w): W) -> Response {
     let kind = match &*w.source.lock().expect("source") {
         ScenarioSource::Demo => "demo".to_string(),
         ScenarioSource::Generated(s) => format!("generated ({} members)", s.members),
+        ScenarioSource::GeneratedOne { scale, platform } => {
+            format!("generated ({} members, {platform:?} only)", scale.members)
+        }
         ScenarioSource::Json(_) => "file".to_string(),
     };
     ok(json!({

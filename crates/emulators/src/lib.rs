@@ -32,7 +32,7 @@ use rand::{Rng, RngCore, SeedableRng};
 use serde_json::json;
 
 pub use faults::Faults;
-pub use scenario::{Scale, ScenarioSource};
+pub use scenario::{OnePlatform, Scale, ScenarioSource};
 
 /// Everything the emulators hold.
 pub struct World {

@@ -18,6 +18,11 @@ use crate::tiktok_state::{self as ts, BcRole, role_field};
 pub enum ScenarioSource {
     Demo,
     Generated(Scale),
+    /// A generated business on one platform only.
+    GeneratedOne {
+        scale: Scale,
+        platform: OnePlatform,
+    },
     Json(Box<Scenario>),
 }
 
@@ -35,6 +40,9 @@ impl ScenarioSource {
             ScenarioSource::Demo => demo().apply(),
             ScenarioSource::Json(s) => s.apply(),
             ScenarioSource::Generated(scale) => Ok(generate(*scale, seed)),
+            ScenarioSource::GeneratedOne { scale, platform } => {
+                Ok(generate_one(*scale, seed, *platform))
+            }
         }
     }
 }
@@ -1055,9 +1063,31 @@ fn demo_tiktok() -> TiktokScenario {
 /// platform with `members` seats, `assets` assets, `partners` partner businesses (each with
 /// some of our ad accounts shared and a few users), and `grants_per_member` permissions each.
 pub fn generate(scale: Scale, seed: u64) -> (ps::State, ts::State) {
+    (
+        generate_pinterest(scale, seed),
+        generate_tiktok(scale, seed),
+    )
+}
+
+/// Only one platform's half of [`generate`] (the other is left empty), for measurements
+/// that should not carry the other platform's memory.
+pub fn generate_one(scale: Scale, seed: u64, platform: OnePlatform) -> (ps::State, ts::State) {
+    match platform {
+        OnePlatform::Pinterest => (generate_pinterest(scale, seed), ts::State::new()),
+        OnePlatform::Tiktok => (ps::State::new(), generate_tiktok(scale, seed)),
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnePlatform {
+    Pinterest,
+    Tiktok,
+}
+
+fn generate_pinterest(scale: Scale, seed: u64) -> ps::State {
     let mut rng = StdRng::seed_from_u64(seed);
     let now = now_ms();
-    // Pinterest.
     let mut p = ps::State::new();
     p.apps.insert(
         PINTEREST_CLIENT_ID.into(),
@@ -1205,7 +1235,13 @@ pub fn generate(scale: Scale, seed: u64) -> (ps::State, ts::State) {
             }
         }
     }
-    // TikTok.
+    p.next_id = p.next_id.max(partner_base + scale.partners as u64 * 10 + 1);
+    p
+}
+
+fn generate_tiktok(scale: Scale, seed: u64) -> ts::State {
+    // Its own stream, so generating TikTok alone gives the same business as generating both.
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x7717_0c00);
     let mut t = ts::State::new();
     t.apps
         .insert(TIKTOK_APP_ID.into(), TIKTOK_APP_SECRET.into());
@@ -1320,9 +1356,8 @@ pub fn generate(scale: Scale, seed: u64) -> (ps::State, ts::State) {
             }
         }
     }
-    p.next_id = p.next_id.max(partner_base + scale.partners as u64 * 10 + 1);
     t.next_id = t.next_id.max(tpartner + scale.partners as u64 * 10 + 1);
-    (p, t)
+    t
 }
 
 #[cfg(test)]

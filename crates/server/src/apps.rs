@@ -9,7 +9,6 @@ use castellan_connectors::{
 };
 use castellan_domain::apps::Platform;
 use castellan_domain::audit::Actor;
-use castellan_domain::matching::MatchConfig;
 use castellan_domain::platform::{Batch, BoxFuture, Connector, ConnectorError, SnapshotSink};
 use castellan_domain::tasks::TaskFailure;
 use castellan_domain::{AppId, TaskId, WorkspaceId};
@@ -260,74 +259,103 @@ async fn connect(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
     }
 }
 
-struct Staging {
-    store: Store,
-    ws: WorkspaceId,
-    app: AppId,
-    check: TaskId,
+/// Forwards fetched batches to the writer task and reports progress (at most every
+/// half second, so a fetch of thousands of pages does not write thousands of progress rows).
+struct Forward {
+    tx: tokio::sync::mpsc::Sender<Batch>,
     ctx: TaskContext,
-    batches: i64,
+    pages: i64,
     items: i64,
+    reported: std::time::Instant,
 }
 
-impl SnapshotSink for Staging {
+impl SnapshotSink for Forward {
     fn accept(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             if self.ctx.is_cancelled() {
                 return Err("cancelled".into());
             }
-            let n = match &batch {
+            self.pages += 1;
+            self.items += match &batch {
                 Batch::Seats(v) => v.len(),
                 Batch::Assets(v) => v.len(),
                 Batch::Grants(v) => v.len(),
                 Batch::Partners(v) => v.len(),
-            };
-            self.store
-                .ws(self.ws)
-                .stage(self.app, self.check, &batch)
+            } as i64;
+            if self.reported.elapsed() >= std::time::Duration::from_millis(500) {
+                self.reported = std::time::Instant::now();
+                self.ctx
+                    .progress(
+                        self.pages,
+                        None,
+                        &format!("{} batches, {} items fetched", self.pages, self.items),
+                    )
+                    .await;
+            }
+            self.tx
+                .send(batch)
                 .await
-                .map_err(|e| e.to_string())?;
-            self.batches += 1;
-            self.items += n as i64;
-            self.ctx
-                .progress(
-                    self.batches,
-                    None,
-                    &format!("{} batches, {} items fetched", self.batches, self.items),
-                )
-                .await;
-            Ok(())
+                .map_err(|_| "the writer stopped".to_string())
         })
     }
 }
 
 async fn check(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
     let id = app_id(&ctx)?;
+    let scoped = ctx.store.ws(ctx.task.workspace_id);
+    let held = scoped
+        .acquire_app(id, ctx.task.id)
+        .await
+        .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+    if !held {
+        return Err(TaskFailure::Busy(
+            "another task of this app is running".into(),
+        ));
+    }
+    let out = check_held(&ctx, &deps, id).await;
+    scoped.release_app(id, ctx.task.id).await.ok();
+    out
+}
+
+async fn check_held(ctx: &TaskContext, deps: &AppDeps, id: AppId) -> HandlerResult {
     let ws = ctx.task.workspace_id;
     let scoped = ctx.store.ws(ws);
     let app = scoped
         .app(id)
         .await
         .map_err(|e| TaskFailure::Permanent(e.to_string()))?;
-    let connector = connector_for(&ctx.store, &deps, ws, &app).await?;
-    scoped
-        .clear_staging(id)
+    let connector = connector_for(&ctx.store, deps, ws, &app).await?;
+    let mut run = scoped
+        .begin_check(id, ctx.task.id)
         .await
         .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
     let started = std::time::Instant::now();
-    let mut sink = Staging {
-        store: ctx.store.clone(),
-        ws,
-        app: id,
-        check: ctx.task.id,
+    // The writer stores batches while the connector fetches the next pages; the bounded
+    // channel keeps a slow database from letting fetched pages pile up in memory.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(16);
+    let writer = tokio::spawn(async move {
+        while let Some(batch) = rx.recv().await {
+            run.accept(&batch).await?;
+        }
+        Ok::<_, castellan_store::StoreError>(run)
+    });
+    let mut sink = Forward {
+        tx,
         ctx: ctx.clone(),
-        batches: 0,
+        pages: 0,
         items: 0,
+        reported: std::time::Instant::now(),
     };
-    let stats = match connector.fetch(&mut sink).await {
-        Ok(s) => s,
-        Err(e) => {
-            // The previous state stays as it was; staging is cleared by the next check.
+    let fetched = connector.fetch(&mut sink).await;
+    drop(sink);
+    let written = writer
+        .await
+        .map_err(|e| TaskFailure::Retryable(format!("the writer stopped: {e}")))?;
+    let (stats, run) = match (fetched, written) {
+        (Ok(stats), Ok(run)) => (stats, run),
+        (_, Err(e)) => return Err(TaskFailure::Retryable(e.to_string())),
+        (Err(e), Ok(_)) => {
+            // Nothing was applied: the previous state stays as it was.
             scoped
                 .set_app_status(
                     id,
@@ -344,26 +372,30 @@ async fn check(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
         }
     };
     let fetch = serde_json::json!({ "requests": stats.requests, "retries": stats.retries, "pages": stats.pages, "seats": stats.seats, "assets": stats.assets, "grants": stats.grants, "partners": stats.partners, "seconds": started.elapsed().as_secs_f64() });
+    ctx.progress(stats.pages as i64, None, "applying changes")
+        .await;
     let actor = Actor::Automation {
         name: "check-for-updates".into(),
     };
-    let summary = scoped
-        .apply_check(&actor, id, ctx.task.id, fetch.clone())
-        .await
-        .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
-    let rematched = scoped
-        .rematch(id, &MatchConfig::default())
+    let summary = run
+        .finish(&actor, fetch.clone())
         .await
         .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
     ctx.log(
         "info",
         &format!(
-            "{} requests, {} seats, {} rows written, {} seats re-matched",
-            stats.requests, stats.seats, summary.rows_written, rematched
+            "{} requests, {} seats, {} rows written, {} seats re-matched, {:.1}s",
+            stats.requests,
+            stats.seats,
+            summary.rows_written,
+            summary.rematched,
+            started.elapsed().as_secs_f64()
         ),
     )
     .await;
-    Ok(serde_json::json!({ "changes": summary, "fetch": fetch, "rematched": rematched }))
+    Ok(
+        serde_json::json!({ "changes": summary, "fetch": fetch, "rematched": summary.rematched, "seconds": started.elapsed().as_secs_f64() }),
+    )
 }
 
 /// When an app's next automatic check is due, with random jitter.

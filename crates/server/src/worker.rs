@@ -334,6 +334,23 @@ async fn execute(
             finish(TaskEnd::Cancelled).await;
             count("cancelled");
         }
+        Some(Err(TaskFailure::Busy(msg))) => {
+            let delay = store.env().with_rng(|r| {
+                backoff(
+                    1,
+                    cfg.poll_interval.max(Duration::from_millis(200)) * 4,
+                    cfg.backoff_max,
+                    r,
+                )
+            });
+            let at = store.env().now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            store
+                .task_log(&task, "info", &format!("{msg}; waiting"))
+                .await
+                .ok();
+            finish(TaskEnd::Deferred { at }).await;
+            count("deferred");
+        }
         Some(Err(TaskFailure::Retryable(msg))) if task.attempts < task.max_attempts => {
             let delay = store
                 .env()

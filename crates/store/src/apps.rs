@@ -1,15 +1,13 @@
-//! App integrations and their checks for updates. A check stages what it fetched (in
-//! `staging_*` tables, keyed by the check) and then applies the difference to the app's
-//! seats, assets, grants and partners in one transaction: readers see the previous complete
-//! state until then, a check that dies leaves only staging rows (cleared by the next check),
-//! and rows that did not change are not written.
+//! App integrations and what their checks imported (seats, assets, grants, partners). How a
+//! check writes is in `sync.rs`; readers here see an app's rows only once its first check has
+//! completed, since a first check writes its rows as they arrive.
 
 use castellan_domain::apps::Platform;
 use castellan_domain::audit::{Actor, NewAuditEvent};
-use castellan_domain::platform::{Batch, Holder, PartnerRelation, SeatKind};
+use castellan_domain::snapshot::Table;
 use castellan_domain::{AppId, AutomationAccountId, IdentityId, TaskId, Timestamp};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
 
 use crate::audit::append;
 use crate::people::page_by_id;
@@ -17,6 +15,10 @@ use crate::{
     Page, Result, Scoped, StoreError, get_id, get_opt_id, get_opt_time, get_parsed, get_time, ms,
     unique_as,
 };
+
+/// SQL condition on `$2` (the app id): the app has a completed check, so its rows are visible.
+const VISIBLE: &str =
+    "EXISTS (SELECT 1 FROM apps v WHERE v.id = $2 AND v.last_check_at IS NOT NULL)";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
@@ -31,9 +33,13 @@ pub struct App {
     /// `pending`, `connected` or `error`.
     pub status: String,
     pub status_message: Option<String>,
+    /// When the last check for updates completed; `None` until the first one has (and until
+    /// then the app shows no imported rows).
     pub last_check_at: Option<Timestamp>,
     pub next_check_at: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// The directory version its seats were last matched against.
+    pub matched_version: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -76,8 +82,42 @@ pub struct CheckSummary {
     pub grants_changed: u64,
     pub grants_vanished: u64,
     pub partners_new: u64,
+    pub partners_changed: u64,
     pub partners_vanished: u64,
+    /// Seat, asset, grant and partner rows inserted or updated.
     pub rows_written: u64,
+    /// Seats whose match (state or person) changed.
+    pub rematched: u64,
+}
+
+impl CheckSummary {
+    pub(crate) fn add(&mut self, t: Table, new: u64, changed: u64, vanished: u64) {
+        let (n, c, v) = match t {
+            Table::Seats => (
+                &mut self.seats_new,
+                &mut self.seats_changed,
+                &mut self.seats_vanished,
+            ),
+            Table::Assets => (
+                &mut self.assets_new,
+                &mut self.assets_changed,
+                &mut self.assets_vanished,
+            ),
+            Table::Grants => (
+                &mut self.grants_new,
+                &mut self.grants_changed,
+                &mut self.grants_vanished,
+            ),
+            Table::Partners => (
+                &mut self.partners_new,
+                &mut self.partners_changed,
+                &mut self.partners_vanished,
+            ),
+        };
+        *n += new;
+        *c += changed;
+        *v += vanished;
+    }
 }
 
 fn app_from_row(r: &AnyRow) -> Result<App> {
@@ -94,85 +134,8 @@ fn app_from_row(r: &AnyRow) -> Result<App> {
         last_check_at: get_opt_time(r, "last_check_at")?,
         next_check_at: get_opt_time(r, "next_check_at")?,
         created_at: get_time(r, "created_at")?,
+        matched_version: r.try_get("matched_version")?,
     })
-}
-
-/// (user id, username, e-mail, kind, state, matched identity) of a seat being re-matched.
-type SeatRow = (
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    Option<IdentityId>,
-);
-
-fn holder_key(h: &Holder) -> String {
-    match h {
-        Holder::Member(u) => format!("member:{u}"),
-        Holder::Partner(p) => format!("partner:{p}"),
-    }
-}
-
-fn sorted_json(mut v: Vec<String>) -> String {
-    v.sort();
-    v.dedup();
-    serde_json::to_string(&v).expect("strings serialise")
-}
-
-fn kind_str(k: &SeatKind) -> &'static str {
-    match k {
-        SeatKind::Member => "member",
-        SeatKind::SystemUser => "system_user",
-        SeatKind::Invite => "invite",
-        SeatKind::PartnerUser { .. } => "partner_user",
-    }
-}
-
-fn relation_str(r: PartnerRelation) -> &'static str {
-    match r {
-        PartnerRelation::UsesOurAssets => "uses_our_assets",
-        PartnerRelation::SharesWithUs => "shares_with_us",
-        PartnerRelation::Both => "both",
-    }
-}
-
-/// Inserts rows `n` columns wide in chunks (one statement per chunk).
-async fn insert_rows(
-    conn: &mut AnyConnection,
-    table_and_cols: &str,
-    n: usize,
-    rows: Vec<Vec<Option<String>>>,
-    conflict: &str,
-) -> Result<()> {
-    for chunk in rows.chunks(100) {
-        let mut sql = format!("INSERT INTO {table_and_cols} VALUES ");
-        let mut k = 0;
-        for (i, _) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push('(');
-            for c in 0..n {
-                if c > 0 {
-                    sql.push(',');
-                }
-                k += 1;
-                sql.push_str(&format!("${k}"));
-            }
-            sql.push(')');
-        }
-        sql.push(' ');
-        sql.push_str(conflict);
-        let mut q = sqlx::query(&sql);
-        for row in chunk {
-            for v in row {
-                q = q.bind(v.clone());
-            }
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
 }
 
 impl Scoped<'_> {
@@ -251,399 +214,37 @@ impl Scoped<'_> {
         Ok(())
     }
 
-    /// Drops what earlier, unfinished checks of this app left in staging.
-    pub async fn clear_staging(&self, app: AppId) -> Result<()> {
-        let mut tx = self.store.begin_write().await?;
-        for t in [
-            "staging_seats",
-            "staging_assets",
-            "staging_grants",
-            "staging_partners",
-        ] {
-            sqlx::query(&format!("DELETE FROM {t} WHERE app_id = $1"))
-                .bind(app.to_string())
-                .execute(&mut *tx)
-                .await?;
+    /// Holds the app for `task` (a check, or a change pushed to the platform) so that no other
+    /// task of the app runs beside it. The app is free when no task holds it or its holder no
+    /// longer runs under a live lease (it finished, failed, or its worker died). Returns false
+    /// when another task holds it.
+    pub async fn acquire_app(&self, app: AppId, task: TaskId) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE apps SET busy_task = $3 WHERE workspace_id = $1 AND id = $2 AND (busy_task IS NULL OR busy_task = $3 OR NOT EXISTS \
+             (SELECT 1 FROM tasks t WHERE t.id = apps.busy_task AND t.status = 'in_progress' AND t.lease_expires_at >= $4))",
+        )
+        .bind(self.ws_str())
+        .bind(app.to_string())
+        .bind(task.to_string())
+        .bind(ms(self.store.env.now()))
+        .execute(&self.store.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            self.app(app).await?;
         }
-        tx.commit().await?;
-        Ok(())
+        Ok(n == 1)
     }
 
-    /// Stages one fetched batch for `check`.
-    pub async fn stage(&self, app: AppId, check: TaskId, batch: &Batch) -> Result<()> {
-        let (a, c) = (Some(app.to_string()), Some(check.to_string()));
-        let mut tx = self.store.begin_write().await?;
-        match batch {
-            Batch::Seats(seats) => {
-                let rows = seats
-                    .iter()
-                    .map(|s| {
-                        vec![
-                            a.clone(),
-                            c.clone(),
-                            Some(s.user_id.clone()),
-                            s.username.clone(),
-                            s.email.clone(),
-                            s.display_name.clone(),
-                            Some(sorted_json(s.roles.clone())),
-                            Some(kind_str(&s.kind).into()),
-                        ]
-                    })
-                    .collect();
-                insert_rows(&mut tx, "staging_seats (app_id, check_id, user_id, username, email, display_name, roles, kind)", 8, rows, "ON CONFLICT (check_id, user_id) DO NOTHING").await?;
-            }
-            Batch::Assets(assets) => {
-                let rows = assets
-                    .iter()
-                    .map(|x| {
-                        vec![
-                            a.clone(),
-                            c.clone(),
-                            Some(x.id.clone()),
-                            Some(x.kind.clone()),
-                            x.name.clone(),
-                            x.owner_id.clone(),
-                        ]
-                    })
-                    .collect();
-                insert_rows(
-                    &mut tx,
-                    "staging_assets (app_id, check_id, asset_id, kind, name, owner_id)",
-                    6,
-                    rows,
-                    "ON CONFLICT (check_id, asset_id) DO NOTHING",
-                )
-                .await?;
-            }
-            Batch::Grants(grants) => {
-                let rows = grants
-                    .iter()
-                    .map(|g| {
-                        vec![
-                            a.clone(),
-                            c.clone(),
-                            Some(holder_key(&g.holder)),
-                            Some(g.asset_id.clone()),
-                            Some(sorted_json(g.permissions.clone())),
-                        ]
-                    })
-                    .collect();
-                insert_rows(
-                    &mut tx,
-                    "staging_grants (app_id, check_id, holder, asset_id, permissions)",
-                    5,
-                    rows,
-                    "ON CONFLICT (check_id, holder, asset_id) DO NOTHING",
-                )
-                .await?;
-            }
-            Batch::Partners(partners) => {
-                let rows = partners
-                    .iter()
-                    .map(|p| {
-                        vec![
-                            a.clone(),
-                            c.clone(),
-                            Some(p.id.clone()),
-                            p.name.clone(),
-                            Some(relation_str(p.relation).into()),
-                        ]
-                    })
-                    .collect();
-                insert_rows(
-                    &mut tx,
-                    "staging_partners (app_id, check_id, partner_id, name, relation)",
-                    5,
-                    rows,
-                    "ON CONFLICT (check_id, partner_id) DO NOTHING",
-                )
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Applies a fully staged check in one transaction; returns what changed.
-    pub async fn apply_check(
-        &self,
-        actor: &Actor,
-        app: AppId,
-        check: TaskId,
-        stats: serde_json::Value,
-    ) -> Result<CheckSummary> {
-        let now = ms(self.store.env.now());
-        let (a, c, w) = (app.to_string(), check.to_string(), self.ws_str());
-        let mut tx = self.store.begin_write().await?;
-        let mut s = CheckSummary::default();
-        // Seats.
-        let mut changes = serde_json::Map::new();
-        let list = |rows: Vec<AnyRow>, col: &str| -> Vec<String> {
-            rows.iter()
-                .filter_map(|r| r.try_get::<String, _>(col).ok())
-                .collect()
-        };
-        let new_seats = sqlx::query("SELECT s.user_id FROM staging_seats s WHERE s.check_id = $1 AND NOT EXISTS (SELECT 1 FROM app_seats x WHERE x.app_id = $2 AND x.user_id = s.user_id) ORDER BY s.user_id LIMIT 1000")
-            .bind(&c).bind(&a).fetch_all(&mut *tx).await?;
-        changes.insert(
-            "new_seats".into(),
-            serde_json::json!(list(new_seats, "user_id")),
-        );
-        let changed_roles = sqlx::query(
-            "SELECT x.user_id, x.roles AS old_roles, s.roles AS new_roles FROM app_seats x JOIN staging_seats s ON s.check_id = $1 AND s.user_id = x.user_id \
-             WHERE x.app_id = $2 AND x.vanished_at IS NULL AND x.roles <> s.roles ORDER BY x.user_id LIMIT 1000",
-        )
-        .bind(&c).bind(&a).fetch_all(&mut *tx).await?;
-        let role_changes: Vec<serde_json::Value> = changed_roles.iter().map(|r| serde_json::json!({ "user_id": r.try_get::<String, _>("user_id").ok(), "from": r.try_get::<String, _>("old_roles").ok(), "to": r.try_get::<String, _>("new_roles").ok() })).collect();
-        changes.insert("role_changes".into(), serde_json::json!(role_changes));
-        let vanished = sqlx::query("SELECT x.user_id FROM app_seats x WHERE x.app_id = $1 AND x.vanished_at IS NULL AND NOT EXISTS (SELECT 1 FROM staging_seats s WHERE s.check_id = $2 AND s.user_id = x.user_id) ORDER BY x.user_id LIMIT 1000")
-            .bind(&a).bind(&c).fetch_all(&mut *tx).await?;
-        changes.insert(
-            "vanished_seats".into(),
-            serde_json::json!(list(vanished, "user_id")),
-        );
-        let new_partners = sqlx::query("SELECT s.partner_id FROM staging_partners s WHERE s.check_id = $1 AND NOT EXISTS (SELECT 1 FROM app_partners x WHERE x.app_id = $2 AND x.partner_id = s.partner_id AND x.vanished_at IS NULL) ORDER BY s.partner_id")
-            .bind(&c).bind(&a).fetch_all(&mut *tx).await?;
-        changes.insert(
-            "new_partners".into(),
-            serde_json::json!(list(new_partners, "partner_id")),
-        );
-        let gone_partners = sqlx::query("SELECT x.partner_id FROM app_partners x WHERE x.app_id = $1 AND x.vanished_at IS NULL AND NOT EXISTS (SELECT 1 FROM staging_partners s WHERE s.check_id = $2 AND s.partner_id = x.partner_id) ORDER BY x.partner_id")
-            .bind(&a).bind(&c).fetch_all(&mut *tx).await?;
-        changes.insert(
-            "vanished_partners".into(),
-            serde_json::json!(list(gone_partners, "partner_id")),
-        );
-        let perm_changes = sqlx::query(
-            "SELECT x.holder, x.asset_id, x.permissions AS old_p, s.permissions AS new_p FROM app_grants x JOIN staging_grants s ON s.check_id = $1 AND s.holder = x.holder AND s.asset_id = x.asset_id \
-             WHERE x.app_id = $2 AND x.vanished_at IS NULL AND x.permissions <> s.permissions ORDER BY x.holder, x.asset_id LIMIT 1000",
-        )
-        .bind(&c).bind(&a).fetch_all(&mut *tx).await?;
-        let perm_changes: Vec<serde_json::Value> = perm_changes.iter().map(|r| serde_json::json!({ "holder": r.try_get::<String, _>("holder").ok(), "asset_id": r.try_get::<String, _>("asset_id").ok(), "from": r.try_get::<String, _>("old_p").ok(), "to": r.try_get::<String, _>("new_p").ok() })).collect();
-        changes.insert("permission_changes".into(), serde_json::json!(perm_changes));
-
-        // Apply: for each kind, insert new, update changed (or reappeared), mark vanished.
-        struct Kind<'k> {
-            current: &'k str,
-            staging: &'k str,
-            keys: &'k [&'k str],
-            fields: &'k [&'k str],
-        }
-        let kinds = [
-            Kind {
-                current: "app_seats",
-                staging: "staging_seats",
-                keys: &["user_id"],
-                fields: &["username", "email", "display_name", "roles", "kind"],
-            },
-            Kind {
-                current: "app_assets",
-                staging: "staging_assets",
-                keys: &["asset_id"],
-                fields: &["kind", "name", "owner_id"],
-            },
-            Kind {
-                current: "app_grants",
-                staging: "staging_grants",
-                keys: &["holder", "asset_id"],
-                fields: &["permissions"],
-            },
-            Kind {
-                current: "app_partners",
-                staging: "staging_partners",
-                keys: &["partner_id"],
-                fields: &["name", "relation"],
-            },
-        ];
-        let mut counts = Vec::new();
-        for k in &kinds {
-            let key_match = k
-                .keys
-                .iter()
-                .map(|key| format!("x.{key} = s.{key}"))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let cols: Vec<&str> = k.keys.iter().chain(k.fields.iter()).copied().collect();
-            let extra_cols = if k.current == "app_seats" {
-                ", state"
-            } else {
-                ""
-            };
-            let extra_vals = if k.current == "app_seats" {
-                ", CASE s.kind WHEN 'invite' THEN 'invited' WHEN 'partner_user' THEN 'guest' ELSE 'unmatched' END"
-            } else {
-                ""
-            };
-            let inserted = sqlx::query(&format!(
-                "INSERT INTO {cur} (workspace_id, app_id, {cols}, first_seen_at{extra_cols}) SELECT $1, $2, {scols}, $3{extra_vals} FROM {stg} s WHERE s.check_id = $4 \
-                 AND NOT EXISTS (SELECT 1 FROM {cur} x WHERE x.app_id = $2 AND {key_match})",
-                cur = k.current,
-                stg = k.staging,
-                cols = cols.join(", "),
-                scols = cols.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
-            ))
-            .bind(&w).bind(&a).bind(now).bind(&c)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            let differs = k
-                .fields
-                .iter()
-                .map(|f| format!("COALESCE(x.{f}, '') <> COALESCE(s.{f}, '')"))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            let sets = k
-                .fields
-                .iter()
-                .map(|f| {
-                    format!(
-                        "{f} = (SELECT s.{f} FROM {stg} s WHERE s.check_id = $2 AND {km})",
-                        stg = k.staging,
-                        km = key_match.replace("x.", &format!("{}.", k.current))
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let updated = sqlx::query(&format!(
-                "UPDATE {cur} SET {sets}, vanished_at = NULL WHERE app_id = $1 AND EXISTS (SELECT 1 FROM {stg} s WHERE s.check_id = $2 AND {km} AND ({cur}.vanished_at IS NOT NULL OR {diff}))",
-                cur = k.current,
-                stg = k.staging,
-                km = key_match.replace("x.", &format!("{}.", k.current)),
-                diff = differs.replace("x.", &format!("{}.", k.current)),
-            ))
-            .bind(&a).bind(&c)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            let vanished = sqlx::query(&format!(
-                "UPDATE {cur} SET vanished_at = $3 WHERE app_id = $1 AND vanished_at IS NULL AND NOT EXISTS (SELECT 1 FROM {stg} s WHERE s.check_id = $2 AND {km})",
-                cur = k.current,
-                stg = k.staging,
-                km = key_match.replace("x.", &format!("{}.", k.current)),
-            ))
-            .bind(&a).bind(&c).bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            counts.push((inserted, updated, vanished));
-            sqlx::query(&format!("DELETE FROM {} WHERE check_id = $1", k.staging))
-                .bind(&c)
-                .execute(&mut *tx)
-                .await?;
-        }
-        (s.seats_new, s.seats_changed, s.seats_vanished) = counts[0];
-        (s.assets_new, s.assets_changed, s.assets_vanished) = counts[1];
-        (s.grants_new, s.grants_changed, s.grants_vanished) = counts[2];
-        (s.partners_new, _, s.partners_vanished) = counts[3];
-        s.rows_written = counts.iter().map(|(i, u, v)| i + u + v).sum();
-        let report_id = self.store.env.new_uuid();
-        sqlx::query("INSERT INTO check_reports (id, workspace_id, app_id, task_id, created_at, summary, changes) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(report_id.to_string())
-            .bind(&w)
-            .bind(&a)
-            .bind(&c)
-            .bind(now)
-            .bind(serde_json::json!({ "counts": s, "fetch": stats }).to_string())
-            .bind(serde_json::Value::Object(changes).to_string())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE apps SET status = 'connected', status_message = NULL, last_check_at = $3, updated_at = $3 WHERE workspace_id = $1 AND id = $2")
-            .bind(&w).bind(&a).bind(now)
-            .execute(&mut *tx)
-            .await?;
-        append(
-            &mut tx,
-            &self.store.env,
-            self.ws,
-            NewAuditEvent::success(
-                actor,
-                "app.check",
-                format!("app:{app}"),
-                serde_json::to_value(&s).expect("summary serialises"),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(s)
-    }
-
-    /// Re-matches the app's live, non-sticky seats to active identities; writes only the
-    /// seats whose state or person changed. Returns how many changed.
-    pub async fn rematch(
-        &self,
-        app: AppId,
-        cfg: &castellan_domain::matching::MatchConfig,
-    ) -> Result<u64> {
-        use castellan_domain::matching::{Candidate, Outcome, SeatKey, match_all};
-        let seats = sqlx::query("SELECT user_id, username, email, kind, state, identity_id FROM app_seats WHERE app_id = $1 AND vanished_at IS NULL AND (match_source IS NULL OR match_source = 'auto') AND state <> 'exempted'")
+    /// Lets go of an app held by `task`.
+    pub async fn release_app(&self, app: AppId, task: TaskId) -> Result<()> {
+        sqlx::query("UPDATE apps SET busy_task = NULL WHERE workspace_id = $1 AND id = $2 AND busy_task = $3")
+            .bind(self.ws_str())
             .bind(app.to_string())
-            .fetch_all(&self.store.pool)
+            .bind(task.to_string())
+            .execute(&self.store.pool)
             .await?;
-        let idents = sqlx::query("SELECT id, user_name, primary_email, other_emails FROM identities WHERE workspace_id = $1 AND active = 1").bind(self.ws_str()).fetch_all(&self.store.pool).await?;
-        let mut owned = Vec::with_capacity(idents.len());
-        for r in &idents {
-            let other: Vec<String> =
-                serde_json::from_str(&r.try_get::<String, _>("other_emails")?).unwrap_or_default();
-            let mut emails = vec![r.try_get::<String, _>("primary_email")?];
-            emails.extend(other);
-            owned.push((
-                get_id::<IdentityId>(r, "id")?,
-                r.try_get::<String, _>("user_name")?,
-                emails,
-            ));
-        }
-        let rows: Vec<SeatRow> = seats
-            .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("user_id")?,
-                    r.try_get("username")?,
-                    r.try_get("email")?,
-                    r.try_get("kind")?,
-                    r.try_get("state")?,
-                    get_opt_id(r, "identity_id")?,
-                ))
-            })
-            .collect::<Result<_>>()?;
-        let keys: Vec<SeatKey> = rows
-            .iter()
-            .map(|(_, u, e, k, _, _)| SeatKey {
-                email: e.as_deref(),
-                username: u.as_deref(),
-                partner: k == "partner_user",
-            })
-            .collect();
-        let outcomes = match_all(
-            cfg,
-            &keys,
-            owned.iter().map(|(id, u, e)| Candidate {
-                id: *id,
-                user_name: u,
-                emails: e.iter().map(String::as_str).collect(),
-            }),
-        );
-        let mut tx = self.store.begin_write().await?;
-        let mut changed = 0;
-        for ((user_id, _, _, kind, state, identity), outcome) in rows.iter().zip(outcomes) {
-            let (new_state, new_identity) = match (kind.as_str(), outcome) {
-                ("invite", _) => ("invited", None),
-                (_, Outcome::Guest) => ("guest", None),
-                (_, Outcome::Matched(id, _)) => ("onboarded", Some(id)),
-                (_, Outcome::Unmatched) => ("unmatched", None),
-            };
-            if new_state != state || new_identity != *identity {
-                sqlx::query("UPDATE app_seats SET state = $3, identity_id = $4, match_source = 'auto' WHERE app_id = $1 AND user_id = $2")
-                    .bind(app.to_string())
-                    .bind(user_id)
-                    .bind(new_state)
-                    .bind(new_identity.map(|i| i.to_string()))
-                    .execute(&mut *tx)
-                    .await?;
-                changed += 1;
-            }
-        }
-        tx.commit().await?;
-        Ok(changed)
+        Ok(())
     }
 
     /// Seats of one tab (`onboarded`, `unmatched`, `exempted`, `guest`, `invited`), live only.
@@ -656,12 +257,12 @@ impl Scoped<'_> {
         limit: i64,
     ) -> Result<Page<Seat>> {
         let q = query.map(|q| format!("%{}%", q.to_lowercase().replace('%', "")));
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT s.*, (SELECT COUNT(*) FROM app_grants g WHERE g.app_id = s.app_id AND g.holder = 'member:' || s.user_id AND g.vanished_at IS NULL) AS asset_count \
-             FROM app_seats s WHERE s.workspace_id = $1 AND s.app_id = $2 AND s.state = $3 AND s.vanished_at IS NULL AND s.user_id > $4 \
+             FROM app_seats s WHERE s.workspace_id = $1 AND s.app_id = $2 AND s.state = $3 AND s.vanished_at IS NULL AND s.user_id > $4 AND {VISIBLE} \
              AND ($5 IS NULL OR LOWER(COALESCE(s.email, '')) LIKE $5 OR LOWER(COALESCE(s.username, '')) LIKE $5 OR LOWER(COALESCE(s.display_name, '')) LIKE $5) \
-             ORDER BY s.user_id LIMIT $6",
-        )
+             ORDER BY s.user_id LIMIT $6"
+        ).replace("{VISIBLE}", VISIBLE))
         .bind(self.ws_str())
         .bind(app.to_string())
         .bind(state)
@@ -693,7 +294,7 @@ impl Scoped<'_> {
 
     /// Live seats per state.
     pub async fn seat_counts(&self, app: AppId) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM app_seats WHERE workspace_id = $1 AND app_id = $2 AND vanished_at IS NULL GROUP BY state ORDER BY state")
+        let rows = sqlx::query(&format!("SELECT state, COUNT(*) AS n FROM app_seats WHERE workspace_id = $1 AND app_id = $2 AND vanished_at IS NULL AND {VISIBLE} GROUP BY state ORDER BY state"))
             .bind(self.ws_str())
             .bind(app.to_string())
             .fetch_all(&self.store.pool)
@@ -709,7 +310,7 @@ impl Scoped<'_> {
         app: AppId,
         limit: i64,
     ) -> Result<Vec<(Timestamp, serde_json::Value, serde_json::Value)>> {
-        let rows = sqlx::query("SELECT created_at, summary, changes FROM check_reports WHERE workspace_id = $1 AND app_id = $2 ORDER BY id DESC LIMIT $3")
+        let rows = sqlx::query("SELECT created_at, summary, changes FROM check_reports WHERE workspace_id = $1 AND app_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3")
             .bind(self.ws_str())
             .bind(app.to_string())
             .bind(limit)

@@ -256,6 +256,7 @@ impl Scoped<'_> {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        bump_directory_version(&mut tx, self.ws).await?;
         audit_activity_change(&mut tx, self, actor, &before, active).await?;
         tx.commit().await?;
         self.identity(id).await
@@ -545,7 +546,21 @@ async fn insert_identity(
     .execute(&mut *conn)
     .await
     .map_err(map_identity_unique)?;
+    bump_directory_version(conn, s.ws).await?;
     Ok(id)
+}
+
+/// Every change to identities bumps the workspace's directory version, so the next check of
+/// each app knows its seats need matching again.
+pub(crate) async fn bump_directory_version(
+    conn: &mut AnyConnection,
+    ws: castellan_domain::WorkspaceId,
+) -> Result<()> {
+    sqlx::query("UPDATE workspaces SET directory_version = directory_version + 1 WHERE id = $1")
+        .bind(ws.to_string())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 async fn update_identity_row(
@@ -584,6 +599,7 @@ async fn update_identity_row(
     .execute(&mut *conn)
     .await
     .map_err(map_identity_unique)?;
+    bump_directory_version(conn, s.ws).await?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ mod audit;
 mod directory;
 pub mod people;
 pub mod records;
+pub mod sync;
 mod tasks;
 pub mod testing;
 mod workspaces;
@@ -31,6 +32,7 @@ pub use audit::{AuditFilter, AuditTx};
 pub use directory::{IdentityFilter, ImportSummary};
 pub use people::PersonUpdate;
 pub use records::*;
+pub use sync::CheckRun;
 pub use tasks::{ClaimedTask, LEASE_LOST, NewTask, TaskEnd, TaskFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

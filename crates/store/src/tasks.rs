@@ -388,6 +388,8 @@ impl Store {
             }
             // Shutdown hands the task back without counting the interrupted attempt.
             TaskEnd::Released => ("pending", None, None, Some(now), None, 1),
+            // Waiting for another task does not use an attempt either.
+            TaskEnd::Deferred { at } => ("pending", None, None, Some(ms(*at)), None, 1),
         };
         let n = sqlx::query(
             "UPDATE tasks SET status = $3, result = COALESCE($4, result), error = $5, run_at = COALESCE($6, run_at), finished_at = $7, \
@@ -464,6 +466,13 @@ pub enum TaskEnd {
     Completed(serde_json::Value),
     Failed(String),
     Cancelled,
-    Retry { error: String, at: Timestamp },
+    Retry {
+        error: String,
+        at: Timestamp,
+    },
     Released,
+    /// Run again at `at` without counting this attempt (what it needs is busy).
+    Deferred {
+        at: Timestamp,
+    },
 }

@@ -139,7 +139,8 @@ impl crate::Scoped<'_> {
                 ))?;
         }
         if let Some(settings) = settings {
-            sqlx::query("UPDATE workspaces SET settings = $2 WHERE id = $1")
+            // Settings hold the matching rules (e-mail domain aliases): re-match at next check.
+            sqlx::query("UPDATE workspaces SET settings = $2, directory_version = directory_version + 1 WHERE id = $1")
                 .bind(self.ws_str())
                 .bind(settings.to_string())
                 .execute(&mut *tx)

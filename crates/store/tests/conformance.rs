@@ -97,6 +97,11 @@ conformance!(
     concurrent_claims_run_each_task_once,
     audit_chain_detects_tampering,
     audit_filters_and_paging,
+    checks_write_only_differences,
+    first_check_that_dies_leaves_nothing_visible,
+    missing_digests_are_rebuilt,
+    one_task_holds_an_app,
+    directory_changes_rematch_without_rewriting,
 );
 
 async fn workspaces_are_isolated(db: &TestDb) {
@@ -782,4 +787,417 @@ async fn audit_filters_and_paging(db: &TestDb) {
         export.items.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![6, 7]
     );
+}
+
+// ------------------------------------------------------------------ checks for updates
+
+mod world {
+    use castellan_domain::platform::*;
+
+    pub fn seat(id: &str, email: &str, role: &str) -> SeatRecord {
+        SeatRecord {
+            user_id: id.into(),
+            username: Some(format!("user{id}")),
+            email: Some(email.into()),
+            display_name: None,
+            roles: vec![role.into()],
+            kind: SeatKind::Member,
+        }
+    }
+
+    pub fn grant(holder: &str, asset: &str, perm: &str) -> GrantRecord {
+        GrantRecord {
+            holder: Holder::Member(holder.into()),
+            asset_id: asset.into(),
+            permissions: vec![perm.into()],
+        }
+    }
+
+    /// A business of `n` members, each holding two of 20 assets, and two partners.
+    pub fn business(
+        n: usize,
+    ) -> (
+        Vec<SeatRecord>,
+        Vec<AssetRecord>,
+        Vec<GrantRecord>,
+        Vec<PartnerRecord>,
+    ) {
+        let seats = (0..n)
+            .map(|i| {
+                seat(
+                    &format!("{}", 1000 + i),
+                    &format!("person{i}@acme.example.com"),
+                    "EMPLOYEE",
+                )
+            })
+            .collect();
+        let assets = (0..20)
+            .map(|a| AssetRecord {
+                id: format!("A{a}"),
+                kind: "AD_ACCOUNT".into(),
+                name: Some(format!("Account {a}")),
+                owner_id: None,
+            })
+            .collect();
+        let grants = (0..n)
+            .flat_map(|i| {
+                let m = format!("{}", 1000 + i);
+                [
+                    grant(&m, &format!("A{}", i % 20), "ADMIN"),
+                    grant(&m, &format!("A{}", (i + 7) % 20), "ANALYST"),
+                ]
+            })
+            .collect();
+        let partners = ["P1", "P2"]
+            .iter()
+            .map(|p| PartnerRecord {
+                id: p.to_string(),
+                name: Some(format!("Agency {p}")),
+                relation: PartnerRelation::UsesOurAssets,
+            })
+            .collect();
+        (seats, assets, grants, partners)
+    }
+
+    /// The business as batches of at most 7 items (so a check sees many batches).
+    pub fn batches(
+        b: &(
+            Vec<SeatRecord>,
+            Vec<AssetRecord>,
+            Vec<GrantRecord>,
+            Vec<PartnerRecord>,
+        ),
+    ) -> Vec<Batch> {
+        let mut out: Vec<Batch> = b.0.chunks(7).map(|c| Batch::Seats(c.to_vec())).collect();
+        out.extend(b.1.chunks(7).map(|c| Batch::Assets(c.to_vec())));
+        out.extend(b.2.chunks(7).map(|c| Batch::Grants(c.to_vec())));
+        out.push(Batch::Partners(b.3.clone()));
+        out
+    }
+}
+
+async fn app_for_checks(
+    store: &Store,
+    ws: castellan_domain::WorkspaceId,
+) -> castellan_domain::AppId {
+    use castellan_domain::apps::Platform;
+    let (acct, _) = store
+        .ws(ws)
+        .create_automation_account(
+            &cli(),
+            &castellan_store::NewAutomationAccount {
+                platform: Platform::Pinterest,
+                label: "bot".into(),
+                email: "bot@acme.example.com".into(),
+                phone: None,
+                token_scopes: None,
+                token_expires_at: None,
+                secrets: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .ws(ws)
+        .create_app(
+            &cli(),
+            &castellan_store::NewApp {
+                platform: Platform::Pinterest,
+                label: "Acme".into(),
+                business_id: "549755900001".into(),
+                login_method: "sso".into(),
+                automation_account_id: acct.id,
+                api_base_url: None,
+                next_check_at: None,
+            },
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+async fn run_check(
+    store: &Store,
+    ws: castellan_domain::WorkspaceId,
+    app: castellan_domain::AppId,
+    batches: &[castellan_domain::platform::Batch],
+) -> castellan_store::CheckSummary {
+    let task = castellan_domain::TaskId::new(store.env());
+    let mut run = store.ws(ws).begin_check(app, task).await.unwrap();
+    for b in batches {
+        run.accept(b).await.unwrap();
+    }
+    run.finish(&cli(), serde_json::json!({})).await.unwrap()
+}
+
+async fn counts(
+    store: &Store,
+    ws: castellan_domain::WorkspaceId,
+    app: castellan_domain::AppId,
+) -> HashMap<String, i64> {
+    store
+        .ws(ws)
+        .seat_counts(app)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+async fn checks_write_only_differences(db: &TestDb) {
+    let clock = clock();
+    let store = db.store(Env::deterministic(clock.clone(), 20)).await;
+    let (ws, _) = workspace(&store, "acme").await;
+    store
+        .ws(ws)
+        .create_identity(
+            &cli(),
+            &identity("p0", "Person0@ACME.example.com", true),
+            "api",
+        )
+        .await
+        .unwrap();
+    let app = app_for_checks(&store, ws).await;
+    let mut biz = world::business(60);
+    let first = run_check(&store, ws, app, &world::batches(&biz)).await;
+    assert_eq!(
+        (
+            first.seats_new,
+            first.assets_new,
+            first.grants_new,
+            first.partners_new
+        ),
+        (60, 20, 120, 2)
+    );
+    assert_eq!(first.rows_written, 202);
+    assert_eq!(first.rematched, 1, "person0 matches the directory");
+    let c = counts(&store, ws, app).await;
+    assert_eq!((c["onboarded"], c["unmatched"]), (1, 59));
+
+    // The same picture in another order, with a member listed twice: nothing is written.
+    let mut shuffled = world::batches(&biz);
+    shuffled.reverse();
+    shuffled.push(castellan_domain::platform::Batch::Seats(vec![
+        biz.0[3].clone(),
+    ]));
+    let again = run_check(&store, ws, app, &shuffled).await;
+    assert_eq!(again, castellan_store::CheckSummary::default(), "{again:?}");
+
+    // Upstream: a role changed, a member left (with grants), a permission changed, an asset
+    // and a member added, a partner gone.
+    biz.0[5].roles = vec!["BIZ_ADMIN".into()];
+    let gone = biz.0.remove(9);
+    biz.2
+        .retain(|g| g.holder != castellan_domain::platform::Holder::Member(gone.user_id.clone()));
+    biz.2[0].permissions = vec!["ANALYST".into()];
+    biz.1.push(castellan_domain::platform::AssetRecord {
+        id: "A99".into(),
+        kind: "PROFILE".into(),
+        name: None,
+        owner_id: None,
+    });
+    biz.0
+        .push(world::seat("5000", "newbie@acme.example.com", "EMPLOYEE"));
+    biz.3.pop();
+    clock.advance(chrono::Duration::minutes(1));
+    let third = run_check(&store, ws, app, &world::batches(&biz)).await;
+    assert_eq!(
+        (third.seats_new, third.seats_changed, third.seats_vanished),
+        (1, 1, 1),
+        "{third:?}"
+    );
+    assert_eq!(
+        (
+            third.assets_new,
+            third.grants_changed,
+            third.grants_vanished
+        ),
+        (1, 1, 2)
+    );
+    assert_eq!(third.partners_vanished, 1);
+    assert_eq!(third.rows_written, 8);
+    let (_, _, changes) = store.ws(ws).check_reports(app, 1).await.unwrap().remove(0);
+    assert_eq!(changes["new_seats"], serde_json::json!(["5000"]));
+    assert_eq!(changes["vanished_seats"], serde_json::json!([gone.user_id]));
+    assert_eq!(changes["role_changes"][0]["user_id"], "1005");
+    assert_eq!(changes["role_changes"][0]["to"], "[\"BIZ_ADMIN\"]");
+    assert_eq!(changes["permission_changes"][0]["holder"], "member:1000");
+    assert_eq!(changes["vanished_partners"], serde_json::json!(["P2"]));
+    assert_eq!(counts(&store, ws, app).await["unmatched"], 59);
+
+    // The member comes back: the same row lives again.
+    biz.0.push(gone);
+    clock.advance(chrono::Duration::minutes(1));
+    let back = run_check(&store, ws, app, &world::batches(&biz)).await;
+    assert_eq!((back.seats_new, back.seats_changed), (0, 1));
+    let (_, _, changes) = store.ws(ws).check_reports(app, 1).await.unwrap().remove(0);
+    assert_eq!(changes["new_seats"], serde_json::json!(["1009"]));
+    assert_eq!(
+        run_check(&store, ws, app, &world::batches(&biz))
+            .await
+            .rows_written,
+        0
+    );
+    assert_eq!(
+        store.ws(ws).audit_verify().await.unwrap().map(|_| ()),
+        Ok(())
+    );
+}
+
+async fn first_check_that_dies_leaves_nothing_visible(db: &TestDb) {
+    let store = db.store(Env::deterministic(clock(), 21)).await;
+    let (ws, _) = workspace(&store, "acme").await;
+    let app = app_for_checks(&store, ws).await;
+    let biz = world::business(30);
+    let batches = world::batches(&biz);
+    {
+        let task = castellan_domain::TaskId::new(store.env());
+        let mut run = store.ws(ws).begin_check(app, task).await.unwrap();
+        assert!(run.is_initial());
+        for b in &batches[..5] {
+            run.accept(b).await.unwrap();
+        }
+        // Rows are written, but nobody sees them before the check completes.
+        assert!(counts(&store, ws, app).await.is_empty());
+        // The run is dropped here, as by a killed process.
+    }
+    assert!(counts(&store, ws, app).await.is_empty());
+    let page = store
+        .ws(ws)
+        .seats(app, "unmatched", None, None, 100)
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+    let done = run_check(&store, ws, app, &batches).await;
+    assert_eq!(
+        (done.seats_new, done.grants_new),
+        (30, 60),
+        "leftovers were cleared first"
+    );
+    assert_eq!(counts(&store, ws, app).await["unmatched"], 30);
+    // A later check that dies changes nothing either.
+    {
+        let task = castellan_domain::TaskId::new(store.env());
+        let mut run = store.ws(ws).begin_check(app, task).await.unwrap();
+        assert!(!run.is_initial());
+        run.accept(&batches[0]).await.unwrap();
+    }
+    assert_eq!(counts(&store, ws, app).await["unmatched"], 30);
+    assert_eq!(run_check(&store, ws, app, &batches).await.rows_written, 0);
+}
+
+async fn missing_digests_are_rebuilt(db: &TestDb) {
+    let store = db.store(Env::deterministic(clock(), 22)).await;
+    let (ws, _) = workspace(&store, "acme").await;
+    let app = app_for_checks(&store, ws).await;
+    let mut biz = world::business(40);
+    run_check(&store, ws, app, &world::batches(&biz)).await;
+    // As after the upgrade that introduced digests: none stored, every row in bucket 0.
+    sqlx::query("DELETE FROM app_digests")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    for t in ["app_seats", "app_assets", "app_grants", "app_partners"] {
+        sqlx::query(&format!("UPDATE {t} SET bucket = 0"))
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    let rebuilt = run_check(&store, ws, app, &world::batches(&biz)).await;
+    assert_eq!(rebuilt.rows_written, 0, "{rebuilt:?}");
+    biz.0[0].email = Some("moved@acme.example.com".into());
+    let changed = run_check(&store, ws, app, &world::batches(&biz)).await;
+    assert_eq!((changed.seats_changed, changed.rows_written), (1, 1));
+    assert_eq!(
+        run_check(&store, ws, app, &world::batches(&biz))
+            .await
+            .rows_written,
+        0
+    );
+}
+
+async fn one_task_holds_an_app(db: &TestDb) {
+    let store = db.store(Env::deterministic(clock(), 23)).await;
+    let (ws, _) = workspace(&store, "acme").await;
+    let app = app_for_checks(&store, ws).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let mut t = NewTask::new(
+            TaskKind::from_static("app.check"),
+            serde_json::json!({}),
+            TaskTrigger::Person,
+        );
+        t.app_id = Some(app);
+        ids.push(store.ws(ws).enqueue(&cli(), t).await.unwrap().id);
+    }
+    let a = store
+        .claim_task("w1", &["app.check"], Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let b = store
+        .claim_task("w2", &["app.check"], Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.ws(ws).acquire_app(app, a.task.id).await.unwrap());
+    assert!(
+        store.ws(ws).acquire_app(app, a.task.id).await.unwrap(),
+        "holding again is fine"
+    );
+    assert!(!store.ws(ws).acquire_app(app, b.task.id).await.unwrap());
+    // Once the holder is no longer running, the app is free even without a release.
+    store
+        .finish_task(&a, TaskEnd::Completed(serde_json::json!({})))
+        .await
+        .unwrap();
+    assert!(store.ws(ws).acquire_app(app, b.task.id).await.unwrap());
+    store.ws(ws).release_app(app, b.task.id).await.unwrap();
+    assert!(store.ws(ws).acquire_app(app, ids[0]).await.unwrap());
+}
+
+async fn directory_changes_rematch_without_rewriting(db: &TestDb) {
+    let store = db.store(Env::deterministic(clock(), 24)).await;
+    let (ws, _) = workspace(&store, "acme").await;
+    let app = app_for_checks(&store, ws).await;
+    let mut biz = world::business(10);
+    biz.0[1].email = Some("person1@acme.co.uk".into());
+    let batches = world::batches(&biz);
+    run_check(&store, ws, app, &batches).await;
+    assert_eq!(counts(&store, ws, app).await["unmatched"], 10);
+    store
+        .ws(ws)
+        .create_identity(
+            &cli(),
+            &identity("p0", "person0@acme.example.com", true),
+            "api",
+        )
+        .await
+        .unwrap();
+    store
+        .ws(ws)
+        .create_identity(
+            &cli(),
+            &identity("p1", "person1@acme.example.com", true),
+            "api",
+        )
+        .await
+        .unwrap();
+    let s = run_check(&store, ws, app, &batches).await;
+    assert_eq!((s.rows_written, s.rematched), (0, 1));
+    // A domain alias in the settings matches the second one.
+    store
+        .ws(ws)
+        .update_workspace(
+            &cli(),
+            None,
+            Some(&serde_json::json!({ "email_domain_aliases": { "acme.co.uk": "acme.example.com" } })),
+        )
+        .await
+        .unwrap();
+    let s = run_check(&store, ws, app, &batches).await;
+    assert_eq!((s.rows_written, s.rematched), (0, 1));
+    assert_eq!(counts(&store, ws, app).await["onboarded"], 2);
+    // Nothing changed anywhere: matching is not even run.
+    assert_eq!(run_check(&store, ws, app, &batches).await.rematched, 0);
 }

@@ -72,6 +72,9 @@ pub async fn update_workspace(
             "settings must be a JSON object",
         ));
     }
+    if let Some(settings) = &req.settings {
+        castellan_domain::matching::check_settings(settings)?;
+    }
     Ok(Json(
         s.store
             .ws(p.workspace_id)

@@ -1,0 +1,450 @@
+//! What a check for updates compares: the platform's picture of a business as rows of four
+//! tables (seats, assets, grants, partners), each row a key and some fields, with a
+//! fingerprint per row and a digest per bucket of rows.
+//!
+//! A row's bucket comes from the hash of its key; a bucket's digest is the wrapping sum of the
+//! fingerprints of the live rows in it. Sums do not depend on order, so a check can compute
+//! the digests of what it fetched while the pages stream past, in whatever order they come,
+//! and compare them with the stored digests of what Castellan holds: equal digests mean equal
+//! rows (but for a 2⁻⁶⁴ chance), so only the buckets whose digests differ need a row-by-row
+//! diff. A no-change check therefore reads and writes no rows at all.
+
+use std::collections::HashMap;
+
+use crate::platform::{
+    AssetRecord, Batch, GrantRecord, Holder, PartnerRecord, PartnerRelation, SeatKind, SeatRecord,
+};
+
+/// Buckets per table. 4,096 keeps a bucket of a million grants to about 250 rows, so a small
+/// change costs a small diff, while the digests of a table stay 32 KiB.
+pub const BUCKETS: usize = 4096;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    Seats,
+    Assets,
+    Grants,
+    Partners,
+}
+
+impl Table {
+    pub const ALL: [Table; 4] = [Table::Seats, Table::Assets, Table::Grants, Table::Partners];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Table::Seats => "seats",
+            Table::Assets => "assets",
+            Table::Grants => "grants",
+            Table::Partners => "partners",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn from_index(i: usize) -> Option<Table> {
+        Self::ALL.get(i).copied()
+    }
+
+    /// Names of the key columns, then of the field columns (as the store names them).
+    pub fn key_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Seats => &["user_id"],
+            Table::Assets => &["asset_id"],
+            Table::Grants => &["holder", "asset_id"],
+            Table::Partners => &["partner_id"],
+        }
+    }
+
+    pub fn field_columns(self) -> &'static [&'static str] {
+        match self {
+            Table::Seats => &["username", "email", "display_name", "roles", "kind"],
+            Table::Assets => &["kind", "name", "owner_id"],
+            Table::Grants => &["permissions"],
+            Table::Partners => &["name", "relation"],
+        }
+    }
+}
+
+/// One row as the platform describes it (Castellan's own columns, such as a seat's match
+/// state, are not part of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub table: Table,
+    pub key: Vec<String>,
+    pub fields: Vec<Option<String>>,
+}
+
+/// Seat fields, by position in [`Row::fields`].
+pub mod seat {
+    pub const USERNAME: usize = 0;
+    pub const EMAIL: usize = 1;
+    pub const DISPLAY_NAME: usize = 2;
+    pub const ROLES: usize = 3;
+    pub const KIND: usize = 4;
+}
+
+fn sorted_json(v: &[String]) -> String {
+    let mut v = v.to_vec();
+    v.sort();
+    v.dedup();
+    serde_json::to_string(&v).expect("strings serialise")
+}
+
+/// How a grant's holder is keyed: `member:{user id}` or `partner:{business id}`.
+pub fn holder_key(h: &Holder) -> String {
+    match h {
+        Holder::Member(u) => format!("member:{u}"),
+        Holder::Partner(p) => format!("partner:{p}"),
+    }
+}
+
+pub fn seat_kind_str(k: &SeatKind) -> &'static str {
+    match k {
+        SeatKind::Member => "member",
+        SeatKind::SystemUser => "system_user",
+        SeatKind::Invite => "invite",
+        SeatKind::PartnerUser { .. } => "partner_user",
+    }
+}
+
+pub fn relation_str(r: PartnerRelation) -> &'static str {
+    match r {
+        PartnerRelation::UsesOurAssets => "uses_our_assets",
+        PartnerRelation::SharesWithUs => "shares_with_us",
+        PartnerRelation::Both => "both",
+    }
+}
+
+impl Row {
+    pub fn seat(s: &SeatRecord) -> Row {
+        Row {
+            table: Table::Seats,
+            key: vec![s.user_id.clone()],
+            fields: vec![
+                s.username.clone(),
+                s.email.clone(),
+                s.display_name.clone(),
+                Some(sorted_json(&s.roles)),
+                Some(seat_kind_str(&s.kind).into()),
+            ],
+        }
+    }
+
+    pub fn asset(a: &AssetRecord) -> Row {
+        Row {
+            table: Table::Assets,
+            key: vec![a.id.clone()],
+            fields: vec![Some(a.kind.clone()), a.name.clone(), a.owner_id.clone()],
+        }
+    }
+
+    pub fn grant(g: &GrantRecord) -> Row {
+        Row {
+            table: Table::Grants,
+            key: vec![holder_key(&g.holder), g.asset_id.clone()],
+            fields: vec![Some(sorted_json(&g.permissions))],
+        }
+    }
+
+    pub fn partner(p: &PartnerRecord) -> Row {
+        Row {
+            table: Table::Partners,
+            key: vec![p.id.clone()],
+            fields: vec![p.name.clone(), Some(relation_str(p.relation).into())],
+        }
+    }
+
+    /// The rows of one fetched batch.
+    pub fn from_batch(b: &Batch) -> Vec<Row> {
+        match b {
+            Batch::Seats(v) => v.iter().map(Row::seat).collect(),
+            Batch::Assets(v) => v.iter().map(Row::asset).collect(),
+            Batch::Grants(v) => v.iter().map(Row::grant).collect(),
+            Batch::Partners(v) => v.iter().map(Row::partner).collect(),
+        }
+    }
+
+    /// Hash of the table and key: decides the bucket.
+    pub fn key_hash(&self) -> u64 {
+        let mut h = Hasher::new(self.table);
+        for k in &self.key {
+            h.some(k);
+        }
+        h.finish()
+    }
+
+    pub fn bucket(&self) -> usize {
+        bucket_of(self.key_hash())
+    }
+
+    /// Hash of the table, key and fields: two rows with the same fingerprint are the same.
+    pub fn fingerprint(&self) -> u64 {
+        let mut h = Hasher::new(self.table);
+        for k in &self.key {
+            h.some(k);
+        }
+        for f in &self.fields {
+            match f {
+                Some(s) => h.some(s),
+                None => h.none(),
+            }
+        }
+        h.finish()
+    }
+}
+
+pub fn bucket_of(key_hash: u64) -> usize {
+    (key_hash >> 52) as usize % BUCKETS
+}
+
+/// Length-prefixed feed into xxh3, so that ("ab", "c") and ("a", "bc") differ, and so does
+/// `None` from `Some("")`.
+struct Hasher(xxhash_rust::xxh3::Xxh3);
+
+impl Hasher {
+    fn new(t: Table) -> Self {
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(&[t as u8]);
+        Self(h)
+    }
+    fn some(&mut self, s: &str) {
+        self.0.update(&[1]);
+        self.0.update(&(s.len() as u32).to_le_bytes());
+        self.0.update(s.as_bytes());
+    }
+    fn none(&mut self) {
+        self.0.update(&[0]);
+    }
+    fn finish(&self) -> u64 {
+        self.0.digest()
+    }
+}
+
+/// The digests of one table: per bucket, the wrapping sum of its live rows' fingerprints,
+/// and how many rows that is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    pub sums: Vec<u64>,
+    pub counts: Vec<u32>,
+}
+
+impl Default for Digests {
+    fn default() -> Self {
+        Self {
+            sums: vec![0; BUCKETS],
+            counts: vec![0; BUCKETS],
+        }
+    }
+}
+
+impl Digests {
+    pub fn add(&mut self, row: &Row) {
+        let b = row.bucket();
+        self.sums[b] = self.sums[b].wrapping_add(row.fingerprint());
+        self.counts[b] = self.counts[b].saturating_add(1);
+    }
+
+    pub fn remove(&mut self, row: &Row) {
+        let b = row.bucket();
+        self.sums[b] = self.sums[b].wrapping_sub(row.fingerprint());
+        self.counts[b] = self.counts[b].saturating_sub(1);
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().map(|&c| u64::from(c)).sum()
+    }
+
+    /// Buckets whose digests differ from `other`'s.
+    pub fn differing(&self, other: &Digests) -> Vec<usize> {
+        (0..BUCKETS)
+            .filter(|&b| self.sums[b] != other.sums[b] || self.counts[b] != other.counts[b])
+            .collect()
+    }
+
+    /// A compact text form for storage: the non-empty buckets as `bucket:count:sum` (hex sum),
+    /// separated by `;`.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        for b in 0..BUCKETS {
+            if self.counts[b] != 0 || self.sums[b] != 0 {
+                if !out.is_empty() {
+                    out.push(';');
+                }
+                out.push_str(&format!("{b}:{}:{:x}", self.counts[b], self.sums[b]));
+            }
+        }
+        out
+    }
+
+    pub fn decode(s: &str) -> Option<Digests> {
+        let mut d = Digests::default();
+        for part in s.split(';').filter(|p| !p.is_empty()) {
+            let mut it = part.split(':');
+            let b: usize = it.next()?.parse().ok()?;
+            let c: u32 = it.next()?.parse().ok()?;
+            let sum = u64::from_str_radix(it.next()?, 16).ok()?;
+            if b >= BUCKETS || it.next().is_some() {
+                return None;
+            }
+            d.counts[b] = c;
+            d.sums[b] = sum;
+        }
+        Some(d)
+    }
+}
+
+/// A row Castellan holds, with whether it vanished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub row: Row,
+    pub vanished: bool,
+}
+
+/// What applying fetched rows to held rows changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowDiff {
+    pub new: Vec<Row>,
+    /// (fetched row, what was held): fields changed, or the row came back after vanishing.
+    pub changed: Vec<(Row, Held)>,
+    /// Live rows that were not fetched.
+    pub vanished: Vec<Row>,
+}
+
+impl RowDiff {
+    pub fn is_empty(&self) -> bool {
+        self.new.is_empty() && self.changed.is_empty() && self.vanished.is_empty()
+    }
+}
+
+/// Diffs the rows fetched for some buckets of one table against the rows held in the same
+/// buckets. A key fetched twice counts once (the first one wins). Output is sorted by key, so
+/// it does not depend on the order rows came in.
+pub fn diff(held: Vec<Held>, fetched: Vec<Row>) -> RowDiff {
+    let mut by_key: HashMap<Vec<String>, Held> =
+        held.into_iter().map(|h| (h.row.key.clone(), h)).collect();
+    let mut out = RowDiff::default();
+    let mut seen = std::collections::HashSet::new();
+    for row in fetched {
+        if !seen.insert(row.key.clone()) {
+            continue;
+        }
+        match by_key.remove(&row.key) {
+            None => out.new.push(row),
+            Some(h) if h.vanished || h.row.fields != row.fields => out.changed.push((row, h)),
+            Some(_) => {}
+        }
+    }
+    out.vanished = by_key
+        .into_values()
+        .filter(|h| !h.vanished)
+        .map(|h| h.row)
+        .collect();
+    out.new.sort_by(|a, b| a.key.cmp(&b.key));
+    out.changed.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    out.vanished.sort_by(|a, b| a.key.cmp(&b.key));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(holder: &str, asset: &str, perms: &[&str]) -> Row {
+        Row::grant(&GrantRecord {
+            holder: Holder::Member(holder.into()),
+            asset_id: asset.into(),
+            permissions: perms.iter().map(|s| s.to_string()).collect(),
+        })
+    }
+
+    #[test]
+    fn fingerprints_separate_fields_and_nulls() {
+        let a = Row {
+            table: Table::Assets,
+            key: vec!["1".into()],
+            fields: vec![Some("ab".into()), Some("c".into()), None],
+        };
+        let mut b = a.clone();
+        b.fields = vec![Some("a".into()), Some("bc".into()), None];
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        let mut c = a.clone();
+        c.fields[2] = Some(String::new());
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        assert_eq!(a.key_hash(), c.key_hash(), "fields do not move a row");
+        // Permissions are compared as a set.
+        assert_eq!(
+            grant("1", "2", &["B", "A", "A"]).fingerprint(),
+            grant("1", "2", &["A", "B"]).fingerprint()
+        );
+    }
+
+    #[test]
+    fn digests_ignore_order_and_round_trip() {
+        let rows: Vec<Row> = (0..500)
+            .map(|i| grant(&i.to_string(), "9", &["ADMIN"]))
+            .collect();
+        let mut a = Digests::default();
+        let mut b = Digests::default();
+        rows.iter().for_each(|r| a.add(r));
+        rows.iter().rev().for_each(|r| b.add(r));
+        assert_eq!(a, b);
+        assert_eq!(a.total(), 500);
+        assert_eq!(Digests::decode(&a.encode()), Some(a.clone()));
+        assert_eq!(Digests::decode(""), Some(Digests::default()));
+        assert_eq!(Digests::decode("5000:1:ff"), None);
+        // One changed row changes exactly its bucket.
+        let mut c = Digests::default();
+        let mut changed = rows.clone();
+        changed[7] = grant("7", "9", &["ANALYST"]);
+        changed.iter().for_each(|r| c.add(r));
+        assert_eq!(a.differing(&c), vec![rows[7].bucket()]);
+        c.remove(&changed[7]);
+        c.add(&rows[7]);
+        assert_eq!(a, c);
+    }
+
+    #[test]
+    fn diff_finds_new_changed_reappeared_and_vanished() {
+        let held = vec![
+            Held {
+                row: grant("1", "a", &["ADMIN"]),
+                vanished: false,
+            },
+            Held {
+                row: grant("2", "a", &["ADMIN"]),
+                vanished: false,
+            },
+            Held {
+                row: grant("3", "a", &["ADMIN"]),
+                vanished: true,
+            },
+            Held {
+                row: grant("4", "a", &["ADMIN"]),
+                vanished: false,
+            },
+        ];
+        let fetched = vec![
+            grant("5", "a", &["ADMIN"]),
+            grant("2", "a", &["ANALYST"]),
+            grant("3", "a", &["ADMIN"]),
+            grant("1", "a", &["ADMIN"]),
+            grant("5", "a", &["OTHER"]),
+        ];
+        let d = diff(held, fetched);
+        assert_eq!(d.new, vec![grant("5", "a", &["ADMIN"])]);
+        assert_eq!(
+            d.changed
+                .iter()
+                .map(|(r, h)| (r.key[0].clone(), h.vanished))
+                .collect::<Vec<_>>(),
+            vec![
+                ("member:2".to_string(), false),
+                ("member:3".to_string(), true)
+            ]
+        );
+        assert_eq!(d.vanished, vec![grant("4", "a", &["ADMIN"])]);
+        assert!(diff(Vec::new(), Vec::new()).is_empty());
+    }
+}

@@ -131,6 +131,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::get_app))
         .routes(routes!(apps::check_app))
         .routes(routes!(apps::app_members))
+        .routes(routes!(apps::app_assets))
         .routes(routes!(apps::app_reports))
         .routes(routes!(oauth::put_platform_app))
         .routes(routes!(oauth::oauth_start))

@@ -69,6 +69,42 @@ pub struct Seat {
     pub first_seen_at: Timestamp,
 }
 
+/// An asset of an app, with the members and partners holding it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetHolders {
+    pub asset_id: String,
+    pub kind: String,
+    pub name: Option<String>,
+    pub owner_id: Option<String>,
+    pub first_seen_at: Timestamp,
+    /// How many hold it.
+    pub holders_total: i64,
+    /// The first holders (by holder key), at most the caller's cap.
+    pub holders: Vec<Holding>,
+}
+
+/// One holder's permissions on one asset, with what is known of the holder or the asset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Holding {
+    /// `member:{user id}` or `partner:{business id}`.
+    pub holder: String,
+    pub asset_id: String,
+    pub permissions: Vec<String>,
+    /// The holder's e-mail (member) or name (partner); for a seat's own permissions, the
+    /// asset's name.
+    pub label: Option<String>,
+    /// The asset's type (for a seat's own permissions).
+    pub asset_kind: Option<String>,
+}
+
+/// Seat, asset and partner totals of an app, per tab for seats (for app cards).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppCounts {
+    pub tabs: Vec<(String, i64)>,
+    pub assets: i64,
+    pub partners: i64,
+}
+
 /// What one check changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CheckSummary {
@@ -290,6 +326,164 @@ impl Scoped<'_> {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(page_by_id(&mut items, limit, |s| s.user_id.clone()))
+    }
+
+    /// Live assets of an app (optionally of one type), each with its first `cap` holders.
+    pub async fn assets_with_holders(
+        &self,
+        app: AppId,
+        kind: Option<&str>,
+        cursor: Option<&str>,
+        limit: i64,
+        cap: usize,
+    ) -> Result<Page<AssetHolders>> {
+        let rows = sqlx::query(&format!(
+            "SELECT a.asset_id, a.kind, a.name, a.owner_id, a.first_seen_at FROM app_assets a WHERE a.workspace_id = $1 AND a.app_id = $2 \
+             AND a.vanished_at IS NULL AND a.asset_id > $3 AND ($4 IS NULL OR a.kind = $4) AND {VISIBLE} ORDER BY a.asset_id LIMIT $5"
+        ))
+        .bind(self.ws_str())
+        .bind(app.to_string())
+        .bind(cursor.unwrap_or(""))
+        .bind(kind)
+        .bind(limit + 1)
+        .fetch_all(&self.store.pool)
+        .await?;
+        let mut items = rows
+            .iter()
+            .map(|r| {
+                Ok(AssetHolders {
+                    asset_id: r.try_get("asset_id")?,
+                    kind: r.try_get("kind")?,
+                    name: r.try_get("name")?,
+                    owner_id: r.try_get("owner_id")?,
+                    first_seen_at: get_time(r, "first_seen_at")?,
+                    holders_total: 0,
+                    holders: Vec::new(),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let page = page_by_id(&mut items, limit, |a| a.asset_id.clone());
+        let mut page = page;
+        if page.items.is_empty() {
+            return Ok(page);
+        }
+        let ids: Vec<Option<&str>> = page
+            .items
+            .iter()
+            .map(|a| Some(a.asset_id.as_str()))
+            .collect();
+        let grants = sqlx::query(&format!(
+            "SELECT g.asset_id, g.holder, g.permissions, COALESCE(s.email, s.username, p.name) AS label FROM app_grants g \
+             JOIN {src} ON g.asset_id = j.value->>0 \
+             LEFT JOIN app_seats s ON s.app_id = g.app_id AND g.holder LIKE 'member:%' AND s.user_id = substr(g.holder, 8) \
+             LEFT JOIN app_partners p ON p.app_id = g.app_id AND g.holder LIKE 'partner:%' AND p.partner_id = substr(g.holder, 9) \
+             WHERE g.app_id = $1 AND g.vanished_at IS NULL ORDER BY g.asset_id, g.holder",
+            src = crate::sync::json_rows(self.store.backend, 2),
+        ))
+        .bind(app.to_string())
+        .bind(serde_json::to_string(&ids.iter().map(|i| [i]).collect::<Vec<_>>()).expect("ids serialise"))
+        .fetch_all(&self.store.pool)
+        .await?;
+        let mut by_asset: std::collections::HashMap<String, (i64, Vec<Holding>)> =
+            std::collections::HashMap::new();
+        for r in &grants {
+            let asset: String = r.try_get("asset_id")?;
+            let e = by_asset.entry(asset.clone()).or_default();
+            e.0 += 1;
+            if e.1.len() < cap {
+                e.1.push(Holding {
+                    holder: r.try_get("holder")?,
+                    asset_id: asset,
+                    permissions: serde_json::from_str(&r.try_get::<String, _>("permissions")?)
+                        .unwrap_or_default(),
+                    label: r.try_get("label")?,
+                    asset_kind: None,
+                });
+            }
+        }
+        for a in &mut page.items {
+            if let Some((n, h)) = by_asset.remove(&a.asset_id) {
+                a.holders_total = n;
+                a.holders = h;
+            }
+        }
+        Ok(page)
+    }
+
+    /// The asset permissions of some seats (by user id), with each asset's name and type.
+    pub async fn seat_permissions(
+        &self,
+        app: AppId,
+        user_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<Holding>>> {
+        let mut out: std::collections::HashMap<String, Vec<Holding>> = Default::default();
+        if user_ids.is_empty() {
+            return Ok(out);
+        }
+        let keys: Vec<[String; 1]> = user_ids.iter().map(|u| [format!("member:{u}")]).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT g.holder, g.asset_id, g.permissions, a.name, a.kind FROM app_grants g JOIN {src} ON g.holder = j.value->>0 \
+             LEFT JOIN app_assets a ON a.app_id = g.app_id AND a.asset_id = g.asset_id \
+             WHERE g.app_id = $1 AND g.workspace_id = $3 AND g.vanished_at IS NULL ORDER BY g.holder, g.asset_id",
+            src = crate::sync::json_rows(self.store.backend, 2),
+        ))
+        .bind(app.to_string())
+        .bind(serde_json::to_string(&keys).expect("keys serialise"))
+        .bind(self.ws_str())
+        .fetch_all(&self.store.pool)
+        .await?;
+        for r in &rows {
+            let holder: String = r.try_get("holder")?;
+            let user = holder.trim_start_matches("member:").to_string();
+            out.entry(user).or_default().push(Holding {
+                holder,
+                asset_id: r.try_get("asset_id")?,
+                permissions: serde_json::from_str(&r.try_get::<String, _>("permissions")?)
+                    .unwrap_or_default(),
+                label: r.try_get("name")?,
+                asset_kind: r.try_get("kind")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Seat counts per tab, and asset and partner counts, of several apps at once.
+    pub async fn app_counts(
+        &self,
+        apps: &[AppId],
+    ) -> Result<std::collections::HashMap<AppId, AppCounts>> {
+        let mut out: std::collections::HashMap<AppId, AppCounts> = Default::default();
+        if apps.is_empty() {
+            return Ok(out);
+        }
+        let ids = serde_json::to_string(&apps.iter().map(|a| [a.to_string()]).collect::<Vec<_>>())
+            .expect("ids serialise");
+        let src = crate::sync::json_rows(self.store.backend, 2);
+        let sql = format!(
+            "SELECT t.app_id, t.state, COUNT(*) AS n FROM (\
+               SELECT s.app_id, s.state FROM app_seats s WHERE s.workspace_id = $1 AND s.vanished_at IS NULL \
+               UNION ALL SELECT a.app_id, '#assets' FROM app_assets a WHERE a.workspace_id = $1 AND a.vanished_at IS NULL \
+               UNION ALL SELECT p.app_id, '#partners' FROM app_partners p WHERE p.workspace_id = $1 AND p.vanished_at IS NULL\
+             ) t JOIN {src} ON t.app_id = j.value->>0 JOIN apps v ON v.id = t.app_id AND v.last_check_at IS NOT NULL \
+             GROUP BY t.app_id, t.state ORDER BY t.app_id, t.state"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.ws_str())
+            .bind(ids)
+            .fetch_all(&self.store.pool)
+            .await?;
+        for r in &rows {
+            let app: AppId = get_id(r, "app_id")?;
+            let state: String = r.try_get("state")?;
+            let n: i64 = r.try_get("n")?;
+            let c = out.entry(app).or_default();
+            match state.as_str() {
+                "#assets" => c.assets = n,
+                "#partners" => c.partners = n,
+                _ => c.tabs.push((state, n)),
+            }
+        }
+        Ok(out)
     }
 
     /// Live seats per state.

@@ -27,7 +27,7 @@ pub use accounts::{
     AccountCard, AutomationAccount, NewAutomationAccount, OauthState, PlatformApp, SealedSecret,
     StoredSecret,
 };
-pub use apps::{App, CheckSummary, NewApp, Seat};
+pub use apps::{App, AppCounts, AssetHolders, CheckSummary, Holding, NewApp, Seat};
 pub use audit::{AuditFilter, AuditTx};
 pub use directory::{IdentityFilter, ImportSummary};
 pub use people::PersonUpdate;
@@ -156,11 +156,18 @@ impl Store {
                     sqlx::query("PRAGMA synchronous = NORMAL")
                         .execute(&mut *conn)
                         .await?;
+                    // Commits do not checkpoint the log; `checkpointer` does, beside them.
+                    sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
         }
         let pool = pool.connect(url).await?;
+        if backend == Backend::Sqlite {
+            tokio::spawn(checkpointer(pool.clone()));
+        }
         Ok(Self { pool, backend, env })
     }
 
@@ -218,6 +225,29 @@ impl Store {
         Scoped {
             store: self,
             ws: workspace_id,
+        }
+    }
+}
+
+/// Copies SQLite's write-ahead log into the database file every half second, on a connection
+/// of its own. A passive checkpoint runs beside readers and writers, so a commit never waits
+/// for one (with the default, the commit that crosses 1,000 log pages checkpoints, and a
+/// check writing a million rows would do that a hundred times on its own time). Stops when
+/// the pool closes.
+async fn checkpointer(pool: AnyPool) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::debug!(error = %e, "checkpoint skipped");
         }
     }
 }

@@ -39,6 +39,9 @@ use crate::{Backend, Result, Scoped, Store, StoreError, get_id, get_opt_id, ms};
 const CHUNK: usize = 2000;
 /// Rows diffed at once: bounds the memory of a check that finds many changes.
 const PASS_ROWS: u64 = 50_000;
+/// Rows a first check writes per transaction: fewer, larger commits write each index page
+/// to the log fewer times.
+const FIRST_CHECK_TX_ROWS: usize = 20_000;
 /// Entries per list in a check report.
 const REPORT_CAP: usize = 1000;
 
@@ -77,18 +80,43 @@ fn encode(rows: &[Vec<Option<&str>>]) -> String {
     serde_json::to_string(rows).expect("strings serialise")
 }
 
-/// Key, fields and bucket of each row, as a JSON parameter.
-fn row_values(rows: &[Row]) -> Vec<Vec<Option<String>>> {
-    rows.iter()
-        .map(|r| {
-            r.key
-                .iter()
-                .map(|k| Some(k.clone()))
-                .chain(r.fields.iter().cloned())
-                .chain(std::iter::once(Some(r.bucket().to_string())))
-                .collect()
-        })
-        .collect()
+/// Key, fields and bucket of each row, as a JSON parameter (written directly: this runs for
+/// every row of a first check).
+fn rows_json(rows: &[Row]) -> String {
+    let mut out = String::with_capacity(rows.len() * 96);
+    out.push('[');
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        for k in &r.key {
+            push_json_str(&mut out, k);
+            out.push(',');
+        }
+        for f in &r.fields {
+            match f {
+                Some(v) => push_json_str(&mut out, v),
+                None => out.push_str("null"),
+            }
+            out.push(',');
+        }
+        out.push('"');
+        out.push_str(&r.bucket().to_string());
+        out.push_str("\"]");
+    }
+    out.push(']');
+    out
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("strings serialise"));
+    }
 }
 
 fn as_refs(v: &[Vec<Option<String>>]) -> Vec<Vec<Option<&str>>> {
@@ -135,12 +163,11 @@ async fn insert_rows(
     );
     let mut inserted = 0;
     for chunk in rows.chunks(CHUNK) {
-        let values = row_values(chunk);
         inserted += sqlx::query(&sql)
             .bind(ws)
             .bind(app)
             .bind(now)
-            .bind(encode(&as_refs(&values)))
+            .bind(rows_json(chunk))
             .execute(&mut *conn)
             .await?
             .rows_affected();
@@ -182,10 +209,9 @@ async fn update_rows(
     );
     let mut n = 0;
     for chunk in rows.chunks(CHUNK) {
-        let values = row_values(chunk);
         n += sqlx::query(&sql)
             .bind(app)
-            .bind(encode(&as_refs(&values)))
+            .bind(rows_json(chunk))
             .execute(&mut *conn)
             .await?
             .rows_affected();
@@ -432,6 +458,20 @@ pub struct CheckRun {
     /// First check: rows inserted per table, and the first new seats for the report.
     inserted: [u64; 4],
     new_seats: Vec<String>,
+    /// First check: rows waiting for the next transaction.
+    buffer: [Vec<Row>; 4],
+    buffered: usize,
+    in_flight: Option<tokio::task::JoinHandle<Result<[u64; 4]>>>,
+}
+
+impl Drop for CheckRun {
+    /// A check dropped before it finished (failed, cancelled) stops its write in flight, so
+    /// no row of it lands after the next check has cleared the leftovers.
+    fn drop(&mut self) {
+        if let Some(h) = self.in_flight.take() {
+            h.abort();
+        }
+    }
 }
 
 impl Scoped<'_> {
@@ -491,6 +531,9 @@ impl Scoped<'_> {
             spools,
             inserted: [0; 4],
             new_seats: Vec::new(),
+            buffer: Default::default(),
+            buffered: 0,
+            in_flight: None,
         })
     }
 }
@@ -511,29 +554,15 @@ impl CheckRun {
             self.fetched[t.index()].add(r);
         }
         if self.initial {
-            let mut tx = self.store.begin_write().await?;
-            if self.store.backend == Backend::Postgres {
-                // Nothing is visible before the final, synchronous commit, and a crash before
-                // it makes the next check start over: these commits need not wait for the disk.
-                sqlx::query("SET LOCAL synchronous_commit TO OFF")
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let n = insert_rows(
-                &mut tx,
-                self.store.backend,
-                &self.ws.to_string(),
-                &self.app.id.to_string(),
-                self.now,
-                &rows,
-            )
-            .await?;
-            tx.commit().await?;
-            self.inserted[t.index()] += n;
             if t == Table::Seats {
                 let room = REPORT_CAP.saturating_sub(self.new_seats.len());
                 self.new_seats
                     .extend(rows.iter().take(room).map(|r| r.key[0].clone()));
+            }
+            self.buffered += rows.len();
+            self.buffer[t.index()].extend(rows);
+            if self.buffered >= FIRST_CHECK_TX_ROWS {
+                self.flush().await?;
             }
         } else if let Some(spool) = &mut self.spools[t.index()] {
             for r in &rows {
@@ -543,9 +572,61 @@ impl CheckRun {
         Ok(())
     }
 
+    /// First check: hands the buffered rows to a transaction of their own, which runs while
+    /// the next rows arrive; waits first for the one before it (one in flight at a time, so
+    /// memory stays bounded and rows are written in order).
+    async fn flush(&mut self) -> Result<()> {
+        self.settle().await?;
+        if self.buffered == 0 {
+            return Ok(());
+        }
+        let buffer = std::mem::take(&mut self.buffer);
+        self.buffered = 0;
+        let (store, w, a, now) = (
+            self.store.clone(),
+            self.ws.to_string(),
+            self.app.id.to_string(),
+            self.now,
+        );
+        self.in_flight = Some(tokio::spawn(async move {
+            let mut tx = store.begin_write().await?;
+            if store.backend == Backend::Postgres {
+                // Nothing is visible before the final, synchronous commit, and a crash before
+                // it makes the next check start over: these commits need not wait for the disk.
+                sqlx::query("SET LOCAL synchronous_commit TO OFF")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let mut inserted = [0u64; 4];
+            for (i, mut rows) in buffer.into_iter().enumerate() {
+                // In key order, each transaction touches neighbouring index pages.
+                rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+                inserted[i] = insert_rows(&mut tx, store.backend, &w, &a, now, &rows).await?;
+            }
+            tx.commit().await?;
+            Ok(inserted)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the transaction in flight, if any.
+    async fn settle(&mut self) -> Result<()> {
+        if let Some(h) = self.in_flight.take() {
+            let n = h
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("first-check writer: {e}")))??;
+            for (total, n) in self.inserted.iter_mut().zip(n) {
+                *total += n;
+            }
+        }
+        Ok(())
+    }
+
     /// Applies what was fetched (see the module docs), matches the seats, and records the
     /// report and the audit event. `fetch` (request counts, duration) goes into the report.
     pub async fn finish(mut self, actor: &Actor, fetch: serde_json::Value) -> Result<CheckSummary> {
+        self.flush().await?;
+        self.settle().await?;
         let store = self.store.clone();
         let backend = store.backend;
         let (w, a) = (self.ws.to_string(), self.app.id.to_string());
@@ -837,14 +918,6 @@ pub(crate) async fn rematch_in(
     cfg: &MatchConfig,
 ) -> Result<u64> {
     use castellan_domain::matching::{Candidate, Outcome, SeatKey, match_all};
-    let seats = sqlx::query(
-        "SELECT user_id, username, email, kind, state, identity_id FROM app_seats WHERE workspace_id = $1 AND app_id = $2 \
-         AND vanished_at IS NULL AND (match_source IS NULL OR match_source = 'auto') AND state <> 'exempted'",
-    )
-    .bind(ws.to_string())
-    .bind(app.to_string())
-    .fetch_all(&mut *conn)
-    .await?;
     struct S {
         user_id: String,
         username: Option<String>,
@@ -853,19 +926,28 @@ pub(crate) async fn rematch_in(
         state: String,
         identity: Option<IdentityId>,
     }
-    let rows = seats
-        .iter()
-        .map(|r| {
-            Ok(S {
+    // Streamed: a large business's seats are not held as rows as well as here.
+    let mut rows = Vec::new();
+    {
+        use futures_util::TryStreamExt;
+        let mut seats = sqlx::query(
+            "SELECT user_id, username, email, kind, state, identity_id FROM app_seats WHERE workspace_id = $1 AND app_id = $2 \
+             AND vanished_at IS NULL AND (match_source IS NULL OR match_source = 'auto') AND state <> 'exempted'",
+        )
+        .bind(ws.to_string())
+        .bind(app.to_string())
+        .fetch(&mut *conn);
+        while let Some(r) = seats.try_next().await? {
+            rows.push(S {
                 user_id: r.try_get("user_id")?,
                 username: r.try_get("username")?,
                 email: r.try_get("email")?,
                 kind: r.try_get("kind")?,
                 state: r.try_get("state")?,
-                identity: get_opt_id(r, "identity_id")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+                identity: get_opt_id(&r, "identity_id")?,
+            });
+        }
+    }
     let keys: Vec<SeatKey> = rows
         .iter()
         .map(|s| SeatKey {

@@ -174,34 +174,58 @@ pub async fn create_app(
     ))
 }
 
-/// App integrations (the Apps view).
+/// App integrations (the Apps view): each app's card, with its seats per tab.
 #[utoipa::path(get, path = "/api/v1/apps", tag = "apps", params(PageQuery),
-    responses((status = 200, body = Page<AppBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Page<AppDetail>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_apps(
     State(s): State<AppState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Page<AppBody>>> {
+) -> ApiResult<Json<Page<AppDetail>>> {
     let p = caller.require(Action::ReadApps)?;
-    let page = s
-        .store
-        .ws(p.workspace_id)
-        .apps(cursor(&q.cursor)?, limit(q.limit)?)
-        .await?;
-    Ok(Json(Page::from_store(page, Into::into)))
+    let scoped = s.store.ws(p.workspace_id);
+    let page = scoped.apps(cursor(&q.cursor)?, limit(q.limit)?).await?;
+    let ids: Vec<AppId> = page.items.iter().map(|a| a.id).collect();
+    let mut counts = scoped.app_counts(&ids).await?;
+    Ok(Json(Page::from_store(page, |a| {
+        let c = counts.remove(&a.id).unwrap_or_default();
+        AppDetail::new(a, c)
+    })))
 }
 
 fn app_id(raw: &str) -> Result<AppId, ApiError> {
     super::parse_id("id", raw, "app")
 }
 
+/// An app's card: the app, its seats per User Overview tab, and its asset and partner counts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AppDetail {
     #[serde(flatten)]
     pub app: AppBody,
     /// Live seats per User Overview tab.
     pub counts: std::collections::BTreeMap<String, i64>,
+    /// Live assets.
+    pub assets: i64,
+    /// Live partner businesses.
+    pub partners: i64,
 }
+
+impl AppDetail {
+    fn new(app: App, c: castellan_store::AppCounts) -> Self {
+        let mut counts: std::collections::BTreeMap<String, i64> =
+            TABS.iter().map(|t| (t.to_string(), 0)).collect();
+        counts.extend(c.tabs);
+        Self {
+            app: app.into(),
+            counts,
+            assets: c.assets,
+            partners: c.partners,
+        }
+    }
+}
+
+/// The User Overview tabs.
+const TABS: [&str; 5] = ["onboarded", "unmatched", "exempted", "guest", "invited"];
 
 /// One app, with its seat counts per tab.
 #[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "app id")),
@@ -215,16 +239,12 @@ pub async fn get_app(
     let id = app_id(&id)?;
     let scoped = s.store.ws(p.workspace_id);
     let app = scoped.app(id).await?;
-    let mut counts: std::collections::BTreeMap<String, i64> =
-        ["onboarded", "unmatched", "exempted", "guest", "invited"]
-            .iter()
-            .map(|t| (t.to_string(), 0))
-            .collect();
-    counts.extend(scoped.seat_counts(id).await?);
-    Ok(Json(AppDetail {
-        app: app.into(),
-        counts,
-    }))
+    let c = scoped
+        .app_counts(&[id])
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    Ok(Json(AppDetail::new(app, c)))
 }
 
 /// Check for updates now (a task; follow it under /api/v1/tasks/{id}).
@@ -258,6 +278,30 @@ pub struct SeatBody {
     /// Number of assets the seat holds permissions on.
     pub assets: i64,
     pub first_seen_at: chrono::DateTime<chrono::Utc>,
+    /// The seat's asset permissions (with `permissions=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Vec<PermissionBody>>,
+}
+
+/// Permissions on one asset.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PermissionBody {
+    pub asset_id: String,
+    /// The asset's type, when known (`AD_ACCOUNT`, `ADVERTISER`, …).
+    pub asset_kind: Option<String>,
+    pub asset_name: Option<String>,
+    pub permissions: Vec<String>,
+}
+
+impl From<castellan_store::Holding> for PermissionBody {
+    fn from(h: castellan_store::Holding) -> Self {
+        Self {
+            asset_id: h.asset_id,
+            asset_kind: h.asset_kind,
+            asset_name: h.label,
+            permissions: h.permissions,
+        }
+    }
 }
 
 impl From<Seat> for SeatBody {
@@ -273,6 +317,7 @@ impl From<Seat> for SeatBody {
             identity_id: s.identity_id.map(|i| i.to_string()),
             assets: s.assets,
             first_seen_at: s.first_seen_at,
+            permissions: None,
         }
     }
 }
@@ -285,6 +330,8 @@ pub struct MembersQuery {
     pub tab: Option<String>,
     /// Search in name, username and e-mail.
     pub q: Option<String>,
+    /// Include each seat's asset permissions.
+    pub permissions: Option<bool>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
 }
@@ -301,7 +348,7 @@ pub async fn app_members(
     let p = caller.require(Action::ReadApps)?;
     let id = app_id(&id)?;
     let tab = q.tab.as_deref().unwrap_or("onboarded");
-    if !["onboarded", "unmatched", "exempted", "guest", "invited"].contains(&tab) {
+    if !TABS.contains(&tab) {
         return Err(ApiError::invalid(
             "tab",
             "tab must be onboarded, unmatched, exempted, guest or invited",
@@ -318,7 +365,99 @@ pub async fn app_members(
             limit(q.limit)?,
         )
         .await?;
-    Ok(Json(Page::from_store(page, Into::into)))
+    let mut perms = if q.permissions == Some(true) {
+        let ids: Vec<String> = page.items.iter().map(|s| s.user_id.clone()).collect();
+        Some(scoped.seat_permissions(id, &ids).await?)
+    } else {
+        None
+    };
+    Ok(Json(Page::from_store(page, |seat| {
+        let held = perms.as_mut().map(|p| {
+            p.remove(&seat.user_id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect()
+        });
+        let mut body = SeatBody::from(seat);
+        body.permissions = held;
+        body
+    })))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HolderBody {
+    /// `member:{user id}` or `partner:{business id}`.
+    pub holder: String,
+    /// The member's e-mail or the partner's name, when known.
+    pub name: Option<String>,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssetBody {
+    pub asset_id: String,
+    /// Platform asset type (`AD_ACCOUNT`, `PROFILE`, `CATALOG`, `ADVERTISER`, `PIXEL`, …).
+    pub kind: String,
+    pub name: Option<String>,
+    /// The business that owns it, when not this one.
+    pub owner_id: Option<String>,
+    pub first_seen_at: chrono::DateTime<chrono::Utc>,
+    /// How many members and partners hold it.
+    pub holders_total: i64,
+    /// The first 100 holders, by holder key.
+    pub holders: Vec<HolderBody>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AssetsQuery {
+    /// Only assets of this platform type.
+    pub kind: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// An app's assets, each with who holds it and with which permissions.
+#[utoipa::path(get, path = "/api/v1/apps/{id}/assets", tag = "apps", params(("id" = String, Path, description = "app id"), AssetsQuery),
+    responses((status = 200, body = Page<AssetBody>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn app_assets(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<AssetsQuery>,
+) -> ApiResult<Json<Page<AssetBody>>> {
+    let p = caller.require(Action::ReadApps)?;
+    let id = app_id(&id)?;
+    let scoped = s.store.ws(p.workspace_id);
+    scoped.app(id).await?;
+    let page = scoped
+        .assets_with_holders(
+            id,
+            q.kind.as_deref().filter(|k| !k.trim().is_empty()),
+            q.cursor.as_deref(),
+            limit(q.limit)?,
+            100,
+        )
+        .await?;
+    Ok(Json(Page::from_store(page, |a| AssetBody {
+        asset_id: a.asset_id,
+        kind: a.kind,
+        name: a.name,
+        owner_id: a.owner_id,
+        first_seen_at: a.first_seen_at,
+        holders_total: a.holders_total,
+        holders: a
+            .holders
+            .into_iter()
+            .map(|h| HolderBody {
+                holder: h.holder,
+                name: h.label,
+                permissions: h.permissions,
+            })
+            .collect(),
+    })))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

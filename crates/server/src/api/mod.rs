@@ -70,7 +70,7 @@ pub struct Page<T: ToSchema> {
 }
 
 impl<T: ToSchema> Page<T> {
-    pub fn from_store<S>(p: castellan_store::Page<S>, f: impl Fn(S) -> T) -> Self {
+    pub fn from_store<S>(p: castellan_store::Page<S>, f: impl FnMut(S) -> T) -> Self {
         Self {
             items: p.items.into_iter().map(f).collect(),
             next_cursor: p.next_cursor,

@@ -324,6 +324,12 @@ fn rows() -> Vec<Row> {
         ),
         r(
             g.clone(),
+            "/api/v1/apps/{id}/assets",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            g.clone(),
             "/api/v1/apps/{id}/reports",
             None,
             [401, 403, 403, 200, 200, 404],

@@ -158,6 +158,12 @@ impl Setup {
         self.wait_task(t["id"].as_str().unwrap()).await
     }
 
+    async fn get_json(&self, path: &str) -> Value {
+        let r = self.app.get(&self.token, path).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        r.json().await.unwrap()
+    }
+
     async fn counts(&self, app: &str) -> Value {
         let v: Value = self
             .app
@@ -249,6 +255,55 @@ async fn full_story(platform: &str, backend: castellan_store::Backend) {
         .await
         .unwrap();
     assert_eq!(found["items"].as_array().unwrap().len(), 1);
+    // The Apps view carries the card counts; the User Overview gives permissions on request.
+    let apps = s.get_json("/api/v1/apps").await;
+    assert_eq!(apps["items"][0]["counts"]["onboarded"], 35, "{apps}");
+    assert!(apps["items"][0]["assets"].as_i64().unwrap() >= 3, "{apps}");
+    let with_perms = s
+        .get_json(&format!(
+            "/api/v1/apps/{app}/members?tab=onboarded&q=ava.johnson&permissions=true"
+        ))
+        .await;
+    let perms = with_perms["items"][0]["permissions"].as_array().unwrap();
+    assert_eq!(
+        perms.len() as i64,
+        with_perms["items"][0]["assets"].as_i64().unwrap(),
+        "{with_perms}"
+    );
+    assert!(
+        perms.iter().all(
+            |p| p["asset_kind"].is_string() && !p["permissions"].as_array().unwrap().is_empty()
+        )
+    );
+    assert!(
+        found["items"][0].get("permissions").is_none(),
+        "only on request"
+    );
+    // Assets with their holders: every permission above shows up under its asset.
+    let assets = s
+        .get_json(&format!("/api/v1/apps/{app}/assets?limit=500"))
+        .await;
+    let ava = format!(
+        "member:{}",
+        with_perms["items"][0]["user_id"].as_str().unwrap()
+    );
+    for p in perms {
+        let asset = assets["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["asset_id"] == p["asset_id"])
+            .unwrap_or_else(|| panic!("{p} not in {assets}"));
+        let holder = asset["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["holder"] == ava.as_str())
+            .unwrap();
+        assert_eq!(holder["name"], "ava.johnson@acme.example.com");
+        assert_eq!(holder["permissions"], p["permissions"]);
+        assert!(asset["holders_total"].as_i64().unwrap() >= 1);
+    }
 
     // Nothing changed upstream: nothing is written.
     let again = s.check(&app).await;

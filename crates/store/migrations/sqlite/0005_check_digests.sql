@@ -13,8 +13,24 @@ ALTER TABLE app_seats ADD COLUMN bucket BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE app_seats ADD COLUMN last_seen_at BIGINT;
 ALTER TABLE app_assets ADD COLUMN bucket BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE app_assets ADD COLUMN last_seen_at BIGINT;
-ALTER TABLE app_grants ADD COLUMN bucket BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE app_grants ADD COLUMN last_seen_at BIGINT;
+-- Grants are the largest table (members × assets): on SQLite keep them in their primary-key
+-- B-tree alone (WITHOUT ROWID), which halves the work of writing a business's grants.
+CREATE TABLE app_grants_v2 (
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+    holder TEXT NOT NULL,
+    asset_id TEXT NOT NULL,
+    permissions TEXT NOT NULL,
+    first_seen_at BIGINT NOT NULL,
+    vanished_at BIGINT,
+    bucket BIGINT NOT NULL DEFAULT 0,
+    last_seen_at BIGINT,
+    PRIMARY KEY (app_id, holder, asset_id)
+) WITHOUT ROWID;
+INSERT INTO app_grants_v2 (workspace_id, app_id, holder, asset_id, permissions, first_seen_at, vanished_at)
+    SELECT workspace_id, app_id, holder, asset_id, permissions, first_seen_at, vanished_at FROM app_grants;
+DROP TABLE app_grants;
+ALTER TABLE app_grants_v2 RENAME TO app_grants;
 ALTER TABLE app_partners ADD COLUMN bucket BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE app_partners ADD COLUMN last_seen_at BIGINT;
 

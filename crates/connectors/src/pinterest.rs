@@ -11,13 +11,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use castellan_domain::changes::Change;
 use castellan_domain::platform::{
-    AssetRecord, Batch, BoxFuture, Capabilities, Connectivity, Connector, ConnectorError,
+    Applied, AssetRecord, Batch, BoxFuture, Capabilities, Connectivity, Connector, ConnectorError,
     FetchStats, GrantRecord, Holder, PartnerRecord, PartnerRelation, SeatKind, SeatRecord,
     SnapshotSink,
 };
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::http::{Attempt, Http, HttpConfig};
 use crate::push;
@@ -167,6 +168,16 @@ impl PinterestConnector {
 
     /// GET with the bearer token; refreshes once on 401.
     async fn get(&self, path: &str) -> Result<Value, ConnectorError> {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    /// A call with the bearer token and an optional JSON body; refreshes once on 401.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ConnectorError> {
         let url = self.url(path);
         for attempt in 0..2 {
             let token = self.tokens.read().await.0.clone();
@@ -174,7 +185,17 @@ impl PinterestConnector {
                 .http
                 .run(
                     path,
-                    || self.http.client.get(&url).bearer_auth(&token),
+                    || {
+                        let r = self
+                            .http
+                            .client
+                            .request(method.clone(), &url)
+                            .bearer_auth(&token);
+                        match body {
+                            Some(b) => r.json(b),
+                            None => r,
+                        }
+                    },
                     |s, r, b| async move { read_json(s, r, b) },
                 )
                 .await
@@ -260,6 +281,69 @@ impl PinterestConnector {
     }
 }
 
+/// The calls of a change: (method, path under the base URL, body).
+fn calls(b: &str, change: &Change) -> Vec<(reqwest::Method, String, Value)> {
+    use reqwest::Method;
+    match change {
+        Change::RemoveMember { user_id, .. } => vec![(
+            Method::DELETE,
+            format!("/businesses/{b}/members"),
+            // The role is required by the API and read first; "EMPLOYEE" stands in here.
+            json!({ "members": [{ "member_id": user_id, "business_role": "EMPLOYEE" }] }),
+        )],
+        Change::SetRole { user_id, role, .. } => vec![(
+            Method::PATCH,
+            format!("/businesses/{b}/members"),
+            json!([{ "member_id": user_id, "business_role": role }]),
+        )],
+        Change::Grant {
+            user_id,
+            asset_id,
+            permissions,
+            ..
+        } => vec![(
+            Method::PATCH,
+            format!("/businesses/{b}/members/assets/access"),
+            json!({ "accesses": [{ "member_id": user_id, "asset_id": asset_id, "permissions": permissions }] }),
+        )],
+        Change::Revoke {
+            user_id, asset_id, ..
+        } => vec![(
+            Method::DELETE,
+            format!("/businesses/{b}/members/assets/access"),
+            json!({ "accesses": [{ "member_id": user_id, "asset_id": asset_id }] }),
+        )],
+        Change::Invite {
+            email,
+            role,
+            assets,
+        } => {
+            let mut out = vec![(
+                Method::POST,
+                format!("/businesses/{b}/invites"),
+                json!({ "invite_type": "MEMBER_INVITE", "business_role": role, "members": [email] }),
+            )];
+            if !assets.is_empty() {
+                let map: serde_json::Map<String, Value> = assets
+                    .iter()
+                    .map(|(a, _, p)| (a.clone(), json!(p)))
+                    .collect();
+                out.push((
+                    Method::POST,
+                    format!("/businesses/{b}/invites/assets/access"),
+                    json!({ "invites": [{ "invite_id": "{invite id}", "invite_type": "MEMBER_INVITE", "asset_id_to_permissions": map }] }),
+                ));
+            }
+            out
+        }
+        Change::CancelInvite { seat, .. } => vec![(
+            Method::DELETE,
+            format!("/businesses/{b}/invites"),
+            json!({ "invite_ids": [seat.trim_start_matches("invite:")] }),
+        )],
+    }
+}
+
 fn summary_grants(holder: &Holder, summary: &Value) -> Vec<GrantRecord> {
     let mut out = Vec::new();
     for key in ["ad_accounts", "profiles"] {
@@ -274,6 +358,173 @@ fn summary_grants(holder: &Holder, summary: &Value) -> Vec<GrantRecord> {
         }
     }
     out
+}
+
+/// Pinterest's asset type names (`/members/{id}/assets?asset_type=`).
+fn pinterest_kind(kind: &str) -> &str {
+    match kind {
+        "AD_ACCOUNT" | "PROFILE" | "CATALOG" | "ASSET_GROUP" => kind,
+        _ => "AD_ACCOUNT",
+    }
+}
+
+impl PinterestConnector {
+    /// A member (or system user) as the platform shows it now.
+    async fn member(&self, user_id: &str) -> Result<Option<SeatRecord>, ConnectorError> {
+        let b = self.business();
+        for system in [false, true] {
+            let v = self
+                .get(&format!(
+                    "/businesses/{b}/members?member_ids={user_id}&fetch_system_users={system}&page_size=1"
+                ))
+                .await?;
+            if let Some(m) = v["items"].as_array().and_then(|i| i.first()) {
+                return Ok(Some(SeatRecord {
+                    user_id: user_id.to_string(),
+                    username: opt(&m["user"]["username"]),
+                    email: opt(&m["user"]["email"]),
+                    display_name: None,
+                    roles: strings(&m["business_roles"]),
+                    kind: if system {
+                        SeatKind::SystemUser
+                    } else {
+                        SeatKind::Member
+                    },
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A member's permissions on one asset now.
+    async fn permission(
+        &self,
+        user_id: &str,
+        asset_id: &str,
+        kind: &str,
+    ) -> Result<Option<GrantRecord>, ConnectorError> {
+        let b = self.business();
+        let mut bookmark: Option<String> = None;
+        loop {
+            let mut p = format!(
+                "/businesses/{b}/members/{user_id}/assets?asset_type={}&page_size=250",
+                pinterest_kind(kind)
+            );
+            if let Some(bm) = &bookmark {
+                p.push_str(&format!("&bookmark={bm}"));
+            }
+            let v = match self.get(&p).await {
+                Err(ConnectorError::NotFound(_)) => return Ok(None),
+                other => other?,
+            };
+            for a in v["items"].as_array().into_iter().flatten() {
+                if a["asset_id"].as_str() == Some(asset_id) {
+                    return Ok(Some(GrantRecord {
+                        holder: Holder::Member(user_id.to_string()),
+                        asset_id: asset_id.to_string(),
+                        permissions: strings(&a["permissions"]),
+                    }));
+                }
+            }
+            match v["bookmark"].as_str().filter(|b| !b.is_empty()) {
+                Some(n) => bookmark = Some(n.to_string()),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// The pending invite with this id, or of this address.
+    async fn pending_invite(
+        &self,
+        id: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<Option<SeatRecord>, ConnectorError> {
+        let b = self.business();
+        let mut bookmark: Option<String> = None;
+        loop {
+            let mut p = format!(
+                "/businesses/{b}/invites?is_member=true&invite_status=PENDING&page_size=250"
+            );
+            if let Some(bm) = &bookmark {
+                p.push_str(&format!("&bookmark={bm}"));
+            }
+            let v = self.get(&p).await?;
+            for i in v["items"].as_array().into_iter().flatten() {
+                let iid = i["id"].as_str().unwrap_or_default();
+                let mail = i["user"]["email"].as_str();
+                if id == Some(iid)
+                    || (email.is_some()
+                        && mail.map(str::to_lowercase) == email.map(str::to_lowercase))
+                {
+                    return Ok(Some(SeatRecord {
+                        user_id: format!("invite:{iid}"),
+                        username: opt(&i["user"]["username"]),
+                        email: mail.map(str::to_string),
+                        display_name: None,
+                        roles: strings(&i["business_roles"]),
+                        kind: SeatKind::Invite,
+                    }));
+                }
+            }
+            match v["bookmark"].as_str().filter(|b| !b.is_empty()) {
+                Some(n) => bookmark = Some(n.to_string()),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// What `change` looks like on the platform now: `(seat, grant)`, and whether that is
+    /// already the change's outcome.
+    async fn observe(
+        &self,
+        change: &Change,
+    ) -> Result<(bool, Option<SeatRecord>, Option<GrantRecord>), ConnectorError> {
+        Ok(match change {
+            Change::RemoveMember { user_id, .. } => {
+                let m = self.member(user_id).await?;
+                (m.is_none(), m, None)
+            }
+            Change::SetRole { user_id, role, .. } => {
+                let m = self.member(user_id).await?;
+                let done = m.as_ref().is_some_and(|m| m.roles == [role.clone()]);
+                (done, m, None)
+            }
+            Change::Grant {
+                user_id,
+                asset_id,
+                asset_kind,
+                permissions,
+            } => {
+                let g = self.permission(user_id, asset_id, asset_kind).await?;
+                let mut want = permissions.clone();
+                want.sort();
+                let done = g.as_ref().is_some_and(|g| {
+                    let mut have = g.permissions.clone();
+                    have.sort();
+                    have == want
+                });
+                (done, self.member(user_id).await?, g)
+            }
+            Change::Revoke {
+                user_id,
+                asset_id,
+                asset_kind,
+            } => {
+                let g = self.permission(user_id, asset_id, asset_kind).await?;
+                (g.is_none(), self.member(user_id).await?, g)
+            }
+            Change::Invite { email, .. } => {
+                let i = self.pending_invite(None, Some(email)).await?;
+                (i.is_some(), i, None)
+            }
+            Change::CancelInvite { seat, .. } => {
+                let i = self
+                    .pending_invite(Some(seat.trim_start_matches("invite:")), None)
+                    .await?;
+                (i.is_none(), i, None)
+            }
+        })
+    }
 }
 
 impl Connector for PinterestConnector {
@@ -509,6 +760,104 @@ impl Connector for PinterestConnector {
             stats.requests = requests;
             stats.retries = retries;
             Ok(stats)
+        })
+    }
+
+    fn describe(&self, change: &Change) -> Vec<String> {
+        calls(self.business(), change)
+            .into_iter()
+            .map(|(m, path, body)| {
+                format!(
+                    "{m} {}{path} {body}",
+                    self.cfg.base_url.trim_end_matches('/')
+                )
+            })
+            .collect()
+    }
+
+    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<Applied, ConnectorError>> {
+        Box::pin(async move {
+            let (done, seat, grant) = self.observe(change).await?;
+            if done {
+                return Ok(Applied {
+                    already: true,
+                    seat,
+                    grant,
+                });
+            }
+            let b = self.business().to_string();
+            let mut steps = calls(&b, change);
+            if let (Change::RemoveMember { user_id, .. }, Some(m)) = (change, &seat) {
+                // The API wants the member's current role with the id.
+                let role = m
+                    .roles
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "EMPLOYEE".into());
+                steps[0].2 =
+                    json!({ "members": [{ "member_id": user_id, "business_role": role }] });
+            }
+            let mut invite_id: Option<String> = None;
+            for (i, (method, path, mut body)) in steps.into_iter().enumerate() {
+                if i == 1 {
+                    // Asset permissions of the invite just made.
+                    let id = invite_id.clone().ok_or_else(|| {
+                        ConnectorError::Protocol("the invite answer named no invite".into())
+                    })?;
+                    body["invites"][0]["invite_id"] = json!(id);
+                }
+                let answer = match self.send(method, &path, Some(&body)).await {
+                    Ok(v) => v,
+                    // A refusal may mean an earlier, unanswered attempt already made the
+                    // change: what the platform shows decides.
+                    Err(e) if !e.is_retryable() => {
+                        let (done, seat, grant) = self.observe(change).await?;
+                        if done
+                            && i == 0
+                            && !matches!(change, Change::Invite { assets, .. } if !assets.is_empty())
+                        {
+                            return Ok(Applied {
+                                already: false,
+                                seat,
+                                grant,
+                            });
+                        }
+                        return Err(e);
+                    }
+                    Err(e) => return Err(e),
+                };
+                if let Some(item) = answer["items"].as_array().and_then(|v| v.first()) {
+                    if let Some(ex) = item.get("exception").filter(|e| !e.is_null()) {
+                        let msg = ex["message"].as_str().unwrap_or("refused").to_string();
+                        // An invite already pending for the address is the outcome we wanted.
+                        if !(matches!(change, Change::Invite { .. }) && ex["code"] == 409) {
+                            return Err(ConnectorError::Rejected(msg));
+                        }
+                    }
+                    if let Some(id) = item["invite"]["id"].as_str() {
+                        invite_id = Some(id.to_string());
+                    }
+                }
+                if invite_id.is_none()
+                    && let Change::Invite { email, .. } = change
+                {
+                    invite_id = self
+                        .pending_invite(None, Some(email))
+                        .await?
+                        .map(|s| s.user_id.trim_start_matches("invite:").to_string());
+                }
+            }
+            let (done, seat, grant) = self.observe(change).await?;
+            if !done {
+                return Err(ConnectorError::Protocol(
+                    "the platform accepted the change but does not show it".into(),
+                ));
+            }
+            Ok(Applied {
+                already: false,
+                seat,
+                grant,
+            })
         })
     }
 }

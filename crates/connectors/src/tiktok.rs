@@ -11,13 +11,14 @@
 
 use std::sync::Arc;
 
+use castellan_domain::changes::Change;
 use castellan_domain::platform::{
-    AssetRecord, Batch, BoxFuture, Capabilities, Connectivity, Connector, ConnectorError,
+    Applied, AssetRecord, Batch, BoxFuture, Capabilities, Connectivity, Connector, ConnectorError,
     FetchStats, GrantRecord, Holder, PartnerRecord, PartnerRelation, SeatKind, SeatRecord,
     SnapshotSink,
 };
 use futures_util::StreamExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::http::{Attempt, Http, HttpConfig};
 use crate::push;
@@ -143,6 +144,24 @@ impl TiktokConnector {
             .await
     }
 
+    async fn post(&self, path: &str, body: &Value) -> Result<Value, ConnectorError> {
+        let url = format!("{}{path}", self.cfg.base_url.trim_end_matches('/'));
+        let token = self.cfg.access_token.clone();
+        self.http
+            .run(
+                path,
+                || {
+                    self.http
+                        .client
+                        .post(&url)
+                        .json(body)
+                        .header("Access-Token", &token)
+                },
+                |s, r, b| async move { read(s, r, b) },
+            )
+            .await
+    }
+
     /// Every row of a page-numbered list.
     async fn all(
         &self,
@@ -204,6 +223,215 @@ impl TiktokConnector {
                 })
                 .collect();
             Ok((grants, s.pages))
+        })
+    }
+}
+
+/// The body field that carries a member's role on an asset of this type.
+fn role_field(kind: &str) -> &'static str {
+    match kind {
+        "CATALOG" => "catalog_role",
+        "TT_ACCOUNT" => "tt_account_roles",
+        "LEAD" => "form_library_role",
+        "TIKTOK_SHOP" => "store_role",
+        _ => "advertiser_role",
+    }
+}
+
+/// The calls of a change: (path, body).
+fn calls(bc: &str, change: &Change) -> Vec<(&'static str, Value)> {
+    match change {
+        Change::RemoveMember { user_id, .. } => vec![(
+            "/bc/member/delete/",
+            json!({ "bc_id": bc, "user_id": user_id }),
+        )],
+        Change::SetRole { user_id, role, .. } => vec![(
+            "/bc/member/update/",
+            json!({ "bc_id": bc, "user_id": user_id, "user_role": role }),
+        )],
+        Change::Grant {
+            user_id,
+            asset_id,
+            asset_kind,
+            permissions,
+        } => {
+            let mut body = json!({ "bc_id": bc, "user_id": user_id, "asset_type": asset_kind, "asset_id": asset_id });
+            body[role_field(asset_kind)] = if asset_kind == "TT_ACCOUNT" {
+                json!(permissions)
+            } else {
+                json!(permissions.first())
+            };
+            vec![("/bc/asset/assign/", body)]
+        }
+        Change::Revoke {
+            user_id,
+            asset_id,
+            asset_kind,
+        } => vec![(
+            "/bc/asset/unassign/",
+            json!({ "bc_id": bc, "user_id": user_id, "asset_type": asset_kind, "asset_id": asset_id }),
+        )],
+        Change::Invite {
+            email,
+            role,
+            assets,
+        } => {
+            let mut body = json!({ "bc_id": bc, "emails": [email], "user_role": role });
+            // Invitations carry advertisers only, one role for all (the plan checks it).
+            if let Some((_, _, perms)) = assets.first() {
+                body["asset_type"] = json!("ADVERTISER");
+                body["asset_ids"] = json!(assets.iter().map(|a| &a.0).collect::<Vec<_>>());
+                body["advertiser_role"] = json!(perms.first());
+            }
+            vec![("/bc/member/invite/", body)]
+        }
+        Change::CancelInvite { email, .. } => vec![(
+            "/bc/member/delete/",
+            json!({ "bc_id": bc, "user_email": email }),
+        )],
+    }
+}
+
+impl TiktokConnector {
+    /// Rows of `/bc/member/get/` matching a filter.
+    async fn members_where(&self, filtering: Value) -> Result<Vec<Value>, ConnectorError> {
+        let mut s = FetchStats::default();
+        self.all(
+            "/bc/member/get/",
+            &[("bc_id", self.bc()), ("filtering", filtering.to_string())],
+            50,
+            &mut s,
+        )
+        .await
+    }
+
+    /// A bound member as the platform shows it now (found by address when one is known).
+    async fn member(
+        &self,
+        user_id: &str,
+        email: Option<&str>,
+    ) -> Result<Option<SeatRecord>, ConnectorError> {
+        let mut f = json!({ "relation_status": "BOUND" });
+        if let Some(e) = email {
+            f["keyword"] = json!(e);
+        }
+        let rows = self.members_where(f).await?;
+        Ok(rows
+            .iter()
+            .find(|m| m["user_id"].as_str() == Some(user_id))
+            .map(|m| SeatRecord {
+                user_id: user_id.to_string(),
+                username: opt(&m["user_name"]),
+                email: opt(&m["user_email"]),
+                display_name: opt(&m["user_name"]),
+                roles: strings(&m["user_role"]),
+                kind: SeatKind::Member,
+            }))
+    }
+
+    async fn pending_invite(&self, email: &str) -> Result<Option<SeatRecord>, ConnectorError> {
+        let rows = self
+            .members_where(json!({ "relation_status": "PENDING", "keyword": email }))
+            .await?;
+        Ok(rows
+            .iter()
+            .find(|m| {
+                m["user_email"]
+                    .as_str()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+            .map(|m| SeatRecord {
+                user_id: format!("invite:{}", email.to_lowercase()),
+                username: opt(&m["user_name"]),
+                email: opt(&m["user_email"]),
+                display_name: opt(&m["user_name"]),
+                roles: strings(&m["user_role"]),
+                kind: SeatKind::Invite,
+            }))
+    }
+
+    async fn permission(
+        &self,
+        user_id: &str,
+        asset_id: &str,
+        kind: &str,
+    ) -> Result<Option<GrantRecord>, ConnectorError> {
+        let mut s = FetchStats::default();
+        let rows = self
+            .all(
+                "/bc/asset/get/",
+                &[
+                    ("bc_id", self.bc()),
+                    ("asset_type", kind.to_string()),
+                    ("filtering", json!({ "user_id": user_id }).to_string()),
+                ],
+                50,
+                &mut s,
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .find(|a| a["asset_id"].as_str() == Some(asset_id))
+            .map(|a| GrantRecord {
+                holder: Holder::Member(user_id.to_string()),
+                asset_id: asset_id.to_string(),
+                permissions: roles_of(a),
+            }))
+    }
+
+    async fn observe(
+        &self,
+        change: &Change,
+    ) -> Result<(bool, Option<SeatRecord>, Option<GrantRecord>), ConnectorError> {
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        Ok(match change {
+            Change::RemoveMember { user_id, email } => {
+                let m = self.member(user_id, email.as_deref()).await?;
+                (m.is_none(), m, None)
+            }
+            Change::SetRole {
+                user_id,
+                email,
+                role,
+            } => {
+                let m = self.member(user_id, email.as_deref()).await?;
+                let done = m.as_ref().is_some_and(|m| m.roles == [role.clone()]);
+                (done, m, None)
+            }
+            Change::Grant {
+                user_id,
+                asset_id,
+                asset_kind,
+                permissions,
+            } => {
+                let g = self.permission(user_id, asset_id, asset_kind).await?;
+                let done = g
+                    .as_ref()
+                    .is_some_and(|g| sorted(g.permissions.clone()) == sorted(permissions.clone()));
+                (done, None, g)
+            }
+            Change::Revoke {
+                user_id,
+                asset_id,
+                asset_kind,
+            } => {
+                let g = self.permission(user_id, asset_id, asset_kind).await?;
+                (g.is_none(), None, g)
+            }
+            Change::Invite { email, .. } => {
+                let i = self.pending_invite(email).await?;
+                (i.is_some(), i, None)
+            }
+            Change::CancelInvite { email, .. } => {
+                let i = match email {
+                    Some(e) => self.pending_invite(e).await?,
+                    None => None,
+                };
+                (i.is_none(), i, None)
+            }
         })
     }
 }
@@ -469,6 +697,59 @@ impl Connector for TiktokConnector {
             stats.requests = requests;
             stats.retries = retries;
             Ok(stats)
+        })
+    }
+    fn describe(&self, change: &Change) -> Vec<String> {
+        calls(&self.cfg.bc_id, change)
+            .into_iter()
+            .map(|(path, body)| {
+                format!(
+                    "POST {}{path} {body}",
+                    self.cfg.base_url.trim_end_matches('/')
+                )
+            })
+            .collect()
+    }
+
+    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<Applied, ConnectorError>> {
+        Box::pin(async move {
+            let (done, seat, grant) = self.observe(change).await?;
+            if done {
+                return Ok(Applied {
+                    already: true,
+                    seat,
+                    grant,
+                });
+            }
+            for (path, body) in calls(&self.cfg.bc_id, change) {
+                if let Err(e) = self.post(path, &body).await {
+                    // A refusal may mean an earlier, unanswered attempt made the change
+                    // already: what the platform shows decides.
+                    if e.is_retryable() {
+                        return Err(e);
+                    }
+                    let (done, seat, grant) = self.observe(change).await?;
+                    if done {
+                        return Ok(Applied {
+                            already: false,
+                            seat,
+                            grant,
+                        });
+                    }
+                    return Err(e);
+                }
+            }
+            let (done, seat, grant) = self.observe(change).await?;
+            if !done {
+                return Err(ConnectorError::Protocol(
+                    "the platform accepted the change but does not show it".into(),
+                ));
+            }
+            Ok(Applied {
+                already: false,
+                seat,
+                grant,
+            })
         })
     }
 }

@@ -385,3 +385,133 @@ async fn connectivity_check_reports_role_and_reach() {
         Err(castellan_domain::platform::ConnectorError::NotFound(_))
     ));
 }
+
+/// Each write against both emulators: its effect in the emulator's state, what the connector
+/// reads back, and that running it again makes no call.
+#[tokio::test]
+async fn writes_take_effect_once_and_read_back() {
+    use castellan_domain::changes::Change;
+    for platform in ["pinterest", "tiktok"] {
+        let emu = emulator().await;
+        let (c, path, employee, admin): (Box<dyn Connector>, String, &str, &str) =
+            if platform == "pinterest" {
+                (
+                    Box::new(pinterest(&emu, sc::PINTEREST_AUTOMATION_TOKEN, None)),
+                    format!("/pinterest/businesses/{}", sc::PINTEREST_BRAND),
+                    "EMPLOYEE",
+                    "BIZ_ADMIN",
+                )
+            } else {
+                (
+                    Box::new(tiktok(&emu)),
+                    format!("/tiktok/bcs/{}", sc::TIKTOK_BRAND),
+                    "STANDARD",
+                    "ADMIN",
+                )
+            };
+        let st = state(&emu, &path).await;
+        let member = st["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["role"] == employee && m["system_user"] != true)
+            .unwrap()
+            .clone();
+        let user = member["user"]["id"].as_str().unwrap().to_string();
+        let email = member["user"]["email"].as_str().map(str::to_string);
+        let (kind, perms) = if platform == "pinterest" {
+            ("AD_ACCOUNT", vec!["ANALYST".to_string()])
+        } else {
+            ("ADVERTISER", vec!["OPERATOR".to_string()])
+        };
+        let asset = st["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["type"] == kind)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let member_now = |st: &Value| {
+            st["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["user"]["id"] == user.as_str())
+                .cloned()
+        };
+        let run = |change: Change| {
+            let c = &c;
+            async move {
+                let first = c.apply(&change).await.unwrap();
+                assert!(!first.already, "{platform}: {change:?}");
+                let again = c.apply(&change).await.unwrap();
+                assert!(again.already, "{platform}: {change:?} ran twice");
+                assert!(!c.describe(&change).is_empty());
+                first
+            }
+        };
+        // Permissions on an asset.
+        let g = run(Change::Grant {
+            user_id: user.clone(),
+            asset_id: asset.clone(),
+            asset_kind: kind.into(),
+            permissions: perms.clone(),
+        })
+        .await;
+        assert_eq!(g.grant.unwrap().permissions, perms);
+        let st = state(&emu, &path).await;
+        let held = member_now(&st).unwrap()["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["asset_id"] == asset.as_str());
+        assert!(held, "{platform}: grant not in the emulator");
+        let r = run(Change::Revoke {
+            user_id: user.clone(),
+            asset_id: asset.clone(),
+            asset_kind: kind.into(),
+        })
+        .await;
+        assert!(r.grant.is_none());
+        // The business role.
+        let promoted = run(Change::SetRole {
+            user_id: user.clone(),
+            email: email.clone(),
+            role: admin.into(),
+        })
+        .await;
+        assert_eq!(promoted.seat.unwrap().roles, vec![admin.to_string()]);
+        assert_eq!(
+            member_now(&state(&emu, &path).await).unwrap()["role"],
+            admin
+        );
+        // An invitation, then its cancellation.
+        let invited = run(Change::Invite {
+            email: "second.hire@acme.example.com".into(),
+            role: employee.into(),
+            assets: if platform == "pinterest" {
+                vec![(asset.clone(), kind.into(), perms.clone())]
+            } else {
+                Vec::new()
+            },
+        })
+        .await;
+        let seat = invited.seat.unwrap();
+        assert!(seat.user_id.starts_with("invite:"), "{seat:?}");
+        run(Change::CancelInvite {
+            seat: seat.user_id.clone(),
+            email: Some("second.hire@acme.example.com".into()),
+        })
+        .await;
+        // Removal.
+        let removed = run(Change::RemoveMember {
+            user_id: user.clone(),
+            email: email.clone(),
+        })
+        .await;
+        assert!(removed.seat.is_none());
+        assert!(member_now(&state(&emu, &path).await).is_none());
+    }
+}

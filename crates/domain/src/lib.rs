@@ -5,6 +5,7 @@
 pub mod apps;
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod clock;
 pub mod directory;
 pub mod error;

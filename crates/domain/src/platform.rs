@@ -162,6 +162,17 @@ impl fmt::Display for ConnectorError {
 
 impl std::error::Error for ConnectorError {}
 
+/// What a change left on the platform, read back after it (or found already so).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The platform already looked like this: no call was made.
+    pub already: bool,
+    /// The seat afterwards; `None` when it is gone (removed, cancelled).
+    pub seat: Option<SeatRecord>,
+    /// The seat's permissions afterwards on the asset the change named (none: revoked).
+    pub grant: Option<GrantRecord>,
+}
+
 /// A business center on one platform.
 pub trait Connector: Send + Sync {
     fn capabilities(&self) -> Capabilities;
@@ -172,4 +183,12 @@ pub trait Connector: Send + Sync {
         &'a self,
         sink: &'a mut dyn SnapshotSink,
     ) -> BoxFuture<'a, Result<FetchStats, ConnectorError>>;
+    /// The platform calls `change` makes, one line each (`METHOD path body`), for previews.
+    fn describe(&self, change: &crate::changes::Change) -> Vec<String>;
+    /// Makes `change` unless the platform already shows it, then reads the result back.
+    /// Running it twice makes no call the second time.
+    fn apply<'a>(
+        &'a self,
+        change: &'a crate::changes::Change,
+    ) -> BoxFuture<'a, Result<Applied, ConnectorError>>;
 }

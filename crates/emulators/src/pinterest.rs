@@ -133,6 +133,7 @@ pub const OPERATIONS: &[(&str, &str)] = &[
     ("get", "/businesses/{business_id}/invites"),
     ("post", "/businesses/{business_id}/invites"),
     ("delete", "/businesses/{business_id}/invites"),
+    ("post", "/businesses/{business_id}/invites/assets/access"),
     ("get", "/ad_accounts"),
     ("get", "/ad_accounts/{ad_account_id}/conversion_tags"),
 ];
@@ -182,6 +183,10 @@ pub fn routes() -> Router<Arc<World>> {
             get(invites_list)
                 .post(invites_create)
                 .delete(invites_cancel),
+        )
+        .route(
+            "/v5/businesses/{business_id}/invites/assets/access",
+            post(invite_assets),
         )
         .route("/v5/ad_accounts", get(ad_accounts))
         .route(
@@ -1414,6 +1419,97 @@ async fn invites_cancel(
         }
         Ok(json!({ "items": items }))
     })
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteAssets {
+    invites: Vec<InviteAsset>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteAsset {
+    invite_id: String,
+    invite_type: String,
+    asset_id_to_permissions: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Attaches asset permissions to pending member invites; accepting the invite grants them.
+async fn invite_assets(
+    State(w): State<Arc<World>>,
+    Path(biz): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    with(
+        &w,
+        &headers,
+        &["biz_access:read", "biz_access:write"],
+        |st, caller| {
+            let b = business_id(&biz, usize::MAX)?;
+            let b = admin_of(st, caller, &b.to_string())?;
+            let req: InviteAssets = body(&bytes)?;
+            batch("invites", req.invites.len(), 50)?;
+            let mut plan = Vec::new();
+            for i in &req.invites {
+                if !["MEMBER_INVITE", "PARTNER_INVITE", "PARTNER_REQUEST"]
+                    .contains(&i.invite_type.as_str())
+                {
+                    return Err(PErr::bad(format!(
+                        "Invalid parameters: invite_type has invalid value {}",
+                        i.invite_type
+                    )));
+                }
+                if i.asset_id_to_permissions.is_empty() {
+                    return Err(PErr::bad(
+                        "Invalid parameters: asset_id_to_permissions must name at least one asset",
+                    ));
+                }
+                let id = parse_id(&i.invite_id, 25).ok_or_else(|| {
+                    PErr::bad(format!("Invalid parameters: invite id {}", i.invite_id))
+                })?;
+                let mut grants = Vec::new();
+                for (asset, perms) in &i.asset_id_to_permissions {
+                    if perms.is_empty() || perms.len() > 50 {
+                        return Err(PErr::bad(
+                            "Invalid parameters: permissions must hold 1 to 50 items",
+                        ));
+                    }
+                    let bits = perm_bits(perms)
+                        .map_err(|e| PErr::bad(format!("Invalid parameters: {e}")))?;
+                    let a = body_id("asset_id", asset)?;
+                    if !st.business_reaches(b, a) {
+                        return Err(PErr::not_found(format!("Asset {a} not found.")));
+                    }
+                    check_fits(st.assets[&a].kind, bits)?;
+                    grants.push((a, bits));
+                }
+                plan.push((i.invite_id.clone(), id, grants));
+            }
+            let mut items = Vec::new();
+            for (raw, id, grants) in plan {
+                match st.invites.get_mut(&id).filter(|i| i.business == b) {
+                    Some(inv) if inv.status == InviteStatus::Pending => {
+                        inv.assets.extend(grants);
+                        inv.updated_ms = now_ms();
+                        let inv = inv.clone();
+                        let mut v = invite_json(st, &inv);
+                        if let Value::Object(m) = &mut v {
+                            for k in ["business_roles", "created_by_business", "created_by_user", "created_time", "assets_summary"] {
+                                m.remove(k);
+                            }
+                            m.insert("created_by_business_id".into(), json!(inv.business.to_string()));
+                            m.insert("created_by_user_id".into(), json!(inv.created_by.to_string()));
+                        }
+                        items.push(json!({ "invite": v, "exception": null }));
+                    }
+                    _ => items.push(json!({ "invite": null, "exception": { "code": 404, "message": "No pending invite with this id.", "invite_or_request_id": raw, "users_or_partner_ids": null } })),
+                }
+            }
+            Ok(json!({ "items": items }))
+        },
+    )
 }
 
 // ---------------------------------------------------------------- ad accounts and tags

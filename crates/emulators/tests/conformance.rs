@@ -349,6 +349,15 @@ async fn pinterest_responses_validate_against_the_openapi_schemas() {
             200,
         ),
         (
+            "post",
+            "/businesses/{business_id}/invites/assets/access",
+            format!("/businesses/{biz}/invites/assets/access"),
+            Some(
+                json!({ "invites": [{ "invite_id": invite, "invite_type": "MEMBER_INVITE", "asset_id_to_permissions": { ad.clone(): ["ANALYST"] } }] }),
+            ),
+            200,
+        ),
+        (
             "delete",
             "/businesses/{business_id}/invites",
             format!("/businesses/{biz}/invites"),

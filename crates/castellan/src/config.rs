@@ -32,6 +32,9 @@ pub struct Config {
     /// unset, the keyring file `master.key` in `data_dir` is used (created on first run).
     pub master_key: Option<Redacted>,
     pub worker: WorkerSection,
+    /// Where e-mail goes (`smtp.host`, `smtp.port`, `smtp.tls` none|starttls|tls,
+    /// `smtp.username`, `smtp.password`, `smtp.from`); without it e-mails stay in the outbox.
+    pub smtp: Option<castellan_server::mail::SmtpConfig>,
 }
 
 /// A configuration secret: deserialises like a string, prints as `[redacted]`.
@@ -82,6 +85,7 @@ impl Default for Config {
             database_max_connections: 8,
             master_key: None,
             worker: WorkerSection::default(),
+            smtp: None,
         }
     }
 }
@@ -187,10 +191,22 @@ fn secrets_from_files() -> anyhow::Result<figment::value::Dict> {
         {
             let content = std::fs::read_to_string(&v)
                 .map_err(|e| anyhow::anyhow!("{k}: cannot read {v}: {e}"))?;
-            dict.insert(
-                name.to_lowercase(),
-                figment::value::Value::from(content.trim().to_string()),
-            );
+            let value = figment::value::Value::from(content.trim().to_string());
+            // `CASTELLAN_SMTP__PASSWORD_FILE` sets `smtp.password`.
+            let name = name.to_lowercase();
+            match name.split_once("__") {
+                Some((section, key)) => {
+                    let entry = dict
+                        .entry(section.to_string())
+                        .or_insert_with(|| figment::value::Dict::new().into());
+                    if let figment::value::Value::Dict(_, d) = entry {
+                        d.insert(key.to_string(), value);
+                    }
+                }
+                None => {
+                    dict.insert(name, value);
+                }
+            }
         }
     }
     Ok(dict)
@@ -225,6 +241,22 @@ mod tests {
                 c.database_url.as_deref(),
                 Some("postgres://secret@db/castellan")
             );
+            assert!(c.smtp.is_none());
+            jail.create_file("smtp.secret", "hunter2\n")?;
+            jail.set_env("CASTELLAN_SMTP__HOST", "mail.acme.example.com");
+            jail.set_env(
+                "CASTELLAN_SMTP__FROM",
+                "Castellan <castellan@acme.example.com>",
+            );
+            jail.set_env("CASTELLAN_SMTP__PASSWORD_FILE", "smtp.secret");
+            let c = Config::load(Some(Path::new("c.toml")), &flags).map_err(|e| e.to_string())?;
+            let smtp = c.smtp.expect("smtp section");
+            assert_eq!(
+                (smtp.host.as_str(), smtp.port),
+                ("mail.acme.example.com", 587)
+            );
+            assert_eq!(smtp.password.as_deref(), Some("hunter2"));
+            assert!(!format!("{smtp:?}").contains("hunter2"));
             Ok(())
         });
     }

@@ -383,6 +383,14 @@ fn worker_config(cfg: &Config) -> WorkerConfig {
     w
 }
 
+/// Where e-mails go: SMTP when configured (else the outbox keeps them), links to public_url.
+fn mail(cfg: &Config, addr: std::net::SocketAddr) -> castellan_server::members::Mail {
+    castellan_server::members::Mail {
+        smtp: cfg.smtp.clone().map(Arc::new),
+        public_url: settings(cfg, addr).public_url,
+    }
+}
+
 fn settings(cfg: &Config, addr: std::net::SocketAddr) -> ServerSettings {
     ServerSettings {
         session_ttl: Duration::from_secs(cfg.session_ttl_secs),
@@ -413,6 +421,7 @@ async fn serve(cfg: &Config, store: Store, banner: Option<String>) -> anyhow::Re
     let registry = Registry::standard().with_apps(castellan_server::apps::AppDeps {
         vault,
         http: Default::default(),
+        mail: mail(cfg, addr),
     });
     tokio::spawn(castellan_server::apps::run_scheduler(
         store.clone(),
@@ -518,6 +527,10 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             let registry = Registry::standard().with_apps(castellan_server::apps::AppDeps {
                 vault: open_vault(&cfg)?,
                 http: Default::default(),
+                mail: mail(
+                    &cfg,
+                    cfg.listen.parse().unwrap_or(([127, 0, 0, 1], 8080).into()),
+                ),
             });
             castellan_server::worker::run(
                 store.clone(),
@@ -987,6 +1000,7 @@ async fn bench_sync(
     let deps = castellan_server::apps::AppDeps {
         vault: vault.clone(),
         http: http.clone(),
+        mail: Default::default(),
     };
     // The fetch floor: the same pages, same concurrency, thrown away.
     let connector = castellan_server::apps::connector_for(&store, &deps, ws.id, &app)

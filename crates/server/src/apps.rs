@@ -23,6 +23,8 @@ pub struct AppDeps {
     pub vault: Arc<SharedKeyring>,
     /// HTTP settings for connectors (rate limit, retries, timeouts).
     pub http: HttpConfig,
+    /// E-mail (SMTP, or the outbox only) and the public URL for links.
+    pub mail: crate::members::Mail,
 }
 
 impl Registry {
@@ -30,8 +32,13 @@ impl Registry {
     pub fn with_apps(mut self, deps: AppDeps) -> Self {
         let d = deps.clone();
         self.register("app.connect", move |ctx| connect(ctx, d.clone()));
+        let d = deps.clone();
+        self.register("members.change", move |ctx| {
+            crate::members::change(ctx, d.clone())
+        });
+        let smtp = deps.mail.smtp.clone();
         self.register("app.check", move |ctx| check(ctx, deps.clone()));
-        self
+        self.with_mail(smtp)
     }
 }
 
@@ -241,6 +248,14 @@ async fn connect(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
                 .set_app_status(id, "connected", None)
                 .await
                 .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+            // Pinterest names the token's user; TikTok's check names the Business Center, so
+            // there the automation account's seat is recognised by its e-mail alone.
+            if app.platform == Platform::Pinterest {
+                scoped
+                    .set_automation_user(id, Some(&c.account_id))
+                    .await
+                    .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+            }
             ctx.log(
                 "info",
                 &format!(
@@ -381,6 +396,25 @@ async fn check_held(ctx: &TaskContext, deps: &AppDeps, id: AppId) -> HandlerResu
         .finish(&actor, fetch.clone())
         .await
         .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+    if summary.newly_pending > 0 {
+        match crate::members::notify_report(&ctx.store, deps, ws, &app, &summary).await {
+            Ok(Some(email)) => {
+                ctx.log(
+                    "info",
+                    &format!(
+                        "{} deprovisioned people still hold seats; e-mail {email} written",
+                        summary.pending_removal
+                    ),
+                )
+                .await
+            }
+            Ok(None) => {}
+            Err(e) => {
+                ctx.log("warn", &format!("report e-mail not written: {e}"))
+                    .await
+            }
+        }
+    }
     ctx.log(
         "info",
         &format!(

@@ -6,6 +6,8 @@ pub mod apps;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod mail;
+pub mod members;
 pub mod metrics;
 pub mod state;
 pub mod vault_ops;
@@ -46,6 +48,7 @@ pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
         (name = "audit", description = "The activity log"),
         (name = "accounts", description = "Automation accounts and account cards"),
         (name = "apps", description = "App integrations, checks for updates, User Overview"),
+        (name = "members", description = "Changing seats on the platform, matches, exemptions, deprovisioning reports, the outbox"),
     ),
     components(schemas(error::ErrorBody)),
     modifiers(&SecurityAddon),
@@ -132,6 +135,15 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::check_app))
         .routes(routes!(apps::app_members))
         .routes(routes!(apps::app_assets))
+        .routes(routes!(members::change))
+        .routes(routes!(members::match_seat))
+        .routes(routes!(members::unmatch_seat))
+        .routes(routes!(members::exempt_seat))
+        .routes(routes!(members::unexempt_seat))
+        .routes(routes!(members::get_report))
+        .routes(routes!(members::apply_report))
+        .routes(routes!(members::dismiss_report))
+        .routes(routes!(members::outbox))
         .routes(routes!(apps::app_reports))
         .routes(routes!(oauth::put_platform_app))
         .routes(routes!(oauth::oauth_start))

@@ -75,6 +75,7 @@ async fn secrets_stay_out_of_logs_and_the_database() {
         Registry::standard().with_apps(castellan_server::apps::AppDeps {
             vault: app.vault.clone(),
             http,
+            mail: Default::default(),
         }),
         cfg,
         Arc::new(Metrics::new()),

@@ -67,7 +67,54 @@ pub struct Seat {
     pub identity_id: Option<IdentityId>,
     pub assets: i64,
     pub first_seen_at: Timestamp,
+    /// `auto` or `manual` (a manual match, unmatch or exemption: checks leave it alone).
+    pub match_source: Option<String>,
+    pub exemption: Option<Exemption>,
+    /// When Castellan removed it (and the platform confirmed).
+    pub removed_at: Option<Timestamp>,
+    /// The person it belongs to is deactivated in the directory: it awaits removal.
+    pub deprovisioned: bool,
 }
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exemption {
+    pub reason: String,
+    pub by: Option<String>,
+    pub at: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+fn seat_from_row(r: &AnyRow) -> Result<Seat> {
+    let reason: Option<String> = r.try_get("exempt_reason")?;
+    Ok(Seat {
+        user_id: r.try_get("user_id")?,
+        username: r.try_get("username")?,
+        email: r.try_get("email")?,
+        display_name: r.try_get("display_name")?,
+        roles: serde_json::from_str(&r.try_get::<String, _>("roles")?).unwrap_or_default(),
+        kind: r.try_get("kind")?,
+        state: r.try_get("state")?,
+        identity_id: get_opt_id(r, "identity_id")?,
+        assets: r.try_get("asset_count")?,
+        first_seen_at: get_time(r, "first_seen_at")?,
+        match_source: r.try_get("match_source")?,
+        exemption: match reason {
+            Some(reason) => Some(Exemption {
+                reason,
+                by: r.try_get("exempt_by")?,
+                at: get_opt_time(r, "exempt_at")?,
+                until: get_opt_time(r, "exempt_until")?,
+            }),
+            None => None,
+        },
+        removed_at: get_opt_time(r, "removed_at")?,
+        deprovisioned: r.try_get::<Option<i64>, _>("identity_active")? == Some(0),
+    })
+}
+
+/// The columns of a seat as `seat_from_row` reads them (`s` the seat, `i` its identity).
+const SEAT_COLUMNS: &str = "s.*, i.active AS identity_active, \
+    (SELECT COUNT(*) FROM app_grants g WHERE g.app_id = s.app_id AND g.holder = 'member:' || s.user_id AND g.vanished_at IS NULL) AS asset_count";
 
 /// An asset of an app, with the members and partners holding it.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,6 +171,11 @@ pub struct CheckSummary {
     pub rows_written: u64,
     /// Seats whose match (state or person) changed.
     pub rematched: u64,
+    /// Live seats of deactivated people, and how many of them no earlier report listed.
+    pub pending_removal: u64,
+    pub newly_pending: u64,
+    /// The check's report.
+    pub report_id: String,
 }
 
 impl CheckSummary {
@@ -283,7 +335,8 @@ impl Scoped<'_> {
         Ok(())
     }
 
-    /// Seats of one tab (`onboarded`, `unmatched`, `exempted`, `guest`, `invited`), live only.
+    /// Seats of one tab (`onboarded`, `unmatched`, `exempted`, `guest`, `invited`: live
+    /// seats in that state; `removed`: seats Castellan removed).
     pub async fn seats(
         &self,
         app: AppId,
@@ -293,12 +346,17 @@ impl Scoped<'_> {
         limit: i64,
     ) -> Result<Page<Seat>> {
         let q = query.map(|q| format!("%{}%", q.to_lowercase().replace('%', "")));
+        let which = if state == "removed" {
+            "s.removed_at IS NOT NULL AND s.vanished_at IS NOT NULL AND $3 = $3"
+        } else {
+            "s.state = $3 AND s.vanished_at IS NULL"
+        };
         let rows = sqlx::query(&format!(
-            "SELECT s.*, (SELECT COUNT(*) FROM app_grants g WHERE g.app_id = s.app_id AND g.holder = 'member:' || s.user_id AND g.vanished_at IS NULL) AS asset_count \
-             FROM app_seats s WHERE s.workspace_id = $1 AND s.app_id = $2 AND s.state = $3 AND s.vanished_at IS NULL AND s.user_id > $4 AND {VISIBLE} \
+            "SELECT {SEAT_COLUMNS} FROM app_seats s LEFT JOIN identities i ON i.id = s.identity_id \
+             WHERE s.workspace_id = $1 AND s.app_id = $2 AND {which} AND s.user_id > $4 AND {VISIBLE} \
              AND ($5 IS NULL OR LOWER(COALESCE(s.email, '')) LIKE $5 OR LOWER(COALESCE(s.username, '')) LIKE $5 OR LOWER(COALESCE(s.display_name, '')) LIKE $5) \
              ORDER BY s.user_id LIMIT $6"
-        ).replace("{VISIBLE}", VISIBLE))
+        ))
         .bind(self.ws_str())
         .bind(app.to_string())
         .bind(state)
@@ -307,25 +365,22 @@ impl Scoped<'_> {
         .bind(limit + 1)
         .fetch_all(&self.store.pool)
         .await?;
-        let mut items = rows
-            .iter()
-            .map(|r| {
-                Ok(Seat {
-                    user_id: r.try_get("user_id")?,
-                    username: r.try_get("username")?,
-                    email: r.try_get("email")?,
-                    display_name: r.try_get("display_name")?,
-                    roles: serde_json::from_str(&r.try_get::<String, _>("roles")?)
-                        .unwrap_or_default(),
-                    kind: r.try_get("kind")?,
-                    state: r.try_get("state")?,
-                    identity_id: get_opt_id(r, "identity_id")?,
-                    assets: r.try_get("asset_count")?,
-                    first_seen_at: get_time(r, "first_seen_at")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut items = rows.iter().map(seat_from_row).collect::<Result<Vec<_>>>()?;
         Ok(page_by_id(&mut items, limit, |s| s.user_id.clone()))
+    }
+
+    /// One live seat.
+    pub async fn seat_by_id(&self, app: AppId, user_id: &str) -> Result<Option<Seat>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SEAT_COLUMNS} FROM app_seats s LEFT JOIN identities i ON i.id = s.identity_id \
+             WHERE s.workspace_id = $1 AND s.app_id = $2 AND s.user_id = $3 AND s.vanished_at IS NULL AND {VISIBLE}"
+        ))
+        .bind(self.ws_str())
+        .bind(app.to_string())
+        .bind(user_id)
+        .fetch_optional(&self.store.pool)
+        .await?;
+        row.as_ref().map(seat_from_row).transpose()
     }
 
     /// Live assets of an app (optionally of one type), each with its first `cap` holders.

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod apps;
 mod audit;
 mod directory;
+pub mod members;
 pub mod people;
 pub mod records;
 pub mod sync;
@@ -27,9 +28,10 @@ pub use accounts::{
     AccountCard, AutomationAccount, NewAutomationAccount, OauthState, PlatformApp, SealedSecret,
     StoredSecret,
 };
-pub use apps::{App, AppCounts, AssetHolders, CheckSummary, Holding, NewApp, Seat};
+pub use apps::{App, AppCounts, AssetHolders, CheckSummary, Exemption, Holding, NewApp, Seat};
 pub use audit::{AuditFilter, AuditTx};
 pub use directory::{IdentityFilter, ImportSummary};
+pub use members::{AppRole, Email, Report};
 pub use people::PersonUpdate;
 pub use records::*;
 pub use sync::CheckRun;

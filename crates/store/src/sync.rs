@@ -200,6 +200,16 @@ async fn update_rows(
             "last_seen_at = NULL".into(),
         ])
         .collect();
+    let mut sets = sets;
+    if t == Table::Seats {
+        // A seat Castellan removed that is back (invited again, say) is matched afresh.
+        sets.extend([
+            "state = CASE WHEN x.removed_at IS NOT NULL THEN 'unmatched' ELSE x.state END".into(),
+            "match_source = CASE WHEN x.removed_at IS NOT NULL THEN NULL ELSE x.match_source END"
+                .into(),
+            "removed_at = NULL".into(),
+        ]);
+    }
     let sql = format!(
         "UPDATE {tbl} AS x SET {sets} FROM {src} WHERE x.app_id = $1 AND {km}",
         tbl = table_name(t),
@@ -735,15 +745,42 @@ impl CheckRun {
             s.rematched =
                 rematch_in(&mut tx, backend, self.ws, self.app.id, identities, &cfg).await?;
         }
-        let report_id = store.env.new_uuid();
-        sqlx::query("INSERT INTO check_reports (id, workspace_id, app_id, task_id, created_at, summary, changes) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(report_id.to_string())
+        let pending = pending_removal(&mut tx, &a).await?;
+        // Seats no earlier report of the app listed: what a notification is news about.
+        let earlier = sqlx::query(
+            "SELECT pending_removal FROM check_reports WHERE app_id = $1 AND pending_removal <> '[]'",
+        )
+        .bind(&a)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut listed = std::collections::HashSet::new();
+        for r in &earlier {
+            let v: serde_json::Value =
+                serde_json::from_str(&r.try_get::<String, _>("pending_removal")?)
+                    .unwrap_or_default();
+            for p in v.as_array().into_iter().flatten() {
+                if let Some(u) = p["user_id"].as_str() {
+                    listed.insert(u.to_string());
+                }
+            }
+        }
+        s.pending_removal = pending.len() as u64;
+        s.newly_pending = pending
+            .iter()
+            .filter(|p| p["user_id"].as_str().is_some_and(|u| !listed.contains(u)))
+            .count() as u64;
+        let report_id = store.env.new_uuid().to_string();
+        s.report_id = report_id.clone();
+        sqlx::query("INSERT INTO check_reports (id, workspace_id, app_id, task_id, created_at, summary, changes, pending_removal, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(&report_id)
             .bind(&w)
             .bind(&a)
             .bind(self.task.to_string())
             .bind(self.now)
             .bind(serde_json::json!({ "counts": s, "fetch": fetch }).to_string())
             .bind(report.into_json().to_string())
+            .bind(serde_json::Value::Array(pending.clone()).to_string())
+            .bind(if pending.is_empty() { "none" } else { "open" })
             .execute(&mut *tx)
             .await?;
         sqlx::query(
@@ -888,11 +925,42 @@ impl Report {
     }
 }
 
-/// An identity as matching sees it: id, userName, e-mails.
-type IdentityRow = (IdentityId, String, Vec<String>);
+/// Live seats of deactivated people (not exempted), for the report.
+async fn pending_removal(conn: &mut AnyConnection, app: &str) -> Result<Vec<serde_json::Value>> {
+    let rows = sqlx::query(
+        "SELECT s.user_id, s.email, s.username, s.roles, s.state, i.id AS identity_id, i.user_name, i.display_name, i.primary_email \
+         FROM app_seats s JOIN identities i ON i.id = s.identity_id WHERE s.app_id = $1 AND s.vanished_at IS NULL \
+         AND s.state <> 'exempted' AND s.kind IN ('member', 'system_user') AND i.active = 0 ORDER BY s.user_id",
+    )
+    .bind(app)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let roles: serde_json::Value =
+                serde_json::from_str(&r.try_get::<String, _>("roles")?).unwrap_or_default();
+            let person = match r.try_get::<Option<String>, _>("display_name")? {
+                Some(d) => d,
+                None => r.try_get("user_name")?,
+            };
+            Ok(serde_json::json!({
+                "user_id": r.try_get::<String, _>("user_id")?,
+                "email": r.try_get::<Option<String>, _>("email")?,
+                "username": r.try_get::<Option<String>, _>("username")?,
+                "roles": roles,
+                "identity_id": r.try_get::<String, _>("identity_id")?,
+                "person": person,
+                "person_email": r.try_get::<String, _>("primary_email")?,
+            }))
+        })
+        .collect()
+}
+
+/// An identity as matching sees it: id, userName, e-mails, active.
+type IdentityRow = (IdentityId, String, Vec<String>, bool);
 
 async fn load_identities(store: &Store, ws: WorkspaceId) -> Result<Vec<IdentityRow>> {
-    let rows = sqlx::query("SELECT id, user_name, primary_email, other_emails FROM identities WHERE workspace_id = $1 AND active = 1")
+    let rows = sqlx::query("SELECT id, user_name, primary_email, other_emails, active FROM identities WHERE workspace_id = $1")
         .bind(ws.to_string())
         .fetch_all(&store.pool)
         .await?;
@@ -902,7 +970,12 @@ async fn load_identities(store: &Store, ws: WorkspaceId) -> Result<Vec<IdentityR
             serde_json::from_str(&r.try_get::<String, _>("other_emails")?).unwrap_or_default();
         let mut emails = vec![r.try_get::<String, _>("primary_email")?];
         emails.extend(other);
-        out.push((get_id(r, "id")?, r.try_get("user_name")?, emails));
+        out.push((
+            get_id(r, "id")?,
+            r.try_get("user_name")?,
+            emails,
+            r.try_get::<i64, _>("active")? != 0,
+        ));
     }
     Ok(out)
 }
@@ -956,22 +1029,35 @@ pub(crate) async fn rematch_in(
             partner: s.kind == "partner_user",
         })
         .collect();
-    let outcomes = match_all(
-        cfg,
-        &keys,
-        identities.iter().map(|(id, u, e)| Candidate {
-            id: *id,
-            user_name: u,
-            emails: e.iter().map(String::as_str).collect(),
-        }),
-    );
+    let candidates = |active: bool| {
+        identities
+            .iter()
+            .filter(move |i| i.3 == active)
+            .map(|(id, u, e, _)| Candidate {
+                id: *id,
+                user_name: u,
+                emails: e.iter().map(String::as_str).collect(),
+            })
+    };
+    let outcomes = match_all(cfg, &keys, candidates(true));
+    // A seat no active person claims may belong to a leaver: linked to the deactivated
+    // identity it stays Unmatched, and reports list it as pending removal.
+    let leavers = match_all(cfg, &keys, candidates(false));
+    let leaver_of: Vec<Option<IdentityId>> = outcomes
+        .iter()
+        .zip(leavers)
+        .map(|(o, l)| match (o, l) {
+            (Outcome::Unmatched, Outcome::Matched(id, _)) => Some(id),
+            _ => None,
+        })
+        .collect();
     let mut changes: Vec<Vec<Option<String>>> = Vec::new();
-    for (s, outcome) in rows.iter().zip(outcomes) {
+    for ((s, outcome), leaver) in rows.iter().zip(outcomes).zip(leaver_of) {
         let (state, identity) = match (s.kind.as_str(), outcome) {
             ("invite", _) => ("invited", None),
             (_, Outcome::Guest) => ("guest", None),
             (_, Outcome::Matched(id, _)) => ("onboarded", Some(id)),
-            (_, Outcome::Unmatched) => ("unmatched", None),
+            (_, Outcome::Unmatched) => ("unmatched", leaver),
         };
         if state != s.state || identity != s.identity {
             changes.push(vec![

@@ -281,6 +281,23 @@ pub struct SeatBody {
     /// The seat's asset permissions (with `permissions=true`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Vec<PermissionBody>>,
+    /// `auto`, or `manual` for a manual match, unmatch or exemption (checks leave it alone).
+    pub match_source: Option<String>,
+    pub exemption: Option<ExemptionBody>,
+    /// When Castellan removed it (the platform confirmed).
+    pub removed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its person is deactivated in the directory: it awaits removal.
+    pub deprovisioned: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExemptionBody {
+    pub reason: String,
+    /// Who exempted it (person id).
+    pub by: Option<String>,
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it returns to Unmatched.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Permissions on one asset.
@@ -318,6 +335,15 @@ impl From<Seat> for SeatBody {
             assets: s.assets,
             first_seen_at: s.first_seen_at,
             permissions: None,
+            match_source: s.match_source,
+            exemption: s.exemption.map(|e| ExemptionBody {
+                reason: e.reason,
+                by: e.by,
+                at: e.at,
+                until: e.until,
+            }),
+            removed_at: s.removed_at,
+            deprovisioned: s.deprovisioned,
         }
     }
 }
@@ -326,7 +352,8 @@ impl From<Seat> for SeatBody {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct MembersQuery {
-    /// `onboarded` (default), `unmatched`, `exempted`, `guest` or `invited`.
+    /// `onboarded` (default), `unmatched`, `exempted`, `guest`, `invited`, or `removed`
+    /// (seats Castellan removed).
     pub tab: Option<String>,
     /// Search in name, username and e-mail.
     pub q: Option<String>,
@@ -348,10 +375,10 @@ pub async fn app_members(
     let p = caller.require(Action::ReadApps)?;
     let id = app_id(&id)?;
     let tab = q.tab.as_deref().unwrap_or("onboarded");
-    if !TABS.contains(&tab) {
+    if !TABS.contains(&tab) && tab != "removed" {
         return Err(ApiError::invalid(
             "tab",
-            "tab must be onboarded, unmatched, exempted, guest or invited",
+            "tab must be onboarded, unmatched, exempted, guest, invited or removed",
         ));
     }
     let scoped = s.store.ws(p.workspace_id);
@@ -462,13 +489,43 @@ pub async fn app_assets(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReportBody {
+    pub id: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The check task that wrote it.
+    pub task_id: Option<String>,
     /// Counts of what changed, and the fetch's request count and duration.
     #[schema(value_type = Object)]
     pub summary: serde_json::Value,
     /// New, changed and vanished seats; role, permission and partner changes.
     #[schema(value_type = Object)]
     pub changes: serde_json::Value,
+    /// Seats of people deactivated in the directory, awaiting removal.
+    #[schema(value_type = Vec<Object>)]
+    pub pending_removal: serde_json::Value,
+    /// `none` (nothing to remove), `open`, `applying`, `applied`, `partially_applied` or
+    /// `dismissed`.
+    pub status: String,
+    /// Per-seat outcomes of applying it (with each failure's reason), or the dismissal.
+    #[schema(value_type = Option<Object>)]
+    pub resolution: Option<serde_json::Value>,
+    /// The task applying it.
+    pub apply_task: Option<String>,
+}
+
+impl From<castellan_store::Report> for ReportBody {
+    fn from(r: castellan_store::Report) -> Self {
+        Self {
+            id: r.id,
+            created_at: r.created_at,
+            task_id: r.task_id,
+            summary: r.summary,
+            changes: r.changes,
+            pending_removal: r.pending_removal,
+            status: r.status,
+            resolution: r.resolution,
+            apply_task: r.apply_task,
+        }
+    }
 }
 
 /// Reports of the latest checks for updates, newest first.
@@ -485,14 +542,10 @@ pub async fn app_reports(
     scoped.app(id).await?;
     Ok(Json(
         scoped
-            .check_reports(id, 20)
+            .reports(id, 20)
             .await?
             .into_iter()
-            .map(|(created_at, summary, changes)| ReportBody {
-                created_at,
-                summary,
-                changes,
-            })
+            .map(Into::into)
             .collect(),
     ))
 }

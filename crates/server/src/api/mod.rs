@@ -6,6 +6,7 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod directory;
+pub mod members;
 pub mod oauth;
 pub mod people;
 pub mod tasks;

@@ -63,6 +63,7 @@ async fn setup(backend: castellan_store::Backend) -> Option<Setup> {
     let registry = Registry::standard().with_apps(castellan_server::apps::AppDeps {
         vault: app.vault.clone(),
         http,
+        mail: Default::default(),
     });
     tokio::spawn(worker::run(
         app.store.clone(),

@@ -1,0 +1,619 @@
+//! Managing an app's seats: changes pushed to the platform (previewed first), manual
+//! matches, exemptions, deprovisioning reports, and the outbox.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use castellan_domain::changes::{AssetPermissions, Refusal, Request};
+use castellan_domain::policy::Action;
+use castellan_domain::values::required_text;
+use castellan_domain::{AppId, IdentityId};
+use castellan_store::{App, AppRole};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::apps::{ReportBody, SeatBody};
+use super::tasks::TaskBody;
+use super::{Page, limit};
+use crate::apps::AppDeps;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery};
+use crate::members::{ChangeTask, PlanError, Preview};
+use crate::state::AppState;
+
+fn app_id(raw: &str) -> Result<AppId, ApiError> {
+    super::parse_id("id", raw, "app")
+}
+
+fn deps(s: &AppState) -> AppDeps {
+    AppDeps {
+        vault: s.vault.clone(),
+        http: Default::default(),
+        mail: Default::default(),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssetPermissionsBody {
+    pub asset_id: String,
+    pub permissions: Vec<String>,
+}
+
+/// A change to push to the platform. `action` decides which other fields it needs.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRequest {
+    /// `remove`, `set_role`, `set_permissions`, `invite` or `cancel_invite`.
+    pub action: String,
+    /// Seats to remove (`remove`).
+    pub seats: Option<Vec<String>>,
+    /// The seat (`set_role`, `set_permissions`, `cancel_invite`).
+    pub seat: Option<String>,
+    /// Business role as the platform names it (`set_role`, `invite`): Pinterest
+    /// `BIZ_ADMIN`/`EMPLOYEE`, TikTok `ADMIN`/`STANDARD`.
+    pub role: Option<String>,
+    /// The asset (`set_permissions`).
+    pub asset_id: Option<String>,
+    /// The permissions to hold on it; none removes them (`set_permissions`).
+    pub permissions: Option<Vec<String>>,
+    /// Address to invite (`invite`).
+    pub email: Option<String>,
+    /// Asset permissions the invitation carries (`invite`).
+    pub assets: Option<Vec<AssetPermissionsBody>>,
+    /// Only plan: return the steps and their platform calls, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The `input_hash` of a preview: the change is refused if the data changed since.
+    pub plan_hash: Option<String>,
+    /// Needed when the change removes more than the workspace's share of seats (20%).
+    #[serde(default)]
+    pub confirm_large_removal: bool,
+}
+
+fn need<T>(v: Option<T>, field: &str, action: &str) -> Result<T, ApiError> {
+    v.ok_or_else(|| ApiError::invalid(field, format!("{field} is required for {action}")))
+}
+
+impl ChangeRequest {
+    fn to_request(&self) -> Result<Request, ApiError> {
+        let a = self.action.as_str();
+        Ok(match a {
+            "remove" => Request::Remove {
+                seats: need(self.seats.clone(), "seats", a)?,
+            },
+            "set_role" => Request::SetRole {
+                seat: need(self.seat.clone(), "seat", a)?,
+                role: need(self.role.clone(), "role", a)?,
+            },
+            "set_permissions" => Request::SetPermissions {
+                seat: need(self.seat.clone(), "seat", a)?,
+                asset_id: need(self.asset_id.clone(), "asset_id", a)?,
+                permissions: need(self.permissions.clone(), "permissions", a)?,
+            },
+            "invite" => Request::Invite {
+                email: need(self.email.clone(), "email", a)?,
+                role: need(self.role.clone(), "role", a)?,
+                assets: self
+                    .assets
+                    .iter()
+                    .flatten()
+                    .map(|x| AssetPermissions {
+                        asset_id: x.asset_id.clone(),
+                        permissions: x.permissions.clone(),
+                    })
+                    .collect(),
+            },
+            "cancel_invite" => Request::CancelInvite {
+                seat: need(self.seat.clone(), "seat", a)?,
+            },
+            _ => {
+                return Err(ApiError::invalid(
+                    "action",
+                    "action must be remove, set_role, set_permissions, invite or cancel_invite",
+                ));
+            }
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepBody {
+    /// The seat it touches.
+    pub seat: String,
+    pub summary: String,
+    /// The platform-neutral call.
+    #[schema(value_type = Object)]
+    pub change: serde_json::Value,
+    /// The exact platform calls (`METHOD URL body`).
+    pub calls: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanBody {
+    pub steps: Vec<StepBody>,
+    /// Hash of the data the plan was computed from; pass it back as `plan_hash` to apply.
+    pub input_hash: String,
+}
+
+impl From<Preview> for PlanBody {
+    fn from(p: Preview) -> Self {
+        Self {
+            steps: p
+                .plan
+                .steps
+                .into_iter()
+                .zip(p.calls)
+                .map(|(s, calls)| StepBody {
+                    seat: s.seat,
+                    summary: s.summary,
+                    change: serde_json::to_value(&s.change).expect("changes serialise"),
+                    calls,
+                })
+                .collect(),
+            input_hash: p.plan.input_hash,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangeResponse {
+    pub plan: PlanBody,
+    /// The task carrying it out; absent for a dry run or a plan with nothing to do.
+    pub task: Option<TaskBody>,
+}
+
+fn plan_error(e: PlanError) -> ApiError {
+    match e {
+        PlanError::Refused(Refusal::Invalid(f)) => ApiError::invalid(f.field, f.message),
+        PlanError::Refused(Refusal::Guard(f)) => ApiError::Conflict {
+            field: Some(f.field),
+            message: f.message,
+        },
+        PlanError::Failed(m) => ApiError::Conflict {
+            field: Some("app".into()),
+            message: m,
+        },
+    }
+}
+
+/// How the caller wants a plan handled.
+struct Handling<'a> {
+    dry_run: bool,
+    /// The preview's hash, to refuse a plan whose inputs changed.
+    plan_hash: Option<&'a str>,
+    confirm: bool,
+    /// The report (and its seats) the change applies.
+    report: Option<(String, Vec<String>)>,
+}
+
+/// Plans a change and, unless it is a dry run, queues it.
+async fn plan_and_queue(
+    s: &AppState,
+    caller: &Caller,
+    app: &App,
+    request: Request,
+    h: Handling<'_>,
+) -> ApiResult<(StatusCode, Json<ChangeResponse>)> {
+    let Handling {
+        dry_run,
+        plan_hash,
+        confirm,
+        report,
+    } = h;
+    let ws = caller.ws();
+    let preview = crate::members::preview(&s.store, &deps(s), ws, app, &request, confirm)
+        .await
+        .map_err(plan_error)?;
+    if let Some(h) = plan_hash
+        && h != preview.plan.input_hash
+    {
+        return Err(ApiError::Conflict {
+            field: Some("plan_hash".into()),
+            message: "the data this plan was computed from has changed since: preview it again"
+                .into(),
+        });
+    }
+    if dry_run {
+        return Ok((
+            StatusCode::OK,
+            Json(ChangeResponse {
+                plan: preview.into(),
+                task: None,
+            }),
+        ));
+    }
+    if preview.plan.steps.is_empty() && report.is_none() {
+        return Ok((
+            StatusCode::OK,
+            Json(ChangeResponse {
+                plan: preview.into(),
+                task: None,
+            }),
+        ));
+    }
+    let t = ChangeTask {
+        app_id: app.id.to_string(),
+        request,
+        confirm_large_removal: confirm,
+        report_id: report.as_ref().map(|r| r.0.clone()),
+        report_seats: report.as_ref().map(|r| r.1.clone()).unwrap_or_default(),
+    };
+    let task = crate::members::enqueue(
+        &s.store,
+        ws,
+        &caller.actor(),
+        Some(caller.principal.person_id),
+        &t,
+    )
+    .await?;
+    if let Some((r, seats)) = &report {
+        s.store
+            .ws(ws)
+            .start_report(&caller.actor(), app.id, r, task.id, seats)
+            .await?;
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ChangeResponse {
+            plan: preview.into(),
+            task: Some(task.into()),
+        }),
+    ))
+}
+
+/// Change seats on the platform (remove, set a role or permissions, invite, cancel an
+/// invitation): previewed with `dry_run`, then run as a task.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/changes", tag = "members", params(("id" = String, Path, description = "app id")), request_body = ChangeRequest,
+    responses((status = 200, body = ChangeResponse, description = "a dry run, or nothing to do"), (status = 202, body = ChangeResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn change(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ChangeRequest>,
+) -> ApiResult<(StatusCode, Json<ChangeResponse>)> {
+    let p = *caller.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    let app = s.store.ws(p.workspace_id).app(id).await?;
+    let request = req.to_request()?;
+    plan_and_queue(
+        &s,
+        &caller,
+        &app,
+        request,
+        Handling {
+            dry_run: req.dry_run,
+            plan_hash: req.plan_hash.as_deref(),
+            confirm: req.confirm_large_removal,
+            report: None,
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchRequest {
+    /// The directory identity the seat belongs to.
+    pub identity_id: String,
+    /// `owner` (shares access, manages configuration) or `collaborator` (only logs in).
+    pub role: String,
+}
+
+/// *Match and invite* (or re-assign): the seat belongs to this person, who gets the app and an
+/// account card. Sticky across checks.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/members/{user_id}/match", tag = "members",
+    params(("id" = String, Path, description = "app id"), ("user_id" = String, Path, description = "seat")), request_body = MatchRequest,
+    responses((status = 200, body = SeatBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn match_seat(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+    ApiJson(req): ApiJson<MatchRequest>,
+) -> ApiResult<Json<SeatBody>> {
+    let p = *caller.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    let identity: IdentityId = req
+        .identity_id
+        .parse()
+        .map_err(|_| ApiError::invalid("identity_id", "identity_id is not an id"))?;
+    let role = AppRole::parse("role", &req.role)?;
+    let scoped = s.store.ws(p.workspace_id);
+    let app = scoped.app(id).await?;
+    Ok(Json(
+        scoped
+            .match_seat(&caller.actor(), &app, &user, identity, role)
+            .await?
+            .into(),
+    ))
+}
+
+/// Unmatch a seat: Unmatched, and sticky (later checks do not match it again).
+#[utoipa::path(post, path = "/api/v1/apps/{id}/members/{user_id}/unmatch", tag = "members",
+    params(("id" = String, Path, description = "app id"), ("user_id" = String, Path, description = "seat")),
+    responses((status = 200, body = SeatBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn unmatch_seat(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+) -> ApiResult<Json<SeatBody>> {
+    let p = *caller.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    Ok(Json(
+        s.store
+            .ws(p.workspace_id)
+            .unmatch_seat(&caller.actor(), id, &user)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExemptRequest {
+    /// Why the seat stays unmanaged (1–500 characters).
+    pub reason: String,
+    /// After this time the seat returns to Unmatched.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Exempt a seat: it keeps its access on the platform but is not managed or flagged.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/members/{user_id}/exempt", tag = "members",
+    params(("id" = String, Path, description = "app id"), ("user_id" = String, Path, description = "seat")), request_body = ExemptRequest,
+    responses((status = 200, body = SeatBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn exempt_seat(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+    ApiJson(req): ApiJson<ExemptRequest>,
+) -> ApiResult<Json<SeatBody>> {
+    let p = *caller.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    let reason = required_text("reason", &req.reason, 500)?;
+    if let Some(t) = req.expires_at
+        && t <= s.env.now()
+    {
+        return Err(ApiError::invalid(
+            "expires_at",
+            "expires_at must be in the future",
+        ));
+    }
+    let by = caller.principal.person_id.to_string();
+    Ok(Json(
+        s.store
+            .ws(p.workspace_id)
+            .exempt_seat(&caller.actor(), &by, id, &user, &reason, req.expires_at)
+            .await?
+            .into(),
+    ))
+}
+
+/// End a seat's exemption: the next check matches it again.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/members/{user_id}/unexempt", tag = "members",
+    params(("id" = String, Path, description = "app id"), ("user_id" = String, Path, description = "seat")),
+    responses((status = 200, body = SeatBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn unexempt_seat(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, user)): Path<(String, String)>,
+) -> ApiResult<Json<SeatBody>> {
+    let p = *caller.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    Ok(Json(
+        s.store
+            .ws(p.workspace_id)
+            .unexempt_seat(&caller.actor(), id, &user)
+            .await?
+            .into(),
+    ))
+}
+
+/// One check report, with the seats of deprovisioned people it lists.
+#[utoipa::path(get, path = "/api/v1/apps/{id}/reports/{report_id}", tag = "members",
+    params(("id" = String, Path, description = "app id"), ("report_id" = String, Path, description = "report")),
+    responses((status = 200, body = ReportBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_report(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, report)): Path<(String, String)>,
+) -> ApiResult<Json<ReportBody>> {
+    let p = caller.require(Action::ReadApps)?;
+    let id = app_id(&id)?;
+    Ok(Json(
+        s.store.ws(p.workspace_id).report(id, &report).await?.into(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyReportRequest {
+    /// The seats to remove; all the report lists when absent.
+    pub seats: Option<Vec<String>>,
+    #[serde(default)]
+    pub dry_run: bool,
+    pub plan_hash: Option<String>,
+    #[serde(default)]
+    pub confirm_large_removal: bool,
+}
+
+/// Apply a deprovisioning report: removes the seats it lists (all or some) on the platform.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/reports/{report_id}/apply", tag = "members",
+    params(("id" = String, Path, description = "app id"), ("report_id" = String, Path, description = "report")), request_body = ApplyReportRequest,
+    responses((status = 200, body = ChangeResponse), (status = 202, body = ChangeResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn apply_report(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, report)): Path<(String, String)>,
+    ApiJson(req): ApiJson<ApplyReportRequest>,
+) -> ApiResult<(StatusCode, Json<ChangeResponse>)> {
+    let p = *caller.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    let scoped = s.store.ws(p.workspace_id);
+    let app = scoped.app(id).await?;
+    let r = scoped.report(id, &report).await?;
+    if r.status != "open" {
+        return Err(ApiError::Conflict {
+            field: Some("status".into()),
+            message: format!(
+                "the report is {}: only an open report can be applied",
+                r.status
+            ),
+        });
+    }
+    let listed: Vec<String> = r
+        .pending_removal
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x["user_id"].as_str().map(str::to_string))
+        .collect();
+    let seats = match &req.seats {
+        None => listed.clone(),
+        Some(chosen) => {
+            if chosen.is_empty() {
+                return Err(ApiError::invalid("seats", "name at least one seat"));
+            }
+            if let Some(bad) = chosen.iter().find(|c| !listed.contains(c)) {
+                return Err(ApiError::invalid(
+                    "seats",
+                    format!("{bad} is not a seat this report lists"),
+                ));
+            }
+            chosen.clone()
+        }
+    };
+    // Seats already gone need no call; the report records them as such.
+    let mut live = Vec::new();
+    for u in &seats {
+        if scoped.seat_by_id(id, u).await?.is_some() {
+            live.push(u.clone());
+        }
+    }
+    if live.is_empty() {
+        if req.dry_run {
+            return Ok((
+                StatusCode::OK,
+                Json(ChangeResponse {
+                    plan: PlanBody {
+                        steps: Vec::new(),
+                        input_hash: String::new(),
+                    },
+                    task: None,
+                }),
+            ));
+        }
+        let outcomes: Vec<serde_json::Value> = seats
+            .iter()
+            .map(|u| serde_json::json!({ "seat": u, "outcome": "already", "summary": "not a seat any more" }))
+            .collect();
+        scoped
+            .finish_report(id, &r.id, &serde_json::Value::Array(outcomes))
+            .await?;
+        return Err(ApiError::Conflict {
+            field: Some("seats".into()),
+            message:
+                "none of these seats is on the platform any more; the report is marked applied"
+                    .into(),
+        });
+    }
+    plan_and_queue(
+        &s,
+        &caller,
+        &app,
+        Request::Remove { seats: live },
+        Handling {
+            dry_run: req.dry_run,
+            plan_hash: req.plan_hash.as_deref(),
+            confirm: req.confirm_large_removal,
+            report: (!req.dry_run).then(|| (r.id.clone(), seats.clone())),
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DismissRequest {
+    /// Why the seats stay (1–500 characters).
+    pub reason: String,
+}
+
+/// Dismiss a deprovisioning report (its seats stay).
+#[utoipa::path(post, path = "/api/v1/apps/{id}/reports/{report_id}/dismiss", tag = "members",
+    params(("id" = String, Path, description = "app id"), ("report_id" = String, Path, description = "report")), request_body = DismissRequest,
+    responses((status = 200, body = ReportBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn dismiss_report(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, report)): Path<(String, String)>,
+    ApiJson(req): ApiJson<DismissRequest>,
+) -> ApiResult<Json<ReportBody>> {
+    let p = *caller.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    let reason = required_text("reason", &req.reason, 500)?;
+    let by = caller.principal.person_id.to_string();
+    Ok(Json(
+        s.store
+            .ws(p.workspace_id)
+            .dismiss_report(&caller.actor(), &by, id, &report, &reason)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EmailBody {
+    pub id: String,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    /// What it is about (`report:{id}`).
+    pub related: Option<String>,
+    /// `kept` (no SMTP configured), `pending`, `sent` or `failed`.
+    pub status: String,
+    pub error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<castellan_store::Email> for EmailBody {
+    fn from(e: castellan_store::Email) -> Self {
+        Self {
+            id: e.id,
+            recipients: e.recipients,
+            subject: e.subject,
+            body: e.body,
+            related: e.related,
+            status: e.status,
+            error: e.error,
+            created_at: e.created_at,
+            sent_at: e.sent_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OutboxQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// E-mails Castellan wrote, newest first (sent, pending, or kept when no SMTP is set).
+#[utoipa::path(get, path = "/api/v1/outbox", tag = "members", params(OutboxQuery),
+    responses((status = 200, body = Page<EmailBody>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn outbox(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<OutboxQuery>,
+) -> ApiResult<Json<Page<EmailBody>>> {
+    let p = caller.require(Action::ReadAudit)?;
+    let page = s
+        .store
+        .ws(p.workspace_id)
+        .outbox(q.cursor.as_deref(), limit(q.limit)?)
+        .await?;
+    Ok(Json(Page::from_store(page, Into::into)))
+}

@@ -1,0 +1,392 @@
+//! Changes pushed to a business center (`members.change` tasks) and the e-mail a check sends
+//! when its report lists deprovisioned people. Planning is shared by the preview (API and
+//! CLI) and the task, so both see the same steps and the same input hash.
+
+use std::sync::Arc;
+
+use castellan_domain::audit::Actor;
+use castellan_domain::changes::{self, Options, Plan, Refusal, Request, Step};
+use castellan_domain::tasks::{TaskFailure, TaskKind, TaskTrigger};
+use castellan_domain::{AppId, FieldError, WorkspaceId};
+use castellan_store::{App, CheckSummary, NewTask, Store};
+
+use crate::apps::{AppDeps, connector_for};
+use crate::worker::{HandlerResult, TaskContext};
+
+/// A plan and the exact platform calls of each step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Preview {
+    pub plan: Plan,
+    /// Per step, the calls it makes (`METHOD URL body`).
+    pub calls: Vec<Vec<String>>,
+}
+
+/// Why planning failed.
+#[derive(Debug)]
+pub enum PlanError {
+    Refused(Refusal),
+    /// The app cannot be reached (no token, vault) or the store failed.
+    Failed(String),
+}
+
+impl From<castellan_store::StoreError> for PlanError {
+    fn from(e: castellan_store::StoreError) -> Self {
+        PlanError::Failed(e.to_string())
+    }
+}
+
+/// The options a workspace sets: `max_removal_share` (0 to 1, default 0.2).
+pub fn options(settings: &serde_json::Value, confirm_large_removal: bool) -> Options {
+    Options {
+        max_removal_share: settings["max_removal_share"]
+            .as_f64()
+            .unwrap_or(Options::default().max_removal_share),
+        confirm_large_removal,
+    }
+}
+
+/// Checks `max_removal_share` in workspace settings.
+pub fn check_settings(settings: &serde_json::Value) -> Result<(), FieldError> {
+    match settings.get("max_removal_share") {
+        None => Ok(()),
+        Some(v) if v.as_f64().is_some_and(|x| x > 0.0 && x <= 1.0) => Ok(()),
+        Some(_) => Err(FieldError::new(
+            "settings.max_removal_share",
+            "must be a number above 0 and at most 1 (the share of a business's seats one change may remove without confirmation)",
+        )),
+    }
+}
+
+/// Plans `request` on `app` from what Castellan holds now.
+pub async fn preview(
+    store: &Store,
+    deps: &AppDeps,
+    ws: WorkspaceId,
+    app: &App,
+    request: &Request,
+    confirm_large_removal: bool,
+) -> Result<Preview, PlanError> {
+    let scoped = store.ws(ws);
+    let account = scoped.automation_account(app.automation_account_id).await?;
+    let (seat_ids, emails, assets) = named(request);
+    let (seats, facts) = scoped
+        .plan_inputs(app, &account.email, &seat_ids, &emails, &assets)
+        .await?;
+    let settings = scoped.workspace().await?.settings;
+    let plan = changes::plan(
+        request,
+        &seats,
+        &facts,
+        options(&settings, confirm_large_removal),
+    )
+    .map_err(PlanError::Refused)?;
+    let connector = connector_for(store, deps, ws, app)
+        .await
+        .map_err(|e| PlanError::Failed(e.to_string()))?;
+    let calls = plan
+        .steps
+        .iter()
+        .map(|s| connector.describe(&s.change))
+        .collect();
+    Ok(Preview { plan, calls })
+}
+
+/// The seats, e-mails and assets a request names.
+fn named(r: &Request) -> (Vec<String>, Vec<String>, Vec<String>) {
+    match r {
+        Request::Remove { seats } => (seats.clone(), Vec::new(), Vec::new()),
+        Request::SetRole { seat, .. } | Request::CancelInvite { seat } => {
+            (vec![seat.clone()], Vec::new(), Vec::new())
+        }
+        Request::SetPermissions { seat, asset_id, .. } => {
+            (vec![seat.clone()], Vec::new(), vec![asset_id.clone()])
+        }
+        Request::Invite { email, assets, .. } => (
+            Vec::new(),
+            vec![email.clone()],
+            assets.iter().map(|a| a.asset_id.clone()).collect(),
+        ),
+    }
+}
+
+/// What a `members.change` task carries.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ChangeTask {
+    pub app_id: String,
+    pub request: Request,
+    #[serde(default)]
+    pub confirm_large_removal: bool,
+    /// Set when the change applies a deprovisioning report.
+    #[serde(default)]
+    pub report_id: Option<String>,
+    /// The report's seats being applied (some may be gone already).
+    #[serde(default)]
+    pub report_seats: Vec<String>,
+}
+
+/// Queues a change (after the caller checked the preview's hash).
+pub async fn enqueue(
+    store: &Store,
+    ws: WorkspaceId,
+    actor: &Actor,
+    created_by: Option<castellan_domain::PersonId>,
+    t: &ChangeTask,
+) -> Result<castellan_store::Task, castellan_store::StoreError> {
+    let mut task = NewTask::new(
+        TaskKind::from_static("members.change"),
+        serde_json::to_value(t).expect("change tasks serialise"),
+        TaskTrigger::Person,
+    );
+    task.app_id = t.app_id.parse().ok();
+    task.created_by = created_by;
+    store.ws(ws).enqueue(actor, task).await
+}
+
+pub(crate) async fn change(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
+    let t: ChangeTask = serde_json::from_value(ctx.task.payload.clone())
+        .map_err(|e| TaskFailure::Permanent(format!("payload: {e}")))?;
+    let app_id: AppId = t
+        .app_id
+        .parse()
+        .map_err(|_| TaskFailure::Permanent("payload has no app_id".into()))?;
+    let scoped = ctx.store.ws(ctx.task.workspace_id);
+    let held = scoped
+        .acquire_app(app_id, ctx.task.id)
+        .await
+        .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+    if !held {
+        return Err(TaskFailure::Busy(
+            "another task of this app is running".into(),
+        ));
+    }
+    let out = change_held(&ctx, &deps, app_id, &t).await;
+    scoped.release_app(app_id, ctx.task.id).await.ok();
+    out
+}
+
+async fn change_held(
+    ctx: &TaskContext,
+    deps: &AppDeps,
+    app_id: AppId,
+    t: &ChangeTask,
+) -> HandlerResult {
+    let ws = ctx.task.workspace_id;
+    let scoped = ctx.store.ws(ws);
+    let app = scoped
+        .app(app_id)
+        .await
+        .map_err(|e| TaskFailure::Permanent(e.to_string()))?;
+    let last_attempt = ctx.task.attempts >= ctx.task.max_attempts;
+    // Planned again from what is held now: steps an earlier attempt completed are gone, and
+    // the guards see today's seats.
+    let preview = match preview(
+        &ctx.store,
+        deps,
+        ws,
+        &app,
+        &t.request,
+        t.confirm_large_removal,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(PlanError::Refused(r)) => {
+            let e = match r {
+                Refusal::Invalid(e) | Refusal::Guard(e) => e,
+            };
+            let msg = format!("{}: {}", e.field, e.message);
+            report_failed(ctx, app_id, t, &msg).await;
+            return Err(TaskFailure::Permanent(msg));
+        }
+        Err(PlanError::Failed(m)) => {
+            if last_attempt {
+                report_failed(ctx, app_id, t, &m).await;
+            }
+            return Err(TaskFailure::Retryable(m));
+        }
+    };
+    let connector = connector_for(&ctx.store, deps, ws, &app).await?;
+    let actor = Actor::Automation {
+        name: format!("task:{}", ctx.task.id),
+    };
+    let total = preview.plan.steps.len() as i64;
+    let mut outcomes: Vec<serde_json::Value> = Vec::new();
+    let mut failures = Vec::new();
+    for (i, step) in preview.plan.steps.iter().enumerate() {
+        ctx.progress(i as i64, Some(total), &step.summary).await;
+        match connector.apply(&step.change).await {
+            Ok(applied) => {
+                scoped
+                    .record_applied(&actor, app_id, Some(ctx.task.id), step, &applied)
+                    .await
+                    .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+                let word = if applied.already { "already" } else { "done" };
+                ctx.log("info", &format!("{}: {word}", step.summary)).await;
+                outcomes.push(outcome(step, word, None));
+            }
+            Err(e) if e.is_retryable() && !last_attempt => {
+                ctx.log("warn", &format!("{}: {e}", step.summary)).await;
+                return Err(TaskFailure::Retryable(e.to_string()));
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                ctx.log("error", &format!("{}: {msg}", step.summary)).await;
+                scoped
+                    .record_refused(&actor, app_id, Some(ctx.task.id), step, &msg)
+                    .await
+                    .ok();
+                failures.push(format!("{}: {msg}", step.seat));
+                outcomes.push(outcome(step, "failed", Some(&msg)));
+            }
+        }
+    }
+    ctx.progress(total, Some(total), "done").await;
+    if let Some(report) = &t.report_id {
+        // Seats the report named that needed no call were gone already.
+        let mut all = outcomes.clone();
+        for s in &t.report_seats {
+            if !preview.plan.steps.iter().any(|st| &st.seat == s) {
+                all.push(serde_json::json!({ "seat": s, "outcome": "already", "summary": "not a seat any more" }));
+            }
+        }
+        scoped
+            .finish_report(app_id, report, &serde_json::Value::Array(all))
+            .await
+            .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+    }
+    if !failures.is_empty() {
+        return Err(TaskFailure::Permanent(format!(
+            "{} of {} changes failed: {}",
+            failures.len(),
+            total,
+            failures.join("; ")
+        )));
+    }
+    Ok(serde_json::json!({ "steps": outcomes, "input_hash": preview.plan.input_hash }))
+}
+
+fn outcome(step: &Step, word: &str, error: Option<&str>) -> serde_json::Value {
+    serde_json::json!({ "seat": step.seat, "outcome": word, "summary": step.summary, "error": error })
+}
+
+/// A report whose change could not run: every seat failed for `why`.
+async fn report_failed(ctx: &TaskContext, app: AppId, t: &ChangeTask, why: &str) {
+    let Some(report) = &t.report_id else {
+        return;
+    };
+    let outcomes: Vec<serde_json::Value> = t
+        .report_seats
+        .iter()
+        .map(|s| serde_json::json!({ "seat": s, "outcome": "failed", "error": why }))
+        .collect();
+    ctx.store
+        .ws(ctx.task.workspace_id)
+        .finish_report(app, report, &serde_json::Value::Array(outcomes))
+        .await
+        .ok();
+}
+
+/// After a check whose report lists people no earlier report did: one e-mail to the
+/// workspace's Owners and Admins and the app's Owners, sent when SMTP is configured and kept
+/// in the outbox either way.
+pub async fn notify_report(
+    store: &Store,
+    deps: &AppDeps,
+    ws: WorkspaceId,
+    app: &App,
+    summary: &CheckSummary,
+) -> Result<Option<String>, castellan_store::StoreError> {
+    if summary.newly_pending == 0 {
+        return Ok(None);
+    }
+    let scoped = store.ws(ws);
+    let report = scoped.report(app.id, &summary.report_id).await?;
+    let recipients = scoped.report_recipients(app.id).await?;
+    if recipients.is_empty() {
+        return Ok(None);
+    }
+    let link = format!(
+        "{}/api/v1/apps/{}/reports/{}",
+        deps.mail.public_url.trim_end_matches('/'),
+        app.id,
+        report.id
+    );
+    let mut body = format!(
+        "A check for updates of {} ({} {}) found seats of people who are deactivated in the directory.\n\n",
+        app.label, app.platform, app.business_id
+    );
+    for p in report.pending_removal.as_array().into_iter().flatten() {
+        let roles: Vec<&str> = p["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str())
+            .collect();
+        body.push_str(&format!(
+            "- {} <{}>: seat {} ({}), role {}\n",
+            p["person"].as_str().unwrap_or(""),
+            p["person_email"].as_str().unwrap_or(""),
+            p["user_id"].as_str().unwrap_or(""),
+            p["email"].as_str().unwrap_or("no e-mail"),
+            roles.join(", ")
+        ));
+    }
+    body.push_str(&format!(
+        "\nReview and apply the report (removes these seats on the platform) or dismiss it:\n{link}\n\n\
+         castellan reports apply \"{}\" {}\n",
+        app.label, report.id
+    ));
+    let subject = format!(
+        "[Castellan] {}: {} deprovisioned {} still hold seats",
+        app.label,
+        summary.pending_removal,
+        if summary.pending_removal == 1 {
+            "person"
+        } else {
+            "people"
+        }
+    );
+    let send = deps.mail.smtp.is_some();
+    let email = scoped
+        .put_email(
+            &recipients,
+            &subject,
+            &body,
+            Some(&format!("report:{}", report.id)),
+            send,
+        )
+        .await?;
+    if send {
+        let mut t = NewTask::new(
+            TaskKind::from_static("email.send"),
+            serde_json::json!({ "email_id": email.id }),
+            TaskTrigger::System,
+        );
+        t.app_id = Some(app.id);
+        scoped
+            .enqueue(
+                &Actor::Automation {
+                    name: "check-for-updates".into(),
+                },
+                t,
+            )
+            .await?;
+    }
+    Ok(Some(email.id))
+}
+
+/// Where e-mails go and what links in them point at.
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub smtp: Option<Arc<crate::mail::SmtpConfig>>,
+    pub public_url: String,
+}
+
+impl Default for Mail {
+    fn default() -> Self {
+        Self {
+            smtp: None,
+            public_url: crate::state::ServerSettings::default().public_url,
+        }
+    }
+}

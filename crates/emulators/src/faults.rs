@@ -25,6 +25,12 @@ pub struct Faults {
     pub pinterest_ads_write_per_sec: f64,
     pub pinterest_org_per_sec: f64,
     pub tiktok_qps: f64,
+    /// The next this many writes (any call that changes something) answer 503, then writes
+    /// work again: a fault that a retry gets past.
+    pub fail_next_writes: u32,
+    /// Every write is refused with this message (Pinterest: 400; TikTok: code 40002): a
+    /// fault no retry gets past.
+    pub refuse_writes: Option<String>,
 }
 
 impl Default for Faults {
@@ -39,6 +45,8 @@ impl Default for Faults {
             pinterest_ads_write_per_sec: 0.0,
             pinterest_org_per_sec: 0.0,
             tiktok_qps: 0.0,
+            fail_next_writes: 0,
+            refuse_writes: None,
         }
     }
 }

@@ -147,6 +147,39 @@ async fn platform_faults(State(w): State<Arc<World>>, req: Request, next: Next) 
             (StatusCode::TOO_MANY_REQUESTS, Json(json!({ "code": 8, "message": "This request exceeded a rate limit. This can be caused by too many requests within a short time." }))).into_response()
         };
     }
+    // Writes: anything but a read or a token exchange.
+    let is_write =
+        method != "GET" && !path.contains("/oauth") && !path.contains("/oauth2/access_token");
+    if is_write {
+        let fail = {
+            let mut g = w.faults.lock().expect("faults");
+            let fail = g.fail_next_writes > 0;
+            g.fail_next_writes = g.fail_next_writes.saturating_sub(1);
+            fail
+        };
+        if fail {
+            return if is_tiktok {
+                (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "code": 50000, "message": "System error", "request_id": w.request_id(), "data": {} }))).into_response()
+            } else {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({ "code": 503, "message": "Service unavailable." })),
+                )
+                    .into_response()
+            };
+        }
+        if let Some(msg) = &f.refuse_writes {
+            return if is_tiktok {
+                tiktok::envelope(&w, 40002, msg, json!({}))
+            } else {
+                (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({ "code": 400, "message": msg })),
+                )
+                    .into_response()
+            };
+        }
+    }
     let (roll_err, roll_timeout, which): (f64, f64, u8) = {
         let mut rng = w.rng.lock().expect("rng");
         (rng.r#gen(), rng.r#gen(), rng.gen_range(0..3))

@@ -1176,3 +1176,55 @@ where
     }
     out
 }
+
+/// Writes that fail a few times, or are refused for good; reads are untouched.
+#[tokio::test]
+async fn write_fault_switches() {
+    let emu = emulator().await;
+    let http = Client::new();
+    let pin_write = || {
+        http.patch(format!(
+            "{}/v5/businesses/{}/members",
+            emu.base_url(),
+            sc::PINTEREST_BRAND
+        ))
+        .bearer_auth(sc::PINTEREST_AUTOMATION_TOKEN)
+        .json(&json!([{ "member_id": "1", "business_role": "EMPLOYEE" }]))
+        .send()
+    };
+    let pin_read = || {
+        http.get(format!(
+            "{}/v5/businesses/{}/members",
+            emu.base_url(),
+            sc::PINTEREST_BRAND
+        ))
+        .bearer_auth(sc::PINTEREST_AUTOMATION_TOKEN)
+        .send()
+    };
+    let tt_write = || {
+        http.post(format!("{}/bc/member/delete/", emu.tiktok_url()))
+            .header("Access-Token", sc::TIKTOK_AUTOMATION_TOKEN)
+            .json(&json!({ "bc_id": sc::TIKTOK_BRAND.to_string(), "user_id": "1" }))
+            .send()
+    };
+    set_faults(&emu, json!({ "fail_next_writes": 2 })).await;
+    assert_eq!(pin_read().await.unwrap().status(), 200);
+    assert_eq!(pin_write().await.unwrap().status(), 503);
+    assert_eq!(tt_write().await.unwrap().status(), 503);
+    // Past the failures, the write is judged on its merits again (no such member: 404).
+    assert_eq!(pin_write().await.unwrap().status(), 404);
+    set_faults(
+        &emu,
+        json!({ "refuse_writes": "The business is under review." }),
+    )
+    .await;
+    for _ in 0..3 {
+        let r = pin_write().await.unwrap();
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["message"], "The business is under review.");
+    }
+    let v: Value = tt_write().await.unwrap().json().await.unwrap();
+    assert_eq!(v["code"], 40002);
+    assert_eq!(pin_read().await.unwrap().status(), 200);
+}

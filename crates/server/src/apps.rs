@@ -447,12 +447,16 @@ pub fn next_check(
     )
 }
 
-/// Enqueues the checks that are due (one scheduler pass).
+/// One scheduler pass: ends expired exemptions, enqueues the checks that are due.
 pub async fn schedule_tick(
     store: &Store,
     settings: &crate::ServerSettings,
 ) -> Result<Vec<TaskId>, castellan_store::StoreError> {
     let env = store.env().clone();
+    let ended = store.release_expired_exemptions().await?;
+    if ended > 0 {
+        tracing::info!(seats = ended, "exemptions ended");
+    }
     store
         .enqueue_due_checks(|| next_check(&env, settings))
         .await

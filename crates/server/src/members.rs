@@ -177,6 +177,49 @@ async fn change_held(
         .await
         .map_err(|e| TaskFailure::Permanent(e.to_string()))?;
     let last_attempt = ctx.task.attempts >= ctx.task.max_attempts;
+    // Seats already gone (an earlier attempt or run removed them) are done, not an error.
+    let mut request = t.request.clone();
+    let invite_gone = match &request {
+        Request::CancelInvite { seat } => scoped
+            .seat_by_id(app_id, seat)
+            .await
+            .map_err(|e| TaskFailure::Retryable(e.to_string()))?
+            .is_none(),
+        _ => false,
+    };
+    if invite_gone {
+        request = Request::Remove { seats: Vec::new() };
+    }
+    if let Request::Remove { seats } = &mut request {
+        let mut live = Vec::new();
+        for s in seats.iter() {
+            if scoped
+                .seat_by_id(app_id, s)
+                .await
+                .map_err(|e| TaskFailure::Retryable(e.to_string()))?
+                .is_some()
+            {
+                live.push(s.clone());
+            }
+        }
+        *seats = live;
+    }
+    if matches!(&request, Request::Remove { seats } if seats.is_empty()) {
+        ctx.log("info", "nothing to do: the seats are gone already")
+            .await;
+        if let Some(report) = &t.report_id {
+            let all: Vec<serde_json::Value> = t
+                .report_seats
+                .iter()
+                .map(|s| serde_json::json!({ "seat": s, "outcome": "already", "summary": "not a seat any more" }))
+                .collect();
+            scoped
+                .finish_report(app_id, report, &serde_json::Value::Array(all))
+                .await
+                .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+        }
+        return Ok(serde_json::json!({ "steps": [] }));
+    }
     // Planned again from what is held now: steps an earlier attempt completed are gone, and
     // the guards see today's seats.
     let preview = match preview(
@@ -184,7 +227,7 @@ async fn change_held(
         deps,
         ws,
         &app,
-        &t.request,
+        &request,
         t.confirm_large_removal,
     )
     .await
@@ -337,13 +380,18 @@ pub async fn notify_report(
         app.label, report.id
     ));
     let subject = format!(
-        "[Castellan] {}: {} deprovisioned {} still hold seats",
+        "[Castellan] {}: {} deprovisioned {} still {} seats",
         app.label,
         summary.pending_removal,
         if summary.pending_removal == 1 {
             "person"
         } else {
             "people"
+        },
+        if summary.pending_removal == 1 {
+            "holds"
+        } else {
+            "hold"
         }
     );
     let send = deps.mail.smtp.is_some();

@@ -60,6 +60,10 @@ pub struct AccountCard {
     pub platform: Platform,
     pub status: CardStatus,
     pub created_at: Timestamp,
+    /// A person's card on an app: the app, the person, and their role there.
+    pub app_id: Option<castellan_domain::AppId>,
+    pub identity_id: Option<castellan_domain::IdentityId>,
+    pub app_role: Option<String>,
 }
 
 /// A stored secret with its place, for key rotation.
@@ -98,6 +102,9 @@ fn card_from_row(row: &AnyRow) -> Result<AccountCard> {
         platform: get_parsed(row, "platform")?,
         status: get_parsed(row, "status")?,
         created_at: get_time(row, "created_at")?,
+        app_id: get_opt_id(row, "app_id")?,
+        identity_id: get_opt_id(row, "identity_id")?,
+        app_role: row.try_get("app_role")?,
     })
 }
 

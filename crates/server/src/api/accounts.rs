@@ -29,6 +29,11 @@ pub struct CardBody {
     pub status: String,
     pub automation_account_id: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// A person's card on an app (from *Match and invite*): the app, the person, and their
+    /// role there (`owner` or `collaborator`).
+    pub app_id: Option<String>,
+    pub identity_id: Option<String>,
+    pub app_role: Option<String>,
 }
 
 impl From<AccountCard> for CardBody {
@@ -40,6 +45,9 @@ impl From<AccountCard> for CardBody {
             status: c.status.as_str().into(),
             automation_account_id: c.automation_account_id.map(|a| a.to_string()),
             created_at: c.created_at,
+            app_id: c.app_id.map(|a| a.to_string()),
+            identity_id: c.identity_id.map(|i| i.to_string()),
+            app_role: c.app_role,
         }
     }
 }

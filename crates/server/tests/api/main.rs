@@ -4,6 +4,7 @@
 mod accounts;
 mod common;
 mod flows;
+mod manage;
 mod matrix;
 mod sync;
 mod worker;

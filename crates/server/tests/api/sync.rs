@@ -16,10 +16,11 @@ use crate::common::TestApp;
 
 const DIRECTORY: &str = include_str!("../../../castellan/demo/directory.csv");
 
-struct Setup {
-    app: TestApp,
-    emu: Running,
-    token: String,
+pub(crate) struct Setup {
+    pub app: TestApp,
+    pub ws: castellan_domain::WorkspaceId,
+    pub emu: Running,
+    pub token: String,
     stop: CancellationToken,
 }
 
@@ -29,7 +30,16 @@ impl Drop for Setup {
     }
 }
 
-async fn setup(backend: castellan_store::Backend) -> Option<Setup> {
+pub(crate) async fn setup(backend: castellan_store::Backend) -> Option<Setup> {
+    setup_with(backend, None).await
+}
+
+/// A server with both emulators, the demo directory, and a worker (sending e-mail through
+/// `smtp` when given).
+pub(crate) async fn setup_with(
+    backend: castellan_store::Backend,
+    smtp: Option<castellan_server::mail::SmtpConfig>,
+) -> Option<Setup> {
     let db = castellan_store::testing::TestDb::for_backend(backend).await?;
     let app = TestApp::spawn_with(db, Default::default()).await;
     let emu = castellan_emulators::start(
@@ -63,7 +73,10 @@ async fn setup(backend: castellan_store::Backend) -> Option<Setup> {
     let registry = Registry::standard().with_apps(castellan_server::apps::AppDeps {
         vault: app.vault.clone(),
         http,
-        mail: Default::default(),
+        mail: castellan_server::members::Mail {
+            smtp: smtp.map(Arc::new),
+            public_url: app.base.clone(),
+        },
     });
     tokio::spawn(worker::run(
         app.store.clone(),
@@ -74,6 +87,7 @@ async fn setup(backend: castellan_store::Backend) -> Option<Setup> {
     ));
     Some(Setup {
         app,
+        ws,
         emu,
         token,
         stop,
@@ -81,7 +95,13 @@ async fn setup(backend: castellan_store::Backend) -> Option<Setup> {
 }
 
 impl Setup {
-    async fn connect(&self, platform: &str) -> String {
+    pub(crate) async fn connect(&self, platform: &str) -> String {
+        self.connect_as(platform, "castellan-automation@acme.example.com")
+            .await
+    }
+
+    /// Connects with an automation account whose e-mail on file is `email`.
+    pub(crate) async fn connect_as(&self, platform: &str, email: &str) -> String {
         let (tok, base, business) = match platform {
             "pinterest" => (
                 sc::PINTEREST_AUTOMATION_TOKEN,
@@ -97,7 +117,7 @@ impl Setup {
         let acct: Value = self
             .app
             .post(&self.token, "/api/v1/automation-accounts")
-            .json(&json!({ "platform": platform, "label": format!("{platform} bot"), "email": "castellan-automation@acme.example.com", "password": "bot-password-123", "access_token": tok }))
+            .json(&json!({ "platform": platform, "label": format!("{platform} bot"), "email": email, "password": "bot-password-123", "access_token": tok }))
             .send()
             .await
             .unwrap()
@@ -128,7 +148,7 @@ impl Setup {
         id
     }
 
-    async fn wait_task(&self, id: &str) -> Value {
+    pub(crate) async fn wait_task(&self, id: &str) -> Value {
         for _ in 0..600 {
             let t: Value = self
                 .app
@@ -147,7 +167,7 @@ impl Setup {
         panic!("task {id} did not finish");
     }
 
-    async fn check(&self, app: &str) -> Value {
+    pub(crate) async fn check(&self, app: &str) -> Value {
         let r = self
             .app
             .post(&self.token, &format!("/api/v1/apps/{app}/check"))
@@ -159,13 +179,13 @@ impl Setup {
         self.wait_task(t["id"].as_str().unwrap()).await
     }
 
-    async fn get_json(&self, path: &str) -> Value {
+    pub(crate) async fn get_json(&self, path: &str) -> Value {
         let r = self.app.get(&self.token, path).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
         r.json().await.unwrap()
     }
 
-    async fn counts(&self, app: &str) -> Value {
+    pub(crate) async fn counts(&self, app: &str) -> Value {
         let v: Value = self
             .app
             .get(&self.token, &format!("/api/v1/apps/{app}"))
@@ -178,7 +198,7 @@ impl Setup {
         v["counts"].clone()
     }
 
-    async fn tab(&self, app: &str, tab: &str) -> Vec<Value> {
+    pub(crate) async fn tab(&self, app: &str, tab: &str) -> Vec<Value> {
         let v: Value = self
             .app
             .get(
@@ -194,7 +214,7 @@ impl Setup {
         v["items"].as_array().unwrap().clone()
     }
 
-    async fn control(&self, method: &str, path: &str, body: Value) -> Value {
+    pub(crate) async fn control(&self, method: &str, path: &str, body: Value) -> Value {
         let r = reqwest::Client::new()
             .request(
                 method.parse().unwrap(),

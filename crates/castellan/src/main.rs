@@ -1,6 +1,7 @@
 //! The `castellan` command: the server, the worker, and operator tools.
 
 mod config;
+mod manage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -98,6 +99,21 @@ enum Command {
     /// App integrations.
     #[command(subcommand)]
     Apps(AppsCmd),
+    /// Manage an app's seats: remove, set roles and permissions, invite, match, exempt.
+    #[command(subcommand)]
+    Members(manage::MembersCmd),
+    /// Check-for-updates reports: show, apply (remove deprovisioned seats), dismiss.
+    #[command(subcommand)]
+    Reports(manage::ReportsCmd),
+    /// E-mails Castellan wrote (sent through SMTP, or kept here when none is configured).
+    Outbox {
+        #[arg(long)]
+        workspace: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
     /// Benchmarks that print figures (speed and memory targets live here, not in tests).
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -663,6 +679,13 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { .. } => demo(cfg).await,
         Command::Apps(cmd) => apps_cmd(&cfg, cmd).await,
+        Command::Members(cmd) => manage::members(&cfg, cmd).await,
+        Command::Reports(cmd) => manage::reports(&cfg, cmd).await,
+        Command::Outbox {
+            workspace,
+            json,
+            limit,
+        } => manage::outbox(&cfg, workspace, json, limit).await,
         Command::Vault(VaultCmd::RotateKey { retire }) => {
             if cfg.master_key.is_some() {
                 anyhow::bail!(
@@ -826,27 +849,7 @@ async fn apps_cmd(cfg: &Config, cmd: AppsCmd) -> anyhow::Result<ExitCode> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            let bar = indicatif::ProgressBar::new_spinner();
-            bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
-                    .expect("valid template"),
-            );
-            bar.enable_steady_tick(Duration::from_millis(120));
-            let done = loop {
-                let t = store.ws(ws.id).task(task.id).await?;
-                bar.set_message(format!(
-                    "{} — {}",
-                    t.status,
-                    t.progress_message
-                        .clone()
-                        .unwrap_or_else(|| "waiting for a worker".into())
-                ));
-                if t.status.is_final() {
-                    break t;
-                }
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            };
-            bar.finish_and_clear();
+            let done = manage::wait_with_spinner(&store, &ws, &task).await?;
             if json {
                 println!(
                     "{}",

@@ -442,3 +442,187 @@ fn bad_configuration_is_refused_with_the_key_named() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("log_format"));
 }
+
+/// `castellan members`, `reports` and `outbox` on a served database: a change is planned,
+/// queued, run by the server's worker and awaited; a report is applied; the e-mail waits in
+/// the outbox (no SMTP configured). Multi-threaded: the CLI runs as blocking child
+/// processes while the in-process emulator must keep answering the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_and_reports_from_the_cli() {
+    use castellan_domain::auth::{API_TOKEN_PREFIX, ApiScope, generate_secret, hash_secret};
+    use castellan_emulators::scenario as sc;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| ok(castellan(dir.path(), None).args(args).output().unwrap());
+    run(&[
+        "admin",
+        "bootstrap",
+        "--workspace",
+        "Acme",
+        "--email",
+        "owner@acme.example.com",
+    ]);
+    let csv = concat!(env!("CARGO_MANIFEST_DIR"), "/demo/directory.csv");
+    run(&["directory", "import", csv]);
+    // An API token for the owner, to connect the app through the API.
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("castellan-data/castellan.db").display()
+    );
+    let db = store(&url).await;
+    let ws = db.workspace_by_name("Acme").await.unwrap();
+    let owner = db.ws(ws.id).people(None, 10).await.unwrap().items[0].id;
+    let secret = generate_secret(API_TOKEN_PREFIX, &mut rand::thread_rng());
+    db.ws(ws.id)
+        .create_token(
+            &castellan_domain::audit::Actor::Automation {
+                name: "test".into(),
+            },
+            owner,
+            "cli test",
+            ApiScope::Admin,
+            &hash_secret(&secret),
+        )
+        .await
+        .unwrap();
+    let emu = castellan_emulators::start(
+        "127.0.0.1:0",
+        castellan_emulators::World::new(
+            castellan_emulators::ScenarioSource::Demo,
+            3,
+            Default::default(),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut child = castellan(dir.path(), None)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _serve = Killed(child);
+    let base = line.trim().rsplit(' ').next().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(&secret)
+            .json(&body)
+            .send()
+    };
+    let acct: serde_json::Value = post("/api/v1/automation-accounts", serde_json::json!({ "platform": "pinterest", "label": "bot", "email": "castellan-automation@acme.example.com", "password": "bot-password-123", "access_token": sc::PINTEREST_AUTOMATION_TOKEN }))
+        .await.unwrap().json().await.unwrap();
+    let created: serde_json::Value = post("/api/v1/apps", serde_json::json!({ "platform": "pinterest", "label": "Acme Pins", "business_id": sc::PINTEREST_BRAND.to_string(), "login_method": "sso", "automation_account_id": acct["account"]["id"], "api_base_url": emu.pinterest_url() }))
+        .await.unwrap().json().await.unwrap();
+    assert!(created["app"]["id"].is_string(), "{created}");
+    wait_for("the app to connect", 60, async || {
+        run(&["apps", "list", "--json"]).contains("\"connected\"")
+    })
+    .await;
+    let out = run(&["apps", "check", "Acme Pins", "--wait", "--json"]);
+    assert!(out.contains("\"completed\""), "{out}");
+
+    // Members: list, preview a removal, run it.
+    let unmatched = run(&[
+        "members",
+        "list",
+        "Acme Pins",
+        "--tab",
+        "unmatched",
+        "--json",
+    ]);
+    let gmail: serde_json::Value = unmatched
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|s| s["email"] == "jess.pins.ads@gmail.com")
+        .unwrap();
+    let seat = gmail["user_id"].as_str().unwrap().to_string();
+    let plan = run(&["members", "remove", "Acme Pins", &seat, "--dry-run"]);
+    assert!(plan.contains("DELETE") && plan.contains(&seat), "{plan}");
+    let done = run(&["members", "remove", "Acme Pins", &seat, "--wait", "--json"]);
+    assert!(done.contains("\"completed\""), "{done}");
+    let state: serde_json::Value = reqwest::get(format!(
+        "{}/_emulator/pinterest/businesses/{}",
+        emu.base_url(),
+        sc::PINTEREST_BRAND
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        !state["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["user"]["email"] == "jess.pins.ads@gmail.com")
+    );
+    // A refused change exits 1 naming the field.
+    let bot = castellan(dir.path(), None)
+        .args([
+            "members",
+            "remove",
+            "Acme Pins",
+            "549755910001",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bot.status.success());
+    assert!(String::from_utf8_lossy(&bot.stdout).contains("automation account"));
+    // Exempt, with the reason shown.
+    let noah = run(&[
+        "members",
+        "list",
+        "Acme Pins",
+        "--search",
+        "noah.davis",
+        "--json",
+    ]);
+    let noah: serde_json::Value = serde_json::from_str(noah.lines().next().unwrap()).unwrap();
+    let ex = run(&[
+        "members",
+        "exempt",
+        "Acme Pins",
+        noah["user_id"].as_str().unwrap(),
+        "--reason",
+        "shared analytics login",
+        "--json",
+    ]);
+    assert!(
+        ex.contains("\"exempted\"") && ex.contains("shared analytics login"),
+        "{ex}"
+    );
+
+    // Reports: the first check found the directory's two leavers; apply removes them.
+    let reports = run(&["reports", "list", "Acme Pins", "--json"]);
+    let open: serde_json::Value = reports
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["status"] == "open")
+        .unwrap();
+    assert_eq!(open["pending_removal"].as_array().unwrap().len(), 2);
+    let id = open["id"].as_str().unwrap().to_string();
+    let shown = run(&["reports", "show", "Acme Pins", &id]);
+    assert!(
+        shown.contains("David Carter") && shown.contains("Victoria Mitchell"),
+        "{shown}"
+    );
+    let applied = run(&["reports", "apply", "Acme Pins", &id, "--wait"]);
+    assert!(applied.contains("completed"), "{applied}");
+    let after = run(&["reports", "show", "Acme Pins", &id, "--json"]);
+    assert!(after.contains("\"applied\""), "{after}");
+    // The report's e-mail waits in the outbox: no SMTP server is configured.
+    let outbox = run(&["outbox", "--json"]);
+    let mail: serde_json::Value = serde_json::from_str(outbox.lines().next().unwrap()).unwrap();
+    assert_eq!(mail["status"], "kept");
+    assert!(
+        mail["body"].as_str().unwrap().contains("David Carter"),
+        "{mail}"
+    );
+}

@@ -1508,11 +1508,12 @@ async fn demo(mut cfg: Config) -> anyhow::Result<ExitCode> {
         .map(|(l, id)| format!("  {l}: {url}/api/v1/apps/{id}\n"))
         .collect();
     let banner = format!(
-        "\nDemo workspace ready (data in {dir}).\n  Sign in:   owner@demo.example.com / {password}\n  API token: {secret}\n  Directory: {} identities imported\n  Emulated platforms: {} (control API at /_emulator/info)\n{app_lines}\nTry:\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/apps\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/apps/{}/members?tab=unmatched'\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/tasks?limit=5'\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/audit/events\n  castellan --data-dir {dir} audit verify\n",
+        "\nDemo workspace ready (data in {dir}).\n  Sign in:   owner@demo.example.com / {password}\n  API token: {secret}\n  Directory: {} identities imported\n  Emulated platforms: {} (control API at /_emulator/info)\n{app_lines}\nTry:\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/apps\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/apps/{}/members?tab=unmatched'\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/tasks?limit=5'\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/audit/events\n  castellan --data-dir {dir} audit verify\n\nManage members (no SMTP here: e-mails wait in the outbox):\n  castellan --data-dir {dir} reports list \"{first}\"          # the two leavers await removal\n  castellan --data-dir {dir} reports apply \"{first}\" REPORT_ID --dry-run\n  castellan --data-dir {dir} members list \"{first}\" --tab unmatched\n  castellan --data-dir {dir} members remove \"{first}\" SEAT_ID --wait\n  castellan --data-dir {dir} outbox\n",
         sum.created,
         emulators.base_url(),
         apps[0].1,
         dir = dir.display(),
+        first = apps[0].0,
     );
     let result = serve(&cfg, store, Some(banner)).await;
     drop(emulators);

@@ -587,33 +587,15 @@ pub async fn reports(cfg: &Config, cmd: ReportsCmd) -> anyhow::Result<ExitCode> 
             report, seats, run, ..
         } => {
             let r = scoped.report(app.id, &report).await?;
-            if r.status != "open" {
-                anyhow::bail!(
-                    "the report is {}: only an open report can be applied",
-                    r.status
-                );
-            }
-            let listed: Vec<String> = r
-                .pending_removal
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|x| x["user_id"].as_str().map(str::to_string))
-                .collect();
-            let chosen = if seats.is_empty() {
-                listed.clone()
-            } else {
-                seats
-            };
-            if let Some(bad) = chosen.iter().find(|c| !listed.contains(c)) {
-                anyhow::bail!("--seat {bad}: not a seat this report lists");
-            }
-            let mut live = Vec::new();
-            for u in &chosen {
-                if scoped.seat_by_id(app.id, u).await?.is_some() {
-                    live.push(u.clone());
-                }
-            }
+            let chosen = (!seats.is_empty()).then_some(seats);
+            let (chosen, live) =
+                match castellan_server::members::report_targets(&store, ws.id, &r, chosen).await {
+                    Ok(t) => t,
+                    Err(castellan_server::members::PlanError::Refused(
+                        Refusal::Invalid(e) | Refusal::Guard(e),
+                    )) => anyhow::bail!("{}: {}", e.field, e.message),
+                    Err(castellan_server::members::PlanError::Failed(m)) => anyhow::bail!(m),
+                };
             if live.is_empty() {
                 anyhow::bail!(
                     "none of these seats is on the platform any more: run a check for updates"

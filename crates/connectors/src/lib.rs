@@ -29,3 +29,64 @@ pub(crate) async fn push(
         .await
         .map_err(castellan_domain::platform::ConnectorError::Sink)
 }
+
+/// What a connector sees of a change's target: whether it already shows the change, and the
+/// seat and grant as they are.
+pub(crate) type Observed = (
+    bool,
+    Option<castellan_domain::platform::SeatRecord>,
+    Option<castellan_domain::platform::GrantRecord>,
+);
+
+/// The write algorithm every connector shares: look first (what is already so makes no call),
+/// make the calls (given the seat as seen), and judge by what the platform shows afterwards.
+/// A refusal after an earlier attempt went unanswered is a success if the platform shows the
+/// change; a call the platform accepted but does not show is an error.
+pub(crate) async fn apply_checked<'a, O, C, Fut>(
+    observe: O,
+    call: C,
+) -> Result<castellan_domain::platform::Applied, castellan_domain::platform::ConnectorError>
+where
+    O: Fn() -> castellan_domain::platform::BoxFuture<
+        'a,
+        Result<Observed, castellan_domain::platform::ConnectorError>,
+    >,
+    C: FnOnce(Option<castellan_domain::platform::SeatRecord>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), castellan_domain::platform::ConnectorError>>,
+{
+    use castellan_domain::platform::{Applied, ConnectorError};
+    let (done, seat, grant) = observe().await?;
+    if done {
+        return Ok(Applied {
+            already: true,
+            seat,
+            grant,
+        });
+    }
+    if let Err(e) = call(seat).await {
+        if e.is_retryable() {
+            return Err(e);
+        }
+        let (done, seat, grant) = observe().await?;
+        return if done {
+            Ok(Applied {
+                already: false,
+                seat,
+                grant,
+            })
+        } else {
+            Err(e)
+        };
+    }
+    let (done, seat, grant) = observe().await?;
+    if !done {
+        return Err(ConnectorError::Protocol(
+            "the platform accepted the change but does not show it".into(),
+        ));
+    }
+    Ok(Applied {
+        already: false,
+        seat,
+        grant,
+    })
+}

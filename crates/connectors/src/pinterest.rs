@@ -527,6 +527,55 @@ impl PinterestConnector {
     }
 }
 
+impl PinterestConnector {
+    /// Makes the calls of `change` (`seat`: the member as seen before, for its role).
+    /// An invitation's asset permissions are attached to the invitation it just made.
+    async fn call(&self, change: &Change, seat: Option<SeatRecord>) -> Result<(), ConnectorError> {
+        let b = self.business().to_string();
+        let mut steps = calls(&b, change);
+        if let (Change::RemoveMember { user_id, .. }, Some(m)) = (change, &seat) {
+            // The API wants the member's current role with the id.
+            let role = m
+                .roles
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "EMPLOYEE".into());
+            steps[0].2 = json!({ "members": [{ "member_id": user_id, "business_role": role }] });
+        }
+        let mut invite_id: Option<String> = None;
+        for (i, (method, path, mut body)) in steps.into_iter().enumerate() {
+            if i == 1 {
+                let id = invite_id.clone().ok_or_else(|| {
+                    ConnectorError::Protocol("the invite answer named no invite".into())
+                })?;
+                body["invites"][0]["invite_id"] = json!(id);
+            }
+            let answer = self.send(method, &path, Some(&body)).await?;
+            if let Some(item) = answer["items"].as_array().and_then(|v| v.first()) {
+                if let Some(ex) = item.get("exception").filter(|e| !e.is_null()) {
+                    let msg = ex["message"].as_str().unwrap_or("refused").to_string();
+                    // An invite already pending for the address is the outcome we wanted.
+                    if !(matches!(change, Change::Invite { .. }) && ex["code"] == 409) {
+                        return Err(ConnectorError::Rejected(msg));
+                    }
+                }
+                if let Some(id) = item["invite"]["id"].as_str() {
+                    invite_id = Some(id.to_string());
+                }
+            }
+            if invite_id.is_none()
+                && let Change::Invite { email, .. } = change
+            {
+                invite_id = self
+                    .pending_invite(None, Some(email))
+                    .await?
+                    .map(|s| s.user_id.trim_start_matches("invite:").to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Connector for PinterestConnector {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
@@ -776,88 +825,9 @@ impl Connector for PinterestConnector {
     }
 
     fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<Applied, ConnectorError>> {
-        Box::pin(async move {
-            let (done, seat, grant) = self.observe(change).await?;
-            if done {
-                return Ok(Applied {
-                    already: true,
-                    seat,
-                    grant,
-                });
-            }
-            let b = self.business().to_string();
-            let mut steps = calls(&b, change);
-            if let (Change::RemoveMember { user_id, .. }, Some(m)) = (change, &seat) {
-                // The API wants the member's current role with the id.
-                let role = m
-                    .roles
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| "EMPLOYEE".into());
-                steps[0].2 =
-                    json!({ "members": [{ "member_id": user_id, "business_role": role }] });
-            }
-            let mut invite_id: Option<String> = None;
-            for (i, (method, path, mut body)) in steps.into_iter().enumerate() {
-                if i == 1 {
-                    // Asset permissions of the invite just made.
-                    let id = invite_id.clone().ok_or_else(|| {
-                        ConnectorError::Protocol("the invite answer named no invite".into())
-                    })?;
-                    body["invites"][0]["invite_id"] = json!(id);
-                }
-                let answer = match self.send(method, &path, Some(&body)).await {
-                    Ok(v) => v,
-                    // A refusal may mean an earlier, unanswered attempt already made the
-                    // change: what the platform shows decides.
-                    Err(e) if !e.is_retryable() => {
-                        let (done, seat, grant) = self.observe(change).await?;
-                        if done
-                            && i == 0
-                            && !matches!(change, Change::Invite { assets, .. } if !assets.is_empty())
-                        {
-                            return Ok(Applied {
-                                already: false,
-                                seat,
-                                grant,
-                            });
-                        }
-                        return Err(e);
-                    }
-                    Err(e) => return Err(e),
-                };
-                if let Some(item) = answer["items"].as_array().and_then(|v| v.first()) {
-                    if let Some(ex) = item.get("exception").filter(|e| !e.is_null()) {
-                        let msg = ex["message"].as_str().unwrap_or("refused").to_string();
-                        // An invite already pending for the address is the outcome we wanted.
-                        if !(matches!(change, Change::Invite { .. }) && ex["code"] == 409) {
-                            return Err(ConnectorError::Rejected(msg));
-                        }
-                    }
-                    if let Some(id) = item["invite"]["id"].as_str() {
-                        invite_id = Some(id.to_string());
-                    }
-                }
-                if invite_id.is_none()
-                    && let Change::Invite { email, .. } = change
-                {
-                    invite_id = self
-                        .pending_invite(None, Some(email))
-                        .await?
-                        .map(|s| s.user_id.trim_start_matches("invite:").to_string());
-                }
-            }
-            let (done, seat, grant) = self.observe(change).await?;
-            if !done {
-                return Err(ConnectorError::Protocol(
-                    "the platform accepted the change but does not show it".into(),
-                ));
-            }
-            Ok(Applied {
-                already: false,
-                seat,
-                grant,
-            })
-        })
+        Box::pin(crate::apply_checked(
+            move || Box::pin(self.observe(change)),
+            move |seat| self.call(change, seat),
+        ))
     }
 }

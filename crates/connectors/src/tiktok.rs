@@ -712,45 +712,15 @@ impl Connector for TiktokConnector {
     }
 
     fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<Applied, ConnectorError>> {
-        Box::pin(async move {
-            let (done, seat, grant) = self.observe(change).await?;
-            if done {
-                return Ok(Applied {
-                    already: true,
-                    seat,
-                    grant,
-                });
-            }
-            for (path, body) in calls(&self.cfg.bc_id, change) {
-                if let Err(e) = self.post(path, &body).await {
-                    // A refusal may mean an earlier, unanswered attempt made the change
-                    // already: what the platform shows decides.
-                    if e.is_retryable() {
-                        return Err(e);
-                    }
-                    let (done, seat, grant) = self.observe(change).await?;
-                    if done {
-                        return Ok(Applied {
-                            already: false,
-                            seat,
-                            grant,
-                        });
-                    }
-                    return Err(e);
+        Box::pin(crate::apply_checked(
+            move || Box::pin(self.observe(change)),
+            move |_| async move {
+                for (path, body) in calls(&self.cfg.bc_id, change) {
+                    self.post(path, &body).await?;
                 }
-            }
-            let (done, seat, grant) = self.observe(change).await?;
-            if !done {
-                return Err(ConnectorError::Protocol(
-                    "the platform accepted the change but does not show it".into(),
-                ));
-            }
-            Ok(Applied {
-                already: false,
-                seat,
-                grant,
-            })
-        })
+                Ok(())
+            },
+        ))
     }
 }
 

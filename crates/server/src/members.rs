@@ -109,6 +109,55 @@ fn named(r: &Request) -> (Vec<String>, Vec<String>, Vec<String>) {
     }
 }
 
+/// The seats applying `report` targets: those chosen (all it lists when none are), and of
+/// them the ones still live. Refuses a report that is not open and seats it does not list.
+pub async fn report_targets(
+    store: &Store,
+    ws: WorkspaceId,
+    report: &castellan_store::Report,
+    chosen: Option<Vec<String>>,
+) -> Result<(Vec<String>, Vec<String>), PlanError> {
+    if report.status != "open" {
+        return Err(PlanError::Refused(Refusal::Guard(FieldError::new(
+            "status",
+            format!(
+                "the report is {}: only an open report can be applied",
+                report.status
+            ),
+        ))));
+    }
+    let listed: Vec<String> = report
+        .pending_removal
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x["user_id"].as_str().map(str::to_string))
+        .collect();
+    let seats = match chosen {
+        None => listed.clone(),
+        Some(c) if c.is_empty() => {
+            return Err(PlanError::Refused(Refusal::Invalid(FieldError::new(
+                "seats",
+                "name at least one seat",
+            ))));
+        }
+        Some(c) => c,
+    };
+    if let Some(bad) = seats.iter().find(|c| !listed.contains(c)) {
+        return Err(PlanError::Refused(Refusal::Invalid(FieldError::new(
+            "seats",
+            format!("{bad} is not a seat this report lists"),
+        ))));
+    }
+    let mut live = Vec::new();
+    for u in &seats {
+        if store.ws(ws).seat_by_id(report.app_id, u).await?.is_some() {
+            live.push(u.clone());
+        }
+    }
+    Ok((seats, live))
+}
+
 /// What a `members.change` task carries.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ChangeTask {

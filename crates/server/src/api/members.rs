@@ -452,44 +452,10 @@ pub async fn apply_report(
     let scoped = s.store.ws(p.workspace_id);
     let app = scoped.app(id).await?;
     let r = scoped.report(id, &report).await?;
-    if r.status != "open" {
-        return Err(ApiError::Conflict {
-            field: Some("status".into()),
-            message: format!(
-                "the report is {}: only an open report can be applied",
-                r.status
-            ),
-        });
-    }
-    let listed: Vec<String> = r
-        .pending_removal
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x["user_id"].as_str().map(str::to_string))
-        .collect();
-    let seats = match &req.seats {
-        None => listed.clone(),
-        Some(chosen) => {
-            if chosen.is_empty() {
-                return Err(ApiError::invalid("seats", "name at least one seat"));
-            }
-            if let Some(bad) = chosen.iter().find(|c| !listed.contains(c)) {
-                return Err(ApiError::invalid(
-                    "seats",
-                    format!("{bad} is not a seat this report lists"),
-                ));
-            }
-            chosen.clone()
-        }
-    };
-    // Seats already gone need no call; the report records them as such.
-    let mut live = Vec::new();
-    for u in &seats {
-        if scoped.seat_by_id(id, u).await?.is_some() {
-            live.push(u.clone());
-        }
-    }
+    let (seats, live) =
+        crate::members::report_targets(&s.store, p.workspace_id, &r, req.seats.clone())
+            .await
+            .map_err(plan_error)?;
     if live.is_empty() {
         if req.dry_run {
             return Ok((

@@ -222,7 +222,7 @@ impl Scoped<'_> {
             "SELECT s.user_id, s.email, s.username, s.roles, s.kind, s.state FROM app_seats s WHERE s.app_id = $1 AND s.workspace_id = $4 \
              AND s.vanished_at IS NULL AND (s.user_id IN (SELECT j.value->>0 FROM {}) OR LOWER(s.email) IN (SELECT k.value->>0 FROM {}))",
             json_rows(self.store.backend, 2),
-            json_rows(self.store.backend, 3).replace(" AS j", " AS k"),
+            crate::sync::json_rows_as(self.store.backend, 3, "k"),
         ))
         .bind(&a)
         .bind(ids)

@@ -23,7 +23,6 @@
 
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
-use castellan_domain::apps::Platform;
 use castellan_domain::audit::{Actor, NewAuditEvent};
 use castellan_domain::matching::MatchConfig;
 use castellan_domain::platform::Batch;
@@ -56,9 +55,14 @@ pub(crate) fn table_name(t: Table) -> &'static str {
 
 /// The rows of a JSON array parameter `$n`, as a table `j` with one column `value`.
 pub(crate) fn json_rows(backend: Backend, n: usize) -> String {
+    json_rows_as(backend, n, "j")
+}
+
+/// The same, named `alias`.
+pub(crate) fn json_rows_as(backend: Backend, n: usize, alias: &str) -> String {
     match backend {
-        Backend::Sqlite => format!("json_each(${n}) AS j"),
-        Backend::Postgres => format!("json_array_elements(${n}::json) AS j"),
+        Backend::Sqlite => format!("json_each(${n}) AS {alias}"),
+        Backend::Postgres => format!("json_array_elements(${n}::json) AS {alias}"),
     }
 }
 
@@ -818,11 +822,6 @@ impl CheckRun {
             r.try_get("directory_version")?,
             crate::get_json(&r, "settings")?,
         ))
-    }
-
-    /// The app's platform (for callers that only hold the run).
-    pub fn platform(&self) -> Platform {
-        self.app.platform
     }
 }
 

@@ -1012,7 +1012,23 @@ async fn leaver_story(backend: castellan_store::Backend) {
         );
         assert!(body.contains("/reports/"), "{body}");
     }
-    let outbox = s.get_json("/api/v1/outbox").await;
+    // The sink has the message before the sender records it as sent: wait for the record.
+    let sent = |v: &Value| {
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .take(2)
+            .all(|e| e["status"] == "sent")
+    };
+    let mut outbox = s.get_json("/api/v1/outbox").await;
+    for _ in 0..100 {
+        if sent(&outbox) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        outbox = s.get_json("/api/v1/outbox").await;
+    }
     assert!(
         outbox["items"]
             .as_array()

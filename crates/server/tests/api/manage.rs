@@ -177,7 +177,7 @@ async fn each_action(p: &P) {
     let (st, v) = post(&s, &members("unexempt"), json!({})).await;
     assert_eq!((st, v["state"].as_str()), (200, Some("unmatched")), "{v}");
     // An exemption with an end returns the seat to Unmatched once it passes.
-    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(300);
+    let soon = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
     let (st, v) = post(
         &s,
         &members("exempt"),
@@ -195,7 +195,7 @@ async fn each_action(p: &P) {
         (st, v["error"]["field"].as_str()),
         (400, Some("expires_at"))
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1700)).await;
     castellan_server::apps::schedule_tick(&s.app.store, &Default::default())
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use sqlx::{AnyConnection, Row as _};
 
 use crate::apps::{App, Seat};
 use crate::audit::append;
-use crate::sync::json_rows;
+use crate::sync::{insert_rows, json_rows, update_rows, vanish_rows};
 use crate::{Page, Result, Scoped, StoreError, get_id, get_json, get_opt_time, get_time, ms};
 
 /// A person's role on an app.
@@ -185,6 +185,26 @@ async fn adjust_digests(
     Ok(())
 }
 
+/// Writes one platform row as a check would: an update of the held row (live again), or a
+/// new row first seen `now`.
+async fn put_row(
+    conn: &mut AnyConnection,
+    backend: crate::Backend,
+    ws: &str,
+    app: &str,
+    now: i64,
+    held: bool,
+    row: &Row,
+) -> Result<()> {
+    let rows = std::slice::from_ref(row);
+    if held {
+        update_rows(conn, backend, app, rows).await?;
+    } else {
+        insert_rows(conn, backend, ws, app, now, rows).await?;
+    }
+    Ok(())
+}
+
 fn audit_action(c: &Change) -> &'static str {
     match c {
         Change::RemoveMember { .. } => "member.remove",
@@ -322,7 +342,7 @@ impl Scoped<'_> {
         step: &Step,
         applied: &Applied,
     ) -> Result<()> {
-        let a = app.to_string();
+        let (a, w, backend) = (app.to_string(), self.ws_str(), self.store.backend);
         let now = ms(self.store.env.now());
         let mut tx = self.store.begin_write().await?;
         let mut writes = 0;
@@ -365,14 +385,7 @@ impl Scoped<'_> {
                             })
                         })
                         .collect::<Result<Vec<_>>>()?;
-                    sqlx::query(
-                        "UPDATE app_grants SET vanished_at = $3, last_seen_at = $3 WHERE app_id = $1 AND holder = $2 AND vanished_at IS NULL",
-                    )
-                    .bind(&a)
-                    .bind(&holder)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                    vanish_rows(&mut tx, backend, &a, now, Some(now), &rows).await?;
                     adjust_digests(&mut tx, &a, Table::Grants, &rows, &[]).await?;
                     writes += 1 + rows.len();
                 }
@@ -381,44 +394,7 @@ impl Scoped<'_> {
                 let row = Row::seat(s);
                 let same = matches!(&before, Some((r, true)) if r.fields == row.fields);
                 if !same {
-                    let state = match s.kind {
-                        castellan_domain::platform::SeatKind::Invite => "invited",
-                        _ => "unmatched",
-                    };
-                    if before.is_some() {
-                        sqlx::query(
-                            "UPDATE app_seats SET username = $3, email = $4, display_name = $5, roles = $6, kind = $7, bucket = $8, \
-                             vanished_at = NULL, last_seen_at = NULL, removed_at = NULL WHERE app_id = $1 AND user_id = $2",
-                        )
-                        .bind(&a)
-                        .bind(&seat_key[0])
-                        .bind(row.fields[0].clone())
-                        .bind(row.fields[1].clone())
-                        .bind(row.fields[2].clone())
-                        .bind(row.fields[3].clone())
-                        .bind(row.fields[4].clone())
-                        .bind(row.bucket() as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                    } else {
-                        sqlx::query(
-                            "INSERT INTO app_seats (workspace_id, app_id, user_id, username, email, display_name, roles, kind, state, first_seen_at, bucket) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                        )
-                        .bind(self.ws_str())
-                        .bind(&a)
-                        .bind(&seat_key[0])
-                        .bind(row.fields[0].clone())
-                        .bind(row.fields[1].clone())
-                        .bind(row.fields[2].clone())
-                        .bind(row.fields[3].clone())
-                        .bind(row.fields[4].clone())
-                        .bind(state)
-                        .bind(now)
-                        .bind(row.bucket() as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
+                    put_row(&mut tx, backend, &w, &a, now, before.is_some(), &row).await?;
                     let old: Vec<Row> =
                         before.iter().filter(|b| b.1).map(|b| b.0.clone()).collect();
                     adjust_digests(&mut tx, &a, Table::Seats, &old, std::slice::from_ref(&row))
@@ -446,19 +422,7 @@ impl Scoped<'_> {
                 Some(g) => {
                     let row = Row::grant(g);
                     if old.first().map(|r| &r.fields) != Some(&row.fields) {
-                        sqlx::query(
-                            "INSERT INTO app_grants (workspace_id, app_id, holder, asset_id, permissions, first_seen_at, bucket) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                             ON CONFLICT (app_id, holder, asset_id) DO UPDATE SET permissions = excluded.permissions, vanished_at = NULL, last_seen_at = NULL",
-                        )
-                        .bind(self.ws_str())
-                        .bind(&a)
-                        .bind(&key[0])
-                        .bind(&key[1])
-                        .bind(row.fields[0].clone())
-                        .bind(now)
-                        .bind(row.bucket() as i64)
-                        .execute(&mut *tx)
-                        .await?;
+                        put_row(&mut tx, backend, &w, &a, now, before.is_some(), &row).await?;
                         adjust_digests(
                             &mut tx,
                             &a,
@@ -472,13 +436,7 @@ impl Scoped<'_> {
                 }
                 None => {
                     if !old.is_empty() {
-                        sqlx::query("UPDATE app_grants SET vanished_at = $4, last_seen_at = $4 WHERE app_id = $1 AND holder = $2 AND asset_id = $3")
-                            .bind(&a)
-                            .bind(&key[0])
-                            .bind(&key[1])
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await?;
+                        vanish_rows(&mut tx, backend, &a, now, Some(now), &old).await?;
                         adjust_digests(&mut tx, &a, Table::Grants, &old, &[]).await?;
                         writes += 1;
                     }
@@ -695,7 +653,7 @@ impl Scoped<'_> {
             return Err(StoreError::conflict("user_id", "the seat is not exempted"));
         }
         let mut tx = self.store.begin_write().await?;
-        release_exemption(&mut tx, &app.to_string(), Some(user_id)).await?;
+        release_exemption(&mut tx, &app.to_string(), Some(user_id), None).await?;
         append(
             &mut tx,
             &self.store.env,
@@ -932,19 +890,22 @@ impl Scoped<'_> {
     }
 }
 
-/// Ends exemptions (one seat's, or every expired one of the app) and lets the next check
-/// match the seats again.
+/// Ends exemptions of an app: one seat's (`user_id`), or those whose end is at or before
+/// `ended_by`. The seats return to Unmatched and the next check matches them again.
 async fn release_exemption(
     conn: &mut AnyConnection,
     app: &str,
     user_id: Option<&str>,
+    ended_by: Option<i64>,
 ) -> Result<u64> {
     let n = sqlx::query(
         "UPDATE app_seats SET state = 'unmatched', identity_id = NULL, match_source = NULL, exempt_reason = NULL, exempt_by = NULL, \
-         exempt_at = NULL, exempt_until = NULL WHERE app_id = $1 AND state = 'exempted' AND ($2 IS NULL OR user_id = $2)",
+         exempt_at = NULL, exempt_until = NULL WHERE app_id = $1 AND state = 'exempted' AND ($2 IS NULL OR user_id = $2) \
+         AND ($3 IS NULL OR (exempt_until IS NOT NULL AND exempt_until <= $3))",
     )
     .bind(app)
     .bind(user_id)
+    .bind(ended_by)
     .execute(&mut *conn)
     .await?
     .rows_affected();
@@ -969,19 +930,7 @@ impl crate::Store {
             let app: String = r.try_get("app_id")?;
             let ws: castellan_domain::WorkspaceId = get_id(&r, "workspace_id")?;
             let mut tx = self.begin_write().await?;
-            let n = sqlx::query(
-                "UPDATE app_seats SET state = 'unmatched', identity_id = NULL, match_source = NULL, exempt_reason = NULL, exempt_by = NULL, \
-                 exempt_at = NULL, exempt_until = NULL WHERE app_id = $1 AND state = 'exempted' AND exempt_until IS NOT NULL AND exempt_until <= $2",
-            )
-            .bind(&app)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            sqlx::query("UPDATE apps SET matched_version = NULL WHERE id = $1")
-                .bind(&app)
-                .execute(&mut *tx)
-                .await?;
+            let n = release_exemption(&mut tx, &app, None, Some(now)).await?;
             append(
                 &mut tx,
                 &self.env,

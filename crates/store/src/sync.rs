@@ -130,7 +130,7 @@ fn as_refs(v: &[Vec<Option<String>>]) -> Vec<Vec<Option<&str>>> {
 }
 
 /// Inserts rows first seen `now`; a key already there is left alone. Returns rows inserted.
-async fn insert_rows(
+pub(crate) async fn insert_rows(
     conn: &mut AnyConnection,
     backend: Backend,
     ws: &str,
@@ -180,7 +180,7 @@ async fn insert_rows(
 }
 
 /// Overwrites the fields of held rows with fetched ones and makes them live again.
-async fn update_rows(
+pub(crate) async fn update_rows(
     conn: &mut AnyConnection,
     backend: Backend,
     app: &str,
@@ -234,7 +234,7 @@ async fn update_rows(
 }
 
 /// Marks live rows vanished at `now`, last seen at `last_seen`.
-async fn vanish_rows(
+pub(crate) async fn vanish_rows(
     conn: &mut AnyConnection,
     backend: Backend,
     app: &str,

@@ -34,7 +34,7 @@ pub struct Config {
     pub worker: WorkerSection,
     /// Where e-mail goes (`smtp.host`, `smtp.port`, `smtp.tls` none|starttls|tls,
     /// `smtp.username`, `smtp.password`, `smtp.from`); without it e-mails stay in the outbox.
-    pub smtp: Option<castellan_server::mail::SmtpConfig>,
+    pub smtp: Option<castellan_services::SmtpConfig>,
 }
 
 /// A configuration secret: deserialises like a string, prints as `[redacted]`.

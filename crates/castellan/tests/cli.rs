@@ -6,8 +6,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use castellan_domain::Env;
-use castellan_store::testing::TestDb;
 use castellan_store::{ConnectOptions, Store};
+use castellan_testkit::TestDb;
 
 fn castellan(dir: &Path, db_url: Option<&str>) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_castellan"));

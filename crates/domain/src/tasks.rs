@@ -1,5 +1,6 @@
-//! Durable tasks: what a task is, its life cycle, and the retry rule. The queue itself (claim,
-//! lease, heartbeat) lives in the store; the worker loop in the server crate.
+//! Durable tasks: what a task is, its life cycle, the retry rule, and the typed payload of
+//! each kind Castellan runs. The queue itself (claim, lease, heartbeat) lives in the store;
+//! the worker loop and the one registry of handlers in the services crate.
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +10,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
+use crate::ids::AppId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -131,6 +133,86 @@ impl fmt::Display for TaskKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// What a task of one kind carries: its kind name and a serde payload. Every kind Castellan
+/// runs has one of these below; `castellan_services::tasks::registry` maps each to its handler.
+pub trait TaskPayload: Serialize + serde::de::DeserializeOwned {
+    const KIND: &'static str;
+
+    fn kind() -> TaskKind {
+        TaskKind::from_static(Self::KIND)
+    }
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("task payloads serialise")
+    }
+}
+
+/// `system.noop`: answers at once (a liveness probe for workers).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Noop {}
+impl TaskPayload for Noop {
+    const KIND: &'static str = "system.noop";
+}
+
+/// `system.sleep`: waits `ms` milliseconds in small steps (exercises leases and cancellation).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sleep {
+    #[serde(default = "Sleep::default_ms")]
+    pub ms: u64,
+}
+impl Sleep {
+    fn default_ms() -> u64 {
+        1000
+    }
+}
+impl TaskPayload for Sleep {
+    const KIND: &'static str = "system.sleep";
+}
+
+/// `app.connect`: checks that the app's token reaches the business with an admin role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppConnect {
+    pub app_id: AppId,
+}
+impl TaskPayload for AppConnect {
+    const KIND: &'static str = "app.connect";
+}
+
+/// `app.check`: a check for updates of one app.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppCheck {
+    pub app_id: AppId,
+}
+impl TaskPayload for AppCheck {
+    const KIND: &'static str = "app.check";
+}
+
+/// `members.change`: one previewed change pushed to the platform.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MembersChange {
+    pub app_id: AppId,
+    pub request: crate::changes::Request,
+    #[serde(default)]
+    pub confirm_large_removal: bool,
+    /// Set when the change applies a deprovisioning report.
+    #[serde(default)]
+    pub report_id: Option<String>,
+    /// The report's seats being applied (some may be gone already).
+    #[serde(default)]
+    pub report_seats: Vec<String>,
+}
+impl TaskPayload for MembersChange {
+    const KIND: &'static str = "members.change";
+}
+
+/// `email.send`: sends one e-mail of the outbox over SMTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmailSend {
+    pub email_id: String,
+}
+impl TaskPayload for EmailSend {
+    const KIND: &'static str = "email.send";
 }
 
 /// How a handler failed: a retryable failure (platform 5xx, 429, timeout) goes back to the

@@ -163,6 +163,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<castellan_services::apps::ServiceError> for ApiError {
+    fn from(e: castellan_services::apps::ServiceError) -> Self {
+        match e {
+            castellan_services::apps::ServiceError::Invalid(f) => f.into(),
+            castellan_services::apps::ServiceError::Store(s) => s.into(),
+        }
+    }
+}
+
 impl From<ValidationErrors> for ApiError {
     fn from(v: ValidationErrors) -> Self {
         let first = v

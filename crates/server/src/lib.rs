@@ -1,17 +1,14 @@
-//! Castellan's HTTP surface: the JSON API under `/api/v1` (with its OpenAPI document),
-//! health and metrics endpoints, and the task worker. Only this crate knows HTTP.
+//! Castellan's HTTP surface: the JSON API under `/api/v1` (with its OpenAPI document), health
+//! and metrics endpoints. Only this crate knows HTTP; the use cases it serves live in
+//! `castellan-services`, held in [`AppState`].
 
 pub mod api;
-pub mod apps;
 pub mod auth;
 pub mod error;
 pub mod extract;
-pub mod mail;
-pub mod members;
-pub mod metrics;
 pub mod state;
-pub mod vault_ops;
-pub mod worker;
+
+use castellan_services::metrics;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -178,6 +175,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
+    if let Some(w) = &s.worker
+        && !w.is_running()
+    {
+        tracing::warn!("readiness check failed: the worker loop is not running");
+        return error::ApiError::Unavailable(anyhow::anyhow!("the worker loop is not running"))
+            .into_response();
+    }
     match s.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
@@ -195,7 +199,8 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
                 .find(|(st, _)| *st == status)
                 .map(|(_, n)| *n)
                 .unwrap_or(0);
-            s.metrics
+            s.services
+                .metrics
                 .tasks_by_status
                 .get_or_create(&metrics::StatusLabels {
                     status: status.to_string(),
@@ -208,7 +213,7 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        s.metrics.render(),
+        s.services.metrics.render(),
     )
         .into_response()
 }
@@ -221,14 +226,18 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
     let resp = next.run(req).await;
     let elapsed = started.elapsed();
     let status = resp.status().as_u16();
-    s.metrics
+    s.services
+        .metrics
         .http_requests
         .get_or_create(&metrics::HttpLabels {
             method: method.clone(),
             status,
         })
         .inc();
-    s.metrics.http_duration.observe(elapsed.as_secs_f64());
+    s.services
+        .metrics
+        .http_duration
+        .observe(elapsed.as_secs_f64());
     tracing::info!(%method, %path, status, ms = elapsed.as_millis() as u64, "request");
     resp
 }

@@ -1,13 +1,15 @@
-//! What every handler can reach.
+//! What every handler can reach: the services (the use cases and what they hold), the
+//! HTTP-side settings, the sign-in throttle, and the health of an in-process worker.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use castellan_domain::Env;
+use castellan_services::Services;
+use castellan_services::worker::WorkerHealth;
 use castellan_store::Store;
 
 use crate::auth::Throttle;
-use crate::metrics::Metrics;
 
 /// Settings of the HTTP side, filled from configuration by the binary.
 #[derive(Debug, Clone)]
@@ -19,12 +21,8 @@ pub struct ServerSettings {
     /// Failed sign-ins per e-mail within `throttle_window` before further tries are refused.
     pub throttle_max_failures: u32,
     pub throttle_window: Duration,
-    /// The URL people reach Castellan at (links in e-mails, printed by the CLI).
+    /// The URL people reach Castellan at (OAuth redirect URIs, links printed by the CLI).
     pub public_url: String,
-    /// Hour (UTC) of the daily automatic check for updates.
-    pub check_hour_utc: u32,
-    /// Up to this much random delay after that hour, so apps do not all start at once.
-    pub check_jitter: Duration,
 }
 
 impl Default for ServerSettings {
@@ -35,41 +33,43 @@ impl Default for ServerSettings {
             throttle_max_failures: 5,
             throttle_window: Duration::from_secs(15 * 60),
             public_url: "http://127.0.0.1:8080".into(),
-            check_hour_utc: 3,
-            check_jitter: Duration::from_secs(3600),
         }
     }
 }
 
 #[derive(Clone)]
 pub struct AppState {
+    pub services: Services,
+    /// The same store as `services.store`, for brevity in handlers.
     pub store: Store,
     pub env: Env,
     pub settings: Arc<ServerSettings>,
-    pub metrics: Arc<Metrics>,
     pub throttle: Arc<Throttle>,
-    pub vault: Arc<castellan_vault::SharedKeyring>,
+    /// Set when this process runs a worker: `/readyz` fails while its loop is not running.
+    pub worker: Option<WorkerHealth>,
 }
 
 impl AppState {
-    pub fn new(
-        store: Store,
-        settings: ServerSettings,
-        metrics: Arc<Metrics>,
-        vault: Arc<castellan_vault::SharedKeyring>,
-    ) -> Self {
+    pub fn new(services: Services, settings: ServerSettings) -> Self {
+        let store = services.store.clone();
         let env = store.env().clone();
         let throttle = Arc::new(Throttle::new(
             settings.throttle_max_failures,
             settings.throttle_window,
         ));
         Self {
+            services,
             store,
             env,
             settings: Arc::new(settings),
-            metrics,
             throttle,
-            vault,
+            worker: None,
         }
+    }
+
+    /// Reports `health` in `/readyz`.
+    pub fn with_worker(mut self, health: WorkerHealth) -> Self {
+        self.worker = Some(health);
+        self
     }
 }

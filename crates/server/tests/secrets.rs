@@ -2,20 +2,14 @@
 //! whole connect + check for updates against the emulators. Its own test binary, because it
 //! installs the process-wide log subscriber.
 
-#[path = "api/common.rs"]
-#[allow(dead_code)]
-mod common;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use castellan_domain::auth::ApiScope;
 use castellan_emulators::{Faults, ScenarioSource, World, scenario as sc};
-use castellan_server::metrics::Metrics;
-use castellan_server::worker::{self, Registry, WorkerConfig};
+use castellan_services::worker::WorkerConfig;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -43,7 +37,7 @@ async fn secrets_stay_out_of_logs_and_the_database() {
         .with_writer(move || sink.clone())
         .init();
 
-    let app = common::TestApp::spawn().await;
+    let app = castellan_testkit::TestApp::spawn().await;
     let emu = castellan_emulators::start(
         "127.0.0.1:0",
         World::new(
@@ -60,7 +54,6 @@ async fn secrets_stay_out_of_logs_and_the_database() {
     .unwrap();
     let (ws, owner) = app.workspace("acme").await;
     let token = app.token(ws, owner, ApiScope::Admin).await;
-    let stop = CancellationToken::new();
     let mut cfg = WorkerConfig::new("secrets".into());
     cfg.poll_interval = Duration::from_millis(20);
     let http = castellan_connectors::HttpConfig {
@@ -70,17 +63,9 @@ async fn secrets_stay_out_of_logs_and_the_database() {
         max_retries: 12,
         ..Default::default()
     };
-    tokio::spawn(worker::run(
-        app.store.clone(),
-        Registry::standard().with_apps(castellan_server::apps::AppDeps {
-            vault: app.vault.clone(),
-            http,
-            mail: Default::default(),
-        }),
-        cfg,
-        Arc::new(Metrics::new()),
-        stop.clone(),
-    ));
+    let mut svc = app.services();
+    svc.http = http;
+    let stop = app.run_worker(svc, cfg);
 
     let r = app
         .http

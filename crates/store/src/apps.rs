@@ -585,7 +585,7 @@ impl crate::Store {
         &self,
         mut next: impl FnMut() -> Timestamp,
     ) -> Result<Vec<TaskId>> {
-        use castellan_domain::tasks::{TaskKind, TaskTrigger};
+        use castellan_domain::tasks::TaskTrigger;
         let now = ms(self.env.now());
         let due = sqlx::query("SELECT id, workspace_id, next_check_at FROM apps WHERE next_check_at IS NOT NULL AND next_check_at <= $1 ORDER BY next_check_at LIMIT 100")
             .bind(now)
@@ -607,9 +607,8 @@ impl crate::Store {
             .await?
             .rows_affected();
             if claimed == 1 {
-                let mut t = crate::NewTask::new(
-                    TaskKind::from_static("app.check"),
-                    serde_json::json!({ "app_id": app.to_string() }),
+                let mut t = crate::NewTask::of(
+                    &castellan_domain::tasks::AppCheck { app_id: app },
                     TaskTrigger::Schedule,
                 );
                 t.app_id = Some(app);

@@ -14,7 +14,6 @@ pub mod people;
 pub mod records;
 pub mod sync;
 mod tasks;
-pub mod testing;
 mod workspaces;
 
 use std::str::FromStr;

@@ -65,6 +65,11 @@ pub struct NewTask {
 }
 
 impl NewTask {
+    /// A task of the kind `P` names, carrying `payload`.
+    pub fn of<P: castellan_domain::tasks::TaskPayload>(payload: &P, trigger: TaskTrigger) -> Self {
+        Self::new(P::kind(), payload.to_json(), trigger)
+    }
+
     pub fn new(kind: TaskKind, payload: serde_json::Value, trigger: TaskTrigger) -> Self {
         Self {
             kind,

@@ -12,10 +12,10 @@ use castellan_domain::tasks::{TaskKind, TaskStatus, TaskTrigger};
 use castellan_domain::values::Email;
 use castellan_domain::workspace::WorkspaceRole;
 use castellan_domain::{Env, FixedClock, IdentityId, PersonId};
-use castellan_store::testing::TestDb;
 use castellan_store::{
     AuditFilter, IdentityFilter, NewTask, PersonUpdate, Store, StoreError, TaskEnd, TaskFilter,
 };
+use castellan_testkit::TestDb;
 
 fn clock() -> Arc<FixedClock> {
     Arc::new(FixedClock::new(castellan_domain::clock::from_millis(
@@ -66,7 +66,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let db = castellan_store::testing::TestDb::sqlite();
+                    let db = castellan_testkit::TestDb::sqlite();
                     super::$case(&db).await;
                 }
             )*
@@ -75,7 +75,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $case() {
-                    let Some(db) = castellan_store::testing::TestDb::postgres().await else { return };
+                    let Some(db) = castellan_testkit::TestDb::postgres().await else { return };
                     super::$case(&db).await;
                 }
             )*

@@ -5,12 +5,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use castellan_domain::AutomationAccountId;
 use castellan_domain::apps::{Platform, parse_phone};
 use castellan_domain::policy::Action;
 use castellan_domain::values::{Email, required_text};
-use castellan_domain::{AutomationAccountId, SecretId};
-use castellan_store::{AccountCard, AutomationAccount, NewAutomationAccount, SealedSecret};
-use castellan_vault::{Binding, Secret};
+use castellan_services::vault::{open_sealed, seal_named};
+use castellan_store::{AccountCard, AutomationAccount, NewAutomationAccount};
+use castellan_vault::Secret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -180,29 +181,9 @@ pub async fn create_automation_account(
     if let Some(t) = &req.refresh_token {
         plain.push(("refresh_token", secret_field("refresh_token", t, 8192)?));
     }
-    let ws = p.workspace_id.to_string();
     let secrets = plain
         .into_iter()
-        .map(|(name, value)| {
-            let id = SecretId::new(&s.env);
-            let rec = id.to_string();
-            let (sealed, version) = s.env.with_rng(|r| {
-                s.vault.seal(
-                    r,
-                    Binding {
-                        workspace: &ws,
-                        record: &rec,
-                    },
-                    &value,
-                )
-            });
-            SealedSecret {
-                id,
-                name: name.into(),
-                sealed,
-                key_version: i64::from(version),
-            }
-        })
+        .map(|(name, value)| seal_named(&s.env, &s.services.vault, p.workspace_id, name, &value))
         .collect();
     let new = NewAutomationAccount {
         platform,
@@ -283,17 +264,7 @@ pub async fn reveal(
     let scoped = s.store.ws(p.workspace_id);
     scoped.automation_account(id).await?;
     let stored = scoped.automation_secret(id, &req.secret).await?;
-    let ws = p.workspace_id.to_string();
-    let rec = stored.id.to_string();
-    let value = s
-        .vault
-        .open(
-            &stored.sealed,
-            Binding {
-                workspace: &ws,
-                record: &rec,
-            },
-        )
+    let value = open_sealed(&s.services.vault, p.workspace_id, stored.id, &stored.sealed)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("vault: {e}")))?;
     scoped
         .audit_reveal(&caller.actor(), id, &req.secret)

@@ -5,10 +5,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use castellan_domain::apps::Platform;
 use castellan_domain::policy::Action;
-use castellan_domain::tasks::{TaskKind, TaskTrigger};
 use castellan_domain::values::required_text;
 use castellan_domain::{AppId, AutomationAccountId};
-use castellan_store::{App, NewApp, NewTask, Seat};
+use castellan_store::{App, Seat};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -79,22 +78,6 @@ pub struct CreatedApp {
     pub task: TaskBody,
 }
 
-async fn enqueue(
-    s: &AppState,
-    caller: &Caller,
-    app: AppId,
-    kind: &'static str,
-) -> ApiResult<castellan_store::Task> {
-    let mut t = NewTask::new(
-        TaskKind::from_static(kind),
-        serde_json::json!({ "app_id": app.to_string() }),
-        TaskTrigger::Person,
-    );
-    t.app_id = Some(app);
-    t.created_by = Some(caller.principal.person_id);
-    Ok(s.store.ws(caller.ws()).enqueue(&caller.actor(), t).await?)
-}
-
 /// Connect an app integration: creates it and runs the connectivity task.
 #[utoipa::path(post, path = "/api/v1/apps", tag = "apps", request_body = CreateAppRequest,
     responses((status = 201, body = CreatedApp), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
@@ -125,21 +108,6 @@ pub async fn create_app(
             "automation_account_id is not an id",
         )
     })?;
-    let acct = s
-        .store
-        .ws(p.workspace_id)
-        .automation_account(account)
-        .await
-        .map_err(|_| ApiError::invalid("automation_account_id", "no such automation account"))?;
-    if acct.platform != platform {
-        return Err(ApiError::invalid(
-            "automation_account_id",
-            format!(
-                "the automation account is for {}, not {platform}",
-                acct.platform
-            ),
-        ));
-    }
     if let Some(u) = &req.api_base_url
         && !(u.starts_with("http://") || u.starts_with("https://"))
     {
@@ -148,23 +116,21 @@ pub async fn create_app(
             "api_base_url must be an http(s) URL",
         ));
     }
-    let app = s
-        .store
-        .ws(p.workspace_id)
-        .create_app(
-            &caller.actor(),
-            &NewApp {
-                platform,
-                label,
-                business_id,
-                login_method: req.login_method.clone(),
-                automation_account_id: account,
-                api_base_url: req.api_base_url.clone(),
-                next_check_at: Some(crate::apps::next_check(&s.env, &s.settings)),
-            },
-        )
-        .await?;
-    let task = enqueue(&s, &caller, app.id, "app.connect").await?;
+    let (app, task) = castellan_services::apps::connect_app(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        Some(p.person_id),
+        castellan_services::apps::ConnectApp {
+            platform,
+            label,
+            business_id,
+            login_method: req.login_method.clone(),
+            automation_account_id: account,
+            api_base_url: req.api_base_url.clone(),
+        },
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApp {
@@ -258,7 +224,14 @@ pub async fn check_app(
     let p = *caller.require(Action::ManageApps)?;
     let id = app_id(&id)?;
     s.store.ws(p.workspace_id).app(id).await?;
-    let task = enqueue(&s, &caller, id, "app.check").await?;
+    let task = castellan_services::apps::request_check(
+        &s.store,
+        p.workspace_id,
+        &caller.actor(),
+        Some(p.person_id),
+        id,
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(task.into())))
 }
 

@@ -15,23 +15,15 @@ use utoipa::{IntoParams, ToSchema};
 use super::apps::{ReportBody, SeatBody};
 use super::tasks::TaskBody;
 use super::{Page, limit};
-use crate::apps::AppDeps;
+use castellan_services::members::{Handling, PlanError, Preview, QueueError};
+
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::members::{ChangeTask, PlanError, Preview};
 use crate::state::AppState;
 
 fn app_id(raw: &str) -> Result<AppId, ApiError> {
     super::parse_id("id", raw, "app")
-}
-
-fn deps(s: &AppState) -> AppDeps {
-    AppDeps {
-        vault: s.vault.clone(),
-        http: Default::default(),
-        mail: Default::default(),
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -178,87 +170,43 @@ fn plan_error(e: PlanError) -> ApiError {
     }
 }
 
-/// How the caller wants a plan handled.
-struct Handling<'a> {
-    dry_run: bool,
-    /// The preview's hash, to refuse a plan whose inputs changed.
-    plan_hash: Option<&'a str>,
-    confirm: bool,
-    /// The report (and its seats) the change applies.
-    report: Option<(String, Vec<String>)>,
-}
-
 /// Plans a change and, unless it is a dry run, queues it.
 async fn plan_and_queue(
     s: &AppState,
     caller: &Caller,
     app: &App,
     request: Request,
-    h: Handling<'_>,
+    h: Handling,
 ) -> ApiResult<(StatusCode, Json<ChangeResponse>)> {
-    let Handling {
-        dry_run,
-        plan_hash,
-        confirm,
-        report,
-    } = h;
-    let ws = caller.ws();
-    let preview = crate::members::preview(&s.store, &deps(s), ws, app, &request, confirm)
-        .await
-        .map_err(plan_error)?;
-    if let Some(h) = plan_hash
-        && h != preview.plan.input_hash
-    {
-        return Err(ApiError::Conflict {
+    let (preview, task) = castellan_services::members::plan_and_queue(
+        &s.services,
+        caller.ws(),
+        &caller.actor(),
+        Some(caller.principal.person_id),
+        app,
+        request,
+        h,
+    )
+    .await
+    .map_err(|e| match e {
+        QueueError::Plan(p) => plan_error(p),
+        QueueError::Stale => ApiError::Conflict {
             field: Some("plan_hash".into()),
             message: "the data this plan was computed from has changed since: preview it again"
                 .into(),
-        });
-    }
-    if dry_run {
-        return Ok((
-            StatusCode::OK,
-            Json(ChangeResponse {
-                plan: preview.into(),
-                task: None,
-            }),
-        ));
-    }
-    if preview.plan.steps.is_empty() && report.is_none() {
-        return Ok((
-            StatusCode::OK,
-            Json(ChangeResponse {
-                plan: preview.into(),
-                task: None,
-            }),
-        ));
-    }
-    let t = ChangeTask {
-        app_id: app.id.to_string(),
-        request,
-        confirm_large_removal: confirm,
-        report_id: report.as_ref().map(|r| r.0.clone()),
-        report_seats: report.as_ref().map(|r| r.1.clone()).unwrap_or_default(),
+        },
+        QueueError::Store(e) => e.into(),
+    })?;
+    let status = if task.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
     };
-    let task = crate::members::enqueue(
-        &s.store,
-        ws,
-        &caller.actor(),
-        Some(caller.principal.person_id),
-        &t,
-    )
-    .await?;
-    if let Some((r, seats)) = &report {
-        s.store
-            .ws(ws)
-            .start_report(&caller.actor(), app.id, r, task.id, seats)
-            .await?;
-    }
     Ok((
-        StatusCode::ACCEPTED,
+        status,
         Json(ChangeResponse {
             plan: preview.into(),
-            task: Some(task.into()),
+            task: task.map(Into::into),
         }),
     ))
 }
@@ -284,8 +232,8 @@ pub async fn change(
         request,
         Handling {
             dry_run: req.dry_run,
-            plan_hash: req.plan_hash.as_deref(),
-            confirm: req.confirm_large_removal,
+            plan_hash: req.plan_hash.clone(),
+            confirm_large_removal: req.confirm_large_removal,
             report: None,
         },
     )
@@ -452,10 +400,14 @@ pub async fn apply_report(
     let scoped = s.store.ws(p.workspace_id);
     let app = scoped.app(id).await?;
     let r = scoped.report(id, &report).await?;
-    let (seats, live) =
-        crate::members::report_targets(&s.store, p.workspace_id, &r, req.seats.clone())
-            .await
-            .map_err(plan_error)?;
+    let (seats, live) = castellan_services::members::report_targets(
+        &s.store,
+        p.workspace_id,
+        &r,
+        req.seats.clone(),
+    )
+    .await
+    .map_err(plan_error)?;
     if live.is_empty() {
         if req.dry_run {
             return Ok((
@@ -490,8 +442,8 @@ pub async fn apply_report(
         Request::Remove { seats: live },
         Handling {
             dry_run: req.dry_run,
-            plan_hash: req.plan_hash.as_deref(),
-            confirm: req.confirm_large_removal,
+            plan_hash: req.plan_hash.clone(),
+            confirm_large_removal: req.confirm_large_removal,
             report: (!req.dry_run).then(|| (r.id.clone(), seats.clone())),
         },
     )

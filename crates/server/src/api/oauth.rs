@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
+use castellan_domain::AutomationAccountId;
 use castellan_domain::apps::Platform;
 use castellan_domain::audit::Actor;
 use castellan_domain::auth::{generate_secret, hash_secret};
 use castellan_domain::policy::Action;
 use castellan_domain::values::required_text;
-use castellan_domain::{AutomationAccountId, SecretId};
-use castellan_store::SealedSecret;
-use castellan_vault::{Binding, Secret};
+use castellan_services::vault::{open_sealed, seal_named};
+use castellan_vault::Secret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -82,24 +82,13 @@ pub async fn put_platform_app(
     }
     let authorize_url = url_field("authorize_url", &req.authorize_url)?;
     let token_url = url_field("token_url", &req.token_url)?;
-    let id = SecretId::new(&s.env);
-    let (ws, rec) = (p.workspace_id.to_string(), id.to_string());
-    let (sealed, version) = s.env.with_rng(|r| {
-        s.vault.seal(
-            r,
-            Binding {
-                workspace: &ws,
-                record: &rec,
-            },
-            &Secret::new(req.client_secret.as_str()),
-        )
-    });
-    let secret = SealedSecret {
-        id,
-        name: "client_secret".into(),
-        sealed,
-        key_version: i64::from(version),
-    };
+    let secret = seal_named(
+        &s.env,
+        &s.services.vault,
+        p.workspace_id,
+        "client_secret",
+        &Secret::new(req.client_secret.as_str()),
+    );
     s.store
         .ws(p.workspace_id)
         .put_platform_app(
@@ -245,23 +234,18 @@ pub async fn oauth_callback(
         );
     };
     let scoped = s.store.ws(found.workspace_id);
-    let ws = found.workspace_id.to_string();
     let tokens = async {
         let app = scoped
             .platform_app(found.platform)
             .await
             .map_err(|e| e.to_string())?;
-        let rec = app.secret.id.to_string();
-        let secret = s
-            .vault
-            .open(
-                &app.secret.sealed,
-                Binding {
-                    workspace: &ws,
-                    record: &rec,
-                },
-            )
-            .map_err(|e| e.to_string())?;
+        let secret = open_sealed(
+            &s.services.vault,
+            found.workspace_id,
+            app.secret.id,
+            &app.secret.sealed,
+        )
+        .map_err(|e| e.to_string())?;
         match found.platform {
             Platform::Pinterest => {
                 castellan_connectors::oauth::pinterest_exchange(
@@ -305,24 +289,13 @@ pub async fn oauth_callback(
         ("refresh_token", tokens.refresh_token.clone()),
     ] {
         if let Some(v) = value {
-            let id = SecretId::new(&s.env);
-            let rec = id.to_string();
-            let (sealed, version) = s.env.with_rng(|r| {
-                s.vault.seal(
-                    r,
-                    Binding {
-                        workspace: &ws,
-                        record: &rec,
-                    },
-                    &Secret::new(v),
-                )
-            });
-            secrets.push(SealedSecret {
-                id,
-                name: name.into(),
-                sealed,
-                key_version: i64::from(version),
-            });
+            secrets.push(seal_named(
+                &s.env,
+                &s.services.vault,
+                found.workspace_id,
+                name,
+                &Secret::new(v),
+            ));
         }
     }
     let expires_at = tokens

@@ -74,7 +74,7 @@ pub async fn update_workspace(
     }
     if let Some(settings) = &req.settings {
         castellan_domain::matching::check_settings(settings)?;
-        crate::members::check_settings(settings)?;
+        castellan_services::members::check_settings(settings)?;
     }
     Ok(Json(
         s.store

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use castellan_domain::Env;
 use castellan_domain::auth::ApiScope;
-use castellan_store::testing::TestDb;
+use castellan_testkit::TestDb;
 
-use crate::common::{TestApp, error_of};
+use castellan_testkit::{TestApp, error_of};
 
 const PASSWORD: &str = "Pw-ZXQ-7731-unmistakable";
 const TOKEN: &str = "pina_tok-ABC-998877-unmistakable";
@@ -181,7 +181,7 @@ async fn key_rotation_rewraps_every_secret_while_the_server_runs() {
             .unwrap();
         ids.push(v["account"]["id"].as_str().unwrap().to_string());
     }
-    let report = castellan_server::vault_ops::rotate_master_key(&app.store, &file, true)
+    let report = castellan_services::vault::rotate_master_key(&app.store, &file, true)
         .await
         .unwrap();
     assert_eq!(
@@ -211,7 +211,7 @@ async fn key_rotation_rewraps_every_secret_while_the_server_runs() {
         assert_eq!(r["value"], format!("{PASSWORD}-{i}"));
     }
     // Rotating again with nothing left on the old key is fine.
-    let again = castellan_server::vault_ops::rotate_master_key(&app.store, &file, false)
+    let again = castellan_services::vault::rotate_master_key(&app.store, &file, false)
         .await
         .unwrap();
     assert_eq!((again.new_version, again.rewrapped), (3, 3));

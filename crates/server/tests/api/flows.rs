@@ -3,7 +3,7 @@
 use castellan_domain::auth::ApiScope;
 use castellan_domain::workspace::WorkspaceRole;
 
-use crate::common::{TestApp, error_of};
+use castellan_testkit::{TestApp, error_of};
 
 async fn set_password(app: &TestApp, person: castellan_domain::PersonId, pw: &str) {
     let hash = castellan_server::auth::hash_password(pw.into(), [9u8; 16])

@@ -2,7 +2,6 @@
 //! One test binary (modules below) so it links once.
 
 mod accounts;
-mod common;
 mod flows;
 mod manage;
 mod matrix;

@@ -105,14 +105,14 @@ async fn change(s: &Setup, app: &str, body: Value) -> (Value, Value) {
 /// Runs the same change task again (as a retry or a second run would): it must find
 /// nothing to do.
 async fn run_again(s: &Setup, app: &str, request: Value) {
-    let t = castellan_server::members::ChangeTask {
-        app_id: app.into(),
+    let t = castellan_domain::tasks::MembersChange {
+        app_id: app.parse().unwrap(),
         request: serde_json::from_value(request).unwrap(),
         confirm_large_removal: false,
         report_id: None,
         report_seats: Vec::new(),
     };
-    let task = castellan_server::members::enqueue(
+    let task = castellan_services::members::enqueue(
         &s.app.store,
         s.ws,
         &castellan_domain::audit::Actor::Automation {
@@ -196,7 +196,7 @@ async fn each_action(p: &P) {
         (400, Some("expires_at"))
     );
     tokio::time::sleep(Duration::from_millis(1700)).await;
-    castellan_server::apps::schedule_tick(&s.app.store, &Default::default())
+    castellan_services::apps::schedule_tick(&s.app.store, &Default::default())
         .await
         .unwrap();
     assert!(seat(&s, &app, "unmatched", gmail).await.is_some());
@@ -908,10 +908,10 @@ async fn apply_report(s: &Setup, app: &str, report: &Value) -> Value {
 /// have them; the next check is clean.
 async fn leaver_story(backend: castellan_store::Backend) {
     let (sink, port) = Sink::start().await;
-    let smtp = castellan_server::mail::SmtpConfig {
+    let smtp = castellan_services::mail::SmtpConfig {
         host: "127.0.0.1".into(),
         port,
-        tls: castellan_server::mail::Tls::None,
+        tls: castellan_services::mail::Tls::None,
         username: None,
         password: None,
         from: "Castellan <castellan@acme.example.com>".into(),

@@ -13,7 +13,7 @@ use castellan_domain::{PersonId, WorkspaceId};
 use castellan_store::NewTask;
 use reqwest::Method;
 
-use crate::common::{TestApp, cli, unique};
+use castellan_testkit::{TestApp, cli, unique};
 
 /// Callers, in the order of each row's expectations.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use castellan_domain::auth::ApiScope;
 use castellan_emulators::{Faults, Running, ScenarioSource, World, scenario as sc};
-use castellan_server::metrics::Metrics;
-use castellan_server::worker::{self, Registry, WorkerConfig};
+use castellan_services::worker::WorkerConfig;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::common::TestApp;
+use castellan_testkit::TestApp;
 
 const DIRECTORY: &str = include_str!("../../../castellan/demo/directory.csv");
 
@@ -38,9 +37,9 @@ pub(crate) async fn setup(backend: castellan_store::Backend) -> Option<Setup> {
 /// `smtp` when given).
 pub(crate) async fn setup_with(
     backend: castellan_store::Backend,
-    smtp: Option<castellan_server::mail::SmtpConfig>,
+    smtp: Option<castellan_services::mail::SmtpConfig>,
 ) -> Option<Setup> {
-    let db = castellan_store::testing::TestDb::for_backend(backend).await?;
+    let db = castellan_testkit::TestDb::for_backend(backend).await?;
     let app = TestApp::spawn_with(db, Default::default()).await;
     let emu = castellan_emulators::start(
         "127.0.0.1:0",
@@ -58,7 +57,6 @@ pub(crate) async fn setup_with(
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let stop = CancellationToken::new();
     let mut cfg = WorkerConfig::new("sync-test".into());
     cfg.poll_interval = Duration::from_millis(20);
     cfg.backoff_base = Duration::from_millis(20);
@@ -70,21 +68,13 @@ pub(crate) async fn setup_with(
         max_retries: 12,
         ..Default::default()
     };
-    let registry = Registry::standard().with_apps(castellan_server::apps::AppDeps {
-        vault: app.vault.clone(),
-        http,
-        mail: castellan_server::members::Mail {
-            smtp: smtp.map(Arc::new),
-            public_url: app.base.clone(),
-        },
-    });
-    tokio::spawn(worker::run(
-        app.store.clone(),
-        registry,
-        cfg,
-        Arc::new(Metrics::new()),
-        stop.clone(),
-    ));
+    let mut svc = app.services();
+    svc.http = http;
+    svc.mail = castellan_services::Mail {
+        smtp: smtp.map(Arc::new),
+        public_url: app.base.clone(),
+    };
+    let stop = app.run_worker(svc, cfg);
     Some(Setup {
         app,
         ws,
@@ -465,11 +455,11 @@ async fn daily_checks_are_scheduled_once_with_jitter() {
         .execute(s.app.store.pool())
         .await
         .unwrap();
-    let settings = castellan_server::ServerSettings::default();
-    let first = castellan_server::apps::schedule_tick(&s.app.store, &settings)
+    let settings = castellan_services::Schedule::default();
+    let first = castellan_services::apps::schedule_tick(&s.app.store, &settings)
         .await
         .unwrap();
-    let second = castellan_server::apps::schedule_tick(&s.app.store, &settings)
+    let second = castellan_services::apps::schedule_tick(&s.app.store, &settings)
         .await
         .unwrap();
     assert_eq!((first.len(), second.len()), (1, 0));

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use castellan_domain::tasks::{TaskFailure, TaskKind, TaskStatus, TaskTrigger};
 use castellan_domain::{Env, TaskId};
-use castellan_server::metrics::Metrics;
-use castellan_server::worker::{self, Registry, WorkerConfig};
-use castellan_store::testing::TestDb;
+use castellan_services::Metrics;
+use castellan_services::worker::{self, Registry, WorkerConfig};
 use castellan_store::{Backend, NewTask, Store};
+use castellan_testkit::TestDb;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::cli;
+use castellan_testkit::cli;
 
 fn fast(id: &str) -> WorkerConfig {
     let mut c = WorkerConfig::new(id.into());
@@ -158,7 +158,7 @@ async fn retries_failures_cancellation_and_shutdown() {
         .unwrap()
         .0
         .id;
-    let mut registry = Registry::standard();
+    let mut registry = castellan_testkit::services(&store).registry();
     let flaky_calls = Arc::new(Mutex::new(0));
     let fc = flaky_calls.clone();
     registry.register("test.flaky", move |ctx| {

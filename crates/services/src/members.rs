@@ -2,15 +2,14 @@
 //! when its report lists deprovisioned people. Planning is shared by the preview (API and
 //! CLI) and the task, so both see the same steps and the same input hash.
 
-use std::sync::Arc;
-
 use castellan_domain::audit::Actor;
 use castellan_domain::changes::{self, Options, Plan, Refusal, Request, Step};
-use castellan_domain::tasks::{TaskFailure, TaskKind, TaskTrigger};
+use castellan_domain::tasks::{EmailSend, MembersChange, TaskFailure, TaskTrigger};
 use castellan_domain::{AppId, FieldError, WorkspaceId};
 use castellan_store::{App, CheckSummary, NewTask, Store};
 
-use crate::apps::{AppDeps, connector_for};
+use crate::Services;
+use crate::apps::connector_for;
 use crate::worker::{HandlerResult, TaskContext};
 
 /// A plan and the exact platform calls of each step.
@@ -59,14 +58,13 @@ pub fn check_settings(settings: &serde_json::Value) -> Result<(), FieldError> {
 
 /// Plans `request` on `app` from what Castellan holds now.
 pub async fn preview(
-    store: &Store,
-    deps: &AppDeps,
+    svc: &Services,
     ws: WorkspaceId,
     app: &App,
     request: &Request,
     confirm_large_removal: bool,
 ) -> Result<Preview, PlanError> {
-    let scoped = store.ws(ws);
+    let scoped = svc.store.ws(ws);
     let account = scoped.automation_account(app.automation_account_id).await?;
     let (seat_ids, emails, assets) = named(request);
     let (seats, facts) = scoped
@@ -80,7 +78,7 @@ pub async fn preview(
         options(&settings, confirm_large_removal),
     )
     .map_err(PlanError::Refused)?;
-    let connector = connector_for(store, deps, ws, app)
+    let connector = connector_for(svc, ws, app)
         .await
         .map_err(|e| PlanError::Failed(e.to_string()))?;
     let calls = plan
@@ -158,19 +156,69 @@ pub async fn report_targets(
     Ok((seats, live))
 }
 
-/// What a `members.change` task carries.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ChangeTask {
-    pub app_id: String,
-    pub request: Request,
-    #[serde(default)]
+/// How the caller wants a plan handled.
+#[derive(Debug, Clone, Default)]
+pub struct Handling {
+    pub dry_run: bool,
+    /// The preview's hash, to refuse a plan whose inputs changed.
+    pub plan_hash: Option<String>,
     pub confirm_large_removal: bool,
-    /// Set when the change applies a deprovisioning report.
-    #[serde(default)]
-    pub report_id: Option<String>,
-    /// The report's seats being applied (some may be gone already).
-    #[serde(default)]
-    pub report_seats: Vec<String>,
+    /// The report (and its seats) the change applies.
+    pub report: Option<(String, Vec<String>)>,
+}
+
+/// Why a change was not queued.
+#[derive(Debug)]
+pub enum QueueError {
+    Plan(PlanError),
+    /// The plan's inputs changed since the preview whose hash the caller sent.
+    Stale,
+    Store(castellan_store::StoreError),
+}
+
+impl From<castellan_store::StoreError> for QueueError {
+    fn from(e: castellan_store::StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// Plans a change and, unless it is a dry run or there is nothing to do, queues it (marking
+/// the report it applies as being applied). The API, the web app and the CLI all call this.
+pub async fn plan_and_queue(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    created_by: Option<castellan_domain::PersonId>,
+    app: &App,
+    request: Request,
+    h: Handling,
+) -> Result<(Preview, Option<castellan_store::Task>), QueueError> {
+    let preview = preview(svc, ws, app, &request, h.confirm_large_removal)
+        .await
+        .map_err(QueueError::Plan)?;
+    if let Some(hash) = &h.plan_hash
+        && *hash != preview.plan.input_hash
+    {
+        return Err(QueueError::Stale);
+    }
+    if h.dry_run || (preview.plan.steps.is_empty() && h.report.is_none()) {
+        return Ok((preview, None));
+    }
+    let t = MembersChange {
+        app_id: app.id,
+        request,
+        confirm_large_removal: h.confirm_large_removal,
+        report_id: h.report.as_ref().map(|r| r.0.clone()),
+        report_seats: h.report.as_ref().map(|r| r.1.clone()).unwrap_or_default(),
+    };
+    let task = enqueue(&svc.store, ws, actor, created_by, &t).await?;
+    if let Some((r, seats)) = &h.report {
+        svc.store
+            .ws(ws)
+            .start_report(actor, app.id, r, task.id, seats)
+            .await?;
+    }
+    Ok((preview, Some(task)))
 }
 
 /// Queues a change (after the caller checked the preview's hash).
@@ -179,25 +227,16 @@ pub async fn enqueue(
     ws: WorkspaceId,
     actor: &Actor,
     created_by: Option<castellan_domain::PersonId>,
-    t: &ChangeTask,
+    t: &MembersChange,
 ) -> Result<castellan_store::Task, castellan_store::StoreError> {
-    let mut task = NewTask::new(
-        TaskKind::from_static("members.change"),
-        serde_json::to_value(t).expect("change tasks serialise"),
-        TaskTrigger::Person,
-    );
-    task.app_id = t.app_id.parse().ok();
+    let mut task = NewTask::of(t, TaskTrigger::Person);
+    task.app_id = Some(t.app_id);
     task.created_by = created_by;
     store.ws(ws).enqueue(actor, task).await
 }
 
-pub(crate) async fn change(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
-    let t: ChangeTask = serde_json::from_value(ctx.task.payload.clone())
-        .map_err(|e| TaskFailure::Permanent(format!("payload: {e}")))?;
-    let app_id: AppId = t
-        .app_id
-        .parse()
-        .map_err(|_| TaskFailure::Permanent("payload has no app_id".into()))?;
+pub(crate) async fn change(ctx: TaskContext, svc: Services, t: MembersChange) -> HandlerResult {
+    let app_id = t.app_id;
     let scoped = ctx.store.ws(ctx.task.workspace_id);
     let held = scoped
         .acquire_app(app_id, ctx.task.id)
@@ -208,16 +247,16 @@ pub(crate) async fn change(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
             "another task of this app is running".into(),
         ));
     }
-    let out = change_held(&ctx, &deps, app_id, &t).await;
+    let out = change_held(&ctx, &svc, app_id, &t).await;
     scoped.release_app(app_id, ctx.task.id).await.ok();
     out
 }
 
 async fn change_held(
     ctx: &TaskContext,
-    deps: &AppDeps,
+    svc: &Services,
     app_id: AppId,
-    t: &ChangeTask,
+    t: &MembersChange,
 ) -> HandlerResult {
     let ws = ctx.task.workspace_id;
     let scoped = ctx.store.ws(ws);
@@ -271,16 +310,7 @@ async fn change_held(
     }
     // Planned again from what is held now: steps an earlier attempt completed are gone, and
     // the guards see today's seats.
-    let preview = match preview(
-        &ctx.store,
-        deps,
-        ws,
-        &app,
-        &request,
-        t.confirm_large_removal,
-    )
-    .await
-    {
+    let preview = match preview(svc, ws, &app, &request, t.confirm_large_removal).await {
         Ok(p) => p,
         Err(PlanError::Refused(r)) => {
             let e = match r {
@@ -297,7 +327,7 @@ async fn change_held(
             return Err(TaskFailure::Retryable(m));
         }
     };
-    let connector = connector_for(&ctx.store, deps, ws, &app).await?;
+    let connector = connector_for(svc, ws, &app).await?;
     let actor = Actor::Automation {
         name: format!("task:{}", ctx.task.id),
     };
@@ -362,7 +392,7 @@ fn outcome(step: &Step, word: &str, error: Option<&str>) -> serde_json::Value {
 }
 
 /// A report whose change could not run: every seat failed for `why`.
-async fn report_failed(ctx: &TaskContext, app: AppId, t: &ChangeTask, why: &str) {
+async fn report_failed(ctx: &TaskContext, app: AppId, t: &MembersChange, why: &str) {
     let Some(report) = &t.report_id else {
         return;
     };
@@ -382,8 +412,7 @@ async fn report_failed(ctx: &TaskContext, app: AppId, t: &ChangeTask, why: &str)
 /// workspace's Owners and Admins and the app's Owners, sent when SMTP is configured and kept
 /// in the outbox either way.
 pub async fn notify_report(
-    store: &Store,
-    deps: &AppDeps,
+    svc: &Services,
     ws: WorkspaceId,
     app: &App,
     summary: &CheckSummary,
@@ -391,7 +420,7 @@ pub async fn notify_report(
     if summary.newly_pending == 0 {
         return Ok(None);
     }
-    let scoped = store.ws(ws);
+    let scoped = svc.store.ws(ws);
     let report = scoped.report(app.id, &summary.report_id).await?;
     let recipients = scoped.report_recipients(app.id).await?;
     if recipients.is_empty() {
@@ -399,7 +428,7 @@ pub async fn notify_report(
     }
     let link = format!(
         "{}/api/v1/apps/{}/reports/{}",
-        deps.mail.public_url.trim_end_matches('/'),
+        svc.mail.public_url.trim_end_matches('/'),
         app.id,
         report.id
     );
@@ -443,7 +472,7 @@ pub async fn notify_report(
             "hold"
         }
     );
-    let send = deps.mail.smtp.is_some();
+    let send = svc.mail.smtp.is_some();
     let email = scoped
         .put_email(
             &recipients,
@@ -454,9 +483,10 @@ pub async fn notify_report(
         )
         .await?;
     if send {
-        let mut t = NewTask::new(
-            TaskKind::from_static("email.send"),
-            serde_json::json!({ "email_id": email.id }),
+        let mut t = NewTask::of(
+            &EmailSend {
+                email_id: email.id.clone(),
+            },
             TaskTrigger::System,
         );
         t.app_id = Some(app.id);
@@ -470,20 +500,4 @@ pub async fn notify_report(
             .await?;
     }
     Ok(Some(email.id))
-}
-
-/// Where e-mails go and what links in them point at.
-#[derive(Clone, Debug)]
-pub struct Mail {
-    pub smtp: Option<Arc<crate::mail::SmtpConfig>>,
-    pub public_url: String,
-}
-
-impl Default for Mail {
-    fn default() -> Self {
-        Self {
-            smtp: None,
-            public_url: crate::state::ServerSettings::default().public_url,
-        }
-    }
 }

@@ -11,7 +11,11 @@ use castellan_domain::tasks::TaskStatus;
 use castellan_store::{App, AppRole, IdentityFilter, Store, Task, Workspace};
 use clap::{Args, Subcommand};
 
-use super::{Config, cli_actor, find_app, open_store, open_vault, pick_workspace};
+use castellan_services::members::{Handling, PlanError, QueueError, plan_and_queue};
+
+use super::apps::find_app;
+use super::{cli_actor, open_store, pick_workspace, services};
+use crate::config::Config;
 
 #[derive(Args, Clone)]
 pub struct Target {
@@ -168,14 +172,6 @@ pub enum ReportsCmd {
     },
 }
 
-fn deps(cfg: &Config) -> anyhow::Result<castellan_server::apps::AppDeps> {
-    Ok(castellan_server::apps::AppDeps {
-        vault: open_vault(cfg)?,
-        http: Default::default(),
-        mail: Default::default(),
-    })
-}
-
 fn out(json: bool, v: serde_json::Value, text: String) {
     if json {
         println!("{v}");
@@ -237,21 +233,25 @@ async fn run_change(
         ws,
         app,
     } = on;
-    let deps = deps(cfg)?;
-    let preview = match castellan_server::members::preview(
-        store,
-        &deps,
+    let svc = services(cfg, store, ([127, 0, 0, 1], 8080).into())?;
+    let queued = plan_and_queue(
+        &svc,
         ws.id,
+        &cli_actor(),
+        None,
         app,
-        &request,
-        run.confirm_large_removal,
+        request,
+        Handling {
+            dry_run: run.dry_run,
+            plan_hash: None,
+            confirm_large_removal: run.confirm_large_removal,
+            report,
+        },
     )
-    .await
-    {
-        Ok(p) => p,
-        Err(castellan_server::members::PlanError::Refused(
-            Refusal::Invalid(e) | Refusal::Guard(e),
-        )) => {
+    .await;
+    let (preview, task) = match queued {
+        Ok(q) => q,
+        Err(QueueError::Plan(PlanError::Refused(Refusal::Invalid(e) | Refusal::Guard(e)))) => {
             out(
                 json,
                 serde_json::json!({ "error": { "field": e.field, "message": e.message } }),
@@ -259,7 +259,9 @@ async fn run_change(
             );
             return Ok(ExitCode::FAILURE);
         }
-        Err(castellan_server::members::PlanError::Failed(m)) => anyhow::bail!(m),
+        Err(QueueError::Plan(PlanError::Failed(m))) => anyhow::bail!(m),
+        Err(QueueError::Stale) => anyhow::bail!("the plan changed while it was queued"),
+        Err(QueueError::Store(e)) => return Err(e.into()),
     };
     if !json {
         if preview.plan.steps.is_empty() {
@@ -272,7 +274,7 @@ async fn run_change(
             }
         }
     }
-    if run.dry_run || (preview.plan.steps.is_empty() && report.is_none()) {
+    let Some(task) = task else {
         if json {
             println!(
                 "{}",
@@ -280,21 +282,7 @@ async fn run_change(
             );
         }
         return Ok(ExitCode::SUCCESS);
-    }
-    let t = castellan_server::members::ChangeTask {
-        app_id: app.id.to_string(),
-        request,
-        confirm_large_removal: run.confirm_large_removal,
-        report_id: report.as_ref().map(|r| r.0.clone()),
-        report_seats: report.as_ref().map(|r| r.1.clone()).unwrap_or_default(),
     };
-    let task = castellan_server::members::enqueue(store, ws.id, &cli_actor(), None, &t).await?;
-    if let Some((r, seats)) = &report {
-        store
-            .ws(ws.id)
-            .start_report(&cli_actor(), app.id, r, task.id, seats)
-            .await?;
-    }
     if !run.wait {
         out(
             json,
@@ -588,14 +576,17 @@ pub async fn reports(cfg: &Config, cmd: ReportsCmd) -> anyhow::Result<ExitCode> 
         } => {
             let r = scoped.report(app.id, &report).await?;
             let chosen = (!seats.is_empty()).then_some(seats);
-            let (chosen, live) =
-                match castellan_server::members::report_targets(&store, ws.id, &r, chosen).await {
-                    Ok(t) => t,
-                    Err(castellan_server::members::PlanError::Refused(
-                        Refusal::Invalid(e) | Refusal::Guard(e),
-                    )) => anyhow::bail!("{}: {}", e.field, e.message),
-                    Err(castellan_server::members::PlanError::Failed(m)) => anyhow::bail!(m),
-                };
+            let (chosen, live) = match castellan_services::members::report_targets(
+                &store, ws.id, &r, chosen,
+            )
+            .await
+            {
+                Ok(t) => t,
+                Err(castellan_services::members::PlanError::Refused(
+                    Refusal::Invalid(e) | Refusal::Guard(e),
+                )) => anyhow::bail!("{}: {}", e.field, e.message),
+                Err(castellan_services::members::PlanError::Failed(m)) => anyhow::bail!(m),
+            };
             if live.is_empty() {
                 anyhow::bail!(
                     "none of these seats is on the platform any more: run a check for updates"

@@ -8,9 +8,9 @@ use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use castellan_domain::tasks::TaskFailure;
+use castellan_domain::tasks::{EmailSend, TaskFailure};
 
-use crate::worker::{HandlerResult, Registry, TaskContext};
+use crate::worker::{HandlerResult, TaskContext};
 
 /// How the connection to the SMTP server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -103,19 +103,28 @@ pub async fn send(
         .map_err(|e| format!("smtp: {e}"))
 }
 
-impl Registry {
-    /// Adds `email.send` (sends an outbox e-mail with `smtp`).
-    pub fn with_mail(mut self, smtp: Option<Arc<SmtpConfig>>) -> Self {
-        self.register("email.send", move |ctx| send_task(ctx, smtp.clone()));
-        self
+/// Where e-mails go and what links in them point at.
+#[derive(Clone, Debug)]
+pub struct Mail {
+    pub smtp: Option<Arc<SmtpConfig>>,
+    pub public_url: String,
+}
+
+impl Default for Mail {
+    fn default() -> Self {
+        Self {
+            smtp: None,
+            public_url: "http://127.0.0.1:8080".into(),
+        }
     }
 }
 
-async fn send_task(ctx: TaskContext, smtp: Option<Arc<SmtpConfig>>) -> HandlerResult {
-    let id = ctx.task.payload["email_id"]
-        .as_str()
-        .ok_or_else(|| TaskFailure::Permanent("payload has no email_id".into()))?
-        .to_string();
+pub(crate) async fn send_task(
+    ctx: TaskContext,
+    smtp: Option<Arc<SmtpConfig>>,
+    p: EmailSend,
+) -> HandlerResult {
+    let id = p.email_id;
     let scoped = ctx.store.ws(ctx.task.workspace_id);
     let email = scoped
         .email(&id)

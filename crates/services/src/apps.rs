@@ -4,42 +4,140 @@
 
 use std::sync::Arc;
 
-use castellan_connectors::{
-    HttpConfig, PinterestConfig, PinterestConnector, TiktokConfig, TiktokConnector,
-};
+use castellan_connectors::{PinterestConfig, PinterestConnector, TiktokConfig, TiktokConnector};
 use castellan_domain::apps::Platform;
 use castellan_domain::audit::Actor;
 use castellan_domain::platform::{Batch, BoxFuture, Connector, ConnectorError, SnapshotSink};
-use castellan_domain::tasks::TaskFailure;
-use castellan_domain::{AppId, TaskId, WorkspaceId};
-use castellan_store::{App, Store};
-use castellan_vault::{Binding, SharedKeyring};
+use castellan_domain::tasks::{AppCheck, AppConnect, TaskFailure, TaskPayload, TaskTrigger};
+use castellan_domain::{AppId, AutomationAccountId, FieldError, PersonId, TaskId, WorkspaceId};
+use castellan_store::{App, NewApp, NewTask, Store, StoreError, Task};
+use castellan_vault::{Secret, SharedKeyring};
 
-use crate::worker::{HandlerResult, Registry, TaskContext};
+use crate::vault::{open_sealed, seal_named};
+use crate::worker::{HandlerResult, TaskContext};
+use crate::{Schedule, Services};
 
-/// What app tasks need besides the store.
-#[derive(Clone)]
-pub struct AppDeps {
-    pub vault: Arc<SharedKeyring>,
-    /// HTTP settings for connectors (rate limit, retries, timeouts).
-    pub http: HttpConfig,
-    /// E-mail (SMTP, or the outbox only) and the public URL for links.
-    pub mail: crate::members::Mail,
+/// What connecting an app asks for; `connect_app` checks it against the automation account.
+#[derive(Debug, Clone)]
+pub struct ConnectApp {
+    pub platform: Platform,
+    pub label: String,
+    pub business_id: String,
+    pub login_method: String,
+    pub automation_account_id: AutomationAccountId,
+    pub api_base_url: Option<String>,
 }
 
-impl Registry {
-    /// Adds the app integration task kinds.
-    pub fn with_apps(mut self, deps: AppDeps) -> Self {
-        let d = deps.clone();
-        self.register("app.connect", move |ctx| connect(ctx, d.clone()));
-        let d = deps.clone();
-        self.register("members.change", move |ctx| {
-            crate::members::change(ctx, d.clone())
-        });
-        let smtp = deps.mail.smtp.clone();
-        self.register("app.check", move |ctx| check(ctx, deps.clone()));
-        self.with_mail(smtp)
+/// Why a use case refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Invalid(FieldError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<FieldError> for ServiceError {
+    fn from(e: FieldError) -> Self {
+        Self::Invalid(e)
     }
+}
+
+/// Connects an app: creates the integration over an automation account of the same platform,
+/// its first automatic check scheduled, and queues `app.connect`.
+pub async fn connect_app(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    created_by: Option<PersonId>,
+    req: ConnectApp,
+) -> Result<(App, Task), ServiceError> {
+    let scoped = svc.store.ws(ws);
+    let acct = scoped
+        .automation_account(req.automation_account_id)
+        .await
+        .map_err(|_| FieldError::new("automation_account_id", "no such automation account"))?;
+    if acct.platform != req.platform {
+        return Err(FieldError::new(
+            "automation_account_id",
+            format!(
+                "the automation account is for {}, not {}",
+                acct.platform, req.platform
+            ),
+        )
+        .into());
+    }
+    let app = scoped
+        .create_app(
+            actor,
+            &NewApp {
+                platform: req.platform,
+                label: req.label,
+                business_id: req.business_id,
+                login_method: req.login_method,
+                automation_account_id: req.automation_account_id,
+                api_base_url: req.api_base_url,
+                next_check_at: Some(next_check(svc.store.env(), &svc.schedule)),
+            },
+        )
+        .await?;
+    let task = enqueue_for_app(
+        &svc.store,
+        ws,
+        actor,
+        created_by,
+        app.id,
+        &AppConnect { app_id: app.id },
+        trigger(created_by),
+    )
+    .await?;
+    Ok((app, task))
+}
+
+/// Queues a check for updates of `app`, asked for by someone (the API, the web app, the CLI;
+/// the scheduler's checks are queued by the store with the trigger `schedule`).
+pub async fn request_check(
+    store: &Store,
+    ws: WorkspaceId,
+    actor: &Actor,
+    created_by: Option<PersonId>,
+    app: AppId,
+) -> Result<Task, StoreError> {
+    enqueue_for_app(
+        store,
+        ws,
+        actor,
+        created_by,
+        app,
+        &AppCheck { app_id: app },
+        TaskTrigger::Person,
+    )
+    .await
+}
+
+/// A person started it, or the system did (demo, CLI without a person).
+fn trigger(created_by: Option<PersonId>) -> TaskTrigger {
+    if created_by.is_some() {
+        TaskTrigger::Person
+    } else {
+        TaskTrigger::System
+    }
+}
+
+/// Queues a task of `app` (shown with the app in Automation).
+pub async fn enqueue_for_app<P: TaskPayload>(
+    store: &Store,
+    ws: WorkspaceId,
+    actor: &Actor,
+    created_by: Option<PersonId>,
+    app: AppId,
+    payload: &P,
+    trigger: TaskTrigger,
+) -> Result<Task, StoreError> {
+    let mut t = NewTask::of(payload, trigger);
+    t.app_id = Some(app);
+    t.created_by = created_by;
+    store.ws(ws).enqueue(actor, t).await
 }
 
 fn failure(e: ConnectorError) -> TaskFailure {
@@ -50,51 +148,24 @@ fn failure(e: ConnectorError) -> TaskFailure {
     }
 }
 
-fn app_id(ctx: &TaskContext) -> Result<AppId, TaskFailure> {
-    ctx.task.payload["app_id"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| TaskFailure::Permanent("payload has no app_id".into()))
-}
-
 /// Builds the connector of an app, with the automation account's token from the vault.
 pub async fn connector_for(
-    store: &Store,
-    deps: &AppDeps,
+    svc: &Services,
     ws: WorkspaceId,
     app: &App,
 ) -> Result<Box<dyn Connector>, TaskFailure> {
+    let store = &svc.store;
     let scoped = store.ws(ws);
+    let vault_err = |e: castellan_vault::VaultError| TaskFailure::Permanent(format!("vault: {e}"));
     let secret = scoped.automation_secret(app.automation_account_id, "access_token").await.map_err(|_| TaskFailure::Permanent("the automation account has no platform token yet: connect it through OAuth or paste a token".into()))?;
-    let w = ws.to_string();
-    let rec = secret.id.to_string();
-    let token = deps
-        .vault
-        .open(
-            &secret.sealed,
-            Binding {
-                workspace: &w,
-                record: &rec,
-            },
-        )
-        .map_err(|e| TaskFailure::Permanent(format!("vault: {e}")))?;
+    let token = open_sealed(&svc.vault, ws, secret.id, &secret.sealed).map_err(vault_err)?;
     let refresh = match scoped
         .automation_secret(app.automation_account_id, "refresh_token")
         .await
     {
-        Ok(s) => {
-            let rec = s.id.to_string();
-            deps.vault
-                .open(
-                    &s.sealed,
-                    Binding {
-                        workspace: &w,
-                        record: &rec,
-                    },
-                )
-                .ok()
-                .map(|r| r.expose().to_string())
-        }
+        Ok(s) => open_sealed(&svc.vault, ws, s.id, &s.sealed)
+            .ok()
+            .map(|r| r.expose().to_string()),
         Err(_) => None,
     };
     // With the workspace's Pinterest app and a refresh token, an expired access token is
@@ -102,22 +173,13 @@ pub async fn connector_for(
     let (pinterest_app, on_refresh) =
         match (app.platform, scoped.platform_app(Platform::Pinterest).await) {
             (Platform::Pinterest, Ok(pa)) => {
-                let rec = pa.secret.id.to_string();
-                let secret = deps
-                    .vault
-                    .open(
-                        &pa.secret.sealed,
-                        Binding {
-                            workspace: &w,
-                            record: &rec,
-                        },
-                    )
-                    .map_err(|e| TaskFailure::Permanent(format!("vault: {e}")))?;
+                let secret = open_sealed(&svc.vault, ws, pa.secret.id, &pa.secret.sealed)
+                    .map_err(vault_err)?;
                 (
                     Some((pa.client_id.clone(), secret.expose().to_string())),
                     Some(refresh_hook(
                         store.clone(),
-                        deps.vault.clone(),
+                        svc.vault.clone(),
                         ws,
                         app.automation_account_id,
                     )),
@@ -136,7 +198,7 @@ pub async fn connector_for(
                 access_token: token.expose().to_string(),
                 refresh_token: refresh,
                 app: pinterest_app,
-                http: deps.http.clone(),
+                http: svc.http.clone(),
                 on_refresh,
             })
             .map_err(failure)?,
@@ -149,7 +211,7 @@ pub async fn connector_for(
                     .unwrap_or_else(|| castellan_connectors::tiktok::DEFAULT_BASE_URL.into()),
                 bc_id: app.business_id.clone(),
                 access_token: token.expose().to_string(),
-                http: deps.http.clone(),
+                http: svc.http.clone(),
                 per_member_limit: 2000,
             })
             .map_err(failure)?,
@@ -166,30 +228,10 @@ fn refresh_hook(
     account: castellan_domain::AutomationAccountId,
 ) -> castellan_connectors::pinterest::RefreshHook {
     Arc::new(move |access: &str, refresh: &str, expires_in: i64| {
-        let w = ws.to_string();
         let secrets: Vec<castellan_store::SealedSecret> =
             [("access_token", access), ("refresh_token", refresh)]
                 .into_iter()
-                .map(|(name, value)| {
-                    let id = castellan_domain::SecretId::new(store.env());
-                    let rec = id.to_string();
-                    let (sealed, version) = store.env().with_rng(|r| {
-                        vault.seal(
-                            r,
-                            Binding {
-                                workspace: &w,
-                                record: &rec,
-                            },
-                            &castellan_vault::Secret::new(value),
-                        )
-                    });
-                    castellan_store::SealedSecret {
-                        id,
-                        name: name.into(),
-                        sealed,
-                        key_version: i64::from(version),
-                    }
-                })
+                .map(|(name, value)| seal_named(store.env(), &vault, ws, name, &Secret::new(value)))
                 .collect();
         let expires =
             (expires_in > 0).then(|| store.env().now() + chrono::Duration::seconds(expires_in));
@@ -209,14 +251,13 @@ fn refresh_hook(
     })
 }
 
-async fn connect(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
-    let id = app_id(&ctx)?;
+pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> HandlerResult {
     let scoped = ctx.store.ws(ctx.task.workspace_id);
     let app = scoped
         .app(id)
         .await
         .map_err(|e| TaskFailure::Permanent(e.to_string()))?;
-    let connector = match connector_for(&ctx.store, &deps, ctx.task.workspace_id, &app).await {
+    let connector = match connector_for(&svc, ctx.task.workspace_id, &app).await {
         Ok(c) => c,
         Err(f) => {
             scoped
@@ -315,8 +356,7 @@ impl SnapshotSink for Forward {
     }
 }
 
-async fn check(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
-    let id = app_id(&ctx)?;
+pub(crate) async fn check(ctx: TaskContext, svc: Services, id: AppId) -> HandlerResult {
     let scoped = ctx.store.ws(ctx.task.workspace_id);
     let held = scoped
         .acquire_app(id, ctx.task.id)
@@ -327,19 +367,19 @@ async fn check(ctx: TaskContext, deps: AppDeps) -> HandlerResult {
             "another task of this app is running".into(),
         ));
     }
-    let out = check_held(&ctx, &deps, id).await;
+    let out = check_held(&ctx, &svc, id).await;
     scoped.release_app(id, ctx.task.id).await.ok();
     out
 }
 
-async fn check_held(ctx: &TaskContext, deps: &AppDeps, id: AppId) -> HandlerResult {
+async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResult {
     let ws = ctx.task.workspace_id;
     let scoped = ctx.store.ws(ws);
     let app = scoped
         .app(id)
         .await
         .map_err(|e| TaskFailure::Permanent(e.to_string()))?;
-    let connector = connector_for(&ctx.store, deps, ws, &app).await?;
+    let connector = connector_for(svc, ws, &app).await?;
     let mut run = scoped
         .begin_check(id, ctx.task.id)
         .await
@@ -397,7 +437,7 @@ async fn check_held(ctx: &TaskContext, deps: &AppDeps, id: AppId) -> HandlerResu
         .await
         .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
     if summary.newly_pending > 0 {
-        match crate::members::notify_report(&ctx.store, deps, ws, &app, &summary).await {
+        match crate::members::notify_report(svc, ws, &app, &summary).await {
             Ok(Some(email)) => {
                 ctx.log(
                     "info",
@@ -433,10 +473,7 @@ async fn check_held(ctx: &TaskContext, deps: &AppDeps, id: AppId) -> HandlerResu
 }
 
 /// When an app's next automatic check is due, with random jitter.
-pub fn next_check(
-    env: &castellan_domain::Env,
-    settings: &crate::ServerSettings,
-) -> castellan_domain::Timestamp {
+pub fn next_check(env: &castellan_domain::Env, settings: &Schedule) -> castellan_domain::Timestamp {
     use rand::Rng as _;
     let max = settings.check_jitter.as_secs().max(1);
     let jitter = env.with_rng(|r| r.gen_range(0..max));
@@ -450,7 +487,7 @@ pub fn next_check(
 /// One scheduler pass: ends expired exemptions, enqueues the checks that are due.
 pub async fn schedule_tick(
     store: &Store,
-    settings: &crate::ServerSettings,
+    settings: &Schedule,
 ) -> Result<Vec<TaskId>, castellan_store::StoreError> {
     let env = store.env().clone();
     let ended = store.release_expired_exemptions().await?;
@@ -462,20 +499,23 @@ pub async fn schedule_tick(
         .await
 }
 
-/// Runs the scheduler every `every` until shutdown.
+/// Runs the scheduler every `every` until shutdown. Supervised: a pass that panics is logged
+/// and the scheduler goes on with the next one.
 pub async fn run_scheduler(
-    store: Store,
-    settings: Arc<crate::ServerSettings>,
+    svc: Services,
     every: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     loop {
-        match schedule_tick(&store, &settings).await {
-            Ok(ids) if !ids.is_empty() => {
+        let (store, schedule) = (svc.store.clone(), svc.schedule.clone());
+        let pass = tokio::spawn(async move { schedule_tick(&store, &schedule).await });
+        match pass.await {
+            Ok(Ok(ids)) if !ids.is_empty() => {
                 tracing::info!(count = ids.len(), "scheduled checks for updates")
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "scheduling checks failed"),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "scheduling checks failed"),
+            Err(e) => tracing::error!(error = %e, "a scheduler pass panicked; going on"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

@@ -1,4 +1,5 @@
-//! Boots the real server on port 0 against a fresh database and makes callers of each role.
+//! Boots the real server on port 0 against a fresh database, makes callers of each role, and
+//! runs workers over the one task registry (`castellan_services::tasks::registry`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,11 +9,13 @@ use castellan_domain::auth::{API_TOKEN_PREFIX, ApiScope, generate_secret, hash_s
 use castellan_domain::values::Email;
 use castellan_domain::workspace::WorkspaceRole;
 use castellan_domain::{Env, PersonId, WorkspaceId};
-use castellan_server::metrics::Metrics;
 use castellan_server::{AppState, ServerSettings};
+use castellan_services::Services;
+use castellan_services::worker::{WorkerConfig, WorkerHealth};
 use castellan_store::Store;
-use castellan_store::testing::TestDb;
 use tokio_util::sync::CancellationToken;
+
+use crate::db::TestDb;
 
 pub struct TestApp {
     pub base: String,
@@ -48,15 +51,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: TestDb, settings: ServerSettings) -> Self {
-        let ring = castellan_vault::Keyring::new(
-            Env::system().with_rng(|r| castellan_vault::MasterKey::generate(1, r)),
-        );
-        Self::spawn_full(
-            db,
-            settings,
-            Arc::new(castellan_vault::SharedKeyring::new(ring, None)),
-        )
-        .await
+        Self::spawn_full(db, settings, test_vault()).await
     }
 
     pub async fn spawn_full(
@@ -64,13 +59,31 @@ impl TestApp {
         settings: ServerSettings,
         vault: Arc<castellan_vault::SharedKeyring>,
     ) -> Self {
+        Self::spawn_state(db, settings, vault, None).await
+    }
+
+    /// The server reporting `health` (a worker's, started with [`TestApp::run_worker_with`])
+    /// in `/readyz`.
+    pub async fn spawn_reporting(
+        db: TestDb,
+        settings: ServerSettings,
+        vault: Arc<castellan_vault::SharedKeyring>,
+        health: WorkerHealth,
+    ) -> Self {
+        Self::spawn_state(db, settings, vault, Some(health)).await
+    }
+
+    async fn spawn_state(
+        db: TestDb,
+        settings: ServerSettings,
+        vault: Arc<castellan_vault::SharedKeyring>,
+        health: Option<WorkerHealth>,
+    ) -> Self {
         let store = db.store(Env::system()).await;
-        let state = AppState::new(
-            store.clone(),
-            settings,
-            Arc::new(Metrics::new()),
-            vault.clone(),
-        );
+        let mut state = AppState::new(Services::new(store.clone(), vault.clone()), settings);
+        if let Some(h) = health {
+            state = state.with_worker(h);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
@@ -83,6 +96,36 @@ impl TestApp {
             db,
             vault,
         }
+    }
+
+    /// Services over this app's store and vault (default connector HTTP, the outbox only).
+    pub fn services(&self) -> Services {
+        Services::new(self.store.clone(), self.vault.clone())
+    }
+
+    /// Runs a supervised worker with `svc`'s registry until the returned token is cancelled
+    /// (or the app is dropped).
+    pub fn run_worker(&self, svc: Services, cfg: WorkerConfig) -> CancellationToken {
+        self.run_worker_with(svc, cfg, WorkerHealth::new())
+    }
+
+    /// [`TestApp::run_worker`], reporting into `health`.
+    pub fn run_worker_with(
+        &self,
+        svc: Services,
+        cfg: WorkerConfig,
+        health: WorkerHealth,
+    ) -> CancellationToken {
+        let stop = self.shutdown.child_token();
+        tokio::spawn(castellan_services::worker::supervise(
+            svc.store.clone(),
+            svc.registry(),
+            cfg,
+            svc.metrics.clone(),
+            health,
+            stop.clone(),
+        ));
+        stop
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -130,6 +173,19 @@ impl TestApp {
     pub fn post(&self, token: &str, path: &str) -> reqwest::RequestBuilder {
         self.http.post(self.url(path)).bearer_auth(token)
     }
+}
+
+/// A vault with a fresh master key, in memory.
+pub fn test_vault() -> Arc<castellan_vault::SharedKeyring> {
+    let ring = castellan_vault::Keyring::new(
+        Env::system().with_rng(|r| castellan_vault::MasterKey::generate(1, r)),
+    );
+    Arc::new(castellan_vault::SharedKeyring::new(ring, None))
+}
+
+/// Services over `store` with a fresh in-memory vault.
+pub fn services(store: &Store) -> Services {
+    Services::new(store.clone(), test_vault())
 }
 
 /// The error code of an error response.

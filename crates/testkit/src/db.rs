@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use castellan_domain::Env;
 use sqlx::Connection;
 
-use crate::{Backend, ConnectOptions, Store};
+use castellan_store::{Backend, ConnectOptions, Store};
 
 /// A database that lives as long as this guard.
 pub struct TestDb {

@@ -1,14 +1,20 @@
 //! The task worker: claims tasks from the database, runs the handler registered for their
 //! kind, keeps the lease alive, and records the outcome. Handlers are registered in one place
-//! ([`Registry::standard`]); the queue never needs to know about a new kind.
+//! ([`crate::tasks::registry`]); the queue never needs to know about a new kind. The claim
+//! loop is supervised: a panicking handler fails its own task, a panicking loop is restarted,
+//! and [`WorkerHealth`] tells readiness checks whether the loop is running.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use castellan_domain::tasks::{TaskFailure, backoff};
+use futures_util::FutureExt as _;
+use tracing::Instrument as _;
+
+use castellan_domain::tasks::{TaskFailure, TaskPayload, backoff};
 use castellan_store::{ClaimedTask, Store, StoreError, Task, TaskEnd};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -61,7 +67,7 @@ impl TaskContext {
     }
 }
 
-/// Task kinds and their handlers.
+/// Task kinds and their handlers. The one filled registry is [`crate::tasks::registry`].
 #[derive(Clone, Default)]
 pub struct Registry {
     handlers: HashMap<String, Handler>,
@@ -72,16 +78,7 @@ impl Registry {
         Self::default()
     }
 
-    /// Every kind Castellan knows. Later features add their kinds here.
-    pub fn standard() -> Self {
-        let mut r = Self::empty();
-        r.register("system.noop", |ctx| async move {
-            Ok(serde_json::json!({ "ok": true, "worker": ctx.worker() }))
-        });
-        r.register("system.sleep", sleep_handler);
-        r
-    }
-
+    /// Registers a handler that reads the task's payload itself.
     pub fn register<F, Fut>(&mut self, kind: &str, f: F)
     where
         F: Fn(TaskContext) -> Fut + Send + Sync + 'static,
@@ -92,35 +89,34 @@ impl Registry {
             .insert(kind.to_string(), Arc::new(move |ctx| Box::pin(f(ctx))));
     }
 
+    /// Registers the handler of `P::KIND`; a payload that does not parse as `P` fails the
+    /// task permanently, naming what is wrong.
+    pub fn register_typed<P, F, Fut>(&mut self, f: F)
+    where
+        P: TaskPayload + Send + 'static,
+        F: Fn(TaskContext, P) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        self.register(P::KIND, move |ctx: TaskContext| {
+            let f = f.clone();
+            async move {
+                let raw = match &ctx.task.payload {
+                    serde_json::Value::Null => serde_json::json!({}),
+                    v => v.clone(),
+                };
+                let p: P = serde_json::from_value(raw)
+                    .map_err(|e| TaskFailure::Permanent(format!("payload: {e}")))?;
+                f(ctx, p).await
+            }
+        });
+    }
+
     pub fn kinds(&self) -> Vec<String> {
         let mut k: Vec<String> = self.handlers.keys().cloned().collect();
         k.sort();
         k
     }
-}
-
-/// `system.sleep {"ms": N}`: waits N milliseconds in small steps, reporting progress and
-/// honouring cancellation. Used to exercise leases, shutdown and cancellation end to end.
-async fn sleep_handler(ctx: TaskContext) -> HandlerResult {
-    let total = ctx
-        .task
-        .payload
-        .get("ms")
-        .and_then(|v| v.as_u64())
-        .unwrap_or(1000);
-    let step = 100u64;
-    let mut done = 0;
-    while done < total {
-        if ctx.is_cancelled() {
-            return Err(TaskFailure::Permanent("cancelled".into()));
-        }
-        let d = step.min(total - done);
-        tokio::time::sleep(Duration::from_millis(d)).await;
-        done += d;
-        ctx.progress(done as i64, Some(total as i64), "sleeping")
-            .await;
-    }
-    Ok(serde_json::json!({ "slept_ms": total }))
 }
 
 #[derive(Debug, Clone)]
@@ -152,6 +148,72 @@ impl WorkerConfig {
     }
 }
 
+/// Whether a worker's claim loop is running, for readiness checks. The loop marks itself
+/// alive on start and dead when it ends or unwinds (a guard's `Drop`), and stamps each pass.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerHealth {
+    alive: Arc<AtomicBool>,
+}
+
+impl WorkerHealth {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True while a claim loop runs.
+    pub fn is_running(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
+    }
+
+    fn guard(&self) -> AliveGuard {
+        self.alive.store(true, Ordering::SeqCst);
+        AliveGuard(self.alive.clone())
+    }
+}
+
+struct AliveGuard(Arc<AtomicBool>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Runs [`run`] until `shutdown`, restarting the loop (after a pause) if it panics, so a
+/// worker never dies silently. Ends only once `shutdown` is cancelled.
+pub async fn supervise(
+    store: Store,
+    registry: Registry,
+    cfg: WorkerConfig,
+    metrics: Arc<Metrics>,
+    health: WorkerHealth,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let looped = tokio::spawn(run_with_health(
+            store.clone(),
+            registry.clone(),
+            cfg.clone(),
+            metrics.clone(),
+            health.clone(),
+            shutdown.clone(),
+        ));
+        match looped.await {
+            Ok(()) if shutdown.is_cancelled() => return,
+            Ok(()) => {
+                tracing::error!(worker = %cfg.id, "worker loop ended unexpectedly; restarting")
+            }
+            Err(e) => {
+                tracing::error!(worker = %cfg.id, error = %e, "worker loop panicked; restarting")
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(cfg.poll_interval * 4) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
 /// Runs until `shutdown` is cancelled; then stops claiming, lets running tasks finish within
 /// the grace period, and releases the rest back to the queue.
 pub async fn run(
@@ -161,6 +223,19 @@ pub async fn run(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
+    run_with_health(store, registry, cfg, metrics, WorkerHealth::new(), shutdown).await
+}
+
+/// [`run`], marking `health` alive while the loop runs.
+pub async fn run_with_health(
+    store: Store,
+    registry: Registry,
+    cfg: WorkerConfig,
+    metrics: Arc<Metrics>,
+    health: WorkerHealth,
+    shutdown: CancellationToken,
+) {
+    let _alive = health.guard();
     let kinds = registry.kinds();
     let kind_refs: Vec<&str> = kinds.iter().map(String::as_str).collect();
     let slots = Arc::new(Semaphore::new(cfg.concurrency.max(1)));
@@ -183,10 +258,15 @@ pub async fn run(
                     metrics.clone(),
                     shutdown.clone(),
                 );
-                running.spawn(async move {
-                    execute(store, registry, cfg, metrics, shutdown, claimed).await;
-                    drop(permit);
-                });
+                let task = &claimed.task;
+                let span = tracing::info_span!("task", id = %task.id, kind = %task.kind, attempt = task.attempts);
+                running.spawn(
+                    async move {
+                        execute(store, registry, cfg, metrics, shutdown, claimed).await;
+                        drop(permit);
+                    }
+                    .instrument(span),
+                );
             }
             Ok(None) => {
                 drop(permit);
@@ -221,8 +301,6 @@ async fn execute(
 ) {
     let task = claimed.task.clone();
     let kind = task.kind.to_string();
-    let span = tracing::info_span!("task", id = %task.id, kind = %kind, attempt = task.attempts);
-    let _enter = span.enter();
     let claimed = Arc::new(claimed);
     let finish = |end: TaskEnd| {
         let store = store.clone();
@@ -274,21 +352,24 @@ async fn execute(
             lost.clone(),
             cfg.lease,
         );
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(lease / 3).await;
-                match store.heartbeat(&claimed, lease).await {
-                    Ok(true) => cancel.cancel(),
-                    Ok(false) => {}
-                    Err(StoreError::Conflict { .. }) => {
-                        lost.cancel();
-                        cancel.cancel();
-                        return;
+        tokio::spawn(
+            async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    match store.heartbeat(&claimed, lease).await {
+                        Ok(true) => cancel.cancel(),
+                        Ok(false) => {}
+                        Err(StoreError::Conflict { .. }) => {
+                            lost.cancel();
+                            cancel.cancel();
+                            return;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
                     }
-                    Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
                 }
             }
-        })
+            .in_current_span(),
+        )
     };
     let ctx = TaskContext {
         task: task.clone(),
@@ -296,7 +377,22 @@ async fn execute(
         claimed: claimed.clone(),
         cancel: cancel.clone(),
     };
-    let run = handler(ctx);
+    // A panicking handler fails its own task; the worker and its other tasks go on.
+    let run = std::panic::AssertUnwindSafe(handler(ctx))
+        .catch_unwind()
+        .map(|r| {
+            r.unwrap_or_else(|panic| {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                tracing::error!(panic = %why, "task handler panicked");
+                Err(TaskFailure::Permanent(format!(
+                    "the handler panicked: {why}"
+                )))
+            })
+        });
     tokio::pin!(run);
     let grace = cfg.shutdown_grace;
     let outcome = tokio::select! {

@@ -1,10 +1,57 @@
-//! Vault operations that span the keyring and the database: sealing for a record, and
-//! rotating the master key (re-wrapping every stored data key).
+//! Vault operations that span the keyring and the database: sealing a named secret for a
+//! record and opening it again, and rotating the master key (re-wrapping every stored data key).
 
 use std::path::Path;
 
-use castellan_store::Store;
-use castellan_vault::{Binding, Keyring, Sealed, VaultError};
+use castellan_domain::{Env, SecretId, WorkspaceId};
+use castellan_store::{SealedSecret, Store};
+use castellan_vault::{Binding, Keyring, Sealed, Secret, SharedKeyring, VaultError};
+
+/// Seals `value` as the secret `name` under a fresh record id, bound to the workspace and that
+/// id, so a sealed value copied to another row or workspace does not open.
+pub fn seal_named(
+    env: &Env,
+    vault: &SharedKeyring,
+    ws: WorkspaceId,
+    name: &str,
+    value: &Secret,
+) -> SealedSecret {
+    let id = SecretId::new(env);
+    let (w, rec) = (ws.to_string(), id.to_string());
+    let (sealed, version) = env.with_rng(|r| {
+        vault.seal(
+            r,
+            Binding {
+                workspace: &w,
+                record: &rec,
+            },
+            value,
+        )
+    });
+    SealedSecret {
+        id,
+        name: name.into(),
+        sealed,
+        key_version: i64::from(version),
+    }
+}
+
+/// Opens a secret sealed by [`seal_named`].
+pub fn open_sealed(
+    vault: &SharedKeyring,
+    ws: WorkspaceId,
+    id: SecretId,
+    sealed: &str,
+) -> Result<Secret, VaultError> {
+    let (w, rec) = (ws.to_string(), id.to_string());
+    vault.open(
+        sealed,
+        Binding {
+            workspace: &w,
+            record: &rec,
+        },
+    )
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RotationReport {

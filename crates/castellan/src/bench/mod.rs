@@ -1,0 +1,399 @@
+//! `castellan bench …`: figures (speed, memory), never pass/fail tests.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use castellan_services::Services;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use castellan_services::vault::seal_named;
+
+use crate::commands::admin::bootstrap;
+use crate::commands::*;
+
+/// Counts what a fetch yields and throws it away: the floor a check cannot beat.
+pub(crate) struct Discard(u64);
+
+impl castellan_domain::platform::SnapshotSink for Discard {
+    fn accept(
+        &mut self,
+        batch: castellan_domain::platform::Batch,
+    ) -> castellan_domain::platform::BoxFuture<'_, Result<(), String>> {
+        use castellan_domain::platform::Batch;
+        self.0 += match &batch {
+            Batch::Seats(v) => v.len(),
+            Batch::Assets(v) => v.len(),
+            Batch::Grants(v) => v.len(),
+            Batch::Partners(v) => v.len(),
+        } as u64;
+        Box::pin(async { Ok(()) })
+    }
+}
+
+pub(crate) async fn bench_sync(
+    cfg: &Config,
+    platform: &str,
+    scale: castellan_emulators::Scale,
+    concurrency: usize,
+) -> anyhow::Result<ExitCode> {
+    use castellan_emulators::scenario as sc;
+    let platform = castellan_domain::apps::Platform::parse("--platform", platform)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Only the measured platform is generated, so the figures carry no other business.
+    let world = castellan_emulators::World::new(
+        castellan_emulators::ScenarioSource::GeneratedOne {
+            scale,
+            platform: match platform {
+                castellan_domain::apps::Platform::Pinterest => {
+                    castellan_emulators::OnePlatform::Pinterest
+                }
+                castellan_domain::apps::Platform::Tiktok => {
+                    castellan_emulators::OnePlatform::Tiktok
+                }
+            },
+        },
+        1,
+        Default::default(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let emu = castellan_emulators::start("127.0.0.1:0", world).await?;
+    let (_, baseline) = rss_kb();
+    // A fresh database: SQLite in a temporary directory, or the one given.
+    let dir = std::env::temp_dir().join(format!("castellan-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut cfg = cfg.clone();
+    cfg.data_dir = dir.clone();
+    let store = open_store(&cfg).await?;
+    let (ws, _) = bootstrap(&store, "Bench", "owner@bench.example.com").await?;
+    let vault = open_vault(&cfg)?;
+    let (token, base, business) = match platform {
+        castellan_domain::apps::Platform::Pinterest => (
+            sc::PINTEREST_AUTOMATION_TOKEN,
+            emu.pinterest_url(),
+            sc::PINTEREST_BRAND.to_string(),
+        ),
+        castellan_domain::apps::Platform::Tiktok => (
+            sc::TIKTOK_AUTOMATION_TOKEN,
+            emu.tiktok_url(),
+            sc::TIKTOK_BRAND.to_string(),
+        ),
+    };
+    let (account, _) = store
+        .ws(ws.id)
+        .create_automation_account(
+            &cli_actor(),
+            &castellan_store::NewAutomationAccount {
+                platform,
+                label: "bench".into(),
+                email: "bot@bench.example.com".into(),
+                phone: None,
+                token_scopes: None,
+                token_expires_at: None,
+                secrets: vec![seal_named(
+                    store.env(),
+                    &vault,
+                    ws.id,
+                    "access_token",
+                    &castellan_vault::Secret::new(token),
+                )],
+            },
+        )
+        .await?;
+    let http = castellan_connectors::HttpConfig {
+        rate_per_sec: 0.0,
+        concurrency,
+        ..Default::default()
+    };
+    let mut svc = Services::new(store.clone(), vault.clone());
+    svc.http = http.clone();
+    let (app, _) = castellan_services::apps::connect_app(
+        &svc,
+        ws.id,
+        &cli_actor(),
+        None,
+        castellan_services::apps::ConnectApp {
+            platform,
+            label: "bench".into(),
+            business_id: business,
+            login_method: "sso".into(),
+            automation_account_id: account.id,
+            api_base_url: Some(base),
+        },
+    )
+    .await?;
+    // The fetch floor: the same pages, same concurrency, thrown away.
+    let connector = castellan_services::apps::connector_for(&svc, ws.id, &app)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let t0 = std::time::Instant::now();
+    let mut discard = Discard(0);
+    let floor_stats = connector.fetch(&mut discard).await?;
+    let floor = t0.elapsed().as_secs_f64();
+    println!(
+        "fetch floor: {:.2}s, {} requests, {} items",
+        floor, floor_stats.requests, discard.0
+    );
+    // The real checks, through the worker.
+    let stop = CancellationToken::new();
+    let mut wc = worker_config(&cfg);
+    wc.poll_interval = Duration::from_millis(20);
+    tokio::spawn(castellan_services::worker::run(
+        store.clone(),
+        svc.registry(),
+        wc,
+        svc.metrics.clone(),
+        stop.clone(),
+    ));
+    let mut runs = Vec::new();
+    for label in ["first check", "no-change re-check"] {
+        let task =
+            castellan_services::apps::request_check(&store, ws.id, &cli_actor(), None, app.id)
+                .await?;
+        let t0 = std::time::Instant::now();
+        let done = loop {
+            let t = store.ws(ws.id).task(task.id).await?;
+            if t.status.is_final() {
+                break t;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let secs = t0.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            done.status == castellan_domain::tasks::TaskStatus::Completed,
+            "{label} failed: {:?}",
+            done.error
+        );
+        let r = done.result.unwrap_or_default();
+        let items = r["fetch"]["seats"].as_u64().unwrap_or(0)
+            + r["fetch"]["assets"].as_u64().unwrap_or(0)
+            + r["fetch"]["grants"].as_u64().unwrap_or(0);
+        println!(
+            "{label}: {secs:.2}s, {} requests, {:.0} items/s, ratio to floor {:.2}, {} rows written",
+            r["fetch"]["requests"],
+            items as f64 / secs,
+            secs / floor,
+            r["changes"]["rows_written"]
+        );
+        runs.push(serde_json::json!({ "seconds": secs, "requests": r["fetch"]["requests"], "items_per_second": items as f64 / secs, "ratio_to_floor": secs / floor, "rows_written": r["changes"]["rows_written"] }));
+    }
+    stop.cancel();
+    let (_, peak) = rss_kb();
+    let members = scale.members.max(1) as f64;
+    let per_thousand = floor_stats.requests as f64 * 1000.0 / members;
+    // Documented limits: Pinterest ads_read 1,000/minute; TikTok about 10 requests/second.
+    let limit_per_sec = match platform {
+        castellan_domain::apps::Platform::Pinterest => 1000.0 / 60.0,
+        castellan_domain::apps::Platform::Tiktok => 10.0,
+    };
+    println!(
+        "peak RSS {} MB (emulator and its data: {} MB); {:.1} requests per 1,000 members, {:.0}s at the documented rate limit",
+        peak / 1024,
+        baseline / 1024,
+        per_thousand,
+        floor_stats.requests as f64 / limit_per_sec
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "sync", "platform": platform.as_str(), "database": store.backend().name(), "members": scale.members, "assets": scale.assets, "partners": scale.partners, "grants_per_member": scale.grants_per_member,
+            "floor_seconds": floor, "first": runs[0], "recheck": runs[1], "peak_rss_mb": peak / 1024, "emulator_rss_mb": baseline / 1024,
+            "requests_per_1000_members": per_thousand, "seconds_at_documented_rate_limit": floor_stats.requests as f64 / limit_per_sec,
+        })
+    );
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Builds `identities` directory entries and `members` seats (a mix of exact, case- and
+/// plus-address variants, username-only and unknown seats), then times index + matching.
+pub(crate) fn bench_matching(members: usize, identities: usize) -> anyhow::Result<ExitCode> {
+    use castellan_domain::matching::{Candidate, MatchConfig, Outcome, SeatKey, match_all};
+    let cfg = MatchConfig::with_aliases([("acme.co.uk", "acme.com")]);
+    let names: Vec<(String, String, String)> = (0..identities)
+        .map(|i| {
+            (
+                format!("user{i}"),
+                format!("user{i}@acme.com"),
+                format!("u{i}@old.acme.com"),
+            )
+        })
+        .collect();
+    let ids: Vec<castellan_domain::IdentityId> = (0..identities)
+        .map(|i| castellan_domain::IdentityId(uuid::Uuid::from_u128(i as u128 + 1)))
+        .collect();
+    let seats: Vec<(Option<String>, Option<String>, bool)> = (0..members)
+        .map(|i| {
+            let n = (i * 7919) % identities.max(1);
+            match i % 5 {
+                0 => (Some(format!("User{n}@ACME.com")), None, false),
+                1 => (Some(format!("user{n}+pins@acme.co.uk")), None, false),
+                2 => (
+                    Some(format!("someone{i}@gmail.com")),
+                    Some(format!("user{n}")),
+                    false,
+                ),
+                3 => (
+                    Some(format!("stranger{i}@gmail.com")),
+                    Some(format!("stranger{i}")),
+                    false,
+                ),
+                _ => (Some(format!("agency{i}@agency.net")), None, true),
+            }
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let keys: Vec<SeatKey> = seats
+        .iter()
+        .map(|(e, u, p)| SeatKey {
+            email: e.as_deref(),
+            username: u.as_deref(),
+            partner: *p,
+        })
+        .collect();
+    let outcomes = match_all(
+        &cfg,
+        &keys,
+        names.iter().zip(&ids).map(|((u, e, o), id)| Candidate {
+            id: *id,
+            user_name: u,
+            emails: vec![e, o],
+        }),
+    );
+    let total = started.elapsed();
+    let (mut matched, mut guests, mut unmatched) = (0u64, 0u64, 0u64);
+    for o in outcomes {
+        match o {
+            Outcome::Matched(..) => matched += 1,
+            Outcome::Guest => guests += 1,
+            Outcome::Unmatched => unmatched += 1,
+        }
+    }
+    println!(
+        "matched {members} seats against {identities} identities in {:.3}s",
+        total.as_secs_f64()
+    );
+    println!("{matched} matched, {guests} guests, {unmatched} unmatched");
+    println!(
+        "{}",
+        serde_json::json!({ "bench": "matching", "members": members, "identities": identities, "seconds": total.as_secs_f64(), "matched": matched, "guests": guests, "unmatched": unmatched })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resident memory figures of this process from /proc (kB): (current, peak).
+pub(crate) fn rss_kb() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+pub(crate) async fn bench_emulator(
+    scale: castellan_emulators::Scale,
+    seed: u64,
+) -> anyhow::Result<ExitCode> {
+    use castellan_emulators::scenario as sc;
+    let (rss_before, _) = rss_kb();
+    let started = std::time::Instant::now();
+    let world = castellan_emulators::World::new(
+        castellan_emulators::ScenarioSource::Generated(scale),
+        seed,
+        Default::default(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let build_secs = started.elapsed().as_secs_f64();
+    let (rss_after, peak) = rss_kb();
+    println!(
+        "generated {} members, {} assets, {} partners, {} grants/member in {build_secs:.2}s",
+        scale.members, scale.assets, scale.partners, scale.grants_per_member
+    );
+    println!(
+        "resident memory: {} MB before, {} MB after, peak {} MB",
+        rss_before / 1024,
+        rss_after / 1024,
+        peak / 1024
+    );
+    let running = castellan_emulators::start("127.0.0.1:0", world).await?;
+    let http = reqwest::Client::new();
+    // Pinterest: bookmark paging, 250 per page, with assets summaries.
+    let t0 = std::time::Instant::now();
+    let (mut pages, mut items, mut bookmark) = (0u64, 0u64, None::<String>);
+    loop {
+        let mut url = format!(
+            "{}/businesses/{}/members?page_size=250&assets_summary=true",
+            running.pinterest_url(),
+            sc::PINTEREST_BRAND
+        );
+        if let Some(b) = &bookmark {
+            url.push_str(&format!("&bookmark={b}"));
+        }
+        let v: serde_json::Value = http
+            .get(url)
+            .bearer_auth(sc::PINTEREST_AUTOMATION_TOKEN)
+            .send()
+            .await?
+            .json()
+            .await?;
+        pages += 1;
+        items += v["items"].as_array().map(|a| a.len() as u64).unwrap_or(0);
+        match v["bookmark"].as_str() {
+            Some(b) => bookmark = Some(b.to_string()),
+            None => break,
+        }
+    }
+    let pin_secs = t0.elapsed().as_secs_f64();
+    println!(
+        "pinterest members list: {items} members in {pages} pages, {pin_secs:.2}s, {:.0} pages/s",
+        pages as f64 / pin_secs
+    );
+    // TikTok: page numbers, 50 per page.
+    let t0 = std::time::Instant::now();
+    let (mut tpages, mut titems, mut page) = (0u64, 0u64, 1u64);
+    loop {
+        let url = format!(
+            "{}/bc/member/get/?bc_id={}&page={page}&page_size=50",
+            running.tiktok_url(),
+            sc::TIKTOK_BRAND
+        );
+        let v: serde_json::Value = http
+            .get(url)
+            .header("Access-Token", sc::TIKTOK_AUTOMATION_TOKEN)
+            .send()
+            .await?
+            .json()
+            .await?;
+        tpages += 1;
+        titems += v["data"]["list"]
+            .as_array()
+            .map(|a| a.len() as u64)
+            .unwrap_or(0);
+        if page >= v["data"]["page_info"]["total_page"].as_u64().unwrap_or(0) {
+            break;
+        }
+        page += 1;
+    }
+    let tt_secs = t0.elapsed().as_secs_f64();
+    println!(
+        "tiktok members list: {titems} members in {tpages} pages, {tt_secs:.2}s, {:.0} pages/s",
+        tpages as f64 / tt_secs
+    );
+    let (_, peak) = rss_kb();
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "emulator", "members": scale.members, "assets": scale.assets, "partners": scale.partners, "grants_per_member": scale.grants_per_member,
+            "build_seconds": build_secs, "rss_after_build_mb": rss_after / 1024, "peak_rss_mb": peak / 1024,
+            "pinterest_pages": pages, "pinterest_pages_per_second": pages as f64 / pin_secs,
+            "tiktok_pages": tpages, "tiktok_pages_per_second": tpages as f64 / tt_secs,
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,145 @@
+//! The commands, one module per group, and what they share: opening the store, the vault
+//! and the services from the configuration, picking the workspace, the CLI's actor.
+
+pub mod admin;
+pub mod apps;
+pub mod demo;
+pub mod emulate;
+pub mod members;
+pub mod serve;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use castellan_domain::Env;
+use castellan_domain::audit::Actor;
+use castellan_domain::auth::generate_secret;
+use castellan_server::ServerSettings;
+use castellan_services::Services;
+use castellan_services::worker::WorkerConfig;
+use castellan_store::{ConnectOptions, Store, Workspace};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+pub(crate) async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    if cfg.uses_sqlite_file() {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    }
+    let opts = ConnectOptions {
+        max_connections: cfg.database_max_connections,
+        ..Default::default()
+    };
+    let store = Store::connect(&cfg.database_url(), Env::system(), opts)
+        .await
+        .context("connecting to the database")?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+pub(crate) fn shutdown_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing or releasing running tasks");
+        t.cancel();
+    });
+    token
+}
+
+/// The vault keyring: from `master_key` in the configuration, or the key file in the data
+/// directory (generated with mode 0600 on first run, with a warning to back it up).
+pub(crate) fn open_vault(cfg: &Config) -> anyhow::Result<Arc<castellan_vault::SharedKeyring>> {
+    let env_key = cfg.master_key.as_ref().map(|k| k.0.as_str());
+    let (ring, created) = Env::system()
+        .with_rng(|r| castellan_vault::load_or_create(env_key, &cfg.data_dir, r))
+        .map_err(|e| anyhow::anyhow!("vault: {e}"))?;
+    let file = env_key.is_none().then(|| cfg.data_dir.join("master.key"));
+    if created {
+        tracing::warn!(path = %cfg.data_dir.join("master.key").display(), "generated a new vault master key; back it up (without it stored secrets cannot be read) or set CASTELLAN_MASTER_KEY_FILE");
+    }
+    Ok(Arc::new(castellan_vault::SharedKeyring::new(ring, file)))
+}
+
+pub(crate) fn worker_config(cfg: &Config) -> WorkerConfig {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+    let suffix = Env::system().with_rng(|r| generate_secret("", r))[..8].to_string();
+    let mut w = WorkerConfig::new(format!("{host}:{}:{suffix}", std::process::id()));
+    w.concurrency = cfg.worker.concurrency;
+    w.lease = Duration::from_secs(cfg.worker.lease_secs.max(1));
+    w.poll_interval = Duration::from_millis(cfg.worker.poll_ms.max(10));
+    w.shutdown_grace = Duration::from_secs(cfg.worker.shutdown_grace_secs);
+    w
+}
+
+/// Where e-mails go: SMTP when configured (else the outbox keeps them), links to public_url.
+pub(crate) fn mail(cfg: &Config, addr: std::net::SocketAddr) -> castellan_services::Mail {
+    castellan_services::Mail {
+        smtp: cfg.smtp.clone().map(Arc::new),
+        public_url: settings(cfg, addr).public_url,
+    }
+}
+
+pub(crate) fn settings(cfg: &Config, addr: std::net::SocketAddr) -> ServerSettings {
+    ServerSettings {
+        session_ttl: Duration::from_secs(cfg.session_ttl_secs),
+        secure_cookies: cfg.secure_cookies,
+        public_url: cfg
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
+        ..ServerSettings::default()
+    }
+}
+
+pub(crate) async fn pick_workspace(store: &Store, name: Option<&str>) -> anyhow::Result<Workspace> {
+    match name {
+        Some(n) => store
+            .workspace_by_name(n)
+            .await
+            .with_context(|| format!("workspace {n:?}")),
+        None => {
+            let all = store.list_workspaces().await?;
+            match all.len() {
+                1 => Ok(all.into_iter().next().expect("one")),
+                0 => anyhow::bail!(
+                    "there is no workspace yet; run `castellan admin bootstrap` first"
+                ),
+                _ => anyhow::bail!("there are several workspaces; pass --workspace NAME"),
+            }
+        }
+    }
+}
+
+pub(crate) fn cli_actor() -> Actor {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    Actor::Automation {
+        name: format!("cli:{user}"),
+    }
+}
+
+/// The services over `store`, with the configured vault and mail (links to `addr` unless
+/// `public_url` is set).
+pub(crate) fn services(
+    cfg: &Config,
+    store: &Store,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<Services> {
+    let mut svc = Services::new(store.clone(), open_vault(cfg)?);
+    svc.mail = mail(cfg, addr);
+    Ok(svc)
+}

@@ -1,0 +1,74 @@
+//! Castellan's use cases, called by every front end alike: the JSON API, the web app, the CLI,
+//! the worker, the demo and the benchmarks. Connecting and checking apps (`apps`), previewing
+//! and queueing changes and notifying about reports (`members`), mail (`mail`), the vault
+//! operations (`vault`), the task worker (`worker`) and the one task-kind registry (`tasks`).
+//! No HTTP: the server crate turns these into routes.
+
+pub mod apps;
+pub mod mail;
+pub mod members;
+pub mod metrics;
+pub mod tasks;
+pub mod vault;
+pub mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use castellan_connectors::HttpConfig;
+use castellan_store::Store;
+use castellan_vault::SharedKeyring;
+
+pub use mail::{Mail, SmtpConfig};
+pub use metrics::Metrics;
+
+/// When the daily automatic check for updates runs.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    /// Hour (UTC) of the daily automatic check for updates.
+    pub check_hour_utc: u32,
+    /// Up to this much random delay after that hour, so apps do not all start at once.
+    pub check_jitter: Duration,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            check_hour_utc: 3,
+            check_jitter: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Everything a use case can reach: the store, the vault, how connectors talk HTTP, where
+/// e-mail goes, the schedule, and the process's metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub vault: Arc<SharedKeyring>,
+    /// HTTP settings for connectors (rate limit, retries, timeouts).
+    pub http: HttpConfig,
+    /// E-mail (SMTP, or the outbox only) and the public URL for links.
+    pub mail: Mail,
+    pub schedule: Schedule,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Services {
+    /// Services with default connector HTTP settings, the outbox only, and the default schedule.
+    pub fn new(store: Store, vault: Arc<SharedKeyring>) -> Self {
+        Self {
+            store,
+            vault,
+            http: HttpConfig::default(),
+            mail: Mail::default(),
+            schedule: Schedule::default(),
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    /// The handlers of every task kind Castellan runs.
+    pub fn registry(&self) -> worker::Registry {
+        tasks::registry(self)
+    }
+}

@@ -1,0 +1,49 @@
+//! The one task-kind registry: every kind Castellan runs, its typed payload (from
+//! `castellan_domain::tasks`) and its handler. A new kind gets a payload type in the domain
+//! and one line here; the queue and the worker need nothing else.
+
+use std::time::Duration;
+
+use castellan_domain::tasks::{
+    AppCheck, AppConnect, EmailSend, MembersChange, Noop, Sleep, TaskFailure,
+};
+
+use crate::Services;
+use crate::worker::{HandlerResult, Registry, TaskContext};
+
+/// Every kind with its handler, over `svc`.
+pub fn registry(svc: &Services) -> Registry {
+    let mut r = Registry::empty();
+    r.register_typed(|ctx, _: Noop| async move {
+        Ok(serde_json::json!({ "ok": true, "worker": ctx.worker() }))
+    });
+    r.register_typed(sleep);
+    let s = svc.clone();
+    r.register_typed(move |ctx, p: AppConnect| crate::apps::connect(ctx, s.clone(), p.app_id));
+    let s = svc.clone();
+    r.register_typed(move |ctx, p: AppCheck| crate::apps::check(ctx, s.clone(), p.app_id));
+    let s = svc.clone();
+    r.register_typed(move |ctx, p: MembersChange| crate::members::change(ctx, s.clone(), p));
+    let smtp = svc.mail.smtp.clone();
+    r.register_typed(move |ctx, p: EmailSend| crate::mail::send_task(ctx, smtp.clone(), p));
+    r
+}
+
+/// `system.sleep`: waits in small steps, reporting progress and honouring cancellation. Used
+/// to exercise leases, shutdown and cancellation end to end.
+async fn sleep(ctx: TaskContext, p: Sleep) -> HandlerResult {
+    let total = p.ms;
+    let step = 100u64;
+    let mut done = 0;
+    while done < total {
+        if ctx.is_cancelled() {
+            return Err(TaskFailure::Permanent("cancelled".into()));
+        }
+        let d = step.min(total - done);
+        tokio::time::sleep(Duration::from_millis(d)).await;
+        done += d;
+        ctx.progress(done as i64, Some(total as i64), "sleeping")
+            .await;
+    }
+    Ok(serde_json::json!({ "slept_ms": total }))
+}

@@ -44,6 +44,9 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
     #[error("the database is unavailable")]
     Unavailable(#[source] anyhow::Error),
+    /// This process was configured to run a worker and its loop is not running.
+    #[error("the worker loop is not running")]
+    WorkerDown,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -91,7 +94,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::WorkerDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -108,7 +111,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Internal(_) => "internal",
-            Self::Unavailable(_) => "unavailable",
+            Self::Unavailable(_) | Self::WorkerDown => "unavailable",
         }
     }
 }

@@ -179,8 +179,7 @@ async fn readyz(State(s): State<AppState>) -> Response {
         && !w.is_running()
     {
         tracing::warn!("readiness check failed: the worker loop is not running");
-        return error::ApiError::Unavailable(anyhow::anyhow!("the worker loop is not running"))
-            .into_response();
+        return error::ApiError::WorkerDown.into_response();
     }
     match s.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),

@@ -302,3 +302,108 @@ async fn retries_failures_cancellation_and_shutdown() {
         "{actions:?}"
     );
 }
+
+/// A handler that panics fails its own task; the worker goes on with the others and keeps
+/// claiming afterwards.
+#[tokio::test]
+async fn a_panicking_handler_fails_only_its_own_task() {
+    let db = TestDb::sqlite();
+    let store = db.store(Env::system()).await;
+    let ws = store
+        .create_workspace_with_owner(
+            "acme",
+            &castellan_domain::values::Email::parse("e", "o@acme.example.com").unwrap(),
+            "h",
+            &cli(),
+        )
+        .await
+        .unwrap()
+        .0
+        .id;
+    let mut registry = castellan_testkit::services(&store).registry();
+    registry.register("test.panic", |_| async {
+        if true {
+            panic!("the handler fell over");
+        }
+        Ok(serde_json::json!(null))
+    });
+    let s = store.ws(ws);
+    let actor = cli();
+    let enqueue = |kind: &'static str| {
+        s.enqueue(
+            &actor,
+            NewTask::new(
+                TaskKind::from_static(kind),
+                serde_json::json!({}),
+                TaskTrigger::Person,
+            ),
+        )
+    };
+    let boom = enqueue("test.panic").await.unwrap();
+    let before = enqueue("system.noop").await.unwrap();
+    let stop = CancellationToken::new();
+    let w = tokio::spawn(worker::supervise(
+        store.clone(),
+        registry,
+        fast("panics"),
+        Arc::new(Metrics::new()),
+        worker::WorkerHealth::new(),
+        stop.clone(),
+    ));
+    wait_until("the panicking task failed", || async {
+        s.task(boom.id).await.unwrap().status == TaskStatus::Failed
+    })
+    .await;
+    let t = s.task(boom.id).await.unwrap();
+    assert_eq!(t.attempts, 1, "a panic is not retried");
+    assert!(
+        t.error.as_deref().unwrap_or("").contains("the handler fell over"),
+        "{:?}",
+        t.error
+    );
+    // Queued after the panic: the same worker still claims and runs tasks.
+    let after = enqueue("system.noop").await.unwrap();
+    for id in [before.id, after.id] {
+        wait_until("the other tasks completed", || async {
+            s.task(id).await.unwrap().status == TaskStatus::Completed
+        })
+        .await;
+    }
+    stop.cancel();
+    w.await.unwrap();
+}
+
+/// `/readyz` answers 200 while the configured worker's loop runs and 503 once it stopped.
+#[tokio::test]
+async fn readyz_reports_a_worker_loop_that_stopped() {
+    let health = worker::WorkerHealth::new();
+    let app = castellan_testkit::TestApp::spawn_reporting(
+        TestDb::sqlite(),
+        Default::default(),
+        castellan_testkit::test_vault(),
+        health.clone(),
+    )
+    .await;
+    let ready = || async { app.http.get(app.url("/readyz")).send().await.unwrap().status() };
+    assert_eq!(ready().await, 503, "no worker loop has started yet");
+    let stop = app.run_worker_with(app.services(), fast("readyz"), health.clone());
+    wait_until("the worker loop running", || async { health.is_running() }).await;
+    assert_eq!(ready().await, 200);
+    stop.cancel();
+    wait_until("the worker loop stopped", || async { !health.is_running() }).await;
+    let r = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("worker"),
+        "{body}"
+    );
+    assert_eq!(
+        app.http.get(app.url("/healthz")).send().await.unwrap().status(),
+        200,
+        "the process itself is alive"
+    );
+}

@@ -1,5 +1,7 @@
-//! Checks that keep the repository honest: the codemap names every crate, and the committed
-//! OpenAPI document matches the code (regenerate with `UPDATE_OPENAPI=1 cargo test -p castellan --test tidy`).
+//! Checks that keep the repository honest: the codemap names every crate, the committed
+//! OpenAPI document matches the code (regenerate with `UPDATE_OPENAPI=1 cargo test -p
+//! castellan --test tidy`), and the house rules hold: every file opens with a `//!` line, one
+//! task-kind registry, no HTML built with `format!`, no span entered by hand.
 
 use std::path::PathBuf;
 
@@ -38,5 +40,121 @@ fn committed_openapi_document_is_current() {
     assert!(
         committed == current,
         "openapi.json is out of date; run `UPDATE_OPENAPI=1 cargo test -p castellan --test tidy` and commit it"
+    );
+}
+
+/// Every Rust file under `crates/`, with its path relative to the root.
+fn rust_files() -> Vec<(String, String)> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|n| n != "target") {
+                    walk(&p, out);
+                }
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut paths = Vec::new();
+    walk(&root().join("crates"), &mut paths);
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let rel = p
+                .strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            (rel, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
+}
+
+/// Library and binary sources, not tests.
+fn is_source(path: &str) -> bool {
+    path.contains("/src/") && !path.starts_with("crates/testkit/")
+}
+
+#[test]
+fn every_rust_file_opens_with_a_doc_line() {
+    let bad: Vec<String> = rust_files()
+        .into_iter()
+        .filter(|(_, text)| !text.starts_with("//!"))
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "files that do not open with a `//!` line saying what they are for: {bad:?}"
+    );
+}
+
+#[test]
+fn there_is_exactly_one_task_kind_registry() {
+    let mut fillers = Vec::new();
+    for (path, text) in rust_files() {
+        if !is_source(&path) {
+            continue;
+        }
+        let registers = text.contains(".register_typed(")
+            || text.contains(".register(\"")
+            || text.contains("Registry::empty()");
+        // The registry type itself lives in the worker; its one filling in `tasks.rs`.
+        if registers && path != "crates/services/src/worker.rs" {
+            fillers.push(path);
+        }
+    }
+    assert_eq!(
+        fillers,
+        vec!["crates/services/src/tasks.rs".to_string()],
+        "task kinds are registered only in services/src/tasks.rs"
+    );
+}
+
+#[test]
+fn no_html_is_built_with_format() {
+    let mut bad = Vec::new();
+    for (path, text) in rust_files() {
+        if !is_source(&path) {
+            continue;
+        }
+        for (i, line) in text.lines().enumerate() {
+            let l = line.to_ascii_lowercase();
+            let html = [
+                "<!doctype",
+                "<html",
+                "<body",
+                "<p>",
+                "<form",
+                "<option",
+                "<input",
+            ]
+            .iter()
+            .any(|t| l.contains(t));
+            if html && (l.contains("format!") || l.contains("html(")) {
+                bad.push(format!("{path}:{}", i + 1));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "HTML goes through a template (askama), never format!: {bad:?}"
+    );
+}
+
+#[test]
+fn no_span_guard_is_entered_by_hand() {
+    // clippy's await_holding_invalid_type (clippy.toml) catches a guard held across an
+    // `.await`; this keeps `.enter()` out of the code altogether, the simpler rule.
+    let bad: Vec<String> = rust_files()
+        .into_iter()
+        .filter(|(p, text)| is_source(p) && text.contains(".enter()"))
+        .map(|(p, _)| p)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "spans go on futures with .instrument(), not .enter(): {bad:?}"
     );
 }

@@ -10,6 +10,7 @@
 mod common;
 pub mod control;
 pub mod faults;
+mod pages;
 mod paging;
 pub mod pinterest;
 pub mod pinterest_state;

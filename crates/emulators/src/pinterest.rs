@@ -22,7 +22,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -1724,71 +1724,43 @@ async fn oauth_token(State(w): State<Arc<World>>, headers: HeaderMap, bytes: Byt
     }
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The consent page (`https://www.pinterest.com/oauth/` in production): the emulated user
 /// picks the account to sign in as and confirms.
 async fn consent_page(State(w): State<Arc<World>>, uri: Uri) -> Response {
     let q = Query::parse(uri.query());
     let st = w.pinterest.lock().expect("state");
     let Some(client) = q.get("client_id").filter(|c| st.apps.contains_key(*c)) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Html("<p>Unknown client_id.</p>".to_string()),
-        )
-            .into_response();
+        return crate::pages::refusal("Unknown client_id.");
     };
     if q.get("redirect_uri").is_none() {
-        return (
-            StatusCode::BAD_REQUEST,
-            Html("<p>redirect_uri is required.</p>".to_string()),
-        )
-            .into_response();
+        return crate::pages::refusal("redirect_uri is required.");
     }
     if q.get("response_type") != Some("code") {
-        return (
-            StatusCode::BAD_REQUEST,
-            Html("<p>response_type must be code.</p>".to_string()),
-        )
-            .into_response();
+        return crate::pages::refusal("response_type must be code.");
     }
-    let options: String = st
+    let users = st
         .users
         .values()
         .filter(|u| !u.business)
         .take(500)
-        .map(|u| {
-            format!(
-                "<option value=\"{}\">{} ({})</option>",
-                u.id,
-                html_escape(&u.username),
-                html_escape(&u.email)
-            )
-        })
+        .map(|u| (u.id.to_string(), format!("{} ({})", u.username, u.email)))
         .collect();
-    let hidden = |k: &str| {
-        format!(
-            "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
-            html_escape(q.get(k).unwrap_or(""))
-        )
-    };
-    Html(format!(
-        "<!doctype html><html><head><title>Pinterest – authorize app</title></head><body>\
-         <h1>Give access to your Pinterest account</h1><p>App <b>{}</b> asks for: {}</p>\
-         <form method=\"post\" action=\"/oauth/\">{}{}{}{}<label>Sign in as <select name=\"user_id\">{options}</select></label>\
-         <button type=\"submit\" name=\"confirm\" value=\"1\">Confirm</button></form></body></html>",
-        html_escape(client),
-        html_escape(q.get("scope").unwrap_or("")),
-        hidden("client_id"),
-        hidden("redirect_uri"),
-        hidden("scope"),
-        hidden("state"),
-    ))
+    let get = |k: &'static str| (k, q.get(k).unwrap_or(""));
+    crate::pages::Consent {
+        title: "Pinterest – authorize app",
+        heading: "Give access to your Pinterest account".into(),
+        app: client,
+        asks: Some(q.get("scope").unwrap_or("")),
+        action: "/oauth/",
+        hidden: vec![
+            get("client_id"),
+            get("redirect_uri"),
+            get("scope"),
+            get("state"),
+        ],
+        pick: "Sign in as",
+        users,
+    }
     .into_response()
 }
 
@@ -1801,18 +1773,10 @@ async fn consent_confirm(State(w): State<Arc<World>>, bytes: Bytes) -> Response 
         form.get("redirect_uri"),
         form.get("user_id").and_then(|u| u.parse::<u64>().ok()),
     ) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            Html("<p>Missing fields.</p>".to_string()),
-        )
-            .into_response();
+        return crate::pages::refusal("Missing fields.");
     };
     if !st.apps.contains_key(client) || !st.users.contains_key(&user) {
-        return (
-            StatusCode::BAD_REQUEST,
-            Html("<p>Unknown app or user.</p>".to_string()),
-        )
-            .into_response();
+        return crate::pages::refusal("Unknown app or user.");
     }
     let scopes: BTreeSet<String> = form
         .get("scope")

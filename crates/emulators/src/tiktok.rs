@@ -23,7 +23,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
@@ -1421,13 +1421,6 @@ async fn oauth_advertisers(State(w): State<Arc<World>>, headers: HeaderMap, uri:
     respond(&w, r)
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The `portal/auth` consent page: pick the TikTok for Business user and confirm.
 async fn consent_page(State(w): State<Arc<World>>, uri: Uri) -> Response {
     let q = Query::parse(uri.query());
@@ -1436,41 +1429,25 @@ async fn consent_page(State(w): State<Arc<World>>, uri: Uri) -> Response {
         q.get("app_id").filter(|a| st.apps.contains_key(*a)),
         q.get("redirect_uri"),
     ) else {
-        return (
-            axum::http::StatusCode::BAD_REQUEST,
-            Html("<p>Unknown app_id or missing redirect_uri.</p>".to_string()),
-        )
-            .into_response();
+        return crate::pages::refusal("Unknown app_id or missing redirect_uri.");
     };
-    let options: String = st
+    let users = st
         .users
         .values()
         .take(500)
-        .map(|u| {
-            format!(
-                "<option value=\"{}\">{} ({})</option>",
-                u.id,
-                esc(&u.name),
-                esc(&u.email)
-            )
-        })
+        .map(|u| (u.id.to_string(), format!("{} ({})", u.name, u.email)))
         .collect();
-    let hidden = |k: &str| {
-        format!(
-            "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
-            esc(q.get(k).unwrap_or(""))
-        )
-    };
-    Html(format!(
-        "<!doctype html><html><head><title>App Authorization | TikTok For Business</title></head><body>\
-         <h1>Authorize app {}</h1><form method=\"post\" action=\"/portal/auth\">{}{}{}\
-         <label>Signed in as <select name=\"user_id\">{options}</select></label>\
-         <button type=\"submit\" name=\"confirm\" value=\"1\">Confirm</button></form></body></html>",
-        esc(app),
-        hidden("app_id"),
-        hidden("redirect_uri"),
-        hidden("state"),
-    ))
+    let get = |k: &'static str| (k, q.get(k).unwrap_or(""));
+    crate::pages::Consent {
+        title: "App Authorization | TikTok For Business",
+        heading: format!("Authorize app {app}"),
+        app,
+        asks: None,
+        action: "/portal/auth",
+        hidden: vec![get("app_id"), get("redirect_uri"), get("state")],
+        pick: "Signed in as",
+        users,
+    }
     .into_response()
 }
 
@@ -1482,18 +1459,10 @@ async fn consent_confirm(State(w): State<Arc<World>>, bytes: Bytes) -> Response 
         form.get("redirect_uri"),
         form.get("user_id").and_then(|u| u.parse::<u64>().ok()),
     ) else {
-        return (
-            axum::http::StatusCode::BAD_REQUEST,
-            Html("<p>Missing fields.</p>".to_string()),
-        )
-            .into_response();
+        return crate::pages::refusal("Missing fields.");
     };
     if !st.apps.contains_key(app) || !st.users.contains_key(&user) {
-        return (
-            axum::http::StatusCode::BAD_REQUEST,
-            Html("<p>Unknown app or user.</p>".to_string()),
-        )
-            .into_response();
+        return crate::pages::refusal("Unknown app or user.");
     }
     let code = w.random_hex(16);
     st.codes.insert(code.clone(), (app.clone(), user));

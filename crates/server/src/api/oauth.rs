@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use castellan_domain::AutomationAccountId;
 use castellan_domain::apps::Platform;
 use castellan_domain::audit::Actor;
@@ -184,8 +184,17 @@ pub async fn oauth_start(
     }))
 }
 
+/// The page the browser lands on after the platform's consent page. Everything in it is
+/// escaped by the template engine: `text` can carry what the platform put in the query.
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "oauth_callback.html")]
+struct CallbackPage<'a> {
+    title: &'a str,
+    text: &'a str,
+}
+
 fn page(status: axum::http::StatusCode, title: &str, text: &str) -> Response {
-    (status, Html(format!("<!doctype html><html><head><title>{title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>"))).into_response()
+    (status, CallbackPage { title, text }).into_response()
 }
 
 /// Where the consent page sends the browser back (`code` or `auth_code`, and `state`).
@@ -276,10 +285,7 @@ pub async fn oauth_callback(
             return page(
                 StatusCode::BAD_REQUEST,
                 "Authorization failed",
-                &format!(
-                    "The code could not be exchanged: {}",
-                    e.replace('<', "&lt;")
-                ),
+                &format!("The code could not be exchanged: {e}"),
             );
         }
     };

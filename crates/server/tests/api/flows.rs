@@ -664,3 +664,68 @@ async fn health_readiness_metrics_and_openapi() {
         200
     );
 }
+
+/// The consent-page callback reflects the platform's `error` parameter into its HTML page:
+/// a `<script>` sent there comes back escaped, never as markup.
+#[tokio::test]
+async fn oauth_callback_escapes_the_platforms_error() {
+    let app = TestApp::spawn().await;
+    let (ws, owner) = app.workspace("acme").await;
+    let token = app.token(ws, owner, ApiScope::Admin).await;
+    let r = app
+        .http
+        .put(app.url("/api/v1/platform-apps/pinterest"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "client_id": "1", "client_secret": "s", "authorize_url": "https://example.com/oauth/", "token_url": "https://example.com/token" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let acct: serde_json::Value = app
+        .post(&token, "/api/v1/automation-accounts")
+        .json(&serde_json::json!({ "platform": "pinterest", "label": "bot", "email": "bot@acme.example.com", "password": "bot-password-123" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = acct["account"]["id"].as_str().unwrap();
+    let start: serde_json::Value = app
+        .post(
+            &token,
+            &format!("/api/v1/automation-accounts/{id}/oauth/start"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = start["authorize_url"].as_str().unwrap();
+    let state = url
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("state="))
+        .expect("the authorize URL carries a state");
+    let attack = "<script>alert(document.cookie)</script>";
+    let query = serde_urlencoded::to_string([("state", state), ("error", attack)]).unwrap();
+    let r = app
+        .http
+        .get(app.url(&format!("/api/v1/oauth/callback?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("<script"), "{body}");
+    assert!(
+        body.contains("&#60;script&#62;") || body.contains("&lt;script&gt;"),
+        "the error is shown, escaped: {body}"
+    );
+}

@@ -357,7 +357,10 @@ async fn a_panicking_handler_fails_only_its_own_task() {
     let t = s.task(boom.id).await.unwrap();
     assert_eq!(t.attempts, 1, "a panic is not retried");
     assert!(
-        t.error.as_deref().unwrap_or("").contains("the handler fell over"),
+        t.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("the handler fell over"),
         "{:?}",
         t.error
     );
@@ -384,7 +387,14 @@ async fn readyz_reports_a_worker_loop_that_stopped() {
         health.clone(),
     )
     .await;
-    let ready = || async { app.http.get(app.url("/readyz")).send().await.unwrap().status() };
+    let ready = || async {
+        app.http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
     assert_eq!(ready().await, 503, "no worker loop has started yet");
     let stop = app.run_worker_with(app.services(), fast("readyz"), health.clone());
     wait_until("the worker loop running", || async { health.is_running() }).await;
@@ -402,7 +412,12 @@ async fn readyz_reports_a_worker_loop_that_stopped() {
         "{body}"
     );
     assert_eq!(
-        app.http.get(app.url("/healthz")).send().await.unwrap().status(),
+        app.http
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200,
         "the process itself is alive"
     );

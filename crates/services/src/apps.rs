@@ -383,7 +383,8 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
     let mut run = scoped
         .begin_check(id, ctx.task.id)
         .await
-        .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+        .map_err(|e| TaskFailure::Retryable(e.to_string()))?
+        .leased(ctx.check_lease());
     let started = std::time::Instant::now();
     // The writer stores batches while the connector fetches the next pages; the bounded
     // channel keeps a slow database from letting fetched pages pile up in memory.

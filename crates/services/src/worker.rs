@@ -32,6 +32,7 @@ pub struct TaskContext {
     pub store: Store,
     claimed: Arc<ClaimedTask>,
     cancel: CancellationToken,
+    lease: Duration,
 }
 
 impl TaskContext {
@@ -54,6 +55,14 @@ impl TaskContext {
     /// The lease owner: which worker runs this.
     pub fn worker(&self) -> &str {
         &self.claimed.owner
+    }
+
+    /// The lease this task runs under, for store writes that must stop once it is lost.
+    pub fn check_lease(&self) -> castellan_store::CheckLease {
+        castellan_store::CheckLease {
+            owner: self.claimed.owner.clone(),
+            lease: self.lease,
+        }
     }
 
     /// True once cancellation was requested (or the lease was lost).
@@ -376,6 +385,7 @@ async fn execute(
         store: store.clone(),
         claimed: claimed.clone(),
         cancel: cancel.clone(),
+        lease: cfg.lease,
     };
     // A panicking handler fails its own task; the worker and its other tasks go on.
     let run = std::panic::AssertUnwindSafe(handler(ctx))

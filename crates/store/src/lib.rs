@@ -33,7 +33,7 @@ pub use directory::{IdentityFilter, ImportSummary};
 pub use members::{AppRole, Email, Report};
 pub use people::PersonUpdate;
 pub use records::*;
-pub use sync::CheckRun;
+pub use sync::{CheckLease, CheckRun};
 pub use tasks::{ClaimedTask, LEASE_LOST, NewTask, TaskEnd, TaskFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -457,9 +457,45 @@ impl From<std::io::Error> for StoreError {
     }
 }
 
+/// The lease a check runs under: every write transaction of the check first checks that the
+/// lease is still `owner`'s (a check whose task was taken over stops writing) and extends it
+/// (so it is fresh when the write lock is released).
+#[derive(Debug, Clone)]
+pub struct CheckLease {
+    pub owner: String,
+    pub lease: std::time::Duration,
+}
+
+/// Extends `task`'s lease inside the caller's transaction, or fails with `Conflict(lease)`
+/// when the lease is no longer `lease.owner`'s.
+async fn renew_in(
+    conn: &mut AnyConnection,
+    store: &Store,
+    task: TaskId,
+    lease: Option<&CheckLease>,
+) -> Result<()> {
+    let Some(l) = lease else { return Ok(()) };
+    let now = ms(store.env.now());
+    let n = sqlx::query(
+        "UPDATE tasks SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'in_progress'",
+    )
+    .bind(task.to_string())
+    .bind(&l.owner)
+    .bind(now + l.lease.as_millis() as i64)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::conflict("lease", crate::LEASE_LOST))
+    }
+}
+
 /// One check for updates in progress (see the module docs).
 pub struct CheckRun {
     store: Store,
+    lease: Option<CheckLease>,
     ws: WorkspaceId,
     app: App,
     task: TaskId,
@@ -535,6 +571,7 @@ impl Scoped<'_> {
         };
         Ok(CheckRun {
             store: self.store.clone(),
+            lease: None,
             ws: self.ws,
             now: ms(self.store.env.now()),
             app,
@@ -553,6 +590,16 @@ impl Scoped<'_> {
 }
 
 impl CheckRun {
+    /// Writes only while `lease` holds (see [`CheckLease`]).
+    pub fn leased(mut self, lease: CheckLease) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    async fn renew_lease(&self, conn: &mut AnyConnection) -> Result<()> {
+        renew_in(conn, &self.store, self.task, self.lease.as_ref()).await
+    }
+
     /// Whether this is the app's first check (rows are written as they come).
     pub fn is_initial(&self) -> bool {
         self.initial
@@ -596,14 +643,17 @@ impl CheckRun {
         }
         let buffer = std::mem::take(&mut self.buffer);
         self.buffered = 0;
-        let (store, w, a, now) = (
+        let (store, w, a, now, task, lease) = (
             self.store.clone(),
             self.ws.to_string(),
             self.app.id.to_string(),
             self.now,
+            self.task,
+            self.lease.clone(),
         );
         self.in_flight = Some(tokio::spawn(async move {
             let mut tx = store.begin_write().await?;
+            renew_in(&mut tx, &store, task, lease.as_ref()).await?;
             if store.backend == Backend::Postgres {
                 // Nothing is visible before the final, synchronous commit, and a crash before
                 // it makes the next check start over: these commits need not wait for the disk.
@@ -617,6 +667,7 @@ impl CheckRun {
                 rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
                 inserted[i] = insert_rows(&mut tx, store.backend, &w, &a, now, &rows).await?;
             }
+            renew_in(&mut tx, &store, task, lease.as_ref()).await?;
             tx.commit().await?;
             Ok(inserted)
         }));
@@ -668,8 +719,21 @@ impl CheckRun {
         } else {
             None
         };
+        let cfg = MatchConfig::from_settings(&settings);
+        // Matching is CPU work over every seat: when the write below does not change seats (a
+        // first check wrote them already; a later one whose seats are unchanged), it is planned
+        // before taking the write lock, so heartbeats and claims do not wait behind it.
+        let changes_seats = !self.initial && differing[0].iter().any(|&d| d);
+        let early = match &identities {
+            Some(ids) if !changes_seats => {
+                let mut conn = store.pool.acquire().await?;
+                Some(plan_rematch(&mut conn, self.ws, self.app.id, ids, &cfg).await?)
+            }
+            _ => None,
+        };
 
         let mut tx = store.begin_write().await?;
+        self.renew_lease(&mut tx).await?;
         let mut s = CheckSummary::default();
         let mut report = Report::default();
         if self.initial {
@@ -745,9 +809,11 @@ impl CheckRun {
             }
         }
         if let Some(identities) = &identities {
-            let cfg = MatchConfig::from_settings(&settings);
-            s.rematched =
-                rematch_in(&mut tx, backend, self.ws, self.app.id, identities, &cfg).await?;
+            let plan = match early {
+                Some(p) => p,
+                None => plan_rematch(&mut tx, self.ws, self.app.id, identities, &cfg).await?,
+            };
+            s.rematched = apply_rematch(&mut tx, backend, self.app.id, &plan).await?;
         }
         let pending = pending_removal(&mut tx, &a).await?;
         // Seats no earlier report of the app listed: what a notification is news about.
@@ -809,6 +875,8 @@ impl CheckRun {
             ),
         )
         .await?;
+        // Renewed last as well, so the lease is fresh when the write lock is released.
+        self.renew_lease(&mut tx).await?;
         tx.commit().await?;
         Ok(s)
     }
@@ -981,14 +1049,13 @@ async fn load_identities(store: &Store, ws: WorkspaceId) -> Result<Vec<IdentityR
 
 /// Re-matches the app's live seats that are not manually decided to `identities`; writes
 /// only the seats whose state or person changed. Returns how many changed.
-pub(crate) async fn rematch_in(
+pub(crate) async fn plan_rematch(
     conn: &mut AnyConnection,
-    backend: Backend,
     ws: WorkspaceId,
     app: AppId,
     identities: &[IdentityRow],
     cfg: &MatchConfig,
-) -> Result<u64> {
+) -> Result<Rematch> {
     use castellan_domain::matching::{Candidate, Outcome, SeatKey, match_all};
     struct S {
         user_id: String,
@@ -1066,19 +1133,36 @@ pub(crate) async fn rematch_in(
             ]);
         }
     }
+    Ok(Rematch { changes })
+}
+
+/// Seats whose match changes: `[user_id, state, identity_id]` each.
+pub(crate) struct Rematch {
+    changes: Vec<Vec<Option<String>>>,
+}
+
+/// Writes a planned rematch. A seat matched by hand or exempted since the plan was read keeps
+/// what the person did.
+pub(crate) async fn apply_rematch(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    app: AppId,
+    plan: &Rematch,
+) -> Result<u64> {
     let sql = format!(
         "UPDATE app_seats AS x SET state = j.value->>1, identity_id = j.value->>2, match_source = 'auto' FROM {} \
-         WHERE x.app_id = $1 AND x.user_id = j.value->>0",
+         WHERE x.app_id = $1 AND x.user_id = j.value->>0 \
+         AND (x.match_source IS NULL OR x.match_source = 'auto') AND x.state <> 'exempted'",
         json_rows(backend, 2)
     );
-    for chunk in changes.chunks(CHUNK) {
+    for chunk in plan.changes.chunks(CHUNK) {
         sqlx::query(&sql)
             .bind(app.to_string())
             .bind(encode(&as_refs(chunk)))
             .execute(&mut *conn)
             .await?;
     }
-    Ok(changes.len() as u64)
+    Ok(plan.changes.len() as u64)
 }
 
 #[cfg(test)]

@@ -100,6 +100,7 @@ conformance!(
     checks_write_only_differences,
     first_check_that_dies_leaves_nothing_visible,
     missing_digests_are_rebuilt,
+    a_check_that_lost_its_lease_stops_writing,
     one_task_holds_an_app,
     directory_changes_rematch_without_rewriting,
 );
@@ -1085,6 +1086,70 @@ async fn first_check_that_dies_leaves_nothing_visible(db: &TestDb) {
     }
     assert_eq!(counts(&store, ws, app).await["unmatched"], 30);
     assert_eq!(run_check(&store, ws, app, &batches).await.rows_written, 0);
+}
+
+/// A check whose task was taken over by another worker stops writing: its transactions find
+/// the lease gone, and nothing of it becomes visible.
+async fn a_check_that_lost_its_lease_stops_writing(db: &TestDb) {
+    let store = db.store(Env::deterministic(clock(), 23)).await;
+    let (ws, _) = workspace(&store, "acme").await;
+    let app = app_for_checks(&store, ws).await;
+    let batches = world::batches(&world::business(30));
+    store
+        .ws(ws)
+        .enqueue(
+            &cli(),
+            NewTask::new(
+                TaskKind::from_static("app.check"),
+                serde_json::json!({}),
+                TaskTrigger::Person,
+            ),
+        )
+        .await
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    let claimed = store
+        .claim_task("w1", &["app.check"], lease)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut run = store
+        .ws(ws)
+        .begin_check(app, claimed.task.id)
+        .await
+        .unwrap()
+        .leased(castellan_store::CheckLease {
+            owner: "w1".into(),
+            lease,
+        });
+    run.accept(&batches[0]).await.unwrap();
+    // Another worker takes the task over (as after an expired lease).
+    sqlx::query("UPDATE tasks SET lease_owner = 'w2' WHERE id = $1")
+        .bind(claimed.task.id.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let mut refused = None;
+    for b in &batches[1..] {
+        if let Err(e) = run.accept(b).await {
+            refused = Some(e);
+            break;
+        }
+    }
+    let e = match refused {
+        Some(e) => e,
+        None => run.finish(&cli(), serde_json::json!({})).await.unwrap_err(),
+    };
+    assert!(
+        matches!(&e, castellan_store::StoreError::Conflict { field, .. } if field == "lease"),
+        "{e:?}"
+    );
+    assert!(
+        counts(&store, ws, app).await.is_empty(),
+        "nothing became visible"
+    );
+    let a = store.ws(ws).app(app).await.unwrap();
+    assert!(a.last_check_at.is_none());
 }
 
 async fn missing_digests_are_rebuilt(db: &TestDb) {

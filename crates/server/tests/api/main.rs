@@ -3,6 +3,7 @@
 
 mod accounts;
 mod flows;
+mod leases;
 mod manage;
 mod matrix;
 mod sync;

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,6 +94,109 @@ pub fn parse_phone(field: &str, raw: &str) -> Result<String, FieldError> {
     Ok(s.to_string())
 }
 
+/// Where a live seat stands in the User Overview. Partner users (people of partner
+/// businesses) are `PartnerUser`, never the workspace role Guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeatState {
+    Onboarded,
+    Unmatched,
+    Exempted,
+    PartnerUser,
+    Invited,
+    /// Removed by Castellan (and confirmed by the platform): kept, vanished, for the record.
+    Removed,
+}
+
+impl SeatState {
+    /// The states of live seats, one User Overview tab each.
+    pub const LIVE: [SeatState; 5] = [
+        Self::Onboarded,
+        Self::Unmatched,
+        Self::Exempted,
+        Self::PartnerUser,
+        Self::Invited,
+    ];
+    pub const ALL: [SeatState; 6] = [
+        Self::Onboarded,
+        Self::Unmatched,
+        Self::Exempted,
+        Self::PartnerUser,
+        Self::Invited,
+        Self::Removed,
+    ];
+
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Onboarded => "onboarded",
+            Self::Unmatched => "unmatched",
+            Self::Exempted => "exempted",
+            Self::PartnerUser => "partner_user",
+            Self::Invited => "invited",
+            Self::Removed => "removed",
+        }
+    }
+
+    /// The User Overview tab that lists it.
+    pub fn tab(self) -> &'static str {
+        match self {
+            Self::PartnerUser => "partner_users",
+            other => other.as_str(),
+        }
+    }
+}
+
+impl FromStr for SeatState {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or(())
+    }
+}
+
+impl fmt::Display for SeatState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A User Overview tab: the live seats of one state, or the seats Castellan removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Seats(SeatState),
+    Removed,
+}
+
+impl Tab {
+    /// Every tab name, as the API and the CLI take them (`guest` is accepted as the old name
+    /// of `partner_users`).
+    pub const NAMES: [&'static str; 6] = [
+        "onboarded",
+        "unmatched",
+        "exempted",
+        "partner_users",
+        "invited",
+        "removed",
+    ];
+
+    pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
+        match raw {
+            "removed" => Ok(Self::Removed),
+            "guest" => Ok(Self::Seats(SeatState::PartnerUser)),
+            _ => SeatState::LIVE
+                .into_iter()
+                .find(|s| s.tab() == raw)
+                .map(Self::Seats)
+                .ok_or_else(|| {
+                    FieldError::new(
+                        field,
+                        format!("{field} must be one of {}", Self::NAMES.join(", ")),
+                    )
+                }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,5 +264,20 @@ mod schedule_tests {
             next_daily_check(at(22, 0), 3, chrono::Duration::zero()),
             at(3, 0) + chrono::Duration::days(1)
         );
+    }
+
+    #[test]
+    fn partner_users_tab_keeps_the_old_name_guest() {
+        for raw in ["partner_users", "guest"] {
+            assert_eq!(
+                Tab::parse("tab", raw),
+                Ok(Tab::Seats(SeatState::PartnerUser))
+            );
+        }
+        assert_eq!(Tab::parse("tab", "removed"), Ok(Tab::Removed));
+        assert!(Tab::parse("tab", "partner_user").is_err());
+        for s in SeatState::ALL {
+            assert_eq!(s.as_str().parse::<SeatState>(), Ok(s));
+        }
     }
 }

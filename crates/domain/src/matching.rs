@@ -1,7 +1,7 @@
 //! Matching seats of a business center to directory identities. Deterministic: the same seats
 //! and identities always give the same result, whatever their order.
 //!
-//! Rules, in order: (1) users of partner businesses are Guests; (2) a seat whose normalised
+//! Rules, in order: (1) users of partner businesses are partner users; (2) a seat whose normalised
 //! e-mail equals the normalised primary or other e-mail of exactly one active identity is
 //! matched to it; (3) otherwise a seat whose username equals (case-insensitively) the userName
 //! of exactly one active identity is matched; (4) the rest are Unmatched. A key shared by two
@@ -139,7 +139,7 @@ pub enum MatchedBy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Matched(IdentityId, MatchedBy),
-    Guest,
+    PartnerUser,
     Unmatched,
 }
 
@@ -202,7 +202,7 @@ impl Index {
 
     pub fn match_seat(&self, cfg: &MatchConfig, seat: SeatKey<'_>) -> Outcome {
         if seat.partner {
-            return Outcome::Guest;
+            return Outcome::PartnerUser;
         }
         if let Some(Slot::One(id)) = seat
             .email
@@ -298,7 +298,7 @@ pub fn match_all<'a>(
         .iter()
         .map(|seat| {
             if seat.partner {
-                return Outcome::Guest;
+                return Outcome::PartnerUser;
             }
             if let Some(e) = seat.email
                 && cfg.normalize_into(e, &mut buf)
@@ -424,7 +424,10 @@ mod tests {
                 seat(Some("shared@acme.com"), Some("carol"), false),
                 Outcome::Matched(id(3), MatchedBy::UserName),
             ),
-            (seat(Some("alice@acme.com"), None, true), Outcome::Guest),
+            (
+                seat(Some("alice@acme.com"), None, true),
+                Outcome::PartnerUser,
+            ),
             (
                 seat(Some("stranger@gmail.com"), Some("stranger"), false),
                 Outcome::Unmatched,

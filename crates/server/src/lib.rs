@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod contract;
 pub mod error;
 pub mod extract;
 pub mod state;
@@ -151,6 +152,7 @@ fn api_router() -> OpenApiRouter<AppState> {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let (_, mut doc) = api_router().split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    contract::complete(&mut doc);
     doc
 }
 
@@ -158,6 +160,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (api, mut doc) = api_router().split_for_parts();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    contract::complete(&mut doc);
+    let api = api.layer(middleware::from_fn_with_state(
+        contract::QueryRules::from_doc(&doc),
+        contract::reject_unknown_query,
+    ));
     let doc = Arc::new(doc);
     Router::new()
         .merge(api)

@@ -62,8 +62,7 @@ pub struct Seat {
     pub display_name: Option<String>,
     pub roles: Vec<String>,
     pub kind: String,
-    /// `onboarded`, `unmatched`, `exempted`, `guest` or `invited`.
-    pub state: String,
+    pub state: castellan_domain::apps::SeatState,
     pub identity_id: Option<IdentityId>,
     pub assets: i64,
     pub first_seen_at: Timestamp,
@@ -93,7 +92,11 @@ fn seat_from_row(r: &AnyRow) -> Result<Seat> {
         display_name: r.try_get("display_name")?,
         roles: serde_json::from_str(&r.try_get::<String, _>("roles")?).unwrap_or_default(),
         kind: r.try_get("kind")?,
-        state: r.try_get("state")?,
+        state: {
+            let raw: String = r.try_get("state")?;
+            raw.parse()
+                .map_err(|_| StoreError::Corrupt(format!("seat state {raw}")))?
+        },
         identity_id: get_opt_id(r, "identity_id")?,
         assets: r.try_get("asset_count")?,
         first_seen_at: get_time(r, "first_seen_at")?,
@@ -335,21 +338,25 @@ impl Scoped<'_> {
         Ok(())
     }
 
-    /// Seats of one tab (`onboarded`, `unmatched`, `exempted`, `guest`, `invited`: live
+    /// Seats of one tab (`onboarded`, `unmatched`, `exempted`, `partner_users`, `invited`: live
     /// seats in that state; `removed`: seats Castellan removed).
     pub async fn seats(
         &self,
         app: AppId,
-        state: &str,
+        tab: castellan_domain::apps::Tab,
         query: Option<&str>,
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<Page<Seat>> {
         let q = query.map(|q| format!("%{}%", q.to_lowercase().replace('%', "")));
-        let which = if state == "removed" {
-            "s.removed_at IS NOT NULL AND s.vanished_at IS NOT NULL AND $3 = $3"
-        } else {
-            "s.state = $3 AND s.vanished_at IS NULL"
+        let (which, state) = match tab {
+            castellan_domain::apps::Tab::Removed => (
+                "s.removed_at IS NOT NULL AND s.vanished_at IS NOT NULL AND $3 = $3",
+                "",
+            ),
+            castellan_domain::apps::Tab::Seats(st) => {
+                ("s.state = $3 AND s.vanished_at IS NULL", st.as_str())
+            }
         };
         let rows = sqlx::query(&format!(
             "SELECT {SEAT_COLUMNS} FROM app_seats s LEFT JOIN identities i ON i.id = s.identity_id \

@@ -649,7 +649,7 @@ impl Scoped<'_> {
     /// Ends an exemption: the seat is matched again at the next check.
     pub async fn unexempt_seat(&self, actor: &Actor, app: AppId, user_id: &str) -> Result<Seat> {
         let seat = self.live_seat(app, user_id).await?;
-        if seat.state != "exempted" {
+        if seat.state != castellan_domain::apps::SeatState::Exempted {
             return Err(StoreError::conflict("user_id", "the seat is not exempted"));
         }
         let mut tx = self.store.begin_write().await?;

@@ -152,7 +152,7 @@ pub(crate) async fn insert_rows(
         // A new seat starts in the tab its kind decides; matching then moves it.
         cols.push("state".into());
         vals.push(format!(
-            "CASE {} WHEN 'invite' THEN 'invited' WHEN 'partner_user' THEN 'guest' ELSE 'unmatched' END",
+            "CASE {} WHEN 'invite' THEN 'invited' WHEN 'partner_user' THEN 'partner_user' ELSE 'unmatched' END",
             col(keys.len() + snapshot::seat::KIND)
         ));
     }
@@ -1121,7 +1121,7 @@ pub(crate) async fn plan_rematch(
     for ((s, outcome), leaver) in rows.iter().zip(outcomes).zip(leaver_of) {
         let (state, identity) = match (s.kind.as_str(), outcome) {
             ("invite", _) => ("invited", None),
-            (_, Outcome::Guest) => ("guest", None),
+            (_, Outcome::PartnerUser) => ("partner_user", None),
             (_, Outcome::Matched(id, _)) => ("onboarded", Some(id)),
             (_, Outcome::Unmatched) => ("unmatched", leaver),
         };

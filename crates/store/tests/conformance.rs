@@ -1066,7 +1066,13 @@ async fn first_check_that_dies_leaves_nothing_visible(db: &TestDb) {
     assert!(counts(&store, ws, app).await.is_empty());
     let page = store
         .ws(ws)
-        .seats(app, "unmatched", None, None, 100)
+        .seats(
+            app,
+            castellan_domain::apps::Tab::Seats(castellan_domain::apps::SeatState::Unmatched),
+            None,
+            None,
+            100,
+        )
         .await
         .unwrap();
     assert!(page.items.is_empty());

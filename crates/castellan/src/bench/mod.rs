@@ -266,7 +266,7 @@ pub(crate) fn bench_matching(members: usize, identities: usize) -> anyhow::Resul
     for o in outcomes {
         match o {
             Outcome::Matched(..) => matched += 1,
-            Outcome::Guest => guests += 1,
+            Outcome::PartnerUser => guests += 1,
             Outcome::Unmatched => unmatched += 1,
         }
     }

@@ -47,7 +47,8 @@ pub enum MembersCmd {
     List {
         #[command(flatten)]
         target: Target,
-        /// onboarded, unmatched, exempted, guest, invited or removed.
+        /// onboarded, unmatched, exempted, partner_users (or its old name guest), invited or
+        /// removed.
         #[arg(long, default_value = "onboarded")]
         tab: String,
         /// Search in name, username and e-mail.
@@ -401,10 +402,12 @@ pub async fn members(cfg: &Config, cmd: MembersCmd) -> anyhow::Result<ExitCode> 
     };
     match cmd {
         MembersCmd::List { tab, search, .. } => {
+            let tab = castellan_domain::apps::Tab::parse("--tab", &tab)
+                .map_err(|e| anyhow::anyhow!("{}", e.message))?;
             let mut cursor: Option<String> = None;
             loop {
                 let page = scoped
-                    .seats(app.id, &tab, search.as_deref(), cursor.as_deref(), 500)
+                    .seats(app.id, tab, search.as_deref(), cursor.as_deref(), 500)
                     .await?;
                 for s in &page.items {
                     out(json, seat_json(s), seat_line(s));

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use castellan_domain::apps::Platform;
+use castellan_domain::apps::{SeatState, Tab};
 use castellan_domain::policy::Action;
 use castellan_domain::values::required_text;
 use castellan_domain::{AppId, AutomationAccountId};
@@ -13,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::tasks::TaskBody;
 use super::{Page, PageQuery, cursor, limit};
+use super::{SeatStateName, TabName};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
@@ -178,9 +180,15 @@ pub struct AppDetail {
 
 impl AppDetail {
     fn new(app: App, c: castellan_store::AppCounts) -> Self {
-        let mut counts: std::collections::BTreeMap<String, i64> =
-            TABS.iter().map(|t| (t.to_string(), 0)).collect();
-        counts.extend(c.tabs);
+        let mut counts: std::collections::BTreeMap<String, i64> = SeatState::LIVE
+            .iter()
+            .map(|t| (t.tab().to_string(), 0))
+            .collect();
+        for (state, n) in c.tabs {
+            if let Ok(st) = state.parse::<SeatState>() {
+                counts.insert(st.tab().to_string(), n);
+            }
+        }
         Self {
             app: app.into(),
             counts,
@@ -189,9 +197,6 @@ impl AppDetail {
         }
     }
 }
-
-/// The User Overview tabs.
-const TABS: [&str; 5] = ["onboarded", "unmatched", "exempted", "guest", "invited"];
 
 /// One app, with its seat counts per tab.
 #[utoipa::path(get, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "app id")),
@@ -245,6 +250,7 @@ pub struct SeatBody {
     pub roles: Vec<String>,
     /// `member`, `system_user`, `invite` or `partner_user`.
     pub kind: String,
+    #[schema(value_type = SeatStateName)]
     pub state: String,
     /// The directory identity the seat is matched to.
     pub identity_id: Option<String>,
@@ -303,7 +309,7 @@ impl From<Seat> for SeatBody {
             display_name: s.display_name,
             roles: s.roles,
             kind: s.kind,
-            state: s.state,
+            state: s.state.to_string(),
             identity_id: s.identity_id.map(|i| i.to_string()),
             assets: s.assets,
             first_seen_at: s.first_seen_at,
@@ -327,12 +333,14 @@ impl From<Seat> for SeatBody {
 pub struct MembersQuery {
     /// `onboarded` (default), `unmatched`, `exempted`, `guest`, `invited`, or `removed`
     /// (seats Castellan removed).
+    #[param(value_type = Option<TabName>)]
     pub tab: Option<String>,
     /// Search in name, username and e-mail.
     pub q: Option<String>,
     /// Include each seat's asset permissions.
     pub permissions: Option<bool>,
     pub cursor: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -347,13 +355,7 @@ pub async fn app_members(
 ) -> ApiResult<Json<Page<SeatBody>>> {
     let p = caller.require(Action::ReadApps)?;
     let id = app_id(&id)?;
-    let tab = q.tab.as_deref().unwrap_or("onboarded");
-    if !TABS.contains(&tab) && tab != "removed" {
-        return Err(ApiError::invalid(
-            "tab",
-            "tab must be onboarded, unmatched, exempted, guest, invited or removed",
-        ));
-    }
+    let tab = Tab::parse("tab", q.tab.as_deref().unwrap_or("onboarded"))?;
     let scoped = s.store.ws(p.workspace_id);
     scoped.app(id).await?;
     let page = scoped
@@ -416,6 +418,7 @@ pub struct AssetsQuery {
     /// Only assets of this platform type.
     pub kind: Option<String>,
     pub cursor: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

@@ -11,6 +11,7 @@ use castellan_store::AuditFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::OutcomeName;
 use super::{Page, limit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -67,12 +68,15 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     pub target: Option<String>,
     /// `success` or `failure`.
+    #[param(value_type = Option<OutcomeName>)]
     pub outcome: Option<String>,
     /// RFC 3339 time, inclusive.
     pub since: Option<String>,
     /// RFC 3339 time, exclusive.
     pub until: Option<String>,
+    #[param(pattern = r"^[0-9]{0,18}$")]
     pub cursor: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     /// For export: `csv` (default) or `jsonl`.
     pub format: Option<String>,
@@ -132,7 +136,7 @@ pub async fn list_events(
     let page = s
         .store
         .ws(p.workspace_id)
-        .audit_list(&f, super::cursor(&q.cursor)?, limit(q.limit)?)
+        .audit_list(&f, super::seq_cursor(&q.cursor)?, limit(q.limit)?)
         .await?;
     Ok(Json(Page::from_store(page, Into::into)))
 }

@@ -128,7 +128,11 @@ pub struct IdentityQuery {
     /// Case-insensitive search in userName, e-mail and names.
     pub q: Option<String>,
     pub active: Option<bool>,
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub cursor: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

@@ -516,6 +516,7 @@ impl From<castellan_store::Email> for EmailBody {
 #[into_params(parameter_in = Query)]
 pub struct OutboxQuery {
     pub cursor: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

@@ -28,8 +28,12 @@ pub const MAX_LIMIT: i64 = 500;
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Opaque cursor from the previous page's `next_cursor`.
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub cursor: Option<String>,
     /// Items per page, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 
@@ -44,14 +48,80 @@ pub fn limit(l: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// An id cursor: empty (the first page) or an id in its canonical form, as the document's
+/// pattern says.
 pub fn cursor<T: FromStr>(c: &Option<String>) -> Result<Option<T>, ApiError> {
     c.as_deref()
         .filter(|s| !s.is_empty())
         .map(|s| {
-            s.parse()
-                .map_err(|_| ApiError::invalid("cursor", "cursor is not valid"))
+            canonical_uuid(s)
+                .then(|| s.parse().ok())
+                .flatten()
+                .ok_or_else(|| ApiError::invalid("cursor", "cursor is not valid"))
         })
         .transpose()
+}
+
+/// A sequence cursor: empty or up to 18 digits.
+pub fn seq_cursor(c: &Option<String>) -> Result<Option<i64>, ApiError> {
+    c.as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            (s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse().ok())
+                .flatten()
+                .ok_or_else(|| ApiError::invalid("cursor", "cursor is not valid"))
+        })
+        .transpose()
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex digits of either case.
+pub fn canonical_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// The values the API's enumerated strings take, for the document (the handlers check them).
+macro_rules! names {
+    ($($(#[$doc:meta])* $name:ident { $($variant:ident),+ $(,)? })+) => {
+        $(
+            $(#[$doc])*
+            #[derive(ToSchema)]
+            #[schema(rename_all = "snake_case")]
+            #[allow(dead_code)]
+            pub enum $name { $($variant),+ }
+        )+
+    };
+}
+
+names! {
+    /// A platform.
+    PlatformName { Pinterest, Tiktok }
+    /// A User Overview tab. `guest` is the old name of `partner_users`, still accepted.
+    TabName { Onboarded, Unmatched, Exempted, PartnerUsers, Guest, Invited, Removed }
+    /// A task's status.
+    TaskStatusName { Pending, InProgress, Completed, Failed, Cancelled }
+    /// An activity-log event's outcome.
+    OutcomeName { Success, Failure }
+    /// The activity-log export's format.
+    ExportFormat { Csv, Jsonl }
+    /// An API token's scope.
+    ScopeName { Read, Write, Admin }
+    /// A workspace role.
+    WorkspaceRoleName { Owner, Admin, Member, Guest }
+    /// A person's role on an app's account.
+    AppRoleName { Owner, Collaborator }
+    /// A stored secret of an automation account.
+    SecretName { Password, AccessToken, RefreshToken }
+    /// How people sign in to an app.
+    LoginMethod { Sso, Password }
+    /// Where a seat stands.
+    SeatStateName { Onboarded, Unmatched, Exempted, PartnerUser, Invited, Removed }
+    /// A change pushed to the platform.
+    ChangeAction { Remove, SetRole, SetPermissions, Invite, CancelInvite }
 }
 
 pub fn parse_id<T: FromStr>(field: &str, raw: &str, what: &str) -> Result<T, ApiError> {

@@ -9,6 +9,7 @@ use castellan_store::TaskFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::TaskStatusName;
 use super::{Page, cursor, limit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -98,11 +99,19 @@ pub struct TaskDetail {
 #[into_params(parameter_in = Query)]
 pub struct TaskQuery {
     /// `pending`, `in_progress`, `completed`, `failed` or `cancelled`.
+    #[param(value_type = Option<TaskStatusName>)]
     pub status: Option<String>,
     pub kind: Option<String>,
     /// App integration id.
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub app: Option<String>,
+    #[param(
+        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+    )]
     pub cursor: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
 

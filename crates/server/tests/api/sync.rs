@@ -201,7 +201,10 @@ impl Setup {
             .json()
             .await
             .unwrap();
-        v["items"].as_array().unwrap().clone()
+        v["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .clone()
     }
 
     pub(crate) async fn control(&self, method: &str, path: &str, body: Value) -> Value {

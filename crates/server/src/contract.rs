@@ -1,0 +1,158 @@
+//! The API contract's shared parts: the error responses every operation can give (added to
+//! the OpenAPI document in one place instead of repeated in each annotation), and the rule for
+//! query parameters the document does not name, enforced for every route alike: refused with
+//! 400 naming the parameter.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::{OpenApi, Ref, RefOr, ResponseBuilder};
+
+use crate::error::ApiError;
+
+/// Said in the document's description, and enforced by [`reject_unknown_query`].
+pub const UNKNOWN_QUERY_RULE: &str = "A query parameter an operation does not list is refused with 400 (`invalid`, naming the parameter), on every operation.";
+
+/// Routes that need no authentication.
+const PUBLIC: &[&str] = &["/api/v1/auth/login", "/api/v1/oauth/callback"];
+
+fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            utoipa::openapi::ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+fn ensure(op: &mut Operation, code: &str, description: &str) {
+    op.responses
+        .responses
+        .entry(code.to_string())
+        .or_insert_with(|| error_response(description));
+}
+
+/// Adds the error responses each operation can give, by what it takes: 400 for every one
+/// (bad or unknown query parameters, bad bodies), 401 and 403 unless it is public, 404 when
+/// its path names something, 413 and 415 when it takes a body, and 503 when the database is
+/// unreachable.
+pub fn complete(doc: &mut OpenApi) {
+    doc.info.description = Some(format!(
+        "{} {UNKNOWN_QUERY_RULE}",
+        doc.info.description.clone().unwrap_or_default()
+    ));
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let public = PUBLIC.contains(&path.as_str());
+        let ops = [
+            item.get.as_mut(),
+            item.put.as_mut(),
+            item.post.as_mut(),
+            item.delete.as_mut(),
+            item.patch.as_mut(),
+        ];
+        for op in ops.into_iter().flatten() {
+            ensure(
+                op,
+                "400",
+                "bad input: the error names the field or parameter",
+            );
+            if !public {
+                ensure(
+                    op,
+                    "401",
+                    "not signed in, or the token is unknown or expired",
+                );
+                ensure(
+                    op,
+                    "403",
+                    "the caller's role or token scope does not allow this, or the CSRF check failed",
+                );
+            }
+            if path.contains('{') {
+                ensure(op, "404", "not found (or in another workspace)");
+            }
+            if op.request_body.is_some() {
+                ensure(op, "413", "the body is larger than the limit");
+                ensure(
+                    op,
+                    "415",
+                    "the body is not of the content type the operation takes",
+                );
+            }
+            ensure(op, "503", "the database is unavailable");
+        }
+    }
+}
+
+/// The query parameters each route (method and path template) takes, from the document.
+#[derive(Debug, Default)]
+pub struct QueryRules(HashMap<(String, String), HashSet<String>>);
+
+impl QueryRules {
+    pub fn from_doc(doc: &OpenApi) -> Arc<Self> {
+        let mut map = HashMap::new();
+        for (path, item) in &doc.paths.paths {
+            let ops = [
+                ("GET", item.get.as_ref()),
+                ("PUT", item.put.as_ref()),
+                ("POST", item.post.as_ref()),
+                ("DELETE", item.delete.as_ref()),
+                ("PATCH", item.patch.as_ref()),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                let names = op
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .filter(|p| matches!(p.parameter_in, ParameterIn::Query))
+                    .map(|p| p.name.clone())
+                    .collect();
+                map.insert((method.to_string(), path.clone()), names);
+            }
+        }
+        Arc::new(Self(map))
+    }
+}
+
+/// Refuses a request to a documented route whose query names a parameter the route does not
+/// take. The OAuth callback is exempt: the platforms add parameters of their own to it.
+pub async fn reject_unknown_query(
+    State(rules): State<Arc<QueryRules>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(path) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+    else {
+        return next.run(req).await;
+    };
+    if path == "/api/v1/oauth/callback" {
+        return next.run(req).await;
+    }
+    if let (Some(allowed), Some(query)) = (
+        rules.0.get(&(req.method().as_str().to_string(), path)),
+        req.uri().query(),
+    ) {
+        for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+            if !allowed.contains(name.as_ref()) {
+                return ApiError::invalid(
+                    name.as_ref(),
+                    format!("{name} is not a query parameter of this operation"),
+                )
+                .into_response();
+            }
+        }
+    }
+    next.run(req).await
+}

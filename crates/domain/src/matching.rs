@@ -36,6 +36,15 @@ impl MatchConfig {
     /// The matching rules in a workspace's settings: `email_domain_aliases`, an object of
     /// alias domain → main domain (entries that are not strings are ignored; the API checks
     /// them when the settings are saved, see [`check_settings`]).
+    pub fn from_workspace(settings: &crate::workspace::WorkspaceSettings) -> Self {
+        Self::with_aliases(
+            settings
+                .email_domain_aliases
+                .iter()
+                .map(|(a, m)| (a.as_str(), m.as_str())),
+        )
+    }
+
     pub fn from_settings(settings: &serde_json::Value) -> Self {
         let pairs: Vec<(&str, &str)> = settings["email_domain_aliases"]
             .as_object()

@@ -19,7 +19,8 @@ impl Email {
         if s.is_empty() {
             return Err(bad("is required"));
         }
-        if s.len() > 254 {
+        // Counted as sent, in characters, as the API document's maxLength counts.
+        if raw.chars().count() > 254 {
             return Err(bad("is longer than 254 characters"));
         }
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {

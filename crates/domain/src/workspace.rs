@@ -59,3 +59,82 @@ impl FromStr for WorkspaceRole {
 pub fn parse_workspace_name(raw: &str) -> Result<String, FieldError> {
     crate::values::required_text("workspace", raw, 100)
 }
+
+/// A workspace's settings, validated once when saved. Stored as JSON; a stored key this
+/// version does not know is ignored on reading.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkspaceSettings {
+    /// Alias domain → main domain, for matching e-mails (`acme.co.uk` → `acme.com`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub email_domain_aliases: std::collections::BTreeMap<String, String>,
+    /// The share of a business's seats one change may remove without confirmation, above 0
+    /// and at most 1 (0.2 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_removal_share: Option<f64>,
+}
+
+impl WorkspaceSettings {
+    /// Settings sent by a client: an object whose keys above have the right types and are
+    /// valid (see [`WorkspaceSettings::validate`]); the error names the field. Other keys are
+    /// the client's own and are kept as sent.
+    pub fn parse(v: &serde_json::Value) -> Result<Self, crate::FieldError> {
+        let Some(obj) = v.as_object() else {
+            return Err(crate::FieldError::new(
+                "settings",
+                "settings must be a JSON object",
+            ));
+        };
+        crate::matching::check_settings(v)?;
+        if let Some(x) = obj.get("max_removal_share")
+            && !x.is_f64()
+            && !x.is_i64()
+            && !x.is_u64()
+        {
+            return Err(crate::FieldError::new(
+                "settings.max_removal_share",
+                "must be a number above 0 and at most 1",
+            ));
+        }
+        let parsed: Self = serde_json::from_value(v.clone())
+            .map_err(|e| crate::FieldError::new("settings", e.to_string()))?;
+        parsed.validate()?;
+        Ok(parsed)
+    }
+
+    /// What is stored, read leniently: a value that does not parse counts as unset.
+    pub fn from_json(v: &serde_json::Value) -> Self {
+        serde_json::from_value(v.clone()).unwrap_or_default()
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("settings serialise")
+    }
+
+    pub fn validate(&self) -> Result<(), crate::FieldError> {
+        let domain = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 253
+                && s.contains('.')
+                && s.split('.').all(|l| {
+                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
+        };
+        for (alias, main) in &self.email_domain_aliases {
+            if !(domain(alias.trim()) && domain(main.trim())) {
+                return Err(crate::FieldError::new(
+                    "settings.email_domain_aliases",
+                    format!("{alias:?} must map to a domain name such as \"acme.com\""),
+                ));
+            }
+        }
+        if let Some(x) = self.max_removal_share
+            && !(x > 0.0 && x <= 1.0)
+        {
+            return Err(crate::FieldError::new(
+                "settings.max_removal_share",
+                "must be a number above 0 and at most 1 (the share of a business's seats one change may remove without confirmation)",
+            ));
+        }
+        Ok(())
+    }
+}

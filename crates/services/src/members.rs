@@ -35,24 +35,15 @@ impl From<castellan_store::StoreError> for PlanError {
 }
 
 /// The options a workspace sets: `max_removal_share` (0 to 1, default 0.2).
-pub fn options(settings: &serde_json::Value, confirm_large_removal: bool) -> Options {
+pub fn options(
+    settings: &castellan_domain::workspace::WorkspaceSettings,
+    confirm_large_removal: bool,
+) -> Options {
     Options {
-        max_removal_share: settings["max_removal_share"]
-            .as_f64()
+        max_removal_share: settings
+            .max_removal_share
             .unwrap_or(Options::default().max_removal_share),
         confirm_large_removal,
-    }
-}
-
-/// Checks `max_removal_share` in workspace settings.
-pub fn check_settings(settings: &serde_json::Value) -> Result<(), FieldError> {
-    match settings.get("max_removal_share") {
-        None => Ok(()),
-        Some(v) if v.as_f64().is_some_and(|x| x > 0.0 && x <= 1.0) => Ok(()),
-        Some(_) => Err(FieldError::new(
-            "settings.max_removal_share",
-            "must be a number above 0 and at most 1 (the share of a business's seats one change may remove without confirmation)",
-        )),
     }
 }
 
@@ -70,7 +61,9 @@ pub async fn preview(
     let (seats, facts) = scoped
         .plan_inputs(app, &account.email, &seat_ids, &emails, &assets)
         .await?;
-    let settings = scoped.workspace().await?.settings;
+    let settings = castellan_domain::workspace::WorkspaceSettings::from_json(
+        &scoped.workspace().await?.settings,
+    );
     let plan = changes::plan(
         request,
         &seats,

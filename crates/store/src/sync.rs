@@ -719,7 +719,9 @@ impl CheckRun {
         } else {
             None
         };
-        let cfg = MatchConfig::from_settings(&settings);
+        let cfg = MatchConfig::from_workspace(
+            &castellan_domain::workspace::WorkspaceSettings::from_json(&settings),
+        );
         // Matching is CPU work over every seat: when the write below does not change seats (a
         // first check wrote them already; a later one whose seats are unchanged), it is planned
         // before taking the write lock, so heartbeats and claims do not wait behind it.

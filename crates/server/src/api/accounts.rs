@@ -88,17 +88,24 @@ impl From<AutomationAccount> for AutomationAccountBody {
 #[serde(deny_unknown_fields)]
 pub struct CreateAutomationAccountRequest {
     /// `pinterest` or `tiktok`.
+    #[schema(value_type = super::PlatformName)]
     pub platform: String,
     /// Account label in Castellan.
+    #[schema(schema_with = super::schema::text_100)]
     pub label: String,
     /// E-mail linked to the platform account.
+    #[schema(schema_with = super::schema::email)]
     pub email: String,
     /// Current password of the platform account.
+    #[schema(schema_with = super::schema::secret_1024)]
     pub password: String,
     /// Phone number linked to the account.
+    #[schema(schema_with = super::schema::optional_phone)]
     pub phone: Option<String>,
     /// A platform API token, when pasted instead of obtained through OAuth.
+    #[schema(schema_with = super::schema::optional_secret_8192)]
     pub access_token: Option<String>,
+    #[schema(schema_with = super::schema::optional_secret_8192)]
     pub refresh_token: Option<String>,
     pub token_expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub token_scopes: Option<String>,
@@ -128,10 +135,10 @@ fn secret_field(field: &str, v: &str, max: usize) -> Result<Secret, ApiError> {
             format!("{field} must not be empty"),
         ));
     }
-    if v.len() > max {
+    if v.chars().count() > max {
         return Err(ApiError::invalid(
             field,
-            format!("{field} is longer than {max} bytes"),
+            format!("{field} is longer than {max} characters"),
         ));
     }
     Ok(Secret::new(v))
@@ -234,6 +241,7 @@ pub async fn get_automation_account(
 #[serde(deny_unknown_fields)]
 pub struct RevealRequest {
     /// `password`, `access_token` or `refresh_token`.
+    #[schema(value_type = super::SecretName)]
     pub secret: String,
 }
 

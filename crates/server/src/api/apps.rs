@@ -61,15 +61,21 @@ impl From<App> for AppBody {
 #[serde(deny_unknown_fields)]
 pub struct CreateAppRequest {
     /// `pinterest` or `tiktok`.
+    #[schema(value_type = super::PlatformName)]
     pub platform: String,
     /// Label in Castellan.
+    #[schema(schema_with = super::schema::text_100)]
     pub label: String,
     /// Pinterest Business Manager id, or TikTok Business Center id.
+    #[schema(schema_with = super::schema::business_id)]
     pub business_id: String,
     /// `sso` or `password`.
+    #[schema(value_type = super::LoginMethod)]
     pub login_method: String,
+    #[schema(schema_with = super::schema::uuid)]
     pub automation_account_id: String,
     /// The platform API's base URL; defaults to the real API host.
+    #[schema(schema_with = super::schema::optional_http_url)]
     pub api_base_url: Option<String>,
 }
 

@@ -24,6 +24,7 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(schema_with = super::schema::email)]
     pub email: String,
     pub password: String,
     /// Needed only when the e-mail belongs to people in several workspaces.
@@ -269,8 +270,10 @@ impl From<castellan_store::ApiToken> for TokenBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenRequest {
+    #[schema(schema_with = super::schema::text_100)]
     pub name: String,
     /// `read`, `write` or `admin`.
+    #[schema(value_type = super::ScopeName)]
     pub scope: String,
 }
 

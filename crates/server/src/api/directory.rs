@@ -404,6 +404,7 @@ impl From<castellan_store::Group> for GroupBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGroupRequest {
+    #[schema(schema_with = super::schema::text_256)]
     pub display_name: String,
     pub external_id: Option<String>,
     #[serde(default)]
@@ -413,6 +414,7 @@ pub struct CreateGroupRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateGroupRequest {
+    #[schema(schema_with = super::schema::optional_required_text_256)]
     pub display_name: Option<String>,
     /// Replaces the members.
     pub member_ids: Option<Vec<String>>,

@@ -38,6 +38,7 @@ pub struct AssetPermissionsBody {
 #[serde(deny_unknown_fields)]
 pub struct ChangeRequest {
     /// `remove`, `set_role`, `set_permissions`, `invite` or `cancel_invite`.
+    #[schema(value_type = super::ChangeAction)]
     pub action: String,
     /// Seats to remove (`remove`).
     pub seats: Option<Vec<String>>,
@@ -244,8 +245,10 @@ pub async fn change(
 #[serde(deny_unknown_fields)]
 pub struct MatchRequest {
     /// The directory identity the seat belongs to.
+    #[schema(schema_with = super::schema::uuid)]
     pub identity_id: String,
     /// `owner` (shares access, manages configuration) or `collaborator` (only logs in).
+    #[schema(value_type = super::AppRoleName)]
     pub role: String,
 }
 
@@ -301,6 +304,7 @@ pub async fn unmatch_seat(
 #[serde(deny_unknown_fields)]
 pub struct ExemptRequest {
     /// Why the seat stays unmanaged (1–500 characters).
+    #[schema(schema_with = super::schema::text_500)]
     pub reason: String,
     /// After this time the seat returns to Unmatched.
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -454,6 +458,7 @@ pub async fn apply_report(
 #[serde(deny_unknown_fields)]
 pub struct DismissRequest {
     /// Why the seats stay (1–500 characters).
+    #[schema(schema_with = super::schema::text_500)]
     pub reason: String,
 }
 

@@ -9,6 +9,7 @@ pub mod directory;
 pub mod members;
 pub mod oauth;
 pub mod people;
+pub mod schema;
 pub mod tasks;
 pub mod workspace;
 

@@ -27,11 +27,15 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct PlatformAppRequest {
     /// Pinterest app id, or TikTok app_id.
+    #[schema(schema_with = super::schema::text_200)]
     pub client_id: String,
+    #[schema(schema_with = super::schema::secret_1024)]
     pub client_secret: String,
     /// The consent page, e.g. `https://www.pinterest.com/oauth/` or `https://business-api.tiktok.com/portal/auth`.
+    #[schema(schema_with = super::schema::http_url)]
     pub authorize_url: String,
     /// The token endpoint, e.g. `https://api.pinterest.com/v5/oauth/token`.
+    #[schema(schema_with = super::schema::http_url)]
     pub token_url: String,
 }
 
@@ -52,8 +56,7 @@ pub struct PlatformAppBody {
 }
 
 fn url_field(field: &str, v: &str) -> Result<String, ApiError> {
-    let v = v.trim();
-    if !(v.starts_with("https://") || v.starts_with("http://")) || v.len() > 2000 {
+    if !(v.starts_with("https://") || v.starts_with("http://")) || v.chars().count() > 2000 {
         return Err(ApiError::invalid(
             field,
             format!("{field} must be an http(s) URL"),
@@ -74,10 +77,10 @@ pub async fn put_platform_app(
     let p = *caller.require(Action::ManageApps)?;
     let platform = Platform::parse("platform", &platform)?;
     let client_id = required_text("client_id", &req.client_id, 200)?;
-    if req.client_secret.is_empty() || req.client_secret.len() > 1024 {
+    if req.client_secret.is_empty() || req.client_secret.chars().count() > 1024 {
         return Err(ApiError::invalid(
             "client_secret",
-            "client_secret must be 1 to 1024 bytes",
+            "client_secret must be 1 to 1024 characters",
         ));
     }
     let authorize_url = url_field("authorize_url", &req.authorize_url)?;

@@ -49,9 +49,12 @@ impl From<castellan_store::Person> for PersonBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreatePersonRequest {
+    #[schema(schema_with = super::schema::email)]
     pub email: String,
+    #[schema(schema_with = super::schema::optional_text_256)]
     pub display_name: Option<String>,
     /// `owner`, `admin`, `member` or `guest`.
+    #[schema(value_type = super::WorkspaceRoleName)]
     pub role: String,
 }
 
@@ -65,7 +68,9 @@ pub struct CreatedPerson {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatePersonRequest {
+    #[schema(value_type = Option<super::WorkspaceRoleName>)]
     pub role: Option<String>,
+    #[schema(schema_with = super::schema::optional_text_256)]
     pub display_name: Option<String>,
     pub disabled: Option<bool>,
 }

@@ -37,7 +37,8 @@ impl From<castellan_store::Workspace> for WorkspaceBody {
 pub struct UpdateWorkspaceRequest {
     pub name: Option<String>,
     /// Replaces the settings object.
-    #[schema(value_type = Option<Object>)]
+    /// Replaces the settings: the keys below are checked; other keys are kept as sent.
+    #[schema(schema_with = super::schema::workspace_settings)]
     pub settings: Option<serde_json::Value>,
 }
 
@@ -66,20 +67,15 @@ pub async fn update_workspace(
         .map(parse_workspace_name)
         .transpose()
         .map_err(|e| ApiError::invalid("name", e.message))?;
-    if req.settings.as_ref().is_some_and(|s| !s.is_object()) {
-        return Err(ApiError::invalid(
-            "settings",
-            "settings must be a JSON object",
-        ));
+    // Checked as typed settings; stored as sent, so a client's own keys are kept.
+    if let Some(v) = &req.settings {
+        castellan_domain::workspace::WorkspaceSettings::parse(v)?;
     }
-    if let Some(settings) = &req.settings {
-        castellan_domain::matching::check_settings(settings)?;
-        castellan_services::members::check_settings(settings)?;
-    }
+    let settings = req.settings.clone();
     Ok(Json(
         s.store
             .ws(p.workspace_id)
-            .update_workspace(&caller.actor(), name.as_deref(), req.settings.as_ref())
+            .update_workspace(&caller.actor(), name.as_deref(), settings.as_ref())
             .await?
             .into(),
     ))

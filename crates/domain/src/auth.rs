@@ -84,8 +84,8 @@ pub fn validate_new_password(field: &str, pw: &str) -> Result<(), FieldError> {
     if pw.chars().count() < 12 {
         return Err(FieldError::new(field, "must be at least 12 characters"));
     }
-    if pw.len() > 1024 {
-        return Err(FieldError::new(field, "is longer than 1024 bytes"));
+    if pw.chars().count() > 1024 {
+        return Err(FieldError::new(field, "is longer than 1024 characters"));
     }
     Ok(())
 }

@@ -56,16 +56,20 @@ pub async fn connect_app(
     let acct = scoped
         .automation_account(req.automation_account_id)
         .await
-        .map_err(|_| FieldError::new("automation_account_id", "no such automation account"))?;
+        .map_err(|_| {
+            ServiceError::Invalid(FieldError::new(
+                "automation_account_id",
+                "no such automation account",
+            ))
+        })?;
     if acct.platform != req.platform {
-        return Err(FieldError::new(
+        return Err(ServiceError::Invalid(FieldError::new(
             "automation_account_id",
             format!(
                 "the automation account is for {}, not {}",
                 acct.platform, req.platform
             ),
-        )
-        .into());
+        )));
     }
     let app = scoped
         .create_app(

@@ -135,7 +135,8 @@ pub async fn report_targets(
         Some(c) => c,
     };
     if let Some(bad) = seats.iter().find(|c| !listed.contains(c)) {
-        return Err(PlanError::Refused(Refusal::Invalid(FieldError::new(
+        // Which seats a report lists is the report's state: a conflict, not malformed input.
+        return Err(PlanError::Refused(Refusal::Guard(FieldError::new(
             "seats",
             format!("{bad} is not a seat this report lists"),
         ))));

@@ -26,6 +26,7 @@ use crate::state::AppState;
 pub struct LoginRequest {
     #[schema(schema_with = super::schema::email)]
     pub email: String,
+    #[schema(schema_with = super::schema::secret_1024_any)]
     pub password: String,
     /// Needed only when the e-mail belongs to people in several workspaces.
     pub workspace: Option<String>,
@@ -201,6 +202,7 @@ pub async fn me(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<MeR
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordRequest {
     pub current_password: String,
+    #[schema(schema_with = super::schema::new_password)]
     pub new_password: String,
 }
 

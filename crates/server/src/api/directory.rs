@@ -80,17 +80,26 @@ impl From<castellan_store::Identity> for IdentityBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentityRequest {
+    #[schema(schema_with = super::schema::text_256)]
     pub user_name: String,
+    #[schema(schema_with = super::schema::email)]
     pub primary_email: String,
     #[serde(default)]
+    #[schema(schema_with = super::schema::email_list)]
     pub other_emails: Vec<String>,
+    #[schema(schema_with = super::schema::optional_text_256)]
     pub given_name: Option<String>,
+    #[schema(schema_with = super::schema::optional_text_256)]
     pub family_name: Option<String>,
+    #[schema(schema_with = super::schema::optional_text_256)]
     pub display_name: Option<String>,
     /// Default true.
     pub active: Option<bool>,
+    #[schema(schema_with = super::schema::optional_text_256)]
     pub external_id: Option<String>,
+    #[schema(schema_with = super::schema::optional_text_256)]
     pub department: Option<String>,
+    #[schema(schema_with = super::schema::optional_text_256)]
     pub manager: Option<String>,
 }
 
@@ -408,6 +417,7 @@ pub struct CreateGroupRequest {
     pub display_name: String,
     pub external_id: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = super::schema::uuid_list)]
     pub member_ids: Vec<String>,
 }
 
@@ -417,6 +427,7 @@ pub struct UpdateGroupRequest {
     #[schema(schema_with = super::schema::optional_required_text_256)]
     pub display_name: Option<String>,
     /// Replaces the members.
+    #[schema(schema_with = super::schema::optional_uuid_list)]
     pub member_ids: Option<Vec<String>>,
 }
 

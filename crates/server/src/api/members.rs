@@ -306,7 +306,7 @@ pub struct ExemptRequest {
     /// Why the seat stays unmanaged (1–500 characters).
     #[schema(schema_with = super::schema::text_500)]
     pub reason: String,
-    /// After this time the seat returns to Unmatched.
+    /// After this time the seat returns to Unmatched; must be in the future.
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 

@@ -190,3 +190,56 @@ pub fn workspace_settings() -> RefOr<Schema> {
     )
     .into()
 }
+
+pub fn optional_required_text_100() -> RefOr<Schema> {
+    text(100, true, false)
+}
+
+fn array(items: RefOr<Schema>, nullable: bool) -> RefOr<Schema> {
+    use utoipa::openapi::schema::ArrayBuilder;
+    let ty = if nullable {
+        SchemaType::from_iter([Type::Array, Type::Null])
+    } else {
+        SchemaType::Type(Type::Array)
+    };
+    Schema::Array(ArrayBuilder::new().schema_type(ty).items(items).build()).into()
+}
+
+pub fn uuid_list() -> RefOr<Schema> {
+    array(uuid(), false)
+}
+pub fn optional_uuid_list() -> RefOr<Schema> {
+    array(uuid(), true)
+}
+
+/// Other e-mails: each blank (ignored) or an e-mail address.
+pub fn email_list() -> RefOr<Schema> {
+    let c = format!("[^@.{WS}{CC}]");
+    let local = format!("[^@{WS}{CC}]+");
+    array(
+        string(
+            format!("^[{WS}]*(?:{local}@{c}+(?:\\.{c}+)+)?[{WS}]*$"),
+            Some(254),
+            false,
+            "an e-mail address (blank entries are ignored)",
+        ),
+        false,
+    )
+}
+
+/// A password as typed at sign-in: 1 to 1024 characters.
+pub fn secret_1024_any() -> RefOr<Schema> {
+    secret(1024, false)
+}
+
+/// `validate_new_password`: 12 to 1024 characters.
+pub fn new_password() -> RefOr<Schema> {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(12))
+            .max_length(Some(1024))
+            .build(),
+    )
+    .into()
+}

@@ -132,6 +132,7 @@ pub async fn list_tasks(
     let app_id = q
         .app
         .as_deref()
+        .filter(|a| !a.is_empty())
         .map(|a| {
             a.parse::<AppId>()
                 .map_err(|_| ApiError::invalid("app", "app must be an app integration id"))

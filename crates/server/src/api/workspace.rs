@@ -35,6 +35,7 @@ impl From<castellan_store::Workspace> for WorkspaceBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWorkspaceRequest {
+    #[schema(schema_with = super::schema::optional_required_text_100)]
     pub name: Option<String>,
     /// Replaces the settings object.
     /// Replaces the settings: the keys below are checked; other keys are kept as sent.

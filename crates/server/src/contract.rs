@@ -15,7 +15,7 @@ use utoipa::openapi::{OpenApi, Ref, RefOr, ResponseBuilder};
 use crate::error::ApiError;
 
 /// Said in the document's description, and enforced by [`reject_unknown_query`].
-pub const UNKNOWN_QUERY_RULE: &str = "A query parameter an operation does not list is refused with 400 (`invalid`, naming the parameter), on every operation.";
+pub const UNKNOWN_QUERY_RULE: &str = "A query parameter an operation does not list is refused with 400 (`invalid`, naming the parameter), on every operation but the OAuth callback, which takes whatever the platforms add.";
 
 /// Routes that need no authentication.
 const PUBLIC: &[&str] = &["/api/v1/auth/login", "/api/v1/oauth/callback"];

@@ -48,7 +48,21 @@ pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
         (name = "apps", description = "App integrations, checks for updates, User Overview"),
         (name = "members", description = "Changing seats on the platform, matches, exemptions, deprovisioning reports, the outbox"),
     ),
-    components(schemas(error::ErrorBody)),
+    components(schemas(
+        error::ErrorBody,
+        api::PlatformName,
+        api::TabName,
+        api::TaskStatusName,
+        api::OutcomeName,
+        api::ExportFormat,
+        api::ScopeName,
+        api::WorkspaceRoleName,
+        api::AppRoleName,
+        api::SecretName,
+        api::LoginMethod,
+        api::SeatStateName,
+        api::ChangeAction,
+    )),
     modifiers(&SecurityAddon),
 )]
 struct ApiDoc;

@@ -337,8 +337,8 @@ impl From<Seat> for SeatBody {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct MembersQuery {
-    /// `onboarded` (default), `unmatched`, `exempted`, `guest`, `invited`, or `removed`
-    /// (seats Castellan removed).
+    /// `onboarded` (default), `unmatched`, `exempted`, `partner_users` (`guest` is its old
+    /// name, still accepted), `invited`, or `removed` (seats Castellan removed).
     #[param(value_type = Option<TabName>)]
     pub tab: Option<String>,
     /// Search in name, username and e-mail.

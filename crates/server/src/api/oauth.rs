@@ -202,6 +202,12 @@ fn page(status: axum::http::StatusCode, title: &str, text: &str) -> Response {
 
 /// Where the consent page sends the browser back (`code` or `auth_code`, and `state`).
 #[utoipa::path(get, path = "/api/v1/oauth/callback", tag = "accounts",
+    params(
+        ("state" = String, Query, description = "the state Castellan put in the authorization URL"),
+        ("code" = Option<String>, Query, description = "Pinterest's authorization code"),
+        ("auth_code" = Option<String>, Query, description = "TikTok's authorization code"),
+        ("error" = Option<String>, Query, description = "why the platform refused (shown on the page)"),
+    ),
     responses((status = 200, description = "HTML: connected"), (status = 400, description = "HTML: the authorization failed")))]
 pub async fn oauth_callback(
     State(s): State<AppState>,

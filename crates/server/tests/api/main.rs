@@ -2,6 +2,7 @@
 //! One test binary (modules below) so it links once.
 
 mod accounts;
+mod contract;
 mod flows;
 mod leases;
 mod manage;

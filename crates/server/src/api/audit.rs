@@ -198,7 +198,7 @@ const CSV_HEADER: &[&str] = &[
 
 /// Export the matching events, oldest first, as CSV or JSON lines (streamed page by page).
 #[utoipa::path(get, path = "/api/v1/audit/export", tag = "audit", params(ExportQuery),
-    responses((status = 200, description = "text/csv or application/x-ndjson", content_type = "text/csv"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "the events, as CSV (format=csv) or JSON lines (format=jsonl)", content(("text/csv"), ("application/x-ndjson"))), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn export(
     State(s): State<AppState>,
     caller: Caller,

@@ -18,6 +18,7 @@ use castellan_vault::Secret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::PlatformName;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
@@ -66,7 +67,7 @@ fn url_field(field: &str, v: &str) -> Result<String, ApiError> {
 }
 
 /// Set the workspace's OAuth app for a platform (the secret is sealed in the vault).
-#[utoipa::path(put, path = "/api/v1/platform-apps/{platform}", tag = "apps", params(("platform" = String, Path, description = "pinterest or tiktok")), request_body = PlatformAppRequest,
+#[utoipa::path(put, path = "/api/v1/platform-apps/{platform}", tag = "apps", params(("platform" = PlatformName, Path, description = "pinterest or tiktok")), request_body = PlatformAppRequest,
     responses((status = 200, body = PlatformAppBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn put_platform_app(
     State(s): State<AppState>,

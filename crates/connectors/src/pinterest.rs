@@ -217,14 +217,8 @@ impl PinterestConnector {
         mut each: impl FnMut(Vec<Value>) -> Vec<Batch>,
         sink: &mut dyn SnapshotSink,
     ) -> Result<(), ConnectorError> {
-        let mut bookmark: Option<String> = None;
-        loop {
-            let sep = if path.contains('?') { '&' } else { '?' };
-            let p = match &bookmark {
-                Some(b) => format!("{path}{sep}page_size=250&bookmark={b}"),
-                None => format!("{path}{sep}page_size=250"),
-            };
-            let v = self.get(&p).await?;
+        let mut pager = Bookmarks::new(self, path);
+        while let Some(v) = pager.next().await? {
             stats.pages += 1;
             let items = v["items"]
                 .as_array()
@@ -233,11 +227,8 @@ impl PinterestConnector {
             for batch in each(items) {
                 push(sink, stats, batch).await?;
             }
-            match v["bookmark"].as_str().filter(|b| !b.is_empty()) {
-                Some(b) => bookmark = Some(b.to_string()),
-                None => return Ok(()),
-            }
         }
+        Ok(())
     }
 
     fn business(&self) -> &str {
@@ -253,15 +244,9 @@ impl PinterestConnector {
         Box::pin(async move {
             let mut grants = Vec::new();
             let mut pages = 0;
-            let mut bookmark: Option<String> = None;
-            loop {
-                let p = match &bookmark {
-                    Some(bm) => format!(
-                        "/businesses/{b}/assets/{asset}/members?page_size=250&bookmark={bm}"
-                    ),
-                    None => format!("/businesses/{b}/assets/{asset}/members?page_size=250"),
-                };
-                let v = self.get(&p).await?;
+            let path = format!("/businesses/{b}/assets/{asset}/members");
+            let mut pager = Bookmarks::new(self, &path);
+            while let Some(v) = pager.next().await? {
                 pages += 1;
                 for m in v["items"].as_array().into_iter().flatten() {
                     if let Some(u) = m["user"]["id"].as_str() {
@@ -272,12 +257,47 @@ impl PinterestConnector {
                         });
                     }
                 }
-                match v["bookmark"].as_str() {
-                    Some(n) => bookmark = Some(n.to_string()),
-                    None => return Ok((grants, pages)),
-                }
             }
+            Ok((grants, pages))
         })
+    }
+}
+
+/// Pinterest's bookmark paging, the one loop over it: pages of 250 until a response carries
+/// no bookmark (an empty one ends it too: sent back, it would start the list again).
+struct Bookmarks<'a> {
+    conn: &'a PinterestConnector,
+    path: String,
+    bookmark: Option<String>,
+    done: bool,
+}
+
+impl<'a> Bookmarks<'a> {
+    fn new(conn: &'a PinterestConnector, path: &str) -> Self {
+        Self {
+            conn,
+            path: path.to_string(),
+            bookmark: None,
+            done: false,
+        }
+    }
+
+    /// The next page's body, or `None` after the last.
+    async fn next(&mut self) -> Result<Option<Value>, ConnectorError> {
+        if self.done {
+            return Ok(None);
+        }
+        let sep = if self.path.contains('?') { '&' } else { '?' };
+        let p = match &self.bookmark {
+            Some(b) => format!("{}{sep}page_size=250&bookmark={b}", self.path),
+            None => format!("{}{sep}page_size=250", self.path),
+        };
+        let v = self.conn.get(&p).await?;
+        match v["bookmark"].as_str().filter(|b| !b.is_empty()) {
+            Some(b) => self.bookmark = Some(b.to_string()),
+            None => self.done = true,
+        }
+        Ok(Some(v))
     }
 }
 
@@ -404,18 +424,16 @@ impl PinterestConnector {
         kind: &str,
     ) -> Result<Option<GrantRecord>, ConnectorError> {
         let b = self.business();
-        let mut bookmark: Option<String> = None;
+        let path = format!(
+            "/businesses/{b}/members/{user_id}/assets?asset_type={}",
+            pinterest_kind(kind)
+        );
+        let mut pager = Bookmarks::new(self, &path);
         loop {
-            let mut p = format!(
-                "/businesses/{b}/members/{user_id}/assets?asset_type={}&page_size=250",
-                pinterest_kind(kind)
-            );
-            if let Some(bm) = &bookmark {
-                p.push_str(&format!("&bookmark={bm}"));
-            }
-            let v = match self.get(&p).await {
-                Err(ConnectorError::NotFound(_)) => return Ok(None),
-                other => other?,
+            let v = match pager.next().await {
+                Err(ConnectorError::NotFound(_)) | Ok(None) => return Ok(None),
+                Err(e) => return Err(e),
+                Ok(Some(v)) => v,
             };
             for a in v["items"].as_array().into_iter().flatten() {
                 if a["asset_id"].as_str() == Some(asset_id) {
@@ -425,10 +443,6 @@ impl PinterestConnector {
                         permissions: strings(&a["permissions"]),
                     }));
                 }
-            }
-            match v["bookmark"].as_str().filter(|b| !b.is_empty()) {
-                Some(n) => bookmark = Some(n.to_string()),
-                None => return Ok(None),
             }
         }
     }
@@ -440,15 +454,9 @@ impl PinterestConnector {
         email: Option<&str>,
     ) -> Result<Option<SeatRecord>, ConnectorError> {
         let b = self.business();
-        let mut bookmark: Option<String> = None;
-        loop {
-            let mut p = format!(
-                "/businesses/{b}/invites?is_member=true&invite_status=PENDING&page_size=250"
-            );
-            if let Some(bm) = &bookmark {
-                p.push_str(&format!("&bookmark={bm}"));
-            }
-            let v = self.get(&p).await?;
+        let path = format!("/businesses/{b}/invites?is_member=true&invite_status=PENDING");
+        let mut pager = Bookmarks::new(self, &path);
+        while let Some(v) = pager.next().await? {
             for i in v["items"].as_array().into_iter().flatten() {
                 let iid = i["id"].as_str().unwrap_or_default();
                 let mail = i["user"]["email"].as_str();
@@ -466,11 +474,8 @@ impl PinterestConnector {
                     }));
                 }
             }
-            match v["bookmark"].as_str().filter(|b| !b.is_empty()) {
-                Some(n) => bookmark = Some(n.to_string()),
-                None => return Ok(None),
-            }
         }
+        Ok(None)
     }
 
     /// What `change` looks like on the platform now: `(seat, grant)`, and whether that is
@@ -692,22 +697,13 @@ impl Connector for PinterestConnector {
             .await?;
             // Names of ad accounts come from /ad_accounts (business assets carry none).
             let mut names: HashMap<String, String> = HashMap::new();
-            let mut bookmark: Option<String> = None;
-            loop {
-                let p = match &bookmark {
-                    Some(bm) => format!("/ad_accounts?page_size=250&bookmark={bm}"),
-                    None => "/ad_accounts?page_size=250".to_string(),
-                };
-                let v = self.get(&p).await?;
+            let mut pager = Bookmarks::new(self, "/ad_accounts");
+            while let Some(v) = pager.next().await? {
                 stats.pages += 1;
                 for a in v["items"].as_array().into_iter().flatten() {
                     if let (Some(id), Some(name)) = (a["id"].as_str(), a["name"].as_str()) {
                         names.insert(id.to_string(), name.to_string());
                     }
-                }
-                match v["bookmark"].as_str() {
-                    Some(n) => bookmark = Some(n.to_string()),
-                    None => break,
                 }
             }
             // Assets of every type; members of those the summaries do not cover.

@@ -82,6 +82,15 @@ impl MatchConfig {
 
 /// Checks the matching part of workspace settings: `email_domain_aliases`, when present, must
 /// map domain names to domain names.
+/// A domain name such as `acme.com`: dotted labels of letters, digits and dashes.
+pub fn is_domain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.contains('.')
+        && s.split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
 pub fn check_settings(settings: &serde_json::Value) -> Result<(), crate::FieldError> {
     let field = "settings.email_domain_aliases";
     let Some(v) = settings.get("email_domain_aliases") else {
@@ -93,13 +102,7 @@ pub fn check_settings(settings: &serde_json::Value) -> Result<(), crate::FieldEr
             "must be an object mapping alias domains to main domains",
         ));
     };
-    let domain = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 253
-            && s.contains('.')
-            && s.split('.')
-                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-    };
+    let domain = is_domain_name;
     for (alias, main) in map {
         match main.as_str() {
             Some(m) if domain(alias.trim()) && domain(m.trim()) => {}

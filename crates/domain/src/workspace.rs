@@ -111,14 +111,7 @@ impl WorkspaceSettings {
     }
 
     pub fn validate(&self) -> Result<(), crate::FieldError> {
-        let domain = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 253
-                && s.contains('.')
-                && s.split('.').all(|l| {
-                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                })
-        };
+        let domain = crate::matching::is_domain_name;
         for (alias, main) in &self.email_domain_aliases {
             if !(domain(alias.trim()) && domain(main.trim())) {
                 return Err(crate::FieldError::new(

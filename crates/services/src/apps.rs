@@ -442,7 +442,7 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
         .await
         .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
     if summary.newly_pending > 0 {
-        match crate::members::notify_report(svc, ws, &app, &summary).await {
+        match crate::reports::notify_report(svc, ws, &app, &summary).await {
             Ok(Some(email)) => {
                 ctx.log(
                     "info",

@@ -1,6 +1,6 @@
 //! Castellan's use cases, called by every front end alike: the JSON API, the web app, the CLI,
 //! the worker, the demo and the benchmarks. Connecting and checking apps (`apps`), previewing
-//! and queueing changes and notifying about reports (`members`), mail (`mail`), the vault
+//! and queueing changes (`members`), notifying about reports (`reports`), mail (`mail`), the vault
 //! operations (`vault`), the task worker (`worker`) and the one task-kind registry (`tasks`).
 //! No HTTP: the server crate turns these into routes.
 
@@ -8,6 +8,7 @@ pub mod apps;
 pub mod mail;
 pub mod members;
 pub mod metrics;
+pub mod reports;
 pub mod tasks;
 pub mod vault;
 pub mod worker;

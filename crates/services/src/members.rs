@@ -4,9 +4,9 @@
 
 use castellan_domain::audit::Actor;
 use castellan_domain::changes::{self, Options, Plan, Refusal, Request, Step};
-use castellan_domain::tasks::{EmailSend, MembersChange, TaskFailure, TaskTrigger};
+use castellan_domain::tasks::{MembersChange, TaskFailure, TaskTrigger};
 use castellan_domain::{AppId, FieldError, WorkspaceId};
-use castellan_store::{App, CheckSummary, NewTask, Store};
+use castellan_store::{App, NewTask, Store};
 
 use crate::Services;
 use crate::apps::connector_for;
@@ -400,98 +400,4 @@ async fn report_failed(ctx: &TaskContext, app: AppId, t: &MembersChange, why: &s
         .finish_report(app, report, &serde_json::Value::Array(outcomes))
         .await
         .ok();
-}
-
-/// After a check whose report lists people no earlier report did: one e-mail to the
-/// workspace's Owners and Admins and the app's Owners, sent when SMTP is configured and kept
-/// in the outbox either way.
-pub async fn notify_report(
-    svc: &Services,
-    ws: WorkspaceId,
-    app: &App,
-    summary: &CheckSummary,
-) -> Result<Option<String>, castellan_store::StoreError> {
-    if summary.newly_pending == 0 {
-        return Ok(None);
-    }
-    let scoped = svc.store.ws(ws);
-    let report = scoped.report(app.id, &summary.report_id).await?;
-    let recipients = scoped.report_recipients(app.id).await?;
-    if recipients.is_empty() {
-        return Ok(None);
-    }
-    let link = format!(
-        "{}/api/v1/apps/{}/reports/{}",
-        svc.mail.public_url.trim_end_matches('/'),
-        app.id,
-        report.id
-    );
-    let mut body = format!(
-        "A check for updates of {} ({} {}) found seats of people who are deactivated in the directory.\n\n",
-        app.label, app.platform, app.business_id
-    );
-    for p in report.pending_removal.as_array().into_iter().flatten() {
-        let roles: Vec<&str> = p["roles"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r.as_str())
-            .collect();
-        body.push_str(&format!(
-            "- {} <{}>: seat {} ({}), role {}\n",
-            p["person"].as_str().unwrap_or(""),
-            p["person_email"].as_str().unwrap_or(""),
-            p["user_id"].as_str().unwrap_or(""),
-            p["email"].as_str().unwrap_or("no e-mail"),
-            roles.join(", ")
-        ));
-    }
-    body.push_str(&format!(
-        "\nReview and apply the report (removes these seats on the platform) or dismiss it:\n{link}\n\n\
-         castellan reports apply \"{}\" {}\n",
-        app.label, report.id
-    ));
-    let subject = format!(
-        "[Castellan] {}: {} deprovisioned {} still {} seats",
-        app.label,
-        summary.pending_removal,
-        if summary.pending_removal == 1 {
-            "person"
-        } else {
-            "people"
-        },
-        if summary.pending_removal == 1 {
-            "holds"
-        } else {
-            "hold"
-        }
-    );
-    let send = svc.mail.smtp.is_some();
-    let email = scoped
-        .put_email(
-            &recipients,
-            &subject,
-            &body,
-            Some(&format!("report:{}", report.id)),
-            send,
-        )
-        .await?;
-    if send {
-        let mut t = NewTask::of(
-            &EmailSend {
-                email_id: email.id.clone(),
-            },
-            TaskTrigger::System,
-        );
-        t.app_id = Some(app.id);
-        scoped
-            .enqueue(
-                &Actor::Automation {
-                    name: "check-for-updates".into(),
-                },
-                t,
-            )
-            .await?;
-    }
-    Ok(Some(email.id))
 }

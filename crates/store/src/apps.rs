@@ -440,7 +440,7 @@ impl Scoped<'_> {
              LEFT JOIN app_seats s ON s.app_id = g.app_id AND g.holder LIKE 'member:%' AND s.user_id = substr(g.holder, 8) \
              LEFT JOIN app_partners p ON p.app_id = g.app_id AND g.holder LIKE 'partner:%' AND p.partner_id = substr(g.holder, 9) \
              WHERE g.app_id = $1 AND g.vanished_at IS NULL ORDER BY g.asset_id, g.holder",
-            src = crate::sync::json_rows(self.store.backend, 2),
+            src = crate::sql::json_rows(self.store.backend, 2),
         ))
         .bind(app.to_string())
         .bind(serde_json::to_string(&ids.iter().map(|i| [i]).collect::<Vec<_>>()).expect("ids serialise"))
@@ -487,7 +487,7 @@ impl Scoped<'_> {
             "SELECT g.holder, g.asset_id, g.permissions, a.name, a.kind FROM app_grants g JOIN {src} ON g.holder = j.value->>0 \
              LEFT JOIN app_assets a ON a.app_id = g.app_id AND a.asset_id = g.asset_id \
              WHERE g.app_id = $1 AND g.workspace_id = $3 AND g.vanished_at IS NULL ORDER BY g.holder, g.asset_id",
-            src = crate::sync::json_rows(self.store.backend, 2),
+            src = crate::sql::json_rows(self.store.backend, 2),
         ))
         .bind(app.to_string())
         .bind(serde_json::to_string(&keys).expect("keys serialise"))
@@ -520,7 +520,7 @@ impl Scoped<'_> {
         }
         let ids = serde_json::to_string(&apps.iter().map(|a| [a.to_string()]).collect::<Vec<_>>())
             .expect("ids serialise");
-        let src = crate::sync::json_rows(self.store.backend, 2);
+        let src = crate::sql::json_rows(self.store.backend, 2);
         let sql = format!(
             "SELECT t.app_id, t.state, COUNT(*) AS n FROM (\
                SELECT s.app_id, s.state FROM app_seats s WHERE s.workspace_id = $1 AND s.vanished_at IS NULL \

@@ -8,11 +8,12 @@
 pub mod accounts;
 pub mod apps;
 mod audit;
+mod check;
 mod directory;
 pub mod members;
 pub mod people;
 pub mod records;
-pub mod sync;
+mod sql;
 mod tasks;
 mod workspaces;
 
@@ -29,11 +30,11 @@ pub use accounts::{
 };
 pub use apps::{App, AppCounts, AssetHolders, CheckSummary, Exemption, Holding, NewApp, Seat};
 pub use audit::{AuditFilter, AuditTx};
+pub use check::{CheckLease, CheckRun};
 pub use directory::{IdentityFilter, ImportSummary};
 pub use members::{AppRole, Email, Report};
 pub use people::PersonUpdate;
 pub use records::*;
-pub use sync::{CheckLease, CheckRun};
 pub use tasks::{ClaimedTask, LEASE_LOST, NewTask, TaskEnd, TaskFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,8 @@ use sqlx::{AnyConnection, Row as _};
 
 use crate::apps::{App, Seat};
 use crate::audit::append;
-use crate::sync::{insert_rows, json_rows, update_rows, vanish_rows};
+use crate::check::rows::{insert_rows, update_rows, vanish_rows};
+use crate::sql::json_rows;
 use crate::{Page, Result, Scoped, StoreError, get_id, get_json, get_opt_time, get_time, ms};
 
 /// A person's role on an app.
@@ -126,7 +127,7 @@ async fn stored_row(
     let sql = format!(
         "SELECT {}, vanished_at FROM {} WHERE app_id = $1 AND {cond}",
         fields.join(", "),
-        crate::sync::table_name(t)
+        crate::check::rows::table_name(t)
     );
     let mut q = sqlx::query(&sql).bind(app.to_string());
     for k in key {
@@ -242,7 +243,7 @@ impl Scoped<'_> {
             "SELECT s.user_id, s.email, s.username, s.roles, s.kind, s.state FROM app_seats s WHERE s.app_id = $1 AND s.workspace_id = $4 \
              AND s.vanished_at IS NULL AND (s.user_id IN (SELECT j.value->>0 FROM {}) OR LOWER(s.email) IN (SELECT k.value->>0 FROM {}))",
             json_rows(self.store.backend, 2),
-            crate::sync::json_rows_as(self.store.backend, 3, "k"),
+            crate::sql::json_rows_as(self.store.backend, 3, "k"),
         ))
         .bind(&a)
         .bind(ids)

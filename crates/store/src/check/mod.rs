@@ -1,0 +1,568 @@
+//! A check for updates as the store runs it ([`CheckRun`]).
+//!
+//! Fetched batches arrive while the connector pages through the platform. Each row's
+//! fingerprint is added to the digest of its bucket (see `castellan_domain::snapshot`):
+//!
+//! - **First check** of an app (it has no committed snapshot yet): rows go straight into the
+//!   app's tables as they arrive, in small transactions. Readers do not see them: an app
+//!   without a completed check shows no seats, assets or partners. The final transaction
+//!   stores the digests, matches the seats and marks the app checked, which makes the whole
+//!   snapshot visible at once. A first check that dies leaves invisible rows that the next
+//!   one deletes before it starts.
+//! - **Later checks**: rows are spooled to an unnamed temporary file (gone with the process).
+//!   At the end, buckets whose digests equal the stored ones are skipped unread; only rows of
+//!   differing buckets are read back from the spool and from the database and diffed. The
+//!   difference (new, changed, reappeared, vanished rows), the new digests, the re-matching
+//!   and the report are written in one transaction, so readers see the previous snapshot
+//!   until it commits and a check that dies changes nothing. A check that finds no change
+//!   writes no seat, asset, grant or partner row.
+//!
+//! Invariant: an app's stored digests always describe its live rows. Anything else that
+//! changes those rows must adjust or drop the digests (a missing digest makes the next check
+//! diff that whole table).
+
+mod rematch;
+mod report;
+pub(crate) mod rows;
+mod spool;
+
+use castellan_domain::audit::{Actor, NewAuditEvent};
+use castellan_domain::matching::MatchConfig;
+use castellan_domain::platform::Batch;
+use castellan_domain::snapshot::{self, BUCKETS, Digests, Row, Table};
+use castellan_domain::{AppId, TaskId, WorkspaceId};
+use sqlx::{AnyConnection, Row as _};
+
+use crate::apps::{App, CheckSummary};
+use crate::audit::append;
+use crate::{Backend, Result, Scoped, Store, StoreError, ms};
+use rematch::*;
+use report::*;
+use rows::*;
+use spool::*;
+
+/// Rows diffed at once: bounds the memory of a check that finds many changes.
+const PASS_ROWS: u64 = 50_000;
+/// Rows a first check writes per transaction: fewer, larger commits write each index page
+/// to the log fewer times.
+const FIRST_CHECK_TX_ROWS: usize = 20_000;
+/// Entries per list in a check report.
+pub(crate) const REPORT_CAP: usize = 1000;
+/// The lease a check runs under: every write transaction of the check first checks that the
+/// lease is still `owner`'s (a check whose task was taken over stops writing) and extends it
+/// (so it is fresh when the write lock is released).
+#[derive(Debug, Clone)]
+pub struct CheckLease {
+    pub owner: String,
+    pub lease: std::time::Duration,
+}
+
+/// Extends `task`'s lease inside the caller's transaction, or fails with `Conflict(lease)`
+/// when the lease is no longer `lease.owner`'s.
+async fn renew_in(
+    conn: &mut AnyConnection,
+    store: &Store,
+    task: TaskId,
+    lease: Option<&CheckLease>,
+) -> Result<()> {
+    let Some(l) = lease else { return Ok(()) };
+    let now = ms(store.env.now());
+    let n = sqlx::query(
+        "UPDATE tasks SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'in_progress'",
+    )
+    .bind(task.to_string())
+    .bind(&l.owner)
+    .bind(now + l.lease.as_millis() as i64)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::conflict("lease", crate::LEASE_LOST))
+    }
+}
+
+/// One check for updates in progress (see the module docs).
+pub struct CheckRun {
+    store: Store,
+    lease: Option<CheckLease>,
+    ws: WorkspaceId,
+    app: App,
+    task: TaskId,
+    now: i64,
+    initial: bool,
+    /// The stored digests (later checks; `None` when missing).
+    held: [Option<Digests>; 4],
+    fetched: [Digests; 4],
+    spools: [Option<Spool>; 4],
+    /// First check: rows inserted per table, and the first new seats for the report.
+    inserted: [u64; 4],
+    new_seats: Vec<String>,
+    /// First check: rows waiting for the next transaction.
+    buffer: [Vec<Row>; 4],
+    buffered: usize,
+    in_flight: Option<tokio::task::JoinHandle<Result<[u64; 4]>>>,
+}
+
+impl Drop for CheckRun {
+    /// A check dropped before it finished (failed, cancelled) stops its write in flight, so
+    /// no row of it lands after the next check has cleared the leftovers.
+    fn drop(&mut self) {
+        if let Some(h) = self.in_flight.take() {
+            h.abort();
+        }
+    }
+}
+
+impl Scoped<'_> {
+    /// Starts a check of `app` for `task`. The caller holds the app (see `acquire_app`), so no
+    /// other check runs beside it.
+    pub async fn begin_check(&self, app: AppId, task: TaskId) -> Result<CheckRun> {
+        let app = self.app(app).await?;
+        let a = app.id.to_string();
+        let initial = app.last_check_at.is_none();
+        let mut held: [Option<Digests>; 4] = Default::default();
+        if initial {
+            // Leftovers of a first check that died.
+            let mut tx = self.store.begin_write().await?;
+            for t in Table::ALL {
+                sqlx::query(&format!("DELETE FROM {} WHERE app_id = $1", table_name(t)))
+                    .bind(&a)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("DELETE FROM app_digests WHERE app_id = $1")
+                .bind(&a)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        } else {
+            let rows = sqlx::query("SELECT tbl, digests FROM app_digests WHERE app_id = $1")
+                .bind(&a)
+                .fetch_all(&self.store.pool)
+                .await?;
+            for r in rows {
+                let name: String = r.try_get("tbl")?;
+                if let Some(t) = Table::ALL.into_iter().find(|t| t.as_str() == name) {
+                    // Unreadable digests count as missing: that table is diffed in full.
+                    held[t.index()] = Digests::decode(&r.try_get::<String, _>("digests")?);
+                }
+            }
+        }
+        let spools = if initial {
+            Default::default()
+        } else {
+            [
+                Some(Spool::new()?),
+                Some(Spool::new()?),
+                Some(Spool::new()?),
+                Some(Spool::new()?),
+            ]
+        };
+        Ok(CheckRun {
+            store: self.store.clone(),
+            lease: None,
+            ws: self.ws,
+            now: ms(self.store.env.now()),
+            app,
+            task,
+            initial,
+            held,
+            fetched: Default::default(),
+            spools,
+            inserted: [0; 4],
+            new_seats: Vec::new(),
+            buffer: Default::default(),
+            buffered: 0,
+            in_flight: None,
+        })
+    }
+}
+
+impl CheckRun {
+    /// Writes only while `lease` holds (see [`CheckLease`]).
+    pub fn leased(mut self, lease: CheckLease) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
+    async fn renew_lease(&self, conn: &mut AnyConnection) -> Result<()> {
+        renew_in(conn, &self.store, self.task, self.lease.as_ref()).await
+    }
+
+    /// Whether this is the app's first check (rows are written as they come).
+    pub fn is_initial(&self) -> bool {
+        self.initial
+    }
+
+    /// Takes one fetched batch.
+    pub async fn accept(&mut self, batch: &Batch) -> Result<()> {
+        let rows = Row::from_batch(batch);
+        let Some(t) = rows.first().map(|r| r.table) else {
+            return Ok(());
+        };
+        for r in &rows {
+            self.fetched[t.index()].add(r);
+        }
+        if self.initial {
+            if t == Table::Seats {
+                let room = REPORT_CAP.saturating_sub(self.new_seats.len());
+                self.new_seats
+                    .extend(rows.iter().take(room).map(|r| r.key[0].clone()));
+            }
+            self.buffered += rows.len();
+            self.buffer[t.index()].extend(rows);
+            if self.buffered >= FIRST_CHECK_TX_ROWS {
+                self.flush().await?;
+            }
+        } else if let Some(spool) = &mut self.spools[t.index()] {
+            for r in &rows {
+                spool.push(r)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// First check: hands the buffered rows to a transaction of their own, which runs while
+    /// the next rows arrive; waits first for the one before it (one in flight at a time, so
+    /// memory stays bounded and rows are written in order).
+    async fn flush(&mut self) -> Result<()> {
+        self.settle().await?;
+        if self.buffered == 0 {
+            return Ok(());
+        }
+        let buffer = std::mem::take(&mut self.buffer);
+        self.buffered = 0;
+        let (store, w, a, now, task, lease) = (
+            self.store.clone(),
+            self.ws.to_string(),
+            self.app.id.to_string(),
+            self.now,
+            self.task,
+            self.lease.clone(),
+        );
+        self.in_flight = Some(tokio::spawn(async move {
+            let mut tx = store.begin_write().await?;
+            renew_in(&mut tx, &store, task, lease.as_ref()).await?;
+            if store.backend == Backend::Postgres {
+                // Nothing is visible before the final, synchronous commit, and a crash before
+                // it makes the next check start over: these commits need not wait for the disk.
+                sqlx::query("SET LOCAL synchronous_commit TO OFF")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let mut inserted = [0u64; 4];
+            for (i, mut rows) in buffer.into_iter().enumerate() {
+                // In key order, each transaction touches neighbouring index pages.
+                rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+                inserted[i] = insert_rows(&mut tx, store.backend, &w, &a, now, &rows).await?;
+            }
+            renew_in(&mut tx, &store, task, lease.as_ref()).await?;
+            tx.commit().await?;
+            Ok(inserted)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the transaction in flight, if any.
+    async fn settle(&mut self) -> Result<()> {
+        if let Some(h) = self.in_flight.take() {
+            let n = h
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("first-check writer: {e}")))??;
+            for (total, n) in self.inserted.iter_mut().zip(n) {
+                *total += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies what was fetched (see the module docs), matches the seats, and records the
+    /// report and the audit event. `fetch` (request counts, duration) goes into the report.
+    pub async fn finish(mut self, actor: &Actor, fetch: serde_json::Value) -> Result<CheckSummary> {
+        self.flush().await?;
+        self.settle().await?;
+        let store = self.store.clone();
+        let differing = self.differing();
+        let seats_change = !self.initial && differing[0].iter().any(|&d| d);
+        let (dir_version, settings) = self.directory_version().await?;
+        let rematch = self.initial || seats_change || self.app.matched_version != Some(dir_version);
+        let identities = if rematch {
+            Some(load_identities(&store, self.ws).await?)
+        } else {
+            None
+        };
+        let cfg = MatchConfig::from_workspace(
+            &castellan_domain::workspace::WorkspaceSettings::from_json(&settings),
+        );
+        // Matching is CPU work over every seat: when the write below does not change seats (a
+        // first check wrote them already; a later one whose seats are unchanged), it is planned
+        // before taking the write lock, so heartbeats and claims do not wait behind it.
+        let early = match &identities {
+            Some(ids) if !seats_change => {
+                let mut conn = store.pool.acquire().await?;
+                Some(plan_rematch(&mut conn, self.ws, self.app.id, ids, &cfg).await?)
+            }
+            _ => None,
+        };
+
+        let mut tx = store.begin_write().await?;
+        self.renew_lease(&mut tx).await?;
+        let mut s = CheckSummary::default();
+        let mut report = Report::default();
+        if self.initial {
+            (s.seats_new, s.assets_new, s.grants_new, s.partners_new) = (
+                self.inserted[0],
+                self.inserted[1],
+                self.inserted[2],
+                self.inserted[3],
+            );
+            report.new_seats = std::mem::take(&mut self.new_seats);
+            report.new_seats.sort();
+        } else {
+            self.apply_difference(&mut tx, &differing, &mut s, &mut report)
+                .await?;
+        }
+        s.rows_written = s.seats_new
+            + s.seats_changed
+            + s.seats_vanished
+            + s.assets_new
+            + s.assets_changed
+            + s.assets_vanished
+            + s.grants_new
+            + s.grants_changed
+            + s.grants_vanished
+            + s.partners_new
+            + s.partners_changed
+            + s.partners_vanished;
+        self.write_digests(&mut tx, &differing).await?;
+        if let Some(identities) = &identities {
+            let plan = match early {
+                Some(p) => p,
+                None => plan_rematch(&mut tx, self.ws, self.app.id, identities, &cfg).await?,
+            };
+            s.rematched = apply_rematch(&mut tx, store.backend, self.app.id, &plan).await?;
+        }
+        self.write_report(&mut tx, &mut s, report, fetch).await?;
+        self.mark_checked(&mut tx, identities.as_ref().map(|_| dir_version))
+            .await?;
+        append(
+            &mut tx,
+            &store.env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "app.check",
+                format!("app:{}", self.app.id),
+                serde_json::to_value(&s).expect("summary serialises"),
+            ),
+        )
+        .await?;
+        // Renewed last as well, so the lease is fresh when the write lock is released.
+        self.renew_lease(&mut tx).await?;
+        tx.commit().await?;
+        Ok(s)
+    }
+
+    /// Which buckets differ, per table: none after a first check (everything was written as
+    /// it came), all of a table whose digests are missing.
+    fn differing(&self) -> [Vec<bool>; 4] {
+        let mut differing: [Vec<bool>; 4] = Default::default();
+        for t in Table::ALL {
+            let i = t.index();
+            differing[i] = match (&self.held[i], self.initial) {
+                (_, true) => vec![false; BUCKETS],
+                (Some(h), false) => {
+                    let mut v = vec![false; BUCKETS];
+                    for b in h.differing(&self.fetched[i]) {
+                        v[b] = true;
+                    }
+                    v
+                }
+                (None, false) => vec![true; BUCKETS],
+            };
+        }
+        differing
+    }
+
+    /// A later check: diffs the differing buckets, pass by pass, and writes the difference.
+    async fn apply_difference(
+        &mut self,
+        tx: &mut AnyConnection,
+        differing: &[Vec<bool>; 4],
+        s: &mut CheckSummary,
+        report: &mut Report,
+    ) -> Result<()> {
+        let backend = self.store.backend;
+        let (w, a) = (self.ws.to_string(), self.app.id.to_string());
+        for t in Table::ALL {
+            let i = t.index();
+            if !differing[i].iter().any(|&d| d) {
+                continue;
+            }
+            if self.held[i].is_none() {
+                rebucket(tx, backend, t, &a).await?;
+            }
+            let held = self.held[i].clone().unwrap_or_default();
+            let mut spool = self.spools[i].take().expect("later checks spool");
+            for (lo, hi) in passes(&differing[i], &held, &self.fetched[i]) {
+                let mut wanted = vec![false; BUCKETS];
+                wanted[lo..=hi].copy_from_slice(&differing[i][lo..=hi]);
+                let held_rows = held_rows(tx, t, &a, lo, hi, &wanted).await?;
+                let fetched = spool.read(t, &wanted)?;
+                let d = snapshot::diff(held_rows, fetched);
+                report.add(t, &d);
+                let changed: Vec<Row> = d.changed.iter().map(|(r, _)| r.clone()).collect();
+                let ins = insert_rows(tx, backend, &w, &a, self.now, &d.new).await?;
+                let upd = update_rows(tx, backend, &a, &changed).await?;
+                let van = vanish_rows(
+                    tx,
+                    backend,
+                    &a,
+                    self.now,
+                    self.app.last_check_at.map(ms),
+                    &d.vanished,
+                )
+                .await?;
+                s.add(t, ins, upd, van);
+            }
+        }
+        Ok(())
+    }
+
+    /// Digests of the tables that changed (all of them after a first check).
+    async fn write_digests(
+        &self,
+        tx: &mut AnyConnection,
+        differing: &[Vec<bool>; 4],
+    ) -> Result<()> {
+        let (w, a) = (self.ws.to_string(), self.app.id.to_string());
+        for t in Table::ALL {
+            let i = t.index();
+            if self.initial || differing[i].iter().any(|&d| d) {
+                sqlx::query(
+                    "INSERT INTO app_digests (workspace_id, app_id, tbl, digests) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (app_id, tbl) DO UPDATE SET digests = excluded.digests",
+                )
+                .bind(&w)
+                .bind(&a)
+                .bind(t.as_str())
+                .bind(self.fetched[i].encode())
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The check's report: what changed, and the seats awaiting removal (with how many of
+    /// them no earlier report listed, what a notification is news about).
+    async fn write_report(
+        &self,
+        tx: &mut AnyConnection,
+        s: &mut CheckSummary,
+        report: Report,
+        fetch: serde_json::Value,
+    ) -> Result<()> {
+        let (w, a) = (self.ws.to_string(), self.app.id.to_string());
+        let pending = pending_removal(tx, &a).await?;
+        let listed = listed_before(tx, &a).await?;
+        s.pending_removal = pending.len() as u64;
+        s.newly_pending = pending
+            .iter()
+            .filter(|p| p["user_id"].as_str().is_some_and(|u| !listed.contains(u)))
+            .count() as u64;
+        let report_id = self.store.env.new_uuid().to_string();
+        s.report_id = report_id.clone();
+        sqlx::query("INSERT INTO check_reports (id, workspace_id, app_id, task_id, created_at, summary, changes, pending_removal, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(&report_id)
+            .bind(&w)
+            .bind(&a)
+            .bind(self.task.to_string())
+            .bind(self.now)
+            .bind(serde_json::json!({ "counts": s, "fetch": fetch }).to_string())
+            .bind(report.into_json().to_string())
+            .bind(serde_json::Value::Array(pending.clone()).to_string())
+            .bind(if pending.is_empty() { "none" } else { "open" })
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks the app checked (which makes a first check's rows visible), and matched against
+    /// `dir_version` of the directory when the seats were re-matched.
+    async fn mark_checked(&self, tx: &mut AnyConnection, dir_version: Option<i64>) -> Result<()> {
+        sqlx::query(
+            "UPDATE apps SET status = 'connected', status_message = NULL, last_check_at = $3, updated_at = $3, \
+             matched_version = COALESCE($4, matched_version) WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(self.ws.to_string())
+        .bind(self.app.id.to_string())
+        .bind(self.now)
+        .bind(dir_version)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn directory_version(&self) -> Result<(i64, serde_json::Value)> {
+        let r = sqlx::query("SELECT directory_version, settings FROM workspaces WHERE id = $1")
+            .bind(self.ws.to_string())
+            .fetch_one(&self.store.pool)
+            .await?;
+        Ok((
+            r.try_get("directory_version")?,
+            crate::get_json(&r, "settings")?,
+        ))
+    }
+}
+
+/// Splits the differing buckets into contiguous ranges of at most about `PASS_ROWS` rows.
+fn passes(differing: &[bool], held: &Digests, fetched: &Digests) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut rows = 0u64;
+    for (b, _) in differing.iter().enumerate().filter(|(_, d)| **d) {
+        let n = u64::from(held.counts[b]) + u64::from(fetched.counts[b]);
+        if let Some(s) = start
+            && rows + n > PASS_ROWS
+        {
+            out.push((s, b - 1));
+            start = None;
+            rows = 0;
+        }
+        start.get_or_insert(b);
+        rows += n;
+    }
+    if let Some(s) = start {
+        out.push((s, BUCKETS - 1));
+    }
+    // With the held digests missing their counts are zeros and a pass is sized by what was
+    // fetched alone; that happens once, after an upgrade or a dropped digest.
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_cover_differing_buckets_in_bounded_ranges() {
+        let mut differing = vec![false; BUCKETS];
+        let mut held = Digests::default();
+        let fetched = Digests::default();
+        for b in [3, 10, 11, 4000] {
+            differing[b] = true;
+            held.counts[b] = 30_000;
+        }
+        let p = passes(&differing, &held, &fetched);
+        assert_eq!(p, vec![(3, 9), (10, 10), (11, 3999), (4000, BUCKETS - 1)]);
+        assert!(passes(&vec![false; BUCKETS], &held, &fetched).is_empty());
+        held.counts = vec![1; BUCKETS];
+        assert_eq!(
+            passes(&vec![true; BUCKETS], &held, &fetched),
+            vec![(0, BUCKETS - 1)]
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! Re-matching an app's seats to the directory: planned (CPU work, no write lock) and then
+//! applied, guarded so a manual match or exemption made meanwhile wins.
+
+use castellan_domain::matching::MatchConfig;
+use castellan_domain::{AppId, IdentityId, WorkspaceId};
+use sqlx::{AnyConnection, Row as _};
+
+use crate::sql::*;
+use crate::{Backend, Result, Store, get_id, get_opt_id};
+
+/// An identity as matching sees it: id, userName, e-mails, active.
+pub(crate) type IdentityRow = (IdentityId, String, Vec<String>, bool);
+
+pub(crate) async fn load_identities(store: &Store, ws: WorkspaceId) -> Result<Vec<IdentityRow>> {
+    let rows = sqlx::query("SELECT id, user_name, primary_email, other_emails, active FROM identities WHERE workspace_id = $1")
+        .bind(ws.to_string())
+        .fetch_all(&store.pool)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let other: Vec<String> =
+            serde_json::from_str(&r.try_get::<String, _>("other_emails")?).unwrap_or_default();
+        let mut emails = vec![r.try_get::<String, _>("primary_email")?];
+        emails.extend(other);
+        out.push((
+            get_id(r, "id")?,
+            r.try_get("user_name")?,
+            emails,
+            r.try_get::<i64, _>("active")? != 0,
+        ));
+    }
+    Ok(out)
+}
+
+/// Re-matches the app's live seats that are not manually decided to `identities`; writes
+/// only the seats whose state or person changed. Returns how many changed.
+pub(crate) async fn plan_rematch(
+    conn: &mut AnyConnection,
+    ws: WorkspaceId,
+    app: AppId,
+    identities: &[IdentityRow],
+    cfg: &MatchConfig,
+) -> Result<Rematch> {
+    use castellan_domain::matching::{Candidate, Outcome, SeatKey, match_all};
+    struct S {
+        user_id: String,
+        username: Option<String>,
+        email: Option<String>,
+        kind: String,
+        state: String,
+        identity: Option<IdentityId>,
+    }
+    // Streamed: a large business's seats are not held as rows as well as here.
+    let mut rows = Vec::new();
+    {
+        use futures_util::TryStreamExt;
+        let mut seats = sqlx::query(
+            "SELECT user_id, username, email, kind, state, identity_id FROM app_seats WHERE workspace_id = $1 AND app_id = $2 \
+             AND vanished_at IS NULL AND (match_source IS NULL OR match_source = 'auto') AND state <> 'exempted'",
+        )
+        .bind(ws.to_string())
+        .bind(app.to_string())
+        .fetch(&mut *conn);
+        while let Some(r) = seats.try_next().await? {
+            rows.push(S {
+                user_id: r.try_get("user_id")?,
+                username: r.try_get("username")?,
+                email: r.try_get("email")?,
+                kind: r.try_get("kind")?,
+                state: r.try_get("state")?,
+                identity: get_opt_id(&r, "identity_id")?,
+            });
+        }
+    }
+    let keys: Vec<SeatKey> = rows
+        .iter()
+        .map(|s| SeatKey {
+            email: s.email.as_deref(),
+            username: s.username.as_deref(),
+            partner: s.kind == "partner_user",
+        })
+        .collect();
+    let candidates = |active: bool| {
+        identities
+            .iter()
+            .filter(move |i| i.3 == active)
+            .map(|(id, u, e, _)| Candidate {
+                id: *id,
+                user_name: u,
+                emails: e.iter().map(String::as_str).collect(),
+            })
+    };
+    let outcomes = match_all(cfg, &keys, candidates(true));
+    // A seat no active person claims may belong to a leaver: linked to the deactivated
+    // identity it stays Unmatched, and reports list it as pending removal.
+    let leavers = match_all(cfg, &keys, candidates(false));
+    let leaver_of: Vec<Option<IdentityId>> = outcomes
+        .iter()
+        .zip(leavers)
+        .map(|(o, l)| match (o, l) {
+            (Outcome::Unmatched, Outcome::Matched(id, _)) => Some(id),
+            _ => None,
+        })
+        .collect();
+    let mut changes: Vec<Vec<Option<String>>> = Vec::new();
+    for ((s, outcome), leaver) in rows.iter().zip(outcomes).zip(leaver_of) {
+        let (state, identity) = match (s.kind.as_str(), outcome) {
+            ("invite", _) => ("invited", None),
+            (_, Outcome::PartnerUser) => ("partner_user", None),
+            (_, Outcome::Matched(id, _)) => ("onboarded", Some(id)),
+            (_, Outcome::Unmatched) => ("unmatched", leaver),
+        };
+        if state != s.state || identity != s.identity {
+            changes.push(vec![
+                Some(s.user_id.clone()),
+                Some(state.into()),
+                identity.map(|i| i.to_string()),
+            ]);
+        }
+    }
+    Ok(Rematch { changes })
+}
+
+/// Seats whose match changes: `[user_id, state, identity_id]` each.
+pub(crate) struct Rematch {
+    pub(crate) changes: Vec<Vec<Option<String>>>,
+}
+
+/// Writes a planned rematch. A seat matched by hand or exempted since the plan was read keeps
+/// what the person did.
+pub(crate) async fn apply_rematch(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    app: AppId,
+    plan: &Rematch,
+) -> Result<u64> {
+    let sql = format!(
+        "UPDATE app_seats AS x SET state = j.value->>1, identity_id = j.value->>2, match_source = 'auto' FROM {} \
+         WHERE x.app_id = $1 AND x.user_id = j.value->>0 \
+         AND (x.match_source IS NULL OR x.match_source = 'auto') AND x.state <> 'exempted'",
+        json_rows(backend, 2)
+    );
+    for chunk in plan.changes.chunks(CHUNK) {
+        sqlx::query(&sql)
+            .bind(app.to_string())
+            .bind(encode(&as_refs(chunk)))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(plan.changes.len() as u64)
+}

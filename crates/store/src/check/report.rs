@@ -1,0 +1,140 @@
+//! What a check reports: the capped lists of rows it added, changed and vanished, and the
+//! seats of deactivated people still on the platform (pending removal).
+
+use castellan_domain::snapshot::{self, RowDiff, Table};
+use sqlx::{AnyConnection, Row as _};
+
+use super::REPORT_CAP;
+use crate::Result;
+
+/// What a check changed, listed for its report (each list capped).
+#[derive(Default)]
+pub(crate) struct Report {
+    pub(crate) new_seats: Vec<String>,
+    pub(crate) vanished_seats: Vec<String>,
+    pub(crate) role_changes: Vec<serde_json::Value>,
+    pub(crate) permission_changes: Vec<serde_json::Value>,
+    pub(crate) new_partners: Vec<String>,
+    pub(crate) vanished_partners: Vec<String>,
+}
+
+pub(crate) fn push_capped<T>(v: &mut Vec<T>, items: impl Iterator<Item = T>) {
+    let room = REPORT_CAP.saturating_sub(v.len());
+    v.extend(items.take(room));
+}
+
+impl Report {
+    pub(crate) fn add(&mut self, t: Table, d: &RowDiff) {
+        use snapshot::seat::ROLES;
+        match t {
+            Table::Seats => {
+                push_capped(&mut self.new_seats, d.new.iter().map(|r| r.key[0].clone()));
+                // A seat that came back is new again to whoever reads the report.
+                push_capped(
+                    &mut self.new_seats,
+                    d.changed
+                        .iter()
+                        .filter(|(_, h)| h.vanished)
+                        .map(|(r, _)| r.key[0].clone()),
+                );
+                push_capped(&mut self.vanished_seats, d.vanished.iter().map(|r| r.key[0].clone()));
+                push_capped(
+                    &mut self.role_changes,
+                    d.changed
+                        .iter()
+                        .filter(|(r, h)| !h.vanished && r.fields[ROLES] != h.row.fields[ROLES])
+                        .map(|(r, h)| serde_json::json!({ "user_id": r.key[0], "from": h.row.fields[ROLES], "to": r.fields[ROLES] })),
+                );
+            }
+            Table::Grants => push_capped(
+                &mut self.permission_changes,
+                d.changed
+                    .iter()
+                    .filter(|(_, h)| !h.vanished)
+                    .map(|(r, h)| serde_json::json!({ "holder": r.key[0], "asset_id": r.key[1], "from": h.row.fields[0], "to": r.fields[0] })),
+            ),
+            Table::Partners => {
+                push_capped(
+                    &mut self.new_partners,
+                    d.new
+                        .iter()
+                        .chain(d.changed.iter().filter(|(_, h)| h.vanished).map(|(r, _)| r))
+                        .map(|r| r.key[0].clone()),
+                );
+                push_capped(&mut self.vanished_partners, d.vanished.iter().map(|r| r.key[0].clone()));
+            }
+            Table::Assets => {}
+        }
+    }
+
+    pub(crate) fn into_json(mut self) -> serde_json::Value {
+        self.new_seats.sort();
+        self.new_partners.sort();
+        serde_json::json!({
+            "new_seats": self.new_seats,
+            "vanished_seats": self.vanished_seats,
+            "role_changes": self.role_changes,
+            "permission_changes": self.permission_changes,
+            "new_partners": self.new_partners,
+            "vanished_partners": self.vanished_partners,
+        })
+    }
+}
+
+/// Live seats of deactivated people (not exempted), for the report.
+pub(crate) async fn pending_removal(
+    conn: &mut AnyConnection,
+    app: &str,
+) -> Result<Vec<serde_json::Value>> {
+    let rows = sqlx::query(
+        "SELECT s.user_id, s.email, s.username, s.roles, s.state, i.id AS identity_id, i.user_name, i.display_name, i.primary_email \
+         FROM app_seats s JOIN identities i ON i.id = s.identity_id WHERE s.app_id = $1 AND s.vanished_at IS NULL \
+         AND s.state <> 'exempted' AND s.kind IN ('member', 'system_user') AND i.active = 0 ORDER BY s.user_id",
+    )
+    .bind(app)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let roles: serde_json::Value =
+                serde_json::from_str(&r.try_get::<String, _>("roles")?).unwrap_or_default();
+            let person = match r.try_get::<Option<String>, _>("display_name")? {
+                Some(d) => d,
+                None => r.try_get("user_name")?,
+            };
+            Ok(serde_json::json!({
+                "user_id": r.try_get::<String, _>("user_id")?,
+                "email": r.try_get::<Option<String>, _>("email")?,
+                "username": r.try_get::<Option<String>, _>("username")?,
+                "roles": roles,
+                "identity_id": r.try_get::<String, _>("identity_id")?,
+                "person": person,
+                "person_email": r.try_get::<String, _>("primary_email")?,
+            }))
+        })
+        .collect()
+}
+
+/// The seats earlier reports of the app listed as pending removal.
+pub(crate) async fn listed_before(
+    conn: &mut AnyConnection,
+    app: &str,
+) -> Result<std::collections::HashSet<String>> {
+    let earlier = sqlx::query(
+        "SELECT pending_removal FROM check_reports WHERE app_id = $1 AND pending_removal <> '[]'",
+    )
+    .bind(app)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut listed = std::collections::HashSet::new();
+    for r in &earlier {
+        let v: serde_json::Value =
+            serde_json::from_str(&r.try_get::<String, _>("pending_removal")?).unwrap_or_default();
+        for p in v.as_array().into_iter().flatten() {
+            if let Some(u) = p["user_id"].as_str() {
+                listed.insert(u.to_string());
+            }
+        }
+    }
+    Ok(listed)
+}

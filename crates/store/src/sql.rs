@@ -1,0 +1,40 @@
+//! SQL helpers shared by the modules that write in bulk: one JSON parameter carries many
+//! rows, read back by `json_each` (SQLite) or `json_array_elements` (PostgreSQL).
+
+use crate::Backend;
+
+/// Rows per bulk statement (one JSON parameter each).
+pub(crate) const CHUNK: usize = 2000;
+
+/// The rows of a JSON array parameter `$n`, as a table `j` with one column `value`.
+pub(crate) fn json_rows(backend: Backend, n: usize) -> String {
+    json_rows_as(backend, n, "j")
+}
+
+/// The same, named `alias`.
+pub(crate) fn json_rows_as(backend: Backend, n: usize, alias: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("json_each(${n}) AS {alias}"),
+        Backend::Postgres => format!("json_array_elements(${n}::json) AS {alias}"),
+    }
+}
+
+pub(crate) fn encode(rows: &[Vec<Option<&str>>]) -> String {
+    serde_json::to_string(rows).expect("strings serialise")
+}
+
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("strings serialise"));
+    }
+}
+
+pub(crate) fn as_refs(v: &[Vec<Option<String>>]) -> Vec<Vec<Option<&str>>> {
+    v.iter()
+        .map(|r| r.iter().map(|c| c.as_deref()).collect())
+        .collect()
+}

@@ -252,243 +252,301 @@ pub fn plan(
     facts: &AppFacts,
     opts: Options,
 ) -> Result<Plan, Refusal> {
-    let seat = |field: &str, id: &str| -> Result<&SeatView, Refusal> {
-        seats.iter().find(|s| s.user_id == id).ok_or_else(|| {
+    let cx = Planning {
+        seats,
+        facts,
+        opts,
+        admin: admin_role(facts.platform),
+    };
+    let steps = match req {
+        Request::Remove { seats: ids } => plan_remove(&cx, ids)?,
+        Request::SetRole { seat: id, role } => plan_set_role(&cx, id, role)?,
+        Request::SetPermissions {
+            seat: id,
+            asset_id,
+            permissions,
+        } => plan_set_permissions(&cx, id, asset_id, permissions)?,
+        Request::Invite {
+            email,
+            role,
+            assets,
+        } => plan_invite(&cx, email, role, assets)?,
+        Request::CancelInvite { seat: id } => plan_cancel_invite(&cx, id)?,
+    };
+    Ok(Plan {
+        steps,
+        input_hash: input_hash(req, seats, facts),
+    })
+}
+
+/// What every request kind plans against.
+struct Planning<'a> {
+    seats: &'a [SeatView],
+    facts: &'a AppFacts,
+    opts: Options,
+    admin: &'static str,
+}
+
+impl Planning<'_> {
+    /// The live seat `id`, or a refusal naming `field`.
+    fn seat(&self, field: &str, id: &str) -> Result<&SeatView, Refusal> {
+        self.seats.iter().find(|s| s.user_id == id).ok_or_else(|| {
             Refusal::Invalid(FieldError::new(
                 field,
                 format!("{id} is not a live seat of this app"),
             ))
         })
-    };
-    let admin = admin_role(facts.platform);
+    }
+}
+
+/// Removing seats: never the automation account's, never the last admin, and no more than
+/// the share the workspace allows without confirmation.
+fn plan_remove(cx: &Planning<'_>, ids: &[String]) -> Result<Vec<Step>, Refusal> {
+    let facts = cx.facts;
+    let opts = cx.opts;
+    let admin = cx.admin;
+    let seat = |field: &str, id: &str| cx.seat(field, id);
     let mut steps = Vec::new();
-    match req {
-        Request::Remove { seats: ids } => {
-            if ids.is_empty() {
-                return Err(FieldError::new("seats", "name at least one seat").into());
-            }
-            let mut removed_admins = 0;
-            let mut seen = std::collections::BTreeSet::new();
-            for id in ids {
-                if !seen.insert(id.as_str()) {
-                    continue;
-                }
-                let s = seat("seats", id)?;
-                if is_automation(s, facts) {
-                    return Err(Refusal::Guard(FieldError::new(
-                        "seats",
-                        format!(
-                            "{id} is the automation account's own seat: Castellan never removes it"
-                        ),
-                    )));
-                }
-                match s.kind.as_str() {
-                    "invite" => steps.push(Step {
-                        change: Change::CancelInvite {
-                            seat: s.user_id.clone(),
-                            email: s.email.clone(),
-                        },
-                        seat: s.user_id.clone(),
-                        summary: format!("cancel the invitation of {}", label(s)),
-                    }),
-                    "partner_user" => {
-                        return Err(FieldError::new(
-                            "seats",
-                            format!(
-                                "{id} is a partner's user: remove it in the partner's business"
-                            ),
-                        )
-                        .into());
-                    }
-                    _ => {
-                        if s.roles.iter().any(|r| r == admin) {
-                            removed_admins += 1;
-                        }
-                        steps.push(Step {
-                            change: Change::RemoveMember {
-                                user_id: s.user_id.clone(),
-                                email: s.email.clone(),
-                            },
-                            seat: s.user_id.clone(),
-                            summary: format!(
-                                "remove {} ({}) and the permissions on {} assets",
-                                label(s),
-                                s.roles.join(", "),
-                                s.grants.len()
-                            ),
-                        });
-                    }
-                }
-            }
-            if removed_admins > 0 && removed_admins >= facts.admins.len() {
-                return Err(Refusal::Guard(FieldError::new(
-                    "seats",
-                    "this would remove the last admin of the business",
-                )));
-            }
-            let removals = steps.iter().filter(|s| s.change.is_removal()).count() as u64;
-            let share = removals as f64 / facts.member_seats.max(1) as f64;
-            if share > opts.max_removal_share && !opts.confirm_large_removal {
-                return Err(Refusal::Guard(FieldError::new(
-                    "confirm_large_removal",
-                    format!(
-                        "this removes {removals} of {} seats ({:.0}%, above {:.0}%): confirm it with confirm_large_removal",
-                        facts.member_seats,
-                        share * 100.0,
-                        opts.max_removal_share * 100.0
-                    ),
-                )));
-            }
+    if ids.is_empty() {
+        return Err(FieldError::new("seats", "name at least one seat").into());
+    }
+    let mut removed_admins = 0;
+    let mut seen = std::collections::BTreeSet::new();
+    for id in ids {
+        if !seen.insert(id.as_str()) {
+            continue;
         }
-        Request::SetRole { seat: id, role } => {
-            check_role(facts.platform, "role", role)?;
-            let s = member_seat(seat("seat", id)?)?;
-            let demotes = s.roles.iter().any(|r| r == admin) && role != admin;
-            if demotes && is_automation(s, facts) {
-                return Err(Refusal::Guard(FieldError::new(
-                    "seat",
-                    format!(
-                        "{id} is the automation account's own seat: Castellan never demotes it"
-                    ),
-                )));
-            }
-            if demotes && facts.admins.len() <= 1 {
-                return Err(Refusal::Guard(FieldError::new(
-                    "role",
-                    "this would demote the last admin of the business",
-                )));
-            }
-            if s.roles != [role.clone()] {
-                steps.push(Step {
-                    change: Change::SetRole {
-                        user_id: s.user_id.clone(),
-                        email: s.email.clone(),
-                        role: role.clone(),
-                    },
-                    seat: s.user_id.clone(),
-                    summary: format!(
-                        "change the role of {} from {} to {role}",
-                        label(s),
-                        s.roles.join(", ")
-                    ),
-                });
-            }
+        let s = seat("seats", id)?;
+        if is_automation(s, facts) {
+            return Err(Refusal::Guard(FieldError::new(
+                "seats",
+                format!("{id} is the automation account's own seat: Castellan never removes it"),
+            )));
         }
-        Request::SetPermissions {
-            seat: id,
-            asset_id,
-            permissions,
-        } => {
-            let s = member_seat(seat("seat", id)?)?;
-            let kind = asset_kind(facts, "asset_id", asset_id)?;
-            let mut wanted = permissions.clone();
-            wanted.sort();
-            wanted.dedup();
-            let held = s.grants.iter().find(|g| &g.0 == asset_id);
-            if wanted.is_empty() {
-                if held.is_some() {
-                    steps.push(Step {
-                        change: Change::Revoke {
-                            user_id: s.user_id.clone(),
-                            asset_id: asset_id.clone(),
-                            asset_kind: kind.clone(),
-                        },
-                        seat: s.user_id.clone(),
-                        summary: format!("take {}'s permissions on {asset_id}", label(s)),
-                    });
-                }
-            } else {
-                check_permissions(facts.platform, &kind, "permissions", &wanted)?;
-                if held.map(|g| &g.2) != Some(&wanted) {
-                    steps.push(Step {
-                        change: Change::Grant {
-                            user_id: s.user_id.clone(),
-                            asset_id: asset_id.clone(),
-                            asset_kind: kind.clone(),
-                            permissions: wanted.clone(),
-                        },
-                        seat: s.user_id.clone(),
-                        summary: format!(
-                            "give {} {} on {kind} {asset_id}",
-                            label(s),
-                            wanted.join(", ")
-                        ),
-                    });
-                }
-            }
-        }
-        Request::Invite {
-            email,
-            role,
-            assets,
-        } => {
-            let email = crate::values::Email::parse("email", email)?;
-            check_role(facts.platform, "role", role)?;
-            let mut planned = Vec::new();
-            for (i, a) in assets.iter().enumerate() {
-                let field = format!("assets[{i}]");
-                let kind = asset_kind(facts, &format!("{field}.asset_id"), &a.asset_id)?;
-                let mut p = a.permissions.clone();
-                p.sort();
-                p.dedup();
-                check_permissions(facts.platform, &kind, &format!("{field}.permissions"), &p)?;
-                planned.push((a.asset_id.clone(), kind, p));
-            }
-            // TikTok invitations carry advertisers only, all with one role.
-            if facts.platform == Platform::Tiktok
-                && (planned.iter().any(|(_, k, _)| k != "ADVERTISER")
-                    || planned.windows(2).any(|w| w[0].2 != w[1].2))
-            {
-                return Err(FieldError::new(
-                    "assets",
-                    "a TikTok invitation can carry advertisers only, all with the same role",
-                )
-                .into());
-            }
-            let already = seats.iter().find(|s| {
-                s.email
-                    .as_deref()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(email.as_str()))
-            });
-            if let Some(s) = already {
-                if s.kind != "invite" {
-                    return Err(FieldError::new(
-                        "email",
-                        format!("{email} already holds seat {}", s.user_id),
-                    )
-                    .into());
-                }
-            } else {
-                steps.push(Step {
-                    change: Change::Invite {
-                        email: email.as_str().to_string(),
-                        role: role.clone(),
-                        assets: planned,
-                    },
-                    seat: format!("invite:{}", email.as_str().to_lowercase()),
-                    summary: format!("invite {email} as {role}"),
-                });
-            }
-        }
-        Request::CancelInvite { seat: id } => {
-            let s = seat("seat", id)?;
-            if s.kind != "invite" {
-                return Err(FieldError::new("seat", format!("{id} is not an invitation")).into());
-            }
-            steps.push(Step {
+        match s.kind.as_str() {
+            "invite" => steps.push(Step {
                 change: Change::CancelInvite {
                     seat: s.user_id.clone(),
                     email: s.email.clone(),
                 },
                 seat: s.user_id.clone(),
                 summary: format!("cancel the invitation of {}", label(s)),
+            }),
+            "partner_user" => {
+                return Err(FieldError::new(
+                    "seats",
+                    format!("{id} is a partner's user: remove it in the partner's business"),
+                )
+                .into());
+            }
+            _ => {
+                if s.roles.iter().any(|r| r == admin) {
+                    removed_admins += 1;
+                }
+                steps.push(Step {
+                    change: Change::RemoveMember {
+                        user_id: s.user_id.clone(),
+                        email: s.email.clone(),
+                    },
+                    seat: s.user_id.clone(),
+                    summary: format!(
+                        "remove {} ({}) and the permissions on {} assets",
+                        label(s),
+                        s.roles.join(", "),
+                        s.grants.len()
+                    ),
+                });
+            }
+        }
+    }
+    if removed_admins > 0 && removed_admins >= facts.admins.len() {
+        return Err(Refusal::Guard(FieldError::new(
+            "seats",
+            "this would remove the last admin of the business",
+        )));
+    }
+    let removals = steps.iter().filter(|s| s.change.is_removal()).count() as u64;
+    let share = removals as f64 / facts.member_seats.max(1) as f64;
+    if share > opts.max_removal_share && !opts.confirm_large_removal {
+        return Err(Refusal::Guard(FieldError::new(
+            "confirm_large_removal",
+            format!(
+                "this removes {removals} of {} seats ({:.0}%, above {:.0}%): confirm it with confirm_large_removal",
+                facts.member_seats,
+                share * 100.0,
+                opts.max_removal_share * 100.0
+            ),
+        )));
+    }
+    Ok(steps)
+}
+
+/// Changing a member's business role: never demoting the automation account or the last admin.
+fn plan_set_role(cx: &Planning<'_>, id: &str, role: &String) -> Result<Vec<Step>, Refusal> {
+    let facts = cx.facts;
+    let admin = cx.admin;
+    let seat = |field: &str, id: &str| cx.seat(field, id);
+    let mut steps = Vec::new();
+    check_role(facts.platform, "role", role)?;
+    let s = member_seat(seat("seat", id)?)?;
+    let demotes = s.roles.iter().any(|r| r == admin) && role != admin;
+    if demotes && is_automation(s, facts) {
+        return Err(Refusal::Guard(FieldError::new(
+            "seat",
+            format!("{id} is the automation account's own seat: Castellan never demotes it"),
+        )));
+    }
+    if demotes && facts.admins.len() <= 1 {
+        return Err(Refusal::Guard(FieldError::new(
+            "role",
+            "this would demote the last admin of the business",
+        )));
+    }
+    if s.roles != [role.clone()] {
+        steps.push(Step {
+            change: Change::SetRole {
+                user_id: s.user_id.clone(),
+                email: s.email.clone(),
+                role: role.clone(),
+            },
+            seat: s.user_id.clone(),
+            summary: format!(
+                "change the role of {} from {} to {role}",
+                label(s),
+                s.roles.join(", ")
+            ),
+        });
+    }
+    Ok(steps)
+}
+
+/// Setting a member's permissions on one asset (none takes them away).
+fn plan_set_permissions(
+    cx: &Planning<'_>,
+    id: &str,
+    asset_id: &String,
+    permissions: &[String],
+) -> Result<Vec<Step>, Refusal> {
+    let facts = cx.facts;
+    let seat = |field: &str, id: &str| cx.seat(field, id);
+    let mut steps = Vec::new();
+    let s = member_seat(seat("seat", id)?)?;
+    let kind = asset_kind(facts, "asset_id", asset_id)?;
+    let mut wanted = permissions.to_vec();
+    wanted.sort();
+    wanted.dedup();
+    let held = s.grants.iter().find(|g| &g.0 == asset_id);
+    if wanted.is_empty() {
+        if held.is_some() {
+            steps.push(Step {
+                change: Change::Revoke {
+                    user_id: s.user_id.clone(),
+                    asset_id: asset_id.clone(),
+                    asset_kind: kind.clone(),
+                },
+                seat: s.user_id.clone(),
+                summary: format!("take {}'s permissions on {asset_id}", label(s)),
+            });
+        }
+    } else {
+        check_permissions(facts.platform, &kind, "permissions", &wanted)?;
+        if held.map(|g| &g.2) != Some(&wanted) {
+            steps.push(Step {
+                change: Change::Grant {
+                    user_id: s.user_id.clone(),
+                    asset_id: asset_id.clone(),
+                    asset_kind: kind.clone(),
+                    permissions: wanted.clone(),
+                },
+                seat: s.user_id.clone(),
+                summary: format!(
+                    "give {} {} on {kind} {asset_id}",
+                    label(s),
+                    wanted.join(", ")
+                ),
             });
         }
     }
-    Ok(Plan {
-        steps,
-        input_hash: input_hash(req, seats, facts),
-    })
+    Ok(steps)
+}
+
+/// Inviting an address with a role and asset permissions (TikTok: advertisers only, one role).
+fn plan_invite(
+    cx: &Planning<'_>,
+    email: &str,
+    role: &String,
+    assets: &[AssetPermissions],
+) -> Result<Vec<Step>, Refusal> {
+    let seats = cx.seats;
+    let facts = cx.facts;
+    let mut steps = Vec::new();
+    let email = crate::values::Email::parse("email", email)?;
+    check_role(facts.platform, "role", role)?;
+    let mut planned = Vec::new();
+    for (i, a) in assets.iter().enumerate() {
+        let field = format!("assets[{i}]");
+        let kind = asset_kind(facts, &format!("{field}.asset_id"), &a.asset_id)?;
+        let mut p = a.permissions.clone();
+        p.sort();
+        p.dedup();
+        check_permissions(facts.platform, &kind, &format!("{field}.permissions"), &p)?;
+        planned.push((a.asset_id.clone(), kind, p));
+    }
+    // TikTok invitations carry advertisers only, all with one role.
+    if facts.platform == Platform::Tiktok
+        && (planned.iter().any(|(_, k, _)| k != "ADVERTISER")
+            || planned.windows(2).any(|w| w[0].2 != w[1].2))
+    {
+        return Err(FieldError::new(
+            "assets",
+            "a TikTok invitation can carry advertisers only, all with the same role",
+        )
+        .into());
+    }
+    let already = seats.iter().find(|s| {
+        s.email
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case(email.as_str()))
+    });
+    if let Some(s) = already {
+        if s.kind != "invite" {
+            return Err(FieldError::new(
+                "email",
+                format!("{email} already holds seat {}", s.user_id),
+            )
+            .into());
+        }
+    } else {
+        steps.push(Step {
+            change: Change::Invite {
+                email: email.as_str().to_string(),
+                role: role.clone(),
+                assets: planned,
+            },
+            seat: format!("invite:{}", email.as_str().to_lowercase()),
+            summary: format!("invite {email} as {role}"),
+        });
+    }
+    Ok(steps)
+}
+
+/// Cancelling a pending invitation.
+fn plan_cancel_invite(cx: &Planning<'_>, id: &str) -> Result<Vec<Step>, Refusal> {
+    let seat = |field: &str, id: &str| cx.seat(field, id);
+    let mut steps = Vec::new();
+    let s = seat("seat", id)?;
+    if s.kind != "invite" {
+        return Err(FieldError::new("seat", format!("{id} is not an invitation")).into());
+    }
+    steps.push(Step {
+        change: Change::CancelInvite {
+            seat: s.user_id.clone(),
+            email: s.email.clone(),
+        },
+        seat: s.user_id.clone(),
+        summary: format!("cancel the invitation of {}", label(s)),
+    });
+    Ok(steps)
 }
 
 fn member_seat(s: &SeatView) -> Result<&SeatView, Refusal> {

@@ -94,6 +94,43 @@ pub fn parse_phone(field: &str, raw: &str) -> Result<String, FieldError> {
     Ok(s.to_string())
 }
 
+/// Whether an app integration reaches its business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppStatus {
+    /// Created; the connectivity task has not finished.
+    Pending,
+    Connected,
+    /// The last connect or check failed for good (the message says why).
+    Error,
+}
+
+impl AppStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Connected => "connected",
+            Self::Error => "error",
+        }
+    }
+}
+
+impl FromStr for AppStatus {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        [Self::Pending, Self::Connected, Self::Error]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or(())
+    }
+}
+
+impl fmt::Display for AppStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Where a live seat stands in the User Overview. Partner users (people of partner
 /// businesses) are `PartnerUser`, never the workspace role Guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -61,6 +61,7 @@ pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
         api::SecretName,
         api::LoginMethod,
         api::SeatStateName,
+        api::AppStatusName,
         api::ChangeAction,
     )),
     modifiers(&SecurityAddon),

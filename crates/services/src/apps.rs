@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use castellan_connectors::{PinterestConfig, PinterestConnector, TiktokConfig, TiktokConnector};
-use castellan_domain::apps::Platform;
+use castellan_domain::apps::{AppStatus, Platform};
 use castellan_domain::audit::Actor;
 use castellan_domain::platform::{Batch, BoxFuture, Connector, ConnectorError, SnapshotSink};
 use castellan_domain::tasks::{AppCheck, AppConnect, TaskFailure, TaskPayload, TaskTrigger};
@@ -265,7 +265,7 @@ pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> Handl
         Ok(c) => c,
         Err(f) => {
             scoped
-                .set_app_status(id, "error", Some(&f.to_string()))
+                .set_app_status(id, AppStatus::Error, Some(&f.to_string()))
                 .await
                 .ok();
             return Err(f);
@@ -290,7 +290,7 @@ pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> Handl
     match outcome {
         Ok(c) => {
             scoped
-                .set_app_status(id, "connected", None)
+                .set_app_status(id, AppStatus::Connected, None)
                 .await
                 .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
             // Pinterest names the token's user; TikTok's check names the Business Center, so
@@ -313,7 +313,10 @@ pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> Handl
             Ok(serde_json::json!({ "connected": true }))
         }
         Err(msg) => {
-            scoped.set_app_status(id, "error", Some(&msg)).await.ok();
+            scoped
+                .set_app_status(id, AppStatus::Error, Some(&msg))
+                .await
+                .ok();
             Err(TaskFailure::Permanent(msg))
         }
     }
@@ -420,9 +423,9 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
                 .set_app_status(
                     id,
                     if e.is_retryable() {
-                        "connected"
+                        AppStatus::Connected
                     } else {
-                        "error"
+                        AppStatus::Error
                     },
                     Some(&e.to_string()),
                 )

@@ -30,8 +30,7 @@ pub struct App {
     pub login_method: String,
     pub automation_account_id: AutomationAccountId,
     pub api_base_url: Option<String>,
-    /// `pending`, `connected` or `error`.
-    pub status: String,
+    pub status: castellan_domain::apps::AppStatus,
     pub status_message: Option<String>,
     /// When the last check for updates completed; `None` until the first one has (and until
     /// then the app shows no imported rows).
@@ -220,7 +219,11 @@ fn app_from_row(r: &AnyRow) -> Result<App> {
         login_method: r.try_get("login_method")?,
         automation_account_id: get_id(r, "automation_account_id")?,
         api_base_url: r.try_get("api_base_url")?,
-        status: r.try_get("status")?,
+        status: {
+            let raw: String = r.try_get("status")?;
+            raw.parse()
+                .map_err(|_| StoreError::Corrupt(format!("app status {raw}")))?
+        },
         status_message: r.try_get("status_message")?,
         last_check_at: get_opt_time(r, "last_check_at")?,
         next_check_at: get_opt_time(r, "next_check_at")?,
@@ -291,13 +294,13 @@ impl Scoped<'_> {
     pub async fn set_app_status(
         &self,
         id: AppId,
-        status: &str,
+        status: castellan_domain::apps::AppStatus,
         message: Option<&str>,
     ) -> Result<()> {
         sqlx::query("UPDATE apps SET status = $3, status_message = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2")
             .bind(self.ws_str())
             .bind(id.to_string())
-            .bind(status)
+            .bind(status.as_str())
             .bind(message)
             .bind(ms(self.store.env.now()))
             .execute(&self.store.pool)

@@ -52,7 +52,7 @@ pub(crate) async fn apps_cmd(cfg: &Config, cmd: AppsCmd) -> anyhow::Result<ExitC
                         .collect();
                     println!(
                         "{}",
-                        serde_json::json!({ "id": a.id.to_string(), "label": a.label, "platform": a.platform.as_str(), "status": a.status, "last_check_at": a.last_check_at, "next_check_at": a.next_check_at, "counts": c })
+                        serde_json::json!({ "id": a.id.to_string(), "label": a.label, "platform": a.platform.as_str(), "status": a.status.as_str(), "last_check_at": a.last_check_at, "next_check_at": a.next_check_at, "counts": c })
                     );
                 } else {
                     let c: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();

@@ -31,6 +31,7 @@ pub struct AppBody {
     pub automation_account_id: String,
     pub api_base_url: Option<String>,
     /// `pending`, `connected` or `error`.
+    #[schema(value_type = super::AppStatusName)]
     pub status: String,
     pub status_message: Option<String>,
     pub last_check_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -48,7 +49,7 @@ impl From<App> for AppBody {
             login_method: a.login_method,
             automation_account_id: a.automation_account_id.to_string(),
             api_base_url: a.api_base_url,
-            status: a.status,
+            status: a.status.to_string(),
             status_message: a.status_message,
             last_check_at: a.last_check_at,
             next_check_at: a.next_check_at,

@@ -119,6 +119,8 @@ names! {
     SecretName { Password, AccessToken, RefreshToken }
     /// How people sign in to an app.
     LoginMethod { Sso, Password }
+    /// Whether an app reaches its business.
+    AppStatusName { Pending, Connected, Error }
     /// Where a seat stands.
     SeatStateName { Onboarded, Unmatched, Exempted, PartnerUser, Invited, Removed }
     /// A change pushed to the platform.

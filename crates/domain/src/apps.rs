@@ -94,6 +94,33 @@ pub fn parse_phone(field: &str, raw: &str) -> Result<String, FieldError> {
     Ok(s.to_string())
 }
 
+/// A person's role on an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppRole {
+    /// Shares access and manages the configuration.
+    Owner,
+    /// Only logs in.
+    Collaborator,
+}
+
+impl AppRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppRole::Owner => "owner",
+            AppRole::Collaborator => "collaborator",
+        }
+    }
+
+    pub fn parse(field: &str, s: &str) -> Result<Self, FieldError> {
+        match s {
+            "owner" => Ok(AppRole::Owner),
+            "collaborator" => Ok(AppRole::Collaborator),
+            _ => Err(FieldError::new(field, "must be owner or collaborator")),
+        }
+    }
+}
+
 /// Whether an app integration reaches its business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

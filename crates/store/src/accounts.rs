@@ -63,7 +63,7 @@ pub struct AccountCard {
     /// A person's card on an app: the app, the person, and their role there.
     pub app_id: Option<castellan_domain::AppId>,
     pub identity_id: Option<castellan_domain::IdentityId>,
-    pub app_role: Option<String>,
+    pub app_role: Option<castellan_domain::apps::AppRole>,
 }
 
 /// A stored secret with its place, for key rotation.
@@ -104,7 +104,14 @@ fn card_from_row(row: &AnyRow) -> Result<AccountCard> {
         created_at: get_time(row, "created_at")?,
         app_id: get_opt_id(row, "app_id")?,
         identity_id: get_opt_id(row, "identity_id")?,
-        app_role: row.try_get("app_role")?,
+        app_role: {
+            let raw: Option<String> = row.try_get("app_role")?;
+            raw.map(|r| {
+                castellan_domain::apps::AppRole::parse("app_role", &r)
+                    .map_err(|_| StoreError::Corrupt(format!("app role {r}")))
+            })
+            .transpose()?
+        },
     })
 }
 

@@ -15,34 +15,7 @@ use crate::check::rows::{insert_rows, update_rows, vanish_rows};
 use crate::sql::json_rows;
 use crate::{Page, Result, Scoped, StoreError, get_id, get_json, get_opt_time, get_time, ms};
 
-/// A person's role on an app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppRole {
-    /// Shares access and manages the configuration.
-    Owner,
-    /// Only logs in.
-    Collaborator,
-}
-
-impl AppRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AppRole::Owner => "owner",
-            AppRole::Collaborator => "collaborator",
-        }
-    }
-
-    pub fn parse(field: &str, s: &str) -> std::result::Result<Self, castellan_domain::FieldError> {
-        match s {
-            "owner" => Ok(AppRole::Owner),
-            "collaborator" => Ok(AppRole::Collaborator),
-            _ => Err(castellan_domain::FieldError::new(
-                field,
-                "must be owner or collaborator",
-            )),
-        }
-    }
-}
+pub use castellan_domain::apps::AppRole;
 
 /// A check report, with its deprovisioning part.
 #[derive(Debug, Clone, PartialEq)]

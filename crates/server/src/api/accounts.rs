@@ -34,6 +34,7 @@ pub struct CardBody {
     /// role there (`owner` or `collaborator`).
     pub app_id: Option<String>,
     pub identity_id: Option<String>,
+    #[schema(value_type = Option<super::AppRoleName>)]
     pub app_role: Option<String>,
 }
 
@@ -48,7 +49,7 @@ impl From<AccountCard> for CardBody {
             created_at: c.created_at,
             app_id: c.app_id.map(|a| a.to_string()),
             identity_id: c.identity_id.map(|i| i.to_string()),
-            app_role: c.app_role,
+            app_role: c.app_role.map(|r| r.as_str().to_string()),
         }
     }
 }

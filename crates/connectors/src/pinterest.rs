@@ -231,6 +231,230 @@ impl PinterestConnector {
         Ok(())
     }
 
+    /// Members, then system users, each page with its asset summaries.
+    async fn fetch_members(
+        &self,
+        stats: &mut FetchStats,
+        sink: &mut dyn SnapshotSink,
+    ) -> Result<(), ConnectorError> {
+        let b = self.business();
+        for system in [false, true] {
+            let path = format!(
+                "/businesses/{b}/members?assets_summary=true{}",
+                if system {
+                    "&fetch_system_users=true"
+                } else {
+                    ""
+                }
+            );
+            self.pages(
+                &path,
+                stats,
+                |items| {
+                    let mut seats = Vec::new();
+                    let mut grants = Vec::new();
+                    for m in &items {
+                        let Some(id) = m["id"].as_str() else { continue };
+                        seats.push(SeatRecord {
+                            user_id: id.to_string(),
+                            username: opt(&m["user"]["username"]),
+                            email: opt(&m["user"]["email"]),
+                            display_name: None,
+                            roles: strings(&m["business_roles"]),
+                            kind: if system {
+                                SeatKind::SystemUser
+                            } else {
+                                SeatKind::Member
+                            },
+                        });
+                        grants.extend(summary_grants(
+                            &Holder::Member(id.to_string()),
+                            &m["assets_summary"],
+                        ));
+                    }
+                    vec![Batch::Seats(seats), Batch::Grants(grants)]
+                },
+                sink,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Pending invites, as seats.
+    async fn fetch_invites(
+        &self,
+        stats: &mut FetchStats,
+        sink: &mut dyn SnapshotSink,
+    ) -> Result<(), ConnectorError> {
+        let b = self.business();
+        self.pages(
+            &format!("/businesses/{b}/invites?is_member=true"),
+            stats,
+            |items| {
+                let seats = items
+                    .iter()
+                    .filter_map(|i| {
+                        Some(SeatRecord {
+                            user_id: format!("invite:{}", i["id"].as_str()?),
+                            username: opt(&i["user"]["username"]),
+                            email: opt(&i["user"]["email"]),
+                            display_name: None,
+                            roles: strings(&i["business_roles"]),
+                            kind: SeatKind::Invite,
+                        })
+                    })
+                    .collect();
+                vec![Batch::Seats(seats)]
+            },
+            sink,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Names of ad accounts: they come from /ad_accounts (business assets carry none).
+    async fn ad_account_names(
+        &self,
+        stats: &mut FetchStats,
+    ) -> Result<HashMap<String, String>, ConnectorError> {
+        let mut names: HashMap<String, String> = HashMap::new();
+        let mut pager = Bookmarks::new(self, "/ad_accounts");
+        while let Some(v) = pager.next().await? {
+            stats.pages += 1;
+            for a in v["items"].as_array().into_iter().flatten() {
+                if let (Some(id), Some(name)) = (a["id"].as_str(), a["name"].as_str()) {
+                    names.insert(id.to_string(), name.to_string());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    /// Assets of every type; returns those whose holders the summaries do not cover.
+    async fn fetch_assets(
+        &self,
+        names: &HashMap<String, String>,
+        stats: &mut FetchStats,
+        sink: &mut dyn SnapshotSink,
+    ) -> Result<Vec<String>, ConnectorError> {
+        let b = self.business();
+        let mut per_asset = Vec::new();
+        for kind in ["AD_ACCOUNT", "PROFILE", "CATALOG", "ASSET_GROUP"] {
+            self.pages(
+                &format!("/businesses/{b}/assets?asset_type={kind}"),
+                stats,
+                |items| {
+                    let assets = items
+                        .iter()
+                        .filter_map(|a| {
+                            let id = a["asset_id"].as_str()?.to_string();
+                            if kind == "CATALOG" || kind == "ASSET_GROUP" {
+                                per_asset.push(id.clone());
+                            }
+                            let name = names
+                                .get(&id)
+                                .cloned()
+                                .or_else(|| opt(&a["catalog_info"]["name"]))
+                                .or_else(|| opt(&a["asset_group_info"]["asset_group_name"]));
+                            Some(AssetRecord {
+                                id,
+                                kind: kind.to_string(),
+                                name,
+                                owner_id: None,
+                            })
+                        })
+                        .collect();
+                    vec![Batch::Assets(assets)]
+                },
+                sink,
+            )
+            .await?;
+        }
+        Ok(per_asset)
+    }
+
+    /// Each asset's holders, pushed as they arrive: never the whole business at once.
+    async fn fetch_holders(
+        &self,
+        per_asset: Vec<String>,
+        stats: &mut FetchStats,
+        sink: &mut dyn SnapshotSink,
+    ) -> Result<(), ConnectorError> {
+        let b = self.business().to_string();
+        let mut fetched = futures_util::stream::iter(per_asset)
+            .map(|asset| self.holders(b.clone(), asset))
+            .buffer_unordered(self.cfg.http.concurrency.max(1));
+        while let Some(r) = fetched.next().await {
+            let (grants, pages) = r?;
+            stats.pages += pages;
+            let batch = Batch::Grants(grants);
+            push(sink, stats, batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Partners both ways; the ones using our assets bring their permissions.
+    async fn fetch_partners(
+        &self,
+        stats: &mut FetchStats,
+        sink: &mut dyn SnapshotSink,
+    ) -> Result<(), ConnectorError> {
+        let b = self.business();
+        let mut partners: HashMap<String, PartnerRecord> = HashMap::new();
+        for (kind, internal) in [("INTERNAL", true), ("EXTERNAL", false)] {
+            let mut grants = Vec::new();
+            let mut found = Vec::new();
+            self.pages(
+                &format!("/businesses/{b}/partners?partner_type={kind}&assets_summary=true"),
+                stats,
+                |items| {
+                    for p in &items {
+                        let Some(id) = p["id"].as_str() else { continue };
+                        found.push((id.to_string(), opt(&p["user"]["username"])));
+                        if internal {
+                            grants.extend(summary_grants(
+                                &Holder::Partner(id.to_string()),
+                                &p["assets_summary"],
+                            ));
+                        }
+                    }
+                    Vec::new()
+                },
+                sink,
+            )
+            .await?;
+            for (id, name) in found {
+                let rel = if internal {
+                    PartnerRelation::UsesOurAssets
+                } else {
+                    PartnerRelation::SharesWithUs
+                };
+                partners
+                    .entry(id.clone())
+                    .and_modify(|p| {
+                        if p.relation != rel {
+                            p.relation = PartnerRelation::Both
+                        }
+                    })
+                    .or_insert(PartnerRecord {
+                        id,
+                        name,
+                        relation: rel,
+                    });
+            }
+            if !grants.is_empty() {
+                let batch = Batch::Grants(grants);
+                push(sink, stats, batch).await?;
+            }
+        }
+        let mut list: Vec<PartnerRecord> = partners.into_values().collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        let batch = Batch::Partners(list);
+        push(sink, stats, batch).await?;
+        Ok(())
+    }
+
     fn business(&self) -> &str {
         &self.cfg.business_id
     }
@@ -629,178 +853,13 @@ impl Connector for PinterestConnector {
         sink: &'a mut dyn SnapshotSink,
     ) -> BoxFuture<'a, Result<FetchStats, ConnectorError>> {
         Box::pin(async move {
-            let b = self.business().to_string();
             let mut stats = FetchStats::default();
-            // Members, then system users, each page with its asset summaries.
-            for system in [false, true] {
-                let path = format!(
-                    "/businesses/{b}/members?assets_summary=true{}",
-                    if system {
-                        "&fetch_system_users=true"
-                    } else {
-                        ""
-                    }
-                );
-                self.pages(
-                    &path,
-                    &mut stats,
-                    |items| {
-                        let mut seats = Vec::new();
-                        let mut grants = Vec::new();
-                        for m in &items {
-                            let Some(id) = m["id"].as_str() else { continue };
-                            seats.push(SeatRecord {
-                                user_id: id.to_string(),
-                                username: opt(&m["user"]["username"]),
-                                email: opt(&m["user"]["email"]),
-                                display_name: None,
-                                roles: strings(&m["business_roles"]),
-                                kind: if system {
-                                    SeatKind::SystemUser
-                                } else {
-                                    SeatKind::Member
-                                },
-                            });
-                            grants.extend(summary_grants(
-                                &Holder::Member(id.to_string()),
-                                &m["assets_summary"],
-                            ));
-                        }
-                        vec![Batch::Seats(seats), Batch::Grants(grants)]
-                    },
-                    sink,
-                )
-                .await?;
-            }
-            // Pending invites.
-            self.pages(
-                &format!("/businesses/{b}/invites?is_member=true"),
-                &mut stats,
-                |items| {
-                    let seats = items
-                        .iter()
-                        .filter_map(|i| {
-                            Some(SeatRecord {
-                                user_id: format!("invite:{}", i["id"].as_str()?),
-                                username: opt(&i["user"]["username"]),
-                                email: opt(&i["user"]["email"]),
-                                display_name: None,
-                                roles: strings(&i["business_roles"]),
-                                kind: SeatKind::Invite,
-                            })
-                        })
-                        .collect();
-                    vec![Batch::Seats(seats)]
-                },
-                sink,
-            )
-            .await?;
-            // Names of ad accounts come from /ad_accounts (business assets carry none).
-            let mut names: HashMap<String, String> = HashMap::new();
-            let mut pager = Bookmarks::new(self, "/ad_accounts");
-            while let Some(v) = pager.next().await? {
-                stats.pages += 1;
-                for a in v["items"].as_array().into_iter().flatten() {
-                    if let (Some(id), Some(name)) = (a["id"].as_str(), a["name"].as_str()) {
-                        names.insert(id.to_string(), name.to_string());
-                    }
-                }
-            }
-            // Assets of every type; members of those the summaries do not cover.
-            let mut per_asset = Vec::new();
-            for kind in ["AD_ACCOUNT", "PROFILE", "CATALOG", "ASSET_GROUP"] {
-                self.pages(
-                    &format!("/businesses/{b}/assets?asset_type={kind}"),
-                    &mut stats,
-                    |items| {
-                        let assets = items
-                            .iter()
-                            .filter_map(|a| {
-                                let id = a["asset_id"].as_str()?.to_string();
-                                if kind == "CATALOG" || kind == "ASSET_GROUP" {
-                                    per_asset.push(id.clone());
-                                }
-                                let name = names
-                                    .get(&id)
-                                    .cloned()
-                                    .or_else(|| opt(&a["catalog_info"]["name"]))
-                                    .or_else(|| opt(&a["asset_group_info"]["asset_group_name"]));
-                                Some(AssetRecord {
-                                    id,
-                                    kind: kind.to_string(),
-                                    name,
-                                    owner_id: None,
-                                })
-                            })
-                            .collect();
-                        vec![Batch::Assets(assets)]
-                    },
-                    sink,
-                )
-                .await?;
-            }
-            // Push each asset's holders as they arrive: never the whole business at once.
-            let mut fetched = futures_util::stream::iter(per_asset)
-                .map(|asset| self.holders(b.clone(), asset))
-                .buffer_unordered(self.cfg.http.concurrency.max(1));
-            while let Some(r) = fetched.next().await {
-                let (grants, pages) = r?;
-                stats.pages += pages;
-                let batch = Batch::Grants(grants);
-                push(sink, &mut stats, batch).await?;
-            }
-            // Partners both ways; the ones using our assets bring their permissions.
-            let mut partners: HashMap<String, PartnerRecord> = HashMap::new();
-            for (kind, internal) in [("INTERNAL", true), ("EXTERNAL", false)] {
-                let mut grants = Vec::new();
-                let mut found = Vec::new();
-                self.pages(
-                    &format!("/businesses/{b}/partners?partner_type={kind}&assets_summary=true"),
-                    &mut stats,
-                    |items| {
-                        for p in &items {
-                            let Some(id) = p["id"].as_str() else { continue };
-                            found.push((id.to_string(), opt(&p["user"]["username"])));
-                            if internal {
-                                grants.extend(summary_grants(
-                                    &Holder::Partner(id.to_string()),
-                                    &p["assets_summary"],
-                                ));
-                            }
-                        }
-                        Vec::new()
-                    },
-                    sink,
-                )
-                .await?;
-                for (id, name) in found {
-                    let rel = if internal {
-                        PartnerRelation::UsesOurAssets
-                    } else {
-                        PartnerRelation::SharesWithUs
-                    };
-                    partners
-                        .entry(id.clone())
-                        .and_modify(|p| {
-                            if p.relation != rel {
-                                p.relation = PartnerRelation::Both
-                            }
-                        })
-                        .or_insert(PartnerRecord {
-                            id,
-                            name,
-                            relation: rel,
-                        });
-                }
-                if !grants.is_empty() {
-                    let batch = Batch::Grants(grants);
-                    push(sink, &mut stats, batch).await?;
-                }
-            }
-            let mut list: Vec<PartnerRecord> = partners.into_values().collect();
-            list.sort_by(|a, b| a.id.cmp(&b.id));
-            let batch = Batch::Partners(list);
-            push(sink, &mut stats, batch).await?;
+            self.fetch_members(&mut stats, sink).await?;
+            self.fetch_invites(&mut stats, sink).await?;
+            let names = self.ad_account_names(&mut stats).await?;
+            let per_asset = self.fetch_assets(&names, &mut stats, sink).await?;
+            self.fetch_holders(per_asset, &mut stats, sink).await?;
+            self.fetch_partners(&mut stats, sink).await?;
             let (requests, retries) = self.http.counts();
             stats.requests = requests;
             stats.retries = retries;

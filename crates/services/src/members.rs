@@ -119,10 +119,8 @@ pub async fn report_targets(
     }
     let listed: Vec<String> = report
         .pending_removal
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|x| x["user_id"].as_str().map(str::to_string))
+        .iter()
+        .map(|p| p.user_id.clone())
         .collect();
     let seats = match chosen {
         None => listed.clone(),

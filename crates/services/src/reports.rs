@@ -36,20 +36,14 @@ pub async fn notify_report(
         "A check for updates of {} ({} {}) found seats of people who are deactivated in the directory.\n\n",
         app.label, app.platform, app.business_id
     );
-    for p in report.pending_removal.as_array().into_iter().flatten() {
-        let roles: Vec<&str> = p["roles"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r.as_str())
-            .collect();
+    for p in &report.pending_removal {
         body.push_str(&format!(
             "- {} <{}>: seat {} ({}), role {}\n",
-            p["person"].as_str().unwrap_or(""),
-            p["person_email"].as_str().unwrap_or(""),
-            p["user_id"].as_str().unwrap_or(""),
-            p["email"].as_str().unwrap_or("no e-mail"),
-            roles.join(", ")
+            p.person,
+            p.person_email,
+            p.user_id,
+            p.email.as_deref().unwrap_or("no e-mail"),
+            p.roles.join(", ")
         ));
     }
     body.push_str(&format!(

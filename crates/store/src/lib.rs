@@ -32,7 +32,7 @@ pub use apps::{App, AppCounts, AssetHolders, CheckSummary, Exemption, Holding, N
 pub use audit::{AuditFilter, AuditTx};
 pub use check::{CheckLease, CheckRun};
 pub use directory::{IdentityFilter, ImportSummary};
-pub use members::{AppRole, Email, Report};
+pub use members::{AppRole, Email, PendingRemoval, Report};
 pub use people::PersonUpdate;
 pub use records::*;
 pub use tasks::{ClaimedTask, LEASE_LOST, NewTask, TaskEnd, TaskFilter};

@@ -17,6 +17,20 @@ use crate::{Page, Result, Scoped, StoreError, get_id, get_json, get_opt_time, ge
 
 pub use castellan_domain::apps::AppRole;
 
+/// A seat of someone deactivated in the directory, awaiting removal: what a report lists.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PendingRemoval {
+    /// The seat.
+    pub user_id: String,
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub roles: Vec<String>,
+    /// The deactivated identity it is linked to, and that person's name and e-mail.
+    pub identity_id: String,
+    pub person: String,
+    pub person_email: String,
+}
+
 /// A check report, with its deprovisioning part.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
@@ -27,7 +41,7 @@ pub struct Report {
     pub summary: serde_json::Value,
     pub changes: serde_json::Value,
     /// Seats of deactivated people: `{user_id, email, roles, identity_id, person}` each.
-    pub pending_removal: serde_json::Value,
+    pub pending_removal: Vec<PendingRemoval>,
     /// `none`, `open`, `applying`, `applied`, `partially_applied` or `dismissed`.
     pub status: String,
     pub resolution: Option<serde_json::Value>,
@@ -58,7 +72,8 @@ fn report_from_row(r: &sqlx::any::AnyRow) -> Result<Report> {
         created_at: get_time(r, "created_at")?,
         summary: get_json(r, "summary")?,
         changes: get_json(r, "changes")?,
-        pending_removal: get_json(r, "pending_removal")?,
+        pending_removal: serde_json::from_value(get_json(r, "pending_removal")?)
+            .map_err(|e| StoreError::Corrupt(format!("pending removals: {e}")))?,
         status: r.try_get("status")?,
         resolution: resolution
             .map(|s| serde_json::from_str(&s))

@@ -523,15 +523,12 @@ fn report_text(r: &castellan_store::Report) -> String {
         r.status,
         r.summary["counts"]["seats_new"],
         r.summary["counts"]["seats_vanished"],
-        r.pending_removal.as_array().map(Vec::len).unwrap_or(0)
+        r.pending_removal.len()
     );
-    for p in r.pending_removal.as_array().into_iter().flatten() {
+    for p in &r.pending_removal {
         s.push_str(&format!(
-            "\n    {} <{}>: seat {} ({})",
-            p["person"].as_str().unwrap_or(""),
-            p["person_email"].as_str().unwrap_or(""),
-            p["user_id"].as_str().unwrap_or(""),
-            p["roles"]
+            "\n    {} <{}>: seat {} ({:?})",
+            p.person, p.person_email, p.user_id, p.roles
         ));
     }
     if let Some(outcomes) = r.resolution.as_ref().and_then(|x| x["outcomes"].as_array()) {

@@ -483,8 +483,7 @@ pub struct ReportBody {
     #[schema(value_type = Object)]
     pub changes: serde_json::Value,
     /// Seats of people deactivated in the directory, awaiting removal.
-    #[schema(value_type = Vec<Object>)]
-    pub pending_removal: serde_json::Value,
+    pub pending_removal: Vec<PendingRemovalBody>,
     /// `none` (nothing to remove), `open`, `applying`, `applied`, `partially_applied` or
     /// `dismissed`.
     pub status: String,
@@ -495,6 +494,34 @@ pub struct ReportBody {
     pub apply_task: Option<String>,
 }
 
+/// A seat of someone deactivated in the directory, awaiting removal.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingRemovalBody {
+    /// The seat.
+    pub user_id: String,
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub roles: Vec<String>,
+    /// The deactivated identity it is linked to, and that person's name and e-mail.
+    pub identity_id: String,
+    pub person: String,
+    pub person_email: String,
+}
+
+impl From<castellan_store::PendingRemoval> for PendingRemovalBody {
+    fn from(p: castellan_store::PendingRemoval) -> Self {
+        Self {
+            user_id: p.user_id,
+            email: p.email,
+            username: p.username,
+            roles: p.roles,
+            identity_id: p.identity_id,
+            person: p.person,
+            person_email: p.person_email,
+        }
+    }
+}
+
 impl From<castellan_store::Report> for ReportBody {
     fn from(r: castellan_store::Report) -> Self {
         Self {
@@ -503,7 +530,7 @@ impl From<castellan_store::Report> for ReportBody {
             task_id: r.task_id,
             summary: r.summary,
             changes: r.changes,
-            pending_removal: r.pending_removal,
+            pending_removal: r.pending_removal.into_iter().map(Into::into).collect(),
             status: r.status,
             resolution: r.resolution,
             apply_task: r.apply_task,

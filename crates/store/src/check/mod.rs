@@ -471,7 +471,7 @@ impl CheckRun {
         s.pending_removal = pending.len() as u64;
         s.newly_pending = pending
             .iter()
-            .filter(|p| p["user_id"].as_str().is_some_and(|u| !listed.contains(u)))
+            .filter(|p| !listed.contains(&p.user_id))
             .count() as u64;
         let report_id = self.store.env.new_uuid().to_string();
         s.report_id = report_id.clone();
@@ -483,7 +483,7 @@ impl CheckRun {
             .bind(self.now)
             .bind(serde_json::json!({ "counts": s, "fetch": fetch }).to_string())
             .bind(report.into_json().to_string())
-            .bind(serde_json::Value::Array(pending.clone()).to_string())
+            .bind(serde_json::to_string(&pending).expect("pending removals serialise"))
             .bind(if pending.is_empty() { "none" } else { "open" })
             .execute(&mut *tx)
             .await?;

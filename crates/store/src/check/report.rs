@@ -85,7 +85,7 @@ impl Report {
 pub(crate) async fn pending_removal(
     conn: &mut AnyConnection,
     app: &str,
-) -> Result<Vec<serde_json::Value>> {
+) -> Result<Vec<crate::PendingRemoval>> {
     let rows = sqlx::query(
         "SELECT s.user_id, s.email, s.username, s.roles, s.state, i.id AS identity_id, i.user_name, i.display_name, i.primary_email \
          FROM app_seats s JOIN identities i ON i.id = s.identity_id WHERE s.app_id = $1 AND s.vanished_at IS NULL \
@@ -96,21 +96,21 @@ pub(crate) async fn pending_removal(
     .await?;
     rows.iter()
         .map(|r| {
-            let roles: serde_json::Value =
+            let roles: Vec<String> =
                 serde_json::from_str(&r.try_get::<String, _>("roles")?).unwrap_or_default();
             let person = match r.try_get::<Option<String>, _>("display_name")? {
                 Some(d) => d,
                 None => r.try_get("user_name")?,
             };
-            Ok(serde_json::json!({
-                "user_id": r.try_get::<String, _>("user_id")?,
-                "email": r.try_get::<Option<String>, _>("email")?,
-                "username": r.try_get::<Option<String>, _>("username")?,
-                "roles": roles,
-                "identity_id": r.try_get::<String, _>("identity_id")?,
-                "person": person,
-                "person_email": r.try_get::<String, _>("primary_email")?,
-            }))
+            Ok(crate::PendingRemoval {
+                user_id: r.try_get("user_id")?,
+                email: r.try_get("email")?,
+                username: r.try_get("username")?,
+                roles,
+                identity_id: r.try_get("identity_id")?,
+                person,
+                person_email: r.try_get("primary_email")?,
+            })
         })
         .collect()
 }

@@ -243,6 +243,58 @@ fn is_automation(s: &SeatView, f: &AppFacts) -> bool {
             .is_some_and(|e| e.trim().eq_ignore_ascii_case(f.automation_email.trim()))
 }
 
+/// How one step of a change ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    Done,
+    /// The platform already looked like that (or the seat was gone): no call was needed.
+    Already,
+    Failed,
+}
+
+/// The outcome of one seat's step: what a change task returns and what applying a report
+/// records per seat.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StepOutcome {
+    pub seat: String,
+    pub outcome: OutcomeKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl StepOutcome {
+    pub fn of(step: &Step, outcome: OutcomeKind, error: Option<&str>) -> Self {
+        Self {
+            seat: step.seat.clone(),
+            outcome,
+            summary: Some(step.summary.clone()),
+            error: error.map(str::to_string),
+        }
+    }
+
+    /// A seat a report named that is no longer there.
+    pub fn gone(seat: &str) -> Self {
+        Self {
+            seat: seat.to_string(),
+            outcome: OutcomeKind::Already,
+            summary: Some("not a seat any more".into()),
+            error: None,
+        }
+    }
+
+    pub fn failed(seat: &str, why: &str) -> Self {
+        Self {
+            seat: seat.to_string(),
+            outcome: OutcomeKind::Failed,
+            summary: None,
+            error: Some(why.to_string()),
+        }
+    }
+}
+
 /// Plans `req` against `seats` (every live seat the request names, with its permissions) and
 /// the app's facts. Steps already true of the held data are left out, so a plan of a change
 /// already made is empty.

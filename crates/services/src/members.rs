@@ -3,7 +3,7 @@
 //! CLI) and the task, so both see the same steps and the same input hash.
 
 use castellan_domain::audit::Actor;
-use castellan_domain::changes::{self, Options, Plan, Refusal, Request, Step};
+use castellan_domain::changes::{self, Options, OutcomeKind, Plan, Refusal, Request, StepOutcome};
 use castellan_domain::tasks::{MembersChange, TaskFailure, TaskTrigger};
 use castellan_domain::{AppId, FieldError, WorkspaceId};
 use castellan_store::{App, NewTask, Store};
@@ -288,13 +288,13 @@ async fn change_held(
         ctx.log("info", "nothing to do: the seats are gone already")
             .await;
         if let Some(report) = &t.report_id {
-            let all: Vec<serde_json::Value> = t
+            let all: Vec<StepOutcome> = t
                 .report_seats
                 .iter()
-                .map(|s| serde_json::json!({ "seat": s, "outcome": "already", "summary": "not a seat any more" }))
+                .map(|s| StepOutcome::gone(s))
                 .collect();
             scoped
-                .finish_report(app_id, report, &serde_json::Value::Array(all))
+                .finish_report(app_id, report, &all)
                 .await
                 .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
         }
@@ -324,7 +324,7 @@ async fn change_held(
         name: format!("task:{}", ctx.task.id),
     };
     let total = preview.plan.steps.len() as i64;
-    let mut outcomes: Vec<serde_json::Value> = Vec::new();
+    let mut outcomes: Vec<StepOutcome> = Vec::new();
     let mut failures = Vec::new();
     for (i, step) in preview.plan.steps.iter().enumerate() {
         ctx.progress(i as i64, Some(total), &step.summary).await;
@@ -334,9 +334,13 @@ async fn change_held(
                     .record_applied(&actor, app_id, Some(ctx.task.id), step, &applied)
                     .await
                     .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
-                let word = if applied.already { "already" } else { "done" };
+                let (kind, word) = if applied.already {
+                    (OutcomeKind::Already, "already")
+                } else {
+                    (OutcomeKind::Done, "done")
+                };
                 ctx.log("info", &format!("{}: {word}", step.summary)).await;
-                outcomes.push(outcome(step, word, None));
+                outcomes.push(StepOutcome::of(step, kind, None));
             }
             Err(e) if e.is_retryable() && !last_attempt => {
                 ctx.log("warn", &format!("{}: {e}", step.summary)).await;
@@ -350,7 +354,7 @@ async fn change_held(
                     .await
                     .ok();
                 failures.push(format!("{}: {msg}", step.seat));
-                outcomes.push(outcome(step, "failed", Some(&msg)));
+                outcomes.push(StepOutcome::of(step, OutcomeKind::Failed, Some(&msg)));
             }
         }
     }
@@ -360,11 +364,11 @@ async fn change_held(
         let mut all = outcomes.clone();
         for s in &t.report_seats {
             if !preview.plan.steps.iter().any(|st| &st.seat == s) {
-                all.push(serde_json::json!({ "seat": s, "outcome": "already", "summary": "not a seat any more" }));
+                all.push(StepOutcome::gone(s));
             }
         }
         scoped
-            .finish_report(app_id, report, &serde_json::Value::Array(all))
+            .finish_report(app_id, report, &all)
             .await
             .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
     }
@@ -379,23 +383,19 @@ async fn change_held(
     Ok(serde_json::json!({ "steps": outcomes, "input_hash": preview.plan.input_hash }))
 }
 
-fn outcome(step: &Step, word: &str, error: Option<&str>) -> serde_json::Value {
-    serde_json::json!({ "seat": step.seat, "outcome": word, "summary": step.summary, "error": error })
-}
-
 /// A report whose change could not run: every seat failed for `why`.
 async fn report_failed(ctx: &TaskContext, app: AppId, t: &MembersChange, why: &str) {
     let Some(report) = &t.report_id else {
         return;
     };
-    let outcomes: Vec<serde_json::Value> = t
+    let outcomes: Vec<StepOutcome> = t
         .report_seats
         .iter()
-        .map(|s| serde_json::json!({ "seat": s, "outcome": "failed", "error": why }))
+        .map(|s| StepOutcome::failed(s, why))
         .collect();
     ctx.store
         .ws(ctx.task.workspace_id)
-        .finish_report(app, report, &serde_json::Value::Array(outcomes))
+        .finish_report(app, report, &outcomes)
         .await
         .ok();
 }

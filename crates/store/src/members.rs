@@ -731,11 +731,11 @@ impl Scoped<'_> {
         &self,
         app: AppId,
         id: &str,
-        outcomes: &serde_json::Value,
+        outcomes: &[castellan_domain::changes::StepOutcome],
     ) -> Result<String> {
         let failed = outcomes
-            .as_array()
-            .is_some_and(|o| o.iter().any(|x| x["outcome"] == "failed"));
+            .iter()
+            .any(|o| o.outcome == castellan_domain::changes::OutcomeKind::Failed);
         let status = if failed {
             "partially_applied"
         } else {

@@ -425,13 +425,11 @@ pub async fn apply_report(
                 }),
             ));
         }
-        let outcomes: Vec<serde_json::Value> = seats
+        let outcomes: Vec<castellan_domain::changes::StepOutcome> = seats
             .iter()
-            .map(|u| serde_json::json!({ "seat": u, "outcome": "already", "summary": "not a seat any more" }))
+            .map(|u| castellan_domain::changes::StepOutcome::gone(u))
             .collect();
-        scoped
-            .finish_report(id, &r.id, &serde_json::Value::Array(outcomes))
-            .await?;
+        scoped.finish_report(id, &r.id, &outcomes).await?;
         return Err(ApiError::Conflict {
             field: Some("seats".into()),
             message:

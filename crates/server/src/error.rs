@@ -26,6 +26,10 @@ pub enum ApiError {
     Csrf,
     #[error("{0} not found")]
     NotFound(String),
+    /// A path id that names nothing (malformed, or of another workspace): 404, naming the
+    /// path parameter.
+    #[error("{what} not found")]
+    NotFoundAt { field: String, what: String },
     #[error("{message}")]
     Conflict {
         field: Option<String>,
@@ -96,7 +100,7 @@ impl ApiError {
             Self::Invalid { .. } | Self::InvalidRows(_) => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::NotFoundAt { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -113,7 +117,7 @@ impl ApiError {
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden(_) => "forbidden",
             Self::Csrf => "csrf_failed",
-            Self::NotFound(_) => "not_found",
+            Self::NotFound(_) | Self::NotFoundAt { .. } => "not_found",
             Self::Conflict { .. } => "conflict",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -133,6 +137,7 @@ impl IntoResponse for ApiError {
         }
         let (field, rows) = match &self {
             Self::Invalid { field, .. } | Self::Conflict { field, .. } => (field.clone(), None),
+            Self::NotFoundAt { field, .. } => (Some(field.clone()), None),
             Self::InvalidRows(rows) => (None, Some(rows.clone())),
             _ => (None, None),
         };

@@ -127,11 +127,12 @@ names! {
     ChangeAction { Remove, SetRole, SetPermissions, Invite, CancelInvite }
 }
 
+/// A path id: a malformed one cannot name any row, so it is answered as for a row that does
+/// not exist (404), naming the path parameter.
 pub fn parse_id<T: FromStr>(field: &str, raw: &str, what: &str) -> Result<T, ApiError> {
-    // A malformed id cannot name any row: answer as for a row that does not exist.
-    raw.parse().map_err(|_| {
-        let _ = field;
-        ApiError::NotFound(what.into())
+    raw.parse().map_err(|_| ApiError::NotFoundAt {
+        field: field.into(),
+        what: what.into(),
     })
 }
 

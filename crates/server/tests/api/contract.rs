@@ -148,11 +148,18 @@ async fn query_parameters_are_validated_as_documented() {
         wrong.join("\n")
     );
     // A path id that names nothing is not found, and the answer names the path parameter.
-    let r = app.get(&token, "/api/v1/apps/not-an-id").send().await.unwrap();
+    let r = app
+        .get(&token, "/api/v1/apps/not-an-id")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.unwrap();
     assert_eq!(
-        (body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (
+            body["error"]["code"].as_str(),
+            body["error"]["field"].as_str()
+        ),
         (Some("not_found"), Some("id")),
         "{body}"
     );

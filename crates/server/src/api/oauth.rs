@@ -209,7 +209,7 @@ fn page(status: axum::http::StatusCode, title: &str, text: &str) -> Response {
         ("auth_code" = Option<String>, Query, description = "TikTok's authorization code"),
         ("error" = Option<String>, Query, description = "why the platform refused (shown on the page)"),
     ),
-    responses((status = 200, description = "HTML: connected"), (status = 400, description = "HTML: the authorization failed")))]
+    responses((status = 200, description = "HTML: connected"), (status = 400, description = "HTML: the authorization failed"), (status = 500, description = "HTML: Castellan could not read or store its records")))]
 pub async fn oauth_callback(
     State(s): State<AppState>,
     Query(q): Query<BTreeMap<String, String>>,

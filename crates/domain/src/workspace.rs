@@ -106,10 +106,6 @@ impl WorkspaceSettings {
         serde_json::from_value(v.clone()).unwrap_or_default()
     }
 
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("settings serialise")
-    }
-
     pub fn validate(&self) -> Result<(), crate::FieldError> {
         let domain = crate::matching::is_domain_name;
         for (alias, main) in &self.email_domain_aliases {

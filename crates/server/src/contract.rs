@@ -17,8 +17,11 @@ use crate::error::ApiError;
 /// Said in the document's description, and enforced by [`reject_unknown_query`].
 pub const UNKNOWN_QUERY_RULE: &str = "A query parameter an operation does not list is refused with 400 (`invalid`, naming the parameter), on every operation but the OAuth callback, which takes whatever the platforms add.";
 
+/// The consent pages send the browser back here with parameters of the platform's choosing.
+const OAUTH_CALLBACK: &str = "/api/v1/oauth/callback";
+
 /// Routes that need no authentication.
-const PUBLIC: &[&str] = &["/api/v1/auth/login", "/api/v1/oauth/callback"];
+const PUBLIC: &[&str] = &["/api/v1/auth/login", OAUTH_CALLBACK];
 
 fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     ResponseBuilder::new()
@@ -137,7 +140,7 @@ pub async fn reject_unknown_query(
     else {
         return next.run(req).await;
     };
-    if path == "/api/v1/oauth/callback" {
+    if path == OAUTH_CALLBACK {
         return next.run(req).await;
     }
     if let (Some(allowed), Some(query)) = (

@@ -87,14 +87,6 @@ impl ApiError {
         }
     }
 
-    /// The request is well-formed but conflicts with the current state (409), naming the field.
-    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Conflict {
-            field: Some(field.into()),
-            message: message.into(),
-        }
-    }
-
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Invalid { .. } | Self::InvalidRows(_) => StatusCode::BAD_REQUEST,

@@ -158,7 +158,7 @@ impl WorkerConfig {
 }
 
 /// Whether a worker's claim loop is running, for readiness checks. The loop marks itself
-/// alive on start and dead when it ends or unwinds (a guard's `Drop`), and stamps each pass.
+/// alive on start and dead when it ends or unwinds (a guard's `Drop`).
 #[derive(Clone, Debug, Default)]
 pub struct WorkerHealth {
     alive: Arc<AtomicBool>,

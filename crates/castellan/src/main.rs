@@ -125,6 +125,19 @@ enum AppsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Remove an app from Castellan: the integration and everything imported for it. The
+    /// platform is not called; the automation account and people's account cards stay.
+    Remove {
+        /// App id or label.
+        app: String,
+        /// Why (kept in the activity log).
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        workspace: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -1,8 +1,6 @@
 //! Who is calling: browser sessions (HttpOnly cookie + CSRF header for writes) and API
 //! tokens (`Authorization: Bearer`). Passwords are argon2id; sign-in is throttled per e-mail.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use argon2::Argon2;
@@ -12,8 +10,9 @@ use axum::http::Method;
 use axum::http::request::Parts;
 use castellan_domain::Timestamp;
 use castellan_domain::audit::Actor;
-use castellan_domain::auth::hash_secret;
+use castellan_domain::auth::{generate_secret, hash_secret};
 use castellan_domain::policy::{Action, AuthMethod, Principal, authorize};
+use castellan_domain::values::Email;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -49,49 +48,156 @@ pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     .unwrap_or(false)
 }
 
-/// Counts failed sign-ins per key (the e-mail) in a sliding window, in memory. Per process:
-/// with several `serve` processes each keeps its own count, which still bounds guessing.
+/// Counts failed sign-ins per key (the canonical e-mail) in a sliding window. The failures
+/// live in the database, so every process sharing it sees the same count: a guesser cannot
+/// spread tries over several `serve` processes.
 pub struct Throttle {
     max: u32,
     window: Duration,
-    failures: Mutex<HashMap<String, Vec<Timestamp>>>,
 }
 
 impl Throttle {
     pub fn new(max: u32, window: Duration) -> Self {
-        Self {
-            max,
-            window,
-            failures: Mutex::new(HashMap::new()),
-        }
+        Self { max, window }
     }
 
-    /// `Err(seconds to wait)` when the key has used up its failures.
-    pub fn check(&self, key: &str, now: Timestamp) -> Result<(), u64> {
-        let mut map = self.failures.lock().expect("throttle poisoned");
-        let window = chrono::Duration::from_std(self.window).unwrap_or_default();
-        let list = map.entry(key.to_string()).or_default();
-        list.retain(|t| *t + window > now);
-        if list.len() as u32 >= self.max {
-            let oldest = list[0];
-            let wait = (oldest + window - now).num_seconds().max(1) as u64;
-            return Err(wait);
-        }
-        Ok(())
+    fn window(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.window).unwrap_or_default()
     }
 
-    pub fn fail(&self, key: &str, now: Timestamp) {
-        let mut map = self.failures.lock().expect("throttle poisoned");
-        map.entry(key.to_string()).or_default().push(now);
-        // Keep memory bounded under a spray of distinct keys.
-        if map.len() > 100_000 {
-            map.clear();
+    /// `Ok(Err(seconds to wait))` when the key has used up its failures.
+    pub async fn check(
+        &self,
+        store: &castellan_store::Store,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Result<(), u64>, castellan_store::StoreError> {
+        let window = self.window();
+        let (n, oldest) = store
+            .signin_failures(&hash_secret(key), now - window)
+            .await?;
+        if n >= i64::from(self.max) {
+            let oldest = oldest.unwrap_or(now);
+            return Ok(Err((oldest + window - now).num_seconds().max(1) as u64));
         }
+        Ok(Ok(()))
     }
 
-    pub fn succeed(&self, key: &str) {
-        self.failures.lock().expect("throttle poisoned").remove(key);
+    pub async fn fail(
+        &self,
+        store: &castellan_store::Store,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<(), castellan_store::StoreError> {
+        store
+            .record_signin_failure(&hash_secret(key), now, now - self.window())
+            .await
     }
+
+    pub async fn succeed(
+        &self,
+        store: &castellan_store::Store,
+        key: &str,
+    ) -> Result<(), castellan_store::StoreError> {
+        store.clear_signin_failures(&hash_secret(key)).await
+    }
+}
+
+/// A new browser session: its secret (the cookie), its CSRF token, and how long it lasts.
+pub struct SignedIn {
+    pub person: castellan_store::Person,
+    pub token: String,
+    pub csrf: String,
+    pub ttl: chrono::Duration,
+}
+
+/// Signs in with e-mail and password (throttled per e-mail across processes) and creates a
+/// session. The one sign-in path of the JSON API and the web app.
+pub async fn sign_in(
+    s: &AppState,
+    email: &str,
+    password: String,
+    workspace: Option<&str>,
+) -> Result<SignedIn, ApiError> {
+    let email = Email::parse("email", email)?;
+    if password.is_empty() {
+        return Err(ApiError::invalid("password", "password is required"));
+    }
+    let now = s.env.now();
+    let key = email.canonical();
+    if let Err(wait) = s.throttle.check(&s.store, &key, now).await? {
+        return Err(ApiError::TooManyRequests {
+            retry_after_secs: wait,
+        });
+    }
+    let mut candidates = s.store.credentials_by_email(&email).await?;
+    candidates.retain(|c| !c.person.disabled);
+    if let Some(ws) = workspace.map(str::trim).filter(|w| !w.is_empty()) {
+        let ws = ws.to_lowercase();
+        let mut keep = Vec::new();
+        for c in candidates {
+            if s.store
+                .get_workspace(c.person.workspace_id)
+                .await?
+                .name
+                .to_lowercase()
+                == ws
+            {
+                keep.push(c);
+            }
+        }
+        candidates = keep;
+    } else if candidates.len() > 1 {
+        return Err(ApiError::invalid(
+            "workspace",
+            "this e-mail is in several workspaces; name the workspace",
+        ));
+    }
+    let cred = candidates.into_iter().next();
+    let ok = verify_password(
+        password,
+        cred.as_ref().and_then(|c| c.password_hash.clone()),
+    )
+    .await;
+    let Some(cred) = cred.filter(|_| ok) else {
+        s.throttle.fail(&s.store, &key, now).await?;
+        return Err(ApiError::Unauthenticated);
+    };
+    s.throttle.succeed(&s.store, &key).await?;
+    let person = cred.person;
+    let token = s.env.with_rng(|r| generate_secret("", r));
+    let csrf = s.env.with_rng(|r| generate_secret("", r));
+    let ttl =
+        chrono::Duration::from_std(s.settings.session_ttl).unwrap_or(chrono::Duration::hours(12));
+    s.store
+        .ws(person.workspace_id)
+        .create_session(person.id, &hash_secret(&token), &csrf, now + ttl)
+        .await?;
+    Ok(SignedIn {
+        person,
+        token,
+        csrf,
+        ttl,
+    })
+}
+
+/// A `Set-Cookie` value. Sessions are `SameSite=Strict`: a link from another site (a report
+/// e-mail) lands signed out, and the sign-in page sends the person back where they were going.
+pub fn session_cookie(
+    name: &str,
+    value: &str,
+    http_only: bool,
+    max_age: i64,
+    secure: bool,
+) -> axum::http::HeaderValue {
+    let mut c = format!("{name}={value}; Path=/; SameSite=Strict; Max-Age={max_age}");
+    if http_only {
+        c.push_str("; HttpOnly");
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    axum::http::HeaderValue::from_str(&c).expect("cookie is ASCII")
 }
 
 /// An authenticated caller. Handlers call [`Caller::require`] with the action they perform;
@@ -217,17 +323,5 @@ mod tests {
         assert!(verify_password("correct horse battery".into(), Some(h.clone())).await);
         assert!(!verify_password("wrong".into(), Some(h)).await);
         assert!(!verify_password("anything".into(), None).await);
-    }
-
-    #[test]
-    fn throttle_window() {
-        let t = Throttle::new(2, Duration::from_secs(60));
-        let now = castellan_domain::clock::from_millis(1_000_000);
-        assert!(t.check("a", now).is_ok());
-        t.fail("a", now);
-        t.fail("a", now);
-        assert!(t.check("a", now).is_err());
-        assert!(t.check("b", now).is_ok());
-        assert!(t.check("a", now + chrono::Duration::seconds(61)).is_ok());
     }
 }

@@ -144,7 +144,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::reveal))
         .routes(routes!(accounts::list_accounts))
         .routes(routes!(apps::list_apps, apps::create_app))
-        .routes(routes!(apps::get_app))
+        .routes(routes!(apps::get_app, apps::remove_app))
         .routes(routes!(apps::check_app))
         .routes(routes!(apps::app_members))
         .routes(routes!(apps::app_assets))

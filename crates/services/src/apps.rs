@@ -119,6 +119,20 @@ pub async fn request_check(
     .await
 }
 
+/// Removes an app from Castellan (never from the platform): the integration and everything its
+/// checks imported go; the automation account and people's account cards stay. A reason is
+/// required, for the activity log.
+pub async fn remove_app(
+    store: &Store,
+    ws: WorkspaceId,
+    actor: &Actor,
+    app: AppId,
+    reason: &str,
+) -> Result<castellan_store::RemovedApp, ServiceError> {
+    let reason = castellan_domain::values::required_text("reason", reason, 500)?;
+    Ok(store.ws(ws).remove_app(actor, app, &reason).await?)
+}
+
 /// A person started it, or the system did (demo, CLI without a person).
 fn trigger(created_by: Option<PersonId>) -> TaskTrigger {
     if created_by.is_some() {

@@ -632,3 +632,109 @@ impl crate::Store {
         Ok(out)
     }
 }
+
+/// What removing an app deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RemovedApp {
+    pub seats: u64,
+    pub assets: u64,
+    pub grants: u64,
+    pub partners: u64,
+    pub reports: u64,
+    /// Pending tasks of the app, cancelled.
+    pub tasks_cancelled: u64,
+}
+
+impl Scoped<'_> {
+    /// Removes an app integration and everything its checks imported, in one transaction. The
+    /// platform is not called; the automation account stays, and people's account cards stay
+    /// (unlinked from the app). Refused while a task of the app is running: removing under a
+    /// check would race its writes. Pending tasks of the app are cancelled.
+    pub async fn remove_app(&self, actor: &Actor, id: AppId, reason: &str) -> Result<RemovedApp> {
+        let app = self.app(id).await?;
+        let now = ms(self.store.env.now());
+        let mut tx = self.store.begin_write().await?;
+        let running: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM tasks WHERE workspace_id = $1 AND app_id = $2 AND status = 'in_progress'",
+        )
+        .bind(self.ws_str())
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        if running > 0 {
+            return Err(StoreError::conflict(
+                "app",
+                "a task of this app is running; wait until it ends (see Automation), then remove the app",
+            ));
+        }
+        let mut removed = RemovedApp::default();
+        let app_str = id.to_string();
+        for table in [
+            "app_seats",
+            "app_assets",
+            "app_grants",
+            "app_partners",
+            "check_reports",
+        ] {
+            let n = sqlx::query(&format!(
+                "DELETE FROM {table} WHERE workspace_id = $1 AND app_id = $2"
+            ))
+            .bind(self.ws_str())
+            .bind(&app_str)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            match table {
+                "app_seats" => removed.seats = n,
+                "app_assets" => removed.assets = n,
+                "app_grants" => removed.grants = n,
+                "app_partners" => removed.partners = n,
+                _ => removed.reports = n,
+            }
+        }
+        sqlx::query("DELETE FROM app_digests WHERE app_id = $1")
+            .bind(&app_str)
+            .execute(&mut *tx)
+            .await?;
+        // People's cards outlive the app: they hold the person's own credentials.
+        sqlx::query(
+            "UPDATE account_cards SET app_id = NULL, updated_at = $3 WHERE workspace_id = $1 AND app_id = $2",
+        )
+        .bind(self.ws_str())
+        .bind(&app_str)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        removed.tasks_cancelled = sqlx::query(
+            "UPDATE tasks SET status = 'cancelled', error = 'the app was removed', finished_at = $3, updated_at = $3 \
+             WHERE workspace_id = $1 AND app_id = $2 AND status = 'pending'",
+        )
+        .bind(self.ws_str())
+        .bind(&app_str)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM apps WHERE workspace_id = $1 AND id = $2")
+            .bind(self.ws_str())
+            .bind(&app_str)
+            .execute(&mut *tx)
+            .await?;
+        let details = serde_json::json!({
+            "platform": app.platform.as_str(),
+            "label": app.label,
+            "business_id": app.business_id,
+            "reason": reason,
+            "removed": removed,
+        });
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(actor, "app.delete", format!("app:{id}"), details),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(removed)
+    }
+}

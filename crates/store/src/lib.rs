@@ -28,7 +28,9 @@ pub use accounts::{
     AccountCard, AutomationAccount, NewAutomationAccount, OauthState, PlatformApp, SealedSecret,
     StoredSecret,
 };
-pub use apps::{App, AppCounts, AssetHolders, CheckSummary, Exemption, Holding, NewApp, Seat};
+pub use apps::{
+    App, AppCounts, AssetHolders, CheckSummary, Exemption, Holding, NewApp, RemovedApp, Seat,
+};
 pub use audit::{AuditFilter, AuditTx};
 pub use check::{CheckLease, CheckRun};
 pub use directory::{IdentityFilter, ImportSummary};

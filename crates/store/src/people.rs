@@ -98,6 +98,52 @@ impl Store {
         .transpose()
     }
 
+    /// Failed sign-ins recorded for `key_hash` since `since`: how many, and the oldest.
+    pub async fn signin_failures(
+        &self,
+        key_hash: &str,
+        since: Timestamp,
+    ) -> Result<(i64, Option<Timestamp>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM signin_failures WHERE key_hash = $1 AND at > $2",
+        )
+        .bind(key_hash)
+        .bind(ms(since))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, get_opt_time(&row, "oldest")?))
+    }
+
+    /// Records a failed sign-in, and prunes failures older than `prune_before` (any key).
+    pub async fn record_signin_failure(
+        &self,
+        key_hash: &str,
+        at: Timestamp,
+        prune_before: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM signin_failures WHERE at <= $1")
+            .bind(ms(prune_before))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO signin_failures (key_hash, at) VALUES ($1, $2)")
+            .bind(key_hash)
+            .bind(ms(at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets a key's failures (after a successful sign-in).
+    pub async fn clear_signin_failures(&self, key_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM signin_failures WHERE key_hash = $1")
+            .bind(key_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)

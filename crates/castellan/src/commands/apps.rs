@@ -1,4 +1,4 @@
-//! `castellan apps`: list, connect, check.
+//! `castellan apps`: list, check, remove.
 
 use std::process::ExitCode;
 
@@ -120,6 +120,38 @@ pub(crate) async fn apps_cmd(cfg: &Config, cmd: AppsCmd) -> anyhow::Result<ExitC
                     ExitCode::FAILURE
                 },
             )
+        }
+        AppsCmd::Remove {
+            app,
+            reason,
+            workspace,
+            json,
+        } => {
+            let ws = pick_workspace(&store, workspace.as_deref()).await?;
+            let a = find_app(&store, &ws, &app).await?;
+            let r =
+                castellan_services::apps::remove_app(&store, ws.id, &cli_actor(), a.id, &reason)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "app_id": a.id.to_string(), "removed": r })
+                );
+            } else {
+                println!(
+                    "removed {} ({}): {} seats, {} assets, {} grants, {} partners, {} reports; {} pending tasks cancelled",
+                    a.label,
+                    a.id,
+                    r.seats,
+                    r.assets,
+                    r.grants,
+                    r.partners,
+                    r.reports,
+                    r.tasks_cancelled
+                );
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -225,6 +225,57 @@ pub async fn get_app(
     Ok(Json(AppDetail::new(app, c)))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveAppRequest {
+    /// Why the app is removed (kept in the activity log).
+    #[schema(schema_with = super::schema::text_500)]
+    pub reason: String,
+}
+
+/// What removing an app deleted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RemovedAppBody {
+    pub seats: u64,
+    pub assets: u64,
+    pub grants: u64,
+    pub partners: u64,
+    pub reports: u64,
+    /// Pending tasks of the app, cancelled.
+    pub tasks_cancelled: u64,
+}
+
+/// Remove an app from Castellan: the integration and everything imported for it. The platform
+/// is not called; the automation account and people's account cards stay. Refused (409) while
+/// a task of the app is running.
+#[utoipa::path(delete, path = "/api/v1/apps/{id}", tag = "apps", params(("id" = String, Path, description = "app id")), request_body = RemoveAppRequest,
+    responses((status = 200, body = RemovedAppBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn remove_app(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<RemoveAppRequest>,
+) -> ApiResult<Json<RemovedAppBody>> {
+    let p = *caller.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    let r = castellan_services::apps::remove_app(
+        &s.store,
+        p.workspace_id,
+        &caller.actor(),
+        id,
+        &req.reason,
+    )
+    .await?;
+    Ok(Json(RemovedAppBody {
+        seats: r.seats,
+        assets: r.assets,
+        grants: r.grants,
+        partners: r.partners,
+        reports: r.reports,
+        tasks_cancelled: r.tasks_cancelled,
+    }))
+}
+
 /// Check for updates now (a task; follow it under /api/v1/tasks/{id}).
 #[utoipa::path(post, path = "/api/v1/apps/{id}/check", tag = "apps", params(("id" = String, Path, description = "app id")),
     responses((status = 202, body = TaskBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]

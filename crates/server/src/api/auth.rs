@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use castellan_domain::TokenId;
 use castellan_domain::audit::NewAuditEvent;
@@ -16,7 +16,9 @@ use utoipa::ToSchema;
 
 use super::people::PersonBody;
 use super::workspace::WorkspaceBody;
-use crate::auth::{CSRF_COOKIE, Caller, SESSION_COOKIE, hash_password, verify_password};
+use crate::auth::{
+    CSRF_COOKIE, Caller, SESSION_COOKIE, hash_password, session_cookie, verify_password,
+};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
@@ -41,23 +43,6 @@ pub struct LoginResponse {
     pub must_change_password: bool,
 }
 
-fn session_cookie(
-    name: &str,
-    value: &str,
-    http_only: bool,
-    max_age: i64,
-    secure: bool,
-) -> HeaderValue {
-    let mut c = format!("{name}={value}; Path=/; SameSite=Lax; Max-Age={max_age}");
-    if http_only {
-        c.push_str("; HttpOnly");
-    }
-    if secure {
-        c.push_str("; Secure");
-    }
-    HeaderValue::from_str(&c).expect("cookie is ASCII")
-}
-
 /// Sign in with e-mail and password; sets an HttpOnly session cookie.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
@@ -65,60 +50,9 @@ pub async fn login(
     State(s): State<AppState>,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let email = Email::parse("email", &req.email)?;
-    if req.password.is_empty() {
-        return Err(ApiError::invalid("password", "password is required"));
-    }
-    let now = s.env.now();
-    let key = email.canonical();
-    if let Err(wait) = s.throttle.check(&key, now) {
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: wait,
-        });
-    }
-    let mut candidates = s.store.credentials_by_email(&email).await?;
-    candidates.retain(|c| !c.person.disabled);
-    if let Some(ws) = &req.workspace {
-        let ws = ws.trim().to_lowercase();
-        let mut keep = Vec::new();
-        for c in candidates {
-            if s.store
-                .get_workspace(c.person.workspace_id)
-                .await?
-                .name
-                .to_lowercase()
-                == ws
-            {
-                keep.push(c);
-            }
-        }
-        candidates = keep;
-    } else if candidates.len() > 1 {
-        return Err(ApiError::invalid(
-            "workspace",
-            "this e-mail is in several workspaces; name the workspace",
-        ));
-    }
-    let cred = candidates.into_iter().next();
-    let ok = verify_password(
-        req.password,
-        cred.as_ref().and_then(|c| c.password_hash.clone()),
-    )
-    .await;
-    let Some(cred) = cred.filter(|_| ok) else {
-        s.throttle.fail(&key, now);
-        return Err(ApiError::Unauthenticated);
-    };
-    s.throttle.succeed(&key);
-    let person = cred.person;
-    let token = s.env.with_rng(|r| generate_secret("", r));
-    let csrf = s.env.with_rng(|r| generate_secret("", r));
-    let ttl =
-        chrono::Duration::from_std(s.settings.session_ttl).unwrap_or(chrono::Duration::hours(12));
-    s.store
-        .ws(person.workspace_id)
-        .create_session(person.id, &hash_secret(&token), &csrf, now + ttl)
-        .await?;
+    let signed =
+        crate::auth::sign_in(&s, &req.email, req.password, req.workspace.as_deref()).await?;
+    let (person, token, csrf, ttl) = (signed.person, signed.token, signed.csrf, signed.ttl);
     let workspace = s.store.get_workspace(person.workspace_id).await?;
     let body = LoginResponse {
         must_change_password: person.must_change_password,

@@ -1164,3 +1164,128 @@ async fn removals_under_faults() {
         );
     }
 }
+
+/// Removing an app deletes what was imported for it, never calls the platform, keeps the
+/// automation account, is audited, and is refused while a task of the app runs.
+#[tokio::test]
+async fn removing_an_app_deletes_its_rows_and_never_calls_the_platform() {
+    let s = setup(castellan_store::Backend::Sqlite).await.unwrap();
+    let app = s.connect("tiktok").await;
+    let check = s.check(&app).await;
+    assert_eq!(check["status"], "completed", "{check}");
+    let before = s.counts(&app).await;
+    assert!(before["onboarded"].as_i64().unwrap() > 0, "{before}");
+    let accounts_before = s.get_json("/api/v1/automation-accounts").await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    // A running task of the app holds it: removal is refused with a clear message.
+    sqlx::query("INSERT INTO tasks (id, workspace_id, kind, payload, status, trigger_kind, app_id, attempts, max_attempts, run_at, created_at, updated_at, lease_expires_at) VALUES ($1, $2, 'noop', '{}', 'in_progress', 'system', $3, 1, 5, 0, 0, 0, 9999999999999)")
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(s.ws.to_string())
+        .bind(&app)
+        .execute(s.app.store.pool())
+        .await
+        .unwrap();
+    let r = s
+        .app
+        .http
+        .delete(s.app.url(&format!("/api/v1/apps/{app}")))
+        .bearer_auth(&s.token)
+        .json(&json!({ "reason": "retired" }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = castellan_testkit::error_of(r).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("running"),
+        "{body}"
+    );
+    sqlx::query("UPDATE tasks SET status = 'completed' WHERE kind = 'noop'")
+        .execute(s.app.store.pool())
+        .await
+        .unwrap();
+
+    // A reason is required.
+    let r = s
+        .app
+        .http
+        .delete(s.app.url(&format!("/api/v1/apps/{app}")))
+        .bearer_auth(&s.token)
+        .json(&json!({ "reason": "  " }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = castellan_testkit::error_of(r).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["field"], "reason", "{body}");
+    assert_eq!(
+        s.counts(&app).await,
+        before,
+        "a refused removal changes nothing"
+    );
+
+    reqwest::Client::new()
+        .delete(format!("{}/_emulator/requests", s.emu.base_url()))
+        .send()
+        .await
+        .unwrap();
+    let r = s
+        .app
+        .http
+        .delete(s.app.url(&format!("/api/v1/apps/{app}")))
+        .bearer_auth(&s.token)
+        .json(&json!({ "reason": "retired business" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let removed: Value = r.json().await.unwrap();
+    assert!(removed["seats"].as_u64().unwrap() > 0, "{removed}");
+    let calls: Value = reqwest::get(format!("{}/_emulator/requests", s.emu.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        calls["total"], 0,
+        "removing an app never calls the platform: {calls}"
+    );
+    let r = s
+        .app
+        .get(&s.token, &format!("/api/v1/apps/{app}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    for table in [
+        "app_seats",
+        "app_assets",
+        "app_grants",
+        "app_partners",
+        "check_reports",
+    ] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE app_id = $1"))
+            .bind(&app)
+            .fetch_one(s.app.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{table} keeps rows of a removed app");
+    }
+    assert_eq!(
+        s.get_json("/api/v1/automation-accounts").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        accounts_before,
+        "the automation account stays"
+    );
+    let ev = s.get_json("/api/v1/audit/events?action=app.delete").await;
+    assert_eq!(
+        ev["items"][0]["details"]["reason"], "retired business",
+        "{ev}"
+    );
+}

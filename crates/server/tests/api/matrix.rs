@@ -311,6 +311,12 @@ fn rows() -> Vec<Row> {
             [401, 403, 403, 200, 200, 404],
         ),
         r(
+            Method::DELETE,
+            "/api/v1/apps/{id}",
+            Json(|| serde_json::json!({"reason": "retired business"})),
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
             p.clone(),
             "/api/v1/apps/{id}/check",
             None,

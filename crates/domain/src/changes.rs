@@ -11,12 +11,17 @@ use sha2::{Digest, Sha256};
 use crate::FieldError;
 use crate::apps::Platform;
 
-/// A business role as each platform names it.
-pub fn check_role(platform: Platform, field: &str, role: &str) -> Result<(), FieldError> {
-    let ok: &[&str] = match platform {
+/// The business roles of a platform, as it names them.
+pub fn roles(platform: Platform) -> &'static [&'static str] {
+    match platform {
         Platform::Pinterest => &["BIZ_ADMIN", "EMPLOYEE"],
         Platform::Tiktok => &["ADMIN", "STANDARD"],
-    };
+    }
+}
+
+/// A business role as each platform names it.
+pub fn check_role(platform: Platform, field: &str, role: &str) -> Result<(), FieldError> {
+    let ok = roles(platform);
     if ok.contains(&role) {
         Ok(())
     } else {
@@ -43,7 +48,14 @@ pub fn check_permissions(
     field: &str,
     permissions: &[String],
 ) -> Result<(), FieldError> {
-    let ok: &[&str] = match (platform, asset_kind) {
+    let ok = asset_permissions(platform, asset_kind);
+    let single = platform == Platform::Tiktok && asset_kind != "TT_ACCOUNT";
+    check_permission_list(asset_kind, ok, single, field, permissions)
+}
+
+/// The permissions a platform accepts on an asset of a given type.
+pub fn asset_permissions(platform: Platform, asset_kind: &str) -> &'static [&'static str] {
+    match (platform, asset_kind) {
         (Platform::Pinterest, "PROFILE") => &["PROFILE_PUBLISHER", "ADMIN", "ANALYST"],
         (Platform::Pinterest, "CATALOG") => &["CATALOGS_ADMIN", "CATALOGS_VIEWER"],
         (Platform::Pinterest, _) => &[
@@ -59,8 +71,16 @@ pub fn check_permissions(
         (Platform::Tiktok, "LEAD") => &["ADMIN", "ANALYST"],
         (Platform::Tiktok, "TIKTOK_SHOP") => &["ADMIN", "OPERATOR"],
         (Platform::Tiktok, _) => &["ADMIN"],
-    };
-    let single = platform == Platform::Tiktok && asset_kind != "TT_ACCOUNT";
+    }
+}
+
+fn check_permission_list(
+    asset_kind: &str,
+    ok: &[&str],
+    single: bool,
+    field: &str,
+    permissions: &[String],
+) -> Result<(), FieldError> {
     if permissions.is_empty() || (single && permissions.len() > 1) {
         return Err(FieldError::new(
             field,

@@ -106,6 +106,23 @@ impl WorkspaceSettings {
         serde_json::from_value(v.clone()).unwrap_or_default()
     }
 
+    /// `stored` with this value's keys replaced (a client's own keys kept), after checking it.
+    pub fn merged_into(
+        &self,
+        stored: &serde_json::Value,
+    ) -> Result<serde_json::Value, crate::FieldError> {
+        self.validate()?;
+        let mut obj = stored.as_object().cloned().unwrap_or_default();
+        obj.remove("email_domain_aliases");
+        obj.remove("max_removal_share");
+        if let serde_json::Value::Object(mine) =
+            serde_json::to_value(self).expect("settings serialise")
+        {
+            obj.extend(mine);
+        }
+        Ok(serde_json::Value::Object(obj))
+    }
+
     pub fn validate(&self) -> Result<(), crate::FieldError> {
         let domain = crate::matching::is_domain_name;
         for (alias, main) in &self.email_domain_aliases {

@@ -181,6 +181,43 @@ pub async fn sign_in(
     })
 }
 
+/// Changes the caller's own password after checking the current one (the way out of a
+/// one-time password). Shared by the API and the web app.
+pub async fn change_password(
+    s: &AppState,
+    caller: &Caller,
+    current: String,
+    new: String,
+) -> Result<(), ApiError> {
+    let p = *caller.require(Action::UpdateSelf)?;
+    castellan_domain::auth::validate_new_password("new_password", &new)?;
+    let person = s.store.ws(p.workspace_id).person(p.person_id).await?;
+    let email = Email::parse("email", &person.email)?;
+    let cred = s
+        .store
+        .credentials_by_email(&email)
+        .await?
+        .into_iter()
+        .find(|c| c.person.id == p.person_id);
+    if !verify_password(current, cred.and_then(|c| c.password_hash)).await {
+        return Err(ApiError::invalid(
+            "current_password",
+            "the current password is wrong",
+        ));
+    }
+    let salt = s.env.with_rng(|r| {
+        let mut b = [0u8; 16];
+        r.fill_bytes(&mut b);
+        b
+    });
+    let hash = hash_password(new, salt).await.map_err(ApiError::Internal)?;
+    s.store
+        .ws(p.workspace_id)
+        .set_password(&caller.actor(), p.person_id, &hash)
+        .await?;
+    Ok(())
+}
+
 /// A `Set-Cookie` value. Sessions are `SameSite=Strict`: a link from another site (a report
 /// e-mail) lands signed out, and the sign-in page sends the person back where they were going.
 pub fn session_cookie(
@@ -306,7 +343,7 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -8,6 +8,7 @@ pub mod contract;
 pub mod error;
 pub mod extract;
 pub mod state;
+pub mod web;
 
 use castellan_services::metrics;
 
@@ -190,10 +191,20 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .fallback(|| async { error::ApiError::NotFound("route".into()) })
+        .merge(web::router(state.clone()))
+        .fallback(fallback)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Unknown routes: JSON under `/api/`, a page in the layout elsewhere.
+async fn fallback(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        error::ApiError::NotFound("route".into()).into_response()
+    } else {
+        web::WebError::NotFound("There is no page at this address.".into()).into_response()
+    }
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {

@@ -52,6 +52,74 @@ pub async fn connect_app(
     created_by: Option<PersonId>,
     req: ConnectApp,
 ) -> Result<(App, Task), ServiceError> {
+    let app = create_app(svc, ws, actor, req).await?;
+    let task = enqueue_for_app(
+        &svc.store,
+        ws,
+        actor,
+        created_by,
+        app.id,
+        &AppConnect { app_id: app.id },
+        trigger(created_by),
+    )
+    .await?;
+    Ok((app, task))
+}
+
+/// Creates an app whose automation account has no token yet: it stays *pending* until the
+/// platform's consent page hands one over, and [`connect_waiting_apps`] then connects it.
+pub async fn add_app_awaiting_consent(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    req: ConnectApp,
+) -> Result<App, ServiceError> {
+    create_app(svc, ws, actor, req).await
+}
+
+/// After an automation account got its tokens: queues `app.connect` for each of its apps that
+/// is still pending.
+pub async fn connect_waiting_apps(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    account: castellan_domain::AutomationAccountId,
+) -> Result<Vec<Task>, StoreError> {
+    let mut queued = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = svc.store.ws(ws).apps(cursor, 500).await?;
+        for app in &page.items {
+            if app.automation_account_id == account
+                && app.status == castellan_domain::apps::AppStatus::Pending
+            {
+                queued.push(
+                    enqueue_for_app(
+                        &svc.store,
+                        ws,
+                        actor,
+                        None,
+                        app.id,
+                        &AppConnect { app_id: app.id },
+                        TaskTrigger::System,
+                    )
+                    .await?,
+                );
+            }
+        }
+        match page.next_cursor.and_then(|c| c.parse().ok()) {
+            Some(c) => cursor = Some(c),
+            None => return Ok(queued),
+        }
+    }
+}
+
+async fn create_app(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    req: ConnectApp,
+) -> Result<App, ServiceError> {
     let scoped = svc.store.ws(ws);
     let acct = scoped
         .automation_account(req.automation_account_id)
@@ -71,7 +139,7 @@ pub async fn connect_app(
             ),
         )));
     }
-    let app = scoped
+    Ok(scoped
         .create_app(
             actor,
             &NewApp {
@@ -84,18 +152,7 @@ pub async fn connect_app(
                 next_check_at: Some(next_check(svc.store.env(), &svc.schedule)),
             },
         )
-        .await?;
-    let task = enqueue_for_app(
-        &svc.store,
-        ws,
-        actor,
-        created_by,
-        app.id,
-        &AppConnect { app_id: app.id },
-        trigger(created_by),
-    )
-    .await?;
-    Ok((app, task))
+        .await?)
 }
 
 /// Queues a check for updates of `app`, asked for by someone (the API, the web app, the CLI;

@@ -1,10 +1,12 @@
 //! Castellan's use cases, called by every front end alike: the JSON API, the web app, the CLI,
-//! the worker, the demo and the benchmarks. Connecting and checking apps (`apps`), previewing
+//! the worker, the demo and the benchmarks. Adding automation accounts (`accounts`), connecting and checking apps (`apps`), directory import (`directory`), previewing
 //! and queueing changes (`members`), notifying about reports (`reports`), mail (`mail`), the vault
 //! operations (`vault`), the task worker (`worker`) and the one task-kind registry (`tasks`).
 //! No HTTP: the server crate turns these into routes.
 
+pub mod accounts;
 pub mod apps;
+pub mod directory;
 pub mod mail;
 pub mod members;
 pub mod metrics;

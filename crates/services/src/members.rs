@@ -5,7 +5,7 @@
 use castellan_domain::audit::Actor;
 use castellan_domain::changes::{self, Options, OutcomeKind, Plan, Refusal, Request, StepOutcome};
 use castellan_domain::tasks::{MembersChange, TaskFailure, TaskTrigger};
-use castellan_domain::{AppId, FieldError, WorkspaceId};
+use castellan_domain::{AppId, FieldError, PersonId, WorkspaceId};
 use castellan_store::{App, NewTask, Store};
 
 use crate::Services;
@@ -398,4 +398,86 @@ async fn report_failed(ctx: &TaskContext, app: AppId, t: &MembersChange, why: &s
         .finish_report(app, report, &outcomes)
         .await
         .ok();
+}
+
+/// What applying a report came to.
+#[derive(Debug)]
+pub enum Applied {
+    /// The removal of the report's live seats: previewed, and queued unless a dry run.
+    Planned(Preview, Option<castellan_store::Task>),
+    /// None of the chosen seats is on the platform any more. Unless a dry run, the report is
+    /// marked applied (each seat already gone).
+    NothingLive,
+}
+
+/// Applies a deprovisioning report: removes its chosen (or all) seats that are still live, as
+/// one previewed change tied to the report. The one way the API and the web app apply one.
+#[allow(clippy::too_many_arguments)]
+pub async fn apply_report(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    created_by: Option<PersonId>,
+    app: &App,
+    report: &castellan_store::Report,
+    chosen: Option<Vec<String>>,
+    h: Handling,
+) -> Result<Applied, QueueError> {
+    let (seats, live) = report_targets(&svc.store, ws, report, chosen)
+        .await
+        .map_err(QueueError::Plan)?;
+    if live.is_empty() {
+        if !h.dry_run {
+            let outcomes: Vec<castellan_domain::changes::StepOutcome> = seats
+                .iter()
+                .map(|u| castellan_domain::changes::StepOutcome::gone(u))
+                .collect();
+            svc.store
+                .ws(ws)
+                .finish_report(app.id, &report.id, &outcomes)
+                .await
+                .map_err(QueueError::Store)?;
+        }
+        return Ok(Applied::NothingLive);
+    }
+    let h = Handling {
+        report: (!h.dry_run).then(|| (report.id.clone(), seats.clone())),
+        ..h
+    };
+    let (preview, task) = plan_and_queue(
+        svc,
+        ws,
+        actor,
+        created_by,
+        app,
+        Request::Remove { seats: live },
+        h,
+    )
+    .await?;
+    Ok(Applied::Planned(preview, task))
+}
+
+/// Exempts a seat from matching: a reason is required and an end, when given, must be in the
+/// future. The one way the API and the web app exempt.
+#[allow(clippy::too_many_arguments)]
+pub async fn exempt(
+    store: &Store,
+    ws: WorkspaceId,
+    actor: &Actor,
+    by: PersonId,
+    app: AppId,
+    user_id: &str,
+    reason: &str,
+    until: Option<castellan_domain::Timestamp>,
+) -> Result<castellan_store::Seat, crate::apps::ServiceError> {
+    let reason = castellan_domain::values::required_text("reason", reason, 500)?;
+    if let Some(t) = until
+        && t <= store.env().now()
+    {
+        return Err(FieldError::new("expires_at", "expires_at must be in the future").into());
+    }
+    Ok(store
+        .ws(ws)
+        .exempt_seat(actor, &by.to_string(), app, user_id, &reason, until)
+        .await?)
 }

@@ -26,8 +26,9 @@ pub async fn notify_report(
     if recipients.is_empty() {
         return Ok(None);
     }
+    // The web app's Reports tab of the app, where the report is applied or dismissed.
     let link = format!(
-        "{}/api/v1/apps/{}/reports/{}",
+        "{}/apps/{}/reports/{}",
         svc.mail.public_url.trim_end_matches('/'),
         app.id,
         report.id

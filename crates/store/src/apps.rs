@@ -39,6 +39,8 @@ pub struct App {
     pub created_at: Timestamp,
     /// The directory version its seats were last matched against.
     pub matched_version: Option<i64>,
+    /// The platform user the automation account acts as (its own seat), once connected.
+    pub automation_user_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +231,7 @@ fn app_from_row(r: &AnyRow) -> Result<App> {
         next_check_at: get_opt_time(r, "next_check_at")?,
         created_at: get_time(r, "created_at")?,
         matched_version: r.try_get("matched_version")?,
+        automation_user_id: r.try_get("automation_user_id")?,
     })
 }
 

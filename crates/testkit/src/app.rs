@@ -73,19 +73,38 @@ impl TestApp {
         Self::spawn_state(db, settings, vault, Some(health)).await
     }
 
+    /// The server with its `public_url` set to its own address, as a browser reaches it (OAuth
+    /// redirects and e-mail links come back to it).
+    pub async fn spawn_public(db: TestDb) -> Self {
+        Self::spawn_bound(db, None, test_vault(), None).await
+    }
+
     async fn spawn_state(
         db: TestDb,
         settings: ServerSettings,
         vault: Arc<castellan_vault::SharedKeyring>,
         health: Option<WorkerHealth>,
     ) -> Self {
+        Self::spawn_bound(db, Some(settings), vault, health).await
+    }
+
+    async fn spawn_bound(
+        db: TestDb,
+        settings: Option<ServerSettings>,
+        vault: Arc<castellan_vault::SharedKeyring>,
+        health: Option<WorkerHealth>,
+    ) -> Self {
         let store = db.store(Env::system()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let settings = settings.unwrap_or_else(|| ServerSettings {
+            public_url: base.clone(),
+            ..Default::default()
+        });
         let mut state = AppState::new(Services::new(store.clone(), vault.clone()), settings);
         if let Some(h) = health {
             state = state.with_worker(h);
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         tokio::spawn(castellan_server::serve(listener, state, shutdown.clone()));
         Self {

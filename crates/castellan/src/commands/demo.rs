@@ -132,13 +132,51 @@ pub(crate) async fn demo(mut cfg: Config) -> anyhow::Result<ExitCode> {
         castellan_services::apps::request_check(&store, ws.id, &cli_actor(), None, app.id).await?;
         apps.push((label, app.id));
     }
+    // The workspace's platform apps on the emulators, so the Connect app wizard can get a
+    // new automation account's token through the emulated consent page.
+    let base = emulators.base_url();
+    for (platform, client_id, secret, authorize, token) in [
+        (
+            castellan_domain::apps::Platform::Pinterest,
+            sc::PINTEREST_CLIENT_ID,
+            sc::PINTEREST_CLIENT_SECRET,
+            format!("{base}/oauth/"),
+            format!("{base}/v5/oauth/token"),
+        ),
+        (
+            castellan_domain::apps::Platform::Tiktok,
+            sc::TIKTOK_APP_ID,
+            sc::TIKTOK_APP_SECRET,
+            format!("{base}/portal/auth"),
+            format!("{base}/open_api/v1.3/oauth2/access_token/"),
+        ),
+    ] {
+        let sealed = seal_named(
+            store.env(),
+            &vault,
+            ws.id,
+            "client_secret",
+            &castellan_vault::Secret::new(secret),
+        );
+        store
+            .ws(ws.id)
+            .put_platform_app(
+                &cli_actor(),
+                platform,
+                client_id,
+                &authorize,
+                &token,
+                &sealed,
+            )
+            .await?;
+    }
     let url = format!("http://{}", cfg.listen);
     let app_lines: String = apps
         .iter()
-        .map(|(l, id)| format!("  {l}: {url}/api/v1/apps/{id}\n"))
+        .map(|(l, id)| format!("  {l}: {url}/apps/{id}/members\n"))
         .collect();
     let banner = format!(
-        "\nDemo workspace ready (data in {dir}).\n  Sign in:   owner@demo.example.com / {password}\n  API token: {secret}\n  Directory: {} identities imported\n  Emulated platforms: {} (control API at /_emulator/info)\n{app_lines}\nTry:\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/apps\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/apps/{}/members?tab=unmatched'\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/tasks?limit=5'\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/audit/events\n  castellan --data-dir {dir} audit verify\n\nManage members (no SMTP here: e-mails wait in the outbox):\n  castellan --data-dir {dir} reports list \"{first}\"          # the two leavers await removal\n  castellan --data-dir {dir} reports apply \"{first}\" REPORT_ID --dry-run\n  castellan --data-dir {dir} members list \"{first}\" --tab unmatched\n  castellan --data-dir {dir} members remove \"{first}\" SEAT_ID --wait\n  castellan --data-dir {dir} outbox\n",
+        "\nDemo workspace ready (data in {dir}).\n  Web app:   {url}/signin  (owner@demo.example.com, one-time password {password}; you choose your own at first sign-in)\n  API token: {secret}\n  Directory: {} identities imported\n  Emulated platforms: {} (control API at /_emulator/info)\n{app_lines}\nTry:\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/apps\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/apps/{}/members?tab=unmatched'\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/tasks?limit=5'\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/audit/events\n  castellan --data-dir {dir} audit verify\n\nManage members (no SMTP here: e-mails wait in the outbox):\n  castellan --data-dir {dir} reports list \"{first}\"          # the two leavers await removal\n  castellan --data-dir {dir} reports apply \"{first}\" REPORT_ID --dry-run\n  castellan --data-dir {dir} members list \"{first}\" --tab unmatched\n  castellan --data-dir {dir} members remove \"{first}\" SEAT_ID --wait\n  castellan --data-dir {dir} outbox\n",
         sum.created,
         emulators.base_url(),
         apps[0].1,

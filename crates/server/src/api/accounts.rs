@@ -6,12 +6,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use castellan_domain::AutomationAccountId;
-use castellan_domain::apps::{Platform, parse_phone};
+use castellan_domain::apps::Platform;
 use castellan_domain::policy::Action;
-use castellan_domain::values::{Email, required_text};
-use castellan_services::vault::{open_sealed, seal_named};
-use castellan_store::{AccountCard, AutomationAccount, NewAutomationAccount};
-use castellan_vault::Secret;
+use castellan_services::vault::open_sealed;
+use castellan_store::{AccountCard, AutomationAccount};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -129,22 +127,6 @@ pub struct CreatedAutomationAccount {
     pub card: CardBody,
 }
 
-fn secret_field(field: &str, v: &str, max: usize) -> Result<Secret, ApiError> {
-    if v.is_empty() {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} must not be empty"),
-        ));
-    }
-    if v.chars().count() > max {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} is longer than {max} characters"),
-        ));
-    }
-    Ok(Secret::new(v))
-}
-
 /// Automation accounts of the workspace.
 #[utoipa::path(get, path = "/api/v1/automation-accounts", tag = "accounts", params(PageQuery),
     responses((status = 200, body = Page<AutomationAccountBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -174,39 +156,23 @@ pub async fn create_automation_account(
 ) -> ApiResult<(StatusCode, Json<CreatedAutomationAccount>)> {
     let p = *caller.require(Action::ManageAutomationAccounts)?;
     let platform = Platform::parse("platform", &req.platform)?;
-    let label = required_text("label", &req.label, 100)?;
-    let email = Email::parse("email", &req.email)?;
-    let phone = req
-        .phone
-        .as_deref()
-        .filter(|x| !x.trim().is_empty())
-        .map(|x| parse_phone("phone", x))
-        .transpose()?;
-    let mut plain = vec![("password", secret_field("password", &req.password, 1024)?)];
-    if let Some(t) = &req.access_token {
-        plain.push(("access_token", secret_field("access_token", t, 8192)?));
-    }
-    if let Some(t) = &req.refresh_token {
-        plain.push(("refresh_token", secret_field("refresh_token", t, 8192)?));
-    }
-    let secrets = plain
-        .into_iter()
-        .map(|(name, value)| seal_named(&s.env, &s.services.vault, p.workspace_id, name, &value))
-        .collect();
-    let new = NewAutomationAccount {
+    let (account, card) = castellan_services::accounts::create_automation_account(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
         platform,
-        label,
-        email: email.as_str().to_string(),
-        phone,
-        token_scopes: req.token_scopes.clone(),
-        token_expires_at: req.token_expires_at,
-        secrets,
-    };
-    let (account, card) = s
-        .store
-        .ws(p.workspace_id)
-        .create_automation_account(&caller.actor(), &new)
-        .await?;
+        castellan_services::accounts::NewAccount {
+            label: req.label.clone(),
+            email: req.email.clone(),
+            phone: req.phone.clone(),
+            password: req.password.clone(),
+            access_token: req.access_token.clone(),
+            refresh_token: req.refresh_token.clone(),
+            token_scopes: req.token_scopes.clone(),
+            token_expires_at: req.token_expires_at,
+        },
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedAutomationAccount {

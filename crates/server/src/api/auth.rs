@@ -6,19 +6,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use castellan_domain::TokenId;
 use castellan_domain::audit::NewAuditEvent;
-use castellan_domain::auth::{
-    API_TOKEN_PREFIX, ApiScope, generate_secret, hash_secret, validate_new_password,
-};
+use castellan_domain::auth::{API_TOKEN_PREFIX, ApiScope, generate_secret, hash_secret};
 use castellan_domain::policy::{Action, AuthMethod};
-use castellan_domain::values::{Email, required_text};
+use castellan_domain::values::required_text;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::people::PersonBody;
 use super::workspace::WorkspaceBody;
-use crate::auth::{
-    CSRF_COOKIE, Caller, SESSION_COOKIE, hash_password, session_cookie, verify_password,
-};
+use crate::auth::{CSRF_COOKIE, Caller, SESSION_COOKIE, session_cookie};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::state::AppState;
@@ -148,34 +144,7 @@ pub async fn change_password(
     caller: Caller,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
-    let p = *caller.require(Action::UpdateSelf)?;
-    validate_new_password("new_password", &req.new_password)?;
-    let person = s.store.ws(p.workspace_id).person(p.person_id).await?;
-    let email = Email::parse("email", &person.email)?;
-    let cred = s
-        .store
-        .credentials_by_email(&email)
-        .await?
-        .into_iter()
-        .find(|c| c.person.id == p.person_id);
-    if !verify_password(req.current_password, cred.and_then(|c| c.password_hash)).await {
-        return Err(ApiError::invalid(
-            "current_password",
-            "the current password is wrong",
-        ));
-    }
-    let salt = s.env.with_rng(|r| {
-        let mut b = [0u8; 16];
-        r.fill_bytes(&mut b);
-        b
-    });
-    let hash = hash_password(req.new_password, salt)
-        .await
-        .map_err(ApiError::Internal)?;
-    s.store
-        .ws(p.workspace_id)
-        .set_password(&caller.actor(), p.person_id, &hash)
-        .await?;
+    crate::auth::change_password(&s, &caller, req.current_password, req.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -249,9 +218,27 @@ pub async fn create_token(
     caller: Caller,
     ApiJson(req): ApiJson<CreateTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let (token, secret) = create_token_as(&s, &caller, &req.name, &req.scope).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: token.into(),
+            secret,
+        }),
+    ))
+}
+
+/// Creates an API token for the caller; the secret is returned once. Shared by the API and
+/// the web app.
+pub async fn create_token_as(
+    s: &AppState,
+    caller: &Caller,
+    name: &str,
+    scope: &str,
+) -> Result<(castellan_store::ApiToken, String), ApiError> {
     let p = *caller.require(Action::ManageOwnTokens)?;
-    let name = required_text("name", &req.name, 100)?;
-    let scope = ApiScope::parse("scope", &req.scope)?;
+    let name = required_text("name", name, 100)?;
+    let scope = ApiScope::parse("scope", scope)?;
     let secret = s.env.with_rng(|r| generate_secret(API_TOKEN_PREFIX, r));
     let token = s
         .store
@@ -264,13 +251,7 @@ pub async fn create_token(
             &hash_secret(&secret),
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken {
-            token: token.into(),
-            secret,
-        }),
-    ))
+    Ok((token, secret))
 }
 
 /// Revoke one of the caller's tokens.

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
-use castellan_domain::directory::{IdentityInput, JSON_FIELDS, RawIdentity, plan_csv_import};
+use castellan_domain::directory::{IdentityInput, JSON_FIELDS, RawIdentity};
 use castellan_domain::policy::Action;
 use castellan_domain::values::required_text;
 use castellan_domain::{GroupId, IdentityId};
@@ -335,8 +335,17 @@ pub async fn import(
     CsvBody(body): CsvBody,
 ) -> ApiResult<Json<ImportResponse>> {
     let p = *caller.require(Action::WriteDirectory)?;
-    let plan = plan_csv_import(&body);
-    let errors: Vec<RowErrorBody> = plan
+    let out = castellan_services::directory::import_csv(
+        &s.store,
+        p.workspace_id,
+        &caller.actor(),
+        &body,
+        "api upload",
+        q.skip_invalid,
+        q.dry_run,
+    )
+    .await?;
+    let errors: Vec<RowErrorBody> = out
         .errors
         .iter()
         .map(|e| RowErrorBody {
@@ -345,45 +354,21 @@ pub async fn import(
             message: e.message.clone(),
         })
         .collect();
-    let header_broken = plan.errors.iter().any(|e| e.line == 1);
-    if header_broken || (!errors.is_empty() && !q.skip_invalid && !q.dry_run) {
+    if out.refused {
         return Err(ApiError::InvalidRows(errors));
     }
-    let total = plan.rows.len() as u64
-        + plan
-            .errors
-            .iter()
-            .map(|e| e.line)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len() as u64;
-    let mut resp = ImportResponse {
-        rows: total,
-        valid_rows: plan.rows.len() as u64,
-        created: 0,
-        updated: 0,
-        unchanged: 0,
-        deactivated: 0,
-        groups_created: 0,
+    let w = out.written.unwrap_or_default();
+    let resp = ImportResponse {
+        rows: out.rows,
+        valid_rows: out.valid_rows,
+        created: w.created,
+        updated: w.updated,
+        unchanged: w.unchanged,
+        deactivated: w.deactivated,
+        groups_created: w.groups_created,
         dry_run: q.dry_run,
         errors,
     };
-    if !q.dry_run {
-        let sum = s
-            .store
-            .ws(p.workspace_id)
-            .import_identities(
-                &caller.actor(),
-                &plan.rows,
-                plan.groups_column,
-                "api upload",
-            )
-            .await?;
-        resp.created = sum.created;
-        resp.updated = sum.updated;
-        resp.unchanged = sum.unchanged;
-        resp.deactivated = sum.deactivated;
-        resp.groups_created = sum.groups_created;
-    }
     Ok(Json(resp))
 }
 

@@ -157,7 +157,7 @@ pub struct ChangeResponse {
     pub task: Option<TaskBody>,
 }
 
-fn plan_error(e: PlanError) -> ApiError {
+pub fn plan_error(e: PlanError) -> ApiError {
     match e {
         PlanError::Refused(Refusal::Invalid(f)) => ApiError::invalid(f.field, f.message),
         PlanError::Refused(Refusal::Guard(f)) => ApiError::Conflict {
@@ -172,6 +172,19 @@ fn plan_error(e: PlanError) -> ApiError {
 }
 
 /// Plans a change and, unless it is a dry run, queues it.
+/// Why a change was not queued, for HTTP (shared with the web app).
+pub fn queue_error(e: QueueError) -> ApiError {
+    match e {
+        QueueError::Plan(p) => plan_error(p),
+        QueueError::Stale => ApiError::Conflict {
+            field: Some("plan_hash".into()),
+            message: "the data this plan was computed from has changed since: preview it again"
+                .into(),
+        },
+        QueueError::Store(e) => e.into(),
+    }
+}
+
 async fn plan_and_queue(
     s: &AppState,
     caller: &Caller,
@@ -189,15 +202,7 @@ async fn plan_and_queue(
         h,
     )
     .await
-    .map_err(|e| match e {
-        QueueError::Plan(p) => plan_error(p),
-        QueueError::Stale => ApiError::Conflict {
-            field: Some("plan_hash".into()),
-            message: "the data this plan was computed from has changed since: preview it again"
-                .into(),
-        },
-        QueueError::Store(e) => e.into(),
-    })?;
+    .map_err(queue_error)?;
     let status = if task.is_some() {
         StatusCode::ACCEPTED
     } else {
@@ -322,22 +327,19 @@ pub async fn exempt_seat(
 ) -> ApiResult<Json<SeatBody>> {
     let p = *caller.require(Action::ManageApps)?;
     let id = app_id(&id)?;
-    let reason = required_text("reason", &req.reason, 500)?;
-    if let Some(t) = req.expires_at
-        && t <= s.env.now()
-    {
-        return Err(ApiError::invalid(
-            "expires_at",
-            "expires_at must be in the future",
-        ));
-    }
-    let by = caller.principal.person_id.to_string();
     Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .exempt_seat(&caller.actor(), &by, id, &user, &reason, req.expires_at)
-            .await?
-            .into(),
+        castellan_services::members::exempt(
+            &s.store,
+            p.workspace_id,
+            &caller.actor(),
+            p.person_id,
+            id,
+            &user,
+            &req.reason,
+            req.expires_at,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -404,52 +406,52 @@ pub async fn apply_report(
     let scoped = s.store.ws(p.workspace_id);
     let app = scoped.app(id).await?;
     let r = scoped.report(id, &report).await?;
-    let (seats, live) = castellan_services::members::report_targets(
-        &s.store,
+    let applied = castellan_services::members::apply_report(
+        &s.services,
         p.workspace_id,
+        &caller.actor(),
+        Some(p.person_id),
+        &app,
         &r,
         req.seats.clone(),
-    )
-    .await
-    .map_err(plan_error)?;
-    if live.is_empty() {
-        if req.dry_run {
-            return Ok((
-                StatusCode::OK,
-                Json(ChangeResponse {
-                    plan: PlanBody {
-                        steps: Vec::new(),
-                        input_hash: String::new(),
-                    },
-                    task: None,
-                }),
-            ));
-        }
-        let outcomes: Vec<castellan_domain::changes::StepOutcome> = seats
-            .iter()
-            .map(|u| castellan_domain::changes::StepOutcome::gone(u))
-            .collect();
-        scoped.finish_report(id, &r.id, &outcomes).await?;
-        return Err(ApiError::Conflict {
-            field: Some("seats".into()),
-            message:
-                "none of these seats is on the platform any more; the report is marked applied"
-                    .into(),
-        });
-    }
-    plan_and_queue(
-        &s,
-        &caller,
-        &app,
-        Request::Remove { seats: live },
         Handling {
             dry_run: req.dry_run,
             plan_hash: req.plan_hash.clone(),
             confirm_large_removal: req.confirm_large_removal,
-            report: (!req.dry_run).then(|| (r.id.clone(), seats.clone())),
+            report: None,
         },
     )
     .await
+    .map_err(queue_error)?;
+    match applied {
+        castellan_services::members::Applied::Planned(preview, task) => Ok((
+            if task.is_some() {
+                StatusCode::ACCEPTED
+            } else {
+                StatusCode::OK
+            },
+            Json(ChangeResponse {
+                plan: preview.into(),
+                task: task.map(Into::into),
+            }),
+        )),
+        castellan_services::members::Applied::NothingLive if req.dry_run => Ok((
+            StatusCode::OK,
+            Json(ChangeResponse {
+                plan: PlanBody {
+                    steps: Vec::new(),
+                    input_hash: String::new(),
+                },
+                task: None,
+            }),
+        )),
+        castellan_services::members::Applied::NothingLive => Err(ApiError::Conflict {
+            field: Some("seats".into()),
+            message:
+                "none of these seats is on the platform any more; the report is marked applied"
+                    .into(),
+        }),
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

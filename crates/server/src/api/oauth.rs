@@ -75,23 +75,52 @@ pub async fn put_platform_app(
     Path(platform): Path<String>,
     ApiJson(req): ApiJson<PlatformAppRequest>,
 ) -> ApiResult<Json<PlatformAppBody>> {
-    let p = *caller.require(Action::ManageApps)?;
     let platform = Platform::parse("platform", &platform)?;
-    let client_id = required_text("client_id", &req.client_id, 200)?;
-    if req.client_secret.is_empty() || req.client_secret.chars().count() > 1024 {
+    let (client_id, authorize_url, token_url) = put(
+        &s,
+        &caller,
+        platform,
+        &req.client_id,
+        &req.client_secret,
+        &req.authorize_url,
+        &req.token_url,
+    )
+    .await?;
+    Ok(Json(PlatformAppBody {
+        platform: platform.to_string(),
+        client_id,
+        authorize_url,
+        token_url,
+    }))
+}
+
+/// Stores the workspace's platform app (its secret sealed, write-only). Shared by the API and
+/// the web app.
+pub async fn put(
+    s: &AppState,
+    caller: &Caller,
+    platform: Platform,
+    client_id: &str,
+    client_secret: &str,
+    authorize_url: &str,
+    token_url: &str,
+) -> Result<(String, String, String), ApiError> {
+    let p = *caller.require(Action::ManageApps)?;
+    let client_id = required_text("client_id", client_id, 200)?;
+    if client_secret.is_empty() || client_secret.chars().count() > 1024 {
         return Err(ApiError::invalid(
             "client_secret",
             "client_secret must be 1 to 1024 characters",
         ));
     }
-    let authorize_url = url_field("authorize_url", &req.authorize_url)?;
-    let token_url = url_field("token_url", &req.token_url)?;
+    let authorize_url = url_field("authorize_url", authorize_url)?;
+    let token_url = url_field("token_url", token_url)?;
     let secret = seal_named(
         &s.env,
         &s.services.vault,
         p.workspace_id,
         "client_secret",
-        &Secret::new(req.client_secret.as_str()),
+        &Secret::new(client_secret),
     );
     s.store
         .ws(p.workspace_id)
@@ -104,12 +133,7 @@ pub async fn put_platform_app(
             &secret,
         )
         .await?;
-    Ok(Json(PlatformAppBody {
-        platform: platform.to_string(),
-        client_id,
-        authorize_url,
-        token_url,
-    }))
+    Ok((client_id, authorize_url, token_url))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -125,17 +149,15 @@ fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// Start connecting an automation account through the platform's consent page.
-#[utoipa::path(post, path = "/api/v1/automation-accounts/{id}/oauth/start", tag = "accounts", params(("id" = String, Path, description = "automation account id")),
-    responses((status = 200, body = OauthStart), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn oauth_start(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> ApiResult<Json<OauthStart>> {
-    let p = *caller.require(Action::ManageAutomationAccounts)?;
-    let id: AutomationAccountId = super::parse_id("id", &id, "automation account")?;
-    let scoped = s.store.ws(p.workspace_id);
+/// Makes a one-use state for `account` (15 minutes) and the platform's authorization URL
+/// carrying it. Shared by the API and the web app's wizard.
+pub async fn start_consent(
+    s: &AppState,
+    ws: castellan_domain::WorkspaceId,
+    actor: &Actor,
+    id: AutomationAccountId,
+) -> Result<(String, castellan_domain::Timestamp), ApiError> {
+    let scoped = s.store.ws(ws);
     let account = scoped.automation_account(id).await?;
     let app = scoped.platform_app(account.platform).await.map_err(|_| {
         ApiError::invalid(
@@ -154,7 +176,7 @@ pub async fn oauth_start(
     let expires_at = s.env.now() + chrono::Duration::minutes(15);
     scoped
         .create_oauth_state(
-            &caller.actor(),
+            actor,
             id,
             account.platform,
             &hash_secret(&state),
@@ -182,6 +204,31 @@ pub async fn oauth_start(
             enc(&redirect)
         ),
     };
+    Ok((authorize_url, expires_at))
+}
+
+/// The authorization URL alone (the web app links to it).
+pub async fn authorize_url(
+    s: &AppState,
+    ws: castellan_domain::WorkspaceId,
+    actor: &Actor,
+    id: AutomationAccountId,
+) -> Result<String, ApiError> {
+    Ok(start_consent(s, ws, actor, id).await?.0)
+}
+
+/// Start connecting an automation account through the platform's consent page.
+#[utoipa::path(post, path = "/api/v1/automation-accounts/{id}/oauth/start", tag = "accounts", params(("id" = String, Path, description = "automation account id")),
+    responses((status = 200, body = OauthStart), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn oauth_start(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OauthStart>> {
+    let p = *caller.require(Action::ManageAutomationAccounts)?;
+    let id: AutomationAccountId = super::parse_id("id", &id, "automation account")?;
+    let (authorize_url, expires_at) =
+        start_consent(&s, p.workspace_id, &caller.actor(), id).await?;
     Ok(Json(OauthStart {
         authorize_url,
         expires_at,
@@ -195,6 +242,13 @@ pub async fn oauth_start(
 struct CallbackPage<'a> {
     title: &'a str,
     text: &'a str,
+}
+
+impl CallbackPage<'_> {
+    /// Where to go on: the web app's Apps view.
+    fn continue_url(&self) -> &'static str {
+        "/apps"
+    }
 }
 
 fn page(status: axum::http::StatusCode, title: &str, text: &str) -> Response {
@@ -337,9 +391,23 @@ pub async fn oauth_callback(
             "Castellan could not store the tokens.",
         );
     }
-    page(
-        StatusCode::OK,
-        "Connected",
-        "The automation account is connected. You can close this window.",
+    // Apps added in the web app's wizard wait for this token: connect them now.
+    let queued = castellan_services::apps::connect_waiting_apps(
+        &s.services,
+        found.workspace_id,
+        &actor,
+        found.automation_account_id,
     )
+    .await;
+    let text = match queued {
+        Ok(q) if !q.is_empty() => {
+            "The automation account is connected, and Castellan is now connecting its app."
+        }
+        Ok(_) => "The automation account is connected.",
+        Err(e) => {
+            tracing::error!(error = %e, "queueing app.connect after consent");
+            "The automation account is connected, but its app could not be queued for connecting: run Check for updates on it."
+        }
+    };
+    page(StatusCode::OK, "Connected", text)
 }

@@ -100,14 +100,35 @@ pub async fn create_person(
     caller: Caller,
     ApiJson(req): ApiJson<CreatePersonRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedPerson>)> {
+    let (person, password) = create(
+        &s,
+        &caller,
+        &req.email,
+        req.display_name.as_deref(),
+        &req.role,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedPerson {
+            person: person.into(),
+            one_time_password: password,
+        }),
+    ))
+}
+
+/// Adds a person with a one-time password (returned once). Shared by the API and the web app.
+pub async fn create(
+    s: &AppState,
+    caller: &Caller,
+    email: &str,
+    display_name: Option<&str>,
+    role: &str,
+) -> Result<(castellan_store::Person, String), ApiError> {
     let p = *caller.require(Action::ManagePeople)?;
-    let email = Email::parse("email", &req.email)?;
-    let display = optional_text(
-        "display_name",
-        req.display_name.as_deref().unwrap_or(""),
-        256,
-    )?;
-    let role = WorkspaceRole::parse("role", &req.role)?;
+    let email = Email::parse("email", email)?;
+    let display = optional_text("display_name", display_name.unwrap_or(""), 256)?;
+    let role = WorkspaceRole::parse("role", role)?;
     if !may_assign_role(p.role, None, role) {
         return Err(ApiError::Forbidden(format!(
             "a {} cannot create a {role}",
@@ -134,13 +155,7 @@ pub async fn create_person(
             Some(&hash),
         )
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedPerson {
-            person: person.into(),
-            one_time_password: password,
-        }),
-    ))
+    Ok((person, password))
 }
 
 /// One person.
@@ -165,14 +180,34 @@ pub async fn update_person(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdatePersonRequest>,
 ) -> ApiResult<Json<PersonBody>> {
-    let p = *caller.require(Action::ManagePeople)?;
     let id: PersonId = super::parse_id("id", &id, "person")?;
+    Ok(Json(
+        update(
+            &s,
+            &caller,
+            id,
+            req.role.as_deref(),
+            req.display_name.as_deref(),
+            req.disabled,
+        )
+        .await?
+        .into(),
+    ))
+}
+
+/// Changes a person's role, name or disabled flag, as the caller's own role allows. Shared by
+/// the API and the web app.
+pub async fn update(
+    s: &AppState,
+    caller: &Caller,
+    id: PersonId,
+    role: Option<&str>,
+    display_name: Option<&str>,
+    disabled: Option<bool>,
+) -> Result<castellan_store::Person, ApiError> {
+    let p = *caller.require(Action::ManagePeople)?;
     let current = s.store.ws(p.workspace_id).person(id).await?;
-    let role = req
-        .role
-        .as_deref()
-        .map(|r| WorkspaceRole::parse("role", r))
-        .transpose()?;
+    let role = role.map(|r| WorkspaceRole::parse("role", r)).transpose()?;
     let target = role.unwrap_or(current.role);
     if !may_assign_role(p.role, Some(current.role), target) {
         return Err(ApiError::Forbidden(format!(
@@ -180,21 +215,16 @@ pub async fn update_person(
             p.role, current.role
         )));
     }
-    let display_name = req
-        .display_name
-        .as_deref()
+    let display_name = display_name
         .map(|d| optional_text("display_name", d, 256))
         .transpose()?;
     let update = PersonUpdate {
         role,
         display_name,
-        disabled: req.disabled,
+        disabled,
     };
-    Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .update_person(&caller.actor(), id, &update)
-            .await?
-            .into(),
-    ))
+    Ok(s.store
+        .ws(p.workspace_id)
+        .update_person(&caller.actor(), id, &update)
+        .await?)
 }

@@ -242,6 +242,31 @@ impl Browser {
         panic!("the page never said {needle:?}: {}", self.text().await);
     }
 
+    /// Presses a key in whatever has focus.
+    pub async fn press(&self, k: fantoccini::key::Key) {
+        self.c
+            .active_element()
+            .await
+            .unwrap()
+            .send_keys(&k.to_string())
+            .await
+            .unwrap();
+    }
+
+    /// What has focus: its aria-label, else its id, else its text.
+    pub async fn focused(&self) -> String {
+        self.c
+            .execute(
+                "const e = document.activeElement; return e ? (e.getAttribute('aria-label') || e.id || e.textContent) : '';",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
     pub async fn screenshot(&self, name: &str) {
         let png = self.c.screenshot().await.unwrap();
         let dir = screenshot_dir();

@@ -245,3 +245,274 @@ async fn pinterest_story_in_the_browser() {
         );
     }
 }
+
+/// TikTok with a pasted token: connect through the wizard, check, then remove the app from
+/// its Settings tab; removing never calls the platform.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiktok_pasted_token_check_and_remove() {
+    if !browser_available() {
+        return;
+    }
+    let site = Site::start().await;
+    let b = Browser::start(false).await;
+    site.sign_in(&b, true).await;
+    b.goto(&site.url("/apps/connect?step=details&platform=tiktok"))
+        .await;
+    b.fill("#label", "Acme TikTok").await;
+    b.fill("#business_id", &sc::TIKTOK_BRAND.to_string()).await;
+    b.click("input[name=account_mode][value=new]").await;
+    b.fill("#account_label", "TikTok automation").await;
+    b.fill("#account_email", "castellan-automation@acme.example.com")
+        .await;
+    b.fill("#account_password", "bot-password-123").await;
+    b.click("input[name=token_mode][value=paste]").await;
+    b.fill("#access_token", sc::TIKTOK_AUTOMATION_TOKEN).await;
+    b.click("form details summary").await;
+    b.fill("#api_base_url", &site.emu.tiktok_url()).await;
+    b.click_text("Connect app").await;
+    b.wait_text("was added", false).await;
+    b.wait_text("Connected", true).await;
+    b.click_text("Check for updates").await;
+    b.wait_text("Check for updates: Completed", false).await;
+    let t = b.text().await;
+    assert!(t.contains("Onboarded"), "{t}");
+    // Remove it: Settings tab → Remove app → a reason → confirm.
+    reqwest::Client::new()
+        .delete(format!("{}/_emulator/requests", site.emu.base_url()))
+        .send()
+        .await
+        .unwrap();
+    b.xpath("//nav[@aria-label='App sections']//a[contains(., 'Settings')]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("App details", false).await;
+    b.screenshot("20-app-settings").await;
+    b.xpath("//section//a[contains(., 'Remove app')]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("dialog[open] #remove-reason").await;
+    // Without a reason the dialog stays, naming the field.
+    b.xpath("//dialog//button[contains(., 'Remove app')]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        b.find("dialog[open]")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Remove")
+    );
+    b.fill(
+        "#remove-reason",
+        "The TikTok business moved to another team",
+    )
+    .await;
+    b.screenshot("21-dialog-remove-app").await;
+    b.xpath("//dialog//button[contains(., 'Remove app')]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("was removed from Castellan", false).await;
+    assert!(b.text().await.contains("Nothing was changed on TikTok"));
+    let calls = site.control("/requests").await;
+    assert_eq!(
+        calls["total"], 0,
+        "removing an app never calls the platform: {calls}"
+    );
+    let apps = site.api("/api/v1/apps").await;
+    assert_eq!(apps["items"].as_array().unwrap().len(), 0, "{apps}");
+    let accounts = site.api("/api/v1/automation-accounts").await;
+    assert_eq!(
+        accounts["items"].as_array().unwrap().len(),
+        1,
+        "the automation account stays"
+    );
+}
+
+/// Keyboard only: reach Match user with Tab, open it with Enter, close it with Escape (focus
+/// returns to the button), open it again, type the person, Tab to the choice and submit with
+/// Enter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_match_user_dialog_works_with_the_keyboard_alone() {
+    if !browser_available() {
+        return;
+    }
+    let site = Site::start().await;
+    let app = site.connect_api("pinterest").await;
+    let b = Browser::start(false).await;
+    site.sign_in(&b, true).await;
+    b.goto(&site.url(&format!("/apps/{app}/members?tab=unmatched&q=jess")))
+        .await;
+    b.find("a[aria-label^='Match user']").await;
+    // Tab from the search box until the Match user button has focus.
+    b.find("#q").await.click().await.unwrap();
+    let mut reached = false;
+    for _ in 0..20 {
+        b.press(Key::Tab).await;
+        if b.focused().await.starts_with("Match user") {
+            reached = true;
+            break;
+        }
+    }
+    assert!(reached, "Tab reaches the Match user button");
+    b.press(Key::Enter).await;
+    b.find("dialog[open] #match-q").await;
+    assert_eq!(b.focused().await, "match-q", "focus moves into the dialog");
+    b.press(Key::Escape).await;
+    for _ in 0..50 {
+        if b.c
+            .find(fantoccini::Locator::Css("dialog[open]"))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        b.c.find(fantoccini::Locator::Css("dialog[open]"))
+            .await
+            .is_err(),
+        "Escape closes it"
+    );
+    assert!(
+        b.focused().await.starts_with("Match user"),
+        "focus returns to the button"
+    );
+    b.press(Key::Enter).await;
+    b.find("dialog[open] #match-q").await;
+    b.c.active_element()
+        .await
+        .unwrap()
+        .send_keys("ava.johnson")
+        .await
+        .unwrap();
+    b.xpath("//div[@id='match-results']//input[@type='radio' and @checked]")
+        .await;
+    // Tab: Search button, the person, the role, Cancel, Match user.
+    let mut on_submit = false;
+    for _ in 0..8 {
+        b.press(Key::Tab).await;
+        if b.focused().await.trim() == "Match user" {
+            on_submit = true;
+            break;
+        }
+    }
+    assert!(on_submit, "Tab reaches the dialog's Match user button");
+    b.screenshot("22-keyboard-match-dialog").await;
+    b.press(Key::Enter).await;
+    b.wait_text("was matched and moved to Onboarded", false)
+        .await;
+}
+
+/// axe-core on every main screen, in the light and the dark colour scheme: no WCAG 2.2 A or
+/// AA violation. The screens not shot by the stories are shot here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_accessibility_violation_on_any_main_screen() {
+    if !browser_available() {
+        return;
+    }
+    let site = Site::start().await;
+    let app = site.connect_api("pinterest").await;
+    // A report with a seat awaiting removal, and a finished task with a log.
+    let noah: serde_json::Value = site.api("/api/v1/directory/identities?q=noah.davis").await;
+    let id = noah["items"][0]["id"].as_str().unwrap().to_string();
+    site.app
+        .post(
+            &site.token,
+            &format!("/api/v1/directory/identities/{id}/deactivate"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let t: serde_json::Value = site
+        .app
+        .post(&site.token, &format!("/api/v1/apps/{app}/check"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let task = t["id"].as_str().unwrap().to_string();
+    site.wait_task(&task).await;
+    let seat = site
+        .api(&format!("/api/v1/apps/{app}/members?tab=unmatched&q=jess"))
+        .await["items"][0]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let screens: Vec<(&str, String)> = vec![
+        ("apps", "/apps".into()),
+        ("members", format!("/apps/{app}/members")),
+        (
+            "members-unmatched",
+            format!("/apps/{app}/members?tab=unmatched"),
+        ),
+        ("assets", format!("/apps/{app}/assets")),
+        ("reports", format!("/apps/{app}/reports")),
+        ("app-activity", format!("/apps/{app}/activity")),
+        ("app-settings", format!("/apps/{app}/settings")),
+        (
+            "match-user",
+            format!("/apps/{app}/members/{seat}/match?q=ava"),
+        ),
+        ("exempt-user", format!("/apps/{app}/members/{seat}/exempt")),
+        ("remove-user", format!("/apps/{app}/members/{seat}/remove")),
+        ("invite", format!("/apps/{app}/invite")),
+        ("connect-intro", "/apps/connect".into()),
+        (
+            "connect-details",
+            "/apps/connect?step=details&platform=pinterest".into(),
+        ),
+        ("automation", "/automation".into()),
+        ("task", format!("/automation/{task}")),
+        ("directory", "/directory".into()),
+        ("import", "/directory/import".into()),
+        ("activity", "/activity".into()),
+        ("settings", "/settings".into()),
+        ("tokens", "/settings/tokens".into()),
+        ("accounts", "/accounts".into()),
+        ("password", "/password".into()),
+        ("not-found", format!("/apps/{}", uuid::Uuid::now_v7())),
+    ];
+    let mut failures = Vec::new();
+    for dark in [false, true] {
+        let b = Browser::start(dark).await;
+        assert_eq!(
+            b.dark().await,
+            dark,
+            "the colour scheme is {}",
+            if dark { "dark" } else { "light" }
+        );
+        b.goto(&site.url("/signin")).await;
+        b.find("#email").await;
+        let scheme = if dark { "dark" } else { "light" };
+        for v in b.axe().await {
+            failures.push(format!("signin ({scheme}): {v}"));
+        }
+        b.screenshot(&format!("axe-{scheme}-signin")).await;
+        site.sign_in(&b, !dark).await;
+        for (name, path) in &screens {
+            b.goto(&site.url(path)).await;
+            b.find("main").await;
+            for v in b.axe().await {
+                failures.push(format!("{name} ({scheme}): {v}"));
+            }
+            b.screenshot(&format!("axe-{scheme}-{name}")).await;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "axe found violations:\n{}",
+        failures.join("\n")
+    );
+}

@@ -175,6 +175,7 @@ pub async fn match_submit(
 ) -> WebResult {
     web.require(Action::ManageApps)?;
     let id = app_id(&id)?;
+    s.store.ws(web.ws()).app(id).await?;
     let result = async {
         let identity: IdentityId = form
             .get("identity_id")
@@ -294,6 +295,7 @@ pub async fn exempt_submit(
 ) -> WebResult {
     web.require(Action::ManageApps)?;
     let id = app_id(&id)?;
+    s.store.ws(web.ws()).app(id).await?;
     let result = async {
         let until = parse_until(form.get("expires_at"))?;
         Ok::<_, ApiError>(
@@ -355,6 +357,8 @@ pub async fn unexempt_submit(
         .unexempt_seat(&web.caller.actor(), id, &user)
         .await
     {
+        // Another workspace's app, or no such seat: a 404, not a message.
+        Err(e @ castellan_store::StoreError::NotFound(_)) => Err(e.into()),
         Ok(seat) => Ok(done(
             &web,
             &members_url(&id.to_string(), &seat.state.tab().to_string()),
@@ -384,6 +388,8 @@ pub async fn unmatch_submit(
         .unmatch_seat(&web.caller.actor(), id, &user)
         .await
     {
+        // Another workspace's app, or no such seat: a 404, not a message.
+        Err(e @ castellan_store::StoreError::NotFound(_)) => Err(e.into()),
         Ok(seat) => Ok(done(
             &web,
             &members_url(&id.to_string(), "unmatched"),
@@ -649,6 +655,12 @@ pub async fn queue(
     let app = s.store.ws(web.ws()).app(id).await?;
     let result = async {
         let request = request_of(&form)?;
+        if form.get("plan_hash").is_empty() {
+            return Err(ApiError::invalid(
+                "plan_hash",
+                "review the plan first: a change runs only with the plan it was shown with",
+            ));
+        }
         castellan_services::members::plan_and_queue(
             &s.services,
             web.ws(),
@@ -890,6 +902,16 @@ pub async fn apply_submit(
     let app = s.store.ws(web.ws()).app(id).await?;
     let r = s.store.ws(web.ws()).report(id, &report).await?;
     let chosen = form.all("seat");
+    if form.get("plan_hash").is_empty() {
+        let mut view = apply_view(&s, &web, id, &report, &form, true).await?;
+        view.standalone = true;
+        view.errors = Errors::field("plan_hash", "");
+        view.errors.general = Some(
+            "Review the plan first: a report is applied only with the plan it was shown with."
+                .into(),
+        );
+        return dialog!(web, view, false);
+    }
     let applied = castellan_services::members::apply_report(
         &s.services,
         web.ws(),
@@ -970,6 +992,7 @@ pub async fn dismiss_submit(
 ) -> WebResult {
     web.require(Action::ManageApps)?;
     let id = app_id(&id)?;
+    s.store.ws(web.ws()).report(id, &report).await?;
     let result = async {
         let reason = castellan_domain::values::required_text("reason", form.get("reason"), 500)?;
         s.store

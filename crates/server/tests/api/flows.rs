@@ -39,7 +39,7 @@ async fn session_cookie_is_http_only_and_writes_need_the_csrf_token() {
         .unwrap()
         .clone();
     assert!(
-        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
         "{session}"
     );
     let body: serde_json::Value = r.json().await.unwrap();

@@ -8,4 +8,5 @@ mod leases;
 mod manage;
 mod matrix;
 mod sync;
+mod web;
 mod worker;

@@ -1,0 +1,628 @@
+//! The web app over HTTP (no browser): every web route × every workspace role, signed out,
+//! and another workspace's ids, with the exact outcome the policy gives; the CSRF guard; the
+//! session cookie's flags; a sign-in throttle shared by every process on one database.
+
+use castellan_domain::workspace::WorkspaceRole;
+use castellan_domain::{PersonId, WorkspaceId};
+use castellan_server::{AppState, ServerSettings};
+use castellan_services::Services;
+use reqwest::redirect::Policy;
+use serde_json::Value;
+
+use crate::sync::{Setup, setup};
+
+const PASSWORD: &str = "web matrix password 1";
+
+/// A browser-like client signed in as one person: its cookies and CSRF token.
+struct Session {
+    http: reqwest::Client,
+    csrf: String,
+}
+
+async fn set_password(s: &Setup, person: PersonId) {
+    let hash = castellan_server::auth::hash_password(PASSWORD.into(), [5; 16])
+        .await
+        .unwrap();
+    sqlx::query("UPDATE people SET password_hash = $1, must_change_password = 0 WHERE id = $2")
+        .bind(hash)
+        .bind(person.to_string())
+        .execute(s.app.store.pool())
+        .await
+        .unwrap();
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+async fn sign_in(s: &Setup, email: &str, workspace: &str) -> Session {
+    let http = client();
+    let r = http
+        .post(s.app.url("/signin"))
+        .header("origin", &s.app.base)
+        .form(&[
+            ("email", email),
+            ("password", PASSWORD),
+            ("workspace", workspace),
+            ("next", "/apps"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{email} signs in");
+    let csrf = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| c.strip_prefix("castellan_csrf="))
+        .map(|c| c.split(';').next().unwrap().to_string())
+        .unwrap();
+    Session { http, csrf }
+}
+
+async fn person(s: &Setup, ws: WorkspaceId, role: WorkspaceRole) -> String {
+    let id = s.app.person(ws, role).await;
+    set_password(s, id).await;
+    s.app.store.ws(ws).person(id).await.unwrap().email
+}
+
+/// Outcomes per caller: signed out, Guest, Member, Admin, Owner, the Owner of another
+/// workspace (with workspace A's ids). `S` is the sign-in redirect.
+const S: u16 = 1;
+
+struct Row {
+    post: bool,
+    path: String,
+    form: Vec<(&'static str, String)>,
+    expect: [u16; 6],
+}
+
+#[tokio::test]
+async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let app = s.connect("pinterest").await;
+    assert_eq!(s.check(&app).await["status"], "completed");
+    let (ws_b, owner_b) = s.app.workspace("other").await;
+    let owner_a = s.get_json("/api/v1/me").await["person"]["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let owner_a_id: PersonId = s.get_json("/api/v1/me").await["person"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    set_password(&s, owner_a_id).await;
+    set_password(&s, owner_b).await;
+    let guest = person(&s, s.ws, WorkspaceRole::Guest).await;
+    let member = person(&s, s.ws, WorkspaceRole::Member).await;
+    let admin = person(&s, s.ws, WorkspaceRole::Admin).await;
+    let mut sessions = vec![None];
+    for (email, ws) in [
+        (guest.as_str(), "acme"),
+        (member.as_str(), "acme"),
+        (admin.as_str(), "acme"),
+        (owner_a.as_str(), "acme"),
+        ("owner@other.example.com", "other"),
+    ] {
+        sessions.push(Some(sign_in(&s, email, ws).await));
+    }
+    let _ = ws_b;
+
+    // Workspace A's ids.
+    let seat = s
+        .tab(&app, "unmatched")
+        .await
+        .into_iter()
+        .find(|m| m["email"] != "castellan-automation@acme.example.com")
+        .unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let report = s.get_json(&format!("/api/v1/apps/{app}/reports")).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let task = s.get_json("/api/v1/tasks?limit=1").await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let identity = s.get_json("/api/v1/directory/identities?limit=1").await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let person_id = s.app.person(s.ws, WorkspaceRole::Member).await.to_string();
+    let token = s.get_json("/api/v1/tokens").await["items"][0]["id"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+
+    let g = |path: String, expect: [u16; 6]| Row {
+        post: false,
+        path,
+        form: Vec::new(),
+        expect,
+    };
+    let p = |path: String, form: Vec<(&'static str, String)>, expect: [u16; 6]| Row {
+        post: true,
+        path,
+        form,
+        expect,
+    };
+    let a = format!("/apps/{app}");
+    let rows = vec![
+        g("/".into(), [303, 303, 303, 303, 303, 303]),
+        g("/signin".into(), [200, 200, 200, 200, 200, 200]),
+        g("/password".into(), [S, 200, 200, 200, 200, 200]),
+        g("/apps".into(), [S, 403, 403, 200, 200, 200]),
+        g("/apps/connect".into(), [S, 403, 403, 200, 200, 200]),
+        g(a.clone(), [303, 303, 303, 303, 303, 303]),
+        g(format!("{a}/members"), [S, 403, 403, 200, 200, 404]),
+        g(
+            format!("{a}/members?tab=unmatched"),
+            [S, 403, 403, 200, 200, 404],
+        ),
+        g(format!("{a}/assets"), [S, 403, 403, 200, 200, 404]),
+        g(format!("{a}/reports"), [S, 403, 403, 200, 200, 404]),
+        g(
+            format!("{a}/reports/{report}"),
+            [S, 403, 403, 303, 303, 404],
+        ),
+        g(format!("{a}/activity"), [S, 403, 403, 200, 200, 404]),
+        g(format!("{a}/settings"), [S, 403, 403, 200, 200, 404]),
+        g(format!("{a}/progress"), [S, 403, 403, 200, 200, 404]),
+        g(format!("{a}/remove"), [S, 403, 403, 200, 200, 404]),
+        g(
+            format!("{a}/members/{seat}/match"),
+            [S, 403, 403, 200, 200, 404],
+        ),
+        g(
+            format!("{a}/members/{seat}/exempt"),
+            [S, 403, 403, 200, 200, 404],
+        ),
+        g(
+            format!("{a}/members/{seat}/remove"),
+            [S, 403, 403, 200, 200, 404],
+        ),
+        g(
+            format!("{a}/members/{seat}/role"),
+            [S, 403, 403, 200, 200, 404],
+        ),
+        g(format!("{a}/invite"), [S, 403, 403, 200, 200, 404]),
+        g(
+            format!("{a}/reports/{report}/apply"),
+            [S, 403, 403, 200, 200, 404],
+        ),
+        g(
+            format!("{a}/reports/{report}/dismiss"),
+            [S, 403, 403, 200, 200, 404],
+        ),
+        g("/automation".into(), [S, 403, 403, 200, 200, 200]),
+        g(format!("/automation/{task}"), [S, 403, 403, 200, 200, 404]),
+        g("/directory".into(), [S, 403, 200, 200, 200, 200]),
+        g("/directory/import".into(), [S, 403, 403, 200, 200, 200]),
+        g("/activity".into(), [S, 403, 403, 200, 200, 200]),
+        g("/activity/verify".into(), [S, 403, 403, 200, 200, 200]),
+        g("/accounts".into(), [S, 200, 200, 200, 200, 200]),
+        g("/settings".into(), [S, 403, 403, 200, 200, 200]),
+        g("/settings/tokens".into(), [S, 403, 200, 200, 200, 200]),
+        g(
+            format!("/apps/{}/members", uuid::Uuid::now_v7()),
+            [S, 403, 403, 404, 404, 404],
+        ),
+        g("/no-such-page".into(), [404, 404, 404, 404, 404, 404]),
+        // Writes: harmless forms (bad input answers 400 with the form again, past authorization).
+        p(format!("{a}/check"), vec![], [S, 403, 403, 303, 303, 404]),
+        p(
+            format!("{a}/remove"),
+            vec![("reason", String::new())],
+            [S, 403, 403, 400, 400, 404],
+        ),
+        p(
+            format!("{a}/members/{seat}/match"),
+            vec![("role", "owner".into())],
+            [S, 403, 403, 400, 400, 404],
+        ),
+        p(
+            format!("{a}/members/{seat}/exempt"),
+            vec![("reason", String::new())],
+            [S, 403, 403, 400, 400, 404],
+        ),
+        p(
+            format!("{a}/members/{seat}/unexempt"),
+            vec![],
+            [S, 403, 403, 303, 303, 404],
+        ),
+        p(
+            format!("{a}/members/{seat}/unmatch"),
+            vec![],
+            [S, 403, 403, 303, 303, 404],
+        ),
+        p(
+            format!("{a}/changes/preview"),
+            vec![("action", "remove".into())],
+            [S, 403, 403, 400, 400, 404],
+        ),
+        p(
+            format!("{a}/changes"),
+            vec![("action", "remove".into())],
+            [S, 403, 403, 400, 400, 404],
+        ),
+        p(
+            format!("{a}/reports/{report}/apply"),
+            vec![],
+            [S, 403, 403, 400, 400, 404],
+        ),
+        p(
+            format!("{a}/reports/{report}/dismiss"),
+            vec![("reason", String::new())],
+            [S, 403, 403, 400, 400, 404],
+        ),
+        p(
+            "/apps/connect".into(),
+            vec![("platform", "pinterest".into())],
+            [S, 403, 403, 400, 400, 400],
+        ),
+        p(
+            format!("/automation/{task}/cancel"),
+            vec![],
+            [S, 403, 403, 303, 303, 404],
+        ),
+        p(
+            format!("/directory/{identity}/reactivate"),
+            vec![],
+            [S, 403, 403, 303, 303, 404],
+        ),
+        p(
+            "/settings/workspace".into(),
+            vec![("max_removal_share", "7".into())],
+            [S, 403, 403, 403, 400, 400],
+        ),
+        p(
+            "/settings/people".into(),
+            vec![("email", "not an e-mail".into()), ("role", "member".into())],
+            [S, 403, 403, 400, 400, 400],
+        ),
+        p(
+            format!("/settings/people/{person_id}"),
+            vec![("role", "member".into())],
+            [S, 403, 403, 303, 303, 404],
+        ),
+        p(
+            "/settings/platform-apps".into(),
+            vec![("platform", "pinterest".into())],
+            [S, 403, 403, 400, 400, 400],
+        ),
+        p(
+            "/settings/tokens".into(),
+            vec![("name", String::new()), ("scope", "read".into())],
+            [S, 403, 400, 400, 400, 400],
+        ),
+        p(
+            format!("/settings/tokens/{token}/revoke"),
+            vec![],
+            [S, 403, 404, 404, 303, 404],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for row in &rows {
+        for (i, sess) in sessions.iter().enumerate() {
+            let url = s.app.url(&row.path);
+            let anon = client();
+            let http = sess.as_ref().map(|x| &x.http).unwrap_or(&anon);
+            let r = if row.post {
+                let mut form = row.form.clone();
+                if let Some(x) = sess {
+                    form.push(("csrf_token", x.csrf.clone()));
+                }
+                http.post(&url)
+                    .header("origin", &s.app.base)
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap()
+            } else {
+                http.get(&url).send().await.unwrap()
+            };
+            let status = r.status().as_u16();
+            let location = r
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let got = if status == 303 && location.starts_with("/signin?next=") {
+                S
+            } else {
+                status
+            };
+            let html = r.text().await.unwrap_or_default();
+            if got != row.expect[i] {
+                wrong.push(format!(
+                    "{} {} as #{i}: expected {}, got {got} {location} {}",
+                    if row.post { "POST" } else { "GET" },
+                    row.path,
+                    row.expect[i],
+                    html.chars().take(200).collect::<String>()
+                ));
+            }
+            // Error pages live inside the layout's frame and never leak JSON.
+            if got == 403 || got == 404 {
+                assert!(
+                    html.contains("<main") && !html.contains("{\"error\""),
+                    "{}: {html}",
+                    row.path
+                );
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "web authorization mismatches:\n{}",
+        wrong.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn forms_without_the_csrf_token_or_from_another_site_are_refused_and_change_nothing() {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let me = s.get_json("/api/v1/me").await;
+    let owner: PersonId = me["person"]["id"].as_str().unwrap().parse().unwrap();
+    set_password(&s, owner).await;
+    let sess = sign_in(&s, me["person"]["email"].as_str().unwrap(), "acme").await;
+    let id = s
+        .get_json("/api/v1/directory/identities?q=noah.davis")
+        .await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = s.app.url(&format!("/directory/{id}/deactivate"));
+    let active = || async {
+        s.get_json(&format!("/api/v1/directory/identities/{id}"))
+            .await["active"]
+            .clone()
+    };
+    let audit = || async {
+        s.get_json("/api/v1/audit/events?limit=500").await["items"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = audit().await;
+    let attempts: Vec<(&str, reqwest::RequestBuilder)> = vec![
+        (
+            "no token",
+            sess.http
+                .post(&url)
+                .header("origin", &s.app.base)
+                .form(&[("x", "1")]),
+        ),
+        (
+            "a wrong token",
+            sess.http
+                .post(&url)
+                .header("origin", &s.app.base)
+                .form(&[("csrf_token", "0".repeat(64))]),
+        ),
+        (
+            "another origin",
+            sess.http
+                .post(&url)
+                .header("origin", "https://evil.example")
+                .form(&[("csrf_token", sess.csrf.clone())]),
+        ),
+        (
+            "a cross-site fetch",
+            sess.http
+                .post(&url)
+                .header("sec-fetch-site", "cross-site")
+                .form(&[("csrf_token", sess.csrf.clone())]),
+        ),
+        (
+            "a wrong header token",
+            sess.http
+                .post(&url)
+                .header("origin", &s.app.base)
+                .header("x-csrf-token", "nope"),
+        ),
+    ];
+    for (what, req) in attempts {
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 403, "{what} is refused");
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains("This form could not be accepted"),
+            "{what}: {html}"
+        );
+        assert_eq!(active().await, Value::Bool(true), "{what} changed nothing");
+    }
+    assert_eq!(audit().await, before, "nothing was recorded either");
+    // The same form from our own page goes through.
+    let r = sess
+        .http
+        .post(&url)
+        .header("origin", &s.app.base)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("csrf_token", sess.csrf.clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(active().await, Value::Bool(false));
+}
+
+#[tokio::test]
+async fn pages_carry_a_strict_csp_and_the_session_cookie_is_strict() {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let me = s.get_json("/api/v1/me").await;
+    let owner: PersonId = me["person"]["id"].as_str().unwrap().parse().unwrap();
+    set_password(&s, owner).await;
+    let r = client()
+        .post(s.app.url("/signin"))
+        .header("origin", &s.app.base)
+        .form(&[
+            ("email", me["person"]["email"].as_str().unwrap()),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("castellan_session="))
+        .unwrap()
+        .to_string();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    assert!(!session.contains("Secure"), "plain HTTP here");
+    let page = client().get(s.app.url("/signin")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("<script>") && !html.contains(" style=\""),
+        "no inline script or style"
+    );
+    // Static files are content-addressed and cached for a year.
+    let js = html
+        .split("href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let r = client().get(s.app.url(&js)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{js}");
+    assert!(
+        r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(
+        client()
+            .get(s.app.url("/static/app.css"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn secure_cookies_are_marked_secure() {
+    let app = castellan_testkit::TestApp::spawn_with(
+        castellan_testkit::TestDb::sqlite(),
+        ServerSettings {
+            secure_cookies: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_, owner) = app.workspace("acme").await;
+    let hash = castellan_server::auth::hash_password(PASSWORD.into(), [5; 16])
+        .await
+        .unwrap();
+    sqlx::query("UPDATE people SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(owner.to_string())
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let r = client()
+        .post(app.url("/signin"))
+        .form(&[("email", "owner@acme.example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("castellan_session="))
+        .unwrap()
+        .to_string();
+    assert!(
+        session.contains("Secure") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+}
+
+/// Two server processes on one database share the sign-in throttle: failures on one count on
+/// the other.
+#[tokio::test]
+async fn the_sign_in_throttle_holds_across_processes_sharing_a_database() {
+    let app = castellan_testkit::TestApp::spawn().await;
+    let (_, owner) = app.workspace("acme").await;
+    let hash = castellan_server::auth::hash_password(PASSWORD.into(), [5; 16])
+        .await
+        .unwrap();
+    sqlx::query("UPDATE people SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(owner.to_string())
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    // A second server over the same database (another process would open it the same way).
+    let store2 = app.db.store(castellan_domain::Env::system()).await;
+    let state2 = AppState::new(
+        Services::new(store2, app.vault.clone()),
+        ServerSettings::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base2 = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(castellan_server::serve(
+        listener,
+        state2,
+        app.shutdown.clone(),
+    ));
+    let sign_in = |base: String, pw: &'static str| async move {
+        client()
+            .post(format!("{base}/signin"))
+            .form(&[("email", "owner@acme.example.com"), ("password", pw)])
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    for i in 0..5 {
+        let base = if i % 2 == 0 {
+            app.base.clone()
+        } else {
+            base2.clone()
+        };
+        assert_eq!(sign_in(base, "wrong password").await, 401);
+    }
+    assert_eq!(
+        sign_in(base2.clone(), PASSWORD).await,
+        429,
+        "the other process refuses too"
+    );
+    assert_eq!(sign_in(app.base.clone(), PASSWORD).await, 429);
+}

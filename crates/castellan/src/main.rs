@@ -182,6 +182,20 @@ enum BenchCmd {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Server time and size of every main web page over a large checked business.
+    Web {
+        #[arg(long, default_value_t = 100_000)]
+        members: usize,
+        #[arg(long, default_value_t = 10_000)]
+        assets: usize,
+        #[arg(long, default_value_t = 1_000)]
+        partners: usize,
+        #[arg(long, default_value_t = 10)]
+        grants_per_member: usize,
+        /// Requests per page (after two warm-ups).
+        #[arg(long, default_value_t = 30)]
+        rounds: usize,
+    },
     /// Match seats to directory identities (the check-for-updates matching step).
     Matching {
         #[arg(long, default_value_t = 100_000)]
@@ -372,6 +386,25 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         } => members::outbox(&cfg, workspace, json, limit).await,
         Command::Vault(VaultCmd::RotateKey { retire }) => admin::rotate_key(&cfg, retire).await,
         Command::Emulate(args) => emulate::emulate(args).await,
+        Command::Bench(BenchCmd::Web {
+            members,
+            assets,
+            partners,
+            grants_per_member,
+            rounds,
+        }) => {
+            bench::bench_web(
+                &cfg,
+                castellan_emulators::Scale {
+                    members,
+                    assets,
+                    partners,
+                    grants_per_member,
+                },
+                rounds,
+            )
+            .await
+        }
         Command::Bench(BenchCmd::Matching {
             members,
             identities,

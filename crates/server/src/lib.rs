@@ -255,8 +255,14 @@ async fn observe(State(s): State<AppState>, req: Request, next: Next) -> Respons
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let started = Instant::now();
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
     let elapsed = started.elapsed();
+    // The server's own time, for browsers' developer tools and `castellan bench web`.
+    if let Ok(v) =
+        axum::http::HeaderValue::from_str(&format!("app;dur={:.2}", elapsed.as_secs_f64() * 1000.0))
+    {
+        resp.headers_mut().insert("server-timing", v);
+    }
     let status = resp.status().as_u16();
     s.services
         .metrics

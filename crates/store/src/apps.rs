@@ -441,15 +441,21 @@ impl Scoped<'_> {
             .map(|a| Some(a.asset_id.as_str()))
             .collect();
         let grants = sqlx::query(&format!(
-            "SELECT g.asset_id, g.holder, g.permissions, COALESCE(s.email, s.username, p.name) AS label FROM app_grants g \
-             JOIN {src} ON g.asset_id = j.value->>0 \
+            // Each asset's first `cap` holders and its total, numbered in the database, so only
+            // the holders shown are joined to their names.
+            "SELECT g.asset_id, g.holder, g.permissions, g.total, COALESCE(s.email, s.username, p.name) AS label FROM (\
+               SELECT x.app_id, x.asset_id, x.holder, x.permissions, \
+                 ROW_NUMBER() OVER (PARTITION BY x.asset_id ORDER BY x.holder) AS rn, COUNT(*) OVER (PARTITION BY x.asset_id) AS total \
+               FROM app_grants x WHERE x.app_id = $1 AND x.asset_id IN (SELECT j.value->>0 FROM {src}) AND x.vanished_at IS NULL\
+             ) g \
              LEFT JOIN app_seats s ON s.app_id = g.app_id AND g.holder LIKE 'member:%' AND s.user_id = substr(g.holder, 8) \
              LEFT JOIN app_partners p ON p.app_id = g.app_id AND g.holder LIKE 'partner:%' AND p.partner_id = substr(g.holder, 9) \
-             WHERE g.app_id = $1 AND g.vanished_at IS NULL ORDER BY g.asset_id, g.holder",
+             WHERE g.rn <= $3 ORDER BY g.asset_id, g.holder",
             src = crate::sql::json_rows(self.store.backend, 2),
         ))
         .bind(app.to_string())
         .bind(serde_json::to_string(&ids.iter().map(|i| [i]).collect::<Vec<_>>()).expect("ids serialise"))
+        .bind(cap as i64)
         .fetch_all(&self.store.pool)
         .await?;
         let mut by_asset: std::collections::HashMap<String, (i64, Vec<Holding>)> =
@@ -457,7 +463,7 @@ impl Scoped<'_> {
         for r in &grants {
             let asset: String = r.try_get("asset_id")?;
             let e = by_asset.entry(asset.clone()).or_default();
-            e.0 += 1;
+            e.0 = r.try_get("total")?;
             if e.1.len() < cap {
                 e.1.push(Holding {
                     holder: r.try_get("holder")?,
@@ -490,9 +496,11 @@ impl Scoped<'_> {
         }
         let keys: Vec<[String; 1]> = user_ids.iter().map(|u| [format!("member:{u}")]).collect();
         let rows = sqlx::query(&format!(
-            "SELECT g.holder, g.asset_id, g.permissions, a.name, a.kind FROM app_grants g JOIN {src} ON g.holder = j.value->>0 \
+            // `IN (SELECT …)`, not a join: SQLite's planner then looks each holder up in the
+            // primary key instead of scanning every grant of the app.
+            "SELECT g.holder, g.asset_id, g.permissions, a.name, a.kind FROM app_grants g \
              LEFT JOIN app_assets a ON a.app_id = g.app_id AND a.asset_id = g.asset_id \
-             WHERE g.app_id = $1 AND g.workspace_id = $3 AND g.vanished_at IS NULL ORDER BY g.holder, g.asset_id",
+             WHERE g.app_id = $1 AND g.holder IN (SELECT j.value->>0 FROM {src}) AND g.workspace_id = $3 AND g.vanished_at IS NULL ORDER BY g.holder, g.asset_id",
             src = crate::sql::json_rows(self.store.backend, 2),
         ))
         .bind(app.to_string())
@@ -524,32 +532,30 @@ impl Scoped<'_> {
         if apps.is_empty() {
             return Ok(out);
         }
-        let ids = serde_json::to_string(&apps.iter().map(|a| [a.to_string()]).collect::<Vec<_>>())
-            .expect("ids serialise");
-        let src = crate::sql::json_rows(self.store.backend, 2);
+        // One query per app, each answered from indexes on `app_id` (the number of apps is
+        // a page of app cards, not a number of rows).
         let sql = format!(
-            "SELECT t.app_id, t.state, COUNT(*) AS n FROM (\
-               SELECT s.app_id, s.state FROM app_seats s WHERE s.workspace_id = $1 AND s.vanished_at IS NULL \
-               UNION ALL SELECT a.app_id, '#assets' FROM app_assets a WHERE a.workspace_id = $1 AND a.vanished_at IS NULL \
-               UNION ALL SELECT p.app_id, '#partners' FROM app_partners p WHERE p.workspace_id = $1 AND p.vanished_at IS NULL\
-             ) t JOIN {src} ON t.app_id = j.value->>0 JOIN apps v ON v.id = t.app_id AND v.last_check_at IS NOT NULL \
-             GROUP BY t.app_id, t.state ORDER BY t.app_id, t.state"
+            "SELECT state, COUNT(*) AS n FROM app_seats WHERE workspace_id = $1 AND app_id = $2 AND vanished_at IS NULL AND {VISIBLE} GROUP BY state \
+             UNION ALL SELECT '#assets', COUNT(*) FROM app_assets WHERE workspace_id = $1 AND app_id = $2 AND vanished_at IS NULL AND {VISIBLE} \
+             UNION ALL SELECT '#partners', COUNT(*) FROM app_partners WHERE workspace_id = $1 AND app_id = $2 AND vanished_at IS NULL AND {VISIBLE}"
         );
-        let rows = sqlx::query(&sql)
-            .bind(self.ws_str())
-            .bind(ids)
-            .fetch_all(&self.store.pool)
-            .await?;
-        for r in &rows {
-            let app: AppId = get_id(r, "app_id")?;
-            let state: String = r.try_get("state")?;
-            let n: i64 = r.try_get("n")?;
-            let c = out.entry(app).or_default();
-            match state.as_str() {
-                "#assets" => c.assets = n,
-                "#partners" => c.partners = n,
-                _ => c.tabs.push((state, n)),
+        for app in apps {
+            let rows = sqlx::query(&sql)
+                .bind(self.ws_str())
+                .bind(app.to_string())
+                .fetch_all(&self.store.pool)
+                .await?;
+            let c = out.entry(*app).or_default();
+            for r in &rows {
+                let state: String = r.try_get("state")?;
+                let n: i64 = r.try_get("n")?;
+                match state.as_str() {
+                    "#assets" => c.assets = n,
+                    "#partners" => c.partners = n,
+                    _ => c.tabs.push((state, n)),
+                }
             }
+            c.tabs.sort();
         }
         Ok(out)
     }

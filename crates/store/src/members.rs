@@ -227,18 +227,38 @@ impl Scoped<'_> {
                 .collect::<Vec<_>>(),
         )
         .expect("emails serialise");
-        let rows = sqlx::query(&format!(
-            "SELECT s.user_id, s.email, s.username, s.roles, s.kind, s.state FROM app_seats s WHERE s.app_id = $1 AND s.workspace_id = $4 \
-             AND s.vanished_at IS NULL AND (s.user_id IN (SELECT j.value->>0 FROM {}) OR LOWER(s.email) IN (SELECT k.value->>0 FROM {}))",
+        // By id through the primary key; by e-mail (invites only) with a scan, so the two are
+        // asked apart: an OR of both would scan every seat for every plan.
+        let by_id = sqlx::query(&format!(
+            "SELECT s.user_id, s.email, s.username, s.roles, s.kind, s.state FROM app_seats s \
+             WHERE s.app_id = $1 AND s.user_id IN (SELECT j.value->>0 FROM {}) AND s.workspace_id = $3 AND s.vanished_at IS NULL",
             json_rows(self.store.backend, 2),
-            crate::sql::json_rows_as(self.store.backend, 3, "k"),
         ))
         .bind(&a)
         .bind(ids)
-        .bind(mails)
         .bind(self.ws_str())
         .fetch_all(p)
         .await?;
+        let by_mail = if emails.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query(&format!(
+                "SELECT s.user_id, s.email, s.username, s.roles, s.kind, s.state FROM app_seats s WHERE s.app_id = $1 AND s.workspace_id = $3 \
+                 AND s.vanished_at IS NULL AND LOWER(s.email) IN (SELECT k.value->>0 FROM {})",
+                crate::sql::json_rows_as(self.store.backend, 2, "k"),
+            ))
+            .bind(&a)
+            .bind(mails)
+            .bind(self.ws_str())
+            .fetch_all(p)
+            .await?
+        };
+        let mut seen = std::collections::HashSet::new();
+        let rows: Vec<_> = by_id
+            .into_iter()
+            .chain(by_mail)
+            .filter(|r| seen.insert(r.try_get::<String, _>("user_id").unwrap_or_default()))
+            .collect();
         let mut seats = Vec::new();
         for r in &rows {
             seats.push(SeatView {

@@ -1,5 +1,8 @@
 //! `castellan bench …`: figures (speed, memory), never pass/fail tests.
 
+mod web;
+pub(crate) use web::bench_web;
+
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -404,7 +404,7 @@ async fn report_failed(ctx: &TaskContext, app: AppId, t: &MembersChange, why: &s
 #[derive(Debug)]
 pub enum Applied {
     /// The removal of the report's live seats: previewed, and queued unless a dry run.
-    Planned(Preview, Option<castellan_store::Task>),
+    Planned(Preview, Option<Box<castellan_store::Task>>),
     /// None of the chosen seats is on the platform any more. Unless a dry run, the report is
     /// marked applied (each seat already gone).
     NothingLive,
@@ -454,7 +454,7 @@ pub async fn apply_report(
         h,
     )
     .await?;
-    Ok(Applied::Planned(preview, task))
+    Ok(Applied::Planned(preview, task.map(Box::new)))
 }
 
 /// Exempts a seat from matching: a reason is required and an end, when given, must be in the

@@ -432,7 +432,7 @@ pub async fn apply_report(
             },
             Json(ChangeResponse {
                 plan: preview.into(),
-                task: task.map(Into::into),
+                task: task.map(|t| (*t).into()),
             }),
         )),
         castellan_services::members::Applied::NothingLive if req.dry_run => Ok((

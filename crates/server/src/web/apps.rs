@@ -275,6 +275,8 @@ pub async fn load_head(
 #[template(path = "web/apps.html")]
 pub struct AppsPage {
     chrome: Chrome,
+    /// What needs attention first: each line's words and the link to the rows behind it.
+    attention: Vec<(String, String)>,
     cards: Vec<AppHead>,
     next: Option<String>,
     may_manage: bool,
@@ -289,21 +291,52 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
     let mut counts = scoped.app_counts(&ids).await?;
     let may = web.require(Action::ManageApps).is_ok();
     let mut cards = Vec::new();
+    let mut attention = Vec::new();
     for a in &apps.items {
         let check = latest_check(&s, &web, a.id).await?;
-        cards.push(head_of(
+        let head = head_of(
             a,
             counts.remove(&a.id).unwrap_or_default(),
             check.as_ref(),
             None,
             "",
             may,
-        ));
+        );
+        if a.status == AppStatus::Error {
+            attention.push((
+                format!("{}: connection failing", a.label),
+                format!("/apps/{}/settings", a.id),
+            ));
+        }
+        if let Some(r) = scoped.reports(a.id, 1).await?.into_iter().next()
+            && r.status == "open"
+        {
+            attention.push((
+                format!(
+                    "{}: {} seat(s) of people who left await removal",
+                    a.label,
+                    r.pending_removal.len()
+                ),
+                format!("/apps/{}/reports", a.id),
+            ));
+        }
+        if let Some(t) = head
+            .tabs
+            .iter()
+            .find(|t| t.label == "Unmatched" && t.count > 0)
+        {
+            attention.push((
+                format!("{}: {} unmatched seat(s)", a.label, t.count),
+                t.href.clone(),
+            ));
+        }
+        cards.push(head);
     }
     page(
         &web,
         &AppsPage {
             chrome: web.chrome(Nav::Apps, "Apps"),
+            attention,
             cards,
             next: apps
                 .next_cursor
@@ -1022,7 +1055,9 @@ pub async fn connect_submit(State(s): State<AppState>, web: Web, form: Form) -> 
     web.require(Action::ManageApps)?;
     web.require(Action::ManageAutomationAccounts)?;
     match connect(&s, &web, &form).await {
-        Ok(Connected::Queued(app, task)) => Ok(done(
+        Ok(Connected::Queued(queued)) => {
+            let (app, task) = *queued;
+            Ok(done(
             &web,
             &format!("/apps/{}/members", app.id),
             Flash::success(format!(
@@ -1030,7 +1065,8 @@ pub async fn connect_submit(State(s): State<AppState>, web: Web, form: Form) -> 
                 app.label
             ))
             .with_link(format!("/automation/{}", task.id)),
-        )),
+        ))
+        }
         Ok(Connected::AwaitingConsent(url)) => {
             let mut view = connect_view(&s, &web, "consent", form, Errors::default()).await?;
             view.authorize_url = url;
@@ -1045,7 +1081,7 @@ pub async fn connect_submit(State(s): State<AppState>, web: Web, form: Form) -> 
 }
 
 enum Connected {
-    Queued(App, castellan_store::Task),
+    Queued(Box<(App, castellan_store::Task)>),
     AwaitingConsent(String),
 }
 
@@ -1159,5 +1195,5 @@ async fn connect(
         req,
     )
     .await?;
-    Ok(Connected::Queued(app, task))
+    Ok(Connected::Queued(Box::new((app, task))))
 }

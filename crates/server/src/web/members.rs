@@ -361,7 +361,7 @@ pub async fn unexempt_submit(
         Err(e @ castellan_store::StoreError::NotFound(_)) => Err(e.into()),
         Ok(seat) => Ok(done(
             &web,
-            &members_url(&id.to_string(), &seat.state.tab().to_string()),
+            &members_url(&id.to_string(), seat.state.tab()),
             Flash::success(format!(
                 "{} is no longer exempt.",
                 seat.email.unwrap_or(seat.user_id)

@@ -626,3 +626,91 @@ async fn the_sign_in_throttle_holds_across_processes_sharing_a_database() {
     );
     assert_eq!(sign_in(app.base.clone(), PASSWORD).await, 429);
 }
+
+/// A signed-out htmx request is told where to go (`HX-Redirect`) instead of getting the
+/// sign-in page as a fragment; a form with a bad field comes back naming it, with what was
+/// entered kept.
+#[tokio::test]
+async fn signed_out_htmx_requests_redirect_and_form_errors_name_their_field() {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let r = client()
+        .get(s.app.url("/automation?fragment=rows"))
+        .header("hx-request", "true")
+        .header("hx-current-url", format!("{}/automation", s.app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["hx-redirect"].to_str().unwrap(),
+        "/signin?next=%2Fautomation"
+    );
+    let me = s.get_json("/api/v1/me").await;
+    let owner: PersonId = me["person"]["id"].as_str().unwrap().parse().unwrap();
+    set_password(&s, owner).await;
+    let sess = sign_in(&s, me["person"]["email"].as_str().unwrap(), "acme").await;
+    let r = sess
+        .http
+        .post(s.app.url("/apps/connect"))
+        .header("origin", &s.app.base)
+        .form(&[
+            ("csrf_token", sess.csrf.as_str()),
+            ("platform", "pinterest"),
+            ("label", "Kept label"),
+            ("business_id", "not-a-number"),
+            ("login_method", "password"),
+            ("account_mode", "new"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("id=\"business-error\""),
+        "the error sits by its field: {html}"
+    );
+    assert!(
+        html.contains("must be the numeric id of the business"),
+        "{html}"
+    );
+    assert!(
+        html.contains("value=\"Kept label\""),
+        "what was entered is kept"
+    );
+    assert!(html.contains("aria-invalid=\"true\""));
+    assert_eq!(
+        s.get_json("/api/v1/apps").await["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    // Signing in sends the person back where they were going.
+    let r = client()
+        .post(s.app.url("/signin"))
+        .header("origin", &s.app.base)
+        .form(&[
+            ("email", me["person"]["email"].as_str().unwrap()),
+            ("password", PASSWORD),
+            ("next", "/directory?q=ava"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/directory?q=ava");
+    let r = client()
+        .post(s.app.url("/signin"))
+        .header("origin", &s.app.base)
+        .form(&[
+            ("email", me["person"]["email"].as_str().unwrap()),
+            ("password", PASSWORD),
+            ("next", "//evil.example/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/apps", "never to another site");
+}

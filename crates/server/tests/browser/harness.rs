@@ -43,7 +43,6 @@ pub fn browser_available() -> bool {
 /// A chromedriver process on a port of its own, killed on drop.
 pub struct Driver {
     child: Child,
-    pub port: u16,
     _profile: tempfile::TempDir,
 }
 
@@ -141,7 +140,6 @@ impl Browser {
             c,
             _driver: Driver {
                 child,
-                port,
                 _profile: profile,
             },
         }
@@ -314,7 +312,6 @@ pub fn screenshot_dir() -> PathBuf {
 /// password; the platform apps point at the emulators' consent pages.
 pub struct Site {
     pub app: TestApp,
-    pub ws: castellan_domain::WorkspaceId,
     pub emu: Running,
     pub token: String,
     stop: CancellationToken,
@@ -398,9 +395,9 @@ impl Site {
             public_url: app.base.clone(),
         };
         let stop = app.run_worker(svc, cfg);
+        let _ = ws;
         Site {
             app,
-            ws,
             emu,
             token,
             stop,

@@ -625,4 +625,39 @@ async fn members_and_reports_from_the_cli() {
         mail["body"].as_str().unwrap().contains("David Carter"),
         "{mail}"
     );
+    // The e-mail links to the report in the web app.
+    assert!(mail["body"].as_str().unwrap().contains("/apps/"), "{mail}");
+
+    // Removing the app: a reason is required; the platform is not called.
+    let no_reason = castellan(dir.path(), None)
+        .args(["apps", "remove", "Acme Pins", "--reason", " "])
+        .output()
+        .unwrap();
+    assert!(!no_reason.status.success());
+    reqwest::Client::new()
+        .delete(format!("{}/_emulator/requests", emu.base_url()))
+        .send()
+        .await
+        .unwrap();
+    let removed = run(&[
+        "apps",
+        "remove",
+        "Acme Pins",
+        "--reason",
+        "moved to another team",
+        "--json",
+    ]);
+    let removed: serde_json::Value = serde_json::from_str(removed.trim()).unwrap();
+    assert!(
+        removed["removed"]["seats"].as_u64().unwrap() > 0,
+        "{removed}"
+    );
+    let calls: serde_json::Value = reqwest::get(format!("{}/_emulator/requests", emu.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(calls["total"], 0, "{calls}");
+    assert_eq!(run(&["apps", "list", "--json"]).trim(), "");
 }

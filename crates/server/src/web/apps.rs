@@ -360,9 +360,10 @@ pub struct SeatRow {
     pub username: String,
     pub roles: String,
     pub assets: i64,
+    /// The seat's assets and its permissions on each (shown on demand).
+    pub holdings: Vec<(String, String)>,
     pub notes: Vec<(&'static str, String)>,
     pub automation: bool,
-    pub actions: Vec<(&'static str, String)>,
     pub modal_actions: Vec<(&'static str, String)>,
     pub post_actions: Vec<(&'static str, String)>,
 }
@@ -408,6 +409,14 @@ pub async fn members(
         )
         .await?;
     let base = format!("/apps/{id}/members/");
+    // The page's seats' permissions in one query, for the expandable asset lists.
+    let ids: Vec<String> = seats
+        .items
+        .iter()
+        .filter(|s| s.assets > 0)
+        .map(|s| s.user_id.clone())
+        .collect();
+    let mut perms = s.store.ws(web.ws()).seat_permissions(id, &ids).await?;
     let rows = seats
         .items
         .into_iter()
@@ -478,9 +487,14 @@ pub async fn members(
                 username: seat.username.clone().unwrap_or_default(),
                 roles: seat.roles.join(", "),
                 assets: seat.assets,
+                holdings: perms
+                    .remove(&seat.user_id)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|h| (h.label.unwrap_or(h.asset_id), h.permissions.join(", ")))
+                    .collect(),
                 notes,
                 automation,
-                actions: Vec::new(),
                 modal_actions: modal,
                 post_actions: posts,
                 user_id: seat.user_id,

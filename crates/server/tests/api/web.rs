@@ -714,3 +714,66 @@ async fn signed_out_htmx_requests_redirect_and_form_errors_name_their_field() {
         .unwrap();
     assert_eq!(r.headers()["location"], "/apps", "never to another site");
 }
+
+/// CSV import from the Directory page: a file with bad rows comes back with each row's error
+/// and imports nothing; sign-out ends the session.
+#[tokio::test]
+async fn csv_import_shows_each_bad_row_and_sign_out_ends_the_session() {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let me = s.get_json("/api/v1/me").await;
+    let owner: PersonId = me["person"]["id"].as_str().unwrap().parse().unwrap();
+    set_password(&s, owner).await;
+    let sess = sign_in(&s, me["person"]["email"].as_str().unwrap(), "acme").await;
+    let before = s.get_json("/api/v1/directory/identities?limit=500").await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    let csv = "userName,email\nnew.person,new.person@acme.example.com\nbad.row,not-an-email\n,missing@acme.example.com\n";
+    let boundary = "castellanboundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{}\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"people.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n",
+        sess.csrf
+    );
+    let r = sess
+        .http
+        .post(s.app.url("/directory/import"))
+        .header("origin", &s.app.base)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Rows with errors") && html.contains("nothing was imported"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>3</td>") && html.contains("<td>4</td>"),
+        "lines 3 and 4 are named: {html}"
+    );
+    let after = s.get_json("/api/v1/directory/identities?limit=500").await["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after, "nothing was imported");
+
+    let r = sess
+        .http
+        .post(s.app.url("/signout"))
+        .header("origin", &s.app.base)
+        .form(&[("csrf_token", sess.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/signin");
+    let r = sess.http.get(s.app.url("/apps")).send().await.unwrap();
+    assert_eq!(r.status(), 303, "signed out");
+}

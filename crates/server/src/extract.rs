@@ -155,3 +155,44 @@ mod tests {
         ));
     }
 }
+
+/// What a kind of row is called in a "not found" answer.
+pub trait Named: std::str::FromStr {
+    const WHAT: &'static str;
+}
+
+macro_rules! named {
+    ($($t:ty => $what:literal),+ $(,)?) => {
+        $(impl Named for $t { const WHAT: &'static str = $what; })+
+    };
+}
+
+named! {
+    castellan_domain::AppId => "app",
+    castellan_domain::TaskId => "task",
+    castellan_domain::TokenId => "token",
+    castellan_domain::PersonId => "person",
+    castellan_domain::IdentityId => "identity",
+    castellan_domain::GroupId => "group",
+    castellan_domain::AutomationAccountId => "automation account",
+}
+
+/// The typed id of a route's `{id}`. A malformed one cannot name any row, so it is answered
+/// as a row that does not exist (404), naming the path parameter, before the handler runs.
+pub struct PathId<T>(pub T);
+
+impl<S: Send + Sync, T: Named + Send> FromRequestParts<S> for PathId<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let not_found = || ApiError::NotFoundAt {
+            field: "id".into(),
+            what: T::WHAT.into(),
+        };
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| not_found())?;
+        raw.parse().map(PathId).map_err(|_| not_found())
+    }
+}

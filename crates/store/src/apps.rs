@@ -571,29 +571,6 @@ impl Scoped<'_> {
             .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
             .collect()
     }
-
-    /// The latest check reports of an app, newest first.
-    pub async fn check_reports(
-        &self,
-        app: AppId,
-        limit: i64,
-    ) -> Result<Vec<(Timestamp, serde_json::Value, serde_json::Value)>> {
-        let rows = sqlx::query("SELECT created_at, summary, changes FROM check_reports WHERE workspace_id = $1 AND app_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3")
-            .bind(self.ws_str())
-            .bind(app.to_string())
-            .bind(limit)
-            .fetch_all(&self.store.pool)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    get_time(r, "created_at")?,
-                    crate::get_json(r, "summary")?,
-                    crate::get_json(r, "changes")?,
-                ))
-            })
-            .collect()
-    }
 }
 
 impl crate::Store {

@@ -1018,7 +1018,13 @@ async fn checks_write_only_differences(db: &TestDb) {
     );
     assert_eq!(third.partners_vanished, 1);
     assert_eq!(third.rows_written, 8);
-    let (_, _, changes) = store.ws(ws).check_reports(app, 1).await.unwrap().remove(0);
+    let changes = store
+        .ws(ws)
+        .reports(app, 1)
+        .await
+        .unwrap()
+        .remove(0)
+        .changes;
     assert_eq!(changes["new_seats"], serde_json::json!(["5000"]));
     assert_eq!(changes["vanished_seats"], serde_json::json!([gone.user_id]));
     assert_eq!(changes["role_changes"][0]["user_id"], "1005");
@@ -1032,7 +1038,13 @@ async fn checks_write_only_differences(db: &TestDb) {
     clock.advance(chrono::Duration::minutes(1));
     let back = run_check(&store, ws, app, &world::batches(&biz)).await;
     assert_eq!((back.seats_new, back.seats_changed), (0, 1));
-    let (_, _, changes) = store.ws(ws).check_reports(app, 1).await.unwrap().remove(0);
+    let changes = store
+        .ws(ws)
+        .reports(app, 1)
+        .await
+        .unwrap()
+        .remove(0)
+        .changes;
     assert_eq!(changes["new_seats"], serde_json::json!(["1009"]));
     assert_eq!(
         run_check(&store, ws, app, &world::batches(&biz))

@@ -3,9 +3,8 @@
 //! audited reveal.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use castellan_domain::AutomationAccountId;
 use castellan_domain::apps::Platform;
 use castellan_domain::policy::Action;
 use castellan_services::vault::open_sealed;
@@ -16,7 +15,7 @@ use utoipa::ToSchema;
 use super::{Page, PageQuery, cursor, limit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -182,23 +181,19 @@ pub async fn create_automation_account(
     ))
 }
 
-fn account_id(raw: &str) -> Result<AutomationAccountId, ApiError> {
-    super::parse_id("id", raw, "automation account")
-}
-
 /// One automation account (without its secrets).
 #[utoipa::path(get, path = "/api/v1/automation-accounts/{id}", tag = "accounts", params(("id" = String, Path, description = "automation account id")),
     responses((status = 200, body = AutomationAccountBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_automation_account(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::AutomationAccountId>,
 ) -> ApiResult<Json<AutomationAccountBody>> {
     let p = caller.require(Action::ReadAutomationAccounts)?;
     Ok(Json(
         s.store
             .ws(p.workspace_id)
-            .automation_account(account_id(&id)?)
+            .automation_account(id)
             .await?
             .into(),
     ))
@@ -225,7 +220,7 @@ pub struct RevealResponse {
 pub async fn reveal(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::AutomationAccountId>,
     ApiJson(req): ApiJson<RevealRequest>,
 ) -> ApiResult<Json<RevealResponse>> {
     let p = *caller.require(Action::RevealSecrets)?;
@@ -235,7 +230,6 @@ pub async fn reveal(
             "secret must be password, access_token or refresh_token",
         ));
     }
-    let id = account_id(&id)?;
     let scoped = s.store.ws(p.workspace_id);
     scoped.automation_account(id).await?;
     let stored = scoped.automation_secret(id, &req.secret).await?;

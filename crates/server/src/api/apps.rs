@@ -1,7 +1,7 @@
 //! App integrations: connect one, check it for updates, and the User Overview.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use castellan_domain::apps::Platform;
 use castellan_domain::apps::{SeatState, Tab};
@@ -17,7 +17,7 @@ use super::{Page, PageQuery, cursor, limit};
 use super::{SeatStateName, TabName};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -168,10 +168,6 @@ pub async fn list_apps(
     })))
 }
 
-fn app_id(raw: &str) -> Result<AppId, ApiError> {
-    super::parse_id("id", raw, "app")
-}
-
 /// An app's card: the app, its seats per User Overview tab, and its asset and partner counts.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AppDetail {
@@ -211,10 +207,9 @@ impl AppDetail {
 pub async fn get_app(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::AppId>,
 ) -> ApiResult<Json<AppDetail>> {
     let p = caller.require(Action::ReadApps)?;
-    let id = app_id(&id)?;
     let scoped = s.store.ws(p.workspace_id);
     let app = scoped.app(id).await?;
     let c = scoped
@@ -253,11 +248,10 @@ pub struct RemovedAppBody {
 pub async fn remove_app(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::AppId>,
     ApiJson(req): ApiJson<RemoveAppRequest>,
 ) -> ApiResult<Json<RemovedAppBody>> {
     let p = *caller.require(Action::ManageApps)?;
-    let id = app_id(&id)?;
     let r = castellan_services::apps::remove_app(
         &s.store,
         p.workspace_id,
@@ -282,10 +276,9 @@ pub async fn remove_app(
 pub async fn check_app(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::AppId>,
 ) -> ApiResult<(StatusCode, Json<TaskBody>)> {
     let p = *caller.require(Action::ManageApps)?;
-    let id = app_id(&id)?;
     s.store.ws(p.workspace_id).app(id).await?;
     let task = castellan_services::apps::request_check(
         &s.store,
@@ -408,11 +401,10 @@ pub struct MembersQuery {
 pub async fn app_members(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::AppId>,
     ApiQuery(q): ApiQuery<MembersQuery>,
 ) -> ApiResult<Json<Page<SeatBody>>> {
     let p = caller.require(Action::ReadApps)?;
-    let id = app_id(&id)?;
     let tab = Tab::parse("tab", q.tab.as_deref().unwrap_or("onboarded"))?;
     let scoped = s.store.ws(p.workspace_id);
     scoped.app(id).await?;
@@ -486,11 +478,10 @@ pub struct AssetsQuery {
 pub async fn app_assets(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::AppId>,
     ApiQuery(q): ApiQuery<AssetsQuery>,
 ) -> ApiResult<Json<Page<AssetBody>>> {
     let p = caller.require(Action::ReadApps)?;
-    let id = app_id(&id)?;
     let scoped = s.store.ws(p.workspace_id);
     scoped.app(id).await?;
     let page = scoped
@@ -595,10 +586,9 @@ impl From<castellan_store::Report> for ReportBody {
 pub async fn app_reports(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::AppId>,
 ) -> ApiResult<Json<Vec<ReportBody>>> {
     let p = caller.require(Action::ReadApps)?;
-    let id = app_id(&id)?;
     let scoped = s.store.ws(p.workspace_id);
     scoped.app(id).await?;
     Ok(Json(

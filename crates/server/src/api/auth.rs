@@ -1,10 +1,9 @@
 //! Sign-in, sign-out, the caller's own profile and API tokens.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use castellan_domain::TokenId;
 use castellan_domain::audit::NewAuditEvent;
 use castellan_domain::auth::{API_TOKEN_PREFIX, ApiScope, generate_secret, hash_secret};
 use castellan_domain::policy::{Action, AuthMethod};
@@ -16,7 +15,7 @@ use super::people::PersonBody;
 use super::workspace::WorkspaceBody;
 use crate::auth::{CSRF_COOKIE, Caller, SESSION_COOKIE, session_cookie};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -260,10 +259,9 @@ pub async fn create_token_as(
 pub async fn revoke_token(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::TokenId>,
 ) -> ApiResult<Json<TokenBody>> {
     let p = *caller.require(Action::ManageOwnTokens)?;
-    let id: TokenId = super::parse_id("id", &id, "token")?;
     Ok(Json(
         s.store
             .ws(p.workspace_id)

@@ -2,12 +2,12 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
+use castellan_domain::IdentityId;
 use castellan_domain::directory::{IdentityInput, JSON_FIELDS, RawIdentity};
 use castellan_domain::policy::Action;
 use castellan_domain::values::required_text;
-use castellan_domain::{GroupId, IdentityId};
 use castellan_store::IdentityFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{Page, cursor, limit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, RowErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -184,26 +184,16 @@ pub async fn create_identity(
     Ok((StatusCode::CREATED, Json(i.into())))
 }
 
-fn identity_id(raw: &str) -> Result<IdentityId, ApiError> {
-    super::parse_id("id", raw, "identity")
-}
-
 /// One identity.
 #[utoipa::path(get, path = "/api/v1/directory/identities/{id}", tag = "directory", params(("id" = String, Path, description = "identity id")),
     responses((status = 200, body = IdentityBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_identity(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::IdentityId>,
 ) -> ApiResult<Json<IdentityBody>> {
     let p = caller.require(Action::ReadDirectory)?;
-    Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .identity(identity_id(&id)?)
-            .await?
-            .into(),
-    ))
+    Ok(Json(s.store.ws(p.workspace_id).identity(id).await?.into()))
 }
 
 /// Replace an identity (every field). Setting `active` to false deactivates it.
@@ -212,11 +202,10 @@ pub async fn get_identity(
 pub async fn replace_identity(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::IdentityId>,
     ApiJson(req): ApiJson<IdentityRequest>,
 ) -> ApiResult<Json<IdentityBody>> {
     let p = *caller.require(Action::WriteDirectory)?;
-    let id = identity_id(&id)?;
     let input = req.validate()?;
     Ok(Json(
         s.store
@@ -233,13 +222,13 @@ pub async fn replace_identity(
 pub async fn deactivate_identity(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::IdentityId>,
 ) -> ApiResult<Json<IdentityBody>> {
     let p = *caller.require(Action::WriteDirectory)?;
     Ok(Json(
         s.store
             .ws(p.workspace_id)
-            .set_identity_active(&caller.actor(), identity_id(&id)?, false)
+            .set_identity_active(&caller.actor(), id, false)
             .await?
             .into(),
     ))
@@ -251,13 +240,13 @@ pub async fn deactivate_identity(
 pub async fn reactivate_identity(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::IdentityId>,
 ) -> ApiResult<Json<IdentityBody>> {
     let p = *caller.require(Action::WriteDirectory)?;
     Ok(Json(
         s.store
             .ws(p.workspace_id)
-            .set_identity_active(&caller.actor(), identity_id(&id)?, true)
+            .set_identity_active(&caller.actor(), id, true)
             .await?
             .into(),
     ))
@@ -462,26 +451,16 @@ pub async fn create_group(
     Ok((StatusCode::CREATED, Json(g.into())))
 }
 
-fn group_id(raw: &str) -> Result<GroupId, ApiError> {
-    super::parse_id("id", raw, "group")
-}
-
 /// One group.
 #[utoipa::path(get, path = "/api/v1/directory/groups/{id}", tag = "directory", params(("id" = String, Path, description = "group id")),
     responses((status = 200, body = GroupBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_group(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::GroupId>,
 ) -> ApiResult<Json<GroupBody>> {
     let p = caller.require(Action::ReadDirectory)?;
-    Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .group(group_id(&id)?)
-            .await?
-            .into(),
-    ))
+    Ok(Json(s.store.ws(p.workspace_id).group(id).await?.into()))
 }
 
 /// Rename a group or replace its members.
@@ -490,11 +469,10 @@ pub async fn get_group(
 pub async fn update_group(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::GroupId>,
     ApiJson(req): ApiJson<UpdateGroupRequest>,
 ) -> ApiResult<Json<GroupBody>> {
     let p = *caller.require(Action::WriteDirectory)?;
-    let id = group_id(&id)?;
     let name = req
         .display_name
         .as_deref()
@@ -516,12 +494,12 @@ pub async fn update_group(
 pub async fn delete_group(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::GroupId>,
 ) -> ApiResult<StatusCode> {
     let p = *caller.require(Action::WriteDirectory)?;
     s.store
         .ws(p.workspace_id)
-        .delete_group(&caller.actor(), group_id(&id)?)
+        .delete_group(&caller.actor(), id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,11 +19,12 @@ use castellan_services::members::{Handling, PlanError, Preview, QueueError};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
 
+/// The app of a two-parameter path (`/apps/{id}/members/{user_id}/…`).
 fn app_id(raw: &str) -> Result<AppId, ApiError> {
-    super::parse_id("id", raw, "app")
+    super::parse_id("id", raw, <AppId as crate::extract::Named>::WHAT)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -224,11 +225,10 @@ async fn plan_and_queue(
 pub async fn change(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::AppId>,
     ApiJson(req): ApiJson<ChangeRequest>,
 ) -> ApiResult<(StatusCode, Json<ChangeResponse>)> {
     let p = *caller.require(Action::ManageApps)?;
-    let id = app_id(&id)?;
     let app = s.store.ws(p.workspace_id).app(id).await?;
     let request = req.to_request()?;
     plan_and_queue(

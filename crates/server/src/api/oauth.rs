@@ -22,6 +22,7 @@ use super::PlatformName;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiJson;
+use crate::extract::PathId;
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -223,10 +224,9 @@ pub async fn authorize_url(
 pub async fn oauth_start(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::AutomationAccountId>,
 ) -> ApiResult<Json<OauthStart>> {
     let p = *caller.require(Action::ManageAutomationAccounts)?;
-    let id: AutomationAccountId = super::parse_id("id", &id, "automation account")?;
     let (authorize_url, expires_at) =
         start_consent(&s, p.workspace_id, &caller.actor(), id).await?;
     Ok(Json(OauthStart {

@@ -1,7 +1,7 @@
 //! People of the workspace (Admin).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use castellan_domain::PersonId;
 use castellan_domain::auth::generate_password;
@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use super::{Page, PageQuery, cursor, limit};
 use crate::auth::{Caller, hash_password};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery};
+use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -164,10 +164,9 @@ pub async fn create(
 pub async fn get_person(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::PersonId>,
 ) -> ApiResult<Json<PersonBody>> {
     let p = caller.require(Action::ReadPeople)?;
-    let id: PersonId = super::parse_id("id", &id, "person")?;
     Ok(Json(s.store.ws(p.workspace_id).person(id).await?.into()))
 }
 
@@ -177,10 +176,9 @@ pub async fn get_person(
 pub async fn update_person(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::PersonId>,
     ApiJson(req): ApiJson<UpdatePersonRequest>,
 ) -> ApiResult<Json<PersonBody>> {
-    let id: PersonId = super::parse_id("id", &id, "person")?;
     Ok(Json(
         update(
             &s,

@@ -1,10 +1,10 @@
 //! The Automation view: tasks and their logs.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
+use castellan_domain::AppId;
 use castellan_domain::policy::Action;
 use castellan_domain::tasks::TaskStatus;
-use castellan_domain::{AppId, TaskId};
 use castellan_store::TaskFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,6 +14,7 @@ use super::{Page, cursor, limit};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::ApiQuery;
+use crate::extract::PathId;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -157,10 +158,9 @@ pub async fn list_tasks(
 pub async fn get_task(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::TaskId>,
 ) -> ApiResult<Json<TaskDetail>> {
     let p = caller.require(Action::ReadTasks)?;
-    let id: TaskId = super::parse_id("id", &id, "task")?;
     let scoped = s.store.ws(p.workspace_id);
     let task = scoped.task(id).await?;
     let log = scoped
@@ -185,10 +185,9 @@ pub async fn get_task(
 pub async fn cancel_task(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    PathId(id): PathId<castellan_domain::TaskId>,
 ) -> ApiResult<Json<TaskBody>> {
     let p = *caller.require(Action::ManageTasks)?;
-    let id: TaskId = super::parse_id("id", &id, "task")?;
     Ok(Json(
         s.store
             .ws(p.workspace_id)

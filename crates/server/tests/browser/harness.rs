@@ -61,6 +61,11 @@ pub struct Browser {
 
 impl Browser {
     pub async fn start(dark: bool) -> Self {
+        Self::start_with(dark, true).await
+    }
+
+    /// A session with JavaScript on or off.
+    pub async fn start_with(dark: bool, javascript: bool) -> Self {
         let mut child = Command::new(CHROMEDRIVER)
             .arg("--port=0")
             .stdout(Stdio::piped())
@@ -98,11 +103,17 @@ impl Browser {
             "--disable-quic".into(),
             format!("--user-data-dir={}", profile.path().display()),
         ];
+        let mut blink = vec![if dark {
+            "preferredColorScheme=0"
+        } else {
+            "preferredColorScheme=1"
+        }];
+        if !javascript {
+            blink.push("scriptEnabled=false");
+        }
+        args.push(format!("--blink-settings={}", blink.join(",")));
         if dark {
             args.push("--force-dark-mode".into());
-            args.push("--blink-settings=preferredColorScheme=0".into());
-        } else {
-            args.push("--blink-settings=preferredColorScheme=1".into());
         }
         let mut caps = serde_json::Map::new();
         caps.insert(

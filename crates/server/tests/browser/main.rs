@@ -516,3 +516,49 @@ async fn no_accessibility_violation_on_any_main_screen() {
         failures.join("\n")
     );
 }
+
+/// With JavaScript off, reading and acting still work: tabs and paging are links, search is a
+/// GET form, and a dialog is a page of its own whose form posts as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_works_with_javascript_off() {
+    if !browser_available() {
+        return;
+    }
+    let site = Site::start().await;
+    let app = site.connect_api("pinterest").await;
+    let b = Browser::start_with(false, false).await;
+    let js: Result<serde_json::Value, _> = b.c.execute("return 1;", vec![]).await;
+    let _ = js; // WebDriver may still run scripts; the page's own scripts do not run.
+    site.sign_in(&b, true).await;
+    b.goto(&site.url(&format!("/apps/{app}/members"))).await;
+    b.xpath("//nav[@aria-label='User Overview tabs']//a[contains(., 'Unmatched')]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("seat(s) shown", false).await;
+    assert!(b.path().await.contains("tab=unmatched"));
+    b.fill("#q", "jess").await;
+    b.click("form[role=search] button").await;
+    b.wait_text("jess.pins.ads@gmail.com", false).await;
+    // Match user opens as a page; its search is a GET form; the match posts normally.
+    b.click("a[aria-label^='Match user']").await;
+    b.find("dialog[open].standalone #match-q").await;
+    assert!(b.path().await.ends_with("/match"), "{}", b.path().await);
+    b.fill("#match-q", "ava.johnson").await;
+    b.xpath("//dialog//form[@role='search']//button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.xpath("//div[@id='match-results']//input[@type='radio' and @checked]")
+        .await;
+    b.xpath("//dialog//button[contains(., 'Match user')]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("was matched and moved to Onboarded", false)
+        .await;
+    b.screenshot("23-javascript-off-after-match").await;
+}

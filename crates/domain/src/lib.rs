@@ -15,6 +15,7 @@ pub mod platform;
 pub mod policy;
 pub mod snapshot;
 pub mod tasks;
+pub mod totp;
 pub mod values;
 pub mod workspace;
 

@@ -175,6 +175,7 @@ named! {
     castellan_domain::IdentityId => "identity",
     castellan_domain::GroupId => "group",
     castellan_domain::AutomationAccountId => "automation account",
+    castellan_domain::CardId => "account card",
 }
 
 /// The typed id of a route's `{id}`. A malformed one cannot name any row, so it is answered

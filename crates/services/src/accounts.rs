@@ -84,3 +84,120 @@ pub async fn create_automation_account(
         .create_automation_account(actor, &new)
         .await?)
 }
+
+/// Who is asking, for people's own accounts: their id and e-mail (cards of seats matched to
+/// the directory identity with this e-mail are theirs).
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub person: castellan_domain::PersonId,
+    pub email: String,
+}
+
+/// A card the holder may use, or "not found": another person's card is not shown to exist.
+async fn held_card(
+    svc: &Services,
+    ws: WorkspaceId,
+    who: &Holder,
+    card: castellan_domain::CardId,
+) -> Result<AccountCard, ServiceError> {
+    svc.store
+        .ws(ws)
+        .cards_held_by(who.person, &who.email)
+        .await?
+        .into_iter()
+        .find(|c| c.id == card)
+        .ok_or(ServiceError::Store(castellan_store::StoreError::NotFound(
+            "account card",
+        )))
+}
+
+/// What a person saves for their own account: the login, the password, and optionally the
+/// TOTP secret (an `otpauth://` URI or base32; checked, then kept as given).
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    pub login: String,
+    pub password: String,
+    pub totp: Option<String>,
+}
+
+/// "Connect your account": checks the fields, seals each in the vault on its own, and marks
+/// the card Connected. Only the card's holder may.
+pub async fn connect_account(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    who: &Holder,
+    card: castellan_domain::CardId,
+    c: Credentials,
+) -> Result<AccountCard, ServiceError> {
+    held_card(svc, ws, who, card).await?;
+    let login = required_text("login", &c.login, 320)?;
+    let password = secret_field("password", &c.password, 1024)?;
+    let mut fields = vec![
+        ("login", Secret::new(login.as_str())),
+        ("password", password),
+    ];
+    if let Some(t) = c.totp.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        castellan_domain::totp::Totp::parse("totp", t)?;
+        fields.push(("totp", Secret::new(t)));
+    }
+    let env = svc.store.env();
+    let sealed: Vec<_> = fields
+        .iter()
+        .map(|(name, value)| seal_named(env, &svc.vault, ws, name, value))
+        .collect();
+    Ok(svc.store.ws(ws).connect_card(actor, card, &sealed).await?)
+}
+
+/// A card's credentials as revealed to its holder, with the current TOTP code.
+pub struct Revealed {
+    pub login: String,
+    pub password: Secret,
+    pub totp: Option<castellan_domain::totp::TotpCode>,
+}
+
+/// "Log in": opens the card's fields for its holder and records who, when, from which IP and
+/// browser. The only way a person's saved password or code leaves Castellan.
+pub async fn reveal_account(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    who: &Holder,
+    card: castellan_domain::CardId,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+) -> Result<Revealed, ServiceError> {
+    let c = held_card(svc, ws, who, card).await?;
+    if c.status != castellan_domain::apps::CardStatus::Connected {
+        return Err(
+            FieldError::new("card", "connect your account first: nothing is saved yet").into(),
+        );
+    }
+    let scoped = svc.store.ws(ws);
+    let mut login = String::new();
+    let mut password = Secret::new("");
+    let mut totp = None;
+    for s in scoped.card_secrets(card).await? {
+        let open = crate::vault::open_sealed(&svc.vault, ws, s.id, &s.sealed).map_err(|e| {
+            ServiceError::Store(castellan_store::StoreError::Corrupt(e.to_string()))
+        })?;
+        match s.name.as_str() {
+            "login" => login = open.expose().to_string(),
+            "password" => password = open,
+            "totp" => {
+                totp = castellan_domain::totp::Totp::parse("totp", open.expose())
+                    .ok()
+                    .map(|t| t.at_time(svc.store.env().now()))
+            }
+            _ => {}
+        }
+    }
+    scoped
+        .audit_card_reveal(actor, card, ip, user_agent)
+        .await?;
+    Ok(Revealed {
+        login,
+        password,
+        totp,
+    })
+}

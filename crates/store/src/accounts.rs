@@ -3,7 +3,7 @@
 
 use castellan_domain::apps::{CardStatus, Platform};
 use castellan_domain::audit::{Actor, NewAuditEvent};
-use castellan_domain::{AutomationAccountId, CardId, SecretId, Timestamp, WorkspaceId};
+use castellan_domain::{AutomationAccountId, CardId, PersonId, SecretId, Timestamp, WorkspaceId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -115,9 +115,21 @@ fn card_from_row(row: &AnyRow) -> Result<AccountCard> {
     })
 }
 
+const OWNER_CARD: &str = "card";
+
 async fn put_secret(
     conn: &mut AnyConnection,
     s: &Scoped<'_>,
+    owner_id: &str,
+    secret: &SealedSecret,
+) -> Result<()> {
+    put_owned_secret(conn, s, OWNER_AUTOMATION, owner_id, secret).await
+}
+
+async fn put_owned_secret(
+    conn: &mut AnyConnection,
+    s: &Scoped<'_>,
+    owner_kind: &str,
     owner_id: &str,
     secret: &SealedSecret,
 ) -> Result<()> {
@@ -128,7 +140,7 @@ async fn put_secret(
     )
     .bind(secret.id.to_string())
     .bind(s.ws_str())
-    .bind(OWNER_AUTOMATION)
+    .bind(owner_kind)
     .bind(owner_id)
     .bind(&secret.name)
     .bind(&secret.sealed)
@@ -566,5 +578,105 @@ impl Store {
             })
         })
         .transpose()
+    }
+}
+
+impl Scoped<'_> {
+    /// The account cards a person holds: their own, and those of seats matched to the
+    /// directory identity with their e-mail.
+    pub async fn cards_held_by(&self, person: PersonId, email: &str) -> Result<Vec<AccountCard>> {
+        let rows = sqlx::query(
+            "SELECT c.* FROM account_cards c LEFT JOIN identities i ON i.id = c.identity_id \
+             WHERE c.workspace_id = $1 AND c.automation_account_id IS NULL \
+             AND (c.person_id = $2 OR LOWER(i.primary_email) = LOWER($3)) ORDER BY c.id LIMIT 500",
+        )
+        .bind(self.ws_str())
+        .bind(person.to_string())
+        .bind(email)
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter().map(card_from_row).collect()
+    }
+
+    /// Saves a person's own credentials for their card (each field sealed by the caller),
+    /// replacing what was saved before, and marks it Connected; audited without the values.
+    pub async fn connect_card(
+        &self,
+        actor: &Actor,
+        card: CardId,
+        secrets: &[SealedSecret],
+    ) -> Result<AccountCard> {
+        let before = self.account_card(card).await?;
+        let now = ms(self.store.env.now());
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query("DELETE FROM vault_secrets WHERE workspace_id = $1 AND owner_kind = $2 AND owner_id = $3")
+            .bind(self.ws_str())
+            .bind(OWNER_CARD)
+            .bind(card.to_string())
+            .execute(&mut *tx)
+            .await?;
+        for s in secrets {
+            put_owned_secret(&mut tx, self, OWNER_CARD, &card.to_string(), s).await?;
+        }
+        sqlx::query("UPDATE account_cards SET status = $3, connected_at = $4, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
+            .bind(self.ws_str())
+            .bind(card.to_string())
+            .bind(CardStatus::Connected.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let names: Vec<&str> = secrets.iter().map(|s| s.name.as_str()).collect();
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "account.connect",
+                format!("account_card:{card}"),
+                serde_json::json!({ "label": before.label, "fields": names }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.account_card(card).await
+    }
+
+    /// The sealed fields saved for a card.
+    pub async fn card_secrets(&self, card: CardId) -> Result<Vec<SealedSecret>> {
+        let rows = sqlx::query("SELECT id, name, sealed, key_version FROM vault_secrets WHERE workspace_id = $1 AND owner_kind = $2 AND owner_id = $3 ORDER BY name")
+            .bind(self.ws_str())
+            .bind(OWNER_CARD)
+            .bind(card.to_string())
+            .fetch_all(&self.store.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SealedSecret {
+                    id: get_id(r, "id")?,
+                    name: r.try_get("name")?,
+                    sealed: r.try_get("sealed")?,
+                    key_version: r.try_get("key_version")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a reveal of a card's credentials: who, when (the event's time), from where.
+    pub async fn audit_card_reveal(
+        &self,
+        actor: &Actor,
+        card: CardId,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<()> {
+        self.audit(NewAuditEvent::success(
+            actor,
+            "account.reveal",
+            format!("account_card:{card}"),
+            serde_json::json!({ "ip": ip, "user_agent": user_agent }),
+        ))
+        .await?;
+        Ok(())
     }
 }

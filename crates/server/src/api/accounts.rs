@@ -260,3 +260,130 @@ pub async fn list_accounts(
         .await?;
     Ok(Json(Page::from_store(page, Into::into)))
 }
+
+/// The caller as the holder of their own account cards.
+pub async fn holder(
+    s: &AppState,
+    caller: &Caller,
+) -> Result<castellan_services::accounts::Holder, ApiError> {
+    let p = caller.principal;
+    let person = s.store.ws(p.workspace_id).person(p.person_id).await?;
+    Ok(castellan_services::accounts::Holder {
+        person: p.person_id,
+        email: person.email,
+    })
+}
+
+/// The caller's own account cards (theirs, and those of seats matched to their identity).
+#[utoipa::path(get, path = "/api/v1/me/accounts", tag = "accounts",
+    responses((status = 200, body = Vec<CardBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn my_accounts(
+    State(s): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<CardBody>>> {
+    caller.require(Action::ReadSelf)?;
+    let who = holder(&s, &caller).await?;
+    Ok(Json(
+        s.store
+            .ws(caller.ws())
+            .cards_held_by(who.person, &who.email)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectAccountRequest {
+    /// The e-mail or username the account signs in with.
+    #[schema(schema_with = super::schema::text_320)]
+    pub login: String,
+    #[schema(schema_with = super::schema::secret_1024)]
+    pub password: String,
+    /// An `otpauth://totp/…` URI or a base32 secret, for the account's one-time codes.
+    #[schema(schema_with = super::schema::optional_totp)]
+    pub totp: Option<String>,
+}
+
+/// Connect your account: save your own credentials for one of your cards (each field sealed
+/// in the vault); the card becomes Connected.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/connect", tag = "accounts", params(("id" = String, Path, description = "account card id")), request_body = ConnectAccountRequest,
+    responses((status = 200, body = CardBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn connect_account(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId<castellan_domain::CardId>,
+    ApiJson(req): ApiJson<ConnectAccountRequest>,
+) -> ApiResult<Json<CardBody>> {
+    caller.require(Action::UpdateSelf)?;
+    let who = holder(&s, &caller).await?;
+    Ok(Json(
+        castellan_services::accounts::connect_account(
+            &s.services,
+            caller.ws(),
+            &caller.actor(),
+            &who,
+            id,
+            castellan_services::accounts::Credentials {
+                login: req.login.clone(),
+                password: req.password.clone(),
+                totp: req.totp.clone(),
+            },
+        )
+        .await?
+        .into(),
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevealedAccount {
+    pub login: String,
+    pub password: String,
+    /// The current one-time code, when a TOTP secret is saved.
+    pub totp_code: Option<String>,
+    /// Seconds the code stays valid.
+    pub totp_seconds_left: Option<u64>,
+}
+
+/// Log in: your saved credentials and the current TOTP code, audited with who, when, the IP
+/// and the user agent. Sent with `Cache-Control: no-store`.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/reveal", tag = "accounts", params(("id" = String, Path, description = "account card id")),
+    responses((status = 200, body = RevealedAccount), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reveal_account(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId<castellan_domain::CardId>,
+    headers: axum::http::HeaderMap,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    caller.require(Action::UpdateSelf)?;
+    let who = holder(&s, &caller).await?;
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let r = castellan_services::accounts::reveal_account(
+        &s.services,
+        caller.ws(),
+        &caller.actor(),
+        &who,
+        id,
+        Some(&peer.ip().to_string()),
+        ua,
+    )
+    .await?;
+    let body = RevealedAccount {
+        login: r.login,
+        password: r.password.expose().to_string(),
+        totp_code: r.totp.as_ref().map(|t| t.code.clone()),
+        totp_seconds_left: r.totp.as_ref().map(|t| t.seconds_left),
+    };
+    let mut resp = Json(body).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}

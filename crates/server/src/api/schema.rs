@@ -61,6 +61,19 @@ pub fn text_256() -> RefOr<Schema> {
 pub fn text_500() -> RefOr<Schema> {
     text(500, false, false)
 }
+pub fn text_320() -> RefOr<Schema> {
+    text(320, false, false)
+}
+/// A TOTP secret: an `otpauth://totp/…` URI or base32 (at least 80 bits), as
+/// `domain::totp::Totp::parse` reads it.
+pub fn optional_totp() -> RefOr<Schema> {
+    string(
+        r"^\s*(otpauth://totp/\S+|[A-Za-z2-7=\s-]{16,2000})\s*$".into(),
+        None,
+        true,
+        "an otpauth://totp/ URI or a base32 secret",
+    )
+}
 pub fn optional_text_256() -> RefOr<Schema> {
     text(256, true, true)
 }

@@ -216,3 +216,153 @@ async fn key_rotation_rewraps_every_secret_while_the_server_runs() {
         .unwrap();
     assert_eq!((again.new_version, again.rewrapped), (3, 3));
 }
+
+/// Connect your account, then Log in: a person matched to a seat saves their own credentials
+/// with a TOTP secret; only they see them, with the current code; each reveal is audited with
+/// the IP and user agent; nothing is in the database in plain text.
+#[tokio::test]
+async fn a_person_connects_their_own_account_and_only_they_can_reveal_it() {
+    let s = crate::sync::setup(castellan_store::Backend::Sqlite)
+        .await
+        .unwrap();
+    let app = s.connect("pinterest").await;
+    assert_eq!(s.check(&app).await["status"], "completed");
+    // Match the webmail seat to Ava: her card appears ("Connect your account").
+    let seat = s
+        .tab(&app, "unmatched")
+        .await
+        .into_iter()
+        .find(|m| m["email"] == "jess.pins.ads@gmail.com")
+        .unwrap();
+    let ava = s
+        .get_json("/api/v1/directory/identities?q=ava.johnson")
+        .await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = s
+        .app
+        .post(
+            &s.token,
+            &format!(
+                "/api/v1/apps/{app}/members/{}/match",
+                seat["user_id"].as_str().unwrap()
+            ),
+        )
+        .json(&serde_json::json!({ "identity_id": ava, "role": "collaborator" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let ava_person = s
+        .app
+        .store
+        .ws(s.ws)
+        .create_person(
+            &castellan_testkit::cli(),
+            &castellan_domain::values::Email::parse("email", "ava.johnson@acme.example.com")
+                .unwrap(),
+            Some("Ava Johnson"),
+            castellan_domain::workspace::WorkspaceRole::Member,
+            None,
+        )
+        .await
+        .unwrap();
+    let ava_token = s.app.token(s.ws, ava_person.id, ApiScope::Write).await;
+    let bob = s
+        .app
+        .person(s.ws, castellan_domain::workspace::WorkspaceRole::Admin)
+        .await;
+    let bob_token = s.app.token(s.ws, bob, ApiScope::Admin).await;
+    let mine: serde_json::Value = s
+        .app
+        .get(&ava_token, "/api/v1/me/accounts")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let card = mine
+        .as_array()
+        .unwrap()
+        .first()
+        .unwrap_or_else(|| panic!("{mine}"))
+        .clone();
+    assert_eq!(card["status"], "connect_your_account");
+    let id = card["id"].as_str().unwrap().to_string();
+    let bobs: serde_json::Value = s
+        .app
+        .get(&bob_token, "/api/v1/me/accounts")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bobs.as_array().unwrap().len(), 0, "Bob holds no account");
+
+    // A bad TOTP secret names the field and saves nothing.
+    let r = s.app.post(&ava_token, &format!("/api/v1/accounts/{id}/connect"))
+        .json(&serde_json::json!({ "login": "ava.johnson@acme.example.com", "password": PASSWORD, "totp": "not a secret!" }))
+        .send().await.unwrap();
+    let (status, e) = error_of(r).await;
+    assert_eq!((status, e["field"].as_str()), (400, Some("totp")), "{e}");
+    let totp_secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ";
+    let r = s.app.post(&ava_token, &format!("/api/v1/accounts/{id}/connect"))
+        .json(&serde_json::json!({ "login": "ava.johnson@acme.example.com", "password": PASSWORD, "totp": totp_secret }))
+        .send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("\"connected\"") && !body.contains(PASSWORD),
+        "{body}"
+    );
+
+    // Only Ava may reveal; Bob, an Admin, gets 404 (not even that it exists).
+    let r = s
+        .app
+        .post(&bob_token, &format!("/api/v1/accounts/{id}/reveal"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = s
+        .app
+        .post(&ava_token, &format!("/api/v1/accounts/{id}/reveal"))
+        .header("user-agent", "castellan-test/1.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["password"], PASSWORD);
+    assert_eq!(v["login"], "ava.johnson@acme.example.com");
+    let now = chrono::Utc::now().timestamp() as u64;
+    let expected = castellan_domain::totp::Totp::parse("totp", totp_secret).unwrap();
+    let code = v["totp_code"].as_str().unwrap().to_string();
+    assert!(
+        [now.saturating_sub(30), now, now + 30]
+            .iter()
+            .any(|t| expected.at(*t).code == code),
+        "the current code: {code}"
+    );
+    assert!((1..=30).contains(&v["totp_seconds_left"].as_u64().unwrap()));
+    let ev = s
+        .get_json("/api/v1/audit/events?action=account.reveal")
+        .await;
+    let e = &ev["items"][0];
+    assert_eq!(e["details"]["user_agent"], "castellan-test/1.0", "{ev}");
+    assert_eq!(e["details"]["ip"], "127.0.0.1", "{ev}");
+    assert_eq!(e["actor_person"], ava_person.id.to_string(), "{ev}");
+    let files = db_files(&s.app);
+    assert!(
+        !contains(&files, PASSWORD),
+        "no saved password in the database file"
+    );
+    assert!(
+        !contains(&files, totp_secret),
+        "no TOTP secret in the database file"
+    );
+}

@@ -292,6 +292,24 @@ fn rows() -> Vec<Row> {
         ),
         r(
             g.clone(),
+            "/api/v1/me/accounts",
+            None,
+            [401, 200, 200, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/accounts/{id}/connect",
+            Json(|| serde_json::json!({"login": "ann@acme.example.com", "password": "pw"})),
+            [401, 404, 404, 404, 404, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/accounts/{id}/reveal",
+            None,
+            [401, 404, 404, 404, 404, 404],
+        ),
+        r(
+            g.clone(),
             "/api/v1/apps",
             None,
             [401, 403, 403, 200, 200, 200],
@@ -555,6 +573,25 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
             next_check_at: None,
         };
         a.create_app(&cli(), &new).await.unwrap().id.to_string()
+    } else if path.starts_with("/api/v1/accounts/") {
+        // An automation account's card: nobody holds it as their own account, so every
+        // signed-in caller gets 404 (a person's card is shown only to its holder).
+        let owner = f.tokens[WHO.iter().position(|w| *w == Who::Owner).unwrap()]
+            .as_ref()
+            .unwrap()
+            .2
+            .clone();
+        let body = serde_json::json!({"platform": "tiktok", "label": format!("fx bot {}", unique()), "email": "fx@matrix.example.com", "password": "fixture-password"});
+        let v: serde_json::Value = app
+            .post(&owner, "/api/v1/automation-accounts")
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["card"]["id"].as_str().unwrap().to_string()
     } else if path.starts_with("/api/v1/automation-accounts/") {
         // Through the API, so the secret is sealed by the server's vault.
         let owner = f.tokens[WHO.iter().position(|w| *w == Who::Owner).unwrap()]

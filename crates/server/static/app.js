@@ -35,6 +35,14 @@
       if (d && d.open) { e.preventDefault(); d.close(); }
       return;
     }
+    var c = e.target.closest ? e.target.closest("[data-copy]") : null;
+    if (c) {
+      var src = document.getElementById(c.getAttribute("data-copy"));
+      if (src && navigator.clipboard) {
+        navigator.clipboard.writeText(src.textContent).then(function () { c.textContent = "Copied"; });
+      }
+      return;
+    }
     var x = e.target.closest ? e.target.closest("[data-dismiss]") : null;
     if (x) { var box = x.closest(".msg"); if (box) { box.remove(); } }
   });

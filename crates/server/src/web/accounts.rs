@@ -1,5 +1,6 @@
-//! All accounts: the account cards (automation accounts' and people's), with their status.
-//! Connecting one's own account and sharing come with people's accounts.
+//! All accounts: the caller's own account cards (Connect your account, Log in with the
+//! audited reveal of the saved credentials and the current TOTP code), and every card of the
+//! workspace for Admins and Owners. Sharing comes with people's accounts.
 
 use askama::Template;
 use axum::extract::State;
@@ -22,19 +23,66 @@ pub struct CardView {
     pub role: String,
 }
 
+pub struct MyCard {
+    pub id: String,
+    pub label: String,
+    pub letter: &'static str,
+    pub platform: &'static str,
+    pub connected: bool,
+    pub app: String,
+    pub role: String,
+}
+
 #[derive(Template)]
 #[template(path = "web/accounts.html")]
 pub struct AccountsPage {
     chrome: Chrome,
+    mine: Vec<MyCard>,
     cards: Vec<CardView>,
     may_read_all: bool,
     next: Option<String>,
+}
+
+fn role_word(r: castellan_domain::apps::AppRole) -> &'static str {
+    match r {
+        castellan_domain::apps::AppRole::Owner => "Owner",
+        castellan_domain::apps::AppRole::Collaborator => "Collaborator",
+    }
 }
 
 /// Everyone reaches the page; until accounts can be shared with people, only Admins and
 /// Owners (who may read every card) see cards on it.
 pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebResult {
     let may_read_all = web.require(Action::ReadAccounts).is_ok();
+    let scoped = s.store.ws(web.ws());
+    let labels: std::collections::HashMap<String, String> = if may_read_all {
+        scoped
+            .apps(None, 500)
+            .await?
+            .items
+            .into_iter()
+            .map(|a| (a.id.to_string(), a.label))
+            .collect()
+    } else {
+        Default::default()
+    };
+    let mine = scoped
+        .cards_held_by(web.p().person_id, &web.person_email)
+        .await?
+        .into_iter()
+        .map(|c| MyCard {
+            id: c.id.to_string(),
+            label: c.label,
+            letter: platform_letter(c.platform),
+            platform: super::apps::platform_name(c.platform),
+            connected: c.status == CardStatus::Connected,
+            app: c
+                .app_id
+                .and_then(|a| labels.get(&a.to_string()).cloned())
+                .unwrap_or_default(),
+            role: c.app_role.map(role_word).unwrap_or_default().to_string(),
+        })
+        .collect();
     let mut cards = Vec::new();
     let mut next = None;
     if may_read_all {
@@ -74,13 +122,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
                     .app_id
                     .and_then(|a| apps.get(&a.to_string()).cloned())
                     .unwrap_or_default(),
-                role: c
-                    .app_role
-                    .map(|r| match r {
-                        castellan_domain::apps::AppRole::Owner => "Owner".to_string(),
-                        castellan_domain::apps::AppRole::Collaborator => "Collaborator".to_string(),
-                    })
-                    .unwrap_or_default(),
+                role: c.app_role.map(role_word).unwrap_or_default().to_string(),
             });
         }
     }
@@ -88,9 +130,179 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
         &web,
         &AccountsPage {
             chrome: web.chrome(Nav::Accounts, "All accounts"),
+            mine,
             cards,
             may_read_all,
             next,
         },
     )
+}
+
+fn card_id(raw: &str) -> Result<castellan_domain::CardId, super::WebError> {
+    raw.parse().map_err(|_| {
+        super::WebError::NotFound("This account does not exist, or is not yours.".into())
+    })
+}
+
+fn holder(web: &Web) -> castellan_services::accounts::Holder {
+    castellan_services::accounts::Holder {
+        person: web.p().person_id,
+        email: web.person_email.clone(),
+    }
+}
+
+/// One of the caller's own cards, or 404.
+async fn my_card(
+    s: &AppState,
+    web: &Web,
+    id: castellan_domain::CardId,
+) -> Result<castellan_store::AccountCard, super::WebError> {
+    s.store
+        .ws(web.ws())
+        .cards_held_by(web.p().person_id, &web.person_email)
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| {
+            super::WebError::NotFound("This account does not exist, or is not yours.".into())
+        })
+}
+
+#[derive(Template)]
+#[template(path = "web/connect_account.html", blocks = ["dialog"])]
+pub struct ConnectAccountPage {
+    chrome: Chrome,
+    standalone: bool,
+    id: String,
+    platform: &'static str,
+    label: String,
+    login: String,
+    errors: super::Errors,
+}
+
+pub async fn connect_page(
+    State(s): State<AppState>,
+    web: Web,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> WebResult {
+    let id = card_id(&id)?;
+    let c = my_card(&s, &web, id).await?;
+    let view = ConnectAccountPage {
+        chrome: web.chrome(Nav::Accounts, "Connect your account"),
+        standalone: !web.htmx,
+        id: id.to_string(),
+        platform: super::apps::platform_name(c.platform),
+        label: c.label,
+        login: web.person_email.clone(),
+        errors: super::Errors::default(),
+    };
+    if web.htmx {
+        page(&web, &view.as_dialog())
+    } else {
+        page(&web, &view)
+    }
+}
+
+pub async fn connect_submit(
+    State(s): State<AppState>,
+    web: Web,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    form: super::Form,
+) -> WebResult {
+    let id = card_id(&id)?;
+    let c = my_card(&s, &web, id).await?;
+    match castellan_services::accounts::connect_account(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        &holder(&web),
+        id,
+        castellan_services::accounts::Credentials {
+            login: form.get("login").to_string(),
+            password: form.get("password").to_string(),
+            totp: Some(form.get("totp").to_string()),
+        },
+    )
+    .await
+    {
+        Ok(card) => Ok(super::done(
+            &web,
+            "/accounts",
+            super::Flash::success(format!(
+                "{} is connected: Log in shows your credentials.",
+                card.label
+            )),
+        )),
+        Err(e) => {
+            let errors = super::Errors::from_api(e.into(), &["login", "password", "totp"])?;
+            super::invalid(
+                &web,
+                &ConnectAccountPage {
+                    chrome: web.chrome(Nav::Accounts, "Connect your account"),
+                    standalone: true,
+                    id: id.to_string(),
+                    platform: super::apps::platform_name(c.platform),
+                    label: c.label,
+                    login: form.get("login").to_string(),
+                    errors,
+                },
+            )
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/reveal.html", blocks = ["panel"])]
+pub struct RevealPage {
+    chrome: Chrome,
+    label: String,
+    login: String,
+    password: String,
+    code: Option<String>,
+    seconds_left: u64,
+}
+
+/// Log in: the saved credentials and the current code, to the holder only; audited; never
+/// cached (`Cache-Control: no-store`, which every web page carries).
+pub async fn reveal(
+    State(s): State<AppState>,
+    web: Web,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+) -> WebResult {
+    let id = card_id(&id)?;
+    let c = my_card(&s, &web, id).await?;
+    let ua = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let r = castellan_services::accounts::reveal_account(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        &holder(&web),
+        id,
+        Some(&peer.ip().to_string()),
+        ua,
+    )
+    .await
+    .map_err(|e| super::WebError::from(crate::error::ApiError::from(e)))?;
+    let view = RevealPage {
+        chrome: web.chrome(Nav::Accounts, format!("Log in · {}", c.label)),
+        label: c.label,
+        login: r.login,
+        password: r.password.expose().to_string(),
+        code: r.totp.as_ref().map(|t| t.code.clone()),
+        seconds_left: r.totp.as_ref().map(|t| t.seconds_left).unwrap_or(0),
+    };
+    let mut resp = if web.htmx {
+        page(&web, &view.as_panel())?
+    } else {
+        page(&web, &view)?
+    };
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
 }

@@ -109,6 +109,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/activity", get(activity::list))
         .route("/activity/verify", get(activity::verify))
         .route("/accounts", get(accounts::list))
+        .route(
+            "/accounts/{id}/connect",
+            get(accounts::connect_page).post(accounts::connect_submit),
+        )
+        .route("/accounts/{id}/reveal", post(accounts::reveal))
         .route("/settings", get(settings::page_))
         .route("/settings/workspace", post(settings::workspace_submit))
         .route("/settings/people", post(settings::person_create))

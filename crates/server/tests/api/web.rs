@@ -139,6 +139,11 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         .unwrap()
         .to_string();
     let person_id = s.app.person(s.ws, WorkspaceRole::Member).await.to_string();
+    // An automation account's card: nobody's own account, so 404 for every caller.
+    let card = s.get_json("/api/v1/accounts").await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let token = s.get_json("/api/v1/tokens").await["items"][0]["id"]
         .as_str()
         .map(str::to_string)
@@ -211,6 +216,10 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         g("/activity".into(), [S, 403, 403, 200, 200, 200]),
         g("/activity/verify".into(), [S, 403, 403, 200, 200, 200]),
         g("/accounts".into(), [S, 200, 200, 200, 200, 200]),
+        g(
+            format!("/accounts/{card}/connect"),
+            [S, 404, 404, 404, 404, 404],
+        ),
         g("/settings".into(), [S, 403, 403, 200, 200, 200]),
         g("/settings/tokens".into(), [S, 403, 200, 200, 200, 200]),
         g(

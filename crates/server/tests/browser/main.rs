@@ -562,3 +562,78 @@ async fn the_web_app_works_with_javascript_off() {
         .await;
     b.screenshot("23-javascript-off-after-match").await;
 }
+
+/// Connect your account and Log in, in the browser: the Owner's seat is matched to them, their
+/// card asks them to connect; they save a login, a password and a TOTP secret; Log in shows
+/// them with the current code (and axe finds nothing on either screen).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_your_account_then_log_in() {
+    if !browser_available() {
+        return;
+    }
+    let site = Site::start().await;
+    let app = site.connect_api("pinterest").await;
+    let r = site
+        .app
+        .post(&site.token, "/api/v1/directory/identities")
+        .json(&serde_json::json!({ "user_name": "owner", "primary_email": harness::OWNER }))
+        .send()
+        .await
+        .unwrap();
+    let me: serde_json::Value = r.json().await.unwrap();
+    let seat = site
+        .api(&format!("/api/v1/apps/{app}/members?tab=unmatched&q=jess"))
+        .await["items"][0]["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = site
+        .app
+        .post(
+            &site.token,
+            &format!("/api/v1/apps/{app}/members/{seat}/match"),
+        )
+        .json(&serde_json::json!({ "identity_id": me["id"], "role": "owner" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let b = Browser::start(false).await;
+    site.sign_in(&b, true).await;
+    b.click_text("All accounts").await;
+    b.wait_text("Connect your account", false).await;
+    b.click("a[aria-label^='Log in']").await;
+    b.find("dialog[open] #ca-password").await;
+    b.fill("#ca-password", "Jess-Pins-Password-42").await;
+    b.fill("#ca-totp", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").await;
+    b.screenshot("24-dialog-connect-your-account").await;
+    let v = b.axe().await;
+    assert!(v.is_empty(), "axe on the connect dialog: {v:?}");
+    b.xpath("//dialog//button[contains(., 'Connect account')]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("is connected", false).await;
+    b.click("button[aria-label^='Log in']").await;
+    b.find("#rv-password").await;
+    let t = b.text().await;
+    assert!(
+        t.contains("Jess-Pins-Password-42") && t.contains("s left"),
+        "{t}"
+    );
+    b.screenshot("25-log-in-revealed").await;
+    let v = b.axe().await;
+    assert!(v.is_empty(), "axe on the revealed credentials: {v:?}");
+    let ev = site.api("/api/v1/audit/events?action=account").await;
+    let actions: Vec<&str> = ev["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"account.connect") && actions.contains(&"account.reveal"),
+        "{actions:?}"
+    );
+}

@@ -55,7 +55,8 @@ typed_id!(
     AppId,
     AutomationAccountId,
     SecretId,
-    CardId
+    CardId,
+    ShareId
 );
 
 pub fn new_v7(now: Timestamp, rng: &mut dyn RngCore) -> Uuid {

@@ -175,6 +175,7 @@ impl From<castellan_services::apps::ServiceError> for ApiError {
     fn from(e: castellan_services::apps::ServiceError) -> Self {
         match e {
             castellan_services::apps::ServiceError::Invalid(f) => f.into(),
+            castellan_services::apps::ServiceError::Forbidden(m) => Self::Forbidden(m),
             castellan_services::apps::ServiceError::Store(s) => s.into(),
         }
     }

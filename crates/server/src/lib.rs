@@ -147,6 +147,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(accounts::my_accounts))
         .routes(routes!(accounts::connect_account))
         .routes(routes!(accounts::reveal_account))
+        .routes(routes!(accounts::list_shares, accounts::share))
+        .routes(routes!(accounts::unshare))
         .routes(routes!(apps::list_apps, apps::create_app))
         .routes(routes!(apps::get_app, apps::remove_app))
         .routes(routes!(apps::check_app))

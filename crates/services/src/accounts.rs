@@ -93,22 +93,95 @@ pub struct Holder {
     pub email: String,
 }
 
-/// A card the holder may use, or "not found": another person's card is not shown to exist.
+/// A card the holder may use, with their role, or "not found": another person's card is not
+/// shown to exist.
 async fn held_card(
     svc: &Services,
     ws: WorkspaceId,
     who: &Holder,
     card: castellan_domain::CardId,
-) -> Result<AccountCard, ServiceError> {
+) -> Result<castellan_store::HeldCard, ServiceError> {
     svc.store
         .ws(ws)
-        .cards_held_by(who.person, &who.email)
+        .held_cards(who.person, &who.email)
         .await?
         .into_iter()
-        .find(|c| c.id == card)
+        .find(|h| h.card.id == card)
         .ok_or(ServiceError::Store(castellan_store::StoreError::NotFound(
             "account card",
         )))
+}
+
+/// A card the holder manages (as Owner); a Collaborator only logs in.
+async fn owned_card(
+    svc: &Services,
+    ws: WorkspaceId,
+    who: &Holder,
+    card: castellan_domain::CardId,
+) -> Result<castellan_store::HeldCard, ServiceError> {
+    let h = held_card(svc, ws, who, card).await?;
+    if h.role != castellan_domain::apps::AppRole::Owner {
+        return Err(ServiceError::Forbidden(
+            "only an Owner of this account may do this; Collaborators only log in".into(),
+        ));
+    }
+    Ok(h)
+}
+
+/// Shares a card its caller owns with a person of the workspace or a directory group, as
+/// Owner or Collaborator.
+pub async fn share_account(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    who: &Holder,
+    card: castellan_domain::CardId,
+    to: castellan_store::ShareTarget,
+    role: castellan_domain::apps::AppRole,
+) -> Result<castellan_store::Share, ServiceError> {
+    owned_card(svc, ws, who, card).await?;
+    let scoped = svc.store.ws(ws);
+    match to {
+        castellan_store::ShareTarget::Person(p) => {
+            if p == who.person {
+                return Err(FieldError::new("person_id", "this account is already yours").into());
+            }
+            scoped
+                .person(p)
+                .await
+                .map_err(|_| FieldError::new("person_id", "no such person in this workspace"))?;
+        }
+        castellan_store::ShareTarget::Group(g) => {
+            scoped
+                .group(g)
+                .await
+                .map_err(|_| FieldError::new("group_id", "no such group in the directory"))?;
+        }
+    }
+    Ok(scoped.share_card(actor, card, to, role).await?)
+}
+
+pub async fn unshare_account(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    who: &Holder,
+    card: castellan_domain::CardId,
+    share: castellan_domain::ShareId,
+) -> Result<(), ServiceError> {
+    owned_card(svc, ws, who, card).await?;
+    Ok(svc.store.ws(ws).unshare_card(actor, card, share).await?)
+}
+
+/// A card's shares, for its Owners.
+pub async fn account_shares(
+    svc: &Services,
+    ws: WorkspaceId,
+    who: &Holder,
+    card: castellan_domain::CardId,
+) -> Result<Vec<castellan_store::Share>, ServiceError> {
+    owned_card(svc, ws, who, card).await?;
+    Ok(svc.store.ws(ws).shares(card).await?)
 }
 
 /// What a person saves for their own account: the login, the password, and optionally the
@@ -130,7 +203,7 @@ pub async fn connect_account(
     card: castellan_domain::CardId,
     c: Credentials,
 ) -> Result<AccountCard, ServiceError> {
-    held_card(svc, ws, who, card).await?;
+    owned_card(svc, ws, who, card).await?;
     let login = required_text("login", &c.login, 320)?;
     let password = secret_field("password", &c.password, 1024)?;
     let mut fields = vec![
@@ -167,7 +240,7 @@ pub async fn reveal_account(
     ip: Option<&str>,
     user_agent: Option<&str>,
 ) -> Result<Revealed, ServiceError> {
-    let c = held_card(svc, ws, who, card).await?;
+    let c = held_card(svc, ws, who, card).await?.card;
     if c.status != castellan_domain::apps::CardStatus::Connected {
         return Err(
             FieldError::new("card", "connect your account first: nothing is saved yet").into(),

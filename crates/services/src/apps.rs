@@ -33,6 +33,9 @@ pub struct ConnectApp {
 pub enum ServiceError {
     #[error("{0}")]
     Invalid(FieldError),
+    /// Allowed by the caller's workspace role, but not by their role on this record.
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -51,6 +51,33 @@ pub struct NewAutomationAccount {
     pub secrets: Vec<SealedSecret>,
 }
 
+/// A card someone holds: their role on it (the highest of their paths) and each path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldCard {
+    pub card: AccountCard,
+    pub role: castellan_domain::apps::AppRole,
+    /// `own`, `person` (shared with them), or `group:<name>`, each with the role it gives.
+    pub paths: Vec<(String, castellan_domain::apps::AppRole)>,
+}
+
+/// Whom a card is shared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareTarget {
+    Person(PersonId),
+    Group(castellan_domain::GroupId),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Share {
+    pub id: castellan_domain::ShareId,
+    pub card: CardId,
+    pub to: ShareTarget,
+    /// The person's e-mail or the group's name.
+    pub with: String,
+    pub role: castellan_domain::apps::AppRole,
+    pub created_at: Timestamp,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountCard {
     pub id: CardId,
@@ -582,20 +609,195 @@ impl Store {
 }
 
 impl Scoped<'_> {
-    /// The account cards a person holds: their own, and those of seats matched to the
-    /// directory identity with their e-mail.
+    /// The account cards a person holds, each with their role on it and how they got it:
+    /// their own (and those of seats matched to the directory identity with their e-mail) as
+    /// Owner, and those shared with them or with a directory group they belong to. Where
+    /// several paths give different roles, the highest wins; all paths are listed.
     pub async fn cards_held_by(&self, person: PersonId, email: &str) -> Result<Vec<AccountCard>> {
+        Ok(self
+            .held_cards(person, email)
+            .await?
+            .into_iter()
+            .map(|h| h.card)
+            .collect())
+    }
+
+    pub async fn held_cards(&self, person: PersonId, email: &str) -> Result<Vec<HeldCard>> {
         let rows = sqlx::query(
-            "SELECT c.* FROM account_cards c LEFT JOIN identities i ON i.id = c.identity_id \
-             WHERE c.workspace_id = $1 AND c.automation_account_id IS NULL \
-             AND (c.person_id = $2 OR LOWER(i.primary_email) = LOWER($3)) ORDER BY c.id LIMIT 500",
+            "SELECT c.*, 'owner' AS via_role, 'own' AS via FROM account_cards c LEFT JOIN identities i ON i.id = c.identity_id \
+             WHERE c.workspace_id = $1 AND c.automation_account_id IS NULL AND (c.person_id = $2 OR LOWER(i.primary_email) = LOWER($3)) \
+             UNION ALL SELECT c.*, sh.role AS via_role, 'person' AS via FROM account_shares sh JOIN account_cards c ON c.id = sh.card_id \
+             WHERE sh.workspace_id = $1 AND sh.person_id = $2 \
+             UNION ALL SELECT c.*, sh.role AS via_role, 'group:' || g.display_name AS via FROM account_shares sh JOIN account_cards c ON c.id = sh.card_id \
+             JOIN directory_groups g ON g.id = sh.group_id JOIN group_members gm ON gm.group_id = sh.group_id \
+             JOIN identities i ON i.id = gm.identity_id \
+             WHERE sh.workspace_id = $1 AND LOWER(i.primary_email) = LOWER($3) AND i.active = 1 \
+             ORDER BY id LIMIT 2000",
         )
         .bind(self.ws_str())
         .bind(person.to_string())
         .bind(email)
         .fetch_all(&self.store.pool)
         .await?;
-        rows.iter().map(card_from_row).collect()
+        let mut out: Vec<HeldCard> = Vec::new();
+        for r in &rows {
+            let card = card_from_row(r)?;
+            let role = castellan_domain::apps::AppRole::parse(
+                "role",
+                &r.try_get::<String, _>("via_role")?,
+            )
+            .map_err(|_| StoreError::Corrupt("share role".into()))?;
+            let via: String = r.try_get("via")?;
+            match out.iter_mut().find(|h| h.card.id == card.id) {
+                Some(h) => {
+                    if role == castellan_domain::apps::AppRole::Owner {
+                        h.role = role;
+                    }
+                    h.paths.push((via, role));
+                }
+                None => out.push(HeldCard {
+                    card,
+                    role,
+                    paths: vec![(via, role)],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Shares a card with a person or a group (exactly one), or changes the role of an
+    /// existing share; audited.
+    pub async fn share_card(
+        &self,
+        actor: &Actor,
+        card: CardId,
+        to: ShareTarget,
+        role: castellan_domain::apps::AppRole,
+    ) -> Result<Share> {
+        self.account_card(card).await?;
+        let (person, group, label) = match &to {
+            ShareTarget::Person(p) => (Some(p.to_string()), None, format!("person:{p}")),
+            ShareTarget::Group(g) => (None, Some(g.to_string()), format!("group:{g}")),
+        };
+        let env = &self.store.env;
+        let id = castellan_domain::ShareId::new(env);
+        let now = ms(env.now());
+        let mut tx = self.store.begin_write().await?;
+        let column = if person.is_some() {
+            "person_id"
+        } else {
+            "group_id"
+        };
+        sqlx::query(&format!(
+            "DELETE FROM account_shares WHERE workspace_id = $1 AND card_id = $2 AND {column} = $3"
+        ))
+        .bind(self.ws_str())
+        .bind(card.to_string())
+        .bind(person.clone().or(group.clone()))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("INSERT INTO account_shares (id, workspace_id, card_id, person_id, group_id, role, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(id.to_string())
+            .bind(self.ws_str())
+            .bind(card.to_string())
+            .bind(person)
+            .bind(group)
+            .bind(role.as_str())
+            .bind(actor.person().map(|p| p.to_string()))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        append(
+            &mut tx,
+            env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "account.share",
+                format!("account_card:{card}"),
+                serde_json::json!({ "with": label, "role": role.as_str() }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(self
+            .shares(card)
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .ok_or(StoreError::NotFound("share"))?)
+    }
+
+    /// A card's shares, with whom they are with (a person's e-mail or a group's name).
+    pub async fn shares(&self, card: CardId) -> Result<Vec<Share>> {
+        let rows = sqlx::query(
+            "SELECT sh.id, sh.person_id, sh.group_id, sh.role, sh.created_at, p.email AS person_email, g.display_name AS group_name \
+             FROM account_shares sh LEFT JOIN people p ON p.id = sh.person_id LEFT JOIN directory_groups g ON g.id = sh.group_id \
+             WHERE sh.workspace_id = $1 AND sh.card_id = $2 ORDER BY sh.id",
+        )
+        .bind(self.ws_str())
+        .bind(card.to_string())
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let role: String = r.try_get("role")?;
+                Ok(Share {
+                    id: get_id(r, "id")?,
+                    card,
+                    to: match get_opt_id::<PersonId>(r, "person_id")? {
+                        Some(p) => ShareTarget::Person(p),
+                        None => ShareTarget::Group(
+                            get_opt_id(r, "group_id")?
+                                .ok_or(StoreError::Corrupt("share".into()))?,
+                        ),
+                    },
+                    with: r
+                        .try_get::<Option<String>, _>("person_email")?
+                        .or(r.try_get::<Option<String>, _>("group_name")?)
+                        .unwrap_or_default(),
+                    role: castellan_domain::apps::AppRole::parse("role", &role)
+                        .map_err(|_| StoreError::Corrupt("share role".into()))?,
+                    created_at: get_time(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes a share; audited.
+    pub async fn unshare_card(
+        &self,
+        actor: &Actor,
+        card: CardId,
+        share: castellan_domain::ShareId,
+    ) -> Result<()> {
+        let mut tx = self.store.begin_write().await?;
+        let n = sqlx::query(
+            "DELETE FROM account_shares WHERE workspace_id = $1 AND card_id = $2 AND id = $3",
+        )
+        .bind(self.ws_str())
+        .bind(card.to_string())
+        .bind(share.to_string())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound("share"));
+        }
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "account.unshare",
+                format!("account_card:{card}"),
+                serde_json::json!({ "share": share.to_string() }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Saves a person's own credentials for their card (each field sealed by the caller),

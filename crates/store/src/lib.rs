@@ -25,8 +25,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use accounts::{
-    AccountCard, AutomationAccount, NewAutomationAccount, OauthState, PlatformApp, SealedSecret,
-    StoredSecret,
+    AccountCard, AutomationAccount, HeldCard, NewAutomationAccount, OauthState, PlatformApp,
+    SealedSecret, Share, ShareTarget, StoredSecret,
 };
 pub use apps::{
     App, AppCounts, AssetHolders, CheckSummary, Exemption, Holding, NewApp, RemovedApp, Seat,

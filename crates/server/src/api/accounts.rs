@@ -274,24 +274,184 @@ pub async fn holder(
     })
 }
 
-/// The caller's own account cards (theirs, and those of seats matched to their identity).
+/// One way the caller holds a card.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HoldingPath {
+    /// `own` (their seat's card), `person` (shared with them) or `group:<name>`.
+    pub via: String,
+    #[schema(value_type = super::AppRoleName)]
+    pub role: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldCardBody {
+    #[serde(flatten)]
+    pub card: CardBody,
+    /// The caller's role on it: the highest of their paths.
+    #[schema(value_type = super::AppRoleName)]
+    pub my_role: String,
+    pub paths: Vec<HoldingPath>,
+}
+
+/// The caller's own account cards: theirs, those of seats matched to their identity, and
+/// those shared with them or their directory groups, each with their role.
 #[utoipa::path(get, path = "/api/v1/me/accounts", tag = "accounts",
-    responses((status = 200, body = Vec<CardBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<HeldCardBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn my_accounts(
     State(s): State<AppState>,
     caller: Caller,
-) -> ApiResult<Json<Vec<CardBody>>> {
+) -> ApiResult<Json<Vec<HeldCardBody>>> {
     caller.require(Action::ReadSelf)?;
     let who = holder(&s, &caller).await?;
     Ok(Json(
         s.store
             .ws(caller.ws())
-            .cards_held_by(who.person, &who.email)
+            .held_cards(who.person, &who.email)
+            .await?
+            .into_iter()
+            .map(|h| HeldCardBody {
+                my_role: h.role.as_str().into(),
+                paths: h
+                    .paths
+                    .into_iter()
+                    .map(|(via, role)| HoldingPath {
+                        via,
+                        role: role.as_str().into(),
+                    })
+                    .collect(),
+                card: h.card.into(),
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShareBody {
+    pub id: String,
+    /// The person shared with (or the group).
+    pub person_id: Option<String>,
+    pub group_id: Option<String>,
+    /// The person's e-mail or the group's name.
+    pub with: String,
+    #[schema(value_type = super::AppRoleName)]
+    pub role: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<castellan_store::Share> for ShareBody {
+    fn from(s: castellan_store::Share) -> Self {
+        let (person_id, group_id) = match s.to {
+            castellan_store::ShareTarget::Person(p) => (Some(p.to_string()), None),
+            castellan_store::ShareTarget::Group(g) => (None, Some(g.to_string())),
+        };
+        Self {
+            id: s.id.to_string(),
+            person_id,
+            group_id,
+            with: s.with,
+            role: s.role.as_str().into(),
+            created_at: s.created_at,
+        }
+    }
+}
+
+/// Who a card is shared with (for its Owners).
+#[utoipa::path(get, path = "/api/v1/accounts/{id}/shares", tag = "accounts", params(("id" = String, Path, description = "account card id")),
+    responses((status = 200, body = Vec<ShareBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_shares(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId<castellan_domain::CardId>,
+) -> ApiResult<Json<Vec<ShareBody>>> {
+    caller.require(Action::ReadSelf)?;
+    let who = holder(&s, &caller).await?;
+    Ok(Json(
+        castellan_services::accounts::account_shares(&s.services, caller.ws(), &who, id)
             .await?
             .into_iter()
             .map(Into::into)
             .collect(),
     ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    /// A person of the workspace (or give `group_id`).
+    #[schema(schema_with = super::schema::optional_uuid)]
+    pub person_id: Option<String>,
+    /// A directory group (or give `person_id`).
+    #[schema(schema_with = super::schema::optional_uuid)]
+    pub group_id: Option<String>,
+    #[schema(value_type = super::AppRoleName)]
+    pub role: String,
+}
+
+/// Share an account you own with a person or a directory group, as Owner (shares, manages)
+/// or Collaborator (only logs in). Sharing again changes the role.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/shares", tag = "accounts", params(("id" = String, Path, description = "account card id")), request_body = ShareRequest,
+    responses((status = 201, body = ShareBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn share(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId<castellan_domain::CardId>,
+    ApiJson(req): ApiJson<ShareRequest>,
+) -> ApiResult<(StatusCode, Json<ShareBody>)> {
+    caller.require(Action::UpdateSelf)?;
+    let who = holder(&s, &caller).await?;
+    let role = castellan_domain::apps::AppRole::parse("role", &req.role)?;
+    let to = match (&req.person_id, &req.group_id) {
+        (Some(p), None) => castellan_store::ShareTarget::Person(
+            p.parse()
+                .map_err(|_| ApiError::invalid("person_id", "person_id is not an id"))?,
+        ),
+        (None, Some(g)) => castellan_store::ShareTarget::Group(
+            g.parse()
+                .map_err(|_| ApiError::invalid("group_id", "group_id is not an id"))?,
+        ),
+        _ => {
+            return Err(ApiError::invalid(
+                "person_id",
+                "give exactly one of person_id and group_id",
+            ));
+        }
+    };
+    let share = castellan_services::accounts::share_account(
+        &s.services,
+        caller.ws(),
+        &caller.actor(),
+        &who,
+        id,
+        to,
+        role,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(share.into())))
+}
+
+/// Stop sharing an account you own.
+#[utoipa::path(delete, path = "/api/v1/accounts/{id}/shares/{share_id}", tag = "accounts",
+    params(("id" = String, Path, description = "account card id"), ("share_id" = String, Path, description = "share")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn unshare(
+    State(s): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((id, share)): axum::extract::Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Action::UpdateSelf)?;
+    let id: castellan_domain::CardId = super::parse_id("id", &id, "account card")?;
+    let share: castellan_domain::ShareId = super::parse_id("share_id", &share, "share")?;
+    let who = holder(&s, &caller).await?;
+    castellan_services::accounts::unshare_account(
+        &s.services,
+        caller.ws(),
+        &caller.actor(),
+        &who,
+        id,
+        share,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

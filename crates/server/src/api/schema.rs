@@ -108,6 +108,16 @@ pub fn uuid() -> RefOr<Schema> {
     )
 }
 
+/// An optional id.
+pub fn optional_uuid() -> RefOr<Schema> {
+    string(
+        "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$".into(),
+        None,
+        true,
+        "an id",
+    )
+}
+
 /// The numeric id of a business.
 pub fn business_id() -> RefOr<Schema> {
     string(

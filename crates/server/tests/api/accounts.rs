@@ -222,9 +222,18 @@ async fn key_rotation_rewraps_every_secret_while_the_server_runs() {
 /// the IP and user agent; nothing is in the database in plain text.
 #[tokio::test]
 async fn a_person_connects_their_own_account_and_only_they_can_reveal_it() {
-    let s = crate::sync::setup(castellan_store::Backend::Sqlite)
-        .await
-        .unwrap();
+    own_accounts(castellan_store::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn own_accounts_and_sharing_on_postgres() {
+    own_accounts(castellan_store::Backend::Postgres).await;
+}
+
+async fn own_accounts(backend: castellan_store::Backend) {
+    let Some(s) = crate::sync::setup(backend).await else {
+        return;
+    };
     let app = s.connect("pinterest").await;
     assert_eq!(s.check(&app).await["status"], "completed");
     // Match the webmail seat to Ava: her card appears ("Connect your account").
@@ -356,13 +365,15 @@ async fn a_person_connects_their_own_account_and_only_they_can_reveal_it() {
     assert_eq!(e["details"]["user_agent"], "castellan-test/1.0", "{ev}");
     assert_eq!(e["details"]["ip"], "127.0.0.1", "{ev}");
     assert_eq!(e["actor_person"], ava_person.id.to_string(), "{ev}");
-    let files = db_files(&s.app);
-    assert!(
-        !contains(&files, PASSWORD),
-        "no saved password in the database file"
-    );
-    assert!(
-        !contains(&files, totp_secret),
-        "no TOTP secret in the database file"
-    );
+    if backend == castellan_store::Backend::Sqlite {
+        let files = db_files(&s.app);
+        assert!(
+            !contains(&files, PASSWORD),
+            "no saved password in the database file"
+        );
+        assert!(
+            !contains(&files, totp_secret),
+            "no TOTP secret in the database file"
+        );
+    }
 }

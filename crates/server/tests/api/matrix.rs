@@ -310,6 +310,26 @@ fn rows() -> Vec<Row> {
         ),
         r(
             g.clone(),
+            "/api/v1/accounts/{id}/shares",
+            None,
+            [401, 404, 404, 404, 404, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/accounts/{id}/shares",
+            Json(
+                || serde_json::json!({"person_id": "00000000-0000-0000-0000-000000000000", "role": "collaborator"}),
+            ),
+            [401, 404, 404, 404, 404, 404],
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/accounts/{id}/shares/{share_id}",
+            None,
+            [401, 404, 404, 404, 404, 404],
+        ),
+        r(
+            g.clone(),
             "/api/v1/apps",
             None,
             [401, 403, 403, 200, 200, 200],
@@ -492,7 +512,8 @@ async fn fixture(app: &TestApp) -> Fixture {
 async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
     let path = &path
         .replace("{user_id}", "nope")
-        .replace("{report_id}", "nope");
+        .replace("{report_id}", "nope")
+        .replace("{share_id}", "nope");
     if path.contains("{platform}") {
         return path.replace("{platform}", "pinterest");
     }

@@ -720,12 +720,11 @@ impl Scoped<'_> {
         )
         .await?;
         tx.commit().await?;
-        Ok(self
-            .shares(card)
+        self.shares(card)
             .await?
             .into_iter()
             .find(|s| s.id == id)
-            .ok_or(StoreError::NotFound("share"))?)
+            .ok_or(StoreError::NotFound("share"))
     }
 
     /// A card's shares, with whom they are with (a person's e-mail or a group's name).

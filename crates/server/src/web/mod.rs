@@ -114,6 +114,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(accounts::connect_page).post(accounts::connect_submit),
         )
         .route("/accounts/{id}/reveal", post(accounts::reveal))
+        .route(
+            "/accounts/{id}/share",
+            get(accounts::share_page).post(accounts::share_submit),
+        )
+        .route(
+            "/accounts/{id}/shares/{share}/remove",
+            post(accounts::unshare_submit),
+        )
         .route("/settings", get(settings::page_))
         .route("/settings/workspace", post(settings::workspace_submit))
         .route("/settings/people", post(settings::person_create))

@@ -315,6 +315,26 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             [S, 403, 400, 400, 400, 400],
         ),
         p(
+            format!("/accounts/{card}/connect"),
+            vec![("login", "x".into()), ("password", "y".into())],
+            [S, 404, 404, 404, 404, 404],
+        ),
+        p(
+            format!("/accounts/{card}/reveal"),
+            vec![],
+            [S, 404, 404, 404, 404, 404],
+        ),
+        p(
+            format!("/accounts/{card}/share"),
+            vec![("with", "person:x".into()), ("role", "owner".into())],
+            [S, 404, 404, 404, 404, 404],
+        ),
+        p(
+            format!("/accounts/{card}/shares/{}/remove", uuid::Uuid::now_v7()),
+            vec![],
+            [S, 404, 404, 404, 404, 404],
+        ),
+        p(
             format!("/settings/tokens/{token}/revoke"),
             vec![],
             [S, 403, 404, 404, 303, 404],

@@ -323,6 +323,7 @@ pub fn screenshot_dir() -> PathBuf {
 /// password; the platform apps point at the emulators' consent pages.
 pub struct Site {
     pub app: TestApp,
+    ws: castellan_domain::WorkspaceId,
     pub emu: Running,
     pub token: String,
     stop: CancellationToken,
@@ -406,9 +407,9 @@ impl Site {
             public_url: app.base.clone(),
         };
         let stop = app.run_worker(svc, cfg);
-        let _ = ws;
         Site {
             app,
+            ws,
             emu,
             token,
             stop,
@@ -417,6 +418,10 @@ impl Site {
 
     pub fn url(&self, path: &str) -> String {
         self.app.url(path)
+    }
+
+    pub fn ws(&self) -> castellan_domain::WorkspaceId {
+        self.ws
     }
 
     /// Signs in through the sign-in page (and the forced password change, the first time).

@@ -625,7 +625,69 @@ async fn connect_your_account_then_log_in() {
     b.screenshot("25-log-in-revealed").await;
     let v = b.axe().await;
     assert!(v.is_empty(), "axe on the revealed credentials: {v:?}");
-    let ev = site.api("/api/v1/audit/events?action=account").await;
+    // Share it with Ben as Collaborator; Ben signs in and logs in with the current code.
+    let ben = site
+        .app
+        .store
+        .ws(site.ws())
+        .create_person(
+            &castellan_testkit::cli(),
+            &castellan_domain::values::Email::parse("email", "ben@acme.example.com").unwrap(),
+            Some("Ben"),
+            castellan_domain::workspace::WorkspaceRole::Member,
+            Some(
+                &castellan_server::auth::hash_password("ben-password-12345".into(), [4; 16])
+                    .await
+                    .unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+    sqlx::query("UPDATE people SET must_change_password = 0 WHERE id = $1")
+        .bind(ben.id.to_string())
+        .execute(site.app.store.pool())
+        .await
+        .unwrap();
+    b.goto(&site.url("/accounts")).await;
+    b.click("a[aria-label^='Share']").await;
+    b.find("dialog[open] #share-with")
+        .await
+        .select_by_label("ben@acme.example.com")
+        .await
+        .unwrap();
+    b.screenshot("26-dialog-share").await;
+    let v = b.axe().await;
+    assert!(v.is_empty(), "axe on the share dialog: {v:?}");
+    b.xpath("//dialog//button[normalize-space(.)='Share']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("Shared with ben@acme.example.com as Collaborator", false)
+        .await;
+    let ben_b = Browser::start(false).await;
+    ben_b.goto(&site.url("/accounts")).await;
+    ben_b.fill("#email", "ben@acme.example.com").await;
+    ben_b.fill("#password", "ben-password-12345").await;
+    ben_b.click("button[type=submit]").await;
+    ben_b
+        .wait_text("Collaborator via shared with you", false)
+        .await;
+    assert!(
+        ben_b
+            .c
+            .find(fantoccini::Locator::Css("a[aria-label^='Share']"))
+            .await
+            .is_err(),
+        "a Collaborator cannot share"
+    );
+    ben_b.click("button[aria-label^='Log in']").await;
+    ben_b.find("#rv-code").await;
+    assert!(ben_b.text().await.contains("Jess-Pins-Password-42"));
+    ben_b.screenshot("27-collaborator-logs-in").await;
+    let ev = site
+        .api("/api/v1/audit/events?action=account&limit=100")
+        .await;
     let actions: Vec<&str> = ev["items"]
         .as_array()
         .unwrap()
@@ -633,7 +695,12 @@ async fn connect_your_account_then_log_in() {
         .filter_map(|e| e["action"].as_str())
         .collect();
     assert!(
-        actions.contains(&"account.connect") && actions.contains(&"account.reveal"),
+        actions.contains(&"account.connect") && actions.contains(&"account.share"),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| **a == "account.reveal").count(),
+        2,
         "{actions:?}"
     );
 }

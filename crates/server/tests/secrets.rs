@@ -26,6 +26,8 @@ impl Write for Captured {
 
 const PASSWORD: &str = "Hunter2-automation-password-zz9";
 const CLIENT_SECRET: &str = "client-secret-qq8-never-logged";
+const PERSONAL_PASSWORD: &str = "Personal-pw-kk4-own-account";
+const TOTP_SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
 #[tokio::test]
 async fn secrets_stay_out_of_logs_and_the_database() {
@@ -122,6 +124,74 @@ async fn secrets_stay_out_of_logs_and_the_database() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(done);
+    // A person's own account: saved with a password and a TOTP secret, then revealed (the
+    // one audited way out); neither reaches the logs or the database file in plain text.
+    let me: Value = app
+        .post(&token, "/api/v1/directory/identities")
+        .json(&json!({ "user_name": "owner", "primary_email": "owner@acme.example.com" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let unmatched: Value = app
+        .get(
+            &token,
+            &format!("/api/v1/apps/{app_id}/members?tab=unmatched"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let seat = unmatched["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] != "castellan-automation@acme.example.com")
+        .unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .post(
+            &token,
+            &format!("/api/v1/apps/{app_id}/members/{seat}/match"),
+        )
+        .json(&json!({ "identity_id": me["id"], "role": "owner" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mine: Value = app
+        .get(&token, "/api/v1/me/accounts")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let card = mine[0]["id"].as_str().unwrap().to_string();
+    let r = app
+        .post(&token, &format!("/api/v1/accounts/{card}/connect"))
+        .json(&json!({ "login": "owner@acme.example.com", "password": PERSONAL_PASSWORD, "totp": TOTP_SECRET }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!r.text().await.unwrap().contains(PERSONAL_PASSWORD));
+    let r = app
+        .post(&token, &format!("/api/v1/accounts/{card}/reveal"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text().await.unwrap().contains(PERSONAL_PASSWORD),
+        "the audited reveal"
+    );
     stop.cancel();
 
     let log = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
@@ -145,6 +215,8 @@ async fn secrets_stay_out_of_logs_and_the_database() {
     }
     for secret in [
         PASSWORD,
+        PERSONAL_PASSWORD,
+        TOTP_SECRET,
         CLIENT_SECRET,
         sc::TIKTOK_AUTOMATION_TOKEN,
         token.as_str(),

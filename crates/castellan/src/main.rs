@@ -90,6 +90,9 @@ enum Command {
     /// Check-for-updates reports: show, apply (remove deprovisioned seats), dismiss.
     #[command(subcommand)]
     Reports(commands::members::ReportsCmd),
+    /// People's own account cards: list, share, unshare, reveal (audited).
+    #[command(subcommand)]
+    Accounts(commands::accounts::AccountsCmd),
     /// E-mails Castellan wrote (sent through SMTP, or kept here when none is configured).
     Outbox {
         #[arg(long)]
@@ -378,6 +381,7 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Demo { .. } => demo::demo(cfg).await,
         Command::Apps(cmd) => apps::apps_cmd(&cfg, cmd).await,
         Command::Members(cmd) => members::members(&cfg, cmd).await,
+        Command::Accounts(cmd) => commands::accounts::accounts(&cfg, cmd).await,
         Command::Reports(cmd) => members::reports(&cfg, cmd).await,
         Command::Outbox {
             workspace,

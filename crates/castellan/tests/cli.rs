@@ -628,6 +628,70 @@ async fn members_and_reports_from_the_cli() {
     // The e-mail links to the report in the web app.
     assert!(mail["body"].as_str().unwrap().contains("/apps/"), "{mail}");
 
+    // A person's own account from the CLI: the Owner's seat card, connected through the API,
+    // listed and revealed with `castellan accounts`.
+    let me: serde_json::Value = post(
+        "/api/v1/directory/identities",
+        serde_json::json!({ "user_name": "owner", "primary_email": "owner@acme.example.com" }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let left = run(&[
+        "members",
+        "list",
+        "Acme Pins",
+        "--tab",
+        "unmatched",
+        "--json",
+    ]);
+    let seat: serde_json::Value = left
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|s| s["email"] != "castellan-automation@acme.example.com")
+        .unwrap();
+    let app_id = created["app"]["id"].as_str().unwrap();
+    let r = post(
+        &format!(
+            "/api/v1/apps/{app_id}/members/{}/match",
+            seat["user_id"].as_str().unwrap()
+        ),
+        serde_json::json!({ "identity_id": me["id"], "role": "owner" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let listed = run(&[
+        "accounts",
+        "list",
+        "--as",
+        "owner@acme.example.com",
+        "--json",
+    ]);
+    let card: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(card["role"], "owner", "{listed}");
+    let card_id = card["id"].as_str().unwrap().to_string();
+    let r = post(&format!("/api/v1/accounts/{card_id}/connect"), serde_json::json!({ "login": "owner@acme.example.com", "password": "cli-personal-pw-1", "totp": "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ" }))
+        .await.unwrap();
+    assert_eq!(r.status(), 200);
+    let shown = run(&[
+        "accounts",
+        "reveal",
+        &card_id,
+        "--as",
+        "owner@acme.example.com",
+        "--json",
+    ]);
+    let shown: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
+    assert_eq!(shown["password"], "cli-personal-pw-1");
+    assert_eq!(
+        shown["totp_code"].as_str().map(str::len),
+        Some(6),
+        "{shown}"
+    );
+
     // Removing the app: a reason is required; the platform is not called.
     let no_reason = castellan(dir.path(), None)
         .args(["apps", "remove", "Acme Pins", "--reason", " "])

@@ -1,6 +1,7 @@
 //! The commands, one module per group, and what they share: opening the store, the vault
 //! and the services from the configuration, picking the workspace, the CLI's actor.
 
+pub mod accounts;
 pub mod admin;
 pub mod apps;
 pub mod demo;

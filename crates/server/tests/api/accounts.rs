@@ -377,3 +377,93 @@ async fn own_accounts(backend: castellan_store::Backend) {
         );
     }
 }
+
+/// Rotating the vault master key (and retiring the old one) while people reveal their saved
+/// credentials: every reveal answers with the right values and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reveals_during_master_key_rotation_all_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ring, _) = Env::system()
+        .with_rng(|r| castellan_vault::load_or_create(None, dir.path(), r))
+        .unwrap();
+    let file = dir.path().join("master.key");
+    let vault = Arc::new(castellan_vault::SharedKeyring::new(
+        ring,
+        Some(file.clone()),
+    ));
+    let app = TestApp::spawn_full(TestDb::sqlite(), Default::default(), vault).await;
+    let (ws, owner) = app.workspace("acme").await;
+    let t = app.token(ws, owner, ApiScope::Admin).await;
+    // Cards of the Owner's own (as a matched seat would make them).
+    let mut cards = Vec::new();
+    for i in 0..4 {
+        let id = uuid::Uuid::now_v7().to_string();
+        sqlx::query("INSERT INTO account_cards (id, workspace_id, person_id, label, platform, status, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pinterest', 'connect_your_account', 0, 0)")
+            .bind(&id)
+            .bind(ws.to_string())
+            .bind(owner.to_string())
+            .bind(format!("Acme Pinterest {i}"))
+            .execute(app.store.pool())
+            .await
+            .unwrap();
+        let r = app
+            .post(&t, &format!("/api/v1/accounts/{id}/connect"))
+            .json(&serde_json::json!({ "login": "owner@acme.example.com", "password": format!("{PASSWORD}-{i}"), "totp": "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        cards.push(id);
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for (i, id) in cards.iter().enumerate() {
+        let (http, url, t, stop) = (
+            app.http.clone(),
+            app.url(&format!("/api/v1/accounts/{id}/reveal")),
+            t.clone(),
+            stop.clone(),
+        );
+        readers.push(tokio::spawn(async move {
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || n < 5 {
+                let r = http.post(&url).bearer_auth(&t).send().await.unwrap();
+                assert_eq!(
+                    r.status(),
+                    200,
+                    "a reveal failed during rotation: {}",
+                    r.text().await.unwrap()
+                );
+                let v: serde_json::Value = r.json().await.unwrap();
+                assert_eq!(v["password"], format!("{PASSWORD}-{i}"));
+                assert_eq!(v["totp_code"].as_str().map(str::len), Some(6));
+                n += 1;
+            }
+            n
+        }));
+    }
+    for retire in [false, true, true] {
+        castellan_services::vault::rotate_master_key(&app.store, &file, retire)
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for r in readers {
+        total += r.await.unwrap();
+    }
+    assert!(total >= 20, "{total} reveals");
+    let versions: Vec<i64> = sqlx::query_scalar("SELECT key_version FROM vault_secrets")
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 12, "nothing lost: 3 fields × 4 cards");
+    assert!(versions.iter().all(|v| *v == 4), "{versions:?}");
+    let events: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_events WHERE action = 'account.reveal'")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(events, i64::from(total), "every reveal is audited");
+}

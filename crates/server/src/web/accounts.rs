@@ -10,6 +10,7 @@ use castellan_domain::policy::Action;
 use super::apps::platform_letter;
 use super::{Chrome, Nav, Query, Web, WebResult, page, with_query};
 use crate::state::AppState;
+use axum::response::IntoResponse;
 
 pub struct CardView {
     pub label: String,
@@ -41,6 +42,8 @@ pub struct MyCard {
 #[template(path = "web/accounts.html")]
 pub struct AccountsPage {
     chrome: Chrome,
+    /// The filter shown: `all`, `mine`, `shared` or `needs_connecting`.
+    show: String,
     mine: Vec<MyCard>,
     cards: Vec<CardView>,
     may_read_all: bool,
@@ -74,6 +77,12 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
         .held_cards(web.p().person_id, &web.person_email)
         .await?
         .into_iter()
+        .filter(|h| match q.get("show") {
+            "mine" => h.paths.iter().any(|(v, _)| v == "own"),
+            "shared" => h.paths.iter().any(|(v, _)| v != "own"),
+            "needs_connecting" => h.card.status != CardStatus::Connected,
+            _ => true,
+        })
         .map(|h| {
             let via = h
                 .paths
@@ -153,6 +162,10 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
         &web,
         &AccountsPage {
             chrome: web.chrome(Nav::Accounts, "All accounts"),
+            show: match q.get("show") {
+                "mine" | "shared" | "needs_connecting" => q.get("show").to_string(),
+                _ => "all".into(),
+            },
             mine,
             cards,
             may_read_all,
@@ -493,4 +506,106 @@ pub async fn unshare_submit(
         "/accounts",
         super::Flash::success("The account is no longer shared with them."),
     ))
+}
+
+#[derive(Template)]
+#[template(path = "web/account.html")]
+pub struct AccountPage {
+    chrome: Chrome,
+    label: String,
+    platform: &'static str,
+    connected: bool,
+    events: Vec<super::activity::EventRow>,
+    export: String,
+}
+
+/// An account's page: its activity (connects, shares, reveals), with CSV export, for its
+/// holders.
+pub async fn account(
+    State(s): State<AppState>,
+    web: Web,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> WebResult {
+    let id = card_id(&id)?;
+    let c = my_card(&s, &web, id).await?;
+    let target = format!("account_card:{id}");
+    let events = s
+        .store
+        .ws(web.ws())
+        .audit_list(
+            &castellan_store::AuditFilter {
+                target: Some(target.clone()),
+                ..Default::default()
+            },
+            None,
+            200,
+        )
+        .await?
+        .items
+        .into_iter()
+        .map(super::activity::EventRow::from)
+        .collect();
+    page(
+        &web,
+        &AccountPage {
+            chrome: web.chrome(Nav::Accounts, c.label.clone()),
+            label: c.label,
+            platform: super::apps::platform_name(c.platform),
+            connected: c.status == CardStatus::Connected,
+            events,
+            export: with_query("/accounts/export.csv", &[("card", &id.to_string())]),
+        },
+    )
+}
+
+/// The account's activity as CSV (its holders may export what they may read).
+pub async fn export(State(s): State<AppState>, web: Web, Query(q): Query) -> WebResult {
+    let id = card_id(q.get("card"))?;
+    my_card(&s, &web, id).await?;
+    let events = s
+        .store
+        .ws(web.ws())
+        .audit_list(
+            &castellan_store::AuditFilter {
+                target: Some(format!("account_card:{id}")),
+                ..Default::default()
+            },
+            None,
+            1000,
+        )
+        .await?
+        .items;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["seq", "at", "actor", "action", "outcome", "details"])
+        .map_err(|e| super::WebError::Internal(e.to_string()))?;
+    for e in events {
+        let row = super::activity::EventRow::from(e);
+        w.write_record([
+            row.seq.to_string(),
+            row.at,
+            row.actor,
+            row.action,
+            if row.ok {
+                "success".into()
+            } else {
+                "failure".into()
+            },
+            row.details,
+        ])
+        .map_err(|e| super::WebError::Internal(e.to_string()))?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| super::WebError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"account-activity.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }

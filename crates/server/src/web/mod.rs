@@ -109,6 +109,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/activity", get(activity::list))
         .route("/activity/verify", get(activity::verify))
         .route("/accounts", get(accounts::list))
+        .route("/accounts/export.csv", get(accounts::export))
+        .route("/accounts/{id}", get(accounts::account))
         .route(
             "/accounts/{id}/connect",
             get(accounts::connect_page).post(accounts::connect_submit),

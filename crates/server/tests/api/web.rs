@@ -220,6 +220,15 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             format!("/accounts/{card}/connect"),
             [S, 404, 404, 404, 404, 404],
         ),
+        g(
+            format!("/accounts/{card}/share"),
+            [S, 404, 404, 404, 404, 404],
+        ),
+        g(format!("/accounts/{card}"), [S, 404, 404, 404, 404, 404]),
+        g(
+            format!("/accounts/export.csv?card={card}"),
+            [S, 404, 404, 404, 404, 404],
+        ),
         g("/settings".into(), [S, 403, 403, 200, 200, 200]),
         g("/settings/tokens".into(), [S, 403, 200, 200, 200, 200]),
         g(

@@ -685,6 +685,29 @@ async fn connect_your_account_then_log_in() {
     ben_b.find("#rv-code").await;
     assert!(ben_b.text().await.contains("Jess-Pins-Password-42"));
     ben_b.screenshot("27-collaborator-logs-in").await;
+    // The account's page lists its activity; the filters are links.
+    b.goto(&site.url("/accounts?show=needs_connecting")).await;
+    b.wait_text("Your accounts", false).await;
+    assert!(
+        b.c.find(fantoccini::Locator::Css("a[aria-label^='Share']"))
+            .await
+            .is_err(),
+        "nothing needs connecting"
+    );
+    b.goto(&site.url("/accounts?show=mine")).await;
+    b.xpath("//h3/a[contains(., 'Acme pinterest')]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let t = b.wait_text("account.reveal", false).await;
+    assert!(
+        t.contains("account.share") && t.contains("account.connect"),
+        "{t}"
+    );
+    b.screenshot("28-account-activity").await;
+    let v = b.axe().await;
+    assert!(v.is_empty(), "axe on the account page: {v:?}");
     let ev = site
         .api("/api/v1/audit/events?action=account&limit=100")
         .await;

@@ -269,9 +269,9 @@ impl Caller {
     }
 }
 
-fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
+/// A cookie's value from the request headers (the API's and the web app's one reader).
+pub(crate) fn cookie_value(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(axum::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -311,7 +311,8 @@ impl FromRequestParts<AppState> for Caller {
                 session_hash: None,
             });
         }
-        let token = cookie_value(parts, SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
+        let token =
+            cookie_value(&parts.headers, SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
         let hash = hash_secret(&token);
         let session = state
             .store

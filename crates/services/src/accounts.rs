@@ -95,7 +95,7 @@ pub struct Holder {
 
 /// A card the holder may use, with their role, or "not found": another person's card is not
 /// shown to exist.
-async fn held_card(
+pub async fn held_card(
     svc: &Services,
     ws: WorkspaceId,
     who: &Holder,

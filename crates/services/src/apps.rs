@@ -28,6 +28,72 @@ pub struct ConnectApp {
     pub api_base_url: Option<String>,
 }
 
+/// An app's own fields, as a person enters them (the API and the web app's wizard check
+/// them here, naming the first bad one).
+#[derive(Debug, Clone)]
+pub struct AppFields {
+    pub platform: Platform,
+    pub label: String,
+    pub business_id: String,
+    pub login_method: String,
+}
+
+impl AppFields {
+    pub fn parse(
+        platform: &str,
+        label: &str,
+        business_id: &str,
+        login_method: &str,
+    ) -> Result<Self, FieldError> {
+        let platform = Platform::parse("platform", platform)?;
+        let label = castellan_domain::values::required_text("label", label, 100)?;
+        let business_id = castellan_domain::values::required_text("business_id", business_id, 40)?;
+        if !business_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(FieldError::new(
+                "business_id",
+                "business_id must be the numeric id of the business",
+            ));
+        }
+        if !matches!(login_method, "sso" | "password") {
+            return Err(FieldError::new(
+                "login_method",
+                "login_method must be sso or password",
+            ));
+        }
+        Ok(Self {
+            platform,
+            label,
+            business_id,
+            login_method: login_method.to_string(),
+        })
+    }
+
+    pub fn with(
+        self,
+        automation_account_id: AutomationAccountId,
+        api_base_url: Option<String>,
+    ) -> ConnectApp {
+        ConnectApp {
+            platform: self.platform,
+            label: self.label,
+            business_id: self.business_id,
+            login_method: self.login_method,
+            automation_account_id,
+            api_base_url,
+        }
+    }
+}
+
+/// The platform API's base URL, when not the real host: an http(s) URL.
+pub fn parse_api_base_url(raw: Option<&str>) -> Result<Option<String>, FieldError> {
+    match raw {
+        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => Err(
+            FieldError::new("api_base_url", "api_base_url must be an http(s) URL"),
+        ),
+        other => Ok(other.map(str::to_string)),
+    }
+}
+
 /// Why a use case refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {

@@ -3,10 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use castellan_domain::apps::Platform;
 use castellan_domain::apps::{SeatState, Tab};
 use castellan_domain::policy::Action;
-use castellan_domain::values::required_text;
 use castellan_domain::{AppId, AutomationAccountId};
 use castellan_store::{App, Seat};
 use serde::{Deserialize, Serialize};
@@ -96,48 +94,25 @@ pub async fn create_app(
     ApiJson(req): ApiJson<CreateAppRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedApp>)> {
     let p = *caller.require(Action::ManageApps)?;
-    let platform = Platform::parse("platform", &req.platform)?;
-    let label = required_text("label", &req.label, 100)?;
-    let business_id = required_text("business_id", &req.business_id, 40)?;
-    if !business_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::invalid(
-            "business_id",
-            "business_id must be the numeric id of the business",
-        ));
-    }
-    if !matches!(req.login_method.as_str(), "sso" | "password") {
-        return Err(ApiError::invalid(
-            "login_method",
-            "login_method must be sso or password",
-        ));
-    }
+    let fields = castellan_services::apps::AppFields::parse(
+        &req.platform,
+        &req.label,
+        &req.business_id,
+        &req.login_method,
+    )?;
     let account: AutomationAccountId = req.automation_account_id.parse().map_err(|_| {
         ApiError::invalid(
             "automation_account_id",
             "automation_account_id is not an id",
         )
     })?;
-    if let Some(u) = &req.api_base_url
-        && !(u.starts_with("http://") || u.starts_with("https://"))
-    {
-        return Err(ApiError::invalid(
-            "api_base_url",
-            "api_base_url must be an http(s) URL",
-        ));
-    }
+    let api_base_url = castellan_services::apps::parse_api_base_url(req.api_base_url.as_deref())?;
     let (app, task) = castellan_services::apps::connect_app(
         &s.services,
         p.workspace_id,
         &caller.actor(),
         Some(p.person_id),
-        castellan_services::apps::ConnectApp {
-            platform,
-            label,
-            business_id,
-            login_method: req.login_method.clone(),
-            automation_account_id: account,
-            api_base_url: req.api_base_url.clone(),
-        },
+        fields.with(account, api_base_url),
     )
     .await?;
     Ok((

@@ -193,15 +193,12 @@ async fn my_card(
     web: &Web,
     id: castellan_domain::CardId,
 ) -> Result<castellan_store::AccountCard, super::WebError> {
-    s.store
-        .ws(web.ws())
-        .cards_held_by(web.p().person_id, &web.person_email)
-        .await?
-        .into_iter()
-        .find(|c| c.id == id)
-        .ok_or_else(|| {
-            super::WebError::NotFound("This account does not exist, or is not yours.".into())
-        })
+    Ok(
+        castellan_services::accounts::held_card(&s.services, web.ws(), &holder(web), id)
+            .await
+            .map_err(|e| super::WebError::from(crate::error::ApiError::from(e)))?
+            .card,
+    )
 }
 
 #[derive(Template)]
@@ -519,6 +516,30 @@ pub struct AccountPage {
     export: String,
 }
 
+/// The newest `limit` events of a card, newest first.
+async fn card_events(
+    s: &AppState,
+    web: &Web,
+    id: castellan_domain::CardId,
+    limit: i64,
+) -> Result<Vec<super::activity::EventRow>, super::WebError> {
+    Ok(s.store
+        .ws(web.ws())
+        .audit_list(
+            &castellan_store::AuditFilter {
+                target: Some(format!("account_card:{id}")),
+                ..Default::default()
+            },
+            None,
+            limit,
+        )
+        .await?
+        .items
+        .into_iter()
+        .map(super::activity::EventRow::from)
+        .collect())
+}
+
 /// An account's page: its activity (connects, shares, reveals), with CSV export, for its
 /// holders.
 pub async fn account(
@@ -528,23 +549,7 @@ pub async fn account(
 ) -> WebResult {
     let id = card_id(&id)?;
     let c = my_card(&s, &web, id).await?;
-    let target = format!("account_card:{id}");
-    let events = s
-        .store
-        .ws(web.ws())
-        .audit_list(
-            &castellan_store::AuditFilter {
-                target: Some(target.clone()),
-                ..Default::default()
-            },
-            None,
-            200,
-        )
-        .await?
-        .items
-        .into_iter()
-        .map(super::activity::EventRow::from)
-        .collect();
+    let events = card_events(&s, &web, id, 200).await?;
     page(
         &web,
         &AccountPage {
@@ -562,24 +567,11 @@ pub async fn account(
 pub async fn export(State(s): State<AppState>, web: Web, Query(q): Query) -> WebResult {
     let id = card_id(q.get("card"))?;
     my_card(&s, &web, id).await?;
-    let events = s
-        .store
-        .ws(web.ws())
-        .audit_list(
-            &castellan_store::AuditFilter {
-                target: Some(format!("account_card:{id}")),
-                ..Default::default()
-            },
-            None,
-            1000,
-        )
-        .await?
-        .items;
+    let events = card_events(&s, &web, id, 1000).await?;
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["seq", "at", "actor", "action", "outcome", "details"])
         .map_err(|e| super::WebError::Internal(e.to_string()))?;
-    for e in events {
-        let row = super::activity::EventRow::from(e);
+    for row in events {
         w.write_record([
             row.seq.to_string(),
             row.at,

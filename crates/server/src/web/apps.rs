@@ -1105,34 +1105,16 @@ async fn connect(
     form: &Form,
 ) -> Result<Connected, crate::error::ApiError> {
     use crate::error::ApiError;
-    use castellan_domain::values::required_text;
-    let platform = Platform::parse("platform", form.get("platform"))?;
-    let label = required_text("label", form.get("label"), 100)?;
-    let business_id = required_text("business_id", form.get("business_id"), 40)?;
-    if !business_id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::invalid(
-            "business_id",
-            "must be the numeric id of the business",
-        ));
-    }
-    let login_method = match form.get("login_method") {
-        "sso" => "sso",
-        "password" => "password",
-        _ => {
-            return Err(ApiError::invalid(
-                "login_method",
-                "choose SSO or username and password",
-            ));
-        }
-    };
-    let api_base_url = Some(form.get("api_base_url").trim())
-        .filter(|u| !u.is_empty())
-        .map(str::to_string);
-    if let Some(u) = &api_base_url
-        && !(u.starts_with("http://") || u.starts_with("https://"))
-    {
-        return Err(ApiError::invalid("api_base_url", "must be an http(s) URL"));
-    }
+    let fields = castellan_services::apps::AppFields::parse(
+        form.get("platform"),
+        form.get("label"),
+        form.get("business_id"),
+        form.get("login_method"),
+    )?;
+    let platform = fields.platform;
+    let api_base_url = castellan_services::apps::parse_api_base_url(
+        Some(form.get("api_base_url").trim()).filter(|u| !u.is_empty()),
+    )?;
     let new_account = form.get("account_mode") == "new";
     let consent = new_account && form.get("token_mode") == "consent";
     let account: AutomationAccountId = if new_account {
@@ -1181,14 +1163,7 @@ async fn connect(
             )
         })?
     };
-    let req = castellan_services::apps::ConnectApp {
-        platform,
-        label,
-        business_id,
-        login_method: login_method.into(),
-        automation_account_id: account,
-        api_base_url,
-    };
+    let req = fields.with(account, api_base_url);
     if consent {
         castellan_services::apps::add_app_awaiting_consent(
             &s.services,

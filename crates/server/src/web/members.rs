@@ -432,6 +432,23 @@ pub struct ChangePage {
     back: String,
 }
 
+impl ChangePage {
+    /// The plan to confirm: its steps with their platform calls, and its hash.
+    fn show_plan(&mut self, p: castellan_services::members::Preview) {
+        self.plan_hash = p.plan.input_hash;
+        self.steps = p
+            .plan
+            .steps
+            .into_iter()
+            .zip(p.calls)
+            .map(|(st, calls)| StepView {
+                summary: st.summary,
+                calls,
+            })
+            .collect();
+    }
+}
+
 /// The change a form describes (the same fields as the API's `ChangeRequest`).
 fn request_of(form: &Form) -> Result<Request, ApiError> {
     let need = |f: &str| {
@@ -584,17 +601,7 @@ async fn change_view(
     .await
     {
         Ok(p) => {
-            view.plan_hash = p.plan.input_hash.clone();
-            view.steps = p
-                .plan
-                .steps
-                .into_iter()
-                .zip(p.calls)
-                .map(|(st, calls)| StepView {
-                    summary: st.summary,
-                    calls,
-                })
-                .collect();
+            view.show_plan(p);
         }
         Err(e) => view.errors = Errors::from_api(crate::api::members::plan_error(e), &[])?,
     }
@@ -871,17 +878,7 @@ async fn apply_view(
     .await;
     match applied {
         Ok(Applied::Planned(p, _)) => {
-            view.plan_hash = p.plan.input_hash.clone();
-            view.steps = p
-                .plan
-                .steps
-                .into_iter()
-                .zip(p.calls)
-                .map(|(st, calls)| StepView {
-                    summary: st.summary,
-                    calls,
-                })
-                .collect();
+            view.show_plan(p);
         }
         Ok(Applied::NothingLive) => {
             view.intro = "None of these seats is on the platform any more: applying marks the report applied without calling the platform.".into();

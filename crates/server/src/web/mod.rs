@@ -26,7 +26,7 @@ use castellan_domain::auth::hash_secret;
 use castellan_domain::policy::{Action, AuthMethod, Principal, authorize};
 use castellan_domain::workspace::WorkspaceRole;
 
-use crate::auth::{Caller, SESSION_COOKIE};
+use crate::auth::{Caller, SESSION_COOKIE, cookie_value as cookie};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -325,19 +325,6 @@ impl Web {
             title: title.into(),
         }
     }
-}
-
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| {
-            h.split(';').find_map(|kv| {
-                let (k, v) = kv.trim().split_once('=')?;
-                (k == name).then(|| v.to_string())
-            })
-        })
 }
 
 fn is_htmx(headers: &HeaderMap) -> bool {

@@ -1180,6 +1180,14 @@ async fn removing_an_app_deletes_its_rows_and_never_calls_the_platform() {
         .unwrap()
         .len();
 
+    let remove = |reason: &'static str| {
+        s.app
+            .http
+            .delete(s.app.url(&format!("/api/v1/apps/{app}")))
+            .bearer_auth(&s.token)
+            .json(&json!({ "reason": reason }))
+            .send()
+    };
     // A running task of the app holds it: removal is refused with a clear message.
     sqlx::query("INSERT INTO tasks (id, workspace_id, kind, payload, status, trigger_kind, app_id, attempts, max_attempts, run_at, created_at, updated_at, lease_expires_at) VALUES ($1, $2, 'noop', '{}', 'in_progress', 'system', $3, 1, 5, 0, 0, 0, 9999999999999)")
         .bind(uuid::Uuid::now_v7().to_string())
@@ -1188,15 +1196,7 @@ async fn removing_an_app_deletes_its_rows_and_never_calls_the_platform() {
         .execute(s.app.store.pool())
         .await
         .unwrap();
-    let r = s
-        .app
-        .http
-        .delete(s.app.url(&format!("/api/v1/apps/{app}")))
-        .bearer_auth(&s.token)
-        .json(&json!({ "reason": "retired" }))
-        .send()
-        .await
-        .unwrap();
+    let r = remove("retired").await.unwrap();
     let (status, body) = castellan_testkit::error_of(r).await;
     assert_eq!(status, 409, "{body}");
     assert!(
@@ -1209,15 +1209,7 @@ async fn removing_an_app_deletes_its_rows_and_never_calls_the_platform() {
         .unwrap();
 
     // A reason is required.
-    let r = s
-        .app
-        .http
-        .delete(s.app.url(&format!("/api/v1/apps/{app}")))
-        .bearer_auth(&s.token)
-        .json(&json!({ "reason": "  " }))
-        .send()
-        .await
-        .unwrap();
+    let r = remove("  ").await.unwrap();
     let (status, body) = castellan_testkit::error_of(r).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["field"], "reason", "{body}");
@@ -1232,15 +1224,7 @@ async fn removing_an_app_deletes_its_rows_and_never_calls_the_platform() {
         .send()
         .await
         .unwrap();
-    let r = s
-        .app
-        .http
-        .delete(s.app.url(&format!("/api/v1/apps/{app}")))
-        .bearer_auth(&s.token)
-        .json(&json!({ "reason": "retired business" }))
-        .send()
-        .await
-        .unwrap();
+    let r = remove("retired business").await.unwrap();
     assert_eq!(r.status(), 200);
     let removed: Value = r.json().await.unwrap();
     assert!(removed["seats"].as_u64().unwrap() > 0, "{removed}");

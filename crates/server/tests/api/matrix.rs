@@ -507,6 +507,25 @@ async fn fixture(app: &TestApp) -> Fixture {
     }
 }
 
+/// A fresh automation account of workspace A, made through the API (so its secret is sealed
+/// by the server's vault), with its card.
+async fn fixture_account(app: &TestApp, f: &Fixture) -> serde_json::Value {
+    let owner = f.tokens[WHO.iter().position(|w| *w == Who::Owner).unwrap()]
+        .as_ref()
+        .unwrap()
+        .2
+        .clone();
+    let body = serde_json::json!({"platform": "tiktok", "label": format!("fx bot {}", unique()), "email": "fx@matrix.example.com", "password": "fixture-password"});
+    app.post(&owner, "/api/v1/automation-accounts")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Fills `{id}` with a fresh row of workspace A of the kind the path names (seats and
 /// reports of a fresh app do not exist: those routes answer 404 past authorization).
 async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
@@ -568,21 +587,7 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
             .id
             .to_string()
     } else if path.starts_with("/api/v1/apps/") {
-        let owner = f.tokens[WHO.iter().position(|w| *w == Who::Owner).unwrap()]
-            .as_ref()
-            .unwrap()
-            .2
-            .clone();
-        let body = serde_json::json!({"platform": "tiktok", "label": format!("fx bot {}", unique()), "email": "fx@matrix.example.com", "password": "fixture-password"});
-        let v: serde_json::Value = app
-            .post(&owner, "/api/v1/automation-accounts")
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = fixture_account(app, f).await;
         let account = v["account"]["id"].as_str().unwrap().parse().unwrap();
         let new = castellan_store::NewApp {
             platform: castellan_domain::apps::Platform::Tiktok,
@@ -597,39 +602,11 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
     } else if path.starts_with("/api/v1/accounts/") {
         // An automation account's card: nobody holds it as their own account, so every
         // signed-in caller gets 404 (a person's card is shown only to its holder).
-        let owner = f.tokens[WHO.iter().position(|w| *w == Who::Owner).unwrap()]
-            .as_ref()
-            .unwrap()
-            .2
-            .clone();
-        let body = serde_json::json!({"platform": "tiktok", "label": format!("fx bot {}", unique()), "email": "fx@matrix.example.com", "password": "fixture-password"});
-        let v: serde_json::Value = app
-            .post(&owner, "/api/v1/automation-accounts")
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = fixture_account(app, f).await;
         v["card"]["id"].as_str().unwrap().to_string()
     } else if path.starts_with("/api/v1/automation-accounts/") {
         // Through the API, so the secret is sealed by the server's vault.
-        let owner = f.tokens[WHO.iter().position(|w| *w == Who::Owner).unwrap()]
-            .as_ref()
-            .unwrap()
-            .2
-            .clone();
-        let body = serde_json::json!({"platform": "tiktok", "label": format!("fx bot {}", unique()), "email": "fx@matrix.example.com", "password": "fixture-password"});
-        let v: serde_json::Value = app
-            .post(&owner, "/api/v1/automation-accounts")
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = fixture_account(app, f).await;
         v["account"]["id"].as_str().unwrap().to_string()
     } else if path.starts_with("/api/v1/tasks/") {
         let t = NewTask::new(

@@ -82,46 +82,17 @@ pub(crate) async fn bench_sync(
             sc::TIKTOK_BRAND.to_string(),
         ),
     };
-    let (account, _) = store
-        .ws(ws.id)
-        .create_automation_account(
-            &cli_actor(),
-            &castellan_store::NewAutomationAccount {
-                platform,
-                label: "bench".into(),
-                email: "bot@bench.example.com".into(),
-                phone: None,
-                token_scopes: None,
-                token_expires_at: None,
-                secrets: vec![seal_named(
-                    store.env(),
-                    &vault,
-                    ws.id,
-                    "access_token",
-                    &castellan_vault::Secret::new(token),
-                )],
-            },
-        )
-        .await?;
-    let http = castellan_connectors::HttpConfig {
-        rate_per_sec: 0.0,
-        concurrency,
-        ..Default::default()
-    };
-    let mut svc = Services::new(store.clone(), vault.clone());
-    svc.http = http.clone();
-    let (app, _) = castellan_services::apps::connect_app(
-        &svc,
+    let (svc, app) = bench_app(
+        &store,
+        &vault,
         ws.id,
-        &cli_actor(),
-        None,
-        castellan_services::apps::ConnectApp {
+        BenchApp {
             platform,
-            label: "bench".into(),
-            business_id: business,
-            login_method: "sso".into(),
-            automation_account_id: account.id,
-            api_base_url: Some(base),
+            token,
+            base,
+            business,
+            label: "bench",
+            concurrency,
         },
     )
     .await?;
@@ -138,29 +109,14 @@ pub(crate) async fn bench_sync(
         floor, floor_stats.requests, discard.0
     );
     // The real checks, through the worker.
-    let stop = CancellationToken::new();
-    let mut wc = worker_config(&cfg);
-    wc.poll_interval = Duration::from_millis(20);
-    tokio::spawn(castellan_services::worker::run(
-        store.clone(),
-        svc.registry(),
-        wc,
-        svc.metrics.clone(),
-        stop.clone(),
-    ));
+    let stop = spawn_worker(&cfg, &svc);
     let mut runs = Vec::new();
     for label in ["first check", "no-change re-check"] {
         let task =
             castellan_services::apps::request_check(&store, ws.id, &cli_actor(), None, app.id)
                 .await?;
         let t0 = std::time::Instant::now();
-        let done = loop {
-            let t = store.ws(ws.id).task(task.id).await?;
-            if t.status.is_final() {
-                break t;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let done = wait_task(&store, ws.id, task.id).await?;
         let secs = t0.elapsed().as_secs_f64();
         anyhow::ensure!(
             done.status == castellan_domain::tasks::TaskStatus::Completed,
@@ -207,6 +163,99 @@ pub(crate) async fn bench_sync(
     store.close().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a benchmark connects.
+pub(crate) struct BenchApp<'a> {
+    pub platform: castellan_domain::apps::Platform,
+    pub token: &'a str,
+    pub base: String,
+    pub business: String,
+    pub label: &'a str,
+    pub concurrency: usize,
+}
+
+/// An automation account holding `token` and an app over it, through the services as every
+/// caller does, with services whose connectors are unthrottled.
+pub(crate) async fn bench_app(
+    store: &castellan_store::Store,
+    vault: &std::sync::Arc<castellan_vault::SharedKeyring>,
+    ws: castellan_domain::WorkspaceId,
+    b: BenchApp<'_>,
+) -> anyhow::Result<(Services, castellan_store::App)> {
+    let (account, _) = store
+        .ws(ws)
+        .create_automation_account(
+            &cli_actor(),
+            &castellan_store::NewAutomationAccount {
+                platform: b.platform,
+                label: b.label.into(),
+                email: "bot@bench.example.com".into(),
+                phone: None,
+                token_scopes: None,
+                token_expires_at: None,
+                secrets: vec![seal_named(
+                    store.env(),
+                    vault,
+                    ws,
+                    "access_token",
+                    &castellan_vault::Secret::new(b.token),
+                )],
+            },
+        )
+        .await?;
+    let mut svc = Services::new(store.clone(), vault.clone());
+    svc.http = castellan_connectors::HttpConfig {
+        rate_per_sec: 0.0,
+        concurrency: b.concurrency,
+        ..Default::default()
+    };
+    let (app, _) = castellan_services::apps::connect_app(
+        &svc,
+        ws,
+        &cli_actor(),
+        None,
+        castellan_services::apps::ConnectApp {
+            platform: b.platform,
+            label: b.label.into(),
+            business_id: b.business,
+            login_method: "sso".into(),
+            automation_account_id: account.id,
+            api_base_url: Some(b.base),
+        },
+    )
+    .await?;
+    Ok((svc, app))
+}
+
+/// A worker over `svc`'s registry until the returned token is cancelled.
+pub(crate) fn spawn_worker(cfg: &Config, svc: &Services) -> CancellationToken {
+    let stop = CancellationToken::new();
+    let mut wc = worker_config(cfg);
+    wc.poll_interval = Duration::from_millis(20);
+    tokio::spawn(castellan_services::worker::run(
+        svc.store.clone(),
+        svc.registry(),
+        wc,
+        svc.metrics.clone(),
+        stop.clone(),
+    ));
+    stop
+}
+
+/// Waits for a task to end.
+pub(crate) async fn wait_task(
+    store: &castellan_store::Store,
+    ws: castellan_domain::WorkspaceId,
+    id: castellan_domain::TaskId,
+) -> anyhow::Result<castellan_store::Task> {
+    loop {
+        let t = store.ws(ws).task(id).await?;
+        if t.status.is_final() {
+            return Ok(t);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Builds `identities` directory entries and `members` seats (a mix of exact, case- and

@@ -3,10 +3,7 @@
 //! assets and 1M grants by default).
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use castellan_services::Services;
-use castellan_services::vault::seal_named;
 use tokio_util::sync::CancellationToken;
 
 use crate::commands::admin::bootstrap;
@@ -44,68 +41,25 @@ pub(crate) async fn bench_web(
     let store = open_store(&cfg).await?;
     let (ws, password) = bootstrap(&store, "Bench", "owner@bench.example.com").await?;
     let vault = open_vault(&cfg)?;
-    let (account, _) = store
-        .ws(ws.id)
-        .create_automation_account(
-            &cli_actor(),
-            &castellan_store::NewAutomationAccount {
-                platform: castellan_domain::apps::Platform::Pinterest,
-                label: "bench".into(),
-                email: "bot@bench.example.com".into(),
-                phone: None,
-                token_scopes: None,
-                token_expires_at: None,
-                secrets: vec![seal_named(
-                    store.env(),
-                    &vault,
-                    ws.id,
-                    "access_token",
-                    &castellan_vault::Secret::new(sc::PINTEREST_AUTOMATION_TOKEN),
-                )],
-            },
-        )
-        .await?;
-    let mut svc = Services::new(store.clone(), vault.clone());
-    svc.http = castellan_connectors::HttpConfig {
-        rate_per_sec: 0.0,
-        concurrency: 8,
-        ..Default::default()
-    };
-    let (app, _) = castellan_services::apps::connect_app(
-        &svc,
+    let (svc, app) = super::bench_app(
+        &store,
+        &vault,
         ws.id,
-        &cli_actor(),
-        None,
-        castellan_services::apps::ConnectApp {
+        super::BenchApp {
             platform: castellan_domain::apps::Platform::Pinterest,
-            label: "Bench Pinterest".into(),
-            business_id: sc::PINTEREST_BRAND.to_string(),
-            login_method: "sso".into(),
-            automation_account_id: account.id,
-            api_base_url: Some(emu.pinterest_url()),
+            token: sc::PINTEREST_AUTOMATION_TOKEN,
+            base: emu.pinterest_url(),
+            business: sc::PINTEREST_BRAND.to_string(),
+            label: "Bench Pinterest",
+            concurrency: 8,
         },
     )
     .await?;
-    let stop = CancellationToken::new();
-    let mut wc = worker_config(&cfg);
-    wc.poll_interval = Duration::from_millis(20);
-    tokio::spawn(castellan_services::worker::run(
-        store.clone(),
-        svc.registry(),
-        wc,
-        svc.metrics.clone(),
-        stop.clone(),
-    ));
+    let stop = super::spawn_worker(&cfg, &svc);
     let task =
         castellan_services::apps::request_check(&store, ws.id, &cli_actor(), None, app.id).await?;
     let t0 = std::time::Instant::now();
-    let done = loop {
-        let t = store.ws(ws.id).task(task.id).await?;
-        if t.status.is_final() {
-            break t;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let done = super::wait_task(&store, ws.id, task.id).await?;
     anyhow::ensure!(
         done.status == castellan_domain::tasks::TaskStatus::Completed,
         "the check failed: {:?}",

@@ -627,7 +627,9 @@ pub struct ReportsPage {
     reports: Vec<ReportRow>,
 }
 
-fn report_summary(v: &serde_json::Value) -> String {
+/// What a check changed, in words; `pending` is the number of seats the report lists for
+/// removal (the report's own list, not a count stored beside it).
+fn report_summary(v: &serde_json::Value, pending: usize) -> String {
     let n = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
     format!(
         "{} new, {} changed, {} vanished seats; {} asset and {} grant changes; {} awaiting removal",
@@ -636,7 +638,7 @@ fn report_summary(v: &serde_json::Value) -> String {
         n("seats_vanished"),
         n("assets_new") + n("assets_changed") + n("assets_vanished"),
         n("grants_new") + n("grants_changed") + n("grants_vanished"),
-        n("pending_removal")
+        pending
     )
 }
 
@@ -652,7 +654,10 @@ pub async fn reports(State(s): State<AppState>, web: Web, Path(id): Path<String>
         .into_iter()
         .map(|r| ReportRow {
             open: r.status == "open",
-            summary: report_summary(r.summary.get("changes").unwrap_or(&r.summary)),
+            summary: report_summary(
+                r.summary.get("changes").unwrap_or(&r.summary),
+                r.pending_removal.len(),
+            ),
             resolution: r
                 .resolution
                 .as_ref()

@@ -54,6 +54,8 @@ pub enum CardStatus {
     /// Credentials not saved yet.
     ConnectYourAccount,
     Connected,
+    /// The app signs in with SSO: Castellan asks for and keeps no credentials.
+    SignsInWithSso,
 }
 
 impl CardStatus {
@@ -61,6 +63,7 @@ impl CardStatus {
         match self {
             CardStatus::ConnectYourAccount => "connect_your_account",
             CardStatus::Connected => "connected",
+            CardStatus::SignsInWithSso => "signs_in_with_sso",
         }
     }
 }
@@ -71,6 +74,7 @@ impl FromStr for CardStatus {
         match s {
             "connect_your_account" => Ok(Self::ConnectYourAccount),
             "connected" => Ok(Self::Connected),
+            "signs_in_with_sso" => Ok(Self::SignsInWithSso),
             _ => Err(()),
         }
     }

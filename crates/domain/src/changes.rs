@@ -19,6 +19,9 @@ pub fn roles(platform: Platform) -> &'static [&'static str] {
     }
 }
 
+/// Every business role of every platform (what the API document lists).
+pub const ALL_ROLES: [&str; 4] = ["BIZ_ADMIN", "EMPLOYEE", "ADMIN", "STANDARD"];
+
 /// A business role as each platform names it.
 pub fn check_role(platform: Platform, field: &str, role: &str) -> Result<(), FieldError> {
     let ok = roles(platform);
@@ -552,8 +555,17 @@ fn plan_invite(
     let seats = cx.seats;
     let facts = cx.facts;
     let mut steps = Vec::new();
+    // Malformed input is refused as invalid; what only the app's state rules out (a role of
+    // the other platform, an asset it does not have, a permission its kind does not take, a
+    // person who already holds a seat) is a conflict (`Guard`).
     let email = crate::values::Email::parse("email", email)?;
-    check_role(facts.platform, "role", role)?;
+    check_role(facts.platform, "role", role).map_err(|e| {
+        if ALL_ROLES.contains(&role.as_str()) {
+            Refusal::Guard(e)
+        } else {
+            Refusal::Invalid(e)
+        }
+    })?;
     let mut planned = Vec::new();
     for (i, a) in assets.iter().enumerate() {
         let field = format!("assets[{i}]");
@@ -561,7 +573,8 @@ fn plan_invite(
         let mut p = a.permissions.clone();
         p.sort();
         p.dedup();
-        check_permissions(facts.platform, &kind, &format!("{field}.permissions"), &p)?;
+        check_permissions(facts.platform, &kind, &format!("{field}.permissions"), &p)
+            .map_err(Refusal::Guard)?;
         planned.push((a.asset_id.clone(), kind, p));
     }
     // TikTok invitations carry advertisers only, all with one role.
@@ -569,11 +582,10 @@ fn plan_invite(
         && (planned.iter().any(|(_, k, _)| k != "ADVERTISER")
             || planned.windows(2).any(|w| w[0].2 != w[1].2))
     {
-        return Err(FieldError::new(
+        return Err(Refusal::Guard(FieldError::new(
             "assets",
             "a TikTok invitation can carry advertisers only, all with the same role",
-        )
-        .into());
+        )));
     }
     let already = seats.iter().find(|s| {
         s.email
@@ -582,11 +594,10 @@ fn plan_invite(
     });
     if let Some(s) = already {
         if s.kind != "invite" {
-            return Err(FieldError::new(
+            return Err(Refusal::Guard(FieldError::new(
                 "email",
                 format!("{email} already holds seat {}", s.user_id),
-            )
-            .into());
+            )));
         }
     } else {
         steps.push(Step {
@@ -640,7 +651,7 @@ fn asset_kind(facts: &AppFacts, field: &str, id: &str) -> Result<String, Refusal
         .find(|(a, _)| a == id)
         .map(|(_, k)| k.clone())
         .ok_or_else(|| {
-            Refusal::Invalid(FieldError::new(
+            Refusal::Guard(FieldError::new(
                 field,
                 format!("{id} is not a live asset of this app"),
             ))

@@ -56,7 +56,8 @@ typed_id!(
     AutomationAccountId,
     SecretId,
     CardId,
-    ShareId
+    ShareId,
+    GuestInviteId
 );
 
 pub fn new_v7(now: Timestamp, rng: &mut dyn RngCore) -> Uuid {

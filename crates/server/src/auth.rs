@@ -164,7 +164,15 @@ pub async fn sign_in(
         return Err(ApiError::Unauthenticated);
     };
     s.throttle.succeed(&s.store, &key).await?;
-    let person = cred.person;
+    start_session(s, cred.person).await
+}
+
+/// A new browser session for `person` (after their password was checked or just set).
+pub async fn start_session(
+    s: &AppState,
+    person: castellan_store::Person,
+) -> Result<SignedIn, ApiError> {
+    let now = s.env.now();
     let token = s.env.with_rng(|r| generate_secret("", r));
     let csrf = s.env.with_rng(|r| generate_secret("", r));
     let ttl =
@@ -179,6 +187,27 @@ pub async fn sign_in(
         csrf,
         ttl,
     })
+}
+
+/// Uses a guest's sign-in link: checks the new password, hashes it and sets it through the
+/// link, once. Shared by the API and the web app's welcome page.
+pub async fn accept_guest_link(
+    s: &AppState,
+    token: &str,
+    password: String,
+) -> Result<castellan_store::Person, ApiError> {
+    castellan_domain::auth::validate_new_password("password", &password)?;
+    // The link is checked before the (slow) hash, so a dead link answers at once.
+    castellan_services::guests::open_link(&s.services, token).await?;
+    let salt = s.env.with_rng(|r| {
+        let mut b = [0u8; 16];
+        r.fill_bytes(&mut b);
+        b
+    });
+    let hash = hash_password(password, salt)
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(castellan_services::guests::accept(&s.services, token, &hash).await?)
 }
 
 /// Changes the caller's own password after checking the current one (the way out of a
@@ -200,10 +229,11 @@ pub async fn change_password(
         .into_iter()
         .find(|c| c.person.id == p.person_id);
     if !verify_password(current, cred.and_then(|c| c.password_hash)).await {
-        return Err(ApiError::invalid(
-            "current_password",
-            "the current password is wrong",
-        ));
+        // Well-formed but not proven: 403, naming the field.
+        return Err(ApiError::ForbiddenAt {
+            field: Some("current_password".into()),
+            message: "the current password is wrong".into(),
+        });
     }
     let salt = s.env.with_rng(|r| {
         let mut b = [0u8; 16];

@@ -21,7 +21,11 @@ pub const UNKNOWN_QUERY_RULE: &str = "A query parameter an operation does not li
 const OAUTH_CALLBACK: &str = "/api/v1/oauth/callback";
 
 /// Routes that need no authentication.
-const PUBLIC: &[&str] = &["/api/v1/auth/login", OAUTH_CALLBACK];
+const PUBLIC: &[&str] = &[
+    "/api/v1/auth/login",
+    "/api/v1/guest-links/accept",
+    OAUTH_CALLBACK,
+];
 
 fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     ResponseBuilder::new()
@@ -48,6 +52,7 @@ fn ensure(op: &mut Operation, code: &str, description: &str) {
 /// its path names something, 413 and 415 when it takes a body, and 503 when the database is
 /// unreachable.
 pub fn complete(doc: &mut OpenApi) {
+    change_request_per_action(doc);
     doc.info.description = Some(format!(
         "{} {UNKNOWN_QUERY_RULE}",
         doc.info.description.clone().unwrap_or_default()
@@ -158,4 +163,50 @@ pub async fn reject_unknown_query(
         }
     }
     next.run(req).await
+}
+
+/// `ChangeRequest` as the server reads it: one shape per `action`, each with exactly the
+/// fields that action takes (the handler refuses the others), instead of the flat struct's
+/// all-optional fields.
+fn change_request_per_action(doc: &mut OpenApi) {
+    use serde_json::json;
+    let common = json!({
+        "dry_run": { "type": "boolean", "description": "Only plan: return the steps and their platform calls, change nothing." },
+        "plan_hash": { "type": ["string", "null"], "description": "The `input_hash` of a preview: the change is refused if the data changed since." },
+        "confirm_large_removal": { "type": "boolean", "description": "Needed when the change removes more than the workspace's share of seats (20%)." }
+    });
+    let seat = json!({ "type": "string", "description": "The seat (its platform user id)." });
+    let role = json!({ "type": "string", "enum": castellan_domain::changes::ALL_ROLES,
+        "description": "Business role as the platform names it: Pinterest `BIZ_ADMIN`/`EMPLOYEE`, TikTok `ADMIN`/`STANDARD` (the other platform's role is refused with 409)." });
+    let email = serde_json::to_value(crate::api::schema::email()).expect("a schema serialises");
+    let variant = |action: &str, required: &[&str], fields: serde_json::Value| {
+        let mut props = common.clone();
+        props["action"] = json!({ "type": "string", "enum": [action] });
+        for (k, v) in fields.as_object().expect("an object") {
+            props[k] = v.clone();
+        }
+        let mut req = vec!["action"];
+        req.extend_from_slice(required);
+        json!({ "type": "object", "title": action, "required": req, "properties": props, "additionalProperties": false })
+    };
+    let schema = json!({
+        "description": "A change to push to the platform: one shape per `action`.",
+        "oneOf": [
+            variant("remove", &["seats"], json!({ "seats": { "type": "array", "items": { "type": "string" }, "description": "Seats to remove." } })),
+            variant("set_role", &["seat", "role"], json!({ "seat": seat, "role": role })),
+            variant("set_permissions", &["seat", "asset_id", "permissions"], json!({
+                "seat": seat, "asset_id": { "type": "string", "description": "The asset." },
+                "permissions": { "type": "array", "items": { "type": "string" }, "description": "The permissions to hold on it; none removes them." } })),
+            variant("invite", &["email", "role"], json!({
+                "email": email, "role": role,
+                "assets": { "type": ["array", "null"], "items": { "$ref": "#/components/schemas/AssetPermissionsBody" }, "description": "Asset permissions the invitation carries." } })),
+            variant("cancel_invite", &["seat"], json!({ "seat": seat })),
+        ],
+        "discriminator": { "propertyName": "action" }
+    });
+    let schema: RefOr<utoipa::openapi::schema::Schema> =
+        serde_json::from_value(schema).expect("the ChangeRequest schema is valid");
+    if let Some(c) = doc.components.as_mut() {
+        c.schemas.insert("ChangeRequest".into(), schema);
+    }
 }

@@ -22,6 +22,12 @@ pub enum ApiError {
     Unauthenticated,
     #[error("{0}")]
     Forbidden(String),
+    /// Refused for what the caller proved (a wrong current password), naming the field.
+    #[error("{message}")]
+    ForbiddenAt {
+        field: Option<String>,
+        message: String,
+    },
     #[error("the CSRF token is missing or wrong")]
     Csrf,
     #[error("{0} not found")]
@@ -91,7 +97,7 @@ impl ApiError {
         match self {
             Self::Invalid { .. } | Self::InvalidRows(_) => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::ForbiddenAt { .. } | Self::Csrf => StatusCode::FORBIDDEN,
             Self::NotFound(_) | Self::NotFoundAt { .. } => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -107,7 +113,7 @@ impl ApiError {
             Self::Invalid { code, .. } => code,
             Self::InvalidRows(_) => "invalid_rows",
             Self::Unauthenticated => "unauthenticated",
-            Self::Forbidden(_) => "forbidden",
+            Self::Forbidden(_) | Self::ForbiddenAt { .. } => "forbidden",
             Self::Csrf => "csrf_failed",
             Self::NotFound(_) | Self::NotFoundAt { .. } => "not_found",
             Self::Conflict { .. } => "conflict",
@@ -128,7 +134,9 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?self, "request failed");
         }
         let (field, rows) = match &self {
-            Self::Invalid { field, .. } | Self::Conflict { field, .. } => (field.clone(), None),
+            Self::Invalid { field, .. }
+            | Self::Conflict { field, .. }
+            | Self::ForbiddenAt { field, .. } => (field.clone(), None),
             Self::NotFoundAt { field, .. } => (Some(field.clone()), None),
             Self::InvalidRows(rows) => (None, Some(rows.clone())),
             _ => (None, None),
@@ -175,6 +183,14 @@ impl From<castellan_services::apps::ServiceError> for ApiError {
     fn from(e: castellan_services::apps::ServiceError) -> Self {
         match e {
             castellan_services::apps::ServiceError::Invalid(f) => f.into(),
+            castellan_services::apps::ServiceError::Conflict(f) => Self::Conflict {
+                field: Some(f.field),
+                message: f.message,
+            },
+            castellan_services::apps::ServiceError::NotFound { field, what } => Self::NotFoundAt {
+                field: field.into(),
+                what: what.into(),
+            },
             castellan_services::apps::ServiceError::Forbidden(m) => Self::Forbidden(m),
             castellan_services::apps::ServiceError::Store(s) => s.into(),
         }

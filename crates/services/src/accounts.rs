@@ -146,10 +146,19 @@ pub async fn share_account(
             if p == who.person {
                 return Err(FieldError::new("person_id", "this account is already yours").into());
             }
-            scoped
+            let target = scoped
                 .person(p)
                 .await
                 .map_err(|_| FieldError::new("person_id", "no such person in this workspace"))?;
+            if target.role == castellan_domain::workspace::WorkspaceRole::Guest
+                && role == castellan_domain::apps::AppRole::Owner
+            {
+                return Err(FieldError::new(
+                    "role",
+                    "a guest user can only be a Collaborator (they log in; they do not share or manage)",
+                )
+                .into());
+            }
         }
         castellan_store::ShareTarget::Group(g) => {
             scoped
@@ -203,7 +212,14 @@ pub async fn connect_account(
     card: castellan_domain::CardId,
     c: Credentials,
 ) -> Result<AccountCard, ServiceError> {
-    owned_card(svc, ws, who, card).await?;
+    let h = owned_card(svc, ws, who, card).await?;
+    if h.card.status == castellan_domain::apps::CardStatus::SignsInWithSso {
+        return Err(castellan_store::StoreError::conflict(
+            "card",
+            "this app signs in with SSO: there are no credentials to save",
+        )
+        .into());
+    }
     let login = required_text("login", &c.login, 320)?;
     let password = secret_field("password", &c.password, 1024)?;
     let mut fields = vec![
@@ -273,4 +289,23 @@ pub async fn reveal_account(
         password,
         totp,
     })
+}
+
+/// Adds a card by hand for an account of one's own (any platform, no app): its adder holds
+/// it as Owner and can connect and share it. Guests may, too.
+pub async fn add_account(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    who: &Holder,
+    platform: &str,
+    label: &str,
+) -> Result<AccountCard, ServiceError> {
+    let platform = Platform::parse("platform", platform)?;
+    let label = required_text("label", label, 200)?;
+    Ok(svc
+        .store
+        .ws(ws)
+        .add_card(actor, who.person, platform, &label)
+        .await?)
 }

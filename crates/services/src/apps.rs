@@ -84,14 +84,43 @@ impl AppFields {
     }
 }
 
-/// The platform API's base URL, when not the real host: an http(s) URL.
+/// The platform API's base URL, when not the real host: `http(s)://host[:port][/path]`, a
+/// host name or IPv4 address (no IPv6 literal), at most 2,000 characters, no whitespace. The
+/// OpenAPI document states the same rule as a pattern.
 pub fn parse_api_base_url(raw: Option<&str>) -> Result<Option<String>, FieldError> {
-    match raw {
-        Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => Err(
-            FieldError::new("api_base_url", "api_base_url must be an http(s) URL"),
-        ),
-        other => Ok(other.map(str::to_string)),
+    raw.map(|u| parse_http_url("api_base_url", u)).transpose()
+}
+
+/// An http(s) URL as the API takes them (see [`parse_api_base_url`]), naming `field`.
+pub fn parse_http_url(field: &str, u: &str) -> Result<String, FieldError> {
+    let bad = || {
+        FieldError::new(
+            field,
+            format!("{field} must be an http(s) URL: http(s)://host[:port][/path]"),
+        )
+    };
+    let rest = u
+        .strip_prefix("http://")
+        .or_else(|| u.strip_prefix("https://"))
+        .ok_or_else(bad)?;
+    if u.chars().count() > 2000 || u.chars().any(|c| c.is_whitespace() || c == '\u{feff}') {
+        return Err(bad());
     }
+    let authority = rest.split('/').next().unwrap_or("");
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '~'));
+    let port_ok =
+        port.is_none_or(|p| (1..=5).contains(&p.len()) && p.chars().all(|c| c.is_ascii_digit()));
+    if !host_ok || !port_ok {
+        return Err(bad());
+    }
+    Ok(u.to_string())
 }
 
 /// Why a use case refused or failed.
@@ -99,6 +128,15 @@ pub fn parse_api_base_url(raw: Option<&str>) -> Result<Option<String>, FieldErro
 pub enum ServiceError {
     #[error("{0}")]
     Invalid(FieldError),
+    /// The input is well-formed but disagrees with what the workspace holds.
+    #[error("{0}")]
+    Conflict(FieldError),
+    /// A record the input names (by `field`) does not exist in the workspace.
+    #[error("{what} not found")]
+    NotFound {
+        field: &'static str,
+        what: &'static str,
+    },
     /// Allowed by the caller's workspace role, but not by their role on this record.
     #[error("{0}")]
     Forbidden(String),
@@ -193,14 +231,16 @@ async fn create_app(
     let acct = scoped
         .automation_account(req.automation_account_id)
         .await
-        .map_err(|_| {
-            ServiceError::Invalid(FieldError::new(
-                "automation_account_id",
-                "no such automation account",
-            ))
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => ServiceError::NotFound {
+                field: "automation_account_id",
+                what: "automation account",
+            },
+            e => e.into(),
         })?;
     if acct.platform != req.platform {
-        return Err(ServiceError::Invalid(FieldError::new(
+        // Which platform an existing account is for is its state: a conflict.
+        return Err(ServiceError::Conflict(FieldError::new(
             "automation_account_id",
             format!(
                 "the automation account is for {}, not {}",

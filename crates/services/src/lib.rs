@@ -4,9 +4,11 @@
 //! operations (`vault`), the task worker (`worker`) and the one task-kind registry (`tasks`).
 //! No HTTP: the server crate turns these into routes.
 
+pub mod access;
 pub mod accounts;
 pub mod apps;
 pub mod directory;
+pub mod guests;
 pub mod mail;
 pub mod members;
 pub mod metrics;

@@ -121,9 +121,10 @@ impl Default for Mail {
 
 pub(crate) async fn send_task(
     ctx: TaskContext,
-    smtp: Option<Arc<SmtpConfig>>,
+    svc: crate::Services,
     p: EmailSend,
 ) -> HandlerResult {
+    let smtp = svc.mail.smtp.clone();
     let id = p.email_id;
     let scoped = ctx.store.ws(ctx.task.workspace_id);
     let email = scoped
@@ -138,7 +139,11 @@ pub(crate) async fn send_task(
             "no SMTP server is configured: the e-mail stays in the outbox".into(),
         ));
     };
-    match send(&smtp, &email.recipients, &email.subject, &email.body).await {
+    // An invitation's body carries its sign-in link only sealed; it is opened just to send.
+    let body = crate::guests::full_body(&svc, ctx.task.workspace_id, &email)
+        .await
+        .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+    match send(&smtp, &email.recipients, &email.subject, &body).await {
         Ok(()) => {
             scoped
                 .mark_email(&id, None)

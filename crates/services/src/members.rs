@@ -474,7 +474,11 @@ pub async fn exempt(
     if let Some(t) = until
         && t <= store.env().now()
     {
-        return Err(FieldError::new("expires_at", "expires_at must be in the future").into());
+        // Whether a time is past depends on the clock, not on the request: a conflict.
+        return Err(crate::apps::ServiceError::Conflict(FieldError::new(
+            "expires_at",
+            "expires_at must be in the future",
+        )));
     }
     Ok(store
         .ws(ws)

@@ -24,8 +24,8 @@ pub fn registry(svc: &Services) -> Registry {
     r.register_typed(move |ctx, p: AppCheck| crate::apps::check(ctx, s.clone(), p.app_id));
     let s = svc.clone();
     r.register_typed(move |ctx, p: MembersChange| crate::members::change(ctx, s.clone(), p));
-    let smtp = svc.mail.smtp.clone();
-    r.register_typed(move |ctx, p: EmailSend| crate::mail::send_task(ctx, smtp.clone(), p));
+    let s = svc.clone();
+    r.register_typed(move |ctx, p: EmailSend| crate::mail::send_task(ctx, s.clone(), p));
     r
 }
 

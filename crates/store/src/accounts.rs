@@ -799,6 +799,44 @@ impl Scoped<'_> {
         Ok(())
     }
 
+    /// A card a person adds by hand for an account of their own (no app): they hold it as
+    /// its Owner. Audited.
+    pub async fn add_card(
+        &self,
+        actor: &Actor,
+        person: PersonId,
+        platform: Platform,
+        label: &str,
+    ) -> Result<AccountCard> {
+        let id = CardId::new(&self.store.env);
+        let now = ms(self.store.env.now());
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query("INSERT INTO account_cards (id, workspace_id, automation_account_id, person_id, label, platform, status, created_at, updated_at) VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $7)")
+            .bind(id.to_string())
+            .bind(self.ws_str())
+            .bind(person.to_string())
+            .bind(label)
+            .bind(platform.as_str())
+            .bind(CardStatus::ConnectYourAccount.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "account.add",
+                format!("account_card:{id}"),
+                serde_json::json!({ "label": label, "platform": platform.as_str(), "person_id": person.to_string() }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.account_card(id).await
+    }
+
     /// Saves a person's own credentials for their card (each field sealed by the caller),
     /// replacing what was saved before, and marks it Connected; audited without the values.
     pub async fn connect_card(

@@ -643,12 +643,10 @@ async fn check_identities_exist(
                 .fetch_optional(&mut *conn)
                 .await?;
         if found.is_none() {
-            return Err(StoreError::Invalid(
-                castellan_domain::FieldError::new(
-                    "members",
-                    format!("identity {id} does not exist"),
-                )
-                .into(),
+            // A well-formed id that names nobody here: the workspace's state, so a conflict.
+            return Err(StoreError::conflict(
+                "member_ids",
+                format!("identity {id} does not exist"),
             ));
         }
     }

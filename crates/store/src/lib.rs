@@ -10,6 +10,7 @@ pub mod apps;
 mod audit;
 mod check;
 mod directory;
+pub mod guests;
 pub mod members;
 pub mod people;
 pub mod records;

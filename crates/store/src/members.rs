@@ -551,7 +551,7 @@ impl Scoped<'_> {
         let card = castellan_domain::CardId::new(&self.store.env);
         sqlx::query(
             "INSERT INTO account_cards (id, workspace_id, label, platform, status, created_at, updated_at, app_id, identity_id, app_role) \
-             VALUES ($1, $2, $3, $4, 'connect_your_account', $5, $5, $6, $7, $8) \
+             VALUES ($1, $2, $3, $4, $9, $5, $5, $6, $7, $8) \
              ON CONFLICT (app_id, identity_id) DO UPDATE SET app_role = excluded.app_role, updated_at = excluded.updated_at",
         )
         .bind(card.to_string())
@@ -562,6 +562,7 @@ impl Scoped<'_> {
         .bind(&a)
         .bind(identity.to_string())
         .bind(role.as_str())
+        .bind(card_status_for(app).as_str())
         .execute(&mut *tx)
         .await?;
         let action = match seat.identity_id {
@@ -583,6 +584,57 @@ impl Scoped<'_> {
         .await?;
         tx.commit().await?;
         self.live_seat(app.id, user_id).await
+    }
+
+    /// *Share access to the app*: `identity` gets an account card on `app` with `role`
+    /// (before they have a seat: the next check links the seat to it by their e-mail), with
+    /// what the invitation carries; audited as `app.share`.
+    pub async fn share_app_card(
+        &self,
+        actor: &Actor,
+        app: &App,
+        identity: IdentityId,
+        role: AppRole,
+        details: serde_json::Value,
+    ) -> Result<crate::AccountCard> {
+        let now = ms(self.store.env.now());
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO account_cards (id, workspace_id, label, platform, status, created_at, updated_at, app_id, identity_id, app_role) \
+             VALUES ($1, $2, $3, $4, $9, $5, $5, $6, $7, $8) \
+             ON CONFLICT (app_id, identity_id) DO UPDATE SET app_role = excluded.app_role, updated_at = excluded.updated_at",
+        )
+        .bind(castellan_domain::CardId::new(&self.store.env).to_string())
+        .bind(self.ws_str())
+        .bind(&app.label)
+        .bind(app.platform.as_str())
+        .bind(now)
+        .bind(app.id.to_string())
+        .bind(identity.to_string())
+        .bind(role.as_str())
+        .bind(card_status_for(app).as_str())
+        .execute(&mut *tx)
+        .await?;
+        let card = sqlx::query("SELECT id FROM account_cards WHERE workspace_id = $1 AND app_id = $2 AND identity_id = $3")
+            .bind(self.ws_str())
+            .bind(app.id.to_string())
+            .bind(identity.to_string())
+            .fetch_one(&mut *tx)
+            .await?;
+        let card: castellan_domain::CardId = crate::get_id(&card, "id")?;
+        let mut details = details;
+        details["identity_id"] = serde_json::json!(identity.to_string());
+        details["app_role"] = serde_json::json!(role.as_str());
+        details["card_id"] = serde_json::json!(card.to_string());
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(actor, "app.share", format!("app:{}", app.id), details),
+        )
+        .await?;
+        tx.commit().await?;
+        self.account_card(card).await
     }
 
     /// Unmatches a seat: Unmatched, and sticky (checks do not match it again).
@@ -958,5 +1010,14 @@ impl crate::Store {
             total += n;
         }
         Ok(total)
+    }
+}
+
+/// A new seat card's status: an app whose people sign in with SSO has nothing to connect.
+pub fn card_status_for(app: &App) -> castellan_domain::apps::CardStatus {
+    if app.login_method == "sso" {
+        castellan_domain::apps::CardStatus::SignsInWithSso
+    } else {
+        castellan_domain::apps::CardStatus::ConnectYourAccount
     }
 }

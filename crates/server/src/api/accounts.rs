@@ -23,7 +23,7 @@ pub struct CardBody {
     pub id: String,
     pub label: String,
     pub platform: String,
-    /// `connect_your_account` or `connected`.
+    #[schema(value_type = super::CardStatusName)]
     pub status: String,
     pub automation_account_id: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -323,6 +323,39 @@ pub async fn my_accounts(
             })
             .collect(),
     ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddAccountRequest {
+    #[schema(value_type = super::PlatformName)]
+    pub platform: String,
+    /// What the account is, as its holder calls it.
+    #[schema(schema_with = super::schema::text_200)]
+    pub label: String,
+}
+
+/// Add an account by hand (yours, not tied to an app): you hold it as Owner and can connect
+/// and share it. Guests may.
+#[utoipa::path(post, path = "/api/v1/me/accounts", tag = "accounts", request_body = AddAccountRequest,
+    responses((status = 201, body = CardBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn add_account(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<AddAccountRequest>,
+) -> ApiResult<(StatusCode, Json<CardBody>)> {
+    caller.require(Action::UpdateSelf)?;
+    let who = holder(&s, &caller).await?;
+    let card = castellan_services::accounts::add_account(
+        &s.services,
+        caller.ws(),
+        &caller.actor(),
+        &who,
+        &req.platform,
+        &req.label,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(card.into())))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

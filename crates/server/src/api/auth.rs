@@ -137,7 +137,7 @@ pub struct ChangePasswordRequest {
 
 /// Change one's own password (required after a one-time password).
 #[utoipa::path(post, path = "/api/v1/me/password", tag = "auth", request_body = ChangePasswordRequest,
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "the current password is wrong", body = ErrorBody)))]
 pub async fn change_password(
     State(s): State<AppState>,
     caller: Caller,

@@ -71,8 +71,40 @@ fn need<T>(v: Option<T>, field: &str, action: &str) -> Result<T, ApiError> {
 }
 
 impl ChangeRequest {
+    /// The fields each action takes (besides `action`, `dry_run`, `plan_hash` and
+    /// `confirm_large_removal`); the document states the same per-action shapes.
+    fn fields_of(action: &str) -> &'static [&'static str] {
+        match action {
+            "remove" => &["seats"],
+            "set_role" => &["seat", "role"],
+            "set_permissions" => &["seat", "asset_id", "permissions"],
+            "invite" => &["email", "role", "assets"],
+            "cancel_invite" => &["seat"],
+            _ => &[],
+        }
+    }
+
     fn to_request(&self) -> Result<Request, ApiError> {
         let a = self.action.as_str();
+        let given = [
+            ("seats", self.seats.is_some()),
+            ("seat", self.seat.is_some()),
+            ("role", self.role.is_some()),
+            ("asset_id", self.asset_id.is_some()),
+            ("permissions", self.permissions.is_some()),
+            ("email", self.email.is_some()),
+            ("assets", self.assets.is_some()),
+        ];
+        if !Self::fields_of(a).is_empty()
+            && let Some((f, _)) = given
+                .iter()
+                .find(|(f, set)| *set && !Self::fields_of(a).contains(f))
+        {
+            return Err(ApiError::invalid(
+                *f,
+                format!("{f} is not a field of the {a} action"),
+            ));
+        }
         Ok(match a {
             "remove" => Request::Remove {
                 seats: need(self.seats.clone(), "seats", a)?,

@@ -6,6 +6,7 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod directory;
+pub mod guests;
 pub mod members;
 pub mod oauth;
 pub mod people;
@@ -123,6 +124,10 @@ names! {
     AppStatusName { Pending, Connected, Error }
     /// Where a seat stands.
     SeatStateName { Onboarded, Unmatched, Exempted, PartnerUser, Invited, Removed }
+    /// An account card's status.
+    CardStatusName { ConnectYourAccount, Connected, SignsInWithSso }
+    /// Where a guest user's latest sign-in link stands.
+    InviteStateName { Pending, Expired, Accepted, Revoked }
     /// A change pushed to the platform.
     ChangeAction { Remove, SetRole, SetPermissions, Invite, CancelInvite }
 }

@@ -58,13 +58,7 @@ pub struct PlatformAppBody {
 }
 
 fn url_field(field: &str, v: &str) -> Result<String, ApiError> {
-    if !(v.starts_with("https://") || v.starts_with("http://")) || v.chars().count() > 2000 {
-        return Err(ApiError::invalid(
-            field,
-            format!("{field} must be an http(s) URL"),
-        ));
-    }
-    Ok(v.to_string())
+    Ok(castellan_services::apps::parse_http_url(field, v)?)
 }
 
 /// Set the workspace's OAuth app for a platform (the secret is sealed in the vault).
@@ -263,7 +257,7 @@ fn page(status: axum::http::StatusCode, title: &str, text: &str) -> Response {
         ("auth_code" = Option<String>, Query, description = "TikTok's authorization code"),
         ("error" = Option<String>, Query, description = "why the platform refused (shown on the page)"),
     ),
-    responses((status = 200, description = "HTML: connected"), (status = 400, description = "HTML: the authorization failed"), (status = 500, description = "HTML: Castellan could not read or store its records")))]
+    responses((status = 200, description = "HTML: connected"), (status = 400, description = "HTML: the authorization failed"), (status = 404, description = "HTML: no such authorization (unknown, expired or already used)"), (status = 500, description = "HTML: Castellan could not read or store its records")))]
 pub async fn oauth_callback(
     State(s): State<AppState>,
     Query(q): Query<BTreeMap<String, String>>,
@@ -279,8 +273,9 @@ pub async fn oauth_callback(
     let found = match s.store.consume_oauth_state(&hash_secret(state)).await {
         Ok(Some(f)) => f,
         Ok(None) => {
+            // No such authorization (unknown, expired or used): not found, like any id.
             return page(
-                StatusCode::BAD_REQUEST,
+                StatusCode::NOT_FOUND,
                 "Authorization failed",
                 "This authorization expired or was already used; start again.",
             );

@@ -129,7 +129,13 @@ pub fn business_id() -> RefOr<Schema> {
 }
 
 fn url(nullable: bool) -> RefOr<Schema> {
-    string("^https?://".into(), Some(2000), nullable, "an http(s) URL")
+    // As services::apps::parse_api_base_url checks it.
+    string(
+        "^https?://[A-Za-z0-9._~-]+(:[0-9]{1,5})?(/\\S*)?$".into(),
+        Some(2000),
+        nullable,
+        "an http(s) URL: http(s)://host[:port][/path]",
+    )
 }
 
 pub fn http_url() -> RefOr<Schema> {
@@ -262,6 +268,33 @@ pub fn new_password() -> RefOr<Schema> {
             .schema_type(Type::String)
             .min_length(Some(12))
             .max_length(Some(1024))
+            .build(),
+    )
+    .into()
+}
+
+/// One or more ids (a list the server refuses empty).
+pub fn uuid_list_nonempty() -> RefOr<Schema> {
+    use utoipa::openapi::schema::ArrayBuilder;
+    Schema::Array(
+        ArrayBuilder::new()
+            .schema_type(SchemaType::Type(Type::Array))
+            .items(uuid())
+            .min_items(Some(1))
+            .build(),
+    )
+    .into()
+}
+
+/// A business role of either platform; the other platform's role is refused with 409.
+pub fn business_role() -> RefOr<Schema> {
+    Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(castellan_domain::changes::ALL_ROLES))
+            .description(Some(
+                "Pinterest `BIZ_ADMIN`/`EMPLOYEE`, TikTok `ADMIN`/`STANDARD`",
+            ))
             .build(),
     )
     .into()

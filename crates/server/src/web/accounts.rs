@@ -30,6 +30,10 @@ pub struct MyCard {
     pub letter: &'static str,
     pub platform: &'static str,
     pub connected: bool,
+    /// The app signs in with SSO: nothing to connect or reveal.
+    pub sso: bool,
+    /// The app of a seat card whose Owner the caller is (they may share access to it).
+    pub shares_app: Option<String>,
     pub app: String,
     pub role: String,
     /// The caller's role on it, and how they hold it (when shared).
@@ -80,7 +84,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
         .filter(|h| match q.get("show") {
             "mine" => h.paths.iter().any(|(v, _)| v == "own"),
             "shared" => h.paths.iter().any(|(v, _)| v != "own"),
-            "needs_connecting" => h.card.status != CardStatus::Connected,
+            "needs_connecting" => h.card.status == CardStatus::ConnectYourAccount,
             _ => true,
         })
         .map(|h| {
@@ -89,6 +93,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
                 .iter()
                 .map(|(via, r)| {
                     let how = match via.as_str() {
+                        "own" if h.card.app_id.is_none() => "added by you".to_string(),
                         "own" => "your seat".to_string(),
                         "person" => "shared with you".to_string(),
                         g => format!("group {}", g.trim_start_matches("group:")),
@@ -108,6 +113,14 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
             letter: platform_letter(c.platform),
             platform: super::apps::platform_name(c.platform),
             connected: c.status == CardStatus::Connected,
+            sso: c.status == CardStatus::SignsInWithSso,
+            shares_app: c
+                .app_id
+                .filter(|_| {
+                    my == castellan_domain::apps::AppRole::Owner
+                        && c.automation_account_id.is_none()
+                })
+                .map(|a| a.to_string()),
             app: c
                 .app_id
                 .and_then(|a| labels.get(&a.to_string()).cloned())
@@ -137,6 +150,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
             let (status, status_icon, status_class) = match c.status {
                 CardStatus::Connected => ("Connected", "✓", "status-ok"),
                 CardStatus::ConnectYourAccount => ("Connect your account", "!", "status-warn"),
+                CardStatus::SignsInWithSso => ("Signs in with SSO", "⇄", "status-info"),
             };
             cards.push(CardView {
                 label: c.label,
@@ -600,4 +614,65 @@ pub async fn export(State(s): State<AppState>, web: Web, Query(q): Query) -> Web
         body,
     )
         .into_response())
+}
+
+#[derive(Template)]
+#[template(path = "web/add_account.html", blocks = ["dialog"])]
+pub struct AddAccountPage {
+    chrome: Chrome,
+    standalone: bool,
+    platform: String,
+    label: String,
+    errors: super::Errors,
+}
+
+/// "Add account": a card of one's own (guests too), for an account no app manages.
+pub async fn add_page(web: Web) -> WebResult {
+    let v = AddAccountPage {
+        chrome: web.chrome(Nav::Accounts, "Add an account"),
+        standalone: !web.htmx,
+        platform: "pinterest".into(),
+        label: String::new(),
+        errors: super::Errors::default(),
+    };
+    if web.htmx {
+        page(&web, &v.as_dialog())
+    } else {
+        page(&web, &v)
+    }
+}
+
+pub async fn add_submit(State(s): State<AppState>, web: Web, form: super::Form) -> WebResult {
+    match castellan_services::accounts::add_account(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        &holder(&web),
+        form.get("platform"),
+        form.get("label"),
+    )
+    .await
+    {
+        Ok(c) => Ok(super::done(
+            &web,
+            "/accounts",
+            super::Flash::success(format!(
+                "Added {}. Log in to save its credentials, then share it.",
+                c.label
+            )),
+        )),
+        Err(e) => {
+            let errors = super::Errors::from_api(e.into(), &["label", "platform"])?;
+            super::invalid(
+                &web,
+                &AddAccountPage {
+                    chrome: web.chrome(Nav::Accounts, "Add an account"),
+                    standalone: true,
+                    platform: form.get("platform").to_string(),
+                    label: form.get("label").to_string(),
+                    errors,
+                },
+            )
+        }
+    }
 }

@@ -728,7 +728,7 @@ pub struct RolePage {
     assets: Vec<AssetChoice>,
 }
 
-async fn asset_choices(
+pub async fn asset_choices(
     s: &AppState,
     web: &Web,
     app: &castellan_store::App,
@@ -1026,6 +1026,139 @@ pub async fn dismiss_submit(
                 },
                 false
             )
+        }
+    }
+}
+
+// ------------------------------------------------------------------ Share access
+
+#[derive(Template)]
+#[template(path = "web/access.html", blocks = ["dialog"])]
+pub struct AccessPage {
+    chrome: Chrome,
+    standalone: bool,
+    app_id: String,
+    app_label: String,
+    platform: &'static str,
+    /// Active people of the directory: (id, name, e-mail).
+    people: Vec<(String, String, String)>,
+    roles: Vec<&'static str>,
+    assets: Vec<AssetChoice>,
+    back: String,
+    errors: super::Errors,
+}
+
+async fn access_view(
+    s: &AppState,
+    web: &Web,
+    app: &castellan_store::App,
+    errors: super::Errors,
+) -> Result<AccessPage, WebError> {
+    let filter = castellan_store::IdentityFilter {
+        query: None,
+        active: Some(true),
+    };
+    let people = s
+        .store
+        .ws(web.ws())
+        .identities(&filter, None, 200)
+        .await?
+        .items
+        .into_iter()
+        .map(|i| {
+            let name = i
+                .display_name
+                .clone()
+                .unwrap_or_else(|| i.user_name.clone());
+            (i.id.to_string(), name, i.primary_email)
+        })
+        .collect();
+    Ok(AccessPage {
+        chrome: web.chrome(Nav::Apps, format!("Share access to {}", app.label)),
+        standalone: !web.htmx || errors.any(),
+        app_id: app.id.to_string(),
+        app_label: app.label.clone(),
+        platform: super::apps::platform_name(app.platform),
+        people,
+        roles: roles(app.platform).to_vec(),
+        assets: asset_choices(s, web, app).await?,
+        back: if web.require(Action::ReadApps).is_ok() {
+            members_url(&app.id.to_string(), "onboarded")
+        } else {
+            "/accounts".into()
+        },
+        errors,
+    })
+}
+
+/// The Share access dialog (the app's Owners and Admins).
+pub async fn access_page(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
+    let id = app_id(&id)?;
+    let app = crate::api::apps::app_for_sharing(&s, &web.caller, id).await?;
+    let v = access_view(&s, &web, &app, super::Errors::default()).await?;
+    dialog!(web, v, true)
+}
+
+pub async fn access_submit(
+    State(s): State<AppState>,
+    web: Web,
+    Path(id): Path<String>,
+    form: Form,
+) -> WebResult {
+    let id = app_id(&id)?;
+    let app = crate::api::apps::app_for_sharing(&s, &web.caller, id).await?;
+    let req = crate::api::apps::ShareAccessRequest {
+        identity_ids: form.all("identity_id"),
+        app_role: form.get("app_role").to_string(),
+        business_role: form.get("business_role").to_string(),
+        assets: form
+            .all("grant")
+            .into_iter()
+            .filter_map(|g| {
+                let (asset, perm) = g.split_once(':')?;
+                Some(crate::api::members::AssetPermissionsBody {
+                    asset_id: asset.to_string(),
+                    permissions: vec![perm.to_string()],
+                })
+            })
+            .collect(),
+    };
+    let result = async {
+        let share = crate::api::apps::share_request(&req)?;
+        castellan_services::access::share_app(
+            &s.services,
+            web.ws(),
+            &web.caller.actor(),
+            Some(web.p().person_id),
+            &app,
+            share,
+        )
+        .await
+        .map_err(crate::api::members::queue_error)
+    }
+    .await;
+    match result {
+        Ok(shared) => {
+            let who: Vec<String> = shared.iter().map(|x| x.email.clone()).collect();
+            let back = if web.require(Action::ReadApps).is_ok() {
+                members_url(&app.id.to_string(), "invited")
+            } else {
+                "/accounts".into()
+            };
+            Ok(super::done(
+                &web,
+                &back,
+                super::Flash::success(format!(
+                    "Shared {} with {}. Invitations are on their way; each of them now has the app's card.",
+                    app.label,
+                    who.join(", ")
+                )),
+            ))
+        }
+        Err(e) => {
+            let errors = super::Errors::from_api(e, &["identity_ids", "role"])?;
+            let v = access_view(&s, &web, &app, errors).await?;
+            invalid(&web, &v)
         }
     }
 }

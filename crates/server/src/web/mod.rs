@@ -9,6 +9,7 @@ pub mod apps;
 pub mod assets;
 pub mod automation;
 pub mod directory;
+pub mod guests;
 pub mod members;
 pub mod settings;
 pub mod signin;
@@ -38,7 +39,11 @@ pub const CSRF_FIELD: &str = "csrf_token";
 /// links and forms; actions are POST forms that answer with a redirect.
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/apps") }))
+        .route("/", get(home))
+        .route(
+            "/welcome",
+            get(guests::welcome).post(guests::welcome_submit),
+        )
         .route("/static/{file}", get(assets::serve))
         .route("/signin", get(signin::page).post(signin::submit))
         .route("/signout", post(signin::signout))
@@ -85,6 +90,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/apps/{id}/members/{user}/role", get(members::role_page))
         .route("/apps/{id}/invite", get(members::invite_page))
+        .route(
+            "/apps/{id}/access",
+            get(members::access_page).post(members::access_submit),
+        )
         .route("/apps/{id}/changes/preview", post(members::preview))
         .route("/apps/{id}/changes", post(members::queue))
         .route("/apps/{id}/reports/{report}", get(apps::report_link))
@@ -104,12 +113,24 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/directory/import",
             get(directory::import_page).post(directory::import_submit),
         )
+        .route("/directory/guests", get(guests::list))
+        .route(
+            "/directory/guests/invite",
+            get(guests::invite_page).post(guests::invite_submit),
+        )
+        .route("/directory/guests/{id}/resend", post(guests::resend))
+        .route("/directory/guests/{id}/revoke", post(guests::revoke))
+        .route("/directory/guests/{id}/link", post(guests::show_link))
         .route("/directory/{id}/deactivate", post(directory::deactivate))
         .route("/directory/{id}/reactivate", post(directory::reactivate))
         .route("/activity", get(activity::list))
         .route("/activity/verify", get(activity::verify))
         .route("/accounts", get(accounts::list))
         .route("/accounts/export.csv", get(accounts::export))
+        .route(
+            "/accounts/add",
+            get(accounts::add_page).post(accounts::add_submit),
+        )
         .route("/accounts/{id}", get(accounts::account))
         .route(
             "/accounts/{id}/connect",
@@ -355,12 +376,21 @@ fn next_of(parts: &Parts) -> String {
 }
 
 /// A path inside this site to go back to (no scheme, no host, no `//`), or `/apps`.
+/// The first page: Apps for those who may read them, else their accounts (guests, Members).
+async fn home(web: Web) -> Response {
+    if web.require(Action::ReadApps).is_ok() {
+        Redirect::to("/apps").into_response()
+    } else {
+        Redirect::to("/accounts").into_response()
+    }
+}
+
 pub fn safe_next(next: &str) -> String {
     if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && next.len() < 2000
     {
         next.to_string()
     } else {
-        "/apps".into()
+        "/".into()
     }
 }
 
@@ -679,7 +709,8 @@ async fn check_csrf(s: &AppState, req: Request) -> Result<Request, WebError> {
     if !same_origin(req.headers()) {
         return Err(WebError::Csrf);
     }
-    if req.uri().path() == "/signin" {
+    // Signing in and using a guest's sign-in link happen before there is a session.
+    if matches!(req.uri().path(), "/signin" | "/welcome") {
         return Ok(req);
     }
     let Some(token) = cookie(req.headers(), SESSION_COOKIE) else {
@@ -805,6 +836,7 @@ impl Errors {
         let (field, message) = match e {
             ApiError::Invalid { field, message, .. } => (field, message),
             ApiError::Conflict { field, message } => (field, message),
+            ApiError::NotFoundAt { field, what } => (Some(field), format!("no such {what}")),
             ApiError::TooManyRequests { .. } => (None, e.to_string()),
             other => return Err(other.into()),
         };

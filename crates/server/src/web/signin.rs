@@ -172,10 +172,12 @@ pub async fn password_submit(State(s): State<AppState>, web: Web, form: Form) ->
     {
         Ok(()) => Ok(done(
             &web,
-            "/apps",
+            "/",
             Flash::success("Your password was changed."),
         )),
-        Err(ApiError::Invalid { field, message, .. }) => {
+        Err(
+            ApiError::Invalid { field, message, .. } | ApiError::ForbiddenAt { field, message },
+        ) => {
             let mut page = PasswordPage {
                 chrome: web.chrome(Nav::None, "Change password"),
                 forced: forced(&s, &web).await?,
@@ -183,6 +185,7 @@ pub async fn password_submit(State(s): State<AppState>, web: Web, form: Form) ->
                 new_error: None,
             };
             if field.as_deref() == Some("current_password") {
+                // The wrong current password is answered 403 (ForbiddenAt) and shown beside it.
                 page.current_error = Some(message);
             } else {
                 page.new_error = Some(format!("The new password {message}"));

@@ -86,7 +86,7 @@ fn rows() -> Vec<Row> {
             Json(
                 || serde_json::json!({"current_password": "wrong", "new_password": "a long new password"}),
             ),
-            [401, 400, 400, 400, 400, 400],
+            [401, 403, 403, 403, 403, 403],
         ),
         r(
             g.clone(),

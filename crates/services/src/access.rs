@@ -1,0 +1,128 @@
+//! *Share access to the app* (the seed's "join and connect"): an app's Owner gives people of
+//! the directory access to the business. Each gets an account card on the app (*Connect your
+//! account*, or *Signs in with SSO*) and a `members.change` task that sends the platform's
+//! invitation to their e-mail through the connector; when they accept, the next check matches
+//! the new seat to them by e-mail and so links it to the card.
+
+use castellan_domain::IdentityId;
+use castellan_domain::apps::AppRole;
+use castellan_domain::audit::Actor;
+use castellan_domain::changes::{AssetPermissions, Request};
+use castellan_domain::{PersonId, WorkspaceId};
+use castellan_store::{AccountCard, App, StoreError, Task};
+
+use crate::Services;
+use crate::accounts::Holder;
+use crate::members::{Handling, QueueError, plan_and_queue};
+
+/// What an Owner shares: with whom, their role on the app, and what the invitation carries.
+#[derive(Debug, Clone)]
+pub struct AccessShare {
+    pub identities: Vec<IdentityId>,
+    pub app_role: AppRole,
+    /// The business role as the platform names it (Pinterest `EMPLOYEE`/`BIZ_ADMIN`, TikTok
+    /// `STANDARD`/`ADMIN`).
+    pub business_role: String,
+    pub assets: Vec<AssetPermissions>,
+}
+
+/// One person it was shared with.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    pub identity: IdentityId,
+    pub email: String,
+    pub card: AccountCard,
+    /// The invitation task (none when the platform already has them: nothing to send).
+    pub task: Option<Task>,
+}
+
+/// Whether `who` is an Owner of `app` (holds an Owner card on it).
+pub async fn is_app_owner(
+    svc: &Services,
+    ws: WorkspaceId,
+    who: &Holder,
+    app: &App,
+) -> Result<bool, StoreError> {
+    Ok(svc
+        .store
+        .ws(ws)
+        .held_cards(who.person, &who.email)
+        .await?
+        .iter()
+        .any(|h| h.card.app_id == Some(app.id) && h.role == AppRole::Owner))
+}
+
+/// Shares access to `app`. Every invitation is planned first (so a bad role, asset or
+/// permission changes nothing), then each person's card is written and their invitation
+/// queued.
+pub async fn share_app(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    created_by: Option<PersonId>,
+    app: &App,
+    share: AccessShare,
+) -> Result<Vec<Shared>, QueueError> {
+    if share.identities.is_empty() {
+        return Err(QueueError::Plan(crate::members::PlanError::Refused(
+            castellan_domain::changes::Refusal::Invalid(castellan_domain::FieldError::new(
+                "identity_ids",
+                "name at least one person",
+            )),
+        )));
+    }
+    let scoped = svc.store.ws(ws);
+    let mut people = Vec::new();
+    for id in &share.identities {
+        let p = scoped.identity(*id).await.map_err(|e| match e {
+            StoreError::NotFound(_) => StoreError::NotFound("person in the directory"),
+            e => e,
+        })?;
+        if !p.active {
+            return Err(StoreError::conflict(
+                "identity_ids",
+                format!("{} is deactivated in the directory", p.primary_email),
+            )
+            .into());
+        }
+        let request = Request::Invite {
+            email: p.primary_email.clone(),
+            role: share.business_role.clone(),
+            assets: share.assets.clone(),
+        };
+        let dry = Handling {
+            dry_run: true,
+            ..Handling::default()
+        };
+        plan_and_queue(svc, ws, actor, created_by, app, request.clone(), dry).await?;
+        people.push((p, request));
+    }
+    let mut out = Vec::new();
+    for (p, request) in people {
+        let details = serde_json::json!({
+            "email": p.primary_email,
+            "business_role": share.business_role,
+            "assets": share.assets.iter().map(|a| serde_json::json!({"asset_id": a.asset_id, "permissions": a.permissions})).collect::<Vec<_>>(),
+        });
+        let card = scoped
+            .share_app_card(actor, app, p.id, share.app_role, details)
+            .await?;
+        let (_, task) = plan_and_queue(
+            svc,
+            ws,
+            actor,
+            created_by,
+            app,
+            request,
+            Handling::default(),
+        )
+        .await?;
+        out.push(Shared {
+            identity: p.id,
+            email: p.primary_email,
+            card,
+            task,
+        });
+    }
+    Ok(out)
+}

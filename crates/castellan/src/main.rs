@@ -93,6 +93,9 @@ enum Command {
     /// People's own account cards: list, share, unshare, reveal (audited).
     #[command(subcommand)]
     Accounts(commands::accounts::AccountsCmd),
+    /// Guest users: invite by e-mail (a single-use sign-in link), list, resend, revoke.
+    #[command(subcommand)]
+    Guests(commands::guests::GuestsCmd),
     /// E-mails Castellan wrote (sent through SMTP, or kept here when none is configured).
     Outbox {
         #[arg(long)]
@@ -382,6 +385,7 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Apps(cmd) => apps::apps_cmd(&cfg, cmd).await,
         Command::Members(cmd) => members::members(&cfg, cmd).await,
         Command::Accounts(cmd) => commands::accounts::accounts(&cfg, cmd).await,
+        Command::Guests(cmd) => commands::guests::guests(&cfg, cmd).await,
         Command::Reports(cmd) => members::reports(&cfg, cmd).await,
         Command::Outbox {
             workspace,

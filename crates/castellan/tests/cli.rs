@@ -692,6 +692,30 @@ async fn members_and_reports_from_the_cli() {
         "{shown}"
     );
 
+    // Guest users from the CLI: invite (the link printed only on request, audited), list,
+    // resend, revoke.
+    let invited = run(&[
+        "guests",
+        "invite",
+        "pat@partner.example.com",
+        "--name",
+        "Pat",
+        "--show-link",
+    ]);
+    assert!(invited.contains("/welcome?token=cgl_"), "{invited}");
+    let listed = run(&["guests", "list", "--json"]);
+    let g: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (g["email"].as_str(), g["link"].as_str()),
+        (Some("pat@partner.example.com"), Some("pending")),
+        "{listed}"
+    );
+    let resent = run(&["guests", "resend", "pat@partner.example.com"]);
+    assert!(!resent.contains("token="), "{resent}");
+    run(&["guests", "revoke", "pat@partner.example.com"]);
+    let listed = run(&["guests", "list", "--json"]);
+    assert!(listed.contains("\"revoked\""), "{listed}");
+
     // Removing the app: a reason is required; the platform is not called.
     let no_reason = castellan(dir.path(), None)
         .args(["apps", "remove", "Acme Pins", "--reason", " "])

@@ -4,6 +4,91 @@
 
 use crate::FieldError;
 
+/// The forms the API document states for a TOTP secret, as one pattern: a base32 secret of
+/// at least 16 letters (single spaces or hyphens between them, `=` padding), or an
+/// `otpauth://totp/` URI with a printable-ASCII label and the parameters `secret` (at least
+/// once), `issuer`, `algorithm`, `digits` and `period`, in any order. [`Totp::parse`] refuses
+/// anything else and reads the URI itself, so the document and the server agree exactly.
+pub const PATTERN: &str = concat!(
+    r"^ *(?:otpauth://totp/[!->@-~]*\?(?:",
+    r"(?:secret=[A-Za-z2-7]{16,}=*|issuer=[!-%'-~]*|algorithm=(?:SHA1|SHA256|SHA512)|digits=[678]|period=[1-9][0-9]{0,3})&)*",
+    r"secret=[A-Za-z2-7]{16,}=*",
+    r"(?:&(?:secret=[A-Za-z2-7]{16,}=*|issuer=[!-%'-~]*|algorithm=(?:SHA1|SHA256|SHA512)|digits=[678]|period=[1-9][0-9]{0,3}))*",
+    r"|(?:[A-Za-z2-7][ -]?){16,}=*) *$"
+);
+
+fn is_b32(c: char) -> bool {
+    c.is_ascii_alphabetic() || ('2'..='7').contains(&c)
+}
+
+/// A URI's settings, read from a string of the documented form.
+struct UriParts<'a> {
+    secret: &'a str,
+    algorithm: &'a str,
+    digits: u8,
+    period: u64,
+}
+
+/// The parts of `otpauth://totp/…` if it has the form [`PATTERN`] states.
+fn uri_parts(s: &str) -> Option<UriParts<'_>> {
+    let rest = s.strip_prefix("otpauth://totp/")?;
+    let (label, query) = rest.split_once('?')?;
+    if !label.chars().all(|c| ('!'..='~').contains(&c)) {
+        return None;
+    }
+    let mut parts = UriParts {
+        secret: "",
+        algorithm: "SHA1",
+        digits: 6,
+        period: 30,
+    };
+    for p in query.split('&') {
+        let (k, v) = p.split_once('=')?;
+        match k {
+            "secret" => {
+                let letters = v.trim_end_matches('=');
+                if letters.len() < 16 || !letters.chars().all(is_b32) {
+                    return None;
+                }
+                parts.secret = letters;
+            }
+            "issuer" => {
+                if !v.chars().all(|c| ('!'..='~').contains(&c) && c != '&') {
+                    return None;
+                }
+            }
+            "algorithm" if matches!(v, "SHA1" | "SHA256" | "SHA512") => parts.algorithm = v,
+            "digits" if matches!(v, "6" | "7" | "8") => parts.digits = v.parse().ok()?,
+            "period"
+                if (1..=4).contains(&v.len())
+                    && !v.starts_with('0')
+                    && v.chars().all(|c| c.is_ascii_digit()) =>
+            {
+                parts.period = v.parse().ok()?
+            }
+            _ => return None,
+        }
+    }
+    (!parts.secret.is_empty()).then_some(parts)
+}
+
+/// Whether `s` is a base32 secret of the form [`PATTERN`] states.
+fn base32_form(s: &str) -> bool {
+    let mut letters = 0;
+    let mut after_letter = false;
+    for c in s.trim_end_matches('=').chars() {
+        if is_b32(c) {
+            letters += 1;
+            after_letter = true;
+        } else if (c == ' ' || c == '-') && after_letter {
+            after_letter = false;
+        } else {
+            return false;
+        }
+    }
+    letters >= 16
+}
+
 /// A TOTP generator. Secrets shorter than RFC 4226's recommended 128 bits are accepted:
 /// platforms hand out 80-bit ones, and refusing them would leave people without their code.
 #[derive(Clone)]
@@ -32,34 +117,31 @@ impl Totp {
     /// Reads what a person pastes: an `otpauth://totp/…` URI (its algorithm, digits and period
     /// are kept) or a base32 secret (spaces and case ignored; SHA-1, 6 digits, 30 s).
     pub fn parse(field: &str, raw: &str) -> Result<Self, FieldError> {
-        let raw = raw.trim();
-        if raw.is_empty() {
+        if raw.trim().is_empty() {
             return Err(FieldError::new(field, "is required"));
         }
         if raw.len() > 2048 {
             return Err(FieldError::new(field, "is longer than 2048 characters"));
         }
-        if raw.to_ascii_lowercase().starts_with("otpauth://") {
-            return totp_rs::Totp::from_url_unchecked(raw)
-                .map(Self)
-                .map_err(|e| FieldError::new(field, format!("is not a TOTP URI: {e}")));
-        }
-        let cleaned: String = raw
-            .chars()
-            .filter(|c| !c.is_whitespace() && *c != '-')
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
-        let secret = totp_rs::Secret::try_from_base32(cleaned.trim_end_matches('='))
+        let s = raw.trim_matches(' ');
+        let (secret, algorithm, digits, period) = if let Some(u) = uri_parts(s) {
+            (u.secret.to_string(), u.algorithm, u.digits, u.period)
+        } else if base32_form(s) {
+            let cleaned: String = s
+                .trim_end_matches('=')
+                .chars()
+                .filter(|c| *c != ' ' && *c != '-')
+                .collect();
+            (cleaned, "SHA1", 6, 30)
+        } else {
+            return Err(FieldError::new(
+                field,
+                "must be an otpauth://totp/ URI with a secret, or a base32 secret of at least 16 letters",
+            ));
+        };
+        let secret = totp_rs::Secret::try_from_base32(secret.to_ascii_uppercase())
             .map_err(|_| FieldError::new(field, "must be an otpauth:// URI or a base32 secret"))?;
-        if secret.as_ref().len() < 10 {
-            return Err(FieldError::new(field, "is too short to be a TOTP secret"));
-        }
-        Ok(Self(
-            totp_rs::Builder::new()
-                .with_secret(secret)
-                .with_account_name("account")
-                .build_noncompliant(),
-        ))
+        Ok(Self::from_key(secret.as_ref(), algorithm, digits, period))
     }
 
     /// A generator from raw key bytes (for the RFC's test vectors).
@@ -91,6 +173,39 @@ impl Totp {
 
     pub fn at_time(&self, t: crate::Timestamp) -> TotpCode {
         self.at(t.timestamp().max(0) as u64)
+    }
+}
+
+#[cfg(test)]
+mod form_tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_forms_and_nothing_else() {
+        for ok in [
+            "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ",
+            " gezd gnbv gy3t qojq ",
+            "GEZD-GNBV-GY3T-QOJQ==",
+            "otpauth://totp/Acme:ann%40acme.example.com?issuer=Acme&secret=gezdgnbvgy3tqojq&digits=6&period=30",
+            "otpauth://totp/?algorithm=SHA256&secret=GEZDGNBVGY3TQOJQ",
+        ] {
+            assert!(Totp::parse("totp", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "================",
+            "GEZDGNBVGY3TQOJ",
+            "GEZD  GNBV GY3T QOJQ",
+            "-GEZDGNBVGY3TQOJQ",
+            "\tGEZDGNBVGY3TQOJQ",
+            "otpauth://totp/x?issuer=Acme",
+            "otpauth://totp/x y?secret=GEZDGNBVGY3TQOJQ",
+            "otpauth://totp/x?secret=GEZDGNBVGY3TQOJQ&digits=9",
+            "otpauth://totp/x?secret=GEZDGNBVGY3TQOJQ&period=0",
+            "otpauth://totp/x?secret=GEZDGNBVGY3TQOJQ&foo=1",
+            "otpauth://hotp/x?secret=GEZDGNBVGY3TQOJQ",
+        ] {
+            assert!(Totp::parse("totp", bad).is_err(), "{bad}");
+        }
     }
 }
 

@@ -53,6 +53,7 @@ fn ensure(op: &mut Operation, code: &str, description: &str) {
 /// unreachable.
 pub fn complete(doc: &mut OpenApi) {
     change_request_per_action(doc);
+    share_request_one_target(doc);
     doc.info.description = Some(format!(
         "{} {UNKNOWN_QUERY_RULE}",
         doc.info.description.clone().unwrap_or_default()
@@ -208,5 +209,31 @@ fn change_request_per_action(doc: &mut OpenApi) {
         serde_json::from_value(schema).expect("the ChangeRequest schema is valid");
     if let Some(c) = doc.components.as_mut() {
         c.schemas.insert("ChangeRequest".into(), schema);
+    }
+}
+
+/// `ShareRequest`: exactly one of `person_id` and `group_id` (the other absent or null), as
+/// the handler requires.
+fn share_request_one_target(doc: &mut OpenApi) {
+    use serde_json::json;
+    let uuid = serde_json::to_value(crate::api::schema::uuid()).expect("a schema serialises");
+    let role = json!({ "type": "string", "enum": ["owner", "collaborator"], "description": "Owner (shares, manages) or Collaborator (only logs in); a guest user can only be a Collaborator." });
+    let variant = |to: &str, other: &str| {
+        json!({
+            "type": "object",
+            "title": to,
+            "required": [to, "role"],
+            "properties": { to: uuid, other: { "type": "null" }, "role": role },
+            "additionalProperties": false
+        })
+    };
+    let schema = json!({
+        "description": "Whom to share with: a person of the workspace or a directory group, and the role.",
+        "oneOf": [variant("person_id", "group_id"), variant("group_id", "person_id")]
+    });
+    let schema: RefOr<utoipa::openapi::schema::Schema> =
+        serde_json::from_value(schema).expect("the ShareRequest schema is valid");
+    if let Some(c) = doc.components.as_mut() {
+        c.schemas.insert("ShareRequest".into(), schema);
     }
 }

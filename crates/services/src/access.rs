@@ -49,7 +49,13 @@ pub async fn is_app_owner(
         .held_cards(who.person, &who.email)
         .await?
         .iter()
-        .any(|h| h.card.app_id == Some(app.id) && h.role == AppRole::Owner))
+        .any(|h| {
+            // Their own seat card on this app, with the app role Owner (not an account
+            // someone shared with them as its Owner).
+            h.card.app_id == Some(app.id)
+                && h.card.app_role == Some(AppRole::Owner)
+                && h.paths.iter().any(|(via, _)| via == "own")
+        }))
 }
 
 /// Shares access to `app`. Every invitation is planned first (so a bad role, asset or

@@ -144,12 +144,15 @@ pub async fn share_account(
     match to {
         castellan_store::ShareTarget::Person(p) => {
             if p == who.person {
-                return Err(FieldError::new("person_id", "this account is already yours").into());
+                return Err(ServiceError::Conflict(FieldError::new(
+                    "person_id",
+                    "this account is already yours",
+                )));
             }
-            let target = scoped
-                .person(p)
-                .await
-                .map_err(|_| FieldError::new("person_id", "no such person in this workspace"))?;
+            let target = scoped.person(p).await.map_err(|_| ServiceError::NotFound {
+                field: "person_id",
+                what: "person",
+            })?;
             if target.role == castellan_domain::workspace::WorkspaceRole::Guest
                 && role == castellan_domain::apps::AppRole::Owner
             {
@@ -161,10 +164,10 @@ pub async fn share_account(
             }
         }
         castellan_store::ShareTarget::Group(g) => {
-            scoped
-                .group(g)
-                .await
-                .map_err(|_| FieldError::new("group_id", "no such group in the directory"))?;
+            scoped.group(g).await.map_err(|_| ServiceError::NotFound {
+                field: "group_id",
+                what: "directory group",
+            })?;
         }
     }
     Ok(scoped.share_card(actor, card, to, role).await?)
@@ -258,9 +261,12 @@ pub async fn reveal_account(
 ) -> Result<Revealed, ServiceError> {
     let c = held_card(svc, ws, who, card).await?.card;
     if c.status != castellan_domain::apps::CardStatus::Connected {
-        return Err(
-            FieldError::new("card", "connect your account first: nothing is saved yet").into(),
-        );
+        // What is saved is the card's state: a conflict, not bad input.
+        return Err(castellan_store::StoreError::conflict(
+            "card",
+            "connect your account first: nothing is saved yet",
+        )
+        .into());
     }
     let scoped = svc.store.ws(ws);
     let mut login = String::new();

@@ -145,7 +145,9 @@ impl Scoped<'_> {
         .execute(&mut *tx)
         .await
         .map_err(unique_as("email", "a person with this e-mail already exists in the workspace"))?;
-        let invite = self.insert_invite(&mut tx, actor, id, new).await?;
+        let invite = self
+            .insert_invite(&mut tx, actor, id, email.as_str(), new)
+            .await?;
         append(
             &mut tx,
             &self.store.env,
@@ -189,7 +191,9 @@ impl Scoped<'_> {
             .bind(ms(self.store.env.now()))
             .execute(&mut *tx)
             .await?;
-        let invite = self.insert_invite(&mut tx, actor, person, new).await?;
+        let invite = self
+            .insert_invite(&mut tx, actor, person, &guest.person.email, new)
+            .await?;
         append(
             &mut tx,
             &self.store.env,
@@ -211,14 +215,14 @@ impl Scoped<'_> {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         actor: &Actor,
         person: PersonId,
+        to: &str,
         new: &NewInvite<'_>,
     ) -> Result<GuestInvite> {
         let now = ms(self.store.env.now());
-        let guest = self.person(person).await?;
         sqlx::query("INSERT INTO outbox (id, workspace_id, recipients, subject, body, related, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(new.email_id)
             .bind(self.ws_str())
-            .bind(serde_json::to_string(&[guest.email.as_str()]).expect("strings serialise"))
+            .bind(serde_json::to_string(&[to]).expect("strings serialise"))
             .bind(new.subject)
             .bind(new.redacted_body)
             .bind(format!("guest:{person}"))

@@ -101,7 +101,10 @@ impl TestApp {
             public_url: base.clone(),
             ..Default::default()
         });
-        let mut state = AppState::new(Services::new(store.clone(), vault.clone()), settings);
+        let mut services = Services::new(store.clone(), vault.clone());
+        // E-mail links (a guest's sign-in link) point where the server is reached.
+        services.mail.public_url = settings.public_url.clone();
+        let mut state = AppState::new(services, settings);
         if let Some(h) = health {
             state = state.with_worker(h);
         }

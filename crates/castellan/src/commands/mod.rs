@@ -6,6 +6,7 @@ pub mod admin;
 pub mod apps;
 pub mod demo;
 pub mod emulate;
+pub mod guests;
 pub mod members;
 pub mod serve;
 

@@ -423,7 +423,7 @@ pub struct ShareRequest {
 /// Share an account you own with a person or a directory group, as Owner (shares, manages)
 /// or Collaborator (only logs in). Sharing again changes the role.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/shares", tag = "accounts", params(("id" = String, Path, description = "account card id")), request_body = ShareRequest,
-    responses((status = 201, body = ShareBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 201, body = ShareBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the account's state does not allow it", body = ErrorBody)))]
 pub async fn share(
     State(s): State<AppState>,
     caller: Caller,
@@ -503,7 +503,7 @@ pub struct ConnectAccountRequest {
 /// Connect your account: save your own credentials for one of your cards (each field sealed
 /// in the vault); the card becomes Connected.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/connect", tag = "accounts", params(("id" = String, Path, description = "account card id")), request_body = ConnectAccountRequest,
-    responses((status = 200, body = CardBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = CardBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the account's state does not allow it", body = ErrorBody)))]
 pub async fn connect_account(
     State(s): State<AppState>,
     caller: Caller,
@@ -511,6 +511,11 @@ pub async fn connect_account(
     ApiJson(req): ApiJson<ConnectAccountRequest>,
 ) -> ApiResult<Json<CardBody>> {
     caller.require(Action::UpdateSelf)?;
+    // The document's pattern applies to the string as sent (the web form's blank field
+    // means "none"; here an empty or padded string is refused as the document says).
+    if let Some(t) = &req.totp {
+        castellan_domain::totp::Totp::parse("totp", t)?;
+    }
     let who = holder(&s, &caller).await?;
     Ok(Json(
         castellan_services::accounts::connect_account(
@@ -543,7 +548,7 @@ pub struct RevealedAccount {
 /// Log in: your saved credentials and the current TOTP code, audited with who, when, the IP
 /// and the user agent. Sent with `Cache-Control: no-store`.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/reveal", tag = "accounts", params(("id" = String, Path, description = "account card id")),
-    responses((status = 200, body = RevealedAccount), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = RevealedAccount), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the account's state does not allow it", body = ErrorBody)))]
 pub async fn reveal_account(
     State(s): State<AppState>,
     caller: Caller,

@@ -87,7 +87,7 @@ pub struct CreatedApp {
 
 /// Connect an app integration: creates it and runs the connectivity task.
 #[utoipa::path(post, path = "/api/v1/apps", tag = "apps", request_body = CreateAppRequest,
-    responses((status = 201, body = CreatedApp), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = CreatedApp), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "the automation account does not exist", body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_app(
     State(s): State<AppState>,
     caller: Caller,

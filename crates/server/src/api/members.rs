@@ -350,7 +350,7 @@ pub struct ExemptRequest {
 /// Exempt a seat: it keeps its access on the platform but is not managed or flagged.
 #[utoipa::path(post, path = "/api/v1/apps/{id}/members/{user_id}/exempt", tag = "members",
     params(("id" = String, Path, description = "app id"), ("user_id" = String, Path, description = "seat")), request_body = ExemptRequest,
-    responses((status = 200, body = SeatBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = SeatBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "expires_at is not in the future", body = ErrorBody)))]
 pub async fn exempt_seat(
     State(s): State<AppState>,
     caller: Caller,

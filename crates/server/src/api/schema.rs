@@ -68,10 +68,10 @@ pub fn text_320() -> RefOr<Schema> {
 /// `domain::totp::Totp::parse` reads it.
 pub fn optional_totp() -> RefOr<Schema> {
     string(
-        r"^\s*(otpauth://totp/\S+|[A-Za-z2-7=\s-]{16,2000})\s*$".into(),
-        None,
+        castellan_domain::totp::PATTERN.into(),
+        Some(2048),
         true,
-        "an otpauth://totp/ URI or a base32 secret",
+        "an otpauth://totp/ URI (secret first, then issuer, algorithm, digits, period in this order) or a base32 secret of at least 16 letters",
     )
 }
 pub fn optional_text_256() -> RefOr<Schema> {

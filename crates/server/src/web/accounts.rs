@@ -102,9 +102,10 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
-            (h.card, h.role, via)
+            let own = h.paths.iter().any(|(v, _)| v == "own");
+            (h.card, h.role, via, own)
         })
-        .map(|(c, my, via)| MyCard {
+        .map(|(c, my, via, own)| MyCard {
             mine: role_word(my),
             owner: my == castellan_domain::apps::AppRole::Owner,
             via,
@@ -116,10 +117,8 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
             sso: c.status == CardStatus::SignsInWithSso,
             shares_app: c
                 .app_id
-                .filter(|_| {
-                    my == castellan_domain::apps::AppRole::Owner
-                        && c.automation_account_id.is_none()
-                })
+                // Owners of the app (their seat's card says so) share access to it.
+                .filter(|_| own && c.app_role == Some(castellan_domain::apps::AppRole::Owner))
                 .map(|a| a.to_string()),
             app: c
                 .app_id

@@ -4,6 +4,7 @@
 mod accounts;
 mod contract;
 mod flows;
+mod guests;
 mod leases;
 mod manage;
 mod matrix;

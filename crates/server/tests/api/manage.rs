@@ -13,16 +13,16 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use crate::sync::{Setup, setup, setup_with};
 
 /// What differs between the platforms in these tests.
-struct P {
-    name: &'static str,
-    biz: u64,
-    admin: &'static str,
-    employee: &'static str,
-    ad_kind: &'static str,
-    perm: &'static str,
+pub(crate) struct P {
+    pub name: &'static str,
+    pub biz: u64,
+    pub admin: &'static str,
+    pub employee: &'static str,
+    pub ad_kind: &'static str,
+    pub perm: &'static str,
 }
 
-const PINTEREST: P = P {
+pub(crate) const PINTEREST: P = P {
     name: "pinterest",
     biz: sc::PINTEREST_BRAND,
     admin: "BIZ_ADMIN",
@@ -31,7 +31,7 @@ const PINTEREST: P = P {
     perm: "ANALYST",
 };
 
-const TIKTOK: P = P {
+pub(crate) const TIKTOK: P = P {
     name: "tiktok",
     biz: sc::TIKTOK_BRAND,
     admin: "ADMIN",
@@ -40,13 +40,13 @@ const TIKTOK: P = P {
     perm: "OPERATOR",
 };
 
-async fn post(s: &Setup, path: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post(s: &Setup, path: &str, body: Value) -> (u16, Value) {
     let r = s.app.post(&s.token, path).json(&body).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn emu_state(s: &Setup, p: &P) -> Value {
+pub(crate) async fn emu_state(s: &Setup, p: &P) -> Value {
     let path = if p.name == "pinterest" {
         format!("/_emulator/pinterest/businesses/{}", p.biz)
     } else {
@@ -70,14 +70,14 @@ fn emu_member(state: &Value, email: &str) -> Option<Value> {
         .cloned()
 }
 
-async fn seat(s: &Setup, app: &str, tab: &str, email: &str) -> Option<Value> {
+pub(crate) async fn seat(s: &Setup, app: &str, tab: &str, email: &str) -> Option<Value> {
     s.tab(app, tab)
         .await
         .into_iter()
         .find(|m| m["email"] == email)
 }
 
-async fn audit_count(s: &Setup, action: &str) -> usize {
+pub(crate) async fn audit_count(s: &Setup, action: &str) -> usize {
     s.get_json(&format!("/api/v1/audit/events?action={action}&limit=500"))
         .await["items"]
         .as_array()
@@ -191,9 +191,10 @@ async fn each_action(p: &P) {
         json!({ "reason": "late", "expires_at": "2001-01-01T00:00:00Z" }),
     )
     .await;
+    // A past end is a conflict with the clock, not malformed input (the document says 409).
     assert_eq!(
         (st, v["error"]["field"].as_str()),
-        (400, Some("expires_at"))
+        (409, Some("expires_at"))
     );
     tokio::time::sleep(Duration::from_millis(1700)).await;
     castellan_services::apps::schedule_tick(&s.app.store, &Default::default())

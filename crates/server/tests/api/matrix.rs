@@ -340,7 +340,8 @@ fn rows() -> Vec<Row> {
             Json(
                 || serde_json::json!({"platform": "pinterest", "label": format!("app {}", unique()), "business_id": "1", "login_method": "sso", "automation_account_id": "00000000-0000-0000-0000-000000000000"}),
             ),
-            [401, 403, 403, 400, 400, 400],
+            // A well-formed id that names no automation account: 404, naming the field.
+            [401, 403, 403, 404, 404, 404],
         ),
         r(
             g.clone(),
@@ -447,6 +448,57 @@ fn rows() -> Vec<Row> {
             "/api/v1/automation-accounts/{id}/oauth/start",
             None,
             [401, 403, 403, 400, 400, 404],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/guests",
+            None,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/guests",
+            Json(|| serde_json::json!({"email": format!("g{}@guests.example.com", unique())})),
+            [401, 403, 403, 201, 201, 201],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/guests/{id}/resend",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/guests/{id}",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        // Public: the link's token is the credential; an unknown one is not found.
+        r(
+            p.clone(),
+            "/api/v1/guest-links/accept",
+            Json(|| serde_json::json!({"token": "cgl_nope", "password": "a long new password"})),
+            [404, 404, 404, 404, 404, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/outbox/{id}/reveal",
+            None,
+            [401, 403, 403, 403, 200, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/me/accounts",
+            Json(|| serde_json::json!({"platform": "pinterest", "label": "My own account"})),
+            [401, 201, 201, 201, 201, 201],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/apps/{id}/access",
+            Json(
+                || serde_json::json!({"identity_ids": ["00000000-0000-0000-0000-000000000000"], "app_role": "collaborator", "business_role": "STANDARD"}),
+            ),
+            [401, 403, 403, 404, 404, 404],
         ),
         // Public: the state in the query is the credential.
         r(
@@ -608,6 +660,25 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
         // Through the API, so the secret is sealed by the server's vault.
         let v = fixture_account(app, f).await;
         v["account"]["id"].as_str().unwrap().to_string()
+    } else if path.starts_with("/api/v1/guests/") {
+        let email = format!("fx{}@guests.example.com", unique());
+        castellan_services::guests::invite(&app.services(), f.ws_a, &cli(), &email, None)
+            .await
+            .unwrap()
+            .0
+            .id
+            .to_string()
+    } else if path.starts_with("/api/v1/outbox/") {
+        a.put_email(
+            &["fx@matrix.example.com".to_string()],
+            "fx",
+            "body",
+            None,
+            false,
+        )
+        .await
+        .unwrap()
+        .id
     } else if path.starts_with("/api/v1/tasks/") {
         let t = NewTask::new(
             TaskKind::from_static("system.noop"),

@@ -608,7 +608,7 @@ impl Setup {
                 .await
                 .unwrap()
                 .status(),
-            400
+            404
         );
         let acct: Value = self
             .app

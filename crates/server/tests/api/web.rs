@@ -139,6 +139,17 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         .unwrap()
         .to_string();
     let person_id = s.app.person(s.ws, WorkspaceRole::Member).await.to_string();
+    let guest = castellan_services::guests::invite(
+        &s.app.services(),
+        s.ws,
+        &castellan_testkit::cli(),
+        "fx-guest@partner.example.com",
+        None,
+    )
+    .await
+    .unwrap()
+    .0
+    .id;
     // An automation account's card: nobody's own account, so 404 for every caller.
     let card = s.get_json("/api/v1/accounts").await["items"][0]["id"]
         .as_str()
@@ -163,7 +174,17 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
     };
     let a = format!("/apps/{app}");
     let rows = vec![
-        g("/".into(), [303, 303, 303, 303, 303, 303]),
+        // Home: Apps for those who read them, else All accounts.
+        g("/".into(), [S, 303, 303, 303, 303, 303]),
+        // A sign-in link that is not one: the welcome page says so, whoever asks.
+        g("/welcome?token=nope".into(), [404, 404, 404, 404, 404, 404]),
+        g("/directory/guests".into(), [S, 403, 403, 200, 200, 200]),
+        g(
+            "/directory/guests/invite".into(),
+            [S, 403, 403, 200, 200, 200],
+        ),
+        g("/accounts/add".into(), [S, 200, 200, 200, 200, 200]),
+        g(format!("/apps/{app}/access"), [S, 403, 403, 200, 200, 404]),
         g("/signin".into(), [200, 200, 200, 200, 200, 200]),
         g("/password".into(), [S, 200, 200, 200, 200, 200]),
         g("/apps".into(), [S, 403, 403, 200, 200, 200]),
@@ -322,6 +343,39 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             "/settings/tokens".into(),
             vec![("name", String::new()), ("scope", "read".into())],
             [S, 403, 400, 400, 400, 400],
+        ),
+        p(
+            "/directory/guests/invite".into(),
+            vec![("email", "not an address".into())],
+            [S, 403, 403, 400, 400, 400],
+        ),
+        p(
+            format!("/directory/guests/{guest}/resend"),
+            vec![],
+            [S, 403, 403, 303, 303, 404],
+        ),
+        p(
+            format!("/directory/guests/{guest}/link"),
+            vec![],
+            [S, 403, 403, 403, 200, 404],
+        ),
+        p(
+            format!("/directory/guests/{guest}/revoke"),
+            vec![],
+            [S, 403, 403, 303, 303, 404],
+        ),
+        p(
+            "/accounts/add".into(),
+            vec![("platform", "pinterest".into()), ("label", "Mine".into())],
+            [S, 303, 303, 303, 303, 303],
+        ),
+        p(
+            format!("/apps/{app}/access"),
+            vec![
+                ("app_role", "collaborator".into()),
+                ("business_role", "EMPLOYEE".into()),
+            ],
+            [S, 403, 403, 400, 400, 404],
         ),
         p(
             format!("/accounts/{card}/connect"),
@@ -750,7 +804,7 @@ async fn signed_out_htmx_requests_redirect_and_form_errors_name_their_field() {
         .send()
         .await
         .unwrap();
-    assert_eq!(r.headers()["location"], "/apps", "never to another site");
+    assert_eq!(r.headers()["location"], "/", "never to another site");
 }
 
 /// CSV import from the Directory page: a file with bad rows comes back with each row's error

@@ -3,6 +3,7 @@
 //! main screen at 1280×800 land in `target/ui-screenshots/`.
 
 mod harness;
+mod people;
 
 use std::time::Duration;
 

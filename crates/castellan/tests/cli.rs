@@ -516,7 +516,7 @@ async fn members_and_reports_from_the_cli() {
     };
     let acct: serde_json::Value = post("/api/v1/automation-accounts", serde_json::json!({ "platform": "pinterest", "label": "bot", "email": "castellan-automation@acme.example.com", "password": "bot-password-123", "access_token": sc::PINTEREST_AUTOMATION_TOKEN }))
         .await.unwrap().json().await.unwrap();
-    let created: serde_json::Value = post("/api/v1/apps", serde_json::json!({ "platform": "pinterest", "label": "Acme Pins", "business_id": sc::PINTEREST_BRAND.to_string(), "login_method": "sso", "automation_account_id": acct["account"]["id"], "api_base_url": emu.pinterest_url() }))
+    let created: serde_json::Value = post("/api/v1/apps", serde_json::json!({ "platform": "pinterest", "label": "Acme Pins", "business_id": sc::PINTEREST_BRAND.to_string(), "login_method": "password", "automation_account_id": acct["account"]["id"], "api_base_url": emu.pinterest_url() }))
         .await.unwrap().json().await.unwrap();
     assert!(created["app"]["id"].is_string(), "{created}");
     wait_for("the app to connect", 60, async || {

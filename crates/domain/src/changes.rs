@@ -937,11 +937,13 @@ mod tests {
             &f,
             o,
         ) {
-            Err(Refusal::Invalid(e)) => assert_eq!(e.field, "assets[0].permissions"),
+            // Which permissions an asset takes depends on its kind, the app's state: a conflict.
+            Err(Refusal::Guard(e)) => assert_eq!(e.field, "assets[0].permissions"),
             other => panic!("{other:?}"),
         }
         match plan(&inv("ann@acme.example.com", &["ANALYST"]), &seats, &f, o) {
-            Err(Refusal::Invalid(e)) => assert_eq!(e.field, "email"),
+            // Already holding a seat is the app's state too.
+            Err(Refusal::Guard(e)) => assert_eq!(e.field, "email"),
             other => panic!("{other:?}"),
         }
     }

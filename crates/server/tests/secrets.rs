@@ -89,7 +89,7 @@ async fn secrets_stay_out_of_logs_and_the_database() {
         .unwrap();
     let v: Value = app
         .post(&token, "/api/v1/apps")
-        .json(&json!({ "platform": "tiktok", "label": "Acme", "business_id": sc::TIKTOK_BRAND.to_string(), "login_method": "sso", "automation_account_id": acct["account"]["id"], "api_base_url": emu.tiktok_url() }))
+        .json(&json!({ "platform": "tiktok", "label": "Acme", "business_id": sc::TIKTOK_BRAND.to_string(), "login_method": "password", "automation_account_id": acct["account"]["id"], "api_base_url": emu.tiktok_url() }))
         .send()
         .await
         .unwrap()

@@ -31,6 +31,8 @@ pub struct DirectoryPage {
     status: String,
     next: Option<String>,
     may_write: bool,
+    /// Admins also manage guest users (a tab of the Directory).
+    may_see_guests: bool,
 }
 
 pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebResult {
@@ -104,6 +106,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
             status: q.get("status").to_string(),
             next,
             may_write: web.require(Action::WriteDirectory).is_ok(),
+            may_see_guests: web.require(Action::ReadPeople).is_ok(),
         },
     )
 }

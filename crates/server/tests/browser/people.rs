@@ -276,7 +276,7 @@ async fn guest_story_in_the_browser() {
         .await
         .unwrap();
     b.wait_text("Invited pat@partner.example.com", false).await;
-    b.click("button[aria-label^='Show the sign-in link']").await;
+    b.click("button[aria-label^='Show link']").await;
     let link = b.find("#guest-link").await.text().await.unwrap();
     assert!(link.contains("/welcome?token="), "{link}");
     b.screenshot("35-guest-users").await;

@@ -56,6 +56,8 @@ pub enum CardStatus {
     Connected,
     /// The app signs in with SSO: Castellan asks for and keeps no credentials.
     SignsInWithSso,
+    /// A new password waits (sealed) until an Owner confirms the platform has it.
+    RotationDue,
 }
 
 impl CardStatus {
@@ -64,6 +66,7 @@ impl CardStatus {
             CardStatus::ConnectYourAccount => "connect_your_account",
             CardStatus::Connected => "connected",
             CardStatus::SignsInWithSso => "signs_in_with_sso",
+            CardStatus::RotationDue => "rotation_due",
         }
     }
 }
@@ -75,6 +78,7 @@ impl FromStr for CardStatus {
             "connect_your_account" => Ok(Self::ConnectYourAccount),
             "connected" => Ok(Self::Connected),
             "signs_in_with_sso" => Ok(Self::SignsInWithSso),
+            "rotation_due" => Ok(Self::RotationDue),
             _ => Err(()),
         }
     }

@@ -365,8 +365,9 @@ struct Planning<'a> {
 impl Planning<'_> {
     /// The live seat `id`, or a refusal naming `field`.
     fn seat(&self, field: &str, id: &str) -> Result<&SeatView, Refusal> {
+        // Which seats are live is the app's state: a conflict, not malformed input.
         self.seats.iter().find(|s| s.user_id == id).ok_or_else(|| {
-            Refusal::Invalid(FieldError::new(
+            Refusal::Guard(FieldError::new(
                 field,
                 format!("{id} is not a live seat of this app"),
             ))
@@ -803,7 +804,7 @@ mod tests {
             ..opts
         };
         assert_eq!(plan(&req, &many, &fm, confirmed).unwrap().steps.len(), 4);
-        // An unknown seat names the field.
+        // An unknown seat names the field (a conflict with the app's state).
         match plan(
             &Request::Remove {
                 seats: vec!["zed".into()],
@@ -812,7 +813,7 @@ mod tests {
             &f,
             opts,
         ) {
-            Err(Refusal::Invalid(e)) => assert_eq!(e.field, "seats"),
+            Err(Refusal::Guard(e)) => assert_eq!(e.field, "seats"),
             other => panic!("{other:?}"),
         }
     }

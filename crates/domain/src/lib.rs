@@ -11,6 +11,7 @@ pub mod directory;
 pub mod error;
 pub mod ids;
 pub mod matching;
+pub mod passwords;
 pub mod platform;
 pub mod policy;
 pub mod snapshot;

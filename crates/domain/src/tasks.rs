@@ -282,3 +282,13 @@ mod tests {
         assert!(TaskStatus::parse("status", "done").is_err());
     }
 }
+
+/// `account.rotate`: a card's password rotation fell due: generate and seal a new password as
+/// pending, mark the card Rotation due, tell its holders.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountRotate {
+    pub card_id: crate::CardId,
+}
+impl TaskPayload for AccountRotate {
+    const KIND: &'static str = "account.rotate";
+}

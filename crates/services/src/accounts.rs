@@ -112,6 +112,16 @@ pub async fn held_card(
         )))
 }
 
+/// A card the holder manages (as Owner), for other modules of the services.
+pub(crate) async fn owned(
+    svc: &Services,
+    ws: WorkspaceId,
+    who: &Holder,
+    card: castellan_domain::CardId,
+) -> Result<castellan_store::HeldCard, ServiceError> {
+    owned_card(svc, ws, who, card).await
+}
+
 /// A card the holder manages (as Owner); a Collaborator only logs in.
 async fn owned_card(
     svc: &Services,
@@ -245,6 +255,8 @@ pub async fn connect_account(
 pub struct Revealed {
     pub login: String,
     pub password: Secret,
+    /// A rotation's new password, waiting until an Owner confirms the platform has it.
+    pub pending_password: Option<Secret>,
     pub totp: Option<castellan_domain::totp::TotpCode>,
 }
 
@@ -260,7 +272,11 @@ pub async fn reveal_account(
     user_agent: Option<&str>,
 ) -> Result<Revealed, ServiceError> {
     let c = held_card(svc, ws, who, card).await?.card;
-    if c.status != castellan_domain::apps::CardStatus::Connected {
+    if !matches!(
+        c.status,
+        castellan_domain::apps::CardStatus::Connected
+            | castellan_domain::apps::CardStatus::RotationDue
+    ) {
         // What is saved is the card's state: a conflict, not bad input.
         return Err(castellan_store::StoreError::conflict(
             "card",
@@ -271,6 +287,7 @@ pub async fn reveal_account(
     let scoped = svc.store.ws(ws);
     let mut login = String::new();
     let mut password = Secret::new("");
+    let mut pending_password = None;
     let mut totp = None;
     for s in scoped.card_secrets(card).await? {
         let open = crate::vault::open_sealed(&svc.vault, ws, s.id, &s.sealed).map_err(|e| {
@@ -279,6 +296,7 @@ pub async fn reveal_account(
         match s.name.as_str() {
             "login" => login = open.expose().to_string(),
             "password" => password = open,
+            "password_pending" => pending_password = Some(open),
             "totp" => {
                 totp = castellan_domain::totp::Totp::parse("totp", open.expose())
                     .ok()
@@ -293,6 +311,7 @@ pub async fn reveal_account(
     Ok(Revealed {
         login,
         password,
+        pending_password,
         totp,
     })
 }

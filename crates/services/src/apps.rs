@@ -672,7 +672,8 @@ pub fn next_check(env: &castellan_domain::Env, settings: &Schedule) -> castellan
     )
 }
 
-/// One scheduler pass: ends expired exemptions, enqueues the checks that are due.
+/// One scheduler pass: ends expired exemptions, queues due password rotations, enqueues the
+/// checks that are due.
 pub async fn schedule_tick(
     store: &Store,
     settings: &Schedule,
@@ -681,6 +682,10 @@ pub async fn schedule_tick(
     let ended = store.release_expired_exemptions().await?;
     if ended > 0 {
         tracing::info!(seats = ended, "exemptions ended");
+    }
+    let rotations = crate::rotation::tick(store).await?;
+    if !rotations.is_empty() {
+        tracing::info!(cards = rotations.len(), "password rotations queued");
     }
     store
         .enqueue_due_checks(|| next_check(&env, settings))

@@ -13,6 +13,7 @@ pub mod mail;
 pub mod members;
 pub mod metrics;
 pub mod reports;
+pub mod rotation;
 pub mod tasks;
 pub mod vault;
 pub mod worker;

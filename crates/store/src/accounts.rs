@@ -857,7 +857,7 @@ impl Scoped<'_> {
         for s in secrets {
             put_owned_secret(&mut tx, self, OWNER_CARD, &card.to_string(), s).await?;
         }
-        sqlx::query("UPDATE account_cards SET status = $3, connected_at = $4, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
+        sqlx::query("UPDATE account_cards SET status = $3, connected_at = $4, password_set_at = $4, rotation_queued_at = NULL, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
             .bind(self.ws_str())
             .bind(card.to_string())
             .bind(CardStatus::Connected.as_str())
@@ -909,13 +909,235 @@ impl Scoped<'_> {
         ip: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<()> {
-        self.audit(NewAuditEvent::success(
-            actor,
-            "account.reveal",
-            format!("account_card:{card}"),
-            serde_json::json!({ "ip": ip, "user_agent": user_agent }),
-        ))
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query(
+            "UPDATE account_cards SET last_revealed_at = $3 WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(self.ws_str())
+        .bind(card.to_string())
+        .bind(ms(self.store.env.now()))
+        .execute(&mut *tx)
         .await?;
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "account.reveal",
+                format!("account_card:{card}"),
+                serde_json::json!({ "ip": ip, "user_agent": user_agent }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
+    }
+}
+
+/// A card whose password rotation fell due, claimed for one `account.rotate` task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DueRotation {
+    pub workspace_id: castellan_domain::WorkspaceId,
+    pub card: CardId,
+}
+
+impl Store {
+    /// Claims the connected cards whose app's rotation policy says they are due at `now`: each
+    /// is claimed once (`rotation_queued_at`), so several schedulers never queue it twice.
+    pub async fn claim_due_rotations(&self, now: Timestamp) -> Result<Vec<DueRotation>> {
+        let now = ms(now);
+        let rows = sqlx::query(
+            "SELECT c.id, c.workspace_id FROM account_cards c JOIN apps a ON a.id = c.app_id \
+             WHERE c.status = 'connected' AND c.rotation_queued_at IS NULL AND a.rotation_days IS NOT NULL AND ( \
+             (a.rotation_policy = 'after_reveal' AND c.last_revealed_at IS NOT NULL AND c.last_revealed_at + a.rotation_days * 86400000 <= $1) \
+             OR (a.rotation_policy = 'schedule' AND COALESCE(c.password_set_at, c.connected_at) + a.rotation_days * 86400000 <= $1)) \
+             ORDER BY c.id LIMIT 500",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let id: CardId = get_id(r, "id")?;
+            let n = sqlx::query("UPDATE account_cards SET rotation_queued_at = $2 WHERE id = $1 AND rotation_queued_at IS NULL")
+                .bind(id.to_string())
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            if n == 1 {
+                out.push(DueRotation {
+                    workspace_id: get_id(r, "workspace_id")?,
+                    card: id,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Scoped<'_> {
+    /// Sets (or turns off) an app's rotation policy; audited.
+    pub async fn set_rotation(
+        &self,
+        actor: &Actor,
+        app: castellan_domain::AppId,
+        rotation: Option<castellan_domain::passwords::Rotation>,
+    ) -> Result<()> {
+        let mut tx = self.store.begin_write().await?;
+        let n = sqlx::query("UPDATE apps SET rotation_policy = $3, rotation_days = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2")
+            .bind(self.ws_str())
+            .bind(app.to_string())
+            .bind(rotation.map(|r| r.kind()))
+            .bind(rotation.map(|r| i64::from(r.days())))
+            .bind(ms(self.store.env.now()))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound("app"));
+        }
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "app.rotation",
+                format!("app:{app}"),
+                serde_json::json!({ "policy": rotation.map(|r| r.kind()).unwrap_or("off"), "days": rotation.map(|r| r.days()) }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Seals a new password for a card as pending and marks it Rotation due; audited.
+    pub async fn set_pending_password(
+        &self,
+        actor: &Actor,
+        card: CardId,
+        sealed: &SealedSecret,
+    ) -> Result<AccountCard> {
+        let before = self.account_card(card).await?;
+        let now = ms(self.store.env.now());
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query("DELETE FROM vault_secrets WHERE workspace_id = $1 AND owner_kind = $2 AND owner_id = $3 AND name = 'password_pending'")
+            .bind(self.ws_str())
+            .bind(OWNER_CARD)
+            .bind(card.to_string())
+            .execute(&mut *tx)
+            .await?;
+        put_owned_secret(&mut tx, self, OWNER_CARD, &card.to_string(), sealed).await?;
+        sqlx::query("UPDATE account_cards SET status = $3, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
+            .bind(self.ws_str())
+            .bind(card.to_string())
+            .bind(CardStatus::RotationDue.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "account.rotate",
+                format!("account_card:{card}"),
+                serde_json::json!({ "label": before.label }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.account_card(card).await
+    }
+
+    /// An Owner confirms the platform has the new password: it becomes the password, the old
+    /// one stays sealed as `password@<ms>`, the card is Connected again; audited.
+    pub async fn confirm_rotation(&self, actor: &Actor, card: CardId) -> Result<AccountCard> {
+        let before = self.account_card(card).await?;
+        if before.status != CardStatus::RotationDue {
+            return Err(StoreError::conflict(
+                "card",
+                "no new password is waiting for this account",
+            ));
+        }
+        let now = ms(self.store.env.now());
+        let mut tx = self.store.begin_write().await?;
+        for (from, to) in [
+            ("password".to_string(), format!("password@{now}")),
+            ("password_pending".to_string(), "password".to_string()),
+        ] {
+            sqlx::query("UPDATE vault_secrets SET name = $5, updated_at = $6 WHERE workspace_id = $1 AND owner_kind = $2 AND owner_id = $3 AND name = $4")
+                .bind(self.ws_str())
+                .bind(OWNER_CARD)
+                .bind(card.to_string())
+                .bind(from)
+                .bind(to)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE account_cards SET status = $3, password_set_at = $4, rotation_queued_at = NULL, updated_at = $4 WHERE workspace_id = $1 AND id = $2")
+            .bind(self.ws_str())
+            .bind(card.to_string())
+            .bind(CardStatus::Connected.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "account.rotation.confirm",
+                format!("account_card:{card}"),
+                serde_json::json!({ "label": before.label }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.account_card(card).await
+    }
+
+    /// When each earlier password of a card was replaced (they stay sealed), newest first.
+    pub async fn password_versions(&self, card: CardId) -> Result<Vec<Timestamp>> {
+        let mut out: Vec<Timestamp> = self
+            .card_secrets(card)
+            .await?
+            .iter()
+            .filter_map(|s| s.name.strip_prefix("password@")?.parse::<i64>().ok())
+            .filter_map(|ms| chrono::DateTime::from_timestamp_millis(ms))
+            .collect();
+        out.sort_by(|a, b| b.cmp(a));
+        Ok(out)
+    }
+}
+
+impl Scoped<'_> {
+    /// Everyone who holds a card: its own holder (the seat's person or whoever added it), the
+    /// people it is shared with, and the active members of the groups it is shared with.
+    pub async fn card_holder_emails(&self, card: CardId) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT i.primary_email AS email FROM account_cards c JOIN identities i ON i.id = c.identity_id WHERE c.workspace_id = $1 AND c.id = $2 \
+             UNION SELECT p.email FROM account_cards c JOIN people p ON p.id = c.person_id WHERE c.workspace_id = $1 AND c.id = $2 \
+             UNION SELECT p.email FROM account_shares sh JOIN people p ON p.id = sh.person_id WHERE sh.workspace_id = $1 AND sh.card_id = $2 \
+             UNION SELECT i.primary_email FROM account_shares sh JOIN group_members gm ON gm.group_id = sh.group_id \
+             JOIN identities i ON i.id = gm.identity_id WHERE sh.workspace_id = $1 AND sh.card_id = $2 AND i.active = 1",
+        )
+        .bind(self.ws_str())
+        .bind(card.to_string())
+        .fetch_all(&self.store.pool)
+        .await?;
+        let mut out: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String, _>("email"))
+            .collect::<std::result::Result<_, _>>()?;
+        out.sort_by_key(|e| e.to_lowercase());
+        out.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        Ok(out)
     }
 }

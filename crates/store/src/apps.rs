@@ -41,6 +41,8 @@ pub struct App {
     pub matched_version: Option<i64>,
     /// The platform user the automation account acts as (its own seat), once connected.
     pub automation_user_id: Option<String>,
+    /// When people's saved passwords for it are rotated (none: never).
+    pub rotation: Option<castellan_domain::passwords::Rotation>,
 }
 
 #[derive(Debug, Clone)]
@@ -232,6 +234,15 @@ fn app_from_row(r: &AnyRow) -> Result<App> {
         created_at: get_time(r, "created_at")?,
         matched_version: r.try_get("matched_version")?,
         automation_user_id: r.try_get("automation_user_id")?,
+        rotation: {
+            let policy: Option<String> = r.try_get("rotation_policy")?;
+            let days: Option<i64> = r.try_get("rotation_days")?;
+            match policy {
+                Some(p) => castellan_domain::passwords::Rotation::parse(&p, days)
+                    .map_err(|_| StoreError::Corrupt(format!("rotation policy {p}")))?,
+                None => None,
+            }
+        },
     })
 }
 

@@ -460,7 +460,8 @@ async fn groups_crud(db: &TestDb) {
         .create_group(&cli(), "Ads", None, &[IdentityId(uuid::Uuid::nil())])
         .await
         .unwrap_err();
-    assert!(matches!(missing, StoreError::Invalid(_)));
+    // A member id that names nobody is a conflict with the directory, naming the field.
+    assert!(matches!(missing, StoreError::Conflict { ref field, .. } if field == "member_ids"));
     let g2 = s
         .update_group(&cli(), g.id, Some("Brand"), Some(&[]))
         .await

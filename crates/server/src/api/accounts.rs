@@ -539,6 +539,8 @@ pub async fn connect_account(
 pub struct RevealedAccount {
     pub login: String,
     pub password: String,
+    /// A rotation's new password, to set on the platform before an Owner confirms it.
+    pub pending_password: Option<String>,
     /// The current one-time code, when a TOTP secret is saved.
     pub totp_code: Option<String>,
     /// Seconds the code stays valid.
@@ -575,10 +577,79 @@ pub async fn reveal_account(
     let body = RevealedAccount {
         login: r.login,
         password: r.password.expose().to_string(),
+        pending_password: r.pending_password.as_ref().map(|p| p.expose().to_string()),
         totp_code: r.totp.as_ref().map(|t| t.code.clone()),
         totp_seconds_left: r.totp.as_ref().map(|t| t.seconds_left),
     };
     let mut resp = Json(body).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+/// An Owner confirms the platform has the account's new password: it becomes the password,
+/// the earlier one stays sealed, the card is Connected again.
+#[utoipa::path(post, path = "/api/v1/accounts/{id}/rotation/confirm", tag = "accounts", params(("id" = String, Path, description = "account card id")),
+    responses((status = 200, body = CardBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "no new password is waiting", body = ErrorBody)))]
+pub async fn confirm_rotation(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId<castellan_domain::CardId>,
+) -> ApiResult<Json<CardBody>> {
+    caller.require(Action::UpdateSelf)?;
+    let who = holder(&s, &caller).await?;
+    Ok(Json(
+        castellan_services::rotation::confirm(&s.services, caller.ws(), &caller.actor(), &who, id)
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratePasswordRequest {
+    /// 12 to 128 (default 24).
+    #[schema(minimum = 12, maximum = 128)]
+    pub length: Option<i64>,
+    /// Which kinds of characters (all by default; at least one).
+    pub lower: Option<bool>,
+    pub upper: Option<bool>,
+    pub digits: Option<bool>,
+    pub symbols: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GeneratedPassword {
+    pub password: String,
+}
+
+/// A strong random password of the chosen length and kinds of characters (nothing is stored;
+/// sent `Cache-Control: no-store`).
+#[utoipa::path(post, path = "/api/v1/passwords/generate", tag = "accounts", request_body = GeneratePasswordRequest,
+    responses((status = 200, body = GeneratedPassword), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn generate_password(
+    State(s): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<GeneratePasswordRequest>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    caller.require(Action::ReadSelf)?;
+    let length = req.length.unwrap_or(24);
+    let all =
+        req.lower.is_none() && req.upper.is_none() && req.digits.is_none() && req.symbols.is_none();
+    let recipe = castellan_domain::passwords::Recipe::new(
+        usize::try_from(length).unwrap_or(0),
+        req.lower.unwrap_or(all),
+        req.upper.unwrap_or(all),
+        req.digits.unwrap_or(all),
+        req.symbols.unwrap_or(all),
+    )?;
+    let password = s
+        .env
+        .with_rng(|r| castellan_domain::passwords::generate(&recipe, r));
+    let mut resp = Json(GeneratedPassword { password }).into_response();
     resp.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
         axum::http::HeaderValue::from_static("no-store"),

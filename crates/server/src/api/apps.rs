@@ -35,6 +35,10 @@ pub struct AppBody {
     pub last_check_at: Option<chrono::DateTime<chrono::Utc>>,
     pub next_check_at: Option<chrono::DateTime<chrono::Utc>>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When people's saved passwords are rotated: `after_reveal`, `schedule`, or none.
+    #[schema(value_type = Option<super::RotationPolicyName>)]
+    pub rotation_policy: Option<String>,
+    pub rotation_days: Option<u32>,
 }
 
 impl From<App> for AppBody {
@@ -50,6 +54,8 @@ impl From<App> for AppBody {
             status: a.status.to_string(),
             status_message: a.status_message,
             last_check_at: a.last_check_at,
+            rotation_policy: a.rotation.map(|r| r.kind().to_string()),
+            rotation_days: a.rotation.map(|r| r.days()),
             next_check_at: a.next_check_at,
             created_at: a.created_at,
         }
@@ -692,4 +698,39 @@ pub fn share_request(
             })
             .collect(),
     })
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotationRequest {
+    /// `after_reveal` (days after the last reveal), `schedule` (every `days`) or `off`.
+    #[schema(value_type = super::RotationPolicySetting)]
+    pub policy: String,
+    /// 1 to 3650; required unless `off`.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub days: Option<i64>,
+}
+
+/// Set the app's password rotation policy for people's saved passwords (Admin). A due
+/// rotation becomes an `account.rotate` task.
+#[utoipa::path(put, path = "/api/v1/apps/{id}/rotation", tag = "apps", params(("id" = String, Path, description = "app id")), request_body = RotationRequest,
+    responses((status = 200, body = AppBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_rotation(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId<AppId>,
+    ApiJson(req): ApiJson<RotationRequest>,
+) -> ApiResult<Json<AppBody>> {
+    let p = *caller.require(Action::ManageApps)?;
+    s.store.ws(p.workspace_id).app(id).await?;
+    castellan_services::rotation::set_policy(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        id,
+        &req.policy,
+        req.days,
+    )
+    .await?;
+    Ok(Json(s.store.ws(p.workspace_id).app(id).await?.into()))
 }

@@ -125,7 +125,11 @@ names! {
     /// Where a seat stands.
     SeatStateName { Onboarded, Unmatched, Exempted, PartnerUser, Invited, Removed }
     /// An account card's status.
-    CardStatusName { ConnectYourAccount, Connected, SignsInWithSso }
+    CardStatusName { ConnectYourAccount, Connected, SignsInWithSso, RotationDue }
+    /// An app's password rotation policy.
+    RotationPolicyName { AfterReveal, Schedule }
+    /// A password rotation policy to set.
+    RotationPolicySetting { AfterReveal, Schedule, Off }
     /// Where a guest user's latest sign-in link stands.
     InviteStateName { Pending, Expired, Accepted, Revoked }
     /// A change pushed to the platform.

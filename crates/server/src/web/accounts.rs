@@ -30,6 +30,8 @@ pub struct MyCard {
     pub letter: &'static str,
     pub platform: &'static str,
     pub connected: bool,
+    /// A new password waits for an Owner's confirmation.
+    pub rotation_due: bool,
     /// The app signs in with SSO: nothing to connect or reveal.
     pub sso: bool,
     /// The app of a seat card whose Owner the caller is (they may share access to it).
@@ -85,6 +87,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
             "mine" => h.paths.iter().any(|(v, _)| v == "own"),
             "shared" => h.paths.iter().any(|(v, _)| v != "own"),
             "needs_connecting" => h.card.status == CardStatus::ConnectYourAccount,
+            "rotation_due" => h.card.status == CardStatus::RotationDue,
             _ => true,
         })
         .map(|h| {
@@ -113,7 +116,8 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
             label: c.label,
             letter: platform_letter(c.platform),
             platform: super::apps::platform_name(c.platform),
-            connected: c.status == CardStatus::Connected,
+            connected: matches!(c.status, CardStatus::Connected | CardStatus::RotationDue),
+            rotation_due: c.status == CardStatus::RotationDue,
             sso: c.status == CardStatus::SignsInWithSso,
             shares_app: c
                 .app_id
@@ -150,6 +154,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
                 CardStatus::Connected => ("Connected", "✓", "status-ok"),
                 CardStatus::ConnectYourAccount => ("Connect your account", "!", "status-warn"),
                 CardStatus::SignsInWithSso => ("Signs in with SSO", "⇄", "status-info"),
+                CardStatus::RotationDue => ("Rotation due", "↻", "status-warn"),
             };
             cards.push(CardView {
                 label: c.label,
@@ -304,6 +309,8 @@ pub struct RevealPage {
     label: String,
     login: String,
     password: String,
+    /// A rotation's new password, waiting to be set on the platform and confirmed.
+    pending: Option<String>,
     code: Option<String>,
     seconds_left: u64,
 }
@@ -338,6 +345,7 @@ pub async fn reveal(
         label: c.label,
         login: r.login,
         password: r.password.expose().to_string(),
+        pending: r.pending_password.as_ref().map(|p| p.expose().to_string()),
         code: r.totp.as_ref().map(|t| t.code.clone()),
         seconds_left: r.totp.as_ref().map(|t| t.seconds_left).unwrap_or(0),
     };
@@ -673,5 +681,38 @@ pub async fn add_submit(State(s): State<AppState>, web: Web, form: super::Form) 
                 },
             )
         }
+    }
+}
+
+/// An Owner confirms the platform has the new password.
+pub async fn confirm_rotation(
+    State(s): State<AppState>,
+    web: Web,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> WebResult {
+    let id = card_id(&id)?;
+    match castellan_services::rotation::confirm(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        &holder(&web),
+        id,
+    )
+    .await
+    {
+        Ok(c) => Ok(super::done(
+            &web,
+            "/accounts",
+            super::Flash::success(format!(
+                "{}: the new password is now the saved one; the earlier one stays sealed.",
+                c.label
+            )),
+        )),
+        Err(e) => match crate::error::ApiError::from(e) {
+            crate::error::ApiError::Conflict { message, .. } => {
+                Ok(super::done(&web, "/accounts", super::Flash::error(message)))
+            }
+            other => Err(other.into()),
+        },
     }
 }

@@ -755,6 +755,9 @@ pub struct AppSettingsPage {
     account: String,
     api_base_url: String,
     created: String,
+    /// The rotation policy: `off`, `after_reveal` or `schedule`, and its days.
+    rotation: &'static str,
+    rotation_days: String,
 }
 
 pub async fn settings(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
@@ -784,8 +787,62 @@ pub async fn settings(State(s): State<AppState>, web: Web, Path(id): Path<String
                 .clone()
                 .unwrap_or_else(|| "the platform's API".into()),
             created: when(&app.created_at),
+            rotation: app.rotation.map(|r| r.kind()).unwrap_or("off"),
+            rotation_days: app
+                .rotation
+                .map(|r| r.days().to_string())
+                .unwrap_or_else(|| "90".into()),
         },
     )
+}
+
+/// Settings → Password rotation.
+pub async fn rotation_submit(
+    State(s): State<AppState>,
+    web: Web,
+    Path(id): Path<String>,
+    form: super::Form,
+) -> WebResult {
+    web.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    s.store.ws(web.ws()).app(id).await?;
+    let days = form.get("days").trim().parse::<i64>().ok();
+    let to = format!("/apps/{id}/settings");
+    match castellan_services::rotation::set_policy(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        id,
+        form.get("policy"),
+        days,
+    )
+    .await
+    {
+        Ok(None) => Ok(super::done(
+            &web,
+            &to,
+            super::Flash::success("Password rotation is off."),
+        )),
+        Ok(Some(r)) => Ok(super::done(
+            &web,
+            &to,
+            super::Flash::success(format!(
+                "Saved passwords will be rotated {} {} days.",
+                if r.kind() == "schedule" {
+                    "every"
+                } else {
+                    "this many days after each reveal:"
+                },
+                r.days()
+            )),
+        )),
+        Err(e) => match crate::error::ApiError::from(e) {
+            crate::error::ApiError::Invalid { message, .. } => {
+                Ok(super::done(&web, &to, super::Flash::error(message)))
+            }
+            other => Err(other.into()),
+        },
+    }
 }
 
 pub async fn check(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {

@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/apps/{id}/activity", get(apps::activity))
         .route("/apps/{id}/settings", get(apps::settings))
         .route("/apps/{id}/check", post(apps::check))
+        .route("/apps/{id}/rotation", post(apps::rotation_submit))
         .route("/apps/{id}/progress", get(apps::progress))
         .route(
             "/apps/{id}/remove",
@@ -137,6 +138,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(accounts::connect_page).post(accounts::connect_submit),
         )
         .route("/accounts/{id}/reveal", post(accounts::reveal))
+        .route(
+            "/accounts/{id}/rotation/confirm",
+            post(accounts::confirm_rotation),
+        )
         .route(
             "/accounts/{id}/share",
             get(accounts::share_page).post(accounts::share_submit),

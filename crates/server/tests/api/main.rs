@@ -8,6 +8,7 @@ mod guests;
 mod leases;
 mod manage;
 mod matrix;
+mod rotation;
 mod sync;
 mod web;
 mod worker;

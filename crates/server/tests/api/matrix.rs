@@ -377,7 +377,8 @@ fn rows() -> Vec<Row> {
             p.clone(),
             "/api/v1/apps/{id}/changes",
             Json(|| serde_json::json!({"action": "remove", "seats": ["nope"]})),
-            [401, 403, 403, 400, 400, 404],
+            // A seat that is not live is a conflict with the app's state.
+            [401, 403, 403, 409, 409, 404],
         ),
         r(
             p.clone(),
@@ -499,6 +500,24 @@ fn rows() -> Vec<Row> {
                 || serde_json::json!({"identity_ids": ["00000000-0000-0000-0000-000000000000"], "app_role": "collaborator", "business_role": "STANDARD"}),
             ),
             [401, 403, 403, 404, 404, 404],
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/apps/{id}/rotation",
+            Json(|| serde_json::json!({"policy": "schedule", "days": 30})),
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/accounts/{id}/rotation/confirm",
+            None,
+            [401, 404, 404, 404, 404, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/passwords/generate",
+            Json(|| serde_json::json!({"length": 20})),
+            [401, 200, 200, 200, 200, 200],
         ),
         // Public: the state in the query is the credential.
         r(

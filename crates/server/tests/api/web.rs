@@ -365,6 +365,16 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             [S, 403, 403, 303, 303, 404],
         ),
         p(
+            format!("/apps/{app}/rotation"),
+            vec![("policy", "schedule".into()), ("days", "30".into())],
+            [S, 403, 403, 303, 303, 404],
+        ),
+        p(
+            format!("/accounts/{card}/rotation/confirm"),
+            vec![],
+            [S, 404, 404, 404, 404, 404],
+        ),
+        p(
             "/accounts/add".into(),
             vec![("platform", "pinterest".into()), ("label", "Mine".into())],
             [S, 303, 303, 303, 303, 303],

@@ -1110,7 +1110,7 @@ impl Scoped<'_> {
             .await?
             .iter()
             .filter_map(|s| s.name.strip_prefix("password@")?.parse::<i64>().ok())
-            .filter_map(|ms| chrono::DateTime::from_timestamp_millis(ms))
+            .filter_map(chrono::DateTime::from_timestamp_millis)
             .collect();
         out.sort_by(|a, b| b.cmp(a));
         Ok(out)

@@ -228,7 +228,15 @@ pub struct ConnectAccountPage {
     platform: &'static str,
     label: String,
     login: String,
+    /// A freshly generated strong password, for someone choosing a new one (not stored).
+    suggested: String,
     errors: super::Errors,
+}
+
+fn suggest(s: &AppState) -> String {
+    s.env.with_rng(|r| {
+        castellan_domain::passwords::generate(&castellan_domain::passwords::Recipe::default(), r)
+    })
 }
 
 pub async fn connect_page(
@@ -245,6 +253,7 @@ pub async fn connect_page(
         platform: super::apps::platform_name(c.platform),
         label: c.label,
         login: web.person_email.clone(),
+        suggested: suggest(&s),
         errors: super::Errors::default(),
     };
     if web.htmx {
@@ -295,6 +304,7 @@ pub async fn connect_submit(
                     platform: super::apps::platform_name(c.platform),
                     label: c.label,
                     login: form.get("login").to_string(),
+                    suggested: suggest(&s),
                     errors,
                 },
             )
@@ -532,7 +542,10 @@ pub struct AccountPage {
     chrome: Chrome,
     label: String,
     platform: &'static str,
-    connected: bool,
+    /// The card's status as words, and its class.
+    status: (&'static str, &'static str),
+    /// When each earlier password was replaced (they stay sealed).
+    versions: Vec<String>,
     events: Vec<super::activity::EventRow>,
     export: String,
 }
@@ -577,7 +590,20 @@ pub async fn account(
             chrome: web.chrome(Nav::Accounts, c.label.clone()),
             label: c.label,
             platform: super::apps::platform_name(c.platform),
-            connected: c.status == CardStatus::Connected,
+            status: match c.status {
+                CardStatus::Connected => ("Connected", "status-ok"),
+                CardStatus::ConnectYourAccount => ("Connect your account", "status-warn"),
+                CardStatus::SignsInWithSso => ("Signs in with SSO", "status-info"),
+                CardStatus::RotationDue => ("Rotation due", "status-warn"),
+            },
+            versions: s
+                .store
+                .ws(web.ws())
+                .password_versions(id)
+                .await?
+                .iter()
+                .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                .collect(),
             events,
             export: with_query("/accounts/export.csv", &[("card", &id.to_string())]),
         },

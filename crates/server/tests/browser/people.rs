@@ -344,6 +344,51 @@ async fn guest_story_in_the_browser() {
     b.find("#rv-password").await;
     assert!(b.text().await.contains("Partner-Pw-5512"));
 
+    // The account's activity, as CSV, for a holder.
+    let mine = site.api("/api/v1/me/accounts").await;
+    let card = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["label"] == "Partner monitor")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let owner_cookie =
+        b.c.get_named_cookie(castellan_server::auth::SESSION_COOKIE)
+            .await
+            .unwrap();
+    let csv = reqwest::Client::new()
+        .get(site.url(&format!("/accounts/export.csv?card={card}")))
+        .header(
+            "cookie",
+            format!(
+                "{}={}",
+                castellan_server::auth::SESSION_COOKIE,
+                owner_cookie.value()
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = csv.text().await.unwrap();
+    for a in [
+        "account.add",
+        "account.connect",
+        "account.share",
+        "account.reveal",
+    ] {
+        assert!(csv.contains(a), "{a} missing from the CSV: {csv}");
+    }
+
     // Everything else answers the guest 403 or 404.
     let cookie =
         g.c.get_named_cookie(castellan_server::auth::SESSION_COOKIE)

@@ -100,11 +100,12 @@ pub enum Rotation {
 impl Rotation {
     /// From the API's fields: `policy` is `after_reveal`, `schedule` or `off`; 1 to 3650 days.
     pub fn parse(policy: &str, days: Option<i64>) -> Result<Option<Self>, FieldError> {
+        if days.is_some_and(|d| !(1..=3650).contains(&d)) {
+            return Err(FieldError::new("days", "days must be 1 to 3650"));
+        }
         let days = || -> Result<u32, FieldError> {
-            match days {
-                Some(d) if (1..=3650).contains(&d) => Ok(d as u32),
-                _ => Err(FieldError::new("days", "days must be 1 to 3650")),
-            }
+            days.map(|d| d as u32)
+                .ok_or_else(|| FieldError::new("days", "days is required unless policy is off"))
         };
         match policy {
             "off" => Ok(None),

@@ -54,6 +54,7 @@ fn ensure(op: &mut Operation, code: &str, description: &str) {
 pub fn complete(doc: &mut OpenApi) {
     change_request_per_action(doc);
     share_request_one_target(doc);
+    rotation_and_generator(doc);
     doc.info.description = Some(format!(
         "{} {UNKNOWN_QUERY_RULE}",
         doc.info.description.clone().unwrap_or_default()
@@ -235,5 +236,42 @@ fn share_request_one_target(doc: &mut OpenApi) {
         serde_json::from_value(schema).expect("the ShareRequest schema is valid");
     if let Some(c) = doc.components.as_mut() {
         c.schemas.insert("ShareRequest".into(), schema);
+    }
+}
+
+/// `RotationRequest`: `days` required unless the policy is `off`; `GeneratePasswordRequest`:
+/// not every kind of character turned off. As the handlers refuse them.
+fn rotation_and_generator(doc: &mut OpenApi) {
+    use serde_json::json;
+    let days =
+        json!({ "type": "integer", "minimum": 1, "maximum": 3650, "description": "1 to 3650" });
+    let rotation = json!({
+        "description": "A password rotation policy: `after_reveal` (days after the last reveal) or `schedule` (every `days`) with `days`, or `off`.",
+        "oneOf": [
+            { "type": "object", "title": "on", "required": ["policy", "days"], "additionalProperties": false,
+              "properties": { "policy": { "type": "string", "enum": ["after_reveal", "schedule"] }, "days": days } },
+            { "type": "object", "title": "off", "required": ["policy"], "additionalProperties": false,
+              "properties": { "policy": { "type": "string", "enum": ["off"] }, "days": { "type": ["integer", "null"], "minimum": 1, "maximum": 3650 } } }
+        ]
+    });
+    let generator = json!({
+        "type": "object",
+        "description": "Length (default 24) and the kinds of characters (default all of them).",
+        "additionalProperties": false,
+        "properties": {
+            "length": { "type": ["integer", "null"], "minimum": 12, "maximum": 128 },
+            "kinds": { "type": ["array", "null"], "minItems": 1, "uniqueItems": true,
+                "items": { "type": "string", "enum": ["lower", "upper", "digits", "symbols"] } }
+        }
+    });
+    for (name, schema) in [
+        ("RotationRequest", rotation),
+        ("GeneratePasswordRequest", generator),
+    ] {
+        let schema: RefOr<utoipa::openapi::schema::Schema> =
+            serde_json::from_value(schema).expect("the schema is valid");
+        if let Some(c) = doc.components.as_mut() {
+            c.schemas.insert(name.into(), schema);
+        }
     }
 }

@@ -613,11 +613,8 @@ pub struct GeneratePasswordRequest {
     /// 12 to 128 (default 24).
     #[schema(minimum = 12, maximum = 128)]
     pub length: Option<i64>,
-    /// Which kinds of characters (all by default; at least one).
-    pub lower: Option<bool>,
-    pub upper: Option<bool>,
-    pub digits: Option<bool>,
-    pub symbols: Option<bool>,
+    /// `lower`, `upper`, `digits`, `symbols`: at least one, each once (default all).
+    pub kinds: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -637,15 +634,39 @@ pub async fn generate_password(
     use axum::response::IntoResponse;
     caller.require(Action::ReadSelf)?;
     let length = req.length.unwrap_or(24);
-    let all =
-        req.lower.is_none() && req.upper.is_none() && req.digits.is_none() && req.symbols.is_none();
+    let kinds = match &req.kinds {
+        None => vec!["lower", "upper", "digits", "symbols"],
+        Some(k) => {
+            let mut seen: Vec<&str> = Vec::new();
+            for x in k {
+                if !["lower", "upper", "digits", "symbols"].contains(&x.as_str()) {
+                    return Err(ApiError::invalid(
+                        "kinds",
+                        format!("{x:?} is not lower, upper, digits or symbols"),
+                    ));
+                }
+                if seen.contains(&x.as_str()) {
+                    return Err(ApiError::invalid("kinds", format!("{x} is named twice")));
+                }
+                seen.push(x.as_str());
+            }
+            seen
+        }
+    };
     let recipe = castellan_domain::passwords::Recipe::new(
         usize::try_from(length).unwrap_or(0),
-        req.lower.unwrap_or(all),
-        req.upper.unwrap_or(all),
-        req.digits.unwrap_or(all),
-        req.symbols.unwrap_or(all),
-    )?;
+        kinds.contains(&"lower"),
+        kinds.contains(&"upper"),
+        kinds.contains(&"digits"),
+        kinds.contains(&"symbols"),
+    )
+    .map_err(|e| {
+        if e.field == "lower" {
+            ApiError::invalid("kinds", "name at least one kind of character")
+        } else {
+            e.into()
+        }
+    })?;
     let password = s
         .env
         .with_rng(|r| castellan_domain::passwords::generate(&recipe, r));

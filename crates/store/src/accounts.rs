@@ -153,7 +153,17 @@ async fn put_secret(
     put_owned_secret(conn, s, OWNER_AUTOMATION, owner_id, secret).await
 }
 
-async fn put_owned_secret(
+/// A `vault_secrets` row (`id, name, sealed, key_version`) as a sealed secret.
+pub(crate) fn sealed_from_row(r: &AnyRow) -> Result<SealedSecret> {
+    Ok(SealedSecret {
+        id: get_id(r, "id")?,
+        name: r.try_get("name")?,
+        sealed: r.try_get("sealed")?,
+        key_version: r.try_get("key_version")?,
+    })
+}
+
+pub(crate) async fn put_owned_secret(
     conn: &mut AnyConnection,
     s: &Scoped<'_>,
     owner_kind: &str,
@@ -300,12 +310,7 @@ impl Scoped<'_> {
             .fetch_optional(&self.store.pool)
             .await?
             .ok_or(StoreError::NotFound("secret"))?;
-        Ok(SealedSecret {
-            id: get_id(&row, "id")?,
-            name: row.try_get("name")?,
-            sealed: row.try_get("sealed")?,
-            key_version: row.try_get("key_version")?,
-        })
+        sealed_from_row(&row)
     }
 
     /// Records that a secret was revealed to someone (the only way plaintext leaves Castellan).
@@ -889,16 +894,7 @@ impl Scoped<'_> {
             .bind(card.to_string())
             .fetch_all(&self.store.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SealedSecret {
-                    id: get_id(r, "id")?,
-                    name: r.try_get("name")?,
-                    sealed: r.try_get("sealed")?,
-                    key_version: r.try_get("key_version")?,
-                })
-            })
-            .collect()
+        rows.iter().map(sealed_from_row).collect()
     }
 
     /// Records a reveal of a card's credentials: who, when (the event's time), from where.

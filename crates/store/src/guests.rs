@@ -9,7 +9,7 @@ use castellan_domain::{GuestInviteId, PersonId, Timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::accounts::SealedSecret;
+use crate::accounts::{SealedSecret, put_owned_secret, sealed_from_row};
 use crate::audit::append;
 use crate::{
     Person, Result, Scoped, Store, StoreError, get_id, get_opt_time, get_time, ms, unique_as,
@@ -219,32 +219,17 @@ impl Scoped<'_> {
         new: &NewInvite<'_>,
     ) -> Result<GuestInvite> {
         let now = ms(self.store.env.now());
-        sqlx::query("INSERT INTO outbox (id, workspace_id, recipients, subject, body, related, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(new.email_id)
-            .bind(self.ws_str())
-            .bind(serde_json::to_string(&[to]).expect("strings serialise"))
-            .bind(new.subject)
-            .bind(new.redacted_body)
-            .bind(format!("guest:{person}"))
-            .bind(if new.send { "pending" } else { "kept" })
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        let s = new.sealed_body;
-        sqlx::query(
-            "INSERT INTO vault_secrets (id, workspace_id, owner_kind, owner_id, name, sealed, key_version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        crate::members::insert_email(
+            tx,
+            self,
+            new.email_id,
+            &[to.to_string()],
+            (new.subject, new.redacted_body),
+            Some(&format!("guest:{person}")),
+            new.send,
         )
-        .bind(s.id.to_string())
-        .bind(self.ws_str())
-        .bind(OWNER_EMAIL)
-        .bind(new.email_id)
-        .bind(&s.name)
-        .bind(&s.sealed)
-        .bind(s.key_version)
-        .bind(now)
-        .execute(&mut **tx)
         .await?;
+        put_owned_secret(tx, self, OWNER_EMAIL, new.email_id, new.sealed_body).await?;
         let id = GuestInviteId::new(&self.store.env);
         let created_by = match actor {
             Actor::Person { id } | Actor::Token { person_id: id, .. } => Some(id.to_string()),
@@ -407,14 +392,6 @@ impl Scoped<'_> {
             .bind(email_id)
             .fetch_optional(&self.store.pool)
             .await?;
-        r.map(|r| {
-            Ok(SealedSecret {
-                id: get_id(&r, "id")?,
-                name: r.try_get("name")?,
-                sealed: r.try_get("sealed")?,
-                key_version: r.try_get("key_version")?,
-            })
-        })
-        .transpose()
+        r.as_ref().map(sealed_from_row).transpose()
     }
 }

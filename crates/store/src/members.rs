@@ -896,17 +896,18 @@ impl Scoped<'_> {
         send: bool,
     ) -> Result<Email> {
         let id = self.store.env.new_uuid().to_string();
-        sqlx::query("INSERT INTO outbox (id, workspace_id, recipients, subject, body, related, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(&id)
-            .bind(self.ws_str())
-            .bind(serde_json::to_string(recipients).expect("strings serialise"))
-            .bind(subject)
-            .bind(body)
-            .bind(related)
-            .bind(if send { "pending" } else { "kept" })
-            .bind(ms(self.store.env.now()))
-            .execute(&self.store.pool)
-            .await?;
+        let mut conn = self.store.pool.acquire().await?;
+        insert_email(
+            &mut conn,
+            self,
+            &id,
+            recipients,
+            (subject, body),
+            related,
+            send,
+        )
+        .await?;
+        drop(conn);
         self.email(&id).await
     }
 
@@ -1020,4 +1021,29 @@ pub fn card_status_for(app: &App) -> castellan_domain::apps::CardStatus {
     } else {
         castellan_domain::apps::CardStatus::ConnectYourAccount
     }
+}
+
+/// Writes one outbox row on `conn` (a transaction's, when the e-mail must land with other
+/// rows): `pending` to be sent, or `kept` when there is no SMTP.
+pub(crate) async fn insert_email(
+    conn: &mut sqlx::AnyConnection,
+    s: &Scoped<'_>,
+    id: &str,
+    recipients: &[String],
+    (subject, body): (&str, &str),
+    related: Option<&str>,
+    send: bool,
+) -> Result<()> {
+    sqlx::query("INSERT INTO outbox (id, workspace_id, recipients, subject, body, related, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(id)
+        .bind(s.ws_str())
+        .bind(serde_json::to_string(recipients).expect("strings serialise"))
+        .bind(subject)
+        .bind(body)
+        .bind(related)
+        .bind(if send { "pending" } else { "kept" })
+        .bind(ms(s.store.env.now()))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }

@@ -558,7 +558,6 @@ pub async fn reveal_account(
     headers: axum::http::HeaderMap,
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
 ) -> ApiResult<axum::response::Response> {
-    use axum::response::IntoResponse;
     caller.require(Action::UpdateSelf)?;
     let who = holder(&s, &caller).await?;
     let ua = headers
@@ -581,12 +580,7 @@ pub async fn reveal_account(
         totp_code: r.totp.as_ref().map(|t| t.code.clone()),
         totp_seconds_left: r.totp.as_ref().map(|t| t.seconds_left),
     };
-    let mut resp = Json(body).into_response();
-    resp.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(resp)
+    Ok(super::no_store(body))
 }
 
 /// An Owner confirms the platform has the account's new password: it becomes the password,
@@ -631,7 +625,6 @@ pub async fn generate_password(
     caller: Caller,
     ApiJson(req): ApiJson<GeneratePasswordRequest>,
 ) -> ApiResult<axum::response::Response> {
-    use axum::response::IntoResponse;
     caller.require(Action::ReadSelf)?;
     let length = req.length.unwrap_or(24);
     let kinds = match &req.kinds {
@@ -670,10 +663,5 @@ pub async fn generate_password(
     let password = s
         .env
         .with_rng(|r| castellan_domain::passwords::generate(&recipe, r));
-    let mut resp = Json(GeneratedPassword { password }).into_response();
-    resp.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(resp)
+    Ok(super::no_store(GeneratedPassword { password }))
 }

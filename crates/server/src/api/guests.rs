@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use castellan_domain::PersonId;
 use castellan_domain::policy::Action;
 use castellan_store::guests::Guest;
@@ -174,16 +174,10 @@ pub async fn reveal_email(
         ua,
     )
     .await?;
-    let mut resp = Json(RevealedEmail {
+    Ok(super::no_store(RevealedEmail {
         id: email.id,
         recipients: email.recipients,
         subject: email.subject,
         body,
-    })
-    .into_response();
-    resp.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(resp)
+    }))
 }

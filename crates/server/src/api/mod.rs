@@ -161,3 +161,14 @@ impl<T: ToSchema> Page<T> {
         }
     }
 }
+
+/// A JSON answer that must not be cached (a revealed secret, a generated password).
+pub fn no_store<T: serde::Serialize>(body: T) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut resp = axum::Json(body).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    resp
+}

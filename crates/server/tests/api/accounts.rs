@@ -13,7 +13,8 @@ use castellan_testkit::{TestApp, error_of};
 const PASSWORD: &str = "Pw-ZXQ-7731-unmistakable";
 const TOKEN: &str = "pina_tok-ABC-998877-unmistakable";
 
-fn db_files(app: &TestApp) -> Vec<u8> {
+/// The SQLite database file and its WAL, as bytes, to grep for plain text.
+pub(crate) fn db_files(app: &TestApp) -> Vec<u8> {
     let path = app
         .db
         .url

@@ -25,24 +25,6 @@ fn token_in(body: &str) -> String {
         .to_string()
 }
 
-fn sqlite_bytes(app: &TestApp) -> Vec<u8> {
-    let path = app
-        .db
-        .url
-        .trim_start_matches("sqlite://")
-        .split('?')
-        .next()
-        .unwrap()
-        .to_string();
-    let mut all = Vec::new();
-    for suffix in ["", "-wal", "-shm"] {
-        if let Ok(b) = std::fs::read(format!("{path}{suffix}")) {
-            all.extend(b);
-        }
-    }
-    all
-}
-
 #[tokio::test]
 async fn the_guest_story_over_the_api() {
     let app = TestApp::spawn().await;
@@ -84,7 +66,7 @@ async fn the_guest_story_over_the_api() {
     assert_eq!(r.headers()["cache-control"], "no-store");
     let token = token_in(r.json::<Value>().await.unwrap()["body"].as_str().unwrap());
     assert_eq!(audit_count_on(&app, &t, "email.reveal").await, 1);
-    assert!(!String::from_utf8_lossy(&sqlite_bytes(&app)).contains(&token));
+    assert!(!String::from_utf8_lossy(&crate::accounts::db_files(&app)).contains(&token));
     // A Member may not reveal e-mails or invite guests.
     let member = app.person(ws, WorkspaceRole::Member).await;
     let mt = app.token(ws, member, ApiScope::Admin).await;

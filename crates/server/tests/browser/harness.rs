@@ -66,26 +66,38 @@ impl Browser {
 
     /// A session with JavaScript on or off.
     pub async fn start_with(dark: bool, javascript: bool) -> Self {
-        let mut child = Command::new(CHROMEDRIVER)
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let out = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(out).lines();
-        let port = loop {
-            let line = lines
-                .next()
-                .expect("chromedriver printed its port")
-                .unwrap();
-            if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                break rest
-                    .trim_end_matches('.')
-                    .trim()
-                    .parse::<u16>()
-                    .expect("a port");
+        // chromedriver now and then exits before it listens when several start at once;
+        // start it again (a few times) rather than fail the story.
+        let (child, port, lines) = 'spawn: {
+            for _ in 0..3 {
+                let mut child = Command::new(CHROMEDRIVER)
+                    .arg("--port=0")
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("start chromedriver");
+                let out = child.stdout.take().unwrap();
+                let mut lines = BufReader::new(out).lines();
+                let port = loop {
+                    let Some(line) = lines.next() else { break None };
+                    let line = line.unwrap();
+                    if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                        break Some(
+                            rest.trim_end_matches('.')
+                                .trim()
+                                .parse::<u16>()
+                                .expect("a port"),
+                        );
+                    }
+                };
+                match port {
+                    Some(port) => break 'spawn (child, port, lines),
+                    None => {
+                        child.wait().ok();
+                    }
+                }
             }
+            panic!("chromedriver did not print its port three times");
         };
         // Drain the rest so chromedriver never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});

@@ -606,6 +606,7 @@ pub async fn confirm_rotation(
 pub struct GeneratePasswordRequest {
     /// 12 to 128 (default 24).
     #[schema(minimum = 12, maximum = 128)]
+    #[serde(default, deserialize_with = "super::opt_int")]
     pub length: Option<i64>,
     /// `lower`, `upper`, `digits`, `symbols`: at least one, each once (default all).
     pub kinds: Option<Vec<String>>,

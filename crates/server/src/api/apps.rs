@@ -708,6 +708,7 @@ pub struct RotationRequest {
     pub policy: String,
     /// 1 to 3650; required unless `off`.
     #[schema(minimum = 1, maximum = 3650)]
+    #[serde(default, deserialize_with = "super::opt_int")]
     pub days: Option<i64>,
 }
 

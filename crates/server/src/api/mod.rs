@@ -50,6 +50,24 @@ pub fn limit(l: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// An optional integer body field as JSON Schema's `integer` has it: `94` and `94.0` are
+/// the same value, so a float with no fraction is accepted; `94.5` or a string is refused.
+/// (serde's `i64` refuses every float, which would refuse what the document allows.)
+pub fn opt_int<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    match n.as_f64() {
+        // Outside ±2^53 a float is not exact; such values are beyond every stated bound anyway.
+        Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => Ok(Some(f as i64)),
+        _ => Err(D::Error::custom(format!("expected an integer, found {n}"))),
+    }
+}
+
 /// An id cursor: empty (the first page) or an id in its canonical form, as the document's
 /// pattern says.
 pub fn cursor<T: FromStr>(c: &Option<String>) -> Result<Option<T>, ApiError> {

@@ -194,7 +194,7 @@ fn change_request_per_action(doc: &mut OpenApi) {
     let schema = json!({
         "description": "A change to push to the platform: one shape per `action`.",
         "oneOf": [
-            variant("remove", &["seats"], json!({ "seats": { "type": "array", "items": { "type": "string" }, "description": "Seats to remove." } })),
+            variant("remove", &["seats"], json!({ "seats": { "type": "array", "items": { "type": "string" }, "minItems": 1, "description": "Seats to remove: at least one." } })),
             variant("set_role", &["seat", "role"], json!({ "seat": seat, "role": role })),
             variant("set_permissions", &["seat", "asset_id", "permissions"], json!({
                 "seat": seat, "asset_id": { "type": "string", "description": "The asset." },

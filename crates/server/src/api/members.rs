@@ -414,7 +414,8 @@ pub async fn get_report(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyReportRequest {
-    /// The seats to remove; all the report lists when absent.
+    /// The seats to remove (at least one); all the report lists when absent.
+    #[schema(min_items = 1)]
     pub seats: Option<Vec<String>>,
     #[serde(default)]
     pub dry_run: bool,

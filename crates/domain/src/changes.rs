@@ -22,17 +22,23 @@ pub fn roles(platform: Platform) -> &'static [&'static str] {
 /// Every business role of every platform (what the API document lists).
 pub const ALL_ROLES: [&str; 4] = ["BIZ_ADMIN", "EMPLOYEE", "ADMIN", "STANDARD"];
 
-/// A business role as each platform names it.
-pub fn check_role(platform: Platform, field: &str, role: &str) -> Result<(), FieldError> {
+/// A business role as the app's platform names it. A role no platform has is invalid input;
+/// one of the other platform's roles is valid by the API document's enum and only the app
+/// rules it out, so it is a conflict (`Guard`). Shared by invitations and role changes.
+fn check_role(platform: Platform, role: &str) -> Result<(), Refusal> {
     let ok = roles(platform);
     if ok.contains(&role) {
-        Ok(())
-    } else {
-        Err(FieldError::new(
-            field,
-            format!("must be one of {} on {platform}", ok.join(", ")),
-        ))
+        return Ok(());
     }
+    let e = FieldError::new(
+        "role",
+        format!("must be one of {} on {platform}", ok.join(", ")),
+    );
+    Err(if ALL_ROLES.contains(&role) {
+        Refusal::Guard(e)
+    } else {
+        Refusal::Invalid(e)
+    })
 }
 
 /// The admin role of a platform.
@@ -463,7 +469,7 @@ fn plan_set_role(cx: &Planning<'_>, id: &str, role: &String) -> Result<Vec<Step>
     let admin = cx.admin;
     let seat = |field: &str, id: &str| cx.seat(field, id);
     let mut steps = Vec::new();
-    checked_role(facts.platform, role)?;
+    check_role(facts.platform, role)?;
     let s = member_seat(seat("seat", id)?)?;
     let demotes = s.roles.iter().any(|r| r == admin) && role != admin;
     if demotes && is_automation(s, facts) {
@@ -546,19 +552,6 @@ fn plan_set_permissions(
     Ok(steps)
 }
 
-/// A business role checked for the app's platform: a role no platform has is invalid input;
-/// one of the other platform's roles is valid by the API document's enum and only the app
-/// rules it out, so it is a conflict (`Guard`). Shared by invitations and role changes.
-fn checked_role(platform: Platform, role: &str) -> Result<(), Refusal> {
-    check_role(platform, "role", role).map_err(|e| {
-        if ALL_ROLES.contains(&role) {
-            Refusal::Guard(e)
-        } else {
-            Refusal::Invalid(e)
-        }
-    })
-}
-
 /// Inviting an address with a role and asset permissions (TikTok: advertisers only, one role).
 fn plan_invite(
     cx: &Planning<'_>,
@@ -573,7 +566,7 @@ fn plan_invite(
     // the other platform, an asset it does not have, a permission its kind does not take, a
     // person who already holds a seat) is a conflict (`Guard`).
     let email = crate::values::Email::parse("email", email)?;
-    checked_role(facts.platform, role)?;
+    check_role(facts.platform, role)?;
     let mut planned = Vec::new();
     for (i, a) in assets.iter().enumerate() {
         let field = format!("assets[{i}]");

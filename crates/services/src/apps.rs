@@ -504,12 +504,26 @@ pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> Handl
 
 /// Forwards fetched batches to the writer task and reports progress (at most every
 /// half second, so a fetch of thousands of pages does not write thousands of progress rows).
+///
+/// A progress row is written beside the fetch, never in its way: on SQLite it waits for the
+/// write lock, which a first check's writer holds much of the time, and a fetch that waited
+/// with it would stop overlapping with the writes. A report still in flight skips the next.
 struct Forward {
     tx: tokio::sync::mpsc::Sender<Batch>,
     ctx: TaskContext,
     pages: i64,
     items: i64,
     reported: std::time::Instant,
+    reporting: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Forward {
+    /// Waits for the progress report in flight, so a later one cannot be overtaken by it.
+    async fn settle(&mut self) {
+        if let Some(h) = self.reporting.take() {
+            h.await.ok();
+        }
+    }
 }
 
 impl SnapshotSink for Forward {
@@ -525,15 +539,14 @@ impl SnapshotSink for Forward {
                 Batch::Grants(v) => v.len(),
                 Batch::Partners(v) => v.len(),
             } as i64;
-            if self.reported.elapsed() >= std::time::Duration::from_millis(500) {
+            let idle = self.reporting.as_ref().is_none_or(|h| h.is_finished());
+            if idle && self.reported.elapsed() >= std::time::Duration::from_millis(500) {
                 self.reported = std::time::Instant::now();
-                self.ctx
-                    .progress(
-                        self.pages,
-                        None,
-                        &format!("{} batches, {} items fetched", self.pages, self.items),
-                    )
-                    .await;
+                let (ctx, done) = (self.ctx.clone(), self.pages);
+                let message = format!("{} batches, {} items fetched", self.pages, self.items);
+                self.reporting = Some(tokio::spawn(async move {
+                    ctx.progress(done, None, &message).await;
+                }));
             }
             self.tx
                 .send(batch)
@@ -588,8 +601,10 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
         pages: 0,
         items: 0,
         reported: std::time::Instant::now(),
+        reporting: None,
     };
     let fetched = connector.fetch(&mut sink).await;
+    sink.settle().await;
     drop(sink);
     let written = writer
         .await

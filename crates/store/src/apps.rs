@@ -453,16 +453,20 @@ impl Scoped<'_> {
             .collect();
         let grants = sqlx::query(&format!(
             // Each asset's first `cap` holders and its total, numbered in the database, so only
-            // the holders shown are joined to their names.
+            // the holders shown are joined to their names. The grants of a page of assets are
+            // found through their holder lists (`app_asset_holders`; migration 0014).
             "SELECT g.asset_id, g.holder, g.permissions, g.total, COALESCE(s.email, s.username, p.name) AS label FROM (\
                SELECT x.app_id, x.asset_id, x.holder, x.permissions, \
                  ROW_NUMBER() OVER (PARTITION BY x.asset_id ORDER BY x.holder) AS rn, COUNT(*) OVER (PARTITION BY x.asset_id) AS total \
-               FROM app_grants x WHERE x.app_id = $1 AND x.asset_id IN (SELECT j.value->>0 FROM {src}) AND x.vanished_at IS NULL\
+               FROM app_asset_holders l CROSS JOIN {list} \
+               JOIN app_grants x ON x.app_id = l.app_id AND x.holder = e.value AND x.asset_id = l.asset_id \
+               WHERE l.app_id = $1 AND l.asset_id IN (SELECT j.value->>0 FROM {src}) AND x.vanished_at IS NULL\
              ) g \
              LEFT JOIN app_seats s ON s.app_id = g.app_id AND g.holder LIKE 'member:%' AND s.user_id = substr(g.holder, 8) \
              LEFT JOIN app_partners p ON p.app_id = g.app_id AND g.holder LIKE 'partner:%' AND p.partner_id = substr(g.holder, 9) \
              WHERE g.rn <= $3 ORDER BY g.asset_id, g.holder",
             src = crate::sql::json_rows(self.store.backend, 2),
+            list = crate::sql::json_strings(self.store.backend, "l.holders", "e"),
         ))
         .bind(app.to_string())
         .bind(serde_json::to_string(&ids.iter().map(|i| [i]).collect::<Vec<_>>()).expect("ids serialise"))
@@ -689,10 +693,12 @@ impl Scoped<'_> {
                 _ => removed.reports = n,
             }
         }
-        sqlx::query("DELETE FROM app_digests WHERE app_id = $1")
-            .bind(&app_str)
-            .execute(&mut *tx)
-            .await?;
+        for table in ["app_asset_holders", "app_digests"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE app_id = $1"))
+                .bind(&app_str)
+                .execute(&mut *tx)
+                .await?;
+        }
         // People's cards outlive the app: they hold the person's own credentials.
         sqlx::query(
             "UPDATE account_cards SET app_id = NULL, updated_at = $3 WHERE workspace_id = $1 AND app_id = $2",

@@ -103,6 +103,7 @@ conformance!(
     a_check_that_lost_its_lease_stops_writing,
     one_task_holds_an_app,
     directory_changes_rematch_without_rewriting,
+    asset_holders_follow_the_grants,
 );
 
 async fn workspaces_are_isolated(db: &TestDb) {
@@ -1056,6 +1057,92 @@ async fn checks_write_only_differences(db: &TestDb) {
     assert_eq!(
         store.ws(ws).audit_verify().await.unwrap().map(|_| ()),
         Ok(())
+    );
+}
+
+/// Each asset's holders (the Assets page) after a first check, and after later checks that add,
+/// drop and bring back grants.
+async fn asset_holders_follow_the_grants(db: &TestDb) {
+    let clock = clock();
+    let store = db.store(Env::deterministic(clock.clone(), 25)).await;
+    let (ws, _) = workspace(&store, "acme").await;
+    let app = app_for_checks(&store, ws).await;
+    let holders = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            let page = store
+                .ws(ws)
+                .assets_with_holders(app, None, None, 100, 3)
+                .await
+                .unwrap();
+            let a = page.items.into_iter().find(|a| a.asset_id == id).unwrap();
+            let shown: Vec<String> = a.holders.into_iter().map(|h| h.holder).collect();
+            (a.holders_total, shown)
+        }
+    };
+    // Asset A0 is held by members 1000, 1020 and 1040 (i % 20) and 1013, 1033, 1053 (i + 7).
+    let mut biz = world::business(60);
+    run_check(&store, ws, app, &world::batches(&biz)).await;
+    assert_eq!(
+        holders("A0").await,
+        (
+            6,
+            vec![
+                "member:1000".into(),
+                "member:1013".into(),
+                "member:1020".into()
+            ]
+        )
+    );
+    assert_eq!(holders("A7").await.0, 6);
+
+    // 1000 loses A0, 1001 gains it, and a new asset gets its first holder.
+    biz.2.retain(|g| {
+        !(g.asset_id == "A0"
+            && g.holder == castellan_domain::platform::Holder::Member("1000".into()))
+    });
+    biz.2.push(world::grant("1001", "A0", "ANALYST"));
+    biz.1.push(castellan_domain::platform::AssetRecord {
+        id: "A99".into(),
+        kind: "PROFILE".into(),
+        name: None,
+        owner_id: None,
+    });
+    biz.2.push(world::grant("1002", "A99", "ADMIN"));
+    clock.advance(chrono::Duration::minutes(1));
+    let later = run_check(&store, ws, app, &world::batches(&biz)).await;
+    assert_eq!(
+        (later.grants_new, later.grants_vanished),
+        (2, 1),
+        "{later:?}"
+    );
+    assert_eq!(
+        holders("A0").await,
+        (
+            6,
+            vec![
+                "member:1001".into(),
+                "member:1013".into(),
+                "member:1020".into()
+            ]
+        )
+    );
+    assert_eq!(holders("A99").await, (1, vec!["member:1002".into()]));
+
+    // The grant comes back: its holder is listed again, once.
+    biz.2.push(world::grant("1000", "A0", "ADMIN"));
+    clock.advance(chrono::Duration::minutes(1));
+    run_check(&store, ws, app, &world::batches(&biz)).await;
+    assert_eq!(
+        holders("A0").await,
+        (
+            7,
+            vec![
+                "member:1000".into(),
+                "member:1001".into(),
+                "member:1013".into()
+            ]
+        )
     );
 }
 

@@ -1251,6 +1251,7 @@ async fn removing_an_app_deletes_its_rows_and_never_calls_the_platform() {
         "app_assets",
         "app_grants",
         "app_partners",
+        "app_asset_holders",
         "check_reports",
     ] {
         let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE app_id = $1"))

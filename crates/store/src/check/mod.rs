@@ -8,7 +8,8 @@
 //!   without a completed check shows no seats, assets or partners. The final transaction
 //!   stores the digests, matches the seats and marks the app checked, which makes the whole
 //!   snapshot visible at once. A first check that dies leaves invisible rows that the next
-//!   one deletes before it starts.
+//!   one deletes before it starts. Grant keys are also gathered in memory and written to
+//!   `app_asset_holders` in asset order just before the final transaction (see `holders`).
 //! - **Later checks**: rows are spooled to an unnamed temporary file (gone with the process).
 //!   At the end, buckets whose digests equal the stored ones are skipped unread; only rows of
 //!   differing buckets are read back from the spool and from the database and diffed. The
@@ -17,10 +18,12 @@
 //!   until it commits and a check that dies changes nothing. A check that finds no change
 //!   writes no seat, asset, grant or partner row.
 //!
-//! Invariant: an app's stored digests always describe its live rows. Anything else that
+//! Invariants: an app's stored digests always describe its live rows. Anything else that
 //! changes those rows must adjust or drop the digests (a missing digest makes the next check
-//! diff that whole table).
+//! diff that whole table). `app_asset_holders` holds the key of every grant row of a checked
+//! app; whatever adds grant rows adds their keys there too.
 
+mod holders;
 mod rematch;
 mod report;
 pub(crate) mod rows;
@@ -35,7 +38,9 @@ use sqlx::{AnyConnection, Row as _};
 
 use crate::apps::{App, CheckSummary};
 use crate::audit::append;
+use crate::sql::CHUNK;
 use crate::{Backend, Result, Scoped, Store, StoreError, ms};
+use holders::*;
 use rematch::*;
 use report::*;
 use rows::*;
@@ -99,6 +104,8 @@ pub struct CheckRun {
     /// First check: rows inserted per table, and the first new seats for the report.
     inserted: [u64; 4],
     new_seats: Vec<String>,
+    /// First check: the grant keys, for `app_asset_holders`.
+    holdings: Holdings,
     /// First check: rows waiting for the next transaction.
     buffer: [Vec<Row>; 4],
     buffered: usize,
@@ -126,16 +133,13 @@ impl Scoped<'_> {
         if initial {
             // Leftovers of a first check that died.
             let mut tx = self.store.begin_write().await?;
-            for t in Table::ALL {
-                sqlx::query(&format!("DELETE FROM {} WHERE app_id = $1", table_name(t)))
+            let tables = Table::ALL.map(table_name);
+            for t in tables.iter().chain(&["app_asset_holders", "app_digests"]) {
+                sqlx::query(&format!("DELETE FROM {t} WHERE app_id = $1"))
                     .bind(&a)
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query("DELETE FROM app_digests WHERE app_id = $1")
-                .bind(&a)
-                .execute(&mut *tx)
-                .await?;
             tx.commit().await?;
         } else {
             let rows = sqlx::query("SELECT tbl, digests FROM app_digests WHERE app_id = $1")
@@ -173,6 +177,7 @@ impl Scoped<'_> {
             spools,
             inserted: [0; 4],
             new_seats: Vec::new(),
+            holdings: Holdings::default(),
             buffer: Default::default(),
             buffered: 0,
             in_flight: None,
@@ -206,10 +211,14 @@ impl CheckRun {
             self.fetched[t.index()].add(r);
         }
         if self.initial {
-            if t == Table::Seats {
-                let room = REPORT_CAP.saturating_sub(self.new_seats.len());
-                self.new_seats
-                    .extend(rows.iter().take(room).map(|r| r.key[0].clone()));
+            match t {
+                Table::Seats => {
+                    let room = REPORT_CAP.saturating_sub(self.new_seats.len());
+                    self.new_seats
+                        .extend(rows.iter().take(room).map(|r| r.key[0].clone()));
+                }
+                Table::Grants => self.holdings.add(&rows),
+                Table::Assets | Table::Partners => {}
             }
             self.buffered += rows.len();
             self.buffer[t.index()].extend(rows);
@@ -243,15 +252,7 @@ impl CheckRun {
             self.lease.clone(),
         );
         self.in_flight = Some(tokio::spawn(async move {
-            let mut tx = store.begin_write().await?;
-            renew_in(&mut tx, &store, task, lease.as_ref()).await?;
-            if store.backend == Backend::Postgres {
-                // Nothing is visible before the final, synchronous commit, and a crash before
-                // it makes the next check start over: these commits need not wait for the disk.
-                sqlx::query("SET LOCAL synchronous_commit TO OFF")
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let mut tx = begin_unseen(&store, task, lease.as_ref()).await?;
             let mut inserted = [0u64; 4];
             for (i, mut rows) in buffer.into_iter().enumerate() {
                 // In key order, each transaction touches neighbouring index pages.
@@ -263,6 +264,39 @@ impl CheckRun {
             Ok(inserted)
         }));
         Ok(())
+    }
+
+    /// First check: starts writing the grant keys to `app_asset_holders` in their order, in
+    /// transactions of `FIRST_CHECK_TX_ROWS` (short, so heartbeats and claims get the write
+    /// lock in between), as the write in flight: it runs while the seats are matched, and
+    /// [`settle`](Self::settle) waits for it. Like the rows, the keys are unseen until the
+    /// final transaction.
+    fn write_holdings(&mut self) {
+        let holdings = std::mem::take(&mut self.holdings);
+        let (store, a, task, lease) = (
+            self.store.clone(),
+            self.app.id.to_string(),
+            self.task,
+            self.lease.clone(),
+        );
+        self.in_flight = Some(tokio::spawn(async move {
+            let lists = holdings.lists();
+            let mut rest = &lists[..];
+            while !rest.is_empty() {
+                // Lists of about `FIRST_CHECK_TX_ROWS` holders per transaction.
+                let (mut n, mut held) = (0, 0);
+                while n < rest.len() && n < CHUNK && held < FIRST_CHECK_TX_ROWS {
+                    held += rest[n].1.len();
+                    n += 1;
+                }
+                let mut tx = begin_unseen(&store, task, lease.as_ref()).await?;
+                write_lists(&mut tx, store.backend, &a, &rest[..n]).await?;
+                renew_in(&mut tx, &store, task, lease.as_ref()).await?;
+                tx.commit().await?;
+                rest = &rest[n..];
+            }
+            Ok([0; 4])
+        }));
     }
 
     /// Waits for the transaction in flight, if any.
@@ -283,6 +317,9 @@ impl CheckRun {
     pub async fn finish(mut self, actor: &Actor, fetch: serde_json::Value) -> Result<CheckSummary> {
         self.flush().await?;
         self.settle().await?;
+        if self.initial {
+            self.write_holdings();
+        }
         let store = self.store.clone();
         let differing = self.differing();
         let seats_change = !self.initial && differing[0].iter().any(|&d| d);
@@ -307,6 +344,7 @@ impl CheckRun {
             _ => None,
         };
 
+        self.settle().await?;
         let mut tx = store.begin_write().await?;
         self.renew_lease(&mut tx).await?;
         let mut s = CheckSummary::default();
@@ -415,6 +453,7 @@ impl CheckRun {
                 report.add(t, &d);
                 let changed: Vec<Row> = d.changed.iter().map(|(r, _)| r.clone()).collect();
                 let ins = insert_rows(tx, backend, &w, &a, self.now, &d.new).await?;
+                add_holders(tx, backend, &a, &d.new).await?;
                 let upd = update_rows(tx, backend, &a, &changed).await?;
                 let van = vanish_rows(
                     tx,
@@ -516,6 +555,25 @@ impl CheckRun {
             crate::get_json(&r, "settings")?,
         ))
     }
+}
+
+/// A write transaction of a first check, under its lease: what it writes is unseen until the
+/// final transaction.
+async fn begin_unseen(
+    store: &Store,
+    task: TaskId,
+    lease: Option<&CheckLease>,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    let mut tx = store.begin_write().await?;
+    renew_in(&mut tx, store, task, lease).await?;
+    if store.backend == Backend::Postgres {
+        // Nothing is visible before the final, synchronous commit, and a crash before it
+        // makes the next check start over: these commits need not wait for the disk.
+        sqlx::query("SET LOCAL synchronous_commit TO OFF")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
 }
 
 /// Splits the differing buckets into contiguous ranges of at most about `PASS_ROWS` rows.

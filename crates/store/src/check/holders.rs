@@ -1,0 +1,191 @@
+//! `app_asset_holders`, each asset's holder keys as one list (what the Assets page reads):
+//! gathered in memory during a first check and written once at its end; merged with the
+//! grants later checks find new.
+//!
+//! Grants arrive in holder order, so anything kept in asset order and written as they came
+//! would put every grant on a random page (see migration 0014). One list per asset is a few
+//! thousand rows for a million grants.
+
+use std::collections::{BTreeMap, HashMap};
+
+use castellan_domain::snapshot::{Row, Table};
+use sqlx::{AnyConnection, Row as _};
+
+use crate::sql::{CHUNK, json_rows};
+use crate::{Backend, Result};
+
+/// A first check's grant keys, interned: a million grants name some thousands of assets and
+/// holders, so each grant is two numbers and each name is held once.
+#[derive(Default)]
+pub(crate) struct Holdings {
+    assets: HashMap<String, u32>,
+    holders: HashMap<String, u32>,
+    pairs: Vec<(u32, u32)>,
+}
+
+fn intern(names: &mut HashMap<String, u32>, name: &str) -> u32 {
+    if let Some(&i) = names.get(name) {
+        return i;
+    }
+    let i = names.len() as u32;
+    names.insert(name.to_string(), i);
+    i
+}
+
+/// The names in byte order, and each name's rank in it by its interned number.
+fn ranks(names: &HashMap<String, u32>) -> (Vec<&str>, Vec<u32>) {
+    let mut sorted: Vec<(&str, u32)> = names.iter().map(|(n, &i)| (n.as_str(), i)).collect();
+    sorted.sort_unstable();
+    let mut rank = vec![0; sorted.len()];
+    for (r, (_, i)) in sorted.iter().enumerate() {
+        rank[*i as usize] = r as u32;
+    }
+    (sorted.into_iter().map(|(n, _)| n).collect(), rank)
+}
+
+impl Holdings {
+    /// Takes the keys of fetched grant rows (`[holder, asset_id]`); other rows are ignored.
+    pub(crate) fn add(&mut self, rows: &[Row]) {
+        for r in rows.iter().filter(|r| r.table == Table::Grants) {
+            let h = intern(&mut self.holders, &r.key[0]);
+            let a = intern(&mut self.assets, &r.key[1]);
+            self.pairs.push((a, h));
+        }
+    }
+
+    /// Each asset with its distinct holders, both in order.
+    pub(crate) fn lists(&self) -> Vec<(&str, Vec<&str>)> {
+        let (assets, asset_rank) = ranks(&self.assets);
+        let (holders, holder_rank) = ranks(&self.holders);
+        let mut pairs: Vec<(u32, u32)> = self
+            .pairs
+            .iter()
+            .map(|&(a, h)| (asset_rank[a as usize], holder_rank[h as usize]))
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (a, h) in pairs {
+            let asset = assets[a as usize];
+            match out.last_mut() {
+                Some((last, list)) if *last == asset => list.push(holders[h as usize]),
+                _ => out.push((asset, vec![holders[h as usize]])),
+            }
+        }
+        out
+    }
+}
+
+/// Stores the holder lists of some assets of `app`, replacing those held.
+pub(crate) async fn write_lists<A: AsRef<str>, H: AsRef<str>>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    app: &str,
+    lists: &[(A, Vec<H>)],
+) -> Result<()> {
+    if lists.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(&str, String)> = lists
+        .iter()
+        .map(|(a, hs)| {
+            let hs: Vec<&str> = hs.iter().map(|h| h.as_ref()).collect();
+            (
+                a.as_ref(),
+                serde_json::to_string(&hs).expect("strings serialise"),
+            )
+        })
+        .collect();
+    sqlx::query(&format!(
+        "INSERT INTO app_asset_holders (app_id, asset_id, holders) SELECT $1, j.value->>0, j.value->>1 FROM {} \
+         WHERE true ON CONFLICT (app_id, asset_id) DO UPDATE SET holders = excluded.holders",
+        json_rows(backend, 2)
+    ))
+    .bind(app)
+    .bind(serde_json::to_string(&rows).expect("strings serialise"))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A later check: adds the keys of new grant rows to their assets' lists.
+pub(crate) async fn add_holders(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    app: &str,
+    rows: &[Row],
+) -> Result<()> {
+    let mut new: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| r.table == Table::Grants) {
+        new.entry(r.key[1].as_str())
+            .or_default()
+            .push(r.key[0].as_str());
+    }
+    let assets: Vec<&str> = new.keys().copied().collect();
+    for chunk in assets.chunks(CHUNK) {
+        let held = sqlx::query(&format!(
+            "SELECT asset_id, holders FROM app_asset_holders WHERE app_id = $1 AND asset_id IN (SELECT j.value->>0 FROM {})",
+            json_rows(backend, 2)
+        ))
+        .bind(app)
+        .bind(serde_json::to_string(&chunk.iter().map(|a| [a]).collect::<Vec<_>>()).expect("ids serialise"))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut lists: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for r in &held {
+            let asset: String = r.try_get("asset_id")?;
+            let Some((&key, _)) = new.get_key_value(asset.as_str()) else {
+                continue;
+            };
+            // An unreadable list is rebuilt from what this check found new; it cannot name
+            // grants it lost, but the page then shows fewer holders rather than failing.
+            let list =
+                serde_json::from_str(&r.try_get::<String, _>("holders")?).unwrap_or_default();
+            lists.insert(key, list);
+        }
+        let merged: Vec<(&str, Vec<String>)> = chunk
+            .iter()
+            .map(|a| {
+                let mut list = lists.remove(a).unwrap_or_default();
+                list.extend(new[a].iter().map(|h| h.to_string()));
+                list.sort_unstable();
+                list.dedup();
+                (*a, list)
+            })
+            .collect();
+        write_lists(conn, backend, app, &merged).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use castellan_domain::platform::{Batch, GrantRecord, Holder};
+
+    #[test]
+    fn holdings_come_out_per_asset_distinct_and_in_order() {
+        let grant = |h: &str, a: &str| GrantRecord {
+            holder: Holder::Member(h.into()),
+            asset_id: a.into(),
+            permissions: vec![],
+        };
+        let mut h = Holdings::default();
+        h.add(&Row::from_batch(&Batch::Grants(vec![
+            grant("2", "b"),
+            grant("2", "a"),
+            grant("1", "b"),
+        ])));
+        h.add(&Row::from_batch(&Batch::Grants(vec![
+            grant("1", "a"),
+            grant("2", "a"),
+        ])));
+        assert_eq!(
+            h.lists(),
+            vec![
+                ("a", vec!["member:1", "member:2"]),
+                ("b", vec!["member:1", "member:2"]),
+            ]
+        );
+    }
+}

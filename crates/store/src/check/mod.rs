@@ -345,6 +345,18 @@ impl CheckRun {
         };
 
         self.settle().await?;
+        // A first check's seats are unseen until the final transaction, so they are matched
+        // before it, in short transactions: the final one stays short however many seats.
+        let mut rematched = None;
+        if let (true, Some(plan)) = (self.initial, &early) {
+            for part in plan.changes.chunks(FIRST_CHECK_TX_ROWS) {
+                let mut tx = begin_unseen(&store, self.task, self.lease.as_ref()).await?;
+                apply_rematch(&mut tx, store.backend, self.app.id, part).await?;
+                self.renew_lease(&mut tx).await?;
+                tx.commit().await?;
+            }
+            rematched = Some(plan.changes.len() as u64);
+        }
         let mut tx = store.begin_write().await?;
         self.renew_lease(&mut tx).await?;
         let mut s = CheckSummary::default();
@@ -376,11 +388,17 @@ impl CheckRun {
             + s.partners_vanished;
         self.write_digests(&mut tx, &differing).await?;
         if let Some(identities) = &identities {
-            let plan = match early {
-                Some(p) => p,
-                None => plan_rematch(&mut tx, self.ws, self.app.id, identities, &cfg).await?,
+            s.rematched = match (rematched, early) {
+                (Some(n), _) => n,
+                (None, Some(plan)) => {
+                    apply_rematch(&mut tx, store.backend, self.app.id, &plan.changes).await?
+                }
+                (None, None) => {
+                    let plan =
+                        plan_rematch(&mut tx, self.ws, self.app.id, identities, &cfg).await?;
+                    apply_rematch(&mut tx, store.backend, self.app.id, &plan.changes).await?
+                }
             };
-            s.rematched = apply_rematch(&mut tx, store.backend, self.app.id, &plan).await?;
         }
         self.write_report(&mut tx, &mut s, report, fetch).await?;
         self.mark_checked(&mut tx, identities.as_ref().map(|_| dir_version))

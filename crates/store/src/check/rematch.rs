@@ -126,13 +126,13 @@ pub(crate) struct Rematch {
     pub(crate) changes: Vec<Vec<Option<String>>>,
 }
 
-/// Writes a planned rematch. A seat matched by hand or exempted since the plan was read keeps
-/// what the person did.
+/// Writes (part of) a planned rematch, `Rematch::changes`. A seat matched by hand or exempted
+/// since the plan was read keeps what the person did.
 pub(crate) async fn apply_rematch(
     conn: &mut AnyConnection,
     backend: Backend,
     app: AppId,
-    plan: &Rematch,
+    changes: &[Vec<Option<String>>],
 ) -> Result<u64> {
     let sql = format!(
         "UPDATE app_seats AS x SET state = j.value->>1, identity_id = j.value->>2, match_source = 'auto' FROM {} \
@@ -140,12 +140,12 @@ pub(crate) async fn apply_rematch(
          AND (x.match_source IS NULL OR x.match_source = 'auto') AND x.state <> 'exempted'",
         json_rows(backend, 2)
     );
-    for chunk in plan.changes.chunks(CHUNK) {
+    for chunk in changes.chunks(CHUNK) {
         sqlx::query(&sql)
             .bind(app.to_string())
             .bind(encode(&as_refs(chunk)))
             .execute(&mut *conn)
             .await?;
     }
-    Ok(plan.changes.len() as u64)
+    Ok(changes.len() as u64)
 }

@@ -454,13 +454,16 @@ impl Scoped<'_> {
         let grants = sqlx::query(&format!(
             // Each asset's first `cap` holders and its total, numbered in the database, so only
             // the holders shown are joined to their names. The grants of a page of assets are
-            // found through their holder lists (`app_asset_holders`; migration 0014).
+            // found through their holder lists (`app_asset_holders`; migration 0014), as
+            // `IN (SELECT …)`, not a join, so SQLite looks each grant up in the primary key
+            // instead of scanning the app's grants.
             "SELECT g.asset_id, g.holder, g.permissions, g.total, COALESCE(s.email, s.username, p.name) AS label FROM (\
                SELECT x.app_id, x.asset_id, x.holder, x.permissions, \
                  ROW_NUMBER() OVER (PARTITION BY x.asset_id ORDER BY x.holder) AS rn, COUNT(*) OVER (PARTITION BY x.asset_id) AS total \
-               FROM app_asset_holders l CROSS JOIN {list} \
-               JOIN app_grants x ON x.app_id = l.app_id AND x.holder = e.value AND x.asset_id = l.asset_id \
-               WHERE l.app_id = $1 AND l.asset_id IN (SELECT j.value->>0 FROM {src}) AND x.vanished_at IS NULL\
+               FROM app_grants x WHERE x.app_id = $1 AND (x.holder, x.asset_id) IN (\
+                 SELECT e.value, l.asset_id FROM app_asset_holders l CROSS JOIN {list} \
+                 WHERE l.app_id = $1 AND l.asset_id IN (SELECT j.value->>0 FROM {src})\
+               ) AND x.vanished_at IS NULL\
              ) g \
              LEFT JOIN app_seats s ON s.app_id = g.app_id AND g.holder LIKE 'member:%' AND s.user_id = substr(g.holder, 8) \
              LEFT JOIN app_partners p ON p.app_id = g.app_id AND g.holder LIKE 'partner:%' AND p.partner_id = substr(g.holder, 9) \

@@ -462,7 +462,7 @@ impl Scoped<'_> {
                  ROW_NUMBER() OVER (PARTITION BY x.asset_id ORDER BY x.holder) AS rn, COUNT(*) OVER (PARTITION BY x.asset_id) AS total \
                FROM app_grants x WHERE x.app_id = $1 AND (x.holder, x.asset_id) IN (\
                  SELECT e.value, l.asset_id FROM app_asset_holders l CROSS JOIN {list} \
-                 WHERE l.app_id = $1 AND l.asset_id IN (SELECT j.value->>0 FROM {src})\
+                 WHERE l.app_id = $1 AND l.workspace_id = $4 AND l.asset_id IN (SELECT j.value->>0 FROM {src})\
                ) AND x.vanished_at IS NULL\
              ) g \
              LEFT JOIN app_seats s ON s.app_id = g.app_id AND g.holder LIKE 'member:%' AND s.user_id = substr(g.holder, 8) \
@@ -474,6 +474,7 @@ impl Scoped<'_> {
         .bind(app.to_string())
         .bind(serde_json::to_string(&ids.iter().map(|i| [i]).collect::<Vec<_>>()).expect("ids serialise"))
         .bind(cap as i64)
+        .bind(self.ws_str())
         .fetch_all(&self.store.pool)
         .await?;
         let mut by_asset: std::collections::HashMap<String, (i64, Vec<Holding>)> =

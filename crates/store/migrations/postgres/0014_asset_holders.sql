@@ -7,11 +7,12 @@
 -- the lists name exactly the keys of app_grants; readers join back for the rest.
 -- holders: a JSON array of the asset's holder keys ('member:…', 'partner:…').
 CREATE TABLE app_asset_holders (
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     app_id TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
     asset_id TEXT NOT NULL,
     holders TEXT NOT NULL,
     PRIMARY KEY (app_id, asset_id)
 );
-INSERT INTO app_asset_holders (app_id, asset_id, holders)
-    SELECT app_id, asset_id, json_agg(holder ORDER BY holder)::text FROM app_grants GROUP BY app_id, asset_id;
+INSERT INTO app_asset_holders (workspace_id, app_id, asset_id, holders)
+    SELECT workspace_id, app_id, asset_id, json_agg(holder ORDER BY holder)::text FROM app_grants GROUP BY workspace_id, app_id, asset_id;
 DROP INDEX app_grants_asset;

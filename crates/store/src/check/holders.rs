@@ -76,10 +76,11 @@ impl Holdings {
     }
 }
 
-/// Stores the holder lists of some assets of `app`, replacing those held.
+/// Stores the holder lists of some assets of `app` (of workspace `ws`), replacing those held.
 pub(crate) async fn write_lists<A: AsRef<str>, H: AsRef<str>>(
     conn: &mut AnyConnection,
     backend: Backend,
+    ws: &str,
     app: &str,
     lists: &[(A, Vec<H>)],
 ) -> Result<()> {
@@ -97,10 +98,11 @@ pub(crate) async fn write_lists<A: AsRef<str>, H: AsRef<str>>(
         })
         .collect();
     sqlx::query(&format!(
-        "INSERT INTO app_asset_holders (app_id, asset_id, holders) SELECT $1, j.value->>0, j.value->>1 FROM {} \
+        "INSERT INTO app_asset_holders (workspace_id, app_id, asset_id, holders) SELECT $1, $2, j.value->>0, j.value->>1 FROM {} \
          WHERE true ON CONFLICT (app_id, asset_id) DO UPDATE SET holders = excluded.holders",
-        json_rows(backend, 2)
+        json_rows(backend, 3)
     ))
+    .bind(ws)
     .bind(app)
     .bind(serde_json::to_string(&rows).expect("strings serialise"))
     .execute(&mut *conn)
@@ -112,6 +114,7 @@ pub(crate) async fn write_lists<A: AsRef<str>, H: AsRef<str>>(
 pub(crate) async fn add_holders(
     conn: &mut AnyConnection,
     backend: Backend,
+    ws: &str,
     app: &str,
     rows: &[Row],
 ) -> Result<()> {
@@ -153,7 +156,7 @@ pub(crate) async fn add_holders(
                 (*a, list)
             })
             .collect();
-        write_lists(conn, backend, app, &merged).await?;
+        write_lists(conn, backend, ws, app, &merged).await?;
     }
     Ok(())
 }

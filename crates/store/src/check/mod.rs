@@ -273,8 +273,9 @@ impl CheckRun {
     /// final transaction.
     fn write_holdings(&mut self) {
         let holdings = std::mem::take(&mut self.holdings);
-        let (store, a, task, lease) = (
+        let (store, w, a, task, lease) = (
             self.store.clone(),
+            self.ws.to_string(),
             self.app.id.to_string(),
             self.task,
             self.lease.clone(),
@@ -290,7 +291,7 @@ impl CheckRun {
                     n += 1;
                 }
                 let mut tx = begin_unseen(&store, task, lease.as_ref()).await?;
-                write_lists(&mut tx, store.backend, &a, &rest[..n]).await?;
+                write_lists(&mut tx, store.backend, &w, &a, &rest[..n]).await?;
                 renew_in(&mut tx, &store, task, lease.as_ref()).await?;
                 tx.commit().await?;
                 rest = &rest[n..];
@@ -471,7 +472,7 @@ impl CheckRun {
                 report.add(t, &d);
                 let changed: Vec<Row> = d.changed.iter().map(|(r, _)| r.clone()).collect();
                 let ins = insert_rows(tx, backend, &w, &a, self.now, &d.new).await?;
-                add_holders(tx, backend, &a, &d.new).await?;
+                add_holders(tx, backend, &w, &a, &d.new).await?;
                 let upd = update_rows(tx, backend, &a, &changed).await?;
                 let van = vanish_rows(
                     tx,

@@ -5,11 +5,12 @@
 //!
 //! - **First check** of an app (it has no committed snapshot yet): rows go straight into the
 //!   app's tables as they arrive, in small transactions. Readers do not see them: an app
-//!   without a completed check shows no seats, assets or partners. The final transaction
-//!   stores the digests, matches the seats and marks the app checked, which makes the whole
+//!   without a completed check shows no seats, assets or partners. The grant keys, gathered
+//!   in memory, are then written as each asset's holder list (`app_asset_holders`, see
+//!   `holders`) and the seats are matched, in short transactions too; the final transaction
+//!   stores the digests and the report and marks the app checked, which makes the whole
 //!   snapshot visible at once. A first check that dies leaves invisible rows that the next
-//!   one deletes before it starts. Grant keys are also gathered in memory and written to
-//!   `app_asset_holders` in asset order just before the final transaction (see `holders`).
+//!   one deletes before it starts.
 //! - **Later checks**: rows are spooled to an unnamed temporary file (gone with the process).
 //!   At the end, buckets whose digests equal the stored ones are skipped unread; only rows of
 //!   differing buckets are read back from the spool and from the database and diffed. The
@@ -20,8 +21,8 @@
 //!
 //! Invariants: an app's stored digests always describe its live rows. Anything else that
 //! changes those rows must adjust or drop the digests (a missing digest makes the next check
-//! diff that whole table). `app_asset_holders` holds the key of every grant row of a checked
-//! app; whatever adds grant rows adds their keys there too.
+//! diff that whole table). The holder lists of a checked app name the key of every grant row
+//! it has; whatever adds grant rows adds their keys there too.
 
 mod holders;
 mod rematch;

@@ -394,6 +394,24 @@ async fn each_action(p: &P) {
             .iter()
             .any(|x| x["asset_id"] == asset.as_str() && x["permissions"] == json!([p.perm]))
     );
+    // The asset lists its new holder.
+    let assets = s
+        .get_json(&format!("/api/v1/apps/{app}/assets?limit=500"))
+        .await;
+    let listed = assets["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["asset_id"] == asset.as_str())
+        .unwrap();
+    assert!(
+        listed["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["holder"] == format!("member:{jid}") && h["permissions"] == json!([p.perm])),
+        "{listed}"
+    );
     let (_, task) = change(
         &s,
         &app,

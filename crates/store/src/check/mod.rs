@@ -24,7 +24,7 @@
 //! diff that whole table). The holder lists of a checked app name the key of every grant row
 //! it has; whatever adds grant rows adds their keys there too.
 
-mod holders;
+pub(crate) mod holders;
 mod rematch;
 mod report;
 pub(crate) mod rows;

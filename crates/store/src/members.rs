@@ -11,8 +11,8 @@ use sqlx::{AnyConnection, Row as _};
 
 use crate::apps::{App, Seat};
 use crate::audit::append;
-use crate::check::holders::add_holders;
-use crate::check::rows::{insert_rows, update_rows, vanish_rows};
+use crate::check::holders::insert_listed;
+use crate::check::rows::{update_rows, vanish_rows};
 use crate::sql::json_rows;
 use crate::{Page, Result, Scoped, StoreError, get_id, get_json, get_opt_time, get_time, ms};
 
@@ -190,9 +190,7 @@ async fn put_row(
     if held {
         update_rows(conn, backend, app, rows).await?;
     } else {
-        insert_rows(conn, backend, ws, app, now, rows).await?;
-        // A new grant's key joins its asset's holder list (the check module's invariant).
-        add_holders(conn, backend, ws, app, rows).await?;
+        insert_listed(conn, backend, ws, app, now, rows).await?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use castellan_domain::snapshot::{Row, Table};
 use sqlx::{AnyConnection, Row as _};
 
+use super::rows::insert_rows;
 use crate::sql::{CHUNK, json_rows};
 use crate::{Backend, Result};
 
@@ -110,8 +111,24 @@ pub(crate) async fn write_lists<A: AsRef<str>, H: AsRef<str>>(
     Ok(())
 }
 
-/// A later check: adds the keys of new grant rows to their assets' lists.
-pub(crate) async fn add_holders(
+/// Inserts rows as [`insert_rows`] does and adds new grants' keys to their assets' lists:
+/// how every writer of new rows keeps the lists whole, but a first check (which writes the
+/// lists once, at its end).
+pub(crate) async fn insert_listed(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    ws: &str,
+    app: &str,
+    now: i64,
+    rows: &[Row],
+) -> Result<u64> {
+    let inserted = insert_rows(conn, backend, ws, app, now, rows).await?;
+    add_holders(conn, backend, ws, app, rows).await?;
+    Ok(inserted)
+}
+
+/// Adds the keys of new grant rows to their assets' lists.
+async fn add_holders(
     conn: &mut AnyConnection,
     backend: Backend,
     ws: &str,

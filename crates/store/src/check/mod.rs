@@ -22,7 +22,7 @@
 //! Invariants: an app's stored digests always describe its live rows. Anything else that
 //! changes those rows must adjust or drop the digests (a missing digest makes the next check
 //! diff that whole table). The holder lists of a checked app name the key of every grant row
-//! it has; whatever adds grant rows adds their keys there too.
+//! it has; whatever adds grant rows does it through `holders::insert_listed`.
 
 pub(crate) mod holders;
 mod rematch;
@@ -472,8 +472,7 @@ impl CheckRun {
                 let d = snapshot::diff(held_rows, fetched);
                 report.add(t, &d);
                 let changed: Vec<Row> = d.changed.iter().map(|(r, _)| r.clone()).collect();
-                let ins = insert_rows(tx, backend, &w, &a, self.now, &d.new).await?;
-                add_holders(tx, backend, &w, &a, &d.new).await?;
+                let ins = insert_listed(tx, backend, &w, &a, self.now, &d.new).await?;
                 let upd = update_rows(tx, backend, &a, &changed).await?;
                 let van = vanish_rows(
                     tx,

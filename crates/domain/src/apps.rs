@@ -6,6 +6,24 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
+use crate::named_enum;
+
+named_enum! {
+    /// How people sign in to an app: with SSO (Castellan keeps no credentials) or a password.
+    pub enum LoginMethod {
+        Sso = "sso",
+        Password = "password",
+    }
+}
+
+named_enum! {
+    /// Who decided a seat's match: a check (`auto`), or a person (`manual`: a match, unmatch
+    /// or exemption that checks leave alone).
+    pub enum MatchSource {
+        Auto = "auto",
+        Manual = "manual",
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Platform {

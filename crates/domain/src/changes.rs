@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::FieldError;
 use crate::apps::Platform;
+use crate::platform::SeatKind;
 
 /// The business roles of a platform, as it names them.
 pub fn roles(platform: Platform) -> &'static [&'static str] {
@@ -194,9 +195,8 @@ pub struct SeatView {
     pub email: Option<String>,
     pub username: Option<String>,
     pub roles: Vec<String>,
-    /// `member`, `system_user`, `invite` or `partner_user`.
-    pub kind: String,
-    pub state: String,
+    pub kind: crate::platform::SeatKind,
+    pub state: crate::apps::SeatState,
     /// (asset id, asset type, permissions), sorted by asset id.
     pub grants: Vec<(String, String, Vec<String>)>,
 }
@@ -405,8 +405,8 @@ fn plan_remove(cx: &Planning<'_>, ids: &[String]) -> Result<Vec<Step>, Refusal> 
                 format!("{id} is the automation account's own seat: Castellan never removes it"),
             )));
         }
-        match s.kind.as_str() {
-            "invite" => steps.push(Step {
+        match s.kind {
+            SeatKind::Invite => steps.push(Step {
                 change: Change::CancelInvite {
                     seat: s.user_id.clone(),
                     email: s.email.clone(),
@@ -414,14 +414,14 @@ fn plan_remove(cx: &Planning<'_>, ids: &[String]) -> Result<Vec<Step>, Refusal> 
                 seat: s.user_id.clone(),
                 summary: format!("cancel the invitation of {}", label(s)),
             }),
-            "partner_user" => {
+            SeatKind::PartnerUser => {
                 return Err(FieldError::new(
                     "seats",
                     format!("{id} is a partner's user: remove it in the partner's business"),
                 )
                 .into());
             }
-            _ => {
+            SeatKind::Member | SeatKind::SystemUser => {
                 if s.roles.iter().any(|r| r == admin) {
                     removed_admins += 1;
                 }
@@ -594,7 +594,7 @@ fn plan_invite(
             .is_some_and(|e| e.eq_ignore_ascii_case(email.as_str()))
     });
     if let Some(s) = already {
-        if s.kind != "invite" {
+        if s.kind != SeatKind::Invite {
             return Err(Refusal::Guard(FieldError::new(
                 "email",
                 format!("{email} already holds seat {}", s.user_id),
@@ -619,7 +619,7 @@ fn plan_cancel_invite(cx: &Planning<'_>, id: &str) -> Result<Vec<Step>, Refusal>
     let seat = |field: &str, id: &str| cx.seat(field, id);
     let mut steps = Vec::new();
     let s = seat("seat", id)?;
-    if s.kind != "invite" {
+    if s.kind != SeatKind::Invite {
         return Err(FieldError::new("seat", format!("{id} is not an invitation")).into());
     }
     steps.push(Step {
@@ -634,7 +634,7 @@ fn plan_cancel_invite(cx: &Planning<'_>, id: &str) -> Result<Vec<Step>, Refusal>
 }
 
 fn member_seat(s: &SeatView) -> Result<&SeatView, Refusal> {
-    if matches!(s.kind.as_str(), "member" | "system_user") {
+    if s.kind.has_person() {
         Ok(s)
     } else {
         Err(FieldError::new(
@@ -694,8 +694,8 @@ mod tests {
             email: Some(format!("{id}@acme.example.com")),
             username: None,
             roles: vec![role.into()],
-            kind: "member".into(),
-            state: "unmatched".into(),
+            kind: SeatKind::Member,
+            state: crate::apps::SeatState::Unmatched,
             grants: vec![("A1".into(), "AD_ACCOUNT".into(), vec!["ADMIN".into()])],
         }
     }

@@ -101,12 +101,7 @@ pub fn holder_key(h: &Holder) -> String {
 }
 
 pub fn seat_kind_str(k: &SeatKind) -> &'static str {
-    match k {
-        SeatKind::Member => "member",
-        SeatKind::SystemUser => "system_user",
-        SeatKind::Invite => "invite",
-        SeatKind::PartnerUser { .. } => "partner_user",
-    }
+    k.as_str()
 }
 
 pub fn relation_str(r: PartnerRelation) -> &'static str {

@@ -292,3 +292,12 @@ pub struct AccountRotate {
 impl TaskPayload for AccountRotate {
     const KIND: &'static str = "account.rotate";
 }
+
+crate::named_enum! {
+    /// The level of a line of a task's log.
+    pub enum LogLevel {
+        Info = "info",
+        Warn = "warn",
+        Error = "error",
+    }
+}

@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
@@ -21,32 +19,7 @@ pub const SESSION_COOKIE: &str = "castellan_session";
 pub const CSRF_COOKIE: &str = "castellan_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Hashes a password with argon2id (the crate's defaults: 19 MiB, 2 passes), off the async
-/// threads because it is deliberately slow.
-pub async fn hash_password(password: String, salt_bytes: [u8; 16]) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("hash: {e}"))
-    })
-    .await?
-}
-
-/// Checks a password against a stored hash. With no hash (unknown person, or no local
-/// password) it still does the work on a dummy, so timing does not reveal which e-mails exist.
-pub async fn verify_password(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2xv3Y3uR8n2gxp7Hz2bW5f7q2q5yqGv0kS6gk0jz2aQ";
-        let real = hash.is_some();
-        let h = hash.unwrap_or_else(|| DUMMY.to_string());
-        let ok = PasswordHash::new(&h).map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
-        real && ok.unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
-}
+pub use castellan_services::people::{hash_password, verify_password};
 
 /// Counts failed sign-ins per key (the canonical e-mail) in a sliding window. The failures
 /// live in the database, so every process sharing it sees the same count: a guesser cannot

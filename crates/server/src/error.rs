@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use castellan_domain::policy::Denied;
 use castellan_domain::{FieldError, ValidationErrors};
+use castellan_services::members::{PlanError, QueueError};
 use castellan_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -179,20 +180,24 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<castellan_services::apps::ServiceError> for ApiError {
-    fn from(e: castellan_services::apps::ServiceError) -> Self {
+impl From<castellan_services::ServiceError> for ApiError {
+    fn from(e: castellan_services::ServiceError) -> Self {
         match e {
-            castellan_services::apps::ServiceError::Invalid(f) => f.into(),
-            castellan_services::apps::ServiceError::Conflict(f) => Self::Conflict {
+            castellan_services::ServiceError::Invalid(f) => f.into(),
+            castellan_services::ServiceError::Conflict(f) => Self::Conflict {
                 field: Some(f.field),
                 message: f.message,
             },
-            castellan_services::apps::ServiceError::NotFound { field, what } => Self::NotFoundAt {
+            castellan_services::ServiceError::NotFound { field, what } => Self::NotFoundAt {
                 field: field.into(),
                 what: what.into(),
             },
-            castellan_services::apps::ServiceError::Forbidden(m) => Self::Forbidden(m),
-            castellan_services::apps::ServiceError::Store(s) => s.into(),
+            castellan_services::ServiceError::Forbidden(m) => Self::Forbidden(m),
+            castellan_services::ServiceError::Vault(v) => {
+                Self::Internal(anyhow::anyhow!("vault: {v}"))
+            }
+            castellan_services::ServiceError::Store(s) => s.into(),
+            castellan_services::ServiceError::Internal(e) => Self::Internal(e),
         }
     }
 }
@@ -229,6 +234,36 @@ impl From<Denied> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Why a change could not be planned, for HTTP (shared with the web app).
+pub fn plan_error(e: PlanError) -> ApiError {
+    match e {
+        PlanError::Refused(castellan_domain::changes::Refusal::Invalid(f)) => {
+            ApiError::invalid(f.field, f.message)
+        }
+        PlanError::Refused(castellan_domain::changes::Refusal::Guard(f)) => ApiError::Conflict {
+            field: Some(f.field),
+            message: f.message,
+        },
+        PlanError::Failed(m) => ApiError::Conflict {
+            field: Some("app".into()),
+            message: m,
+        },
+    }
+}
+
+/// Why a change was not queued, for HTTP (shared with the web app).
+pub fn queue_error(e: QueueError) -> ApiError {
+    match e {
+        QueueError::Plan(p) => plan_error(p),
+        QueueError::Stale => ApiError::Conflict {
+            field: Some("plan_hash".into()),
+            message: "the data this plan was computed from has changed since: preview it again"
+                .into(),
+        },
+        QueueError::Store(e) => e.into(),
+    }
+}
 
 #[cfg(test)]
 mod tests {

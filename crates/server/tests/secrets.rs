@@ -58,7 +58,7 @@ async fn secrets_stay_out_of_logs_and_the_database() {
     let token = app.token(ws, owner, ApiScope::Admin).await;
     let mut cfg = WorkerConfig::new("secrets".into());
     cfg.poll_interval = Duration::from_millis(20);
-    let http = castellan_connectors::HttpConfig {
+    let http = castellan_services::HttpConfig {
         rate_per_sec: 0.0,
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(50),

@@ -13,6 +13,7 @@ use castellan_store::{AccountCard, App, StoreError, Task};
 
 use crate::Services;
 use crate::accounts::Holder;
+use crate::error::ServiceError;
 use crate::members::{Handling, QueueError, plan_and_queue};
 
 /// What an Owner shares: with whom, their role on the app, and what the invitation carries.
@@ -131,4 +132,32 @@ pub async fn share_app(
         });
     }
     Ok(out)
+}
+
+/// The app, for someone who may share access to it: whoever may manage apps (an Admin or
+/// Owner, by `authorize`), or an Owner of the app (a Member with an Owner card on it). The
+/// caller must already be allowed `UpdateSelf`.
+pub async fn app_for_sharing(
+    svc: &Services,
+    principal: &castellan_domain::policy::Principal,
+    id: castellan_domain::AppId,
+) -> Result<castellan_store::App, ServiceError> {
+    use castellan_domain::policy::{Action, authorize};
+    let ws = principal.workspace_id;
+    let scoped = svc.store.ws(ws);
+    if authorize(principal, Action::ManageApps).is_ok() {
+        return Ok(scoped.app(id).await?);
+    }
+    let person = scoped.person(principal.person_id).await?;
+    let who = Holder {
+        person: principal.person_id,
+        email: person.email,
+    };
+    match scoped.app(id).await {
+        Ok(app) if is_app_owner(svc, ws, &who, &app).await? => Ok(app),
+        // Not an Owner of this app (or no such app): refused alike, so ids cannot be probed.
+        _ => Err(ServiceError::Forbidden(
+            "only an Owner of this app or an Admin may share access to it".into(),
+        )),
+    }
 }

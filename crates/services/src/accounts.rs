@@ -10,7 +10,7 @@ use castellan_store::{AccountCard, AutomationAccount, NewAutomationAccount};
 use castellan_vault::Secret;
 
 use crate::Services;
-use crate::apps::ServiceError;
+use crate::error::ServiceError;
 use crate::vault::seal_named;
 
 /// What a person enters for a new automation account.
@@ -333,4 +333,28 @@ pub async fn add_account(
         .ws(ws)
         .add_card(actor, who.person, platform, &label)
         .await?)
+}
+
+/// Opens one secret of an automation account (`password`, `access_token` or `refresh_token`)
+/// for an Owner; every reveal is recorded in the activity log.
+pub async fn reveal_automation_secret(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    id: castellan_domain::AutomationAccountId,
+    name: &str,
+) -> Result<Secret, ServiceError> {
+    if !["password", "access_token", "refresh_token"].contains(&name) {
+        return Err(FieldError::new(
+            "secret",
+            "secret must be password, access_token or refresh_token",
+        )
+        .into());
+    }
+    let scoped = svc.store.ws(ws);
+    scoped.automation_account(id).await?;
+    let stored = scoped.automation_secret(id, name).await?;
+    let value = crate::vault::open_sealed(&svc.vault, ws, stored.id, &stored.sealed)?;
+    scoped.audit_reveal(actor, id, name).await?;
+    Ok(value)
 }

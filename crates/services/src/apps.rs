@@ -13,6 +13,7 @@ use castellan_domain::{AppId, AutomationAccountId, FieldError, PersonId, TaskId,
 use castellan_store::{App, NewApp, NewTask, Store, StoreError, Task};
 use castellan_vault::{Secret, SharedKeyring};
 
+use crate::error::ServiceError;
 use crate::vault::{open_sealed, seal_named};
 use crate::worker::{HandlerResult, TaskContext};
 use crate::{Schedule, Services};
@@ -23,7 +24,7 @@ pub struct ConnectApp {
     pub platform: Platform,
     pub label: String,
     pub business_id: String,
-    pub login_method: String,
+    pub login_method: castellan_domain::apps::LoginMethod,
     pub automation_account_id: AutomationAccountId,
     pub api_base_url: Option<String>,
 }
@@ -35,7 +36,7 @@ pub struct AppFields {
     pub platform: Platform,
     pub label: String,
     pub business_id: String,
-    pub login_method: String,
+    pub login_method: castellan_domain::apps::LoginMethod,
 }
 
 impl AppFields {
@@ -54,17 +55,14 @@ impl AppFields {
                 "business_id must be the numeric id of the business",
             ));
         }
-        if !matches!(login_method, "sso" | "password") {
-            return Err(FieldError::new(
-                "login_method",
-                "login_method must be sso or password",
-            ));
-        }
+        let login_method = login_method
+            .parse()
+            .map_err(|_| FieldError::new("login_method", "login_method must be sso or password"))?;
         Ok(Self {
             platform,
             label,
             business_id,
-            login_method: login_method.to_string(),
+            login_method,
         })
     }
 
@@ -121,33 +119,6 @@ pub fn parse_http_url(field: &str, u: &str) -> Result<String, FieldError> {
         return Err(bad());
     }
     Ok(u.to_string())
-}
-
-/// Why a use case refused or failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error("{0}")]
-    Invalid(FieldError),
-    /// The input is well-formed but disagrees with what the workspace holds.
-    #[error("{0}")]
-    Conflict(FieldError),
-    /// A record the input names (by `field`) does not exist in the workspace.
-    #[error("{what} not found")]
-    NotFound {
-        field: &'static str,
-        what: &'static str,
-    },
-    /// Allowed by the caller's workspace role, but not by their role on this record.
-    #[error("{0}")]
-    Forbidden(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<FieldError> for ServiceError {
-    fn from(e: FieldError) -> Self {
-        Self::Invalid(e)
-    }
 }
 
 /// Connects an app: creates the integration over an automation account of the same platform,
@@ -482,7 +453,7 @@ pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> Handl
                     .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
             }
             ctx.log(
-                "info",
+                castellan_domain::tasks::LogLevel::Info,
                 &format!(
                     "connected as {} ({})",
                     c.account_name.unwrap_or_default(),
@@ -629,7 +600,16 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
             return Err(failure(e));
         }
     };
-    let fetch = serde_json::json!({ "requests": stats.requests, "retries": stats.retries, "pages": stats.pages, "seats": stats.seats, "assets": stats.assets, "grants": stats.grants, "partners": stats.partners, "seconds": started.elapsed().as_secs_f64() });
+    let fetch = castellan_domain::reports::FetchSummary {
+        requests: stats.requests,
+        retries: stats.retries,
+        pages: stats.pages,
+        seats: stats.seats,
+        assets: stats.assets,
+        grants: stats.grants,
+        partners: stats.partners,
+        seconds: started.elapsed().as_secs_f64(),
+    };
     ctx.progress(stats.pages as i64, None, "applying changes")
         .await;
     let actor = Actor::Automation {
@@ -643,7 +623,7 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
         match crate::reports::notify_report(svc, ws, &app, &summary).await {
             Ok(Some(email)) => {
                 ctx.log(
-                    "info",
+                    castellan_domain::tasks::LogLevel::Info,
                     &format!(
                         "{} deprovisioned people still hold seats; e-mail {email} written",
                         summary.pending_removal
@@ -653,13 +633,16 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
             }
             Ok(None) => {}
             Err(e) => {
-                ctx.log("warn", &format!("report e-mail not written: {e}"))
-                    .await
+                ctx.log(
+                    castellan_domain::tasks::LogLevel::Warn,
+                    &format!("report e-mail not written: {e}"),
+                )
+                .await
             }
         }
     }
     ctx.log(
-        "info",
+        castellan_domain::tasks::LogLevel::Info,
         &format!(
             "{} requests, {} seats, {} rows written, {} seats re-matched, {:.1}s",
             stats.requests,

@@ -13,7 +13,7 @@ use castellan_store::{NewTask, Person, StoreError};
 use castellan_vault::Secret;
 
 use crate::Services;
-use crate::apps::ServiceError;
+use crate::error::ServiceError;
 use crate::vault::{open_sealed, seal_named};
 
 /// How long a sign-in link works.

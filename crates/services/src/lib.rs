@@ -8,12 +8,16 @@ pub mod access;
 pub mod accounts;
 pub mod apps;
 pub mod directory;
+pub mod error;
 pub mod guests;
 pub mod mail;
 pub mod members;
 pub mod metrics;
+pub mod oauth;
+pub mod people;
 pub mod reports;
 pub mod rotation;
+pub mod seats;
 pub mod tasks;
 pub mod vault;
 pub mod worker;
@@ -21,11 +25,13 @@ pub mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use castellan_connectors::HttpConfig;
 use castellan_store::Store;
-use castellan_vault::SharedKeyring;
 
+pub use error::ServiceError;
 pub use mail::{Mail, SmtpConfig};
+// What front ends and tests need of the layers below without depending on them.
+pub use castellan_connectors::HttpConfig;
+pub use castellan_vault::{Secret, SharedKeyring, load_or_create};
 pub use metrics::Metrics;
 
 /// When the daily automatic check for updates runs.

@@ -131,7 +131,7 @@ pub(crate) async fn send_task(
         .email(&id)
         .await
         .map_err(|e| TaskFailure::Permanent(e.to_string()))?;
-    if email.status == "sent" {
+    if email.status == castellan_domain::outbox::EmailStatus::Sent {
         return Ok(serde_json::json!({ "already_sent": true }));
     }
     let Some(smtp) = smtp else {

@@ -108,7 +108,7 @@ pub async fn report_targets(
     report: &castellan_store::Report,
     chosen: Option<Vec<String>>,
 ) -> Result<(Vec<String>, Vec<String>), PlanError> {
-    if report.status != "open" {
+    if report.status != castellan_domain::reports::ReportStatus::Open {
         return Err(PlanError::Refused(Refusal::Guard(FieldError::new(
             "status",
             format!(
@@ -285,8 +285,11 @@ async fn change_held(
         *seats = live;
     }
     if matches!(&request, Request::Remove { seats } if seats.is_empty()) {
-        ctx.log("info", "nothing to do: the seats are gone already")
-            .await;
+        ctx.log(
+            castellan_domain::tasks::LogLevel::Info,
+            "nothing to do: the seats are gone already",
+        )
+        .await;
         if let Some(report) = &t.report_id {
             let all: Vec<StepOutcome> = t
                 .report_seats
@@ -339,16 +342,28 @@ async fn change_held(
                 } else {
                     (OutcomeKind::Done, "done")
                 };
-                ctx.log("info", &format!("{}: {word}", step.summary)).await;
+                ctx.log(
+                    castellan_domain::tasks::LogLevel::Info,
+                    &format!("{}: {word}", step.summary),
+                )
+                .await;
                 outcomes.push(StepOutcome::of(step, kind, None));
             }
             Err(e) if e.is_retryable() && !last_attempt => {
-                ctx.log("warn", &format!("{}: {e}", step.summary)).await;
+                ctx.log(
+                    castellan_domain::tasks::LogLevel::Warn,
+                    &format!("{}: {e}", step.summary),
+                )
+                .await;
                 return Err(TaskFailure::Retryable(e.to_string()));
             }
             Err(e) => {
                 let msg = e.to_string();
-                ctx.log("error", &format!("{}: {msg}", step.summary)).await;
+                ctx.log(
+                    castellan_domain::tasks::LogLevel::Error,
+                    &format!("{}: {msg}", step.summary),
+                )
+                .await;
                 scoped
                     .record_refused(&actor, app_id, Some(ctx.task.id), step, &msg)
                     .await
@@ -455,33 +470,4 @@ pub async fn apply_report(
     )
     .await?;
     Ok(Applied::Planned(preview, task.map(Box::new)))
-}
-
-/// Exempts a seat from matching: a reason is required and an end, when given, must be in the
-/// future. The one way the API and the web app exempt.
-#[allow(clippy::too_many_arguments)]
-pub async fn exempt(
-    store: &Store,
-    ws: WorkspaceId,
-    actor: &Actor,
-    by: PersonId,
-    app: AppId,
-    user_id: &str,
-    reason: &str,
-    until: Option<castellan_domain::Timestamp>,
-) -> Result<castellan_store::Seat, crate::apps::ServiceError> {
-    let reason = castellan_domain::values::required_text("reason", reason, 500)?;
-    if let Some(t) = until
-        && t <= store.env().now()
-    {
-        // Whether a time is past depends on the clock, not on the request: a conflict.
-        return Err(crate::apps::ServiceError::Conflict(FieldError::new(
-            "expires_at",
-            "expires_at must be in the future",
-        )));
-    }
-    Ok(store
-        .ws(ws)
-        .exempt_seat(actor, &by.to_string(), app, user_id, &reason, until)
-        .await?)
 }

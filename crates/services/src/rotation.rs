@@ -13,7 +13,7 @@ use castellan_vault::Secret;
 
 use crate::Services;
 use crate::accounts::Holder;
-use crate::apps::ServiceError;
+use crate::error::ServiceError;
 use crate::vault::seal_named;
 use crate::worker::{HandlerResult, TaskContext};
 

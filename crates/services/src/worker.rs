@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures_util::FutureExt as _;
 use tracing::Instrument as _;
 
-use castellan_domain::tasks::{TaskFailure, TaskPayload, backoff};
+use castellan_domain::tasks::{LogLevel, TaskFailure, TaskPayload, backoff};
 use castellan_store::{ClaimedTask, Store, StoreError, Task, TaskEnd};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -46,7 +46,7 @@ impl TaskContext {
         }
     }
 
-    pub async fn log(&self, level: &str, message: &str) {
+    pub async fn log(&self, level: LogLevel, message: &str) {
         if let Err(e) = self.store.task_log(&self.task, level, message).await {
             tracing::warn!(task = %self.task.id, error = %e, "log line not recorded");
         }
@@ -341,7 +341,7 @@ async fn execute(
             "gave up after {} attempts (the last one stopped without finishing)",
             task.max_attempts
         );
-        store.task_log(&task, "error", &msg).await.ok();
+        store.task_log(&task, LogLevel::Error, &msg).await.ok();
         finish(TaskEnd::Failed(msg)).await;
         count("failed");
         return;
@@ -420,7 +420,7 @@ async fn execute(
             store
                 .task_log(
                     &task,
-                    "warn",
+                    LogLevel::Warn,
                     "worker shutting down; task released back to the queue",
                 )
                 .await
@@ -434,7 +434,7 @@ async fn execute(
         }
         Some(Err(_)) if cancel.is_cancelled() => {
             store
-                .task_log(&task, "info", "cancelled on request")
+                .task_log(&task, LogLevel::Info, "cancelled on request")
                 .await
                 .ok();
             finish(TaskEnd::Cancelled).await;
@@ -451,7 +451,7 @@ async fn execute(
             });
             let at = store.env().now() + chrono::Duration::from_std(delay).unwrap_or_default();
             store
-                .task_log(&task, "info", &format!("{msg}; waiting"))
+                .task_log(&task, LogLevel::Info, &format!("{msg}; waiting"))
                 .await
                 .ok();
             finish(TaskEnd::Deferred { at }).await;
@@ -465,7 +465,7 @@ async fn execute(
             store
                 .task_log(
                     &task,
-                    "warn",
+                    LogLevel::Warn,
                     &format!(
                         "attempt {} failed: {msg}; retrying in {}s",
                         task.attempts,
@@ -478,7 +478,10 @@ async fn execute(
             count("retry");
         }
         Some(Err(f)) => {
-            store.task_log(&task, "error", &f.to_string()).await.ok();
+            store
+                .task_log(&task, LogLevel::Error, &f.to_string())
+                .await
+                .ok();
             finish(TaskEnd::Failed(f.to_string())).await;
             count("failed");
         }

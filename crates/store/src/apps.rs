@@ -4,7 +4,6 @@
 
 use castellan_domain::apps::Platform;
 use castellan_domain::audit::{Actor, NewAuditEvent};
-use castellan_domain::snapshot::Table;
 use castellan_domain::{AppId, AutomationAccountId, IdentityId, TaskId, Timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -27,7 +26,7 @@ pub struct App {
     pub label: String,
     pub business_id: String,
     /// `sso` or `password`.
-    pub login_method: String,
+    pub login_method: castellan_domain::apps::LoginMethod,
     pub automation_account_id: AutomationAccountId,
     pub api_base_url: Option<String>,
     pub status: castellan_domain::apps::AppStatus,
@@ -50,7 +49,7 @@ pub struct NewApp {
     pub platform: Platform,
     pub label: String,
     pub business_id: String,
-    pub login_method: String,
+    pub login_method: castellan_domain::apps::LoginMethod,
     pub automation_account_id: AutomationAccountId,
     pub api_base_url: Option<String>,
     /// First automatic check for updates.
@@ -64,13 +63,13 @@ pub struct Seat {
     pub email: Option<String>,
     pub display_name: Option<String>,
     pub roles: Vec<String>,
-    pub kind: String,
+    pub kind: castellan_domain::platform::SeatKind,
     pub state: castellan_domain::apps::SeatState,
     pub identity_id: Option<IdentityId>,
     pub assets: i64,
     pub first_seen_at: Timestamp,
     /// `auto` or `manual` (a manual match, unmatch or exemption: checks leave it alone).
-    pub match_source: Option<String>,
+    pub match_source: Option<castellan_domain::apps::MatchSource>,
     pub exemption: Option<Exemption>,
     /// When Castellan removed it (and the platform confirmed).
     pub removed_at: Option<Timestamp>,
@@ -94,7 +93,7 @@ fn seat_from_row(r: &AnyRow) -> Result<Seat> {
         email: r.try_get("email")?,
         display_name: r.try_get("display_name")?,
         roles: serde_json::from_str(&r.try_get::<String, _>("roles")?).unwrap_or_default(),
-        kind: r.try_get("kind")?,
+        kind: get_parsed(r, "kind")?,
         state: {
             let raw: String = r.try_get("state")?;
             raw.parse()
@@ -103,7 +102,13 @@ fn seat_from_row(r: &AnyRow) -> Result<Seat> {
         identity_id: get_opt_id(r, "identity_id")?,
         assets: r.try_get("asset_count")?,
         first_seen_at: get_time(r, "first_seen_at")?,
-        match_source: r.try_get("match_source")?,
+        match_source: r
+            .try_get::<Option<String>, _>("match_source")?
+            .map(|m| {
+                m.parse()
+                    .map_err(|_| StoreError::Corrupt(format!("match source {m}")))
+            })
+            .transpose()?,
         exemption: match reason {
             Some(reason) => Some(Exemption {
                 reason,
@@ -158,69 +163,13 @@ pub struct AppCounts {
     pub partners: i64,
 }
 
-/// What one check changed.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct CheckSummary {
-    pub seats_new: u64,
-    pub seats_changed: u64,
-    pub seats_vanished: u64,
-    pub assets_new: u64,
-    pub assets_changed: u64,
-    pub assets_vanished: u64,
-    pub grants_new: u64,
-    pub grants_changed: u64,
-    pub grants_vanished: u64,
-    pub partners_new: u64,
-    pub partners_changed: u64,
-    pub partners_vanished: u64,
-    /// Seat, asset, grant and partner rows inserted or updated.
-    pub rows_written: u64,
-    /// Seats whose match (state or person) changed.
-    pub rematched: u64,
-    /// Live seats of deactivated people, and how many of them no earlier report listed.
-    pub pending_removal: u64,
-    pub newly_pending: u64,
-    /// The check's report.
-    pub report_id: String,
-}
-
-impl CheckSummary {
-    pub(crate) fn add(&mut self, t: Table, new: u64, changed: u64, vanished: u64) {
-        let (n, c, v) = match t {
-            Table::Seats => (
-                &mut self.seats_new,
-                &mut self.seats_changed,
-                &mut self.seats_vanished,
-            ),
-            Table::Assets => (
-                &mut self.assets_new,
-                &mut self.assets_changed,
-                &mut self.assets_vanished,
-            ),
-            Table::Grants => (
-                &mut self.grants_new,
-                &mut self.grants_changed,
-                &mut self.grants_vanished,
-            ),
-            Table::Partners => (
-                &mut self.partners_new,
-                &mut self.partners_changed,
-                &mut self.partners_vanished,
-            ),
-        };
-        *n += new;
-        *c += changed;
-        *v += vanished;
-    }
-}
-
 fn app_from_row(r: &AnyRow) -> Result<App> {
     Ok(App {
         id: get_id(r, "id")?,
         platform: get_parsed(r, "platform")?,
         label: r.try_get("label")?,
         business_id: r.try_get("business_id")?,
-        login_method: r.try_get("login_method")?,
+        login_method: get_parsed(r, "login_method")?,
         automation_account_id: get_id(r, "automation_account_id")?,
         api_base_url: r.try_get("api_base_url")?,
         status: {
@@ -262,7 +211,7 @@ impl Scoped<'_> {
         .bind(&a.label)
         .bind(a.label.to_lowercase())
         .bind(&a.business_id)
-        .bind(&a.login_method)
+        .bind(a.login_method.as_str())
         .bind(a.automation_account_id.to_string())
         .bind(a.api_base_url.clone())
         .bind(now)

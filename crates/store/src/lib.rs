@@ -29,10 +29,9 @@ pub use accounts::{
     AccountCard, AutomationAccount, HeldCard, NewAutomationAccount, OauthState, PlatformApp,
     SealedSecret, Share, ShareTarget, StoredSecret,
 };
-pub use apps::{
-    App, AppCounts, AssetHolders, CheckSummary, Exemption, Holding, NewApp, RemovedApp, Seat,
-};
+pub use apps::{App, AppCounts, AssetHolders, Exemption, Holding, NewApp, RemovedApp, Seat};
 pub use audit::{AuditFilter, AuditTx};
+pub use castellan_domain::reports::CheckSummary;
 pub use check::{CheckLease, CheckRun};
 pub use directory::{IdentityFilter, ImportSummary};
 pub use members::{AppRole, Email, PendingRemoval, Report};

@@ -14,7 +14,9 @@ use crate::audit::append;
 use crate::check::holders::insert_listed;
 use crate::check::rows::{update_rows, vanish_rows};
 use crate::sql::json_rows;
-use crate::{Page, Result, Scoped, StoreError, get_id, get_json, get_opt_time, get_time, ms};
+use crate::{
+    Page, Result, Scoped, StoreError, get_id, get_json, get_opt_time, get_parsed, get_time, ms,
+};
 
 pub use castellan_domain::apps::AppRole;
 
@@ -39,12 +41,11 @@ pub struct Report {
     pub app_id: AppId,
     pub task_id: Option<String>,
     pub created_at: Timestamp,
-    pub summary: serde_json::Value,
+    pub summary: castellan_domain::reports::ReportSummary,
     pub changes: serde_json::Value,
     /// Seats of deactivated people: `{user_id, email, roles, identity_id, person}` each.
     pub pending_removal: Vec<PendingRemoval>,
-    /// `none`, `open`, `applying`, `applied`, `partially_applied` or `dismissed`.
-    pub status: String,
+    pub status: castellan_domain::reports::ReportStatus,
     pub resolution: Option<serde_json::Value>,
     pub apply_task: Option<String>,
 }
@@ -57,8 +58,7 @@ pub struct Email {
     pub subject: String,
     pub body: String,
     pub related: Option<String>,
-    /// `kept`, `pending`, `sent` or `failed`.
-    pub status: String,
+    pub status: castellan_domain::outbox::EmailStatus,
     pub error: Option<String>,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
@@ -71,11 +71,15 @@ fn report_from_row(r: &sqlx::any::AnyRow) -> Result<Report> {
         app_id: get_id(r, "app_id")?,
         task_id: r.try_get("task_id")?,
         created_at: get_time(r, "created_at")?,
-        summary: get_json(r, "summary")?,
+        summary: {
+            let raw: String = r.try_get("summary")?;
+            serde_json::from_str(&raw)
+                .map_err(|e| StoreError::Corrupt(format!("report summary: {e}")))?
+        },
         changes: get_json(r, "changes")?,
         pending_removal: serde_json::from_value(get_json(r, "pending_removal")?)
             .map_err(|e| StoreError::Corrupt(format!("pending removals: {e}")))?,
-        status: r.try_get("status")?,
+        status: get_parsed(r, "status")?,
         resolution: resolution
             .map(|s| serde_json::from_str(&s))
             .transpose()
@@ -92,7 +96,7 @@ fn email_from_row(r: &sqlx::any::AnyRow) -> Result<Email> {
         subject: r.try_get("subject")?,
         body: r.try_get("body")?,
         related: r.try_get("related")?,
-        status: r.try_get("status")?,
+        status: get_parsed(r, "status")?,
         error: r.try_get("error")?,
         created_at: get_time(r, "created_at")?,
         sent_at: get_opt_time(r, "sent_at")?,
@@ -267,8 +271,8 @@ impl Scoped<'_> {
                 email: r.try_get("email")?,
                 username: r.try_get("username")?,
                 roles: serde_json::from_str(&r.try_get::<String, _>("roles")?).unwrap_or_default(),
-                kind: r.try_get("kind")?,
-                state: r.try_get("state")?,
+                kind: get_parsed(r, "kind")?,
+                state: get_parsed(r, "state")?,
                 grants: Vec::new(),
             });
         }
@@ -502,14 +506,15 @@ impl Scoped<'_> {
         Ok(())
     }
 
-    async fn live_seat(&self, app: AppId, user_id: &str) -> Result<Seat> {
+    pub async fn live_seat(&self, app: AppId, user_id: &str) -> Result<Seat> {
         let page = self.seat_by_id(app, user_id).await?;
         page.ok_or(StoreError::NotFound("seat"))
     }
 
-    /// *Match and invite*: the seat belongs to `identity`, who gets the app with `role` and
-    /// an account card to connect. Sticky: checks never change it. Matching a seat that
-    /// already has a person re-assigns it.
+    /// Writes a *Match and invite* (`services::seats` checks the seat and the person first):
+    /// the seat belongs to `identity`, who gets the app with `role` and an account card to
+    /// connect. Sticky: checks never change it. Matching a seat that already has a person
+    /// re-assigns it.
     pub async fn match_seat(
         &self,
         actor: &Actor,
@@ -519,24 +524,7 @@ impl Scoped<'_> {
         role: AppRole,
     ) -> Result<Seat> {
         let seat = self.live_seat(app.id, user_id).await?;
-        if !matches!(seat.kind.as_str(), "member" | "system_user") {
-            return Err(StoreError::conflict(
-                "user_id",
-                format!("a seat of kind {} cannot be matched to a person", seat.kind),
-            ));
-        }
-        let person = self.identity(identity).await.map_err(|e| match e {
-            StoreError::NotFound(_) => {
-                StoreError::conflict("identity_id", "no such person in the directory")
-            }
-            e => e,
-        })?;
-        if !person.active {
-            return Err(StoreError::conflict(
-                "identity_id",
-                "that person is deactivated in the directory",
-            ));
-        }
+        let person = self.identity(identity).await?;
         let now = ms(self.store.env.now());
         let a = app.id.to_string();
         let mut tx = self.store.begin_write().await?;
@@ -710,10 +698,6 @@ impl Scoped<'_> {
 
     /// Ends an exemption: the seat is matched again at the next check.
     pub async fn unexempt_seat(&self, actor: &Actor, app: AppId, user_id: &str) -> Result<Seat> {
-        let seat = self.live_seat(app, user_id).await?;
-        if seat.state != castellan_domain::apps::SeatState::Exempted {
-            return Err(StoreError::conflict("user_id", "the seat is not exempted"));
-        }
         let mut tx = self.store.begin_write().await?;
         release_exemption(&mut tx, &app.to_string(), Some(user_id), None).await?;
         append(
@@ -1017,7 +1001,7 @@ impl crate::Store {
 
 /// A new seat card's status: an app whose people sign in with SSO has nothing to connect.
 pub fn card_status_for(app: &App) -> castellan_domain::apps::CardStatus {
-    if app.login_method == "sso" {
+    if app.login_method == castellan_domain::apps::LoginMethod::Sso {
         castellan_domain::apps::CardStatus::SignsInWithSso
     } else {
         castellan_domain::apps::CardStatus::ConnectYourAccount

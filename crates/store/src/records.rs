@@ -125,7 +125,7 @@ pub struct Task {
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskLogLine {
     pub at: Timestamp,
-    pub level: String,
+    pub level: castellan_domain::tasks::LogLevel,
     pub message: String,
 }
 

@@ -178,7 +178,7 @@ impl Scoped<'_> {
             .map(|r| {
                 Ok(TaskLogLine {
                     at: get_time(r, "at")?,
-                    level: r.try_get("level")?,
+                    level: get_parsed(r, "level")?,
                     message: r.try_get("message")?,
                 })
             })
@@ -365,12 +365,17 @@ impl Store {
         Ok(())
     }
 
-    pub async fn task_log(&self, task: &Task, level: &str, message: &str) -> Result<()> {
+    pub async fn task_log(
+        &self,
+        task: &Task,
+        level: castellan_domain::tasks::LogLevel,
+        message: &str,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO task_logs (workspace_id, task_id, at, level, message) VALUES ($1, $2, $3, $4, $5)")
             .bind(task.workspace_id.to_string())
             .bind(task.id.to_string())
             .bind(ms(self.env.now()))
-            .bind(level)
+            .bind(level.as_str())
             .bind(message)
             .execute(&self.pool)
             .await?;

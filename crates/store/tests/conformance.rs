@@ -516,7 +516,10 @@ async fn task_claim_lease_and_finish(db: &TestDb) {
         .task_progress(&c, 3, Some(10), Some("pages"))
         .await
         .unwrap();
-    store.task_log(&c.task, "info", "hello").await.unwrap();
+    store
+        .task_log(&c.task, castellan_domain::tasks::LogLevel::Info, "hello")
+        .await
+        .unwrap();
     store
         .finish_task(&c, TaskEnd::Completed(serde_json::json!({"ok": true})))
         .await
@@ -908,7 +911,7 @@ async fn app_for_checks(
                 platform: Platform::Pinterest,
                 label: "Acme".into(),
                 business_id: "549755900001".into(),
-                login_method: "sso".into(),
+                login_method: castellan_domain::apps::LoginMethod::Sso,
                 automation_account_id: acct.id,
                 api_base_url: None,
                 next_check_at: None,
@@ -930,7 +933,7 @@ async fn run_check(
     for b in batches {
         run.accept(b).await.unwrap();
     }
-    run.finish(&cli(), serde_json::json!({})).await.unwrap()
+    run.finish(&cli(), Default::default()).await.unwrap()
 }
 
 async fn counts(
@@ -1244,7 +1247,7 @@ async fn a_check_that_lost_its_lease_stops_writing(db: &TestDb) {
     }
     let e = match refused {
         Some(e) => e,
-        None => run.finish(&cli(), serde_json::json!({})).await.unwrap_err(),
+        None => run.finish(&cli(), Default::default()).await.unwrap_err(),
     };
     assert!(
         matches!(&e, castellan_store::StoreError::Conflict { field, .. } if field == "lease"),

@@ -219,7 +219,7 @@ pub(crate) async fn bench_app(
             platform: b.platform,
             label: b.label.into(),
             business_id: b.business,
-            login_method: "sso".into(),
+            login_method: castellan_domain::apps::LoginMethod::Sso,
             automation_account_id: account.id,
             api_base_url: Some(b.base),
         },

@@ -86,7 +86,7 @@ fn id<T: std::str::FromStr>(field: &str, raw: &str) -> anyhow::Result<T> {
 pub(crate) async fn accounts(cfg: &Config, cmd: AccountsCmd) -> anyhow::Result<ExitCode> {
     let store = open_store(cfg).await?;
     let svc = Services::new(store.clone(), open_vault(cfg)?);
-    let fail = |e: castellan_services::apps::ServiceError| anyhow::anyhow!("{e}");
+    let fail = |e: castellan_services::ServiceError| anyhow::anyhow!("{e}");
     match cmd {
         AccountsCmd::List {
             person,

@@ -123,7 +123,7 @@ pub(crate) async fn demo(mut cfg: Config) -> anyhow::Result<ExitCode> {
                 platform,
                 label: label.into(),
                 business_id: business,
-                login_method: "password".into(),
+                login_method: castellan_domain::apps::LoginMethod::Password,
                 automation_account_id: account.id,
                 api_base_url: Some(base),
             },

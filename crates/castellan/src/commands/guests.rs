@@ -93,7 +93,7 @@ pub(crate) async fn guests(cfg: &Config, cmd: GuestsCmd) -> anyhow::Result<ExitC
         .parse()
         .unwrap_or_else(|_| ([127, 0, 0, 1], 8080).into());
     let svc = services(cfg, &store, addr)?;
-    let fail = |e: castellan_services::apps::ServiceError| anyhow::anyhow!("{e}");
+    let fail = |e: castellan_services::ServiceError| anyhow::anyhow!("{e}");
     match cmd {
         GuestsCmd::Invite {
             email,

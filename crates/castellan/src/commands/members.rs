@@ -15,6 +15,12 @@ use castellan_services::members::{Handling, PlanError, QueueError, plan_and_queu
 
 use super::apps::find_app;
 use super::{cli_actor, open_store, pick_workspace, services};
+use castellan_services::seats::Decider;
+
+/// A refused or failed use case, as the CLI prints it (the field it names, and why).
+fn fail(e: castellan_services::ServiceError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
 use crate::config::Config;
 
 #[derive(Args, Clone)]
@@ -474,14 +480,28 @@ pub async fn members(cfg: &Config, cmd: MembersCmd) -> anyhow::Result<ExitCode> 
         } => {
             let role = AppRole::parse("--role", &role).map_err(|e| anyhow::anyhow!("{e}"))?;
             let who = find_person(&store, &ws, &person).await?;
+            let svc = services(cfg, &store, ([127, 0, 0, 1], 8080).into())?;
             shown(
-                scoped
-                    .match_seat(&cli_actor(), &app, &seat, who, role)
-                    .await?,
+                castellan_services::seats::match_seat(
+                    &svc,
+                    ws.id,
+                    &cli_actor(),
+                    app.id,
+                    &seat,
+                    who,
+                    role,
+                )
+                .await
+                .map_err(fail)?,
             )
         }
         MembersCmd::Unmatch { seat, .. } => {
-            shown(scoped.unmatch_seat(&cli_actor(), app.id, &seat).await?)
+            let svc = services(cfg, &store, ([127, 0, 0, 1], 8080).into())?;
+            shown(
+                castellan_services::seats::unmatch_seat(&svc, ws.id, &cli_actor(), app.id, &seat)
+                    .await
+                    .map_err(fail)?,
+            )
         }
         MembersCmd::Exempt {
             seat,
@@ -489,8 +509,6 @@ pub async fn members(cfg: &Config, cmd: MembersCmd) -> anyhow::Result<ExitCode> 
             until,
             ..
         } => {
-            let reason = castellan_domain::values::required_text("--reason", &reason, 500)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let until = until
                 .map(|u| {
                     chrono::DateTime::parse_from_rfc3339(&u)
@@ -498,14 +516,31 @@ pub async fn members(cfg: &Config, cmd: MembersCmd) -> anyhow::Result<ExitCode> 
                         .map_err(|e| anyhow::anyhow!("--until {u:?}: {e}"))
                 })
                 .transpose()?;
+            let svc = services(cfg, &store, ([127, 0, 0, 1], 8080).into())?;
             shown(
-                scoped
-                    .exempt_seat(&cli_actor(), "cli", app.id, &seat, &reason, until)
-                    .await?,
+                castellan_services::seats::exempt_seat(
+                    &svc,
+                    ws.id,
+                    Decider {
+                        actor: &cli_actor(),
+                        by: "cli",
+                    },
+                    app.id,
+                    &seat,
+                    &reason,
+                    until,
+                )
+                .await
+                .map_err(fail)?,
             )
         }
         MembersCmd::Unexempt { seat, .. } => {
-            shown(scoped.unexempt_seat(&cli_actor(), app.id, &seat).await?)
+            let svc = services(cfg, &store, ([127, 0, 0, 1], 8080).into())?;
+            shown(
+                castellan_services::seats::unexempt_seat(&svc, ws.id, &cli_actor(), app.id, &seat)
+                    .await
+                    .map_err(fail)?,
+            )
         }
     }
 }
@@ -521,8 +556,8 @@ fn report_text(r: &castellan_store::Report) -> String {
         r.id,
         r.created_at.to_rfc3339(),
         r.status,
-        r.summary["counts"]["seats_new"],
-        r.summary["counts"]["seats_vanished"],
+        r.summary.counts.seats_new,
+        r.summary.counts.seats_vanished,
         r.pending_removal.len()
     );
     for p in &r.pending_removal {
@@ -608,11 +643,20 @@ pub async fn reports(cfg: &Config, cmd: ReportsCmd) -> anyhow::Result<ExitCode> 
             .await
         }
         ReportsCmd::Dismiss { report, reason, .. } => {
-            let reason = castellan_domain::values::required_text("--reason", &reason, 500)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let r = scoped
-                .dismiss_report(&cli_actor(), "cli", app.id, &report, &reason)
-                .await?;
+            let svc = services(cfg, &store, ([127, 0, 0, 1], 8080).into())?;
+            let r = castellan_services::seats::dismiss_report(
+                &svc,
+                ws.id,
+                Decider {
+                    actor: &cli_actor(),
+                    by: "cli",
+                },
+                app.id,
+                &report,
+                &reason,
+            )
+            .await
+            .map_err(fail)?;
             out(json, report_json(&r), report_text(&r));
             Ok(ExitCode::SUCCESS)
         }

@@ -7,7 +7,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use castellan_domain::apps::Platform;
 use castellan_domain::policy::Action;
-use castellan_services::vault::open_sealed;
 use castellan_store::{AccountCard, AutomationAccount};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -224,20 +223,14 @@ pub async fn reveal(
     ApiJson(req): ApiJson<RevealRequest>,
 ) -> ApiResult<Json<RevealResponse>> {
     let p = *caller.require(Action::RevealSecrets)?;
-    if !["password", "access_token", "refresh_token"].contains(&req.secret.as_str()) {
-        return Err(ApiError::invalid(
-            "secret",
-            "secret must be password, access_token or refresh_token",
-        ));
-    }
-    let scoped = s.store.ws(p.workspace_id);
-    scoped.automation_account(id).await?;
-    let stored = scoped.automation_secret(id, &req.secret).await?;
-    let value = open_sealed(&s.services.vault, p.workspace_id, stored.id, &stored.sealed)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("vault: {e}")))?;
-    scoped
-        .audit_reveal(&caller.actor(), id, &req.secret)
-        .await?;
+    let value = castellan_services::accounts::reveal_automation_secret(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        id,
+        &req.secret,
+    )
+    .await?;
     Ok(Json(RevealResponse {
         secret: req.secret,
         value: value.expose().to_string(),

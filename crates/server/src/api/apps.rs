@@ -48,7 +48,7 @@ impl From<App> for AppBody {
             platform: a.platform.to_string(),
             label: a.label,
             business_id: a.business_id,
-            login_method: a.login_method,
+            login_method: a.login_method.to_string(),
             automation_account_id: a.automation_account_id.to_string(),
             api_base_url: a.api_base_url,
             status: a.status.to_string(),
@@ -281,6 +281,7 @@ pub struct SeatBody {
     pub display_name: Option<String>,
     pub roles: Vec<String>,
     /// `member`, `system_user`, `invite` or `partner_user`.
+    #[schema(value_type = super::SeatKindName)]
     pub kind: String,
     #[schema(value_type = SeatStateName)]
     pub state: String,
@@ -293,6 +294,7 @@ pub struct SeatBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<Vec<PermissionBody>>,
     /// `auto`, or `manual` for a manual match, unmatch or exemption (checks leave it alone).
+    #[schema(value_type = Option<super::MatchSourceName>)]
     pub match_source: Option<String>,
     pub exemption: Option<ExemptionBody>,
     /// When Castellan removed it (the platform confirmed).
@@ -340,13 +342,13 @@ impl From<Seat> for SeatBody {
             email: s.email,
             display_name: s.display_name,
             roles: s.roles,
-            kind: s.kind,
+            kind: s.kind.to_string(),
             state: s.state.to_string(),
             identity_id: s.identity_id.map(|i| i.to_string()),
             assets: s.assets,
             first_seen_at: s.first_seen_at,
             permissions: None,
-            match_source: s.match_source,
+            match_source: s.match_source.map(|m| m.to_string()),
             exemption: s.exemption.map(|e| ExemptionBody {
                 reason: e.reason,
                 by: e.by,
@@ -491,213 +493,6 @@ pub async fn app_assets(
             })
             .collect(),
     })))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReportBody {
-    pub id: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    /// The check task that wrote it.
-    pub task_id: Option<String>,
-    /// Counts of what changed, and the fetch's request count and duration.
-    #[schema(value_type = Object)]
-    pub summary: serde_json::Value,
-    /// New, changed and vanished seats; role, permission and partner changes.
-    #[schema(value_type = Object)]
-    pub changes: serde_json::Value,
-    /// Seats of people deactivated in the directory, awaiting removal.
-    pub pending_removal: Vec<PendingRemovalBody>,
-    /// `none` (nothing to remove), `open`, `applying`, `applied`, `partially_applied` or
-    /// `dismissed`.
-    pub status: String,
-    /// Per-seat outcomes of applying it (with each failure's reason), or the dismissal.
-    #[schema(value_type = Option<Object>)]
-    pub resolution: Option<serde_json::Value>,
-    /// The task applying it.
-    pub apply_task: Option<String>,
-}
-
-/// A seat of someone deactivated in the directory, awaiting removal.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PendingRemovalBody {
-    /// The seat.
-    pub user_id: String,
-    pub email: Option<String>,
-    pub username: Option<String>,
-    pub roles: Vec<String>,
-    /// The deactivated identity it is linked to, and that person's name and e-mail.
-    pub identity_id: String,
-    pub person: String,
-    pub person_email: String,
-}
-
-impl From<castellan_store::PendingRemoval> for PendingRemovalBody {
-    fn from(p: castellan_store::PendingRemoval) -> Self {
-        Self {
-            user_id: p.user_id,
-            email: p.email,
-            username: p.username,
-            roles: p.roles,
-            identity_id: p.identity_id,
-            person: p.person,
-            person_email: p.person_email,
-        }
-    }
-}
-
-impl From<castellan_store::Report> for ReportBody {
-    fn from(r: castellan_store::Report) -> Self {
-        Self {
-            id: r.id,
-            created_at: r.created_at,
-            task_id: r.task_id,
-            summary: r.summary,
-            changes: r.changes,
-            pending_removal: r.pending_removal.into_iter().map(Into::into).collect(),
-            status: r.status,
-            resolution: r.resolution,
-            apply_task: r.apply_task,
-        }
-    }
-}
-
-/// Reports of the latest checks for updates, newest first.
-#[utoipa::path(get, path = "/api/v1/apps/{id}/reports", tag = "apps", params(("id" = String, Path, description = "app id")),
-    responses((status = 200, body = Vec<ReportBody>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn app_reports(
-    State(s): State<AppState>,
-    caller: Caller,
-    PathId(id): PathId<castellan_domain::AppId>,
-) -> ApiResult<Json<Vec<ReportBody>>> {
-    let p = caller.require(Action::ReadApps)?;
-    let scoped = s.store.ws(p.workspace_id);
-    scoped.app(id).await?;
-    Ok(Json(
-        scoped
-            .reports(id, 20)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShareAccessRequest {
-    /// People of the directory to give access to.
-    #[schema(schema_with = super::schema::uuid_list_nonempty)]
-    pub identity_ids: Vec<String>,
-    /// Their role on the app's account card.
-    #[schema(value_type = super::AppRoleName)]
-    pub app_role: String,
-    /// The business role the invitation gives, as the platform names it: Pinterest
-    /// `EMPLOYEE`/`BIZ_ADMIN`, TikTok `STANDARD`/`ADMIN`.
-    #[schema(schema_with = super::schema::business_role)]
-    pub business_role: String,
-    /// Asset permissions the invitation carries.
-    #[serde(default)]
-    pub assets: Vec<super::members::AssetPermissionsBody>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SharedAccessBody {
-    pub identity_id: String,
-    pub email: String,
-    pub card: super::accounts::CardBody,
-    /// The task that sends the platform's invitation (none when nothing needs sending).
-    pub task: Option<TaskBody>,
-}
-
-/// Share access to the app (the app's Owners, and Admins): each person gets an account card
-/// on the app and an invitation from the platform to their e-mail, sent by a `members.change`
-/// task; when they accept, the next check links their seat to the card.
-#[utoipa::path(post, path = "/api/v1/apps/{id}/access", tag = "apps", params(("id" = String, Path, description = "app id")), request_body = ShareAccessRequest,
-    responses((status = 202, body = Vec<SharedAccessBody>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn share_access(
-    State(s): State<AppState>,
-    caller: Caller,
-    PathId(id): PathId<AppId>,
-    ApiJson(req): ApiJson<ShareAccessRequest>,
-) -> ApiResult<(StatusCode, Json<Vec<SharedAccessBody>>)> {
-    let share = share_request(&req)?;
-    let app = app_for_sharing(&s, &caller, id).await?;
-    let shared = castellan_services::access::share_app(
-        &s.services,
-        caller.ws(),
-        &caller.actor(),
-        Some(caller.principal.person_id),
-        &app,
-        share,
-    )
-    .await
-    .map_err(super::members::queue_error)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(
-            shared
-                .into_iter()
-                .map(|x| SharedAccessBody {
-                    identity_id: x.identity.to_string(),
-                    email: x.email,
-                    card: x.card.into(),
-                    task: x.task.map(Into::into),
-                })
-                .collect(),
-        ),
-    ))
-}
-
-/// The app, for someone who may share access to it: an Admin, or an Owner of the app (a
-/// Member with an Owner card on it). Shared with the web app.
-pub async fn app_for_sharing(s: &AppState, caller: &Caller, id: AppId) -> Result<App, ApiError> {
-    caller.require(Action::UpdateSelf)?;
-    let scoped = s.store.ws(caller.ws());
-    if caller.require(Action::ManageApps).is_ok() {
-        return Ok(scoped.app(id).await?);
-    }
-    let who = super::accounts::holder(s, caller).await?;
-    match scoped.app(id).await {
-        Ok(app)
-            if castellan_services::access::is_app_owner(&s.services, caller.ws(), &who, &app)
-                .await? =>
-        {
-            Ok(app)
-        }
-        // Not an Owner of this app (or no such app): refused alike, so ids cannot be probed.
-        _ => Err(ApiError::Forbidden(
-            "only an Owner of this app or an Admin may share access to it".into(),
-        )),
-    }
-}
-
-/// The request checked field by field (shared with the web app's form).
-pub fn share_request(
-    req: &ShareAccessRequest,
-) -> Result<castellan_services::access::AccessShare, ApiError> {
-    let identities = req
-        .identity_ids
-        .iter()
-        .map(|i| {
-            super::canonical_uuid(i)
-                .then(|| i.parse().ok())
-                .flatten()
-                .ok_or_else(|| ApiError::invalid("identity_ids", format!("{i:?} is not an id")))
-        })
-        .collect::<Result<Vec<castellan_domain::IdentityId>, _>>()?;
-    Ok(castellan_services::access::AccessShare {
-        identities,
-        app_role: castellan_domain::apps::AppRole::parse("app_role", &req.app_role)?,
-        business_role: req.business_role.trim().to_string(),
-        assets: req
-            .assets
-            .iter()
-            .map(|a| castellan_domain::changes::AssetPermissions {
-                asset_id: a.asset_id.clone(),
-                permissions: a.permissions.clone(),
-            })
-            .collect(),
-    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -4,26 +4,25 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use castellan_domain::changes::{AssetPermissions, Refusal, Request};
+use castellan_domain::changes::{AssetPermissions, Request};
 use castellan_domain::policy::Action;
-use castellan_domain::values::required_text;
 use castellan_domain::{AppId, IdentityId};
 use castellan_store::{App, AppRole};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::apps::{ReportBody, SeatBody};
+use super::apps::SeatBody;
 use super::tasks::TaskBody;
 use super::{Page, limit};
-use castellan_services::members::{Handling, PlanError, Preview, QueueError};
+use castellan_services::members::{Handling, Preview};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, queue_error};
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
 
 /// The app of a two-parameter path (`/apps/{id}/members/{user_id}/…`).
-fn app_id(raw: &str) -> Result<AppId, ApiError> {
+pub(crate) fn app_id(raw: &str) -> Result<AppId, ApiError> {
     super::parse_id("id", raw, <AppId as crate::extract::Named>::WHAT)
 }
 
@@ -190,34 +189,6 @@ pub struct ChangeResponse {
     pub task: Option<TaskBody>,
 }
 
-pub fn plan_error(e: PlanError) -> ApiError {
-    match e {
-        PlanError::Refused(Refusal::Invalid(f)) => ApiError::invalid(f.field, f.message),
-        PlanError::Refused(Refusal::Guard(f)) => ApiError::Conflict {
-            field: Some(f.field),
-            message: f.message,
-        },
-        PlanError::Failed(m) => ApiError::Conflict {
-            field: Some("app".into()),
-            message: m,
-        },
-    }
-}
-
-/// Plans a change and, unless it is a dry run, queues it.
-/// Why a change was not queued, for HTTP (shared with the web app).
-pub fn queue_error(e: QueueError) -> ApiError {
-    match e {
-        QueueError::Plan(p) => plan_error(p),
-        QueueError::Stale => ApiError::Conflict {
-            field: Some("plan_hash".into()),
-            message: "the data this plan was computed from has changed since: preview it again"
-                .into(),
-        },
-        QueueError::Store(e) => e.into(),
-    }
-}
-
 async fn plan_and_queue(
     s: &AppState,
     caller: &Caller,
@@ -307,13 +278,18 @@ pub async fn match_seat(
         .parse()
         .map_err(|_| ApiError::invalid("identity_id", "identity_id is not an id"))?;
     let role = AppRole::parse("role", &req.role)?;
-    let scoped = s.store.ws(p.workspace_id);
-    let app = scoped.app(id).await?;
     Ok(Json(
-        scoped
-            .match_seat(&caller.actor(), &app, &user, identity, role)
-            .await?
-            .into(),
+        castellan_services::seats::match_seat(
+            &s.services,
+            p.workspace_id,
+            &caller.actor(),
+            id,
+            &user,
+            identity,
+            role,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -329,11 +305,15 @@ pub async fn unmatch_seat(
     let p = *caller.require(Action::ManageApps)?;
     let id = app_id(&id)?;
     Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .unmatch_seat(&caller.actor(), id, &user)
-            .await?
-            .into(),
+        castellan_services::seats::unmatch_seat(
+            &s.services,
+            p.workspace_id,
+            &caller.actor(),
+            id,
+            &user,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -360,11 +340,13 @@ pub async fn exempt_seat(
     let p = *caller.require(Action::ManageApps)?;
     let id = app_id(&id)?;
     Ok(Json(
-        castellan_services::members::exempt(
-            &s.store,
+        castellan_services::seats::exempt_seat(
+            &s.services,
             p.workspace_id,
-            &caller.actor(),
-            p.person_id,
+            castellan_services::seats::Decider {
+                actor: &caller.actor(),
+                by: &p.person_id.to_string(),
+            },
             id,
             &user,
             &req.reason,
@@ -387,134 +369,15 @@ pub async fn unexempt_seat(
     let p = *caller.require(Action::ManageApps)?;
     let id = app_id(&id)?;
     Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .unexempt_seat(&caller.actor(), id, &user)
-            .await?
-            .into(),
-    ))
-}
-
-/// One check report, with the seats of deprovisioned people it lists.
-#[utoipa::path(get, path = "/api/v1/apps/{id}/reports/{report_id}", tag = "members",
-    params(("id" = String, Path, description = "app id"), ("report_id" = String, Path, description = "report")),
-    responses((status = 200, body = ReportBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_report(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((id, report)): Path<(String, String)>,
-) -> ApiResult<Json<ReportBody>> {
-    let p = caller.require(Action::ReadApps)?;
-    let id = app_id(&id)?;
-    Ok(Json(
-        s.store.ws(p.workspace_id).report(id, &report).await?.into(),
-    ))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApplyReportRequest {
-    /// The seats to remove (at least one); all the report lists when absent.
-    #[schema(min_items = 1)]
-    pub seats: Option<Vec<String>>,
-    #[serde(default)]
-    pub dry_run: bool,
-    pub plan_hash: Option<String>,
-    #[serde(default)]
-    pub confirm_large_removal: bool,
-}
-
-/// Apply a deprovisioning report: removes the seats it lists (all or some) on the platform.
-#[utoipa::path(post, path = "/api/v1/apps/{id}/reports/{report_id}/apply", tag = "members",
-    params(("id" = String, Path, description = "app id"), ("report_id" = String, Path, description = "report")), request_body = ApplyReportRequest,
-    responses((status = 200, body = ChangeResponse), (status = 202, body = ChangeResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn apply_report(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((id, report)): Path<(String, String)>,
-    ApiJson(req): ApiJson<ApplyReportRequest>,
-) -> ApiResult<(StatusCode, Json<ChangeResponse>)> {
-    let p = *caller.require(Action::ManageApps)?;
-    let id = app_id(&id)?;
-    let scoped = s.store.ws(p.workspace_id);
-    let app = scoped.app(id).await?;
-    let r = scoped.report(id, &report).await?;
-    let applied = castellan_services::members::apply_report(
-        &s.services,
-        p.workspace_id,
-        &caller.actor(),
-        Some(p.person_id),
-        &app,
-        &r,
-        req.seats.clone(),
-        Handling {
-            dry_run: req.dry_run,
-            plan_hash: req.plan_hash.clone(),
-            confirm_large_removal: req.confirm_large_removal,
-            report: None,
-        },
-    )
-    .await
-    .map_err(queue_error)?;
-    match applied {
-        castellan_services::members::Applied::Planned(preview, task) => Ok((
-            if task.is_some() {
-                StatusCode::ACCEPTED
-            } else {
-                StatusCode::OK
-            },
-            Json(ChangeResponse {
-                plan: preview.into(),
-                task: task.map(|t| (*t).into()),
-            }),
-        )),
-        castellan_services::members::Applied::NothingLive if req.dry_run => Ok((
-            StatusCode::OK,
-            Json(ChangeResponse {
-                plan: PlanBody {
-                    steps: Vec::new(),
-                    input_hash: String::new(),
-                },
-                task: None,
-            }),
-        )),
-        castellan_services::members::Applied::NothingLive => Err(ApiError::Conflict {
-            field: Some("seats".into()),
-            message:
-                "none of these seats is on the platform any more; the report is marked applied"
-                    .into(),
-        }),
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DismissRequest {
-    /// Why the seats stay (1–500 characters).
-    #[schema(schema_with = super::schema::text_500)]
-    pub reason: String,
-}
-
-/// Dismiss a deprovisioning report (its seats stay).
-#[utoipa::path(post, path = "/api/v1/apps/{id}/reports/{report_id}/dismiss", tag = "members",
-    params(("id" = String, Path, description = "app id"), ("report_id" = String, Path, description = "report")), request_body = DismissRequest,
-    responses((status = 200, body = ReportBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn dismiss_report(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path((id, report)): Path<(String, String)>,
-    ApiJson(req): ApiJson<DismissRequest>,
-) -> ApiResult<Json<ReportBody>> {
-    let p = *caller.require(Action::ManageApps)?;
-    let id = app_id(&id)?;
-    let reason = required_text("reason", &req.reason, 500)?;
-    let by = caller.principal.person_id.to_string();
-    Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .dismiss_report(&caller.actor(), &by, id, &report, &reason)
-            .await?
-            .into(),
+        castellan_services::seats::unexempt_seat(
+            &s.services,
+            p.workspace_id,
+            &caller.actor(),
+            id,
+            &user,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -527,6 +390,7 @@ pub struct EmailBody {
     /// What it is about (`report:{id}`).
     pub related: Option<String>,
     /// `kept` (no SMTP configured), `pending`, `sent` or `failed`.
+    #[schema(value_type = super::EmailStatusName)]
     pub status: String,
     pub error: Option<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -541,7 +405,7 @@ impl From<castellan_store::Email> for EmailBody {
             subject: e.subject,
             body: e.body,
             related: e.related,
-            status: e.status,
+            status: e.status.to_string(),
             error: e.error,
             created_at: e.created_at,
             sent_at: e.sent_at,

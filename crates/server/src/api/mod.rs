@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`. Each module holds its routes' handlers and wire types (DTOs);
 //! handlers check authorization through `Caller::require` and talk to the store.
 
+pub mod access;
 pub mod accounts;
 pub mod apps;
 pub mod audit;
@@ -10,6 +11,7 @@ pub mod guests;
 pub mod members;
 pub mod oauth;
 pub mod people;
+pub mod reports;
 pub mod schema;
 pub mod tasks;
 pub mod workspace;
@@ -152,6 +154,16 @@ names! {
     InviteStateName { Pending, Expired, Accepted, Revoked }
     /// A change pushed to the platform.
     ChangeAction { Remove, SetRole, SetPermissions, Invite, CancelInvite }
+    /// Where a check's report stands.
+    ReportStatusName { None, Open, Applying, Applied, PartiallyApplied, Dismissed }
+    /// Where an outbox e-mail stands.
+    EmailStatusName { Kept, Pending, Sent, Failed }
+    /// What a seat is on the platform.
+    SeatKindName { Member, SystemUser, Invite, PartnerUser }
+    /// Who decided a seat's match: a check, or a person.
+    MatchSourceName { Auto, Manual }
+    /// A task log line's level.
+    LogLevelName { Info, Warn, Error }
 }
 
 /// A path id: a malformed one cannot name any row, so it is answered as for a row that does

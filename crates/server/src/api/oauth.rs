@@ -1,6 +1,6 @@
 //! Connecting an automation account through the platform's consent page: the workspace's
 //! platform app (client id and sealed secret), the authorization start (a one-time state), and
-//! the callback that exchanges the code and seals the tokens in the vault.
+//! the callback's page; the use cases are `castellan_services::oauth`.
 
 use std::collections::BTreeMap;
 
@@ -10,11 +10,8 @@ use axum::response::{IntoResponse, Response};
 use castellan_domain::AutomationAccountId;
 use castellan_domain::apps::Platform;
 use castellan_domain::audit::Actor;
-use castellan_domain::auth::{generate_secret, hash_secret};
 use castellan_domain::policy::Action;
-use castellan_domain::values::required_text;
-use castellan_services::vault::{open_sealed, seal_named};
-use castellan_vault::Secret;
+use castellan_services::oauth::{PlatformAppFields, PlatformAppInput};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -57,10 +54,6 @@ pub struct PlatformAppBody {
     pub token_url: String,
 }
 
-fn url_field(field: &str, v: &str) -> Result<String, ApiError> {
-    Ok(castellan_services::apps::parse_http_url(field, v)?)
-}
-
 /// Set the workspace's OAuth app for a platform (the secret is sealed in the vault).
 #[utoipa::path(put, path = "/api/v1/platform-apps/{platform}", tag = "apps", params(("platform" = PlatformName, Path, description = "pinterest or tiktok")), request_body = PlatformAppRequest,
     responses((status = 200, body = PlatformAppBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -71,21 +64,23 @@ pub async fn put_platform_app(
     ApiJson(req): ApiJson<PlatformAppRequest>,
 ) -> ApiResult<Json<PlatformAppBody>> {
     let platform = Platform::parse("platform", &platform)?;
-    let (client_id, authorize_url, token_url) = put(
+    let saved = put(
         &s,
         &caller,
         platform,
-        &req.client_id,
-        &req.client_secret,
-        &req.authorize_url,
-        &req.token_url,
+        PlatformAppInput {
+            client_id: &req.client_id,
+            client_secret: &req.client_secret,
+            authorize_url: &req.authorize_url,
+            token_url: &req.token_url,
+        },
     )
     .await?;
     Ok(Json(PlatformAppBody {
         platform: platform.to_string(),
-        client_id,
-        authorize_url,
-        token_url,
+        client_id: saved.client_id,
+        authorize_url: saved.authorize_url,
+        token_url: saved.token_url,
     }))
 }
 
@@ -95,40 +90,17 @@ pub async fn put(
     s: &AppState,
     caller: &Caller,
     platform: Platform,
-    client_id: &str,
-    client_secret: &str,
-    authorize_url: &str,
-    token_url: &str,
-) -> Result<(String, String, String), ApiError> {
+    input: PlatformAppInput<'_>,
+) -> Result<PlatformAppFields, ApiError> {
     let p = *caller.require(Action::ManageApps)?;
-    let client_id = required_text("client_id", client_id, 200)?;
-    if client_secret.is_empty() || client_secret.chars().count() > 1024 {
-        return Err(ApiError::invalid(
-            "client_secret",
-            "client_secret must be 1 to 1024 characters",
-        ));
-    }
-    let authorize_url = url_field("authorize_url", authorize_url)?;
-    let token_url = url_field("token_url", token_url)?;
-    let secret = seal_named(
-        &s.env,
-        &s.services.vault,
+    Ok(castellan_services::oauth::put_platform_app(
+        &s.services,
         p.workspace_id,
-        "client_secret",
-        &Secret::new(client_secret),
-    );
-    s.store
-        .ws(p.workspace_id)
-        .put_platform_app(
-            &caller.actor(),
-            platform,
-            &client_id,
-            &authorize_url,
-            &token_url,
-            &secret,
-        )
-        .await?;
-    Ok((client_id, authorize_url, token_url))
+        &caller.actor(),
+        platform,
+        input,
+    )
+    .await?)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -138,68 +110,24 @@ pub struct OauthStart {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-const PINTEREST_SCOPES: &str = "biz_access:read,biz_access:write,ads:read,user_accounts:read";
-
-fn enc(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// Makes a one-use state for `account` (15 minutes) and the platform's authorization URL
-/// carrying it. Shared by the API and the web app's wizard.
+/// Makes a one-use state for `account` and the platform's authorization URL carrying it.
+/// Shared by the API and the web app's wizard.
 pub async fn start_consent(
     s: &AppState,
     ws: castellan_domain::WorkspaceId,
     actor: &Actor,
     id: AutomationAccountId,
 ) -> Result<(String, castellan_domain::Timestamp), ApiError> {
-    let scoped = s.store.ws(ws);
-    let account = scoped.automation_account(id).await?;
-    let app = scoped.platform_app(account.platform).await.map_err(|_| {
-        ApiError::invalid(
-            "platform",
-            format!(
-                "set the workspace's {} app first (PUT /api/v1/platform-apps/{})",
-                account.platform, account.platform
-            ),
-        )
-    })?;
-    let state = s.env.with_rng(|r| generate_secret("", r));
-    let redirect = format!(
-        "{}/api/v1/oauth/callback",
-        s.settings.public_url.trim_end_matches('/')
-    );
-    let expires_at = s.env.now() + chrono::Duration::minutes(15);
-    scoped
-        .create_oauth_state(
+    Ok(
+        castellan_services::oauth::start_consent(
+            &s.services,
+            ws,
             actor,
             id,
-            account.platform,
-            &hash_secret(&state),
-            &redirect,
-            expires_at,
+            &s.settings.public_url,
         )
-        .await?;
-    let sep = if app.authorize_url.contains('?') {
-        '&'
-    } else {
-        '?'
-    };
-    let authorize_url = match account.platform {
-        Platform::Pinterest => format!(
-            "{}{sep}client_id={}&redirect_uri={}&response_type=code&scope={}&state={state}",
-            app.authorize_url,
-            enc(&app.client_id),
-            enc(&redirect),
-            enc(PINTEREST_SCOPES)
-        ),
-        Platform::Tiktok => format!(
-            "{}{sep}app_id={}&state={state}&redirect_uri={}",
-            app.authorize_url,
-            enc(&app.client_id),
-            enc(&redirect)
-        ),
-    };
-    Ok((authorize_url, expires_at))
+        .await?,
+    )
 }
 
 /// The authorization URL alone (the web app links to it).
@@ -263,146 +191,41 @@ pub async fn oauth_callback(
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Response {
     use axum::http::StatusCode;
-    let Some(state) = q.get("state") else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Authorization failed",
-            "The platform sent no state.",
-        );
+    use castellan_services::oauth::{ConsentError, ConsentReply, Consented};
+    let reply = ConsentReply {
+        state: q.get("state").map(String::as_str),
+        code: q
+            .get("auth_code")
+            .or_else(|| q.get("code"))
+            .map(String::as_str),
+        error: q.get("error").map(String::as_str),
     };
-    let found = match s.store.consume_oauth_state(&hash_secret(state)).await {
-        Ok(Some(f)) => f,
-        Ok(None) => {
-            // No such authorization (unknown, expired or used): not found, like any id.
-            return page(
-                StatusCode::NOT_FOUND,
-                "Authorization failed",
-                "This authorization expired or was already used; start again.",
-            );
+    match castellan_services::oauth::complete_consent(&s.services, reply).await {
+        Ok(done) => {
+            let text = match done {
+                Consented::ConnectingApps => {
+                    "The automation account is connected, and Castellan is now connecting its app."
+                }
+                Consented::Connected => "The automation account is connected.",
+                Consented::AppsNotQueued => {
+                    "The automation account is connected, but its app could not be queued for connecting: run Check for updates on it."
+                }
+            };
+            page(StatusCode::OK, "Connected", text)
         }
         Err(e) => {
-            tracing::error!(error = %e, "oauth callback");
-            return page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Authorization failed",
-                "Castellan could not read its records.",
-            );
-        }
-    };
-    let Some(code) = q.get("auth_code").or_else(|| q.get("code")) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Authorization refused",
-            &format!(
-                "The platform sent no code ({}).",
-                q.get("error")
-                    .map(String::as_str)
-                    .unwrap_or("no reason given")
-            ),
-        );
-    };
-    let scoped = s.store.ws(found.workspace_id);
-    let tokens = async {
-        let app = scoped
-            .platform_app(found.platform)
-            .await
-            .map_err(|e| e.to_string())?;
-        let secret = open_sealed(
-            &s.services.vault,
-            found.workspace_id,
-            app.secret.id,
-            &app.secret.sealed,
-        )
-        .map_err(|e| e.to_string())?;
-        match found.platform {
-            Platform::Pinterest => {
-                castellan_connectors::oauth::pinterest_exchange(
-                    &app.token_url,
-                    &app.client_id,
-                    secret.expose(),
-                    code,
-                    &found.redirect_uri,
-                )
-                .await
-            }
-            Platform::Tiktok => {
-                castellan_connectors::oauth::tiktok_exchange(
-                    &app.token_url,
-                    &app.client_id,
-                    secret.expose(),
-                    code,
-                )
-                .await
-            }
-        }
-        .map_err(|e| e.to_string())
-    }
-    .await;
-    let tokens = match tokens {
-        Ok(t) => t,
-        Err(e) => {
-            return page(
-                StatusCode::BAD_REQUEST,
-                "Authorization failed",
-                &format!("The code could not be exchanged: {e}"),
-            );
-        }
-    };
-    let mut secrets = Vec::new();
-    for (name, value) in [
-        ("access_token", Some(tokens.access_token.clone())),
-        ("refresh_token", tokens.refresh_token.clone()),
-    ] {
-        if let Some(v) = value {
-            secrets.push(seal_named(
-                &s.env,
-                &s.services.vault,
-                found.workspace_id,
-                name,
-                &Secret::new(v),
-            ));
+            let (status, title) = match &e {
+                ConsentError::NoState | ConsentError::Exchange(_) => {
+                    (StatusCode::BAD_REQUEST, "Authorization failed")
+                }
+                ConsentError::Refused(_) => (StatusCode::BAD_REQUEST, "Authorization refused"),
+                ConsentError::Unknown => (StatusCode::NOT_FOUND, "Authorization failed"),
+                ConsentError::Read(inner) | ConsentError::Store(inner) => {
+                    tracing::error!(error = %inner, "oauth callback");
+                    (StatusCode::INTERNAL_SERVER_ERROR, "Authorization failed")
+                }
+            };
+            page(status, title, &e.to_string())
         }
     }
-    let expires_at = tokens
-        .expires_in
-        .map(|e| s.env.now() + chrono::Duration::seconds(e));
-    let actor = Actor::Automation {
-        name: "oauth".into(),
-    };
-    if let Err(e) = scoped
-        .set_automation_tokens(
-            &actor,
-            found.automation_account_id,
-            &secrets,
-            expires_at,
-            tokens.scope.as_deref(),
-        )
-        .await
-    {
-        tracing::error!(error = %e, "storing tokens");
-        return page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Authorization failed",
-            "Castellan could not store the tokens.",
-        );
-    }
-    // Apps added in the web app's wizard wait for this token: connect them now.
-    let queued = castellan_services::apps::connect_waiting_apps(
-        &s.services,
-        found.workspace_id,
-        &actor,
-        found.automation_account_id,
-    )
-    .await;
-    let text = match queued {
-        Ok(q) if !q.is_empty() => {
-            "The automation account is connected, and Castellan is now connecting its app."
-        }
-        Ok(_) => "The automation account is connected.",
-        Err(e) => {
-            tracing::error!(error = %e, "queueing app.connect after consent");
-            "The automation account is connected, but its app could not be queued for connecting: run Check for updates on it."
-        }
-    };
-    page(StatusCode::OK, "Connected", text)
 }

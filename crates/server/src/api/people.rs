@@ -4,16 +4,15 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use castellan_domain::PersonId;
-use castellan_domain::auth::generate_password;
 use castellan_domain::policy::{Action, may_assign_role};
-use castellan_domain::values::{Email, optional_text};
+use castellan_domain::values::optional_text;
 use castellan_domain::workspace::WorkspaceRole;
 use castellan_store::PersonUpdate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Page, PageQuery, cursor, limit};
-use crate::auth::{Caller, hash_password};
+use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, PathId};
 use crate::state::AppState;
@@ -126,35 +125,16 @@ pub async fn create(
     role: &str,
 ) -> Result<(castellan_store::Person, String), ApiError> {
     let p = *caller.require(Action::ManagePeople)?;
-    let email = Email::parse("email", email)?;
-    let display = optional_text("display_name", display_name.unwrap_or(""), 256)?;
-    let role = WorkspaceRole::parse("role", role)?;
-    if !may_assign_role(p.role, None, role) {
-        return Err(ApiError::Forbidden(format!(
-            "a {} cannot create a {role}",
-            p.role
-        )));
-    }
-    let password = s.env.with_rng(generate_password);
-    let salt = s.env.with_rng(|r| {
-        let mut b = [0u8; 16];
-        r.fill_bytes(&mut b);
-        b
-    });
-    let hash = hash_password(password.clone(), salt)
-        .await
-        .map_err(ApiError::Internal)?;
-    let person = s
-        .store
-        .ws(p.workspace_id)
-        .create_person(
-            &caller.actor(),
-            &email,
-            display.as_deref(),
-            role,
-            Some(&hash),
-        )
-        .await?;
+    let (person, password) = castellan_services::people::create_person(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        p.role,
+        email,
+        display_name,
+        role,
+    )
+    .await?;
     Ok((person, password))
 }
 

@@ -84,6 +84,7 @@ impl From<castellan_store::Task> for TaskBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogLineBody {
     pub at: chrono::DateTime<chrono::Utc>,
+    #[schema(value_type = super::LogLevelName)]
     pub level: String,
     pub message: String,
 }
@@ -169,7 +170,7 @@ pub async fn get_task(
         .into_iter()
         .map(|l| LogLineBody {
             at: l.at,
-            level: l.level,
+            level: l.level.to_string(),
             message: l.message,
         })
         .collect();

@@ -5,8 +5,9 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use castellan_domain::apps::{AppStatus, Platform, SeatState, Tab};
+use castellan_domain::apps::{AppStatus, LoginMethod, MatchSource, Platform, SeatState, Tab};
 use castellan_domain::policy::Action;
+use castellan_domain::reports::{CheckSummary, ReportStatus};
 use castellan_domain::tasks::{TaskPayload, TaskStatus};
 use castellan_domain::{AppId, AutomationAccountId};
 use castellan_store::{App, TaskFilter};
@@ -309,7 +310,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
             ));
         }
         if let Some(r) = scoped.reports(a.id, 1).await?.into_iter().next()
-            && r.status == "open"
+            && r.status == ReportStatus::Open
         {
             attention.push((
                 format!(
@@ -441,7 +442,7 @@ pub async fn members(
                     },
                 ));
             }
-            if seat.match_source.as_deref() == Some("manual") && seat.state == SeatState::Onboarded
+            if seat.match_source == Some(MatchSource::Manual) && seat.state == SeatState::Onboarded
             {
                 notes.push(("note-info", "Matched by hand".to_string()));
             }
@@ -629,15 +630,14 @@ pub struct ReportsPage {
 
 /// What a check changed, in words; `pending` is the number of seats the report lists for
 /// removal (the report's own list, not a count stored beside it).
-fn report_summary(v: &serde_json::Value, pending: usize) -> String {
-    let n = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+fn report_summary(c: &CheckSummary, pending: usize) -> String {
     format!(
         "{} new, {} changed, {} vanished seats; {} asset and {} grant changes; {} awaiting removal",
-        n("seats_new"),
-        n("seats_changed"),
-        n("seats_vanished"),
-        n("assets_new") + n("assets_changed") + n("assets_vanished"),
-        n("grants_new") + n("grants_changed") + n("grants_vanished"),
+        c.seats_new,
+        c.seats_changed,
+        c.seats_vanished,
+        c.assets_new + c.assets_changed + c.assets_vanished,
+        c.grants_new + c.grants_changed + c.grants_vanished,
         pending
     )
 }
@@ -653,11 +653,8 @@ pub async fn reports(State(s): State<AppState>, web: Web, Path(id): Path<String>
         .await?
         .into_iter()
         .map(|r| ReportRow {
-            open: r.status == "open",
-            summary: report_summary(
-                r.summary.get("changes").unwrap_or(&r.summary),
-                r.pending_removal.len(),
-            ),
+            open: r.status == ReportStatus::Open,
+            summary: report_summary(&r.summary.counts, r.pending_removal.len()),
             resolution: r
                 .resolution
                 .as_ref()
@@ -677,7 +674,7 @@ pub async fn reports(State(s): State<AppState>, web: Web, Path(id): Path<String>
                     roles: p.roles.join(", "),
                 })
                 .collect(),
-            status: r.status.replace('_', " "),
+            status: r.status.as_str().replace('_', " "),
             created: when(&r.created_at),
             id: r.id,
         })
@@ -776,7 +773,7 @@ pub async fn settings(State(s): State<AppState>, web: Web, Path(id): Path<String
         &AppSettingsPage {
             chrome: web.chrome(Nav::Apps, format!("{} · Settings", head.label)),
             head,
-            login_method: if app.login_method == "sso" {
+            login_method: if app.login_method == LoginMethod::Sso {
                 "SSO".into()
             } else {
                 "Username and password".into()

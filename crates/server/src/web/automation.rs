@@ -187,7 +187,7 @@ pub async fn task(
         .into_iter()
         .map(|l| LogView {
             at: when(&l.at),
-            level: l.level,
+            level: l.level.to_string(),
             message: l.message,
         })
         .collect();

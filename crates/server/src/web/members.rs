@@ -182,12 +182,17 @@ pub async fn match_submit(
             .parse()
             .map_err(|_| ApiError::invalid("identity_id", "choose the person to match with"))?;
         let role = AppRole::parse("role", form.get("role"))?;
-        let app = s.store.ws(web.ws()).app(id).await?;
         Ok::<_, ApiError>(
-            s.store
-                .ws(web.ws())
-                .match_seat(&web.caller.actor(), &app, &user, identity, role)
-                .await?,
+            castellan_services::seats::match_seat(
+                &s.services,
+                web.ws(),
+                &web.caller.actor(),
+                id,
+                &user,
+                identity,
+                role,
+            )
+            .await?,
         )
     }
     .await;
@@ -299,11 +304,13 @@ pub async fn exempt_submit(
     let result = async {
         let until = parse_until(form.get("expires_at"))?;
         Ok::<_, ApiError>(
-            castellan_services::members::exempt(
-                &s.store,
+            castellan_services::seats::exempt_seat(
+                &s.services,
                 web.ws(),
-                &web.caller.actor(),
-                web.p().person_id,
+                castellan_services::seats::Decider {
+                    actor: &web.caller.actor(),
+                    by: &web.p().person_id.to_string(),
+                },
                 id,
                 &user,
                 form.get("reason"),
@@ -351,14 +358,19 @@ pub async fn unexempt_submit(
 ) -> WebResult {
     web.require(Action::ManageApps)?;
     let id = app_id(&id)?;
-    match s
-        .store
-        .ws(web.ws())
-        .unexempt_seat(&web.caller.actor(), id, &user)
-        .await
+    match castellan_services::seats::unexempt_seat(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        id,
+        &user,
+    )
+    .await
     {
         // Another workspace's app, or no such seat: a 404, not a message.
-        Err(e @ castellan_store::StoreError::NotFound(_)) => Err(e.into()),
+        Err(castellan_services::ServiceError::Store(
+            e @ castellan_store::StoreError::NotFound(_),
+        )) => Err(e.into()),
         Ok(seat) => Ok(done(
             &web,
             &members_url(&id.to_string(), seat.state.tab()),
@@ -382,14 +394,19 @@ pub async fn unmatch_submit(
 ) -> WebResult {
     web.require(Action::ManageApps)?;
     let id = app_id(&id)?;
-    match s
-        .store
-        .ws(web.ws())
-        .unmatch_seat(&web.caller.actor(), id, &user)
-        .await
+    match castellan_services::seats::unmatch_seat(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        id,
+        &user,
+    )
+    .await
     {
         // Another workspace's app, or no such seat: a 404, not a message.
-        Err(e @ castellan_store::StoreError::NotFound(_)) => Err(e.into()),
+        Err(castellan_services::ServiceError::Store(
+            e @ castellan_store::StoreError::NotFound(_),
+        )) => Err(e.into()),
         Ok(seat) => Ok(done(
             &web,
             &members_url(&id.to_string(), "unmatched"),
@@ -603,7 +620,7 @@ async fn change_view(
         Ok(p) => {
             view.show_plan(p);
         }
-        Err(e) => view.errors = Errors::from_api(crate::api::members::plan_error(e), &[])?,
+        Err(e) => view.errors = Errors::from_api(crate::error::plan_error(e), &[])?,
     }
     Ok(view)
 }
@@ -683,7 +700,7 @@ pub async fn queue(
             },
         )
         .await
-        .map_err(crate::api::members::queue_error)
+        .map_err(crate::error::queue_error)
     }
     .await;
     match result {
@@ -883,7 +900,7 @@ async fn apply_view(
         Ok(Applied::NothingLive) => {
             view.intro = "None of these seats is on the platform any more: applying marks the report applied without calling the platform.".into();
         }
-        Err(e) => view.errors = Errors::from_api(crate::api::members::queue_error(e), &[])?,
+        Err(e) => view.errors = Errors::from_api(crate::error::queue_error(e), &[])?,
     }
     Ok(view)
 }
@@ -941,7 +958,7 @@ pub async fn apply_submit(
         Err(e) => {
             let mut view = apply_view(&s, &web, id, &report, &form, true).await?;
             view.standalone = true;
-            view.errors = Errors::from_api(crate::api::members::queue_error(e), &[])?;
+            view.errors = Errors::from_api(crate::error::queue_error(e), &[])?;
             dialog!(web, view, false)
         }
     }
@@ -991,17 +1008,18 @@ pub async fn dismiss_submit(
     let id = app_id(&id)?;
     s.store.ws(web.ws()).report(id, &report).await?;
     let result = async {
-        let reason = castellan_domain::values::required_text("reason", form.get("reason"), 500)?;
-        s.store
-            .ws(web.ws())
-            .dismiss_report(
-                &web.caller.actor(),
-                &web.p().person_id.to_string(),
-                id,
-                &report,
-                &reason,
-            )
-            .await?;
+        castellan_services::seats::dismiss_report(
+            &s.services,
+            web.ws(),
+            castellan_services::seats::Decider {
+                actor: &web.caller.actor(),
+                by: &web.p().person_id.to_string(),
+            },
+            id,
+            &report,
+            form.get("reason"),
+        )
+        .await?;
         Ok::<_, ApiError>(())
     }
     .await;
@@ -1094,7 +1112,7 @@ async fn access_view(
 /// The Share access dialog (the app's Owners and Admins).
 pub async fn access_page(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
     let id = app_id(&id)?;
-    let app = crate::api::apps::app_for_sharing(&s, &web.caller, id).await?;
+    let app = crate::api::access::app_for_sharing(&s, &web.caller, id).await?;
     let v = access_view(&s, &web, &app, super::Errors::default()).await?;
     dialog!(web, v, true)
 }
@@ -1106,8 +1124,8 @@ pub async fn access_submit(
     form: Form,
 ) -> WebResult {
     let id = app_id(&id)?;
-    let app = crate::api::apps::app_for_sharing(&s, &web.caller, id).await?;
-    let req = crate::api::apps::ShareAccessRequest {
+    let app = crate::api::access::app_for_sharing(&s, &web.caller, id).await?;
+    let req = crate::api::access::ShareAccessRequest {
         identity_ids: form.all("identity_id"),
         app_role: form.get("app_role").to_string(),
         business_role: form.get("business_role").to_string(),
@@ -1124,7 +1142,7 @@ pub async fn access_submit(
             .collect(),
     };
     let result = async {
-        let share = crate::api::apps::share_request(&req)?;
+        let share = crate::api::access::share_request(&req)?;
         castellan_services::access::share_app(
             &s.services,
             web.ws(),
@@ -1134,7 +1152,7 @@ pub async fn access_submit(
             share,
         )
         .await
-        .map_err(crate::api::members::queue_error)
+        .map_err(crate::error::queue_error)
     }
     .await;
     match result {

@@ -280,10 +280,12 @@ pub async fn platform_app_submit(State(s): State<AppState>, web: Web, form: Form
             &s,
             &web.caller,
             platform,
-            form.get("client_id"),
-            form.get("client_secret"),
-            form.get("authorize_url"),
-            form.get("token_url"),
+            castellan_services::oauth::PlatformAppInput {
+                client_id: form.get("client_id"),
+                client_secret: form.get("client_secret"),
+                authorize_url: form.get("authorize_url"),
+                token_url: form.get("token_url"),
+            },
         )
         .await?;
         Ok::<_, ApiError>(platform)

@@ -158,10 +158,10 @@ async fn secrets_are_sealed_and_revealed_only_with_an_audit_event() {
 async fn key_rotation_rewraps_every_secret_while_the_server_runs() {
     let dir = tempfile::tempdir().unwrap();
     let (ring, _) = Env::system()
-        .with_rng(|r| castellan_vault::load_or_create(None, dir.path(), r))
+        .with_rng(|r| castellan_services::load_or_create(None, dir.path(), r))
         .unwrap();
     let file = dir.path().join("master.key");
-    let vault = Arc::new(castellan_vault::SharedKeyring::new(
+    let vault = Arc::new(castellan_services::SharedKeyring::new(
         ring,
         Some(file.clone()),
     ));
@@ -385,10 +385,10 @@ async fn own_accounts(backend: castellan_store::Backend) {
 async fn reveals_during_master_key_rotation_all_answer() {
     let dir = tempfile::tempdir().unwrap();
     let (ring, _) = Env::system()
-        .with_rng(|r| castellan_vault::load_or_create(None, dir.path(), r))
+        .with_rng(|r| castellan_services::load_or_create(None, dir.path(), r))
         .unwrap();
     let file = dir.path().join("master.key");
-    let vault = Arc::new(castellan_vault::SharedKeyring::new(
+    let vault = Arc::new(castellan_services::SharedKeyring::new(
         ring,
         Some(file.clone()),
     ));

@@ -80,7 +80,7 @@ async fn query_parameters_are_validated_as_documented() {
                 platform: castellan_domain::apps::Platform::Pinterest,
                 label: "app".into(),
                 business_id: "1".into(),
-                login_method: "sso".into(),
+                login_method: castellan_domain::apps::LoginMethod::Sso,
                 automation_account_id: account.id,
                 api_base_url: None,
                 next_check_at: None,

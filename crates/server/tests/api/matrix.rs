@@ -664,7 +664,7 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
             platform: castellan_domain::apps::Platform::Tiktok,
             label: format!("fx app {}", unique()),
             business_id: "7".into(),
-            login_method: "sso".into(),
+            login_method: castellan_domain::apps::LoginMethod::Sso,
             automation_account_id: account,
             api_base_url: None,
             next_check_at: None,

@@ -64,7 +64,7 @@ async fn rotation(backend: castellan_store::Backend) {
                 platform: Platform::Pinterest,
                 label: "Acme Pins".into(),
                 business_id: "1".into(),
-                login_method: "password".into(),
+                login_method: castellan_domain::apps::LoginMethod::Password,
                 automation_account_id: account.id,
                 api_base_url: None,
                 next_check_at: None,

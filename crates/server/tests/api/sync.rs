@@ -61,7 +61,7 @@ pub(crate) async fn setup_with(
     cfg.poll_interval = Duration::from_millis(20);
     cfg.backoff_base = Duration::from_millis(20);
     cfg.backoff_max = Duration::from_millis(100);
-    let http = castellan_connectors::HttpConfig {
+    let http = castellan_services::HttpConfig {
         rate_per_sec: 0.0,
         backoff_base: Duration::from_millis(5),
         backoff_max: Duration::from_millis(100),

@@ -169,7 +169,11 @@ async fn retries_failures_cancellation_and_shutdown() {
                 *g += 1;
                 *g
             };
-            ctx.log("info", &format!("call {n}")).await;
+            ctx.log(
+                castellan_domain::tasks::LogLevel::Info,
+                &format!("call {n}"),
+            )
+            .await;
             if n < 3 {
                 Err(TaskFailure::Retryable("platform answered 503".into()))
             } else {

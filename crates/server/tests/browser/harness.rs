@@ -407,7 +407,7 @@ impl Site {
         cfg.backoff_base = Duration::from_millis(50);
         cfg.backoff_max = Duration::from_millis(200);
         let mut svc = app.services();
-        svc.http = castellan_connectors::HttpConfig {
+        svc.http = castellan_services::HttpConfig {
             rate_per_sec: 0.0,
             backoff_base: Duration::from_millis(5),
             backoff_max: Duration::from_millis(100),

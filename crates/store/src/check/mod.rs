@@ -37,10 +37,11 @@ use castellan_domain::snapshot::{self, BUCKETS, Digests, Row, Table};
 use castellan_domain::{AppId, TaskId, WorkspaceId};
 use sqlx::{AnyConnection, Row as _};
 
-use crate::apps::{App, CheckSummary};
+use crate::apps::App;
 use crate::audit::append;
 use crate::sql::CHUNK;
 use crate::{Backend, Result, Scoped, Store, StoreError, ms};
+use castellan_domain::reports::{CheckSummary, FetchSummary, ReportSummary};
 use holders::*;
 use rematch::*;
 use report::*;
@@ -316,7 +317,7 @@ impl CheckRun {
 
     /// Applies what was fetched (see the module docs), matches the seats, and records the
     /// report and the audit event. `fetch` (request counts, duration) goes into the report.
-    pub async fn finish(mut self, actor: &Actor, fetch: serde_json::Value) -> Result<CheckSummary> {
+    pub async fn finish(mut self, actor: &Actor, fetch: FetchSummary) -> Result<CheckSummary> {
         self.flush().await?;
         self.settle().await?;
         if self.initial {
@@ -521,7 +522,7 @@ impl CheckRun {
         tx: &mut AnyConnection,
         s: &mut CheckSummary,
         report: Report,
-        fetch: serde_json::Value,
+        fetch: FetchSummary,
     ) -> Result<()> {
         let (w, a) = (self.ws.to_string(), self.app.id.to_string());
         let pending = pending_removal(tx, &a).await?;
@@ -539,7 +540,13 @@ impl CheckRun {
             .bind(&a)
             .bind(self.task.to_string())
             .bind(self.now)
-            .bind(serde_json::json!({ "counts": s, "fetch": fetch }).to_string())
+            .bind(
+                serde_json::to_string(&ReportSummary {
+                    counts: s.clone(),
+                    fetch,
+                })
+                .expect("a summary serialises"),
+            )
             .bind(report.into_json().to_string())
             .bind(serde_json::to_string(&pending).expect("pending removals serialise"))
             .bind(if pending.is_empty() { "none" } else { "open" })

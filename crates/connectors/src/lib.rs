@@ -7,6 +7,7 @@ pub mod http;
 pub mod oauth;
 pub mod pinterest;
 pub mod tiktok;
+mod wire;
 
 pub use http::HttpConfig;
 pub use pinterest::{PinterestConfig, PinterestConnector};

@@ -22,6 +22,10 @@ use serde_json::{Value, json};
 
 use crate::http::{Attempt, Http, HttpConfig};
 use crate::push;
+use crate::wire::decode;
+
+mod wire;
+use wire::{AssetMemberRow, AssetRow, BcList, MemberRow, Paged, PartnerRow};
 
 pub const DEFAULT_BASE_URL: &str = "https://business-api.tiktok.com/open_api/v1.3";
 
@@ -84,36 +88,6 @@ fn read(
     }
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    match v {
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect(),
-        Value::String(s) => vec![s.clone()],
-        _ => Vec::new(),
-    }
-}
-
-fn opt(v: &Value) -> Option<String> {
-    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
-
-/// The role fields of an asset row, whichever applies.
-fn roles_of(row: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    for f in [
-        "advertiser_role",
-        "catalog_role",
-        "store_role",
-        "form_library_role",
-    ] {
-        out.extend(strings(&row[f]));
-    }
-    out.extend(strings(&row["tt_account_roles"]));
-    out
-}
-
 impl TiktokConnector {
     pub fn new(cfg: TiktokConfig) -> Result<Self, ConnectorError> {
         Ok(Self {
@@ -162,25 +136,35 @@ impl TiktokConnector {
             .await
     }
 
+    /// One page of a page-numbered list, typed.
+    async fn page<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        page: u64,
+        page_size: u64,
+    ) -> Result<Paged<T>, ConnectorError> {
+        let mut q = query.to_vec();
+        q.push(("page", page.to_string()));
+        q.push(("page_size", page_size.to_string()));
+        decode(path, self.get(path, &q).await?)
+    }
+
     /// Every row of a page-numbered list.
-    async fn all(
+    async fn all<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
         query: &[(&str, String)],
         page_size: u64,
         stats: &mut FetchStats,
-    ) -> Result<Vec<Value>, ConnectorError> {
+    ) -> Result<Vec<T>, ConnectorError> {
         let mut out = Vec::new();
         let mut page = 1u64;
         loop {
-            let mut q = query.to_vec();
-            q.push(("page", page.to_string()));
-            q.push(("page_size", page_size.to_string()));
-            let data = self.get(path, &q).await?;
+            let data: Paged<T> = self.page(path, query, page, page_size).await?;
             stats.pages += 1;
-            out.extend(data["list"].as_array().cloned().unwrap_or_default());
-            let total = data["page_info"]["total_page"].as_u64().unwrap_or(0);
-            if page >= total {
+            out.extend(data.list);
+            if page >= data.page_info.total_page {
                 return Ok(out);
             }
             page += 1;
@@ -200,7 +184,7 @@ impl TiktokConnector {
     ) -> BoxFuture<'_, Result<(Vec<GrantRecord>, u64), ConnectorError>> {
         Box::pin(async move {
             let mut s = FetchStats::default();
-            let rows = self
+            let rows: Vec<AssetMemberRow> = self
                 .all(
                     "/bc/asset/member/get/",
                     &[
@@ -213,13 +197,11 @@ impl TiktokConnector {
                 )
                 .await?;
             let grants = rows
-                .iter()
-                .filter_map(|m| {
-                    Some(GrantRecord {
-                        holder: Holder::Member(m["user_id"].as_str()?.to_string()),
-                        asset_id: asset.clone(),
-                        permissions: roles_of(m),
-                    })
+                .into_iter()
+                .map(|m| GrantRecord {
+                    holder: Holder::Member(m.user_id),
+                    asset_id: asset.clone(),
+                    permissions: m.roles.all(),
                 })
                 .collect();
             Ok((grants, s.pages))
@@ -294,7 +276,7 @@ fn calls(bc: &str, change: &Change) -> Vec<(&'static str, Value)> {
 
 impl TiktokConnector {
     /// Rows of `/bc/member/get/` matching a filter.
-    async fn members_where(&self, filtering: Value) -> Result<Vec<Value>, ConnectorError> {
+    async fn members_where(&self, filtering: Value) -> Result<Vec<MemberRow>, ConnectorError> {
         let mut s = FetchStats::default();
         self.all(
             "/bc/member/get/",
@@ -317,14 +299,14 @@ impl TiktokConnector {
         }
         let rows = self.members_where(f).await?;
         Ok(rows
-            .iter()
-            .find(|m| m["user_id"].as_str() == Some(user_id))
+            .into_iter()
+            .find(|m| m.user_id.as_deref() == Some(user_id))
             .map(|m| SeatRecord {
                 user_id: user_id.to_string(),
-                username: opt(&m["user_name"]),
-                email: opt(&m["user_email"]),
-                display_name: opt(&m["user_name"]),
-                roles: strings(&m["user_role"]),
+                username: m.user_name.clone(),
+                email: m.user_email,
+                display_name: m.user_name,
+                roles: m.user_role,
                 kind: SeatKind::Member,
             }))
     }
@@ -334,18 +316,18 @@ impl TiktokConnector {
             .members_where(json!({ "relation_status": "PENDING", "keyword": email }))
             .await?;
         Ok(rows
-            .iter()
+            .into_iter()
             .find(|m| {
-                m["user_email"]
-                    .as_str()
+                m.user_email
+                    .as_deref()
                     .is_some_and(|e| e.eq_ignore_ascii_case(email))
             })
             .map(|m| SeatRecord {
                 user_id: format!("invite:{}", email.to_lowercase()),
-                username: opt(&m["user_name"]),
-                email: opt(&m["user_email"]),
-                display_name: opt(&m["user_name"]),
-                roles: strings(&m["user_role"]),
+                username: m.user_name.clone(),
+                email: m.user_email,
+                display_name: m.user_name,
+                roles: m.user_role,
                 kind: SeatKind::Invite,
             }))
     }
@@ -357,7 +339,7 @@ impl TiktokConnector {
         kind: &str,
     ) -> Result<Option<GrantRecord>, ConnectorError> {
         let mut s = FetchStats::default();
-        let rows = self
+        let rows: Vec<AssetRow> = self
             .all(
                 "/bc/asset/get/",
                 &[
@@ -370,12 +352,12 @@ impl TiktokConnector {
             )
             .await?;
         Ok(rows
-            .iter()
-            .find(|a| a["asset_id"].as_str() == Some(asset_id))
+            .into_iter()
+            .find(|a| a.asset_id == asset_id)
             .map(|a| GrantRecord {
                 holder: Holder::Member(user_id.to_string()),
                 asset_id: asset_id.to_string(),
-                permissions: roles_of(a),
+                permissions: a.roles.all(),
             }))
     }
 
@@ -453,11 +435,15 @@ impl Connector for TiktokConnector {
 
     fn check(&self) -> BoxFuture<'_, Result<Connectivity, ConnectorError>> {
         Box::pin(async move {
-            let data = self.get("/bc/get/", &[("bc_id", self.bc())]).await?;
-            let Some(bc) = data["list"].as_array().and_then(|l| {
-                l.iter()
-                    .find(|b| b["bc_info"]["bc_id"].as_str() == Some(self.cfg.bc_id.as_str()))
-            }) else {
+            let data: BcList = decode(
+                "/bc/get/",
+                self.get("/bc/get/", &[("bc_id", self.bc())]).await?,
+            )?;
+            let Some(bc) = data
+                .list
+                .into_iter()
+                .find(|b| b.bc_info.bc_id == self.cfg.bc_id)
+            else {
                 return Err(ConnectorError::NotFound(format!(
                     "the token's user is not in Business Center {}",
                     self.cfg.bc_id
@@ -465,8 +451,8 @@ impl Connector for TiktokConnector {
             };
             Ok(Connectivity {
                 account_id: self.cfg.bc_id.clone(),
-                account_name: opt(&bc["bc_info"]["name"]),
-                admin: bc["user_role"].as_str() == Some("ADMIN"),
+                account_name: bc.bc_info.name,
+                admin: bc.user_role.as_deref() == Some("ADMIN"),
                 missing_scopes: Vec::new(),
             })
         })
@@ -483,47 +469,38 @@ impl Connector for TiktokConnector {
             let mut page = 1u64;
             let mut bound = Vec::new();
             loop {
-                let data = self
-                    .get(
-                        "/bc/member/get/",
-                        &[
-                            ("bc_id", bc.clone()),
-                            ("page", page.to_string()),
-                            ("page_size", "50".into()),
-                        ],
-                    )
+                let data: Paged<MemberRow> = self
+                    .page("/bc/member/get/", &[("bc_id", bc.clone())], page, 50)
                     .await?;
                 stats.pages += 1;
-                let seats: Vec<SeatRecord> = data["list"]
-                    .as_array()
+                let total = data.page_info.total_page;
+                let seats: Vec<SeatRecord> = data
+                    .list
                     .into_iter()
-                    .flatten()
                     .filter_map(|m| {
-                        let pending = m["relation_status"].as_str() != Some("BOUND");
-                        if m["relation_status"]
-                            .as_str()
-                            .is_some_and(|s| s == "UNBOUND" || s == "REJECTED")
-                        {
+                        let status = m.relation_status.as_deref();
+                        let pending = status != Some("BOUND");
+                        if matches!(status, Some("UNBOUND" | "REJECTED")) {
                             return None;
                         }
-                        let email = opt(&m["user_email"]);
+                        let email = m.user_email;
                         let user_id = if pending {
                             format!(
                                 "invite:{}",
                                 email.clone().unwrap_or_default().to_lowercase()
                             )
                         } else {
-                            m["user_id"].as_str()?.to_string()
+                            m.user_id?
                         };
                         if !pending {
                             bound.push(user_id.clone());
                         }
                         Some(SeatRecord {
                             user_id,
-                            username: opt(&m["user_name"]),
+                            username: m.user_name.clone(),
                             email,
-                            display_name: opt(&m["user_name"]),
-                            roles: strings(&m["user_role"]),
+                            display_name: m.user_name,
+                            roles: m.user_role,
                             kind: if pending {
                                 SeatKind::Invite
                             } else {
@@ -534,7 +511,7 @@ impl Connector for TiktokConnector {
                     .collect();
                 let batch = Batch::Seats(seats);
                 push(sink, &mut stats, batch).await?;
-                if page >= data["page_info"]["total_page"].as_u64().unwrap_or(0) {
+                if page >= total {
                     break;
                 }
                 page += 1;
@@ -550,7 +527,7 @@ impl Connector for TiktokConnector {
                 "TIKTOK_SHOP",
             ];
             for kind in KINDS {
-                let rows = self
+                let rows: Vec<AssetRow> = self
                     .all(
                         "/bc/asset/admin/get/",
                         &[("bc_id", bc.clone()), ("asset_type", kind.into())],
@@ -559,20 +536,19 @@ impl Connector for TiktokConnector {
                     )
                     .await?;
                 let assets: Vec<AssetRecord> = rows
-                    .iter()
-                    .filter_map(|a| {
-                        let id = a["asset_id"].as_str()?.to_string();
+                    .into_iter()
+                    .map(|a| {
                         if matches!(kind, "ADVERTISER" | "CATALOG" | "LEAD") {
-                            per_asset.push((id.clone(), kind.to_string()));
+                            per_asset.push((a.asset_id.clone(), kind.to_string()));
                         }
-                        let owner = (a["relation_type"].as_str() == Some("OWNER_PARTNER"))
-                            .then(|| a["owner_bc_name"].as_str().unwrap_or("partner").to_string());
-                        Some(AssetRecord {
-                            id,
+                        let owner = (a.relation_type.as_deref() == Some("OWNER_PARTNER"))
+                            .then(|| a.owner_bc_name.unwrap_or_else(|| "partner".to_string()));
+                        AssetRecord {
+                            id: a.asset_id,
                             kind: kind.to_string(),
-                            name: opt(&a["asset_name"]),
+                            name: a.asset_name,
                             owner_id: owner,
-                        })
+                        }
                     })
                     .collect();
                 let batch = Batch::Assets(assets);
@@ -593,7 +569,7 @@ impl Connector for TiktokConnector {
             if bound.len() <= self.cfg.per_member_limit {
                 for user in &bound {
                     let filtering = serde_json::json!({ "user_id": user }).to_string();
-                    let rows = self
+                    let rows: Vec<AssetRow> = self
                         .all(
                             "/bc/asset/get/",
                             &[
@@ -606,13 +582,11 @@ impl Connector for TiktokConnector {
                         )
                         .await?;
                     let grants: Vec<GrantRecord> = rows
-                        .iter()
-                        .filter_map(|a| {
-                            Some(GrantRecord {
-                                holder: Holder::Member(user.clone()),
-                                asset_id: a["asset_id"].as_str()?.to_string(),
-                                permissions: roles_of(a),
-                            })
+                        .into_iter()
+                        .map(|a| GrantRecord {
+                            holder: Holder::Member(user.clone()),
+                            asset_id: a.asset_id,
+                            permissions: a.roles.all(),
                         })
                         .collect();
                     if !grants.is_empty() {
@@ -628,19 +602,17 @@ impl Connector for TiktokConnector {
                 );
             }
             // Partners and what is shared each way.
-            let partners = self
+            let partners: Vec<PartnerRow> = self
                 .all("/bc/partner/get/", &[("bc_id", bc.clone())], 50, &mut stats)
                 .await?;
             let mut records = Vec::new();
-            for p in &partners {
-                let Some(pid) = p["bc_id"].as_str() else {
-                    continue;
-                };
+            for p in partners {
+                let pid = p.bc_id.as_str();
                 let mut sharing = false;
                 let mut shared = false;
                 let mut grants = Vec::new();
                 for kind in ["ADVERTISER", "CATALOG"] {
-                    let out = self
+                    let out: Vec<AssetRow> = self
                         .all(
                             "/bc/partner/asset/get/",
                             &[
@@ -654,14 +626,12 @@ impl Connector for TiktokConnector {
                         )
                         .await?;
                     sharing |= !out.is_empty();
-                    grants.extend(out.iter().filter_map(|a| {
-                        Some(GrantRecord {
-                            holder: Holder::Partner(pid.to_string()),
-                            asset_id: a["asset_id"].as_str()?.to_string(),
-                            permissions: roles_of(a),
-                        })
+                    grants.extend(out.into_iter().map(|a| GrantRecord {
+                        holder: Holder::Partner(pid.to_string()),
+                        asset_id: a.asset_id,
+                        permissions: a.roles.all(),
                     }));
-                    let inbound = self
+                    let inbound: Vec<AssetRow> = self
                         .all(
                             "/bc/partner/asset/get/",
                             &[
@@ -683,7 +653,7 @@ impl Connector for TiktokConnector {
                 };
                 records.push(PartnerRecord {
                     id: pid.to_string(),
-                    name: opt(&p["bc_name"]),
+                    name: p.bc_name.clone(),
                     relation,
                 });
                 if !grants.is_empty() {

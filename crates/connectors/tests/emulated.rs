@@ -23,7 +23,10 @@ struct Collect {
 }
 
 impl SnapshotSink for Collect {
-    fn accept(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), String>> {
+    fn accept(
+        &mut self,
+        batch: Batch,
+    ) -> BoxFuture<'_, Result<(), castellan_domain::platform::SinkError>> {
         match batch {
             Batch::Seats(s) => self.seats.extend(
                 s.into_iter()

@@ -90,7 +90,25 @@ pub enum Batch {
 
 /// Receives batches as they are fetched.
 pub trait SnapshotSink: Send {
-    fn accept(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), String>>;
+    fn accept(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), SinkError>>;
+}
+
+/// Why a sink refused a batch: the fetch stops either way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkError {
+    /// The check was cancelled (on request, or the process is stopping).
+    Cancelled,
+    /// What stores the batches stopped; its own error says why.
+    Stopped,
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Cancelled => "cancelled",
+            Self::Stopped => "the writer stopped",
+        })
+    }
 }
 
 /// What a connector can do on its platform.
@@ -143,7 +161,7 @@ pub enum ConnectorError {
     /// The platform answered something we cannot read.
     Protocol(String),
     /// The sink refused a batch.
-    Sink(String),
+    Sink(SinkError),
 }
 
 impl ConnectorError {

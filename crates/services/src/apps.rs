@@ -7,7 +7,9 @@ use std::sync::Arc;
 use castellan_connectors::{PinterestConfig, PinterestConnector, TiktokConfig, TiktokConnector};
 use castellan_domain::apps::{AppStatus, Platform};
 use castellan_domain::audit::Actor;
-use castellan_domain::platform::{Batch, BoxFuture, Connector, ConnectorError, SnapshotSink};
+use castellan_domain::platform::{
+    Batch, BoxFuture, Connector, ConnectorError, SinkError, SnapshotSink,
+};
 use castellan_domain::tasks::{AppCheck, AppConnect, TaskFailure, TaskPayload, TaskTrigger};
 use castellan_domain::{AppId, AutomationAccountId, FieldError, PersonId, TaskId, WorkspaceId};
 use castellan_store::{App, NewApp, NewTask, Store, StoreError, Task};
@@ -498,10 +500,10 @@ impl Forward {
 }
 
 impl SnapshotSink for Forward {
-    fn accept(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), String>> {
+    fn accept(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
             if self.ctx.is_cancelled() {
-                return Err("cancelled".into());
+                return Err(SinkError::Cancelled);
             }
             self.pages += 1;
             self.items += match &batch {
@@ -519,10 +521,7 @@ impl SnapshotSink for Forward {
                     ctx.progress(done, None, &message).await;
                 }));
             }
-            self.tx
-                .send(batch)
-                .await
-                .map_err(|_| "the writer stopped".to_string())
+            self.tx.send(batch).await.map_err(|_| SinkError::Stopped)
         })
     }
 }

@@ -22,7 +22,8 @@ impl castellan_domain::platform::SnapshotSink for Discard {
     fn accept(
         &mut self,
         batch: castellan_domain::platform::Batch,
-    ) -> castellan_domain::platform::BoxFuture<'_, Result<(), String>> {
+    ) -> castellan_domain::platform::BoxFuture<'_, Result<(), castellan_domain::platform::SinkError>>
+    {
         use castellan_domain::platform::Batch;
         self.0 += match &batch {
             Batch::Seats(v) => v.len(),

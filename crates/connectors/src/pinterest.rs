@@ -20,8 +20,17 @@ use castellan_domain::platform::{
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use serde::de::DeserializeOwned;
+
 use crate::http::{Attempt, Http, HttpConfig};
 use crate::push;
+use crate::wire::decode;
+
+mod wire;
+use wire::{
+    AdAccountRow, AssetMemberRow, AssetRow, AssetsSummary, BulkAnswer, EmployerRow, InviteRow,
+    MemberRow, Page, PartnerRow, TokenAnswer, UserAccount,
+};
 
 pub const DEFAULT_BASE_URL: &str = "https://api.pinterest.com/v5";
 
@@ -90,20 +99,6 @@ fn read_json(
     }
 }
 
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn opt(v: &Value) -> Option<String> {
-    v.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
-
 impl PinterestConnector {
     pub fn new(cfg: PinterestConfig) -> Result<Self, ConnectorError> {
         let tokens =
@@ -151,16 +146,11 @@ impl PinterestConnector {
                 },
             )
             .await?;
-        let access = v["access_token"]
-            .as_str()
-            .ok_or_else(|| ConnectorError::Protocol("token answer without access_token".into()))?
-            .to_string();
-        let new_refresh = v["refresh_token"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or(refresh);
+        let answer: TokenAnswer = decode("/oauth/token", v)?;
+        let access = answer.access_token;
+        let new_refresh = answer.refresh_token.unwrap_or(refresh);
         if let Some(hook) = &self.cfg.on_refresh {
-            hook(&access, &new_refresh, v["expires_in"].as_i64().unwrap_or(0));
+            hook(&access, &new_refresh, answer.expires_in.unwrap_or(0));
         }
         *self.tokens.write().await = (access, Some(new_refresh));
         Ok(())
@@ -210,21 +200,17 @@ impl PinterestConnector {
     }
 
     /// Every item of a bookmark-paged list.
-    async fn pages(
+    async fn pages<T: DeserializeOwned>(
         &self,
         path: &str,
         stats: &mut FetchStats,
-        mut each: impl FnMut(Vec<Value>) -> Vec<Batch>,
+        mut each: impl FnMut(Vec<T>) -> Vec<Batch>,
         sink: &mut dyn SnapshotSink,
     ) -> Result<(), ConnectorError> {
         let mut pager = Bookmarks::new(self, path);
-        while let Some(v) = pager.next().await? {
+        while let Some(page) = pager.next::<T>().await? {
             stats.pages += 1;
-            let items = v["items"]
-                .as_array()
-                .cloned()
-                .ok_or_else(|| ConnectorError::Protocol(format!("{path}: no items")))?;
-            for batch in each(items) {
+            for batch in each(page.items) {
                 push(sink, stats, batch).await?;
             }
         }
@@ -250,27 +236,26 @@ impl PinterestConnector {
             self.pages(
                 &path,
                 stats,
-                |items| {
+                |items: Vec<MemberRow>| {
                     let mut seats = Vec::new();
                     let mut grants = Vec::new();
-                    for m in &items {
-                        let Some(id) = m["id"].as_str() else { continue };
+                    for m in items {
+                        grants.extend(summary_grants(
+                            &Holder::Member(m.id.clone()),
+                            m.assets_summary,
+                        ));
                         seats.push(SeatRecord {
-                            user_id: id.to_string(),
-                            username: opt(&m["user"]["username"]),
-                            email: opt(&m["user"]["email"]),
+                            user_id: m.id,
+                            username: m.user.username,
+                            email: m.user.email,
                             display_name: None,
-                            roles: strings(&m["business_roles"]),
+                            roles: m.business_roles,
                             kind: if system {
                                 SeatKind::SystemUser
                             } else {
                                 SeatKind::Member
                             },
                         });
-                        grants.extend(summary_grants(
-                            &Holder::Member(id.to_string()),
-                            &m["assets_summary"],
-                        ));
                     }
                     vec![Batch::Seats(seats), Batch::Grants(grants)]
                 },
@@ -291,18 +276,16 @@ impl PinterestConnector {
         self.pages(
             &format!("/businesses/{b}/invites?is_member=true"),
             stats,
-            |items| {
+            |items: Vec<InviteRow>| {
                 let seats = items
-                    .iter()
-                    .filter_map(|i| {
-                        Some(SeatRecord {
-                            user_id: format!("invite:{}", i["id"].as_str()?),
-                            username: opt(&i["user"]["username"]),
-                            email: opt(&i["user"]["email"]),
-                            display_name: None,
-                            roles: strings(&i["business_roles"]),
-                            kind: SeatKind::Invite,
-                        })
+                    .into_iter()
+                    .map(|i| SeatRecord {
+                        user_id: format!("invite:{}", i.id),
+                        username: i.user.username,
+                        email: i.user.email,
+                        display_name: None,
+                        roles: i.business_roles,
+                        kind: SeatKind::Invite,
                     })
                     .collect();
                 vec![Batch::Seats(seats)]
@@ -320,11 +303,11 @@ impl PinterestConnector {
     ) -> Result<HashMap<String, String>, ConnectorError> {
         let mut names: HashMap<String, String> = HashMap::new();
         let mut pager = Bookmarks::new(self, "/ad_accounts");
-        while let Some(v) = pager.next().await? {
+        while let Some(page) = pager.next::<AdAccountRow>().await? {
             stats.pages += 1;
-            for a in v["items"].as_array().into_iter().flatten() {
-                if let (Some(id), Some(name)) = (a["id"].as_str(), a["name"].as_str()) {
-                    names.insert(id.to_string(), name.to_string());
+            for a in page.items {
+                if let Some(name) = a.name {
+                    names.insert(a.id, name);
                 }
             }
         }
@@ -344,25 +327,25 @@ impl PinterestConnector {
             self.pages(
                 &format!("/businesses/{b}/assets?asset_type={kind}"),
                 stats,
-                |items| {
+                |items: Vec<AssetRow>| {
                     let assets = items
-                        .iter()
-                        .filter_map(|a| {
-                            let id = a["asset_id"].as_str()?.to_string();
+                        .into_iter()
+                        .map(|a| {
+                            let id = a.asset_id;
                             if kind == "CATALOG" || kind == "ASSET_GROUP" {
                                 per_asset.push(id.clone());
                             }
                             let name = names
                                 .get(&id)
                                 .cloned()
-                                .or_else(|| opt(&a["catalog_info"]["name"]))
-                                .or_else(|| opt(&a["asset_group_info"]["asset_group_name"]));
-                            Some(AssetRecord {
+                                .or_else(|| a.catalog_info.and_then(|c| c.name))
+                                .or_else(|| a.asset_group_info.and_then(|g| g.asset_group_name));
+                            AssetRecord {
                                 id,
                                 kind: kind.to_string(),
                                 name,
                                 owner_id: None,
-                            })
+                            }
                         })
                         .collect();
                     vec![Batch::Assets(assets)]
@@ -408,16 +391,15 @@ impl PinterestConnector {
             self.pages(
                 &format!("/businesses/{b}/partners?partner_type={kind}&assets_summary=true"),
                 stats,
-                |items| {
-                    for p in &items {
-                        let Some(id) = p["id"].as_str() else { continue };
-                        found.push((id.to_string(), opt(&p["user"]["username"])));
+                |items: Vec<PartnerRow>| {
+                    for p in items {
                         if internal {
                             grants.extend(summary_grants(
-                                &Holder::Partner(id.to_string()),
-                                &p["assets_summary"],
+                                &Holder::Partner(p.id.clone()),
+                                p.assets_summary,
                             ));
                         }
+                        found.push((p.id, p.user.username));
                     }
                     Vec::new()
                 },
@@ -470,14 +452,14 @@ impl PinterestConnector {
             let mut pages = 0;
             let path = format!("/businesses/{b}/assets/{asset}/members");
             let mut pager = Bookmarks::new(self, &path);
-            while let Some(v) = pager.next().await? {
+            while let Some(page) = pager.next::<AssetMemberRow>().await? {
                 pages += 1;
-                for m in v["items"].as_array().into_iter().flatten() {
-                    if let Some(u) = m["user"]["id"].as_str() {
+                for m in page.items {
+                    if let Some(u) = m.user.id {
                         grants.push(GrantRecord {
-                            holder: Holder::Member(u.to_string()),
+                            holder: Holder::Member(u),
                             asset_id: asset.clone(),
-                            permissions: strings(&m["permissions"]),
+                            permissions: m.permissions,
                         });
                     }
                 }
@@ -506,8 +488,8 @@ impl<'a> Bookmarks<'a> {
         }
     }
 
-    /// The next page's body, or `None` after the last.
-    async fn next(&mut self) -> Result<Option<Value>, ConnectorError> {
+    /// The next page, or `None` after the last.
+    async fn next<T: DeserializeOwned>(&mut self) -> Result<Option<Page<T>>, ConnectorError> {
         if self.done {
             return Ok(None);
         }
@@ -516,12 +498,12 @@ impl<'a> Bookmarks<'a> {
             Some(b) => format!("{}{sep}page_size=250&bookmark={b}", self.path),
             None => format!("{}{sep}page_size=250", self.path),
         };
-        let v = self.conn.get(&p).await?;
-        match v["bookmark"].as_str().filter(|b| !b.is_empty()) {
-            Some(b) => self.bookmark = Some(b.to_string()),
+        let page: Page<T> = decode(&self.path, self.conn.get(&p).await?)?;
+        match &page.bookmark {
+            Some(b) => self.bookmark = Some(b.clone()),
             None => self.done = true,
         }
-        Ok(Some(v))
+        Ok(Some(page))
     }
 }
 
@@ -588,20 +570,18 @@ fn calls(b: &str, change: &Change) -> Vec<(reqwest::Method, String, Value)> {
     }
 }
 
-fn summary_grants(holder: &Holder, summary: &Value) -> Vec<GrantRecord> {
-    let mut out = Vec::new();
-    for key in ["ad_accounts", "profiles"] {
-        for a in summary[key].as_array().into_iter().flatten() {
-            if let Some(id) = a["id"].as_str() {
-                out.push(GrantRecord {
-                    holder: holder.clone(),
-                    asset_id: id.to_string(),
-                    permissions: strings(&a["permissions"]),
-                });
-            }
-        }
-    }
-    out
+fn summary_grants(holder: &Holder, summary: Option<AssetsSummary>) -> Vec<GrantRecord> {
+    let summary = summary.unwrap_or_default();
+    summary
+        .ad_accounts
+        .into_iter()
+        .chain(summary.profiles)
+        .map(|a| GrantRecord {
+            holder: holder.clone(),
+            asset_id: a.id,
+            permissions: a.permissions,
+        })
+        .collect()
 }
 
 /// Pinterest's asset type names (`/members/{id}/assets?asset_type=`).
@@ -617,18 +597,20 @@ impl PinterestConnector {
     async fn member(&self, user_id: &str) -> Result<Option<SeatRecord>, ConnectorError> {
         let b = self.business();
         for system in [false, true] {
+            let path = format!("/businesses/{b}/members");
             let v = self
                 .get(&format!(
-                    "/businesses/{b}/members?member_ids={user_id}&fetch_system_users={system}&page_size=1"
+                    "{path}?member_ids={user_id}&fetch_system_users={system}&page_size=1"
                 ))
                 .await?;
-            if let Some(m) = v["items"].as_array().and_then(|i| i.first()) {
+            let page: Page<MemberRow> = decode(&path, v)?;
+            if let Some(m) = page.items.into_iter().next() {
                 return Ok(Some(SeatRecord {
                     user_id: user_id.to_string(),
-                    username: opt(&m["user"]["username"]),
-                    email: opt(&m["user"]["email"]),
+                    username: m.user.username,
+                    email: m.user.email,
                     display_name: None,
-                    roles: strings(&m["business_roles"]),
+                    roles: m.business_roles,
                     kind: if system {
                         SeatKind::SystemUser
                     } else {
@@ -654,19 +636,17 @@ impl PinterestConnector {
         );
         let mut pager = Bookmarks::new(self, &path);
         loop {
-            let v = match pager.next().await {
+            let page = match pager.next::<AssetRow>().await {
                 Err(ConnectorError::NotFound(_)) | Ok(None) => return Ok(None),
                 Err(e) => return Err(e),
-                Ok(Some(v)) => v,
+                Ok(Some(p)) => p,
             };
-            for a in v["items"].as_array().into_iter().flatten() {
-                if a["asset_id"].as_str() == Some(asset_id) {
-                    return Ok(Some(GrantRecord {
-                        holder: Holder::Member(user_id.to_string()),
-                        asset_id: asset_id.to_string(),
-                        permissions: strings(&a["permissions"]),
-                    }));
-                }
+            if let Some(a) = page.items.into_iter().find(|a| a.asset_id == asset_id) {
+                return Ok(Some(GrantRecord {
+                    holder: Holder::Member(user_id.to_string()),
+                    asset_id: asset_id.to_string(),
+                    permissions: a.permissions,
+                }));
             }
         }
     }
@@ -680,20 +660,19 @@ impl PinterestConnector {
         let b = self.business();
         let path = format!("/businesses/{b}/invites?is_member=true&invite_status=PENDING");
         let mut pager = Bookmarks::new(self, &path);
-        while let Some(v) = pager.next().await? {
-            for i in v["items"].as_array().into_iter().flatten() {
-                let iid = i["id"].as_str().unwrap_or_default();
-                let mail = i["user"]["email"].as_str();
-                if id == Some(iid)
+        while let Some(page) = pager.next::<InviteRow>().await? {
+            for i in page.items {
+                let mail = i.user.email.as_deref();
+                if id == Some(i.id.as_str())
                     || (email.is_some()
                         && mail.map(str::to_lowercase) == email.map(str::to_lowercase))
                 {
                     return Ok(Some(SeatRecord {
-                        user_id: format!("invite:{iid}"),
-                        username: opt(&i["user"]["username"]),
-                        email: mail.map(str::to_string),
+                        user_id: format!("invite:{}", i.id),
+                        username: i.user.username,
+                        email: i.user.email,
                         display_name: None,
-                        roles: strings(&i["business_roles"]),
+                        roles: i.business_roles,
                         kind: SeatKind::Invite,
                     }));
                 }
@@ -779,17 +758,17 @@ impl PinterestConnector {
                 })?;
                 body["invites"][0]["invite_id"] = json!(id);
             }
-            let answer = self.send(method, &path, Some(&body)).await?;
-            if let Some(item) = answer["items"].as_array().and_then(|v| v.first()) {
-                if let Some(ex) = item.get("exception").filter(|e| !e.is_null()) {
-                    let msg = ex["message"].as_str().unwrap_or("refused").to_string();
+            let answer: BulkAnswer = decode(&path, self.send(method, &path, Some(&body)).await?)?;
+            if let Some(item) = answer.items.into_iter().next() {
+                if let Some(ex) = item.exception {
+                    let msg = ex.message.unwrap_or_else(|| "refused".to_string());
                     // An invite already pending for the address is the outcome we wanted.
-                    if !(matches!(change, Change::Invite { .. }) && ex["code"] == 409) {
+                    if !(matches!(change, Change::Invite { .. }) && ex.code == Some(409)) {
                         return Err(ConnectorError::Rejected(msg));
                     }
                 }
-                if let Some(id) = item["invite"]["id"].as_str() {
-                    invite_id = Some(id.to_string());
+                if let Some(id) = item.invite.and_then(|i| i.id) {
+                    invite_id = Some(id);
                 }
             }
             if invite_id.is_none()
@@ -822,17 +801,17 @@ impl Connector for PinterestConnector {
 
     fn check(&self) -> BoxFuture<'_, Result<Connectivity, ConnectorError>> {
         Box::pin(async move {
-            let me = self.get("/user_account").await?;
-            let account_id = me["id"].as_str().unwrap_or_default().to_string();
+            let me: UserAccount = decode("/user_account", self.get("/user_account").await?)?;
+            let account_id = me.id.unwrap_or_default();
             let employers = self.get("/businesses/employers?page_size=250").await;
             let mut missing = Vec::new();
             let admin = match employers {
-                Ok(v) => v["items"].as_array().into_iter().flatten().any(|b| {
-                    b["id"].as_str() == Some(self.business())
-                        && strings(&b["business_roles"])
-                            .iter()
-                            .any(|r| r == "BIZ_ADMIN")
-                }),
+                Ok(v) => decode::<Page<EmployerRow>>("/businesses/employers", v)?
+                    .items
+                    .iter()
+                    .any(|b| {
+                        b.id == self.business() && b.business_roles.iter().any(|r| r == "BIZ_ADMIN")
+                    }),
                 Err(ConnectorError::Forbidden(_)) => {
                     missing.push("biz_access:read".to_string());
                     false
@@ -841,7 +820,7 @@ impl Connector for PinterestConnector {
             };
             Ok(Connectivity {
                 account_id,
-                account_name: opt(&me["username"]),
+                account_name: me.username,
                 admin,
                 missing_scopes: missing,
             })

@@ -518,3 +518,43 @@ async fn writes_take_effect_once_and_read_back() {
         assert!(member_now(&state(&emu, &path).await).is_none());
     }
 }
+
+/// A list answer without its paging field is an error naming the endpoint and the field, not
+/// a last page: a platform that renamed `page_info.total_page` would otherwise cut every
+/// fetch to its first page without a word.
+#[tokio::test]
+async fn a_page_without_its_paging_field_fails_naming_endpoint_and_field() {
+    use castellan_domain::platform::ConnectorError;
+    let emu = emulator().await;
+    for (suffix, field, conn, named) in [
+        (
+            "/bc/member/get/",
+            "data.page_info.total_page",
+            Box::new(tiktok(&emu)) as Box<dyn Connector>,
+            ["/bc/member/get/", "page_info", "total_page"],
+        ),
+        (
+            "/members",
+            "items",
+            Box::new(pinterest(&emu, sc::PINTEREST_AUTOMATION_TOKEN, None)),
+            ["/members", "items", "missing field"],
+        ),
+    ] {
+        let faults = json!({ "drop_field": { "path_suffix": suffix, "field": field } });
+        let r = reqwest::Client::new()
+            .put(format!("{}/_emulator/faults", emu.base_url()))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        let mut sink = Collect::default();
+        let err = conn.fetch(&mut sink).await.unwrap_err();
+        assert!(matches!(err, ConnectorError::Protocol(_)), "{err}");
+        assert!(!err.is_retryable());
+        let text = err.to_string();
+        for n in named {
+            assert!(text.contains(n), "{n:?} in {text}");
+        }
+    }
+}

@@ -31,6 +31,37 @@ pub struct Faults {
     /// Every write is refused with this message (Pinterest: 400; TikTok: code 40002): a
     /// fault no retry gets past.
     pub refuse_writes: Option<String>,
+    /// Answers of one endpoint lose one field, as if the platform had renamed it: a change
+    /// of wire format no retry gets past.
+    pub drop_field: Option<DropField>,
+}
+
+/// Which field to drop from which answers.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DropField {
+    /// Answers of requests whose path ends with this (e.g. `/bc/member/get/`).
+    pub path_suffix: String,
+    /// The field, as a dotted path in the JSON answer (e.g. `data.page_info`).
+    pub field: String,
+}
+
+impl DropField {
+    /// Removes the field from `v`, when there.
+    pub fn apply(&self, v: &mut serde_json::Value) {
+        let mut parts: Vec<&str> = self.field.split('.').collect();
+        let Some(last) = parts.pop() else { return };
+        let mut at = v;
+        for p in parts {
+            match at.get_mut(p) {
+                Some(next) => at = next,
+                None => return,
+            }
+        }
+        if let Some(o) = at.as_object_mut() {
+            o.remove(last);
+        }
+    }
 }
 
 impl Default for Faults {
@@ -47,6 +78,7 @@ impl Default for Faults {
             tiktok_qps: 0.0,
             fail_next_writes: 0,
             refuse_writes: None,
+            drop_field: None,
         }
     }
 }

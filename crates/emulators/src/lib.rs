@@ -205,7 +205,26 @@ async fn platform_faults(State(w): State<Arc<World>>, req: Request, next: Next) 
                 .into_response()
         };
     }
-    next.run(req).await
+    let answer = next.run(req).await;
+    match &f.drop_field {
+        Some(d) if path.ends_with(&d.path_suffix) => drop_field(answer, d).await,
+        _ => answer,
+    }
+}
+
+/// The answer without the field `d` names.
+async fn drop_field(answer: Response, d: &faults::DropField) -> Response {
+    let (parts, body) = answer.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "unreadable answer").into_response();
+    };
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    d.apply(&mut v);
+    let mut parts = parts;
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(v.to_string()))
 }
 
 pub fn router(world: Arc<World>) -> Router {

@@ -11,4 +11,5 @@ mod matrix;
 mod rotation;
 mod sync;
 mod web;
+mod wire_format;
 mod worker;

@@ -1,0 +1,112 @@
+//! App details → Reports: each check's counts and the seats of people who left, and the link
+//! a report e-mail carries.
+
+use super::head::{AppHead, app_id, load_head};
+use crate::state::AppState;
+use crate::web::{Chrome, Nav, Web, WebResult, page, when};
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use castellan_domain::policy::Action;
+use castellan_domain::reports::{CheckSummary, ReportStatus};
+
+pub struct ReportRow {
+    pub id: String,
+    pub created: String,
+    pub status: String,
+    pub open: bool,
+    pub summary: String,
+    pub pending: Vec<PendingRow>,
+    pub resolution: String,
+}
+
+pub struct PendingRow {
+    pub user_id: String,
+    pub email: String,
+    pub person: String,
+    pub roles: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/app_reports.html")]
+pub struct ReportsPage {
+    chrome: Chrome,
+    head: AppHead,
+    reports: Vec<ReportRow>,
+}
+
+/// What a check changed, in words; `pending` is the number of seats the report lists for
+/// removal (the report's own list, not a count stored beside it).
+fn report_summary(c: &CheckSummary, pending: usize) -> String {
+    format!(
+        "{} new, {} changed, {} vanished seats; {} asset and {} grant changes; {} awaiting removal",
+        c.seats_new,
+        c.seats_changed,
+        c.seats_vanished,
+        c.assets_new + c.assets_changed + c.assets_vanished,
+        c.grants_new + c.grants_changed + c.grants_vanished,
+        pending
+    )
+}
+
+pub async fn reports(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
+    web.require(Action::ReadApps)?;
+    let id = app_id(&id)?;
+    let (_, head) = load_head(&s, &web, id, None, "reports").await?;
+    let reports = s
+        .store
+        .ws(web.ws())
+        .reports(id, 20)
+        .await?
+        .into_iter()
+        .map(|r| ReportRow {
+            open: r.status == ReportStatus::Open,
+            summary: report_summary(&r.summary.counts, r.pending_removal.len()),
+            resolution: r
+                .resolution
+                .as_ref()
+                .and_then(|v| {
+                    v.get("reason")
+                        .and_then(|x| x.as_str())
+                        .map(|x| format!("Dismissed: {x}"))
+                })
+                .unwrap_or_default(),
+            pending: r
+                .pending_removal
+                .into_iter()
+                .map(|p| PendingRow {
+                    user_id: p.user_id,
+                    email: p.email.unwrap_or_default(),
+                    person: format!("{} <{}>", p.person, p.person_email),
+                    roles: p.roles.join(", "),
+                })
+                .collect(),
+            status: r.status.as_str().replace('_', " "),
+            created: when(&r.created_at),
+            id: r.id,
+        })
+        .collect();
+    page(
+        &web,
+        &ReportsPage {
+            chrome: web.chrome(Nav::Apps, format!("{} · Reports", head.label)),
+            head,
+            reports,
+        },
+    )
+}
+
+/// A report's own address (the report e-mail links here): the Reports tab, at that report.
+pub async fn report_link(
+    State(s): State<AppState>,
+    web: Web,
+    Path((id, report)): Path<(String, String)>,
+) -> WebResult {
+    web.require(Action::ReadApps)?;
+    let id = app_id(&id)?;
+    let r = s.store.ws(web.ws()).report(id, &report).await?;
+    Ok(
+        axum::response::Redirect::to(&format!("/apps/{id}/reports#report-{}", r.id))
+            .into_response(),
+    )
+}

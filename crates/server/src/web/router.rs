@@ -1,0 +1,142 @@
+//! The web app's routes: every page and form action, behind the CSRF guard.
+
+use super::guard::guard;
+use super::session::home;
+use super::{
+    accounts, activity, apps, assets, automation, directory, guests, members, settings, signin,
+};
+use crate::state::AppState;
+use axum::Router;
+use axum::middleware::{self};
+use axum::routing::{get, post};
+
+/// Every web route. Reading works with JavaScript off: pages, tabs, paging and search are GET
+/// links and forms; actions are POST forms that answer with a redirect.
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route(
+            "/welcome",
+            get(guests::welcome).post(guests::welcome_submit),
+        )
+        .route("/static/{file}", get(assets::serve))
+        .route("/signin", get(signin::page).post(signin::submit))
+        .route("/signout", post(signin::signout))
+        .route(
+            "/password",
+            get(signin::password_page).post(signin::password_submit),
+        )
+        .route("/apps", get(apps::list))
+        .route(
+            "/apps/connect",
+            get(apps::connect_page).post(apps::connect_submit),
+        )
+        .route("/apps/{id}", get(apps::details))
+        .route("/apps/{id}/members", get(apps::members))
+        .route("/apps/{id}/assets", get(apps::assets))
+        .route("/apps/{id}/reports", get(apps::reports))
+        .route("/apps/{id}/activity", get(apps::activity))
+        .route("/apps/{id}/settings", get(apps::settings))
+        .route("/apps/{id}/check", post(apps::check))
+        .route("/apps/{id}/rotation", post(apps::rotation_submit))
+        .route("/apps/{id}/progress", get(apps::progress))
+        .route(
+            "/apps/{id}/remove",
+            get(apps::remove_page).post(apps::remove_submit),
+        )
+        .route(
+            "/apps/{id}/members/{user}/match",
+            get(members::match_page).post(members::match_submit),
+        )
+        .route(
+            "/apps/{id}/members/{user}/exempt",
+            get(members::exempt_page).post(members::exempt_submit),
+        )
+        .route(
+            "/apps/{id}/members/{user}/unexempt",
+            post(members::unexempt_submit),
+        )
+        .route(
+            "/apps/{id}/members/{user}/unmatch",
+            post(members::unmatch_submit),
+        )
+        .route(
+            "/apps/{id}/members/{user}/remove",
+            get(members::remove_page),
+        )
+        .route("/apps/{id}/members/{user}/role", get(members::role_page))
+        .route("/apps/{id}/invite", get(members::invite_page))
+        .route(
+            "/apps/{id}/access",
+            get(members::access_page).post(members::access_submit),
+        )
+        .route("/apps/{id}/changes/preview", post(members::preview))
+        .route("/apps/{id}/changes", post(members::queue))
+        .route("/apps/{id}/reports/{report}", get(apps::report_link))
+        .route(
+            "/apps/{id}/reports/{report}/apply",
+            get(members::apply_page).post(members::apply_submit),
+        )
+        .route(
+            "/apps/{id}/reports/{report}/dismiss",
+            get(members::dismiss_page).post(members::dismiss_submit),
+        )
+        .route("/automation", get(automation::list))
+        .route("/automation/{id}", get(automation::task))
+        .route("/automation/{id}/cancel", post(automation::cancel))
+        .route("/directory", get(directory::list))
+        .route(
+            "/directory/import",
+            get(directory::import_page).post(directory::import_submit),
+        )
+        .route("/directory/guests", get(guests::list))
+        .route(
+            "/directory/guests/invite",
+            get(guests::invite_page).post(guests::invite_submit),
+        )
+        .route("/directory/guests/{id}/resend", post(guests::resend))
+        .route("/directory/guests/{id}/revoke", post(guests::revoke))
+        .route("/directory/guests/{id}/link", post(guests::show_link))
+        .route("/directory/{id}/deactivate", post(directory::deactivate))
+        .route("/directory/{id}/reactivate", post(directory::reactivate))
+        .route("/activity", get(activity::list))
+        .route("/activity/verify", get(activity::verify))
+        .route("/accounts", get(accounts::list))
+        .route("/accounts/export.csv", get(accounts::export))
+        .route(
+            "/accounts/add",
+            get(accounts::add_page).post(accounts::add_submit),
+        )
+        .route("/accounts/{id}", get(accounts::account))
+        .route(
+            "/accounts/{id}/connect",
+            get(accounts::connect_page).post(accounts::connect_submit),
+        )
+        .route("/accounts/{id}/reveal", post(accounts::reveal))
+        .route(
+            "/accounts/{id}/rotation/confirm",
+            post(accounts::confirm_rotation),
+        )
+        .route(
+            "/accounts/{id}/share",
+            get(accounts::share_page).post(accounts::share_submit),
+        )
+        .route(
+            "/accounts/{id}/shares/{share}/remove",
+            post(accounts::unshare_submit),
+        )
+        .route("/settings", get(settings::page_))
+        .route("/settings/workspace", post(settings::workspace_submit))
+        .route("/settings/people", post(settings::person_create))
+        .route("/settings/people/{id}", post(settings::person_update))
+        .route(
+            "/settings/platform-apps",
+            post(settings::platform_app_submit),
+        )
+        .route(
+            "/settings/tokens",
+            get(settings::tokens_page).post(settings::token_create),
+        )
+        .route("/settings/tokens/{id}/revoke", post(settings::token_revoke))
+        .layer(middleware::from_fn_with_state(state, guard))
+}

@@ -1,0 +1,143 @@
+//! Share access to the app: pick people of the directory, plan every invitation, queue them.
+
+use super::common::{AssetChoice, asset_choices, members_url};
+use crate::state::AppState;
+use crate::web::apps::app_id;
+use crate::web::{Chrome, Form, Nav, Web, WebError, WebResult, invalid};
+use askama::Template;
+use axum::extract::{Path, State};
+use castellan_domain::changes::roles;
+use castellan_domain::policy::Action;
+
+// ------------------------------------------------------------------ Share access
+
+#[derive(Template)]
+#[template(path = "web/access.html", blocks = ["dialog"])]
+pub struct AccessPage {
+    chrome: Chrome,
+    standalone: bool,
+    app_id: String,
+    app_label: String,
+    platform: &'static str,
+    /// Active people of the directory: (id, name, e-mail).
+    people: Vec<(String, String, String)>,
+    roles: Vec<&'static str>,
+    assets: Vec<AssetChoice>,
+    back: String,
+    errors: crate::web::Errors,
+}
+
+async fn access_view(
+    s: &AppState,
+    web: &Web,
+    app: &castellan_store::App,
+    errors: crate::web::Errors,
+) -> Result<AccessPage, WebError> {
+    let filter = castellan_store::IdentityFilter {
+        query: None,
+        active: Some(true),
+    };
+    let people = s
+        .store
+        .ws(web.ws())
+        .identities(&filter, None, 200)
+        .await?
+        .items
+        .into_iter()
+        .map(|i| {
+            let name = i
+                .display_name
+                .clone()
+                .unwrap_or_else(|| i.user_name.clone());
+            (i.id.to_string(), name, i.primary_email)
+        })
+        .collect();
+    Ok(AccessPage {
+        chrome: web.chrome(Nav::Apps, format!("Share access to {}", app.label)),
+        standalone: !web.htmx || errors.any(),
+        app_id: app.id.to_string(),
+        app_label: app.label.clone(),
+        platform: crate::web::apps::platform_name(app.platform),
+        people,
+        roles: roles(app.platform).to_vec(),
+        assets: asset_choices(s, web, app).await?,
+        back: if web.require(Action::ReadApps).is_ok() {
+            members_url(&app.id.to_string(), "onboarded")
+        } else {
+            "/accounts".into()
+        },
+        errors,
+    })
+}
+
+/// The Share access dialog (the app's Owners and Admins).
+pub async fn access_page(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
+    let id = app_id(&id)?;
+    let app = crate::api::access::app_for_sharing(&s, &web.caller, id).await?;
+    let v = access_view(&s, &web, &app, crate::web::Errors::default()).await?;
+    dialog!(web, v, true)
+}
+
+pub async fn access_submit(
+    State(s): State<AppState>,
+    web: Web,
+    Path(id): Path<String>,
+    form: Form,
+) -> WebResult {
+    let id = app_id(&id)?;
+    let app = crate::api::access::app_for_sharing(&s, &web.caller, id).await?;
+    let req = crate::api::access::ShareAccessRequest {
+        identity_ids: form.all("identity_id"),
+        app_role: form.get("app_role").to_string(),
+        business_role: form.get("business_role").to_string(),
+        assets: form
+            .all("grant")
+            .into_iter()
+            .filter_map(|g| {
+                let (asset, perm) = g.split_once(':')?;
+                Some(crate::api::members::AssetPermissionsBody {
+                    asset_id: asset.to_string(),
+                    permissions: vec![perm.to_string()],
+                })
+            })
+            .collect(),
+    };
+    let result = async {
+        let share = crate::api::access::share_request(&req)?;
+        castellan_services::access::share_app(
+            &s.services,
+            web.ws(),
+            &web.caller.actor(),
+            Some(web.p().person_id),
+            &app,
+            share,
+        )
+        .await
+        .map_err(crate::error::queue_error)
+    }
+    .await;
+    match result {
+        Ok(shared) => {
+            let who: Vec<String> = shared.iter().map(|x| x.email.clone()).collect();
+            let back = if web.require(Action::ReadApps).is_ok() {
+                members_url(&app.id.to_string(), "invited")
+            } else {
+                "/accounts".into()
+            };
+            Ok(crate::web::done(
+                &web,
+                &back,
+                crate::web::Flash::success(format!(
+                    "Shared {} with {}. Invitations are on their way; each of them now has the app's card.",
+                    app.label,
+                    who.join(", ")
+                )),
+            ))
+        }
+        Err(e) => {
+            let errors = crate::web::Errors::from_api(e, &["identity_ids", "role"])?;
+            let v = access_view(&s, &web, &app, errors).await?;
+            invalid(&web, &v)
+        }
+    }
+}

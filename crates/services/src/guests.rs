@@ -51,7 +51,7 @@ async fn compose(
         Timestamp,
         String,
         String,
-        castellan_store::accounts::SealedSecret,
+        castellan_store::SealedSecret,
     ),
     ServiceError,
 > {

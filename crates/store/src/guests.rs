@@ -9,8 +9,8 @@ use castellan_domain::{GuestInviteId, PersonId, Timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::accounts::{SealedSecret, put_owned_secret, sealed_from_row};
 use crate::audit::append;
+use crate::secrets::{SealedSecret, put_owned_secret, sealed_from_row};
 use crate::{
     Person, Result, Scoped, Store, StoreError, get_id, get_opt_time, get_time, ms, unique_as,
 };

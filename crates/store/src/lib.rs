@@ -8,12 +8,16 @@
 pub mod accounts;
 pub mod apps;
 mod audit;
+pub mod cards;
 mod check;
 mod directory;
 pub mod guests;
 pub mod members;
+pub mod oauth;
 pub mod people;
 pub mod records;
+pub mod rotation;
+pub mod secrets;
 mod sql;
 mod tasks;
 mod workspaces;
@@ -25,18 +29,19 @@ use castellan_domain::{Env, ValidationErrors, WorkspaceId};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-pub use accounts::{
-    AccountCard, AutomationAccount, HeldCard, NewAutomationAccount, OauthState, PlatformApp,
-    SealedSecret, Share, ShareTarget, StoredSecret,
-};
+pub use accounts::{AutomationAccount, NewAutomationAccount};
 pub use apps::{App, AppCounts, AssetHolders, Exemption, Holding, NewApp, RemovedApp, Seat};
 pub use audit::{AuditFilter, AuditTx};
+pub use cards::{AccountCard, HeldCard, Share, ShareTarget};
 pub use castellan_domain::reports::CheckSummary;
 pub use check::{CheckLease, CheckRun};
 pub use directory::{IdentityFilter, ImportSummary};
 pub use members::{AppRole, Email, PendingRemoval, Report};
+pub use oauth::{OauthState, PlatformApp};
 pub use people::PersonUpdate;
 pub use records::*;
+pub use rotation::DueRotation;
+pub use secrets::{SealedSecret, StoredSecret};
 pub use tasks::{ClaimedTask, LEASE_LOST, NewTask, TaskEnd, TaskFilter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

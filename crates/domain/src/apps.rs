@@ -17,6 +17,25 @@ named_enum! {
 }
 
 named_enum! {
+    /// What a seat is on the platform.
+    pub enum SeatKind {
+        Member = "member",
+        SystemUser = "system_user",
+        /// A pending invitation (not a member yet).
+        Invite = "invite",
+        /// A user of a partner business (seen through a connected native partner).
+        PartnerUser = "partner_user",
+    }
+}
+
+impl SeatKind {
+    /// Only a member's or a system user's seat belongs to a person of the directory.
+    pub fn has_person(self) -> bool {
+        matches!(self, Self::Member | Self::SystemUser)
+    }
+}
+
+named_enum! {
     /// Who decided a seat's match: a check (`auto`), or a person (`manual`: a match, unmatch
     /// or exemption that checks leave alone).
     pub enum MatchSource {

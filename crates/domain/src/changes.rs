@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::FieldError;
 use crate::apps::Platform;
-use crate::platform::SeatKind;
+use crate::apps::SeatKind;
 
 /// The business roles of a platform, as it names them.
 pub fn roles(platform: Platform) -> &'static [&'static str] {
@@ -195,7 +195,7 @@ pub struct SeatView {
     pub email: Option<String>,
     pub username: Option<String>,
     pub roles: Vec<String>,
-    pub kind: crate::platform::SeatKind,
+    pub kind: SeatKind,
     pub state: crate::apps::SeatState,
     /// (asset id, asset type, permissions), sorted by asset id.
     pub grants: Vec<(String, String, Vec<String>)>,

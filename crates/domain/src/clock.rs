@@ -98,6 +98,15 @@ impl Env {
     /// A new time-ordered id.
     pub fn new_uuid(&self) -> uuid::Uuid {
         let now = self.now();
-        self.with_rng(|r| crate::ids::new_v7(now, r))
+        self.with_rng(|r| new_v7(now, r))
     }
 }
+
+/// A UUIDv7 for `now`: time-ordered, its random bits from `rng`.
+pub fn new_v7(now: Timestamp, rng: &mut dyn rand::RngCore) -> uuid::Uuid {
+    let mut bytes = [0u8; 10];
+    rng.fill_bytes(&mut bytes);
+    let ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(ms, &bytes).into_uuid()
+}
+

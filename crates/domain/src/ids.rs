@@ -18,7 +18,7 @@ macro_rules! typed_id {
 
         impl $name {
             pub fn generate(now: Timestamp, rng: &mut dyn RngCore) -> Self {
-                Self(new_v7(now, rng))
+                Self(crate::clock::new_v7(now, rng))
             }
             pub fn new(env: &crate::clock::Env) -> Self {
                 Self(env.new_uuid())
@@ -59,13 +59,6 @@ typed_id!(
     ShareId,
     GuestInviteId
 );
-
-pub fn new_v7(now: Timestamp, rng: &mut dyn RngCore) -> Uuid {
-    let mut bytes = [0u8; 10];
-    rng.fill_bytes(&mut bytes);
-    let ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
-    uuid::Builder::from_unix_timestamp_millis(ms, &bytes).into_uuid()
-}
 
 #[cfg(test)]
 mod tests {

@@ -82,41 +82,6 @@ impl MatchConfig {
 
 /// Checks the matching part of workspace settings: `email_domain_aliases`, when present, must
 /// map domain names to domain names.
-/// A domain name such as `acme.com`: dotted labels of letters, digits and dashes.
-pub fn is_domain_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.contains('.')
-        && s.split('.')
-            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-}
-
-pub fn check_settings(settings: &serde_json::Value) -> Result<(), crate::FieldError> {
-    let field = "settings.email_domain_aliases";
-    let Some(v) = settings.get("email_domain_aliases") else {
-        return Ok(());
-    };
-    let Some(map) = v.as_object() else {
-        return Err(crate::FieldError::new(
-            field,
-            "must be an object mapping alias domains to main domains",
-        ));
-    };
-    let domain = is_domain_name;
-    for (alias, main) in map {
-        match main.as_str() {
-            Some(m) if domain(alias.trim()) && domain(m.trim()) => {}
-            _ => {
-                return Err(crate::FieldError::new(
-                    field,
-                    format!("{alias:?} must map to a domain name such as \"acme.com\""),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn push_lower(out: &mut String, s: &str) {
     if s.is_ascii() {
         out.extend(s.bytes().map(|b| b.to_ascii_lowercase() as char));
@@ -333,6 +298,7 @@ pub fn match_all<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workspace::check_settings;
     use uuid::Uuid;
 
     #[test]

@@ -84,7 +84,7 @@ impl WorkspaceSettings {
                 "settings must be a JSON object",
             ));
         };
-        crate::matching::check_settings(v)?;
+        check_settings(v)?;
         if let Some(x) = obj.get("max_removal_share")
             && !x.is_f64()
             && !x.is_i64()
@@ -124,7 +124,7 @@ impl WorkspaceSettings {
     }
 
     pub fn validate(&self) -> Result<(), crate::FieldError> {
-        let domain = crate::matching::is_domain_name;
+        let domain = is_domain_name;
         for (alias, main) in &self.email_domain_aliases {
             if !(domain(alias.trim()) && domain(main.trim())) {
                 return Err(crate::FieldError::new(
@@ -144,3 +144,39 @@ impl WorkspaceSettings {
         Ok(())
     }
 }
+
+/// A domain name such as `acme.com`: dotted labels of letters, digits and dashes.
+pub fn is_domain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.contains('.')
+        && s.split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}
+
+pub fn check_settings(settings: &serde_json::Value) -> Result<(), FieldError> {
+    let field = "settings.email_domain_aliases";
+    let Some(v) = settings.get("email_domain_aliases") else {
+        return Ok(());
+    };
+    let Some(map) = v.as_object() else {
+        return Err(FieldError::new(
+            field,
+            "must be an object mapping alias domains to main domains",
+        ));
+    };
+    let domain = is_domain_name;
+    for (alias, main) in map {
+        match main.as_str() {
+            Some(m) if domain(alias.trim()) && domain(m.trim()) => {}
+            _ => {
+                return Err(FieldError::new(
+                    field,
+                    format!("{alias:?} must map to a domain name such as \"acme.com\""),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+

@@ -109,4 +109,3 @@ pub fn new_v7(now: Timestamp, rng: &mut dyn rand::RngCore) -> uuid::Uuid {
     let ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
     uuid::Builder::from_unix_timestamp_millis(ms, &bytes).into_uuid()
 }
-

@@ -179,4 +179,3 @@ pub fn check_settings(settings: &serde_json::Value) -> Result<(), FieldError> {
     }
     Ok(())
 }
-

@@ -178,7 +178,7 @@ fn change_request_per_action(doc: &mut OpenApi) {
         "confirm_large_removal": { "type": "boolean", "description": "Needed when the change removes more than the workspace's share of seats (20%)." }
     });
     let seat = json!({ "type": "string", "description": "The seat (its platform user id)." });
-    let role = json!({ "type": "string", "enum": castellan_domain::changes::ALL_ROLES,
+    let role = json!({ "type": "string", "enum": castellan_domain::roles::ALL_ROLES,
         "description": "Business role as the platform names it: Pinterest `BIZ_ADMIN`/`EMPLOYEE`, TikTok `ADMIN`/`STANDARD` (the other platform's role is refused with 409)." });
     let email = serde_json::to_value(crate::api::schema::email()).expect("a schema serialises");
     let variant = |action: &str, required: &[&str], fields: serde_json::Value| {

@@ -3,7 +3,7 @@
 //! CLI) and the task, so both see the same steps and the same input hash.
 
 use castellan_domain::audit::Actor;
-use castellan_domain::changes::{self, Options, OutcomeKind, Plan, Refusal, Request, StepOutcome};
+use castellan_domain::changes::{Options, OutcomeKind, Plan, Refusal, Request, StepOutcome};
 use castellan_domain::tasks::{MembersChange, TaskFailure, TaskTrigger};
 use castellan_domain::{AppId, FieldError, PersonId, WorkspaceId};
 use castellan_store::{App, NewTask, Store};
@@ -64,7 +64,7 @@ pub async fn preview(
     let settings = castellan_domain::workspace::WorkspaceSettings::from_json(
         &scoped.workspace().await?.settings,
     );
-    let plan = changes::plan(
+    let plan = castellan_domain::planning::plan(
         request,
         &seats,
         &facts,

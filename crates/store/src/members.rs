@@ -3,8 +3,9 @@
 //! deprovisioning reports and the outbox.
 
 use castellan_domain::audit::{Actor, NewAuditEvent, Outcome};
-use castellan_domain::changes::{AppFacts, Change, SeatView, Step, admin_role};
+use castellan_domain::changes::{AppFacts, Change, SeatView, Step};
 use castellan_domain::platform::{Applied, Holder};
+use castellan_domain::roles::admin_role;
 use castellan_domain::snapshot::{Digests, Row, Table, holder_key};
 use castellan_domain::{AppId, IdentityId, TaskId, Timestamp};
 use sqlx::{AnyConnection, Row as _};
@@ -286,7 +287,14 @@ impl Scoped<'_> {
                 .map(|h| (h.asset_id, h.asset_kind.unwrap_or_default(), h.permissions))
                 .collect();
         }
-        let admin = serde_json::to_string(&[admin_role(app.platform)]).expect("role serialises");
+        // `roles::is_business_admin` in SQL: the stored roles (a JSON array of strings) hold
+        // the admin role as one element, quoted; `_` is escaped, LIKE's one-character wildcard.
+        let admin = format!(
+            "%{}%",
+            serde_json::to_string(admin_role(app.platform))
+                .expect("role serialises")
+                .replace('_', "\\_")
+        );
         let counts = sqlx::query(
             "SELECT COUNT(*) AS n FROM app_seats WHERE app_id = $1 AND vanished_at IS NULL AND kind IN ('member', 'system_user')",
         )
@@ -294,7 +302,7 @@ impl Scoped<'_> {
         .fetch_one(p)
         .await?;
         let admins = sqlx::query(
-            "SELECT user_id FROM app_seats WHERE app_id = $1 AND vanished_at IS NULL AND kind IN ('member', 'system_user') AND roles = $2",
+            "SELECT user_id FROM app_seats WHERE app_id = $1 AND vanished_at IS NULL AND kind IN ('member', 'system_user') AND roles LIKE $2 ESCAPE '\\'",
         )
         .bind(&a)
         .bind(&admin)

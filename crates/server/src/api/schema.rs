@@ -291,7 +291,7 @@ pub fn business_role() -> RefOr<Schema> {
     Schema::Object(
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .enum_values(Some(castellan_domain::changes::ALL_ROLES))
+            .enum_values(Some(castellan_domain::roles::ALL_ROLES))
             .description(Some(
                 "Pinterest `BIZ_ADMIN`/`EMPLOYEE`, TikTok `ADMIN`/`STANDARD`",
             ))

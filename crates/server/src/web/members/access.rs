@@ -6,8 +6,8 @@ use crate::web::apps::app_id;
 use crate::web::{Chrome, Form, Nav, Web, WebError, WebResult, invalid};
 use askama::Template;
 use axum::extract::{Path, State};
-use castellan_domain::changes::roles;
 use castellan_domain::policy::Action;
+use castellan_domain::roles::roles;
 
 // ------------------------------------------------------------------ Share access
 

@@ -2,7 +2,7 @@
 
 use crate::state::AppState;
 use crate::web::{Web, WebError};
-use castellan_domain::changes::asset_permissions;
+use castellan_domain::roles::asset_permissions;
 
 pub(crate) fn members_url(app: &str, tab: &str) -> String {
     format!("/apps/{app}/members?tab={tab}")

@@ -6,8 +6,8 @@ use crate::web::apps::{AppHead, app_id, load_head};
 use crate::web::{Chrome, Nav, Web, WebResult, invalid};
 use askama::Template;
 use axum::extract::{Path, State};
-use castellan_domain::changes::roles;
 use castellan_domain::policy::Action;
+use castellan_domain::roles::roles;
 
 #[derive(Template)]
 #[template(path = "web/invite.html", blocks = ["dialog"])]

@@ -6,8 +6,6 @@
 //! permissions) and carries a hash of exactly those inputs, so a plan previewed earlier can
 //! be refused when the data it was computed from has changed since.
 
-use sha2::Digest;
-
 use crate::FieldError;
 use crate::apps::Platform;
 use crate::apps::SeatKind;

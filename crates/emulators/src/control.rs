@@ -13,10 +13,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::common::now_ms;
+use crate::faults::Faults;
 use crate::pinterest_state::{self as ps, AssetType, Role, perm_bits, perm_names};
 use crate::scenario::{self, Scale, Scenario, ScenarioSource};
 use crate::tiktok_state::{self as ts, BcRole, role_field};
-use crate::{Faults, World};
+use crate::world::World;
 
 type W = State<Arc<World>>;
 

@@ -17,10 +17,10 @@ pub mod pinterest_state;
 pub mod scenario;
 pub mod tiktok;
 pub mod tiktok_state;
+pub mod world;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
@@ -28,70 +28,12 @@ use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use rand::rngs::StdRng;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::Rng;
 use serde_json::json;
 
 pub use faults::Faults;
 pub use scenario::{OnePlatform, Scale, ScenarioSource};
-
-/// Everything the emulators hold.
-pub struct World {
-    pub pinterest: Mutex<pinterest_state::State>,
-    pub tiktok: Mutex<tiktok_state::State>,
-    pub faults: Mutex<Faults>,
-    pub limiter: Mutex<faults::Limiter>,
-    rng: Mutex<StdRng>,
-    counts: Mutex<BTreeMap<String, u64>>,
-    pub source: Mutex<ScenarioSource>,
-    pub seed: u64,
-}
-
-impl World {
-    pub fn new(source: ScenarioSource, seed: u64, faults: Faults) -> Result<Self, String> {
-        let (p, t) = source.build(seed)?;
-        Ok(Self {
-            pinterest: Mutex::new(p),
-            tiktok: Mutex::new(t),
-            faults: Mutex::new(faults),
-            limiter: Mutex::default(),
-            rng: Mutex::new(StdRng::seed_from_u64(seed)),
-            counts: Mutex::default(),
-            source: Mutex::new(source),
-            seed,
-        })
-    }
-
-    /// Replaces both platforms' state with a freshly built scenario.
-    pub fn reset(&self, source: ScenarioSource) -> Result<(), String> {
-        let (p, t) = source.build(self.seed)?;
-        *self.pinterest.lock().expect("state") = p;
-        *self.tiktok.lock().expect("state") = t;
-        *self.source.lock().expect("source") = source;
-        self.limiter.lock().expect("limiter").reset();
-        self.counts.lock().expect("counts").clear();
-        Ok(())
-    }
-
-    pub fn random_hex(&self, bytes: usize) -> String {
-        let mut b = vec![0u8; bytes];
-        self.rng.lock().expect("rng").fill_bytes(&mut b);
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
-
-    pub fn request_id(&self) -> String {
-        let n: u64 = self.rng.lock().expect("rng").r#gen();
-        format!("2026{n:016x}")
-    }
-
-    pub fn counts(&self) -> BTreeMap<String, u64> {
-        self.counts.lock().expect("counts").clone()
-    }
-
-    pub fn clear_counts(&self) {
-        self.counts.lock().expect("counts").clear();
-    }
-}
+pub use world::World;
 
 /// A route's name for counting: method and path with ids replaced by `{id}`.
 fn endpoint_name(method: &str, path: &str) -> String {

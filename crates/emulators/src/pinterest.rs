@@ -27,12 +27,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use crate::World;
 use crate::common::{Query, now_ms, parse_id};
 use crate::paging::{decode_bookmark, encode_bookmark};
 use crate::pinterest_state::{
     AssetType, Grant, Invite, InviteStatus, Role, State as PState, Token, perm_bits, perm_names,
 };
+use crate::world::World;
 
 #[derive(Debug)]
 pub struct PErr {

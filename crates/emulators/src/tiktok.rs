@@ -28,12 +28,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
-use crate::World;
 use crate::common::{Query, parse_id};
 use crate::paging::page_info;
 use crate::tiktok_state::{
     ASSET_TYPES, AssetRole, BcRole, Pending, State as TState, Token, role_field,
 };
+use crate::world::World;
 
 #[derive(Debug)]
 pub struct TErr {

@@ -1,12 +1,9 @@
 //! Who is calling: browser sessions (HttpOnly cookie + CSRF header for writes) and API
 //! tokens (`Authorization: Bearer`). Passwords are argon2id; sign-in is throttled per e-mail.
 
-use std::time::Duration;
-
 use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
-use castellan_domain::Timestamp;
 use castellan_domain::audit::Actor;
 use castellan_domain::auth::{generate_secret, hash_secret};
 use castellan_domain::policy::{Action, AuthMethod, Principal, authorize};
@@ -19,62 +16,8 @@ pub const SESSION_COOKIE: &str = "castellan_session";
 pub const CSRF_COOKIE: &str = "castellan_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+pub use crate::throttle::Throttle;
 pub use castellan_services::people::{hash_password, verify_password};
-
-/// Counts failed sign-ins per key (the canonical e-mail) in a sliding window. The failures
-/// live in the database, so every process sharing it sees the same count: a guesser cannot
-/// spread tries over several `serve` processes.
-pub struct Throttle {
-    max: u32,
-    window: Duration,
-}
-
-impl Throttle {
-    pub fn new(max: u32, window: Duration) -> Self {
-        Self { max, window }
-    }
-
-    fn window(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.window).unwrap_or_default()
-    }
-
-    /// `Ok(Err(seconds to wait))` when the key has used up its failures.
-    pub async fn check(
-        &self,
-        store: &castellan_store::Store,
-        key: &str,
-        now: Timestamp,
-    ) -> Result<Result<(), u64>, castellan_store::StoreError> {
-        let window = self.window();
-        let (n, oldest) = store
-            .signin_failures(&hash_secret(key), now - window)
-            .await?;
-        if n >= i64::from(self.max) {
-            let oldest = oldest.unwrap_or(now);
-            return Ok(Err((oldest + window - now).num_seconds().max(1) as u64));
-        }
-        Ok(Ok(()))
-    }
-
-    pub async fn fail(
-        &self,
-        store: &castellan_store::Store,
-        key: &str,
-        now: Timestamp,
-    ) -> Result<(), castellan_store::StoreError> {
-        store
-            .record_signin_failure(&hash_secret(key), now, now - self.window())
-            .await
-    }
-
-    pub async fn succeed(
-        &self,
-        store: &castellan_store::Store,
-        key: &str,
-    ) -> Result<(), castellan_store::StoreError> {
-        store.clear_signin_failures(&hash_secret(key)).await
-    }
-}
 
 /// A new browser session: its secret (the cookie), its CSRF token, and how long it lasts.
 pub struct SignedIn {

@@ -8,6 +8,7 @@ pub mod contract;
 pub mod error;
 pub mod extract;
 pub mod state;
+pub mod throttle;
 pub mod web;
 
 use castellan_services::metrics;

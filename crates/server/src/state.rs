@@ -9,7 +9,7 @@ use castellan_services::Services;
 use castellan_services::worker::WorkerHealth;
 use castellan_store::Store;
 
-use crate::auth::Throttle;
+use crate::throttle::Throttle;
 
 /// Settings of the HTTP side, filled from configuration by the binary.
 #[derive(Debug, Clone)]

@@ -78,9 +78,4 @@ impl Services {
             metrics: Arc::new(Metrics::new()),
         }
     }
-
-    /// The handlers of every task kind Castellan runs.
-    pub fn registry(&self) -> worker::Registry {
-        tasks::registry(self)
-    }
 }

@@ -141,7 +141,7 @@ impl TestApp {
         let stop = self.shutdown.child_token();
         tokio::spawn(castellan_services::worker::supervise(
             svc.store.clone(),
-            svc.registry(),
+            castellan_services::tasks::registry(&svc),
             cfg,
             svc.metrics.clone(),
             health,

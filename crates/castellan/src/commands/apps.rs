@@ -93,7 +93,7 @@ pub(crate) async fn apps_cmd(cfg: &Config, cmd: AppsCmd) -> anyhow::Result<ExitC
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            let done = super::members::wait_with_spinner(&store, &ws, &task).await?;
+            let done = super::wait_with_spinner(&store, &ws, &task).await?;
             if json {
                 println!(
                     "{}",

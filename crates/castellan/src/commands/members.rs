@@ -4,17 +4,16 @@
 //! prints one JSON object per result.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use castellan_domain::changes::{AssetPermissions, Refusal, Request};
 use castellan_domain::tasks::TaskStatus;
-use castellan_store::{App, AppRole, IdentityFilter, Store, Task, Workspace};
+use castellan_store::{App, AppRole, IdentityFilter, Store, Workspace};
 use clap::{Args, Subcommand};
 
 use castellan_services::members::{Handling, PlanError, QueueError, plan_and_queue};
 
 use super::apps::find_app;
-use super::{cli_actor, open_store, pick_workspace, services};
+use super::{cli_actor, open_store, pick_workspace, services, wait_with_spinner};
 use castellan_services::seats::Decider;
 
 /// A refused or failed use case, as the CLI prints it (the field it names, and why).
@@ -185,36 +184,6 @@ fn out(json: bool, v: serde_json::Value, text: String) {
     } else {
         println!("{text}");
     }
-}
-
-/// Follows a task until it ends, with a spinner showing its progress.
-pub async fn wait_with_spinner(store: &Store, ws: &Workspace, task: &Task) -> anyhow::Result<Task> {
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
-            .expect("valid template"),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
-    let done = loop {
-        let t = store.ws(ws.id).task(task.id).await?;
-        let progress = match t.progress_total {
-            Some(total) => format!("{}/{total} ", t.progress_done),
-            None => String::new(),
-        };
-        bar.set_message(format!(
-            "{} — {progress}{}",
-            t.status,
-            t.progress_message
-                .clone()
-                .unwrap_or_else(|| "waiting for a worker".into())
-        ));
-        if t.status.is_final() {
-            break t;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
-    bar.finish_and_clear();
-    Ok(done)
 }
 
 /// Where a change runs.

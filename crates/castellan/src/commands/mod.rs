@@ -145,3 +145,37 @@ pub(crate) fn services(
     svc.mail = mail(cfg, addr);
     Ok(svc)
 }
+
+/// Follows a task until it ends, with a spinner showing its progress.
+pub async fn wait_with_spinner(
+    store: &Store,
+    ws: &Workspace,
+    task: &castellan_store::Task,
+) -> anyhow::Result<castellan_store::Task> {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let done = loop {
+        let t = store.ws(ws.id).task(task.id).await?;
+        let progress = match t.progress_total {
+            Some(total) => format!("{}/{total} ", t.progress_done),
+            None => String::new(),
+        };
+        bar.set_message(format!(
+            "{} — {progress}{}",
+            t.status,
+            t.progress_message
+                .clone()
+                .unwrap_or_else(|| "waiting for a worker".into())
+        ));
+        if t.status.is_final() {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    bar.finish_and_clear();
+    Ok(done)
+}

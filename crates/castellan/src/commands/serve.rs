@@ -34,7 +34,7 @@ pub(crate) async fn serve(
         state = state.clone().with_worker(health.clone());
         tokio::spawn(worker::supervise(
             store.clone(),
-            svc.registry(),
+            castellan_services::tasks::registry(&svc),
             worker_config(cfg),
             svc.metrics.clone(),
             health,
@@ -71,7 +71,7 @@ pub(crate) async fn worker(cfg: &Config, concurrency: Option<usize>) -> anyhow::
     let svc = services(cfg, &store, addr)?;
     worker::supervise(
         store.clone(),
-        svc.registry(),
+        castellan_services::tasks::registry(&svc),
         w,
         svc.metrics.clone(),
         WorkerHealth::new(),

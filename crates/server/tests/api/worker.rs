@@ -158,7 +158,7 @@ async fn retries_failures_cancellation_and_shutdown() {
         .unwrap()
         .0
         .id;
-    let mut registry = castellan_testkit::services(&store).registry();
+    let mut registry = castellan_services::tasks::registry(&castellan_testkit::services(&store));
     let flaky_calls = Arc::new(Mutex::new(0));
     let fc = flaky_calls.clone();
     registry.register("test.flaky", move |ctx| {
@@ -324,7 +324,7 @@ async fn a_panicking_handler_fails_only_its_own_task() {
         .unwrap()
         .0
         .id;
-    let mut registry = castellan_testkit::services(&store).registry();
+    let mut registry = castellan_services::tasks::registry(&castellan_testkit::services(&store));
     registry.register("test.panic", |_| async {
         if true {
             panic!("the handler fell over");

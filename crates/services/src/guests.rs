@@ -193,7 +193,7 @@ pub async fn accept(
 pub async fn full_body(
     svc: &Services,
     ws: WorkspaceId,
-    email: &castellan_store::members::Email,
+    email: &castellan_store::Email,
 ) -> Result<String, ServiceError> {
     match svc.store.ws(ws).sealed_email_body(&email.id).await? {
         Some(s) => open_sealed(&svc.vault, ws, s.id, &s.sealed)
@@ -212,7 +212,7 @@ pub async fn reveal_email(
     email_id: &str,
     ip: Option<&str>,
     user_agent: Option<&str>,
-) -> Result<(castellan_store::members::Email, String), ServiceError> {
+) -> Result<(castellan_store::Email, String), ServiceError> {
     let scoped = svc.store.ws(ws);
     let email = scoped.email(email_id).await?;
     let body = full_body(svc, ws, &email).await?;

@@ -219,7 +219,7 @@ impl Scoped<'_> {
         new: &NewInvite<'_>,
     ) -> Result<GuestInvite> {
         let now = ms(self.store.env.now());
-        crate::members::insert_email(
+        crate::outbox::insert_email(
             tx,
             self,
             new.email_id,

@@ -236,7 +236,7 @@ pub(crate) fn spawn_worker(cfg: &Config, svc: &Services) -> CancellationToken {
     wc.poll_interval = Duration::from_millis(20);
     tokio::spawn(castellan_services::worker::run(
         svc.store.clone(),
-        castellan_services::tasks::registry(&svc),
+        castellan_services::tasks::registry(svc),
         wc,
         svc.metrics.clone(),
         stop.clone(),

@@ -10,7 +10,6 @@ use castellan_domain::platform::{
     Applied, BoxFuture, Capabilities, Connectivity, Connector, ConnectorError, FetchStats,
     GrantRecord, Holder, SeatKind, SeatRecord, SnapshotSink,
 };
-use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 /// The calls of a change: (method, path under the base URL, body).

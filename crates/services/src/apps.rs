@@ -7,15 +7,14 @@ use std::sync::Arc;
 use castellan_connectors::{PinterestConfig, PinterestConnector, TiktokConfig, TiktokConnector};
 use castellan_domain::apps::{AppStatus, Platform};
 use castellan_domain::audit::Actor;
-use castellan_domain::platform::{
-    Batch, BoxFuture, Connector, ConnectorError, SinkError, SnapshotSink,
-};
+use castellan_domain::platform::{Batch, BoxFuture, Connector, SinkError, SnapshotSink};
 use castellan_domain::tasks::{AppCheck, AppConnect, TaskFailure, TaskPayload, TaskTrigger};
 use castellan_domain::{AppId, AutomationAccountId, FieldError, PersonId, TaskId, WorkspaceId};
 use castellan_store::{App, NewApp, NewTask, Store, StoreError, Task};
 use castellan_vault::{Secret, SharedKeyring};
 
 use crate::error::ServiceError;
+use crate::error::{AsTaskFailure, TaskResult};
 use crate::vault::{open_sealed, seal_named};
 use crate::worker::{HandlerResult, TaskContext};
 use crate::{Schedule, Services};
@@ -297,14 +296,6 @@ pub async fn enqueue_for_app<P: TaskPayload>(
     store.ws(ws).enqueue(actor, t).await
 }
 
-fn failure(e: ConnectorError) -> TaskFailure {
-    if e.is_retryable() {
-        TaskFailure::Retryable(e.to_string())
-    } else {
-        TaskFailure::Permanent(e.to_string())
-    }
-}
-
 /// Builds the connector of an app, with the automation account's token from the vault.
 pub async fn connector_for(
     svc: &Services,
@@ -313,9 +304,8 @@ pub async fn connector_for(
 ) -> Result<Box<dyn Connector>, TaskFailure> {
     let store = &svc.store;
     let scoped = store.ws(ws);
-    let vault_err = |e: castellan_vault::VaultError| TaskFailure::Permanent(format!("vault: {e}"));
     let secret = scoped.automation_secret(app.automation_account_id, "access_token").await.map_err(|_| TaskFailure::Permanent("the automation account has no platform token yet: connect it through OAuth or paste a token".into()))?;
-    let token = open_sealed(&svc.vault, ws, secret.id, &secret.sealed).map_err(vault_err)?;
+    let token = open_sealed(&svc.vault, ws, secret.id, &secret.sealed).task()?;
     let refresh = match scoped
         .automation_secret(app.automation_account_id, "refresh_token")
         .await
@@ -330,8 +320,7 @@ pub async fn connector_for(
     let (pinterest_app, on_refresh) =
         match (app.platform, scoped.platform_app(Platform::Pinterest).await) {
             (Platform::Pinterest, Ok(pa)) => {
-                let secret = open_sealed(&svc.vault, ws, pa.secret.id, &pa.secret.sealed)
-                    .map_err(vault_err)?;
+                let secret = open_sealed(&svc.vault, ws, pa.secret.id, &pa.secret.sealed).task()?;
                 (
                     Some((pa.client_id.clone(), secret.expose().to_string())),
                     Some(refresh_hook(
@@ -358,7 +347,7 @@ pub async fn connector_for(
                 http: svc.http.clone(),
                 on_refresh,
             })
-            .map_err(failure)?,
+            .task()?,
         ),
         Platform::Tiktok => Box::new(
             TiktokConnector::new(TiktokConfig {
@@ -371,7 +360,7 @@ pub async fn connector_for(
                 http: svc.http.clone(),
                 per_member_limit: 2000,
             })
-            .map_err(failure)?,
+            .task()?,
         ),
     };
     Ok(c)
@@ -410,10 +399,7 @@ fn refresh_hook(
 
 pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> HandlerResult {
     let scoped = ctx.store.ws(ctx.task.workspace_id);
-    let app = scoped
-        .app(id)
-        .await
-        .map_err(|e| TaskFailure::Permanent(e.to_string()))?;
+    let app = scoped.app(id).await.task()?;
     let connector = match connector_for(&svc, ctx.task.workspace_id, &app).await {
         Ok(c) => c,
         Err(f) => {
@@ -434,7 +420,7 @@ pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> Handl
             app.business_id
         )),
         Ok(c) => Ok(c),
-        Err(e) if e.is_retryable() => return Err(failure(e)),
+        Err(e) if e.is_retryable() => return Err(e.task_failure()),
         Err(e) => Err(format!(
             "the token does not reach business {}: {e}",
             app.business_id
@@ -445,14 +431,14 @@ pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> Handl
             scoped
                 .set_app_status(id, AppStatus::Connected, None)
                 .await
-                .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+                .task()?;
             // Pinterest names the token's user; TikTok's check names the Business Center, so
             // there the automation account's seat is recognised by its e-mail alone.
             if app.platform == Platform::Pinterest {
                 scoped
                     .set_automation_user(id, Some(&c.account_id))
                     .await
-                    .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+                    .task()?;
             }
             ctx.log(
                 castellan_domain::tasks::LogLevel::Info,
@@ -528,10 +514,7 @@ impl SnapshotSink for Forward {
 
 pub(crate) async fn check(ctx: TaskContext, svc: Services, id: AppId) -> HandlerResult {
     let scoped = ctx.store.ws(ctx.task.workspace_id);
-    let held = scoped
-        .acquire_app(id, ctx.task.id)
-        .await
-        .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+    let held = scoped.acquire_app(id, ctx.task.id).await.task()?;
     if !held {
         return Err(TaskFailure::Busy(
             "another task of this app is running".into(),
@@ -545,15 +528,12 @@ pub(crate) async fn check(ctx: TaskContext, svc: Services, id: AppId) -> Handler
 async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResult {
     let ws = ctx.task.workspace_id;
     let scoped = ctx.store.ws(ws);
-    let app = scoped
-        .app(id)
-        .await
-        .map_err(|e| TaskFailure::Permanent(e.to_string()))?;
+    let app = scoped.app(id).await.task()?;
     let connector = connector_for(svc, ws, &app).await?;
     let mut run = scoped
         .begin_check(id, ctx.task.id)
         .await
-        .map_err(|e| TaskFailure::Retryable(e.to_string()))?
+        .task()?
         .leased(ctx.check_lease());
     let started = std::time::Instant::now();
     // The writer stores batches while the connector fetches the next pages; the bounded
@@ -581,7 +561,7 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
         .map_err(|e| TaskFailure::Retryable(format!("the writer stopped: {e}")))?;
     let (stats, run) = match (fetched, written) {
         (Ok(stats), Ok(run)) => (stats, run),
-        (_, Err(e)) => return Err(TaskFailure::Retryable(e.to_string())),
+        (_, Err(e)) => return Err(e.task_failure()),
         (Err(e), Ok(_)) => {
             // Nothing was applied: the previous state stays as it was.
             scoped
@@ -596,7 +576,7 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
                 )
                 .await
                 .ok();
-            return Err(failure(e));
+            return Err(e.task_failure());
         }
     };
     let fetch = castellan_domain::reports::FetchSummary {
@@ -614,10 +594,7 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
     let actor = Actor::Automation {
         name: "check-for-updates".into(),
     };
-    let summary = run
-        .finish(&actor, fetch.clone())
-        .await
-        .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+    let summary = run.finish(&actor, fetch.clone()).await.task()?;
     if summary.newly_pending > 0 {
         match crate::reports::notify_report(svc, ws, &app, &summary).await {
             Ok(Some(email)) => {

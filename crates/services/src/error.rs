@@ -48,10 +48,14 @@ pub trait AsTaskFailure {
 
 impl AsTaskFailure for StoreError {
     /// A missing row, corrupt data, bad input or a conflict does not heal by waiting; a
-    /// database or connection error may.
+    /// database or connection error may, and so may a lost lease (another worker took the
+    /// task over; this one's ending is refused anyway).
     fn task_failure(&self) -> TaskFailure {
         match self {
             StoreError::Database(_) => TaskFailure::Retryable(self.to_string()),
+            StoreError::Conflict { field, .. } if field == "lease" => {
+                TaskFailure::Retryable(self.to_string())
+            }
             StoreError::NotFound(_)
             | StoreError::Conflict { .. }
             | StoreError::Invalid(_)
@@ -96,5 +100,30 @@ pub trait TaskResult<T> {
 impl<T, E: AsTaskFailure> TaskResult<T> for Result<T, E> {
     fn task(self) -> Result<T, TaskFailure> {
         self.map_err(|e| e.task_failure())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_fail_tasks_by_whether_waiting_helps() {
+        let retry = |e: StoreError| matches!(e.task_failure(), TaskFailure::Retryable(_));
+        assert!(retry(StoreError::conflict("lease", "lease lost")));
+        assert!(!retry(StoreError::NotFound("app")));
+        assert!(!retry(StoreError::Corrupt("x".into())));
+        assert!(!retry(StoreError::conflict(
+            "status",
+            "only an open report"
+        )));
+        assert!(matches!(
+            ConnectorError::Unavailable("503".into()).task_failure(),
+            TaskFailure::Retryable(_)
+        ));
+        assert!(matches!(
+            ConnectorError::Protocol("/x: missing field".into()).task_failure(),
+            TaskFailure::Permanent(_)
+        ));
     }
 }

@@ -10,6 +10,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use castellan_domain::tasks::{EmailSend, TaskFailure};
 
+use crate::error::TaskResult;
 use crate::worker::{HandlerResult, TaskContext};
 
 /// How the connection to the SMTP server is secured.
@@ -127,10 +128,7 @@ pub(crate) async fn send_task(
     let smtp = svc.mail.smtp.clone();
     let id = p.email_id;
     let scoped = ctx.store.ws(ctx.task.workspace_id);
-    let email = scoped
-        .email(&id)
-        .await
-        .map_err(|e| TaskFailure::Permanent(e.to_string()))?;
+    let email = scoped.email(&id).await.task()?;
     if email.status == castellan_domain::outbox::EmailStatus::Sent {
         return Ok(serde_json::json!({ "already_sent": true }));
     }
@@ -142,13 +140,10 @@ pub(crate) async fn send_task(
     // An invitation's body carries its sign-in link only sealed; it is opened just to send.
     let body = crate::guests::full_body(&svc, ctx.task.workspace_id, &email)
         .await
-        .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+        .task()?;
     match send(&smtp, &email.recipients, &email.subject, &body).await {
         Ok(()) => {
-            scoped
-                .mark_email(&id, None)
-                .await
-                .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+            scoped.mark_email(&id, None).await.task()?;
             Ok(serde_json::json!({ "sent_to": email.recipients }))
         }
         Err(e) => {

@@ -10,6 +10,7 @@ use castellan_store::{App, NewTask, Store};
 
 use crate::Services;
 use crate::apps::connector_for;
+use crate::error::TaskResult;
 use crate::worker::{HandlerResult, TaskContext};
 
 /// A plan and the exact platform calls of each step.
@@ -230,10 +231,7 @@ pub async fn enqueue(
 pub(crate) async fn change(ctx: TaskContext, svc: Services, t: MembersChange) -> HandlerResult {
     let app_id = t.app_id;
     let scoped = ctx.store.ws(ctx.task.workspace_id);
-    let held = scoped
-        .acquire_app(app_id, ctx.task.id)
-        .await
-        .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+    let held = scoped.acquire_app(app_id, ctx.task.id).await.task()?;
     if !held {
         return Err(TaskFailure::Busy(
             "another task of this app is running".into(),
@@ -252,19 +250,12 @@ async fn change_held(
 ) -> HandlerResult {
     let ws = ctx.task.workspace_id;
     let scoped = ctx.store.ws(ws);
-    let app = scoped
-        .app(app_id)
-        .await
-        .map_err(|e| TaskFailure::Permanent(e.to_string()))?;
+    let app = scoped.app(app_id).await.task()?;
     let last_attempt = ctx.task.attempts >= ctx.task.max_attempts;
     // Seats already gone (an earlier attempt or run removed them) are done, not an error.
     let mut request = t.request.clone();
     let invite_gone = match &request {
-        Request::CancelInvite { seat } => scoped
-            .seat_by_id(app_id, seat)
-            .await
-            .map_err(|e| TaskFailure::Retryable(e.to_string()))?
-            .is_none(),
+        Request::CancelInvite { seat } => scoped.seat_by_id(app_id, seat).await.task()?.is_none(),
         _ => false,
     };
     if invite_gone {
@@ -273,12 +264,7 @@ async fn change_held(
     if let Request::Remove { seats } = &mut request {
         let mut live = Vec::new();
         for s in seats.iter() {
-            if scoped
-                .seat_by_id(app_id, s)
-                .await
-                .map_err(|e| TaskFailure::Retryable(e.to_string()))?
-                .is_some()
-            {
+            if scoped.seat_by_id(app_id, s).await.task()?.is_some() {
                 live.push(s.clone());
             }
         }
@@ -296,10 +282,7 @@ async fn change_held(
                 .iter()
                 .map(|s| StepOutcome::gone(s))
                 .collect();
-            scoped
-                .finish_report(app_id, report, &all)
-                .await
-                .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+            scoped.finish_report(app_id, report, &all).await.task()?;
         }
         return Ok(serde_json::json!({ "steps": [] }));
     }
@@ -336,7 +319,7 @@ async fn change_held(
                 scoped
                     .record_applied(&actor, app_id, Some(ctx.task.id), step, &applied)
                     .await
-                    .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+                    .task()?;
                 let (kind, word) = if applied.already {
                     (OutcomeKind::Already, "already")
                 } else {
@@ -382,10 +365,7 @@ async fn change_held(
                 all.push(StepOutcome::gone(s));
             }
         }
-        scoped
-            .finish_report(app_id, report, &all)
-            .await
-            .map_err(|e| TaskFailure::Retryable(e.to_string()))?;
+        scoped.finish_report(app_id, report, &all).await.task()?;
     }
     if !failures.is_empty() {
         return Err(TaskFailure::Permanent(format!(

@@ -14,6 +14,7 @@ use castellan_vault::Secret;
 use crate::Services;
 use crate::accounts::Holder;
 use crate::error::ServiceError;
+use crate::error::TaskResult;
 use crate::vault::seal_named;
 use crate::worker::{HandlerResult, TaskContext};
 
@@ -134,6 +135,6 @@ pub(crate) async fn rotate_task(
 ) -> HandlerResult {
     let c = rotate(&svc, ctx.task.workspace_id, p.card_id)
         .await
-        .map_err(|e| castellan_domain::tasks::TaskFailure::Retryable(e.to_string()))?;
+        .task()?;
     Ok(serde_json::json!({ "card_id": p.card_id.to_string(), "status": c.status.as_str() }))
 }

@@ -139,6 +139,8 @@ impl fmt::Display for TaskKind {
 /// runs has one of these below; `castellan_services::tasks::registry` maps each to its handler.
 pub trait TaskPayload: Serialize + serde::de::DeserializeOwned {
     const KIND: &'static str;
+    /// What people call a task of this kind (the Automation view).
+    const TITLE: &'static str;
 
     fn kind() -> TaskKind {
         TaskKind::from_static(Self::KIND)
@@ -153,6 +155,7 @@ pub trait TaskPayload: Serialize + serde::de::DeserializeOwned {
 pub struct Noop {}
 impl TaskPayload for Noop {
     const KIND: &'static str = "system.noop";
+    const TITLE: &'static str = "Liveness probe";
 }
 
 /// `system.sleep`: waits `ms` milliseconds in small steps (exercises leases and cancellation).
@@ -168,6 +171,7 @@ impl Sleep {
 }
 impl TaskPayload for Sleep {
     const KIND: &'static str = "system.sleep";
+    const TITLE: &'static str = "Wait";
 }
 
 /// `app.connect`: checks that the app's token reaches the business with an admin role.
@@ -177,6 +181,7 @@ pub struct AppConnect {
 }
 impl TaskPayload for AppConnect {
     const KIND: &'static str = "app.connect";
+    const TITLE: &'static str = "Connectivity check";
 }
 
 /// `app.check`: a check for updates of one app.
@@ -186,6 +191,7 @@ pub struct AppCheck {
 }
 impl TaskPayload for AppCheck {
     const KIND: &'static str = "app.check";
+    const TITLE: &'static str = "Check for updates";
 }
 
 /// `members.change`: one previewed change pushed to the platform.
@@ -204,6 +210,7 @@ pub struct MembersChange {
 }
 impl TaskPayload for MembersChange {
     const KIND: &'static str = "members.change";
+    const TITLE: &'static str = "Change members";
 }
 
 /// `email.send`: sends one e-mail of the outbox over SMTP.
@@ -213,6 +220,7 @@ pub struct EmailSend {
 }
 impl TaskPayload for EmailSend {
     const KIND: &'static str = "email.send";
+    const TITLE: &'static str = "Send e-mail";
 }
 
 /// How a handler failed: a retryable failure (platform 5xx, 429, timeout) goes back to the
@@ -291,6 +299,7 @@ pub struct AccountRotate {
 }
 impl TaskPayload for AccountRotate {
     const KIND: &'static str = "account.rotate";
+    const TITLE: &'static str = "Rotate password";
 }
 
 crate::named_enum! {
@@ -300,4 +309,21 @@ crate::named_enum! {
         Warn = "warn",
         Error = "error",
     }
+}
+
+/// What people call a task of `kind`, for every kind Castellan runs (the kind itself for one
+/// it does not know, e.g. from a newer version).
+pub fn kind_title(kind: &str) -> &str {
+    [
+        (Noop::KIND, Noop::TITLE),
+        (Sleep::KIND, Sleep::TITLE),
+        (AppConnect::KIND, AppConnect::TITLE),
+        (AppCheck::KIND, AppCheck::TITLE),
+        (MembersChange::KIND, MembersChange::TITLE),
+        (EmailSend::KIND, EmailSend::TITLE),
+        (AccountRotate::KIND, AccountRotate::TITLE),
+    ]
+    .into_iter()
+    .find(|(k, _)| *k == kind)
+    .map_or(kind, |(_, t)| t)
 }

@@ -35,13 +35,7 @@ fn trigger_word(t: TaskTrigger) -> &'static str {
 }
 
 fn kind_word(k: &str) -> String {
-    match k {
-        "app.check" => "Check for updates".into(),
-        "app.connect" => "Connectivity check".into(),
-        "members.change" => "Change members".into(),
-        "email.send" => "Send e-mail".into(),
-        other => other.to_string(),
-    }
+    castellan_domain::tasks::kind_title(k).to_string()
 }
 
 fn row(t: &Task, apps: &std::collections::HashMap<String, String>) -> TaskRow {

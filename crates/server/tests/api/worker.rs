@@ -426,3 +426,21 @@ async fn readyz_reports_a_worker_loop_that_stopped() {
         "the process itself is alive"
     );
 }
+
+/// Every kind the one registry runs has a name people read in the Automation view (a kind
+/// added without one would show its raw name, as `account.rotate` once did).
+#[tokio::test]
+async fn every_registered_kind_has_a_title() {
+    let db = TestDb::sqlite();
+    let store = db.store(Env::system()).await;
+    let registry = castellan_services::tasks::registry(&castellan_testkit::services(&store));
+    let kinds = registry.kinds();
+    assert!(kinds.iter().any(|k| k == "account.rotate"), "{kinds:?}");
+    for k in kinds {
+        assert_ne!(
+            castellan_domain::tasks::kind_title(&k),
+            k,
+            "{k} has no title"
+        );
+    }
+}

@@ -3,11 +3,9 @@
 //! castellan --test tidy`), and the house rules hold: every file opens with a `//!` line, one
 //! task-kind registry, no HTML built with `format!`, no span entered by hand.
 
-use std::path::PathBuf;
+mod support;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use support::{is_source, root, rust_files};
 
 #[test]
 fn every_crate_is_in_the_architecture_codemap() {
@@ -41,41 +39,6 @@ fn committed_openapi_document_is_current() {
         committed == current,
         "openapi.json is out of date; run `UPDATE_OPENAPI=1 cargo test -p castellan --test tidy` and commit it"
     );
-}
-
-/// Every Rust file under `crates/`, with its path relative to the root.
-fn rust_files() -> Vec<(String, String)> {
-    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                if p.file_name().is_some_and(|n| n != "target") {
-                    walk(&p, out);
-                }
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                out.push(p);
-            }
-        }
-    }
-    let mut paths = Vec::new();
-    walk(&root().join("crates"), &mut paths);
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|p| {
-            let rel = p
-                .strip_prefix(root())
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
-            (rel, std::fs::read_to_string(&p).unwrap())
-        })
-        .collect()
-}
-
-/// Library and binary sources, not tests.
-fn is_source(path: &str) -> bool {
-    path.contains("/src/") && !path.starts_with("crates/testkit/")
 }
 
 #[test]

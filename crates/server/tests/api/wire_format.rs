@@ -38,8 +38,8 @@ async fn wire_change_fails_the_check(platform: &str, suffix: &str, field: &str, 
     assert_eq!(s.tab(&app, "unmatched").await, unmatched);
     // The app says why, and the next check after the platform is fixed succeeds unchanged.
     let detail = s.get_json(&format!("/api/v1/apps/{app}")).await;
-    assert_eq!(detail["app"]["status"], "error", "{detail}");
-    let message = detail["app"]["status_message"].as_str().unwrap_or_default();
+    assert_eq!(detail["status"], "error", "{detail}");
+    let message = detail["status_message"].as_str().unwrap_or_default();
     assert!(message.contains(named[0]), "{detail}");
     s.control("PUT", "/faults", json!({})).await;
     let healed = s.check(&app).await;

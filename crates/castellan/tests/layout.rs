@@ -117,6 +117,8 @@ fn imports(
     let use_stmt = Regex::new(r"\buse\s+([^;]+);").unwrap();
     let rooted = Regex::new(r"\b((?:crate|super|self)(?:::\w+)+)").unwrap();
     let declared = Regex::new(r"\bmod\s+(\w+)\s*;").unwrap();
+    let super_in_tests = Regex::new(r"\bsuper::((?:\w+::)*\w+)").unwrap();
+    let crate_in_tests = Regex::new(r"\bcrate((?:::\w+)+)").unwrap();
     let mut edges: BTreeMap<Vec<String>, BTreeSet<Vec<String>>> = BTreeMap::new();
     for (module, rel) in files {
         let raw = std::fs::read_to_string(src.join(rel)).unwrap();
@@ -128,16 +130,12 @@ fn imports(
         let mut paths: Vec<Vec<String>> = Vec::new();
         if let Some(cut) = text.find("#[cfg(test)]") {
             let tail = text.split_off(cut);
-            let in_tests = Regex::new(r"\bsuper::((?:\w+::)*\w+)").unwrap();
-            for c in in_tests.captures_iter(&tail) {
+            for c in super_in_tests.captures_iter(&tail) {
                 let mut p = vec!["self".to_string()];
                 p.extend(c[1].split("::").map(str::to_string));
                 paths.push(p);
             }
-            for c in Regex::new(r"\bcrate((?:::\w+)+)")
-                .unwrap()
-                .captures_iter(&tail)
-            {
+            for c in crate_in_tests.captures_iter(&tail) {
                 let mut p = vec!["crate".to_string()];
                 p.extend(c[1].split("::").skip(1).map(str::to_string));
                 paths.push(p);

@@ -2,86 +2,23 @@
 //! PostgreSQL (`conformance::sqlite::*`, `conformance::postgres::*`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use castellan_domain::audit::{Actor, Outcome};
 use castellan_domain::auth::ApiScope;
-use castellan_domain::directory::{IdentityInput, JSON_FIELDS, RawIdentity, plan_csv_import};
+use castellan_domain::directory::plan_csv_import;
 use castellan_domain::tasks::{TaskKind, TaskStatus, TaskTrigger};
-use castellan_domain::values::Email;
 use castellan_domain::workspace::WorkspaceRole;
-use castellan_domain::{Env, FixedClock, IdentityId, PersonId};
+use castellan_domain::{Env, IdentityId};
 use castellan_store::{
-    AuditFilter, IdentityFilter, NewTask, PersonUpdate, Store, StoreError, TaskEnd, TaskFilter,
+    AuditFilter, IdentityFilter, NewTask, PersonUpdate, StoreError, TaskEnd, TaskFilter,
 };
 use castellan_testkit::TestDb;
 
-fn clock() -> Arc<FixedClock> {
-    Arc::new(FixedClock::new(castellan_domain::clock::from_millis(
-        1_800_000_000_000,
-    )))
-}
+#[macro_use]
+mod support;
 
-fn cli() -> Actor {
-    Actor::Automation {
-        name: "test".into(),
-    }
-}
-
-fn email(s: &str) -> Email {
-    Email::parse("email", s).unwrap()
-}
-
-async fn workspace(store: &Store, name: &str) -> (castellan_domain::WorkspaceId, PersonId) {
-    let (w, p) = store
-        .create_workspace_with_owner(
-            name,
-            &email(&format!("owner@{name}.example.com")),
-            "hash",
-            &cli(),
-        )
-        .await
-        .unwrap();
-    (w.id, p.id)
-}
-
-fn identity(user: &str, mail: &str, active: bool) -> IdentityInput {
-    IdentityInput::validate(
-        &RawIdentity {
-            user_name: user,
-            primary_email: mail,
-            active,
-            given_name: "Given",
-            ..Default::default()
-        },
-        &JSON_FIELDS,
-    )
-    .unwrap()
-}
-
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let db = castellan_testkit::TestDb::sqlite();
-                    super::$case(&db).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let Some(db) = castellan_testkit::TestDb::postgres().await else { return };
-                    super::$case(&db).await;
-                }
-            )*
-        }
-    };
-}
+use support::*;
 
 conformance!(
     workspaces_are_isolated,
@@ -796,159 +733,6 @@ async fn audit_filters_and_paging(db: &TestDb) {
 }
 
 // ------------------------------------------------------------------ checks for updates
-
-mod world {
-    use castellan_domain::platform::*;
-
-    pub fn seat(id: &str, email: &str, role: &str) -> SeatRecord {
-        SeatRecord {
-            user_id: id.into(),
-            username: Some(format!("user{id}")),
-            email: Some(email.into()),
-            display_name: None,
-            roles: vec![role.into()],
-            kind: SeatKind::Member,
-        }
-    }
-
-    pub fn grant(holder: &str, asset: &str, perm: &str) -> GrantRecord {
-        GrantRecord {
-            holder: Holder::Member(holder.into()),
-            asset_id: asset.into(),
-            permissions: vec![perm.into()],
-        }
-    }
-
-    /// A business of `n` members, each holding two of 20 assets, and two partners.
-    pub fn business(
-        n: usize,
-    ) -> (
-        Vec<SeatRecord>,
-        Vec<AssetRecord>,
-        Vec<GrantRecord>,
-        Vec<PartnerRecord>,
-    ) {
-        let seats = (0..n)
-            .map(|i| {
-                seat(
-                    &format!("{}", 1000 + i),
-                    &format!("person{i}@acme.example.com"),
-                    "EMPLOYEE",
-                )
-            })
-            .collect();
-        let assets = (0..20)
-            .map(|a| AssetRecord {
-                id: format!("A{a}"),
-                kind: "AD_ACCOUNT".into(),
-                name: Some(format!("Account {a}")),
-                owner_id: None,
-            })
-            .collect();
-        let grants = (0..n)
-            .flat_map(|i| {
-                let m = format!("{}", 1000 + i);
-                [
-                    grant(&m, &format!("A{}", i % 20), "ADMIN"),
-                    grant(&m, &format!("A{}", (i + 7) % 20), "ANALYST"),
-                ]
-            })
-            .collect();
-        let partners = ["P1", "P2"]
-            .iter()
-            .map(|p| PartnerRecord {
-                id: p.to_string(),
-                name: Some(format!("Agency {p}")),
-                relation: PartnerRelation::UsesOurAssets,
-            })
-            .collect();
-        (seats, assets, grants, partners)
-    }
-
-    /// The business as batches of at most 7 items (so a check sees many batches).
-    pub fn batches(
-        b: &(
-            Vec<SeatRecord>,
-            Vec<AssetRecord>,
-            Vec<GrantRecord>,
-            Vec<PartnerRecord>,
-        ),
-    ) -> Vec<Batch> {
-        let mut out: Vec<Batch> = b.0.chunks(7).map(|c| Batch::Seats(c.to_vec())).collect();
-        out.extend(b.1.chunks(7).map(|c| Batch::Assets(c.to_vec())));
-        out.extend(b.2.chunks(7).map(|c| Batch::Grants(c.to_vec())));
-        out.push(Batch::Partners(b.3.clone()));
-        out
-    }
-}
-
-async fn app_for_checks(
-    store: &Store,
-    ws: castellan_domain::WorkspaceId,
-) -> castellan_domain::AppId {
-    use castellan_domain::apps::Platform;
-    let (acct, _) = store
-        .ws(ws)
-        .create_automation_account(
-            &cli(),
-            &castellan_store::NewAutomationAccount {
-                platform: Platform::Pinterest,
-                label: "bot".into(),
-                email: "bot@acme.example.com".into(),
-                phone: None,
-                token_scopes: None,
-                token_expires_at: None,
-                secrets: Vec::new(),
-            },
-        )
-        .await
-        .unwrap();
-    store
-        .ws(ws)
-        .create_app(
-            &cli(),
-            &castellan_store::NewApp {
-                platform: Platform::Pinterest,
-                label: "Acme".into(),
-                business_id: "549755900001".into(),
-                login_method: castellan_domain::apps::LoginMethod::Sso,
-                automation_account_id: acct.id,
-                api_base_url: None,
-                next_check_at: None,
-            },
-        )
-        .await
-        .unwrap()
-        .id
-}
-
-async fn run_check(
-    store: &Store,
-    ws: castellan_domain::WorkspaceId,
-    app: castellan_domain::AppId,
-    batches: &[castellan_domain::platform::Batch],
-) -> castellan_store::CheckSummary {
-    let task = castellan_domain::TaskId::new(store.env());
-    let mut run = store.ws(ws).begin_check(app, task).await.unwrap();
-    for b in batches {
-        run.accept(b).await.unwrap();
-    }
-    run.finish(&cli(), Default::default()).await.unwrap()
-}
-
-async fn counts(
-    store: &Store,
-    ws: castellan_domain::WorkspaceId,
-    app: castellan_domain::AppId,
-) -> HashMap<String, i64> {
-    store
-        .ws(ws)
-        .seat_counts(app)
-        .await
-        .unwrap()
-        .into_iter()
-        .collect()
-}
 
 async fn checks_write_only_differences(db: &TestDb) {
     let clock = clock();

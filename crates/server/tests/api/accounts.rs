@@ -232,7 +232,7 @@ async fn own_accounts_and_sharing_on_postgres() {
 }
 
 async fn own_accounts(backend: castellan_store::Backend) {
-    let Some(s) = crate::sync::setup(backend).await else {
+    let Some(s) = crate::support::setup(backend).await else {
         return;
     };
     let app = s.connect("pinterest").await;

@@ -3,19 +3,8 @@
 use castellan_domain::auth::ApiScope;
 use castellan_domain::workspace::WorkspaceRole;
 
+use crate::support::set_password;
 use castellan_testkit::{TestApp, error_of};
-
-async fn set_password(app: &TestApp, person: castellan_domain::PersonId, pw: &str) {
-    let hash = castellan_server::auth::hash_password(pw.into(), [9u8; 16])
-        .await
-        .unwrap();
-    sqlx::query("UPDATE people SET password_hash = $1 WHERE id = $2")
-        .bind(hash)
-        .bind(person.to_string())
-        .execute(app.store.pool())
-        .await
-        .unwrap();
-}
 
 fn cookies(r: &reqwest::Response) -> Vec<String> {
     r.headers()

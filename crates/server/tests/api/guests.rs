@@ -11,7 +11,7 @@ use castellan_domain::{Env, Timestamp};
 use castellan_testkit::{TestApp, TestDb, cli, error_of};
 use serde_json::{Value, json};
 
-use crate::manage::{P, PINTEREST, TIKTOK, audit_count, emu_state, post, seat};
+use crate::support::{P, PINTEREST, TIKTOK, audit_count, emu_state, post, seat};
 
 const GUEST_PASSWORD: &str = "guest password 4711";
 
@@ -360,7 +360,7 @@ async fn share_access_to_a_tiktok_app() {
 /// An Owner shares the app with a directory person: their card, the platform's invitation
 /// through the connector; accepted in the emulator, the next check links the seat to the card.
 async fn share_access(p: &P) {
-    let Some(s) = crate::sync::setup(castellan_store::Backend::Sqlite).await else {
+    let Some(s) = crate::support::setup(castellan_store::Backend::Sqlite).await else {
         return;
     };
     let app = s.connect(p.name).await;

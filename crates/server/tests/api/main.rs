@@ -9,6 +9,7 @@ mod leases;
 mod manage;
 mod matrix;
 mod rotation;
+mod support;
 mod sync;
 mod web;
 mod wire_format;

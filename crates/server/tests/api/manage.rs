@@ -6,86 +6,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use castellan_emulators::scenario as sc;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::sync::{Setup, setup, setup_with};
-
-/// What differs between the platforms in these tests.
-pub(crate) struct P {
-    pub name: &'static str,
-    pub biz: u64,
-    pub admin: &'static str,
-    pub employee: &'static str,
-    pub ad_kind: &'static str,
-    pub perm: &'static str,
-}
-
-pub(crate) const PINTEREST: P = P {
-    name: "pinterest",
-    biz: sc::PINTEREST_BRAND,
-    admin: "BIZ_ADMIN",
-    employee: "EMPLOYEE",
-    ad_kind: "AD_ACCOUNT",
-    perm: "ANALYST",
+use crate::support::{
+    P, PINTEREST, Setup, TIKTOK, audit_count, emu_member, emu_state, post, seat, setup, setup_with,
 };
-
-pub(crate) const TIKTOK: P = P {
-    name: "tiktok",
-    biz: sc::TIKTOK_BRAND,
-    admin: "ADMIN",
-    employee: "STANDARD",
-    ad_kind: "ADVERTISER",
-    perm: "OPERATOR",
-};
-
-pub(crate) async fn post(s: &Setup, path: &str, body: Value) -> (u16, Value) {
-    let r = s.app.post(&s.token, path).json(&body).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-pub(crate) async fn emu_state(s: &Setup, p: &P) -> Value {
-    let path = if p.name == "pinterest" {
-        format!("/_emulator/pinterest/businesses/{}", p.biz)
-    } else {
-        format!("/_emulator/tiktok/bcs/{}", p.biz)
-    };
-    reqwest::get(format!("{}{path}", s.emu.base_url()))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// The emulator's member with this e-mail.
-fn emu_member(state: &Value, email: &str) -> Option<Value> {
-    state["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["user"]["email"] == email)
-        .cloned()
-}
-
-pub(crate) async fn seat(s: &Setup, app: &str, tab: &str, email: &str) -> Option<Value> {
-    s.tab(app, tab)
-        .await
-        .into_iter()
-        .find(|m| m["email"] == email)
-}
-
-pub(crate) async fn audit_count(s: &Setup, action: &str) -> usize {
-    s.get_json(&format!("/api/v1/audit/events?action={action}&limit=500"))
-        .await["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == action)
-        .count()
-}
 
 /// Previews a change, applies it with the preview's hash, and waits for its task.
 async fn change(s: &Setup, app: &str, body: Value) -> (Value, Value) {

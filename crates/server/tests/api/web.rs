@@ -9,7 +9,7 @@ use castellan_services::Services;
 use reqwest::redirect::Policy;
 use serde_json::Value;
 
-use crate::sync::{Setup, setup};
+use crate::support::{Setup, setup};
 
 const PASSWORD: &str = "web matrix password 1";
 
@@ -19,12 +19,10 @@ struct Session {
     csrf: String,
 }
 
+/// `PASSWORD` for `person`, who need not change it.
 async fn set_password(s: &Setup, person: PersonId) {
-    let hash = castellan_server::auth::hash_password(PASSWORD.into(), [5; 16])
-        .await
-        .unwrap();
-    sqlx::query("UPDATE people SET password_hash = $1, must_change_password = 0 WHERE id = $2")
-        .bind(hash)
+    crate::support::set_password(&s.app, person, PASSWORD).await;
+    sqlx::query("UPDATE people SET must_change_password = 0 WHERE id = $1")
         .bind(person.to_string())
         .execute(s.app.store.pool())
         .await

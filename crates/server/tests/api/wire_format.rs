@@ -6,7 +6,7 @@
 use castellan_store::Backend;
 use serde_json::json;
 
-use crate::sync::setup;
+use crate::support::setup;
 
 async fn wire_change_fails_the_check(platform: &str, suffix: &str, field: &str, named: &[&str]) {
     let Some(s) = setup(Backend::Sqlite).await else {

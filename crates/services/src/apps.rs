@@ -9,15 +9,16 @@ use castellan_domain::apps::{AppStatus, Platform};
 use castellan_domain::audit::Actor;
 use castellan_domain::platform::{Batch, BoxFuture, Connector, SinkError, SnapshotSink};
 use castellan_domain::tasks::{AppCheck, AppConnect, TaskFailure, TaskPayload, TaskTrigger};
-use castellan_domain::{AppId, AutomationAccountId, FieldError, PersonId, TaskId, WorkspaceId};
+use castellan_domain::{AppId, AutomationAccountId, FieldError, PersonId, WorkspaceId};
 use castellan_store::{App, NewApp, NewTask, Store, StoreError, Task};
 use castellan_vault::{Secret, SharedKeyring};
 
+use crate::Services;
 use crate::error::ServiceError;
 use crate::error::{AsTaskFailure, TaskResult};
+use crate::schedule::next_check;
 use crate::vault::{open_sealed, seal_named};
 use crate::worker::{HandlerResult, TaskContext};
-use crate::{Schedule, Services};
 
 /// What connecting an app asks for; `connect_app` checks it against the automation account.
 #[derive(Debug, Clone)]
@@ -632,61 +633,4 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
     Ok(
         serde_json::json!({ "changes": summary, "fetch": fetch, "rematched": summary.rematched, "seconds": started.elapsed().as_secs_f64() }),
     )
-}
-
-/// When an app's next automatic check is due, with random jitter.
-pub fn next_check(env: &castellan_domain::Env, settings: &Schedule) -> castellan_domain::Timestamp {
-    use rand::Rng as _;
-    let max = settings.check_jitter.as_secs().max(1);
-    let jitter = env.with_rng(|r| r.gen_range(0..max));
-    castellan_domain::apps::next_daily_check(
-        env.now(),
-        settings.check_hour_utc,
-        chrono::Duration::seconds(jitter as i64),
-    )
-}
-
-/// One scheduler pass: ends expired exemptions, queues due password rotations, enqueues the
-/// checks that are due.
-pub async fn schedule_tick(
-    store: &Store,
-    settings: &Schedule,
-) -> Result<Vec<TaskId>, castellan_store::StoreError> {
-    let env = store.env().clone();
-    let ended = store.release_expired_exemptions().await?;
-    if ended > 0 {
-        tracing::info!(seats = ended, "exemptions ended");
-    }
-    let rotations = crate::rotation::tick(store).await?;
-    if !rotations.is_empty() {
-        tracing::info!(cards = rotations.len(), "password rotations queued");
-    }
-    store
-        .enqueue_due_checks(|| next_check(&env, settings))
-        .await
-}
-
-/// Runs the scheduler every `every` until shutdown. Supervised: a pass that panics is logged
-/// and the scheduler goes on with the next one.
-pub async fn run_scheduler(
-    svc: Services,
-    every: std::time::Duration,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    loop {
-        let (store, schedule) = (svc.store.clone(), svc.schedule.clone());
-        let pass = tokio::spawn(async move { schedule_tick(&store, &schedule).await });
-        match pass.await {
-            Ok(Ok(ids)) if !ids.is_empty() => {
-                tracing::info!(count = ids.len(), "scheduled checks for updates")
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "scheduling checks failed"),
-            Err(e) => tracing::error!(error = %e, "a scheduler pass panicked; going on"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.cancelled() => return,
-        }
-    }
 }

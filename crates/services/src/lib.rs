@@ -17,40 +17,23 @@ pub mod oauth;
 pub mod people;
 pub mod reports;
 pub mod rotation;
+pub mod schedule;
 pub mod seats;
 pub mod tasks;
 pub mod vault;
 pub mod worker;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use castellan_store::Store;
 
 pub use error::ServiceError;
 pub use mail::{Mail, SmtpConfig};
+pub use schedule::Schedule;
 // What front ends and tests need of the layers below without depending on them.
 pub use castellan_connectors::HttpConfig;
 pub use castellan_vault::{Secret, SharedKeyring, load_or_create};
 pub use metrics::Metrics;
-
-/// When the daily automatic check for updates runs.
-#[derive(Debug, Clone)]
-pub struct Schedule {
-    /// Hour (UTC) of the daily automatic check for updates.
-    pub check_hour_utc: u32,
-    /// Up to this much random delay after that hour, so apps do not all start at once.
-    pub check_jitter: Duration,
-}
-
-impl Default for Schedule {
-    fn default() -> Self {
-        Self {
-            check_hour_utc: 3,
-            check_jitter: Duration::from_secs(3600),
-        }
-    }
-}
 
 /// Everything a use case can reach: the store, the vault, how connectors talk HTTP, where
 /// e-mail goes, the schedule, and the process's metrics. Cheap to clone.

@@ -24,7 +24,7 @@ pub(crate) async fn serve(
     let svc = services(cfg, &store, addr)?;
     let mut state = AppState::new(svc.clone(), settings(cfg, addr));
     let shutdown = shutdown_signal();
-    tokio::spawn(castellan_services::apps::run_scheduler(
+    tokio::spawn(castellan_services::schedule::run_scheduler(
         svc.clone(),
         Duration::from_secs(30),
         shutdown.clone(),

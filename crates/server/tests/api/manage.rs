@@ -123,7 +123,7 @@ async fn each_action(p: &P) {
         (409, Some("expires_at"))
     );
     tokio::time::sleep(Duration::from_millis(1700)).await;
-    castellan_services::apps::schedule_tick(&s.app.store, &Default::default())
+    castellan_services::schedule::schedule_tick(&s.app.store, &Default::default())
         .await
         .unwrap();
     assert!(seat(&s, &app, "unmatched", gmail).await.is_some());

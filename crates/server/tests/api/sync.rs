@@ -243,10 +243,10 @@ async fn daily_checks_are_scheduled_once_with_jitter() {
         .await
         .unwrap();
     let settings = castellan_services::Schedule::default();
-    let first = castellan_services::apps::schedule_tick(&s.app.store, &settings)
+    let first = castellan_services::schedule::schedule_tick(&s.app.store, &settings)
         .await
         .unwrap();
-    let second = castellan_services::apps::schedule_tick(&s.app.store, &settings)
+    let second = castellan_services::schedule::schedule_tick(&s.app.store, &settings)
         .await
         .unwrap();
     assert_eq!((first.len(), second.len()), (1, 0));

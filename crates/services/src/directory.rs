@@ -55,3 +55,95 @@ pub async fn import_csv(
     );
     Ok(out)
 }
+
+/// Where a directory change comes from, as recorded on the identity (`api`, `csv`, and `scim`
+/// to come).
+pub type Source<'a> = &'a str;
+
+/// Adds an identity checked by `IdentityInput::validate`.
+pub async fn create_identity(
+    svc: &crate::Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    input: &castellan_domain::directory::IdentityInput,
+    source: Source<'_>,
+) -> Result<castellan_store::Identity, crate::ServiceError> {
+    Ok(svc
+        .store
+        .ws(ws)
+        .create_identity(actor, input, source)
+        .await?)
+}
+
+/// Replaces every field of an identity; `active: false` deactivates it (the leaver signal).
+pub async fn replace_identity(
+    svc: &crate::Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    id: castellan_domain::IdentityId,
+    input: &castellan_domain::directory::IdentityInput,
+) -> Result<castellan_store::Identity, crate::ServiceError> {
+    Ok(svc.store.ws(ws).update_identity(actor, id, input).await?)
+}
+
+/// Deactivates (the leaver signal; its time recorded) or reactivates an identity. Nothing is
+/// deleted: its seats await removal in the next report.
+pub async fn set_identity_active(
+    svc: &crate::Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    id: castellan_domain::IdentityId,
+    active: bool,
+) -> Result<castellan_store::Identity, crate::ServiceError> {
+    Ok(svc
+        .store
+        .ws(ws)
+        .set_identity_active(actor, id, active)
+        .await?)
+}
+
+/// Creates a group: a name of 1 to 256 characters and its members.
+pub async fn create_group(
+    svc: &crate::Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    display_name: &str,
+    external_id: Option<&str>,
+    members: &[castellan_domain::IdentityId],
+) -> Result<castellan_store::Group, crate::ServiceError> {
+    let name = castellan_domain::values::required_text("display_name", display_name, 256)?;
+    Ok(svc
+        .store
+        .ws(ws)
+        .create_group(actor, &name, external_id, members)
+        .await?)
+}
+
+/// Renames a group or replaces its members (each when given).
+pub async fn update_group(
+    svc: &crate::Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    id: castellan_domain::GroupId,
+    display_name: Option<&str>,
+    members: Option<&[castellan_domain::IdentityId]>,
+) -> Result<castellan_store::Group, crate::ServiceError> {
+    let name = display_name
+        .map(|n| castellan_domain::values::required_text("display_name", n, 256))
+        .transpose()?;
+    Ok(svc
+        .store
+        .ws(ws)
+        .update_group(actor, id, name.as_deref(), members)
+        .await?)
+}
+
+/// Deletes a group (its members stay).
+pub async fn delete_group(
+    svc: &crate::Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    id: castellan_domain::GroupId,
+) -> Result<(), crate::ServiceError> {
+    Ok(svc.store.ws(ws).delete_group(actor, id).await?)
+}

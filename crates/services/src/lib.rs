@@ -15,6 +15,7 @@ pub mod members;
 pub mod metrics;
 pub mod oauth;
 pub mod people;
+pub mod queue;
 pub mod reports;
 pub mod rotation;
 pub mod schedule;
@@ -22,6 +23,7 @@ pub mod seats;
 pub mod tasks;
 pub mod vault;
 pub mod worker;
+pub mod workspace;
 
 use std::sync::Arc;
 

@@ -78,3 +78,72 @@ pub async fn create_person(
         .await?;
     Ok((person, password))
 }
+
+/// Changes a person's role, display name or disabled flag (each when given), under the rule of
+/// which roles a caller of `by_role` may give and take.
+#[allow(clippy::too_many_arguments)]
+pub async fn update_person(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    by_role: WorkspaceRole,
+    id: castellan_domain::PersonId,
+    role: Option<&str>,
+    display_name: Option<&str>,
+    disabled: Option<bool>,
+) -> Result<Person, ServiceError> {
+    let scoped = svc.store.ws(ws);
+    let current = scoped.person(id).await?;
+    let role = role.map(|r| WorkspaceRole::parse("role", r)).transpose()?;
+    let target = role.unwrap_or(current.role);
+    if !may_assign_role(by_role, Some(current.role), target) {
+        return Err(ServiceError::Forbidden(format!(
+            "a {by_role} cannot change a {} into a {target}",
+            current.role
+        )));
+    }
+    let display_name = display_name
+        .map(|d| optional_text("display_name", d, 256))
+        .transpose()?;
+    let update = castellan_store::PersonUpdate {
+        role,
+        display_name,
+        disabled,
+    };
+    Ok(scoped.update_person(actor, id, &update).await?)
+}
+
+/// Creates an API token for `person`; the secret is returned once and only its hash kept.
+pub async fn create_token(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    person: castellan_domain::PersonId,
+    name: &str,
+    scope: &str,
+) -> Result<(castellan_store::ApiToken, String), ServiceError> {
+    use castellan_domain::auth::{API_TOKEN_PREFIX, ApiScope, generate_secret, hash_secret};
+    let name = castellan_domain::values::required_text("name", name, 100)?;
+    let scope = ApiScope::parse("scope", scope)?;
+    let secret = svc
+        .store
+        .env()
+        .with_rng(|r| generate_secret(API_TOKEN_PREFIX, r));
+    let token = svc
+        .store
+        .ws(ws)
+        .create_token(actor, person, &name, scope, &hash_secret(&secret))
+        .await?;
+    Ok((token, secret))
+}
+
+/// Revokes one of `person`'s own tokens.
+pub async fn revoke_token(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    person: castellan_domain::PersonId,
+    id: castellan_domain::TokenId,
+) -> Result<castellan_store::ApiToken, ServiceError> {
+    Ok(svc.store.ws(ws).revoke_token(actor, person, id).await?)
+}

@@ -5,9 +5,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use castellan_domain::audit::NewAuditEvent;
-use castellan_domain::auth::{API_TOKEN_PREFIX, ApiScope, generate_secret, hash_secret};
 use castellan_domain::policy::{Action, AuthMethod};
-use castellan_domain::values::required_text;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -236,21 +234,15 @@ pub async fn create_token_as(
     scope: &str,
 ) -> Result<(castellan_store::ApiToken, String), ApiError> {
     let p = *caller.require(Action::ManageOwnTokens)?;
-    let name = required_text("name", name, 100)?;
-    let scope = ApiScope::parse("scope", scope)?;
-    let secret = s.env.with_rng(|r| generate_secret(API_TOKEN_PREFIX, r));
-    let token = s
-        .store
-        .ws(p.workspace_id)
-        .create_token(
-            &caller.actor(),
-            p.person_id,
-            &name,
-            scope,
-            &hash_secret(&secret),
-        )
-        .await?;
-    Ok((token, secret))
+    Ok(castellan_services::people::create_token(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        p.person_id,
+        name,
+        scope,
+    )
+    .await?)
 }
 
 /// Revoke one of the caller's tokens.
@@ -263,10 +255,14 @@ pub async fn revoke_token(
 ) -> ApiResult<Json<TokenBody>> {
     let p = *caller.require(Action::ManageOwnTokens)?;
     Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .revoke_token(&caller.actor(), p.person_id, id)
-            .await?
-            .into(),
+        castellan_services::people::revoke_token(
+            &s.services,
+            p.workspace_id,
+            &caller.actor(),
+            p.person_id,
+            id,
+        )
+        .await?
+        .into(),
     ))
 }

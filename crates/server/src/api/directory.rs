@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use castellan_domain::IdentityId;
 use castellan_domain::directory::{IdentityInput, JSON_FIELDS, RawIdentity};
 use castellan_domain::policy::Action;
-use castellan_domain::values::required_text;
 use castellan_store::IdentityFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -176,11 +175,14 @@ pub async fn create_identity(
 ) -> ApiResult<(StatusCode, Json<IdentityBody>)> {
     let p = *caller.require(Action::WriteDirectory)?;
     let input = req.validate()?;
-    let i = s
-        .store
-        .ws(p.workspace_id)
-        .create_identity(&caller.actor(), &input, "api")
-        .await?;
+    let i = castellan_services::directory::create_identity(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        &input,
+        "api",
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(i.into())))
 }
 
@@ -208,11 +210,15 @@ pub async fn replace_identity(
     let p = *caller.require(Action::WriteDirectory)?;
     let input = req.validate()?;
     Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .update_identity(&caller.actor(), id, &input)
-            .await?
-            .into(),
+        castellan_services::directory::replace_identity(
+            &s.services,
+            p.workspace_id,
+            &caller.actor(),
+            id,
+            &input,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -226,11 +232,15 @@ pub async fn deactivate_identity(
 ) -> ApiResult<Json<IdentityBody>> {
     let p = *caller.require(Action::WriteDirectory)?;
     Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .set_identity_active(&caller.actor(), id, false)
-            .await?
-            .into(),
+        castellan_services::directory::set_identity_active(
+            &s.services,
+            p.workspace_id,
+            &caller.actor(),
+            id,
+            false,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -244,11 +254,15 @@ pub async fn reactivate_identity(
 ) -> ApiResult<Json<IdentityBody>> {
     let p = *caller.require(Action::WriteDirectory)?;
     Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .set_identity_active(&caller.actor(), id, true)
-            .await?
-            .into(),
+        castellan_services::directory::set_identity_active(
+            &s.services,
+            p.workspace_id,
+            &caller.actor(),
+            id,
+            true,
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -441,13 +455,16 @@ pub async fn create_group(
     ApiJson(req): ApiJson<CreateGroupRequest>,
 ) -> ApiResult<(StatusCode, Json<GroupBody>)> {
     let p = *caller.require(Action::WriteDirectory)?;
-    let name = required_text("display_name", &req.display_name, 256)?;
     let members = member_ids(&req.member_ids)?;
-    let g = s
-        .store
-        .ws(p.workspace_id)
-        .create_group(&caller.actor(), &name, req.external_id.as_deref(), &members)
-        .await?;
+    let g = castellan_services::directory::create_group(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        &req.display_name,
+        req.external_id.as_deref(),
+        &members,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(g.into())))
 }
 
@@ -473,18 +490,18 @@ pub async fn update_group(
     ApiJson(req): ApiJson<UpdateGroupRequest>,
 ) -> ApiResult<Json<GroupBody>> {
     let p = *caller.require(Action::WriteDirectory)?;
-    let name = req
-        .display_name
-        .as_deref()
-        .map(|n| required_text("display_name", n, 256))
-        .transpose()?;
     let members = req.member_ids.as_deref().map(member_ids).transpose()?;
     Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .update_group(&caller.actor(), id, name.as_deref(), members.as_deref())
-            .await?
-            .into(),
+        castellan_services::directory::update_group(
+            &s.services,
+            p.workspace_id,
+            &caller.actor(),
+            id,
+            req.display_name.as_deref(),
+            members.as_deref(),
+        )
+        .await?
+        .into(),
     ))
 }
 
@@ -497,9 +514,7 @@ pub async fn delete_group(
     PathId(id): PathId<castellan_domain::GroupId>,
 ) -> ApiResult<StatusCode> {
     let p = *caller.require(Action::WriteDirectory)?;
-    s.store
-        .ws(p.workspace_id)
-        .delete_group(&caller.actor(), id)
+    castellan_services::directory::delete_group(&s.services, p.workspace_id, &caller.actor(), id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,10 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use castellan_domain::PersonId;
-use castellan_domain::policy::{Action, may_assign_role};
-use castellan_domain::values::optional_text;
-use castellan_domain::workspace::WorkspaceRole;
-use castellan_store::PersonUpdate;
+use castellan_domain::policy::Action;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -184,25 +181,15 @@ pub async fn update(
     disabled: Option<bool>,
 ) -> Result<castellan_store::Person, ApiError> {
     let p = *caller.require(Action::ManagePeople)?;
-    let current = s.store.ws(p.workspace_id).person(id).await?;
-    let role = role.map(|r| WorkspaceRole::parse("role", r)).transpose()?;
-    let target = role.unwrap_or(current.role);
-    if !may_assign_role(p.role, Some(current.role), target) {
-        return Err(ApiError::Forbidden(format!(
-            "a {} cannot change a {} into a {target}",
-            p.role, current.role
-        )));
-    }
-    let display_name = display_name
-        .map(|d| optional_text("display_name", d, 256))
-        .transpose()?;
-    let update = PersonUpdate {
+    Ok(castellan_services::people::update_person(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        p.role,
+        id,
         role,
         display_name,
         disabled,
-    };
-    Ok(s.store
-        .ws(p.workspace_id)
-        .update_person(&caller.actor(), id, &update)
-        .await?)
+    )
+    .await?)
 }

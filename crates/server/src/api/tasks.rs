@@ -190,9 +190,7 @@ pub async fn cancel_task(
 ) -> ApiResult<Json<TaskBody>> {
     let p = *caller.require(Action::ManageTasks)?;
     Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .cancel_task(&caller.actor(), id)
+        castellan_services::queue::cancel_task(&s.services, p.workspace_id, &caller.actor(), id)
             .await?
             .into(),
     ))

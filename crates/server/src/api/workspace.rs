@@ -3,12 +3,11 @@
 use axum::Json;
 use axum::extract::State;
 use castellan_domain::policy::Action;
-use castellan_domain::workspace::parse_workspace_name;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
@@ -62,22 +61,15 @@ pub async fn update_workspace(
     ApiJson(req): ApiJson<UpdateWorkspaceRequest>,
 ) -> ApiResult<Json<WorkspaceBody>> {
     let p = *caller.require(Action::UpdateWorkspace)?;
-    let name = req
-        .name
-        .as_deref()
-        .map(parse_workspace_name)
-        .transpose()
-        .map_err(|e| ApiError::invalid("name", e.message))?;
-    // Checked as typed settings; stored as sent, so a client's own keys are kept.
-    if let Some(v) = &req.settings {
-        castellan_domain::workspace::WorkspaceSettings::parse(v)?;
-    }
-    let settings = req.settings.clone();
     Ok(Json(
-        s.store
-            .ws(p.workspace_id)
-            .update_workspace(&caller.actor(), name.as_deref(), settings.as_ref())
-            .await?
-            .into(),
+        castellan_services::workspace::update_workspace(
+            &s.services,
+            p.workspace_id,
+            &caller.actor(),
+            req.name.as_deref(),
+            req.settings.as_ref(),
+        )
+        .await?
+        .into(),
     ))
 }

@@ -215,10 +215,7 @@ pub async fn cancel(State(s): State<AppState>, web: Web, Path(id): Path<String>)
     web.require(Action::ManageTasks)?;
     let id = task_id(&id)?;
     let back = format!("/automation/{id}");
-    match s
-        .store
-        .ws(web.ws())
-        .cancel_task(&web.caller.actor(), id)
+    match castellan_services::queue::cancel_task(&s.services, web.ws(), &web.caller.actor(), id)
         .await
     {
         Ok(t) if t.status == TaskStatus::Cancelled => {

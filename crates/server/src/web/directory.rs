@@ -116,11 +116,15 @@ async fn set_active(s: &AppState, web: &Web, id: &str, active: bool) -> WebResul
     let id: IdentityId = id
         .parse()
         .map_err(|_| WebError::NotFound("This person is not in your directory.".into()))?;
-    let i = s
-        .store
-        .ws(web.ws())
-        .set_identity_active(&web.caller.actor(), id, active)
-        .await?;
+    let i = castellan_services::directory::set_identity_active(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        id,
+        active,
+    )
+    .await
+    .map_err(crate::error::ApiError::from)?;
     Ok(done(
         web,
         "/directory",

@@ -186,10 +186,14 @@ pub async fn workspace_submit(State(s): State<AppState>, web: Web, form: Form) -
             };
             ApiError::invalid(field, e.message)
         })?;
-        s.store
-            .ws(web.ws())
-            .update_workspace(&web.caller.actor(), None, Some(&merged))
-            .await?;
+        castellan_services::workspace::update_workspace(
+            &s.services,
+            web.ws(),
+            &web.caller.actor(),
+            None,
+            Some(&merged),
+        )
+        .await?;
         Ok::<_, ApiError>(())
     }
     .await;
@@ -393,11 +397,15 @@ pub async fn token_revoke(
     let id = id
         .parse()
         .map_err(|_| WebError::NotFound("This token does not exist.".into()))?;
-    let t = s
-        .store
-        .ws(web.ws())
-        .revoke_token(&web.caller.actor(), web.p().person_id, id)
-        .await?;
+    let t = castellan_services::people::revoke_token(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        web.p().person_id,
+        id,
+    )
+    .await
+    .map_err(crate::error::ApiError::from)?;
     Ok(done(
         &web,
         "/settings/tokens",

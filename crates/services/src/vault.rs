@@ -60,6 +60,27 @@ pub struct RotationReport {
     pub retired_previous: bool,
 }
 
+/// Why a master-key rotation stopped. What was re-wrapped before stays re-wrapped: running it
+/// again finishes the job.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRotationError {
+    /// The key file could not be read or written.
+    #[error("key file: {0}")]
+    KeyFile(#[source] VaultError),
+    /// A stored secret did not open with the keys held.
+    #[error("secret {id}: {source}")]
+    Secret {
+        id: castellan_domain::SecretId,
+        #[source]
+        source: VaultError,
+    },
+    #[error(transparent)]
+    Store(#[from] castellan_store::StoreError),
+    /// Other writers kept changing the secrets while they were re-wrapped.
+    #[error("secrets keep changing during rotation; run it again")]
+    Unsettled,
+}
+
 /// Rotates the master key kept in `key_file`: writes a new current key (keeping the old ones,
 /// so running servers can still open everything), re-wraps every stored secret's data key
 /// under it, and — when `retire` is set and no secret still needs an old key — drops the old
@@ -69,21 +90,20 @@ pub async fn rotate_master_key(
     store: &Store,
     key_file: &Path,
     retire: bool,
-) -> Result<RotationReport, String> {
-    let mut ring = Keyring::load(key_file).map_err(|e| e.to_string())?;
+) -> Result<RotationReport, KeyRotationError> {
+    let mut ring = Keyring::load(key_file).map_err(KeyRotationError::KeyFile)?;
     let new_version = store.env().with_rng(|r| ring.rotate(r));
-    ring.save(key_file).map_err(|e| e.to_string())?;
+    ring.save(key_file).map_err(KeyRotationError::KeyFile)?;
     let rewrapped = rewrap_all(store, &ring).await?;
     let mut retired = false;
     if retire
         && store
             .secrets_to_rewrap(i64::from(new_version), 1)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .is_empty()
     {
         ring.retire_previous();
-        ring.save(key_file).map_err(|e| e.to_string())?;
+        ring.save(key_file).map_err(KeyRotationError::KeyFile)?;
         retired = true;
     }
     Ok(RotationReport {
@@ -94,14 +114,11 @@ pub async fn rotate_master_key(
 }
 
 /// Re-wraps, in pages, every secret not sealed with the ring's current key.
-pub async fn rewrap_all(store: &Store, ring: &Keyring) -> Result<u64, String> {
+pub async fn rewrap_all(store: &Store, ring: &Keyring) -> Result<u64, KeyRotationError> {
     let current = i64::from(ring.current_version());
     let mut done = 0u64;
     loop {
-        let batch = store
-            .secrets_to_rewrap(current, 500)
-            .await
-            .map_err(|e| e.to_string())?;
+        let batch = store.secrets_to_rewrap(current, 500).await?;
         if batch.is_empty() {
             return Ok(done);
         }
@@ -113,23 +130,19 @@ pub async fn rewrap_all(store: &Store, ring: &Keyring) -> Result<u64, String> {
                 workspace: &ws,
                 record: &rec,
             };
-            let sealed = Sealed::decode(&s.sealed)
-                .map_err(|e: VaultError| format!("secret {}: {e}", s.id))?;
+            let secret = |source| KeyRotationError::Secret { id: s.id, source };
+            let sealed = Sealed::decode(&s.sealed).map_err(secret)?;
             let new = store
                 .env()
                 .with_rng(|r| ring.rewrap(r, &sealed, binding))
-                .map_err(|e| format!("secret {}: {e}", s.id))?;
-            if store
-                .replace_sealed(&s, &new.encode(), current)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+                .map_err(secret)?;
+            if store.replace_sealed(&s, &new.encode(), current).await? {
                 done += 1;
                 progressed = true;
             }
         }
         if !progressed {
-            return Err("secrets keep changing during rotation; run it again".into());
+            return Err(KeyRotationError::Unsettled);
         }
     }
 }

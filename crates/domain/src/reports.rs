@@ -101,3 +101,50 @@ pub struct ReportSummary {
     pub counts: CheckSummary,
     pub fetch: FetchSummary,
 }
+
+/// A seat whose business roles a check found changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleChange {
+    pub user_id: String,
+    /// The roles before and after, each as the JSON list the platform gave.
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// A holder whose permissions on an asset a check found changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionChange {
+    /// `member:{user id}` or `partner:{business id}`.
+    pub holder: String,
+    pub asset_id: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// What a check changed, listed for its report (each list capped).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReportChanges {
+    pub new_seats: Vec<String>,
+    pub vanished_seats: Vec<String>,
+    pub role_changes: Vec<RoleChange>,
+    pub permission_changes: Vec<PermissionChange>,
+    pub new_partners: Vec<String>,
+    pub vanished_partners: Vec<String>,
+}
+
+/// How a report was resolved: applied (each seat's outcome) or dismissed (by whom and why).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Resolution {
+    Applied {
+        outcomes: Vec<crate::changes::StepOutcome>,
+        at: crate::Timestamp,
+    },
+    Dismissed {
+        /// A person's id, or `cli`.
+        dismissed_by: String,
+        reason: String,
+        at: crate::Timestamp,
+    },
+}

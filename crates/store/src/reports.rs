@@ -30,11 +30,11 @@ pub struct Report {
     pub task_id: Option<String>,
     pub created_at: Timestamp,
     pub summary: castellan_domain::reports::ReportSummary,
-    pub changes: serde_json::Value,
+    pub changes: castellan_domain::reports::ReportChanges,
     /// Seats of deactivated people: `{user_id, email, roles, identity_id, person}` each.
     pub pending_removal: Vec<PendingRemoval>,
     pub status: castellan_domain::reports::ReportStatus,
-    pub resolution: Option<serde_json::Value>,
+    pub resolution: Option<castellan_domain::reports::Resolution>,
     pub apply_task: Option<String>,
 }
 
@@ -50,7 +50,11 @@ fn report_from_row(r: &sqlx::any::AnyRow) -> Result<Report> {
             serde_json::from_str(&raw)
                 .map_err(|e| StoreError::Corrupt(format!("report summary: {e}")))?
         },
-        changes: get_json(r, "changes")?,
+        changes: {
+            let raw: String = r.try_get("changes")?;
+            serde_json::from_str(&raw)
+                .map_err(|e| StoreError::Corrupt(format!("report changes: {e}")))?
+        },
         pending_removal: serde_json::from_value(get_json(r, "pending_removal")?)
             .map_err(|e| StoreError::Corrupt(format!("pending removals: {e}")))?,
         status: get_parsed(r, "status")?,
@@ -150,7 +154,13 @@ impl Scoped<'_> {
             .bind(app.to_string())
             .bind(id)
             .bind(status)
-            .bind(serde_json::json!({ "outcomes": outcomes, "at": self.store.env.now() }).to_string())
+            .bind(
+                serde_json::to_string(&castellan_domain::reports::Resolution::Applied {
+                    outcomes: outcomes.to_vec(),
+                    at: self.store.env.now(),
+                })
+                .expect("a resolution serialises"),
+            )
             .execute(&self.store.pool)
             .await?;
         Ok(status.to_string())
@@ -170,7 +180,14 @@ impl Scoped<'_> {
             .bind(self.ws_str())
             .bind(app.to_string())
             .bind(id)
-            .bind(serde_json::json!({ "dismissed_by": by, "reason": reason, "at": self.store.env.now() }).to_string())
+            .bind(
+                serde_json::to_string(&castellan_domain::reports::Resolution::Dismissed {
+                    dismissed_by: by.to_string(),
+                    reason: reason.to_string(),
+                    at: self.store.env.now(),
+                })
+                .expect("a resolution serialises"),
+            )
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -814,6 +814,7 @@ async fn checks_write_only_differences(db: &TestDb) {
         .unwrap()
         .remove(0)
         .changes;
+    let changes = serde_json::to_value(changes).unwrap();
     assert_eq!(changes["new_seats"], serde_json::json!(["5000"]));
     assert_eq!(changes["vanished_seats"], serde_json::json!([gone.user_id]));
     assert_eq!(changes["role_changes"][0]["user_id"], "1005");
@@ -834,6 +835,7 @@ async fn checks_write_only_differences(db: &TestDb) {
         .unwrap()
         .remove(0)
         .changes;
+    let changes = serde_json::to_value(changes).unwrap();
     assert_eq!(changes["new_seats"], serde_json::json!(["1009"]));
     assert_eq!(
         run_check(&store, ws, app, &world::batches(&biz))

@@ -535,14 +535,17 @@ fn report_text(r: &castellan_store::Report) -> String {
             p.person, p.person_email, p.user_id, p.roles
         ));
     }
-    if let Some(outcomes) = r.resolution.as_ref().and_then(|x| x["outcomes"].as_array()) {
+    if let Some(castellan_domain::reports::Resolution::Applied { outcomes, .. }) = &r.resolution {
         for o in outcomes {
             s.push_str(&format!(
                 "\n    {}: {}{}",
-                o["seat"].as_str().unwrap_or(""),
-                o["outcome"].as_str().unwrap_or(""),
-                o["error"]
-                    .as_str()
+                o.seat,
+                serde_json::to_value(o.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                o.error
+                    .as_deref()
                     .map(|e| format!(" ({e})"))
                     .unwrap_or_default()
             ));

@@ -164,6 +164,8 @@ names! {
     MatchSourceName { Auto, Manual }
     /// A task log line's level.
     LogLevelName { Info, Warn, Error }
+    /// How one step of a change ended.
+    OutcomeKindName { Done, Already, Failed }
 }
 
 /// A path id: a malformed one cannot name any row, so it is answered as for a row that does

@@ -10,8 +10,8 @@ use castellan_services::members::Handling;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ReportStatusName;
 use super::members::{ChangeResponse, PlanBody, app_id};
+use super::{OutcomeKindName, ReportStatusName};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody, queue_error};
 use crate::extract::{ApiJson, PathId};
@@ -103,6 +103,130 @@ impl From<castellan_domain::reports::ReportSummary> for ReportSummaryBody {
     }
 }
 
+/// A seat whose business roles changed: before and after, each the JSON list the platform gave.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoleChangeBody {
+    pub user_id: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// A holder (`member:{user id}` or `partner:{business id}`) whose permissions on an asset
+/// changed: before and after, each the JSON list the platform gave.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PermissionChangeBody {
+    pub holder: String,
+    pub asset_id: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// What a check changed, listed (each list capped).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportChangesBody {
+    pub new_seats: Vec<String>,
+    pub vanished_seats: Vec<String>,
+    pub role_changes: Vec<RoleChangeBody>,
+    pub permission_changes: Vec<PermissionChangeBody>,
+    pub new_partners: Vec<String>,
+    pub vanished_partners: Vec<String>,
+}
+
+impl From<castellan_domain::reports::ReportChanges> for ReportChangesBody {
+    fn from(c: castellan_domain::reports::ReportChanges) -> Self {
+        Self {
+            new_seats: c.new_seats,
+            vanished_seats: c.vanished_seats,
+            role_changes: c
+                .role_changes
+                .into_iter()
+                .map(|r| RoleChangeBody {
+                    user_id: r.user_id,
+                    from: r.from,
+                    to: r.to,
+                })
+                .collect(),
+            permission_changes: c
+                .permission_changes
+                .into_iter()
+                .map(|p| PermissionChangeBody {
+                    holder: p.holder,
+                    asset_id: p.asset_id,
+                    from: p.from,
+                    to: p.to,
+                })
+                .collect(),
+            new_partners: c.new_partners,
+            vanished_partners: c.vanished_partners,
+        }
+    }
+}
+
+/// How one seat's removal ended when the report was applied.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatOutcomeBody {
+    pub seat: String,
+    /// `done`, `already` (the platform already showed it, or the seat was gone) or `failed`.
+    #[schema(value_type = OutcomeKindName)]
+    pub outcome: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// How a report was resolved: applied, with each seat's outcome, or dismissed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ResolutionBody {
+    Applied {
+        outcomes: Vec<SeatOutcomeBody>,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+    Dismissed {
+        /// A person's id, or `cli`.
+        dismissed_by: String,
+        reason: String,
+        at: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+impl From<castellan_domain::reports::Resolution> for ResolutionBody {
+    fn from(r: castellan_domain::reports::Resolution) -> Self {
+        use castellan_domain::changes::OutcomeKind;
+        use castellan_domain::reports::Resolution;
+        match r {
+            Resolution::Applied { outcomes, at } => Self::Applied {
+                outcomes: outcomes
+                    .into_iter()
+                    .map(|o| SeatOutcomeBody {
+                        seat: o.seat,
+                        outcome: match o.outcome {
+                            OutcomeKind::Done => "done",
+                            OutcomeKind::Already => "already",
+                            OutcomeKind::Failed => "failed",
+                        }
+                        .into(),
+                        summary: o.summary,
+                        error: o.error,
+                    })
+                    .collect(),
+                at,
+            },
+            Resolution::Dismissed {
+                dismissed_by,
+                reason,
+                at,
+            } => Self::Dismissed {
+                dismissed_by,
+                reason,
+                at,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReportBody {
     pub id: String,
@@ -112,8 +236,7 @@ pub struct ReportBody {
     /// Counts of what changed, and what the fetch cost.
     pub summary: ReportSummaryBody,
     /// New, changed and vanished seats; role, permission and partner changes.
-    #[schema(value_type = Object)]
-    pub changes: serde_json::Value,
+    pub changes: ReportChangesBody,
     /// Seats of people deactivated in the directory, awaiting removal.
     pub pending_removal: Vec<PendingRemovalBody>,
     /// `none` (nothing to remove), `open`, `applying`, `applied`, `partially_applied` or
@@ -121,8 +244,7 @@ pub struct ReportBody {
     #[schema(value_type = ReportStatusName)]
     pub status: String,
     /// Per-seat outcomes of applying it (with each failure's reason), or the dismissal.
-    #[schema(value_type = Option<Object>)]
-    pub resolution: Option<serde_json::Value>,
+    pub resolution: Option<ResolutionBody>,
     /// The task applying it.
     pub apply_task: Option<String>,
 }
@@ -162,10 +284,10 @@ impl From<castellan_store::Report> for ReportBody {
             created_at: r.created_at,
             task_id: r.task_id,
             summary: r.summary.into(),
-            changes: r.changes,
+            changes: r.changes.into(),
             pending_removal: r.pending_removal.into_iter().map(Into::into).collect(),
             status: r.status.to_string(),
-            resolution: r.resolution,
+            resolution: r.resolution.map(Into::into),
             apply_task: r.apply_task,
         }
     }

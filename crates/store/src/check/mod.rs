@@ -547,7 +547,7 @@ impl CheckRun {
                 })
                 .expect("a summary serialises"),
             )
-            .bind(report.into_json().to_string())
+            .bind(serde_json::to_string(&report.into_changes()).expect("changes serialise"))
             .bind(serde_json::to_string(&pending).expect("pending removals serialise"))
             .bind(if pending.is_empty() { "none" } else { "open" })
             .execute(&mut *tx)

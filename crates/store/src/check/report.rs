@@ -1,6 +1,7 @@
 //! What a check reports: the capped lists of rows it added, changed and vanished, and the
 //! seats of deactivated people still on the platform (pending removal).
 
+use castellan_domain::reports::{PermissionChange, ReportChanges, RoleChange};
 use castellan_domain::snapshot::{self, RowDiff, Table};
 use sqlx::{AnyConnection, Row as _};
 
@@ -12,8 +13,8 @@ use crate::Result;
 pub(crate) struct Report {
     pub(crate) new_seats: Vec<String>,
     pub(crate) vanished_seats: Vec<String>,
-    pub(crate) role_changes: Vec<serde_json::Value>,
-    pub(crate) permission_changes: Vec<serde_json::Value>,
+    pub(crate) role_changes: Vec<RoleChange>,
+    pub(crate) permission_changes: Vec<PermissionChange>,
     pub(crate) new_partners: Vec<String>,
     pub(crate) vanished_partners: Vec<String>,
 }
@@ -37,13 +38,20 @@ impl Report {
                         .filter(|(_, h)| h.vanished)
                         .map(|(r, _)| r.key[0].clone()),
                 );
-                push_capped(&mut self.vanished_seats, d.vanished.iter().map(|r| r.key[0].clone()));
+                push_capped(
+                    &mut self.vanished_seats,
+                    d.vanished.iter().map(|r| r.key[0].clone()),
+                );
                 push_capped(
                     &mut self.role_changes,
                     d.changed
                         .iter()
                         .filter(|(r, h)| !h.vanished && r.fields[ROLES] != h.row.fields[ROLES])
-                        .map(|(r, h)| serde_json::json!({ "user_id": r.key[0], "from": h.row.fields[ROLES], "to": r.fields[ROLES] })),
+                        .map(|(r, h)| RoleChange {
+                            user_id: r.key[0].clone(),
+                            from: h.row.fields[ROLES].clone(),
+                            to: r.fields[ROLES].clone(),
+                        }),
                 );
             }
             Table::Grants => push_capped(
@@ -51,7 +59,12 @@ impl Report {
                 d.changed
                     .iter()
                     .filter(|(_, h)| !h.vanished)
-                    .map(|(r, h)| serde_json::json!({ "holder": r.key[0], "asset_id": r.key[1], "from": h.row.fields[0], "to": r.fields[0] })),
+                    .map(|(r, h)| PermissionChange {
+                        holder: r.key[0].clone(),
+                        asset_id: r.key[1].clone(),
+                        from: h.row.fields[0].clone(),
+                        to: r.fields[0].clone(),
+                    }),
             ),
             Table::Partners => {
                 push_capped(
@@ -61,23 +74,26 @@ impl Report {
                         .chain(d.changed.iter().filter(|(_, h)| h.vanished).map(|(r, _)| r))
                         .map(|r| r.key[0].clone()),
                 );
-                push_capped(&mut self.vanished_partners, d.vanished.iter().map(|r| r.key[0].clone()));
+                push_capped(
+                    &mut self.vanished_partners,
+                    d.vanished.iter().map(|r| r.key[0].clone()),
+                );
             }
             Table::Assets => {}
         }
     }
 
-    pub(crate) fn into_json(mut self) -> serde_json::Value {
+    pub(crate) fn into_changes(mut self) -> ReportChanges {
         self.new_seats.sort();
         self.new_partners.sort();
-        serde_json::json!({
-            "new_seats": self.new_seats,
-            "vanished_seats": self.vanished_seats,
-            "role_changes": self.role_changes,
-            "permission_changes": self.permission_changes,
-            "new_partners": self.new_partners,
-            "vanished_partners": self.vanished_partners,
-        })
+        ReportChanges {
+            new_seats: self.new_seats,
+            vanished_seats: self.vanished_seats,
+            role_changes: self.role_changes,
+            permission_changes: self.permission_changes,
+            new_partners: self.new_partners,
+            vanished_partners: self.vanished_partners,
+        }
     }
 }
 

@@ -62,15 +62,12 @@ pub async fn reports(State(s): State<AppState>, web: Web, Path(id): Path<String>
         .map(|r| ReportRow {
             open: r.status == ReportStatus::Open,
             summary: report_summary(&r.summary.counts, r.pending_removal.len()),
-            resolution: r
-                .resolution
-                .as_ref()
-                .and_then(|v| {
-                    v.get("reason")
-                        .and_then(|x| x.as_str())
-                        .map(|x| format!("Dismissed: {x}"))
-                })
-                .unwrap_or_default(),
+            resolution: match &r.resolution {
+                Some(castellan_domain::reports::Resolution::Dismissed { reason, .. }) => {
+                    format!("Dismissed: {reason}")
+                }
+                _ => String::new(),
+            },
             pending: r
                 .pending_removal
                 .into_iter()

@@ -5,6 +5,7 @@ use castellan_domain::platform::ConnectorError;
 use serde_json::Value;
 
 use crate::http::{Attempt, Http, HttpConfig};
+use crate::wire::{Envelope, TokenAnswer, decode};
 
 /// Tokens from a code exchange. `Debug` never prints them.
 #[derive(Clone, PartialEq, Eq)]
@@ -34,10 +35,10 @@ fn status_read(status: reqwest::StatusCode, body: Vec<u8>) -> Attempt<Value> {
     }
     match serde_json::from_slice::<Value>(&body) {
         Ok(v) if status.is_success() => Attempt::Done(v),
-        Ok(v) => Attempt::Fail(ConnectorError::Rejected(format!(
+        Ok(_) => Attempt::Fail(ConnectorError::Rejected(format!(
             "HTTP {}: {}",
             status.as_u16(),
-            v["message"].as_str().unwrap_or("")
+            crate::wire::error_message(&body)
         ))),
         Err(e) => Attempt::Fail(ConnectorError::Protocol(format!(
             "HTTP {}: not JSON: {e}",
@@ -74,14 +75,12 @@ pub async fn pinterest_exchange(
             |s, _, b| async move { status_read(s, b) },
         )
         .await?;
+    let t: TokenAnswer = decode("pinterest code exchange", v)?;
     Ok(Tokens {
-        access_token: v["access_token"]
-            .as_str()
-            .ok_or_else(|| ConnectorError::Protocol("no access_token".into()))?
-            .to_string(),
-        refresh_token: v["refresh_token"].as_str().map(str::to_string),
-        expires_in: v["expires_in"].as_i64(),
-        scope: v["scope"].as_str().map(str::to_string),
+        access_token: t.access_token,
+        refresh_token: t.refresh_token,
+        expires_in: t.expires_in,
+        scope: t.scope.and_then(|s| s.as_str().map(str::to_string)),
     })
 }
 
@@ -104,25 +103,25 @@ pub async fn tiktok_exchange(
             |s, _, b| async move { status_read(s, b) },
         )
         .await?;
-    if v["code"].as_i64() != Some(0) {
+    let envelope: Envelope = decode("tiktok code exchange", v)?;
+    if envelope.code != 0 {
         return Err(ConnectorError::Rejected(format!(
             "{} (code {})",
-            v["message"].as_str().unwrap_or(""),
-            v["code"]
+            envelope.message, envelope.code
         )));
     }
+    let t: TokenAnswer = decode("tiktok code exchange: data", envelope.data)?;
     Ok(Tokens {
-        access_token: v["data"]["access_token"]
-            .as_str()
-            .ok_or_else(|| ConnectorError::Protocol("no access_token".into()))?
-            .to_string(),
+        access_token: t.access_token,
         refresh_token: None,
         expires_in: None,
-        scope: v["data"]["scope"].as_array().map(|s| {
-            s.iter()
-                .map(|x| x.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
+        scope: t.scope.and_then(|s| {
+            s.as_array().map(|s| {
+                s.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
         }),
     })
 }

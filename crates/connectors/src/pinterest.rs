@@ -22,13 +22,12 @@ use serde::de::DeserializeOwned;
 
 use crate::http::{Attempt, Http, HttpConfig};
 use crate::push;
-use crate::wire::decode;
+use crate::wire::{TokenAnswer, decode};
 
 mod connector;
 mod wire;
 use wire::{
     AdAccountRow, AssetMemberRow, AssetRow, AssetsSummary, InviteRow, MemberRow, Page, PartnerRow,
-    TokenAnswer,
 };
 
 pub const DEFAULT_BASE_URL: &str = "https://api.pinterest.com/v5";
@@ -68,12 +67,7 @@ fn read_json(
     retry_after: Option<std::time::Duration>,
     body: Vec<u8>,
 ) -> Attempt<Value> {
-    let message = || {
-        serde_json::from_slice::<Value>(&body)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect())
-    };
+    let message = || crate::wire::error_message(&body);
     match status.as_u16() {
         200..=299 => match serde_json::from_slice(&body) {
             Ok(v) => Attempt::Done(v),

@@ -64,19 +64,19 @@ fn read(
             after: retry_after,
         };
     }
-    let v: Value = match serde_json::from_slice(&body) {
+    let v: crate::wire::Envelope = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
             return Attempt::Fail(ConnectorError::Protocol(format!(
-                "HTTP {}: not JSON: {e}",
+                "HTTP {}: not TikTok's envelope: {e}",
                 status.as_u16()
             )));
         }
     };
-    let code = v["code"].as_i64().unwrap_or(-1);
-    let msg = format!("{} (code {code})", v["message"].as_str().unwrap_or(""));
+    let code = v.code;
+    let msg = format!("{} (code {code})", v.message);
     match code {
-        0 => Attempt::Done(v["data"].clone()),
+        0 => Attempt::Done(v.data),
         40100 | 40132 | 61000 | 50000 | 50002 | 51060 | 60001 => Attempt::Retry {
             reason: msg,
             after: retry_after,

@@ -42,3 +42,42 @@ pub(crate) fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D:
 pub(crate) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
 }
+
+/// An error answer's body: the platforms put a readable `message` in it.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ErrorBody {
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// The message of an error answer, or the start of the body when it has none.
+pub(crate) fn error_message(body: &[u8]) -> String {
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()
+        .and_then(|b| b.message)
+        .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(200).collect())
+}
+
+/// TikTok's envelope around every answer: `{code, message, request_id, data}`; `code` 0 is
+/// success.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Envelope {
+    pub code: i64,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub data: serde_json::Value,
+}
+
+/// A token endpoint's answer (Pinterest's `/oauth/token`; TikTok's inside its envelope).
+#[derive(Debug, Deserialize)]
+pub(crate) struct TokenAnswer {
+    pub access_token: String,
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+    #[serde(default)]
+    pub expires_in: Option<i64>,
+    /// Pinterest: a comma-separated string; TikTok: a list of scope numbers or names.
+    #[serde(default)]
+    pub scope: Option<serde_json::Value>,
+}

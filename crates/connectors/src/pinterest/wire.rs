@@ -133,16 +133,6 @@ pub(crate) struct EmployerRow {
     pub business_roles: Vec<String>,
 }
 
-/// `/oauth/token`'s answer to a refresh.
-#[derive(Debug, Deserialize)]
-pub(crate) struct TokenAnswer {
-    pub access_token: String,
-    #[serde(default)]
-    pub refresh_token: Option<String>,
-    #[serde(default)]
-    pub expires_in: Option<i64>,
-}
-
 /// One item of a bulk write's answer: the invite it made, or why it refused.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct BulkItem {

@@ -189,6 +189,25 @@ async fn pinterest_story_in_the_browser() {
     b.goto(&site.url(&members.replace("/members", "/reports")))
         .await;
     b.wait_text("awaiting removal", false).await;
+    // Each report counts what its check changed (the first one added the business's seats,
+    // read from the typed summary; the page once read a key the summary did not have).
+    let reports = b.text().await;
+    assert!(
+        reports.contains(
+            "0 new, 0 changed, 0 vanished seats; 0 asset and 0 grant changes; 1 awaiting removal"
+        ),
+        "{reports}"
+    );
+    assert!(
+        reports.contains(" new, 0 changed, 0 vanished seats; 12 asset and"),
+        "{reports}"
+    );
+    assert!(
+        !reports.contains(
+            "0 new, 0 changed, 0 vanished seats; 0 asset and 0 grant changes; 2 awaiting"
+        ),
+        "{reports}"
+    );
     b.screenshot("17-reports").await;
     b.xpath("//a[contains(., 'Apply report')]")
         .await

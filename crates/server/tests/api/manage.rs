@@ -1107,6 +1107,25 @@ async fn removals_under_faults() {
             next["result"]["changes"]["rows_written"], 0,
             "nothing else changed: {next}"
         );
+        // The leavers stay: dismiss what is open, with a reason.
+        let r = open_report(&s, &app).await;
+        let (status, dismissed) = post(
+            &s,
+            &format!(
+                "/api/v1/apps/{app}/reports/{}/dismiss",
+                r["id"].as_str().unwrap()
+            ),
+            json!({ "reason": "kept on purpose" }),
+        )
+        .await;
+        assert_eq!(status, 200, "{dismissed}");
+        assert_eq!(dismissed["resolution"]["reason"], "kept on purpose");
+        // Every report, open, applied, partly applied or dismissed, is what the document says.
+        let reports = s.get_json(&format!("/api/v1/apps/{app}/reports")).await;
+        for r in reports.as_array().unwrap() {
+            let errors = crate::support::schema_errors("ReportBody", r);
+            assert!(errors.is_empty(), "{errors:?} in {r}");
+        }
     }
 }
 

@@ -462,3 +462,19 @@ pub(crate) async fn set_password(app: &TestApp, person: castellan_domain::Person
         .await
         .unwrap();
 }
+
+/// Checks `body` against the schema `name` of the served OpenAPI document: what the document
+/// says a response is, it is. Returns the mismatches.
+pub(crate) fn schema_errors(name: &str, body: &Value) -> Vec<String> {
+    let doc: Value = serde_json::from_str(&castellan_server::openapi().to_json().unwrap()).unwrap();
+    let mut root = doc.as_object().unwrap().clone();
+    root.insert("$ref".into(), json!(format!("#/components/schemas/{name}")));
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&Value::Object(root))
+        .unwrap();
+    validator
+        .iter_errors(body)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect()
+}

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 
 use crate::http::{Attempt, Http, HttpConfig};
 use crate::push;
-use crate::wire::{TokenAnswer, decode};
+use crate::wire::{TokenAnswer, decode_bytes};
 
 mod connector;
 mod wire;
@@ -66,13 +66,11 @@ fn read_json(
     status: reqwest::StatusCode,
     retry_after: Option<std::time::Duration>,
     body: Vec<u8>,
-) -> Attempt<Value> {
+) -> Attempt<Vec<u8>> {
     let message = || crate::wire::error_message(&body);
     match status.as_u16() {
-        200..=299 => match serde_json::from_slice(&body) {
-            Ok(v) => Attempt::Done(v),
-            Err(e) => Attempt::Fail(ConnectorError::Protocol(format!("not JSON: {e}"))),
-        },
+        // Read into its typed struct by the caller, straight from the bytes.
+        200..=299 => Attempt::Done(body),
         401 => Attempt::Fail(ConnectorError::Unauthorized(message())),
         403 => Attempt::Fail(ConnectorError::Forbidden(message())),
         404 => Attempt::Fail(ConnectorError::NotFound(message())),
@@ -139,7 +137,7 @@ impl PinterestConnector {
                 },
             )
             .await?;
-        let answer: TokenAnswer = decode("/oauth/token", v)?;
+        let answer: TokenAnswer = decode_bytes("/oauth/token", &v)?;
         let access = answer.access_token;
         let new_refresh = answer.refresh_token.unwrap_or(refresh);
         if let Some(hook) = &self.cfg.on_refresh {
@@ -150,7 +148,7 @@ impl PinterestConnector {
     }
 
     /// GET with the bearer token; refreshes once on 401.
-    async fn get(&self, path: &str) -> Result<Value, ConnectorError> {
+    async fn get(&self, path: &str) -> Result<Vec<u8>, ConnectorError> {
         self.send(reqwest::Method::GET, path, None).await
     }
 
@@ -160,7 +158,7 @@ impl PinterestConnector {
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<Value, ConnectorError> {
+    ) -> Result<Vec<u8>, ConnectorError> {
         let url = self.url(path);
         for attempt in 0..2 {
             let token = self.tokens.read().await.0.clone();
@@ -491,7 +489,7 @@ impl<'a> Bookmarks<'a> {
             Some(b) => format!("{}{sep}page_size=250&bookmark={b}", self.path),
             None => format!("{}{sep}page_size=250", self.path),
         };
-        let page: Page<T> = decode(&self.path, self.conn.get(&p).await?)?;
+        let page: Page<T> = decode_bytes(&self.path, &self.conn.get(&p).await?)?;
         match &page.bookmark {
             Some(b) => self.bookmark = Some(b.clone()),
             None => self.done = true,

@@ -23,6 +23,24 @@ pub(crate) fn decode<T: DeserializeOwned>(
     })
 }
 
+/// Decodes the raw JSON `body`, the answer of `endpoint`, as `T`, straight from its bytes (no
+/// intermediate `Value`); a mismatch names the endpoint and the field's path.
+pub(crate) fn decode_bytes<T: DeserializeOwned>(
+    endpoint: &str,
+    body: &[u8],
+) -> Result<T, ConnectorError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        ConnectorError::Protocol(if path == "." {
+            format!("{endpoint}: {inner}")
+        } else {
+            format!("{endpoint}: {path}: {inner}")
+        })
+    })
+}
+
 /// A list of strings the platform sends as one string, a list, or null.
 pub(crate) fn strings<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 
 use super::wire::{AssetRow, BulkAnswer, EmployerRow, InviteRow, MemberRow, Page, UserAccount};
 use super::{Bookmarks, PinterestConnector};
-use crate::wire::decode;
+use crate::wire::decode_bytes;
 use castellan_domain::changes::Change;
 use castellan_domain::platform::{
     Applied, BoxFuture, Capabilities, Connectivity, Connector, ConnectorError, FetchStats,
@@ -94,7 +94,7 @@ impl PinterestConnector {
                     "{path}?member_ids={user_id}&fetch_system_users={system}&page_size=1"
                 ))
                 .await?;
-            let page: Page<MemberRow> = decode(&path, v)?;
+            let page: Page<MemberRow> = decode_bytes(&path, &v)?;
             if let Some(m) = page.items.into_iter().next() {
                 return Ok(Some(SeatRecord {
                     user_id: user_id.to_string(),
@@ -249,7 +249,8 @@ impl PinterestConnector {
                 })?;
                 body["invites"][0]["invite_id"] = json!(id);
             }
-            let answer: BulkAnswer = decode(&path, self.send(method, &path, Some(&body)).await?)?;
+            let answer: BulkAnswer =
+                decode_bytes(&path, &self.send(method, &path, Some(&body)).await?)?;
             if let Some(item) = answer.items.into_iter().next() {
                 if let Some(ex) = item.exception {
                     let msg = ex.message.unwrap_or_else(|| "refused".to_string());
@@ -292,12 +293,12 @@ impl Connector for PinterestConnector {
 
     fn check(&self) -> BoxFuture<'_, Result<Connectivity, ConnectorError>> {
         Box::pin(async move {
-            let me: UserAccount = decode("/user_account", self.get("/user_account").await?)?;
+            let me: UserAccount = decode_bytes("/user_account", &self.get("/user_account").await?)?;
             let account_id = me.id.unwrap_or_default();
             let employers = self.get("/businesses/employers?page_size=250").await;
             let mut missing = Vec::new();
             let admin = match employers {
-                Ok(v) => decode::<Page<EmployerRow>>("/businesses/employers", v)?
+                Ok(v) => decode_bytes::<Page<EmployerRow>>("/businesses/employers", &v)?
                     .items
                     .iter()
                     .any(|b| {

@@ -5,9 +5,8 @@ use axum::extract::FromRequestParts;
 use axum::http::Method;
 use axum::http::request::Parts;
 use castellan_domain::audit::Actor;
-use castellan_domain::auth::{generate_secret, hash_secret};
+use castellan_domain::auth::hash_secret;
 use castellan_domain::policy::{Action, AuthMethod, Principal, authorize};
-use castellan_domain::values::Email;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -16,71 +15,32 @@ pub const SESSION_COOKIE: &str = "castellan_session";
 pub const CSRF_COOKIE: &str = "castellan_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-pub use crate::throttle::Throttle;
 pub use castellan_services::people::{hash_password, verify_password};
+pub use castellan_services::throttle::Throttle;
 
-/// A new browser session: its secret (the cookie), its CSRF token, and how long it lasts.
-pub struct SignedIn {
-    pub person: castellan_store::Person,
-    pub token: String,
-    pub csrf: String,
-    pub ttl: chrono::Duration,
+pub use castellan_services::sessions::SignedIn;
+
+fn session_ttl(s: &AppState) -> chrono::Duration {
+    chrono::Duration::from_std(s.settings.session_ttl).unwrap_or(chrono::Duration::hours(12))
 }
 
-/// Signs in with e-mail and password (throttled per e-mail across processes) and creates a
-/// session. The one sign-in path of the JSON API and the web app.
+/// Signs in with e-mail and password and creates a session: the one sign-in path of the JSON
+/// API and the web app (`castellan_services::sessions` decides).
 pub async fn sign_in(
     s: &AppState,
     email: &str,
     password: String,
     workspace: Option<&str>,
 ) -> Result<SignedIn, ApiError> {
-    let email = Email::parse("email", email)?;
-    if password.is_empty() {
-        return Err(ApiError::invalid("password", "password is required"));
-    }
-    let now = s.env.now();
-    let key = email.canonical();
-    if let Err(wait) = s.throttle.check(&s.store, &key, now).await? {
-        return Err(ApiError::TooManyRequests {
-            retry_after_secs: wait,
-        });
-    }
-    let mut candidates = s.store.credentials_by_email(&email).await?;
-    candidates.retain(|c| !c.person.disabled);
-    if let Some(ws) = workspace.map(str::trim).filter(|w| !w.is_empty()) {
-        let ws = ws.to_lowercase();
-        let mut keep = Vec::new();
-        for c in candidates {
-            if s.store
-                .get_workspace(c.person.workspace_id)
-                .await?
-                .name
-                .to_lowercase()
-                == ws
-            {
-                keep.push(c);
-            }
-        }
-        candidates = keep;
-    } else if candidates.len() > 1 {
-        return Err(ApiError::invalid(
-            "workspace",
-            "this e-mail is in several workspaces; name the workspace",
-        ));
-    }
-    let cred = candidates.into_iter().next();
-    let ok = verify_password(
+    Ok(castellan_services::sessions::sign_in(
+        &s.services,
+        &s.throttle,
+        session_ttl(s),
+        email,
         password,
-        cred.as_ref().and_then(|c| c.password_hash.clone()),
+        workspace,
     )
-    .await;
-    let Some(cred) = cred.filter(|_| ok) else {
-        s.throttle.fail(&s.store, &key, now).await?;
-        return Err(ApiError::Unauthenticated);
-    };
-    s.throttle.succeed(&s.store, &key).await?;
-    start_session(s, cred.person).await
+    .await?)
 }
 
 /// A new browser session for `person` (after their password was checked or just set).
@@ -88,46 +48,20 @@ pub async fn start_session(
     s: &AppState,
     person: castellan_store::Person,
 ) -> Result<SignedIn, ApiError> {
-    let now = s.env.now();
-    let token = s.env.with_rng(|r| generate_secret("", r));
-    let csrf = s.env.with_rng(|r| generate_secret("", r));
-    let ttl =
-        chrono::Duration::from_std(s.settings.session_ttl).unwrap_or(chrono::Duration::hours(12));
-    s.store
-        .ws(person.workspace_id)
-        .create_session(person.id, &hash_secret(&token), &csrf, now + ttl)
-        .await?;
-    Ok(SignedIn {
-        person,
-        token,
-        csrf,
-        ttl,
-    })
+    Ok(castellan_services::sessions::start_session(&s.services, session_ttl(s), person).await?)
 }
 
-/// Uses a guest's sign-in link: checks the new password, hashes it and sets it through the
-/// link, once. Shared by the API and the web app's welcome page.
+/// Uses a guest's sign-in link. Shared by the API and the web app's welcome page.
 pub async fn accept_guest_link(
     s: &AppState,
     token: &str,
     password: String,
 ) -> Result<castellan_store::Person, ApiError> {
-    castellan_domain::auth::validate_new_password("password", &password)?;
-    // The link is checked before the (slow) hash, so a dead link answers at once.
-    castellan_services::guests::open_link(&s.services, token).await?;
-    let salt = s.env.with_rng(|r| {
-        let mut b = [0u8; 16];
-        r.fill_bytes(&mut b);
-        b
-    });
-    let hash = hash_password(password, salt)
-        .await
-        .map_err(ApiError::Internal)?;
-    Ok(castellan_services::guests::accept(&s.services, token, &hash).await?)
+    Ok(castellan_services::sessions::accept_guest_link(&s.services, token, password).await?)
 }
 
-/// Changes the caller's own password after checking the current one (the way out of a
-/// one-time password). Shared by the API and the web app.
+/// Changes the caller's own password after checking the current one. Shared by the API and
+/// the web app.
 pub async fn change_password(
     s: &AppState,
     caller: &Caller,
@@ -135,33 +69,15 @@ pub async fn change_password(
     new: String,
 ) -> Result<(), ApiError> {
     let p = *caller.require(Action::UpdateSelf)?;
-    castellan_domain::auth::validate_new_password("new_password", &new)?;
-    let person = s.store.ws(p.workspace_id).person(p.person_id).await?;
-    let email = Email::parse("email", &person.email)?;
-    let cred = s
-        .store
-        .credentials_by_email(&email)
-        .await?
-        .into_iter()
-        .find(|c| c.person.id == p.person_id);
-    if !verify_password(current, cred.and_then(|c| c.password_hash)).await {
-        // Well-formed but not proven: 403, naming the field.
-        return Err(ApiError::ForbiddenAt {
-            field: Some("current_password".into()),
-            message: "the current password is wrong".into(),
-        });
-    }
-    let salt = s.env.with_rng(|r| {
-        let mut b = [0u8; 16];
-        r.fill_bytes(&mut b);
-        b
-    });
-    let hash = hash_password(new, salt).await.map_err(ApiError::Internal)?;
-    s.store
-        .ws(p.workspace_id)
-        .set_password(&caller.actor(), p.person_id, &hash)
-        .await?;
-    Ok(())
+    Ok(castellan_services::sessions::change_password(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        p.person_id,
+        current,
+        new,
+    )
+    .await?)
 }
 
 /// A `Set-Cookie` value. Sessions are `SameSite=Strict`: a link from another site (a report

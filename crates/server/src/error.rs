@@ -193,6 +193,14 @@ impl From<castellan_services::ServiceError> for ApiError {
                 what: what.into(),
             },
             castellan_services::ServiceError::Forbidden(m) => Self::Forbidden(m),
+            castellan_services::ServiceError::ForbiddenAt(f) => Self::ForbiddenAt {
+                field: Some(f.field),
+                message: f.message,
+            },
+            castellan_services::ServiceError::Unauthenticated => Self::Unauthenticated,
+            castellan_services::ServiceError::TooManyRequests { retry_after_secs } => {
+                Self::TooManyRequests { retry_after_secs }
+            }
             castellan_services::ServiceError::Vault(v) => {
                 Self::Internal(anyhow::anyhow!("vault: {v}"))
             }

@@ -8,7 +8,6 @@ pub mod contract;
 pub mod error;
 pub mod extract;
 pub mod state;
-pub mod throttle;
 pub mod web;
 
 use castellan_services::metrics;

@@ -9,7 +9,7 @@ use castellan_services::Services;
 use castellan_services::worker::WorkerHealth;
 use castellan_store::Store;
 
-use crate::throttle::Throttle;
+use castellan_services::throttle::Throttle;
 
 /// Settings of the HTTP side, filled from configuration by the binary.
 #[derive(Debug, Clone)]

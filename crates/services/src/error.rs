@@ -25,6 +25,15 @@ pub enum ServiceError {
     /// Allowed by the caller's workspace role, but not by their role on this record.
     #[error("{0}")]
     Forbidden(String),
+    /// Well-formed but not proven (a wrong current password), naming the field.
+    #[error("{0}")]
+    ForbiddenAt(FieldError),
+    /// Wrong credentials: nothing says which part was wrong.
+    #[error("the e-mail or password is wrong")]
+    Unauthenticated,
+    /// Too many failed sign-ins for this e-mail; try again after this many seconds.
+    #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
     /// A sealed secret did not open (wrong or retired master key, or tampered data).
     #[error("vault: {0}")]
     Vault(#[from] VaultError),

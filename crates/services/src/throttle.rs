@@ -1,9 +1,10 @@
-//! The sign-in throttle: failed sign-ins counted per e-mail in a sliding window, so guessing
-//! a password is slow (per process: each keeps its own counts).
+//! The sign-in throttle: failed sign-ins counted per e-mail in a sliding window, kept in the
+//! database so every process sharing it sees the same count.
+
+use std::time::Duration;
 
 use castellan_domain::Timestamp;
 use castellan_domain::auth::hash_secret;
-use std::time::Duration;
 
 /// Counts failed sign-ins per key (the canonical e-mail) in a sliding window. The failures
 /// live in the database, so every process sharing it sees the same count: a guesser cannot

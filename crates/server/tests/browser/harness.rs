@@ -40,7 +40,8 @@ pub fn browser_available() -> bool {
     here
 }
 
-/// A chromedriver process on a port of its own, killed on drop.
+/// A chromedriver process on a port of its own; on drop it and every process it started (the
+/// browser and its helpers) are killed, so no browser outlives its test, passed or failed.
 pub struct Driver {
     child: Child,
     _profile: tempfile::TempDir,
@@ -48,8 +49,61 @@ pub struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // Collect the tree first: once chromedriver is gone its browser is re-parented to init
+        // and can no longer be told apart from another test's.
+        let tree = descendants(self.child.id());
         let _ = self.child.kill();
+        for pid in &tree {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.child.wait();
+    }
+}
+
+/// Every live process below `root` (by parent id, read from `/proc`).
+pub fn descendants(root: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Some(ppid) = parent_of(pid) {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        for &(pid, ppid) in &parents {
+            if ppid == p && !out.contains(&pid) {
+                out.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// The parent id in `/proc/<pid>/stat` (the field after the parenthesised command name).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether a process is alive (a zombie counts as gone).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
     }
 }
 
@@ -60,6 +114,16 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// The chromedriver's process id (its browser runs below it).
+    pub fn driver_pid(&self) -> u32 {
+        self._driver.child.id()
+    }
+
+    /// Ends the WebDriver session (the browser quits), then the driver.
+    pub async fn close(self) {
+        let _ = self.c.clone().close().await;
+    }
+
     pub async fn start(dark: bool) -> Self {
         Self::start_with(dark, true).await
     }
@@ -312,6 +376,12 @@ impl Browser {
         let s = r.as_str().unwrap().to_string();
         assert!(!s.starts_with("ERR"), "axe failed: {s}");
         serde_json::from_str(&s).unwrap()
+    }
+
+    /// Fails the test with every axe violation on the page as it is now.
+    pub async fn assert_no_axe(&self, what: &str) {
+        let v = self.axe().await;
+        assert!(v.is_empty(), "axe on {what}: {v:#?}");
     }
 
     pub async fn dark(&self) -> bool {

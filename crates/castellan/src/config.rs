@@ -118,17 +118,17 @@ impl Config {
         let file = file
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("CASTELLAN_CONFIG").map(PathBuf::from));
-        match file {
-            Some(f) => {
-                if !f.exists() {
-                    anyhow::bail!("config file {} does not exist", f.display());
-                }
-                fig = fig.merge(Toml::file(f));
+        let file = match file {
+            Some(f) if !f.exists() => {
+                anyhow::bail!("config file {} does not exist", f.display())
             }
-            None if Path::new("castellan.toml").exists() => {
-                fig = fig.merge(Toml::file("castellan.toml"))
-            }
-            None => {}
+            Some(f) => Some(f),
+            None if Path::new("castellan.toml").exists() => Some(PathBuf::from("castellan.toml")),
+            None => None,
+        };
+        if let Some(f) = file {
+            unknown_keys(&f)?;
+            fig = fig.merge(Toml::file(f));
         }
         fig = fig.merge(
             Env::prefixed("CASTELLAN_")
@@ -178,6 +178,76 @@ impl Config {
             .as_deref()
             .is_none_or(|u| u.starts_with("sqlite:"))
     }
+}
+
+/// Every key the file may hold, by section (`""` is the top level).
+const KNOWN: &[(&str, &[&str])] = &[
+    (
+        "",
+        &[
+            "listen",
+            "data_dir",
+            "database_url",
+            "log_format",
+            "log_level",
+            "public_url",
+            "secure_cookies",
+            "session_ttl_secs",
+            "database_max_connections",
+            "master_key",
+            "worker",
+            "smtp",
+        ],
+    ),
+    (
+        "worker",
+        &[
+            "in_process",
+            "concurrency",
+            "lease_secs",
+            "poll_ms",
+            "shutdown_grace_secs",
+        ],
+    ),
+    (
+        "smtp",
+        &["host", "port", "tls", "username", "password", "from"],
+    ),
+];
+
+/// Refuses a configuration file with a key Castellan does not read (a typo such as `lisen`
+/// would otherwise be ignored silently), naming the key and the file.
+fn unknown_keys(file: &Path) -> anyhow::Result<()> {
+    let dict: figment::value::Dict = Figment::from(Toml::file(file))
+        .extract()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    let known = |section: &str| {
+        KNOWN
+            .iter()
+            .find(|(s, _)| *s == section)
+            .map(|(_, k)| *k)
+            .unwrap_or(&[])
+    };
+    let check = |section: &str, d: &figment::value::Dict| -> anyhow::Result<()> {
+        for key in d.keys() {
+            if !known(section).contains(&key.as_str()) {
+                let full = if section.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{section}.{key}")
+                };
+                anyhow::bail!("configuration: unknown key `{full}` in {}", file.display());
+            }
+        }
+        Ok(())
+    };
+    check("", &dict)?;
+    for section in ["worker", "smtp"] {
+        if let Some(figment::value::Value::Dict(_, d)) = dict.get(section) {
+            check(section, d)?;
+        }
+    }
+    Ok(())
 }
 
 /// `CASTELLAN_DATABASE_URL_FILE=/run/secrets/db` sets `database_url` from that file (for
@@ -261,6 +331,22 @@ mod tests {
         });
     }
 
+    /// Every field of the configuration is a key the file check knows.
+    #[test]
+    fn the_known_keys_are_the_fields() {
+        let v = serde_json::to_value(Config::default()).unwrap();
+        let top = KNOWN[0].1;
+        for k in v.as_object().unwrap().keys() {
+            assert!(top.contains(&k.as_str()), "{k} missing from KNOWN");
+        }
+        for k in v["worker"].as_object().unwrap().keys() {
+            assert!(
+                KNOWN[1].1.contains(&k.as_str()),
+                "worker.{k} missing from KNOWN"
+            );
+        }
+    }
+
     #[test]
     fn defaults_and_bad_values() {
         figment::Jail::expect_with(|jail| {
@@ -270,6 +356,16 @@ mod tests {
                 c.database_url()
                     .starts_with("sqlite://./castellan-data/castellan.db")
             );
+            jail.create_file("typo.toml", "lisen = \"x\"\n")?;
+            let e = Config::load(Some(Path::new("typo.toml")), &FlagOverrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("`lisen`") && e.contains("typo.toml"), "{e}");
+            jail.create_file("nested.toml", "[worker]\nconcurency = 3\n")?;
+            let e = Config::load(Some(Path::new("nested.toml")), &FlagOverrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("`worker.concurency`"), "{e}");
             jail.set_env("CASTELLAN_LOG_FORMAT", "xml");
             assert!(
                 Config::load(None, &FlagOverrides::default())

@@ -52,8 +52,8 @@ enum Command {
     /// Run task workers only (several processes may share one PostgreSQL database).
     Worker {
         /// Tasks run at once by this process.
-        #[arg(long)]
-        concurrency: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        concurrency: Option<u16>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -102,7 +102,8 @@ enum Command {
         workspace: Option<String>,
         #[arg(long)]
         json: bool,
-        #[arg(long, default_value_t = 20)]
+        /// How many (1 to 1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=1000))]
         limit: i64,
     },
     /// Benchmarks that print figures (speed and memory targets live here, not in tests).
@@ -301,9 +302,9 @@ enum TasksCmd {
         payload: String,
         #[arg(long)]
         workspace: Option<String>,
-        /// Queue this many copies.
-        #[arg(long, default_value_t = 1)]
-        count: usize,
+        /// Queue this many copies (1 to 100000).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        count: u32,
     },
 }
 
@@ -331,8 +332,14 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    // `--json` is a flag of the commands that print JSON; with it, a failure is JSON too.
+    let json = std::env::args_os().any(|a| a == "--json");
     match rt.block_on(run(cli.command, cfg)) {
         Ok(code) => code,
+        Err(e) if json => {
+            println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -361,7 +368,7 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Openapi => admin::openapi(),
         Command::Serve { .. } => serve::serve_command(&cfg).await,
         Command::Migrate => admin::migrate(&cfg).await,
-        Command::Worker { concurrency } => serve::worker(&cfg, concurrency).await,
+        Command::Worker { concurrency } => serve::worker(&cfg, concurrency.map(usize::from)).await,
         Command::Admin(AdminCmd::Bootstrap { workspace, email }) => {
             admin::bootstrap_command(&cfg, &workspace, &email).await
         }
@@ -380,7 +387,7 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             payload,
             workspace,
             count,
-        }) => admin::tasks_enqueue(&cfg, &kind, &payload, workspace, count).await,
+        }) => admin::tasks_enqueue(&cfg, &kind, &payload, workspace, count as usize).await,
         Command::Demo { .. } => demo::demo(cfg).await,
         Command::Apps(cmd) => apps::apps_cmd(&cfg, cmd).await,
         Command::Members(cmd) => members::members(&cfg, cmd).await,

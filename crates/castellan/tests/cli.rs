@@ -749,3 +749,83 @@ async fn members_and_reports_from_the_cli() {
     assert_eq!(calls["total"], 0, "{calls}");
     assert_eq!(run(&["apps", "list", "--json"]).trim(), "");
 }
+
+/// Careless input is refused, naming what is wrong, and changes nothing: out-of-range flags,
+/// a typo in the configuration file, an unreachable PostgreSQL (within seconds, host and port
+/// named), a mistyped data directory (no new database left behind), and with `--json` the
+/// error is JSON.
+#[test]
+fn careless_input_is_refused_naming_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(castellan(dir.path(), None)
+        .args([
+            "admin",
+            "bootstrap",
+            "--workspace",
+            "acme",
+            "--email",
+            "owner@acme.example.com",
+        ])
+        .output()
+        .unwrap());
+    let refused = |args: &[&str], needle: &str| {
+        let out = castellan(dir.path(), None).args(args).output().unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{args:?} succeeded: {all}");
+        assert!(
+            all.contains(needle),
+            "{args:?} did not name {needle:?}: {all}"
+        );
+        all
+    };
+    refused(&["outbox", "--limit", "0"], "--limit");
+    refused(&["outbox", "--limit=-1"], "--limit");
+    refused(
+        &["tasks", "enqueue", "system.noop", "--count", "0"],
+        "--count",
+    );
+    refused(&["worker", "--concurrency", "0"], "--concurrency");
+
+    std::fs::write(dir.path().join("castellan.toml"), "lisen = \"x\"\n").unwrap();
+    let e = refused(&["apps", "list"], "`lisen`");
+    assert!(e.contains("castellan.toml"), "{e}");
+    std::fs::remove_file(dir.path().join("castellan.toml")).unwrap();
+
+    let started = Instant::now();
+    refused(
+        &[
+            "--database-url",
+            "postgres://castellan@127.0.0.1:1/castellan",
+            "apps",
+            "list",
+        ],
+        "127.0.0.1:1",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+
+    refused(
+        &["--data-dir", "castellan-dta", "apps", "list"],
+        "castellan-dta",
+    );
+    assert!(
+        !dir.path().join("castellan-dta").exists(),
+        "a read-only command created a database"
+    );
+
+    let out = castellan(dir.path(), None)
+        .args(["apps", "check", "No such app", "--json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    assert!(v["error"].as_str().unwrap().contains("No such app"), "{v}");
+}

@@ -68,7 +68,7 @@ pub(crate) async fn bench_sync(
     std::fs::create_dir_all(&dir)?;
     let mut cfg = cfg.clone();
     cfg.data_dir = dir.clone();
-    let store = open_store(&cfg).await?;
+    let store = create_store(&cfg).await?;
     let (ws, _) = bootstrap(&store, "Bench", "owner@bench.example.com").await?;
     let vault = open_vault(&cfg)?;
     let (token, base, business) = match platform {

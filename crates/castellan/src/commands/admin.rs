@@ -8,6 +8,7 @@ use castellan_domain::auth::generate_password;
 use castellan_domain::directory::plan_csv_import;
 use castellan_domain::tasks::{TaskKind, TaskTrigger};
 use castellan_domain::values::Email;
+use castellan_domain::words::count;
 use castellan_domain::workspace::parse_workspace_name;
 use castellan_store::{NewTask, Store, Workspace};
 
@@ -45,7 +46,7 @@ pub(crate) fn openapi() -> anyhow::Result<ExitCode> {
 }
 
 pub(crate) async fn migrate(cfg: &Config) -> anyhow::Result<ExitCode> {
-    let store = open_store(cfg).await?;
+    let store = create_store(cfg).await?;
     println!("database is up to date ({})", store.backend().name());
     Ok(ExitCode::SUCCESS)
 }
@@ -55,7 +56,7 @@ pub(crate) async fn bootstrap_command(
     workspace: &str,
     email: &str,
 ) -> anyhow::Result<ExitCode> {
-    let store = open_store(cfg).await?;
+    let store = create_store(cfg).await?;
     let (ws, password) = bootstrap(&store, workspace, email).await?;
     println!("Workspace {:?} created with Owner {email}.", ws.name);
     println!("One-time password: {password}");
@@ -85,13 +86,16 @@ pub(crate) async fn directory_import(
     }
     if header_broken || (!plan.errors.is_empty() && !skip_invalid) {
         eprintln!(
-            "{} invalid row(s); nothing was imported (use --skip-invalid to import the valid rows)",
-            plan.errors.len()
+            "{}; nothing was imported (use --skip-invalid to import the valid rows)",
+            count(plan.errors.len(), "invalid row", "invalid rows")
         );
         return Ok(ExitCode::FAILURE);
     }
     if dry_run {
-        println!("{} valid row(s); dry run, nothing written", plan.rows.len());
+        println!(
+            "{}; dry run, nothing written",
+            count(plan.rows.len(), "valid row", "valid rows")
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let store = open_store(cfg).await?;
@@ -112,7 +116,7 @@ pub(crate) async fn directory_import(
         );
     } else {
         println!(
-            "imported into {:?}: {} created, {} updated, {} unchanged, {} deactivated, {} group(s) created, {} row(s) skipped",
+            "imported into {:?}: {} created, {} updated, {} unchanged, {} deactivated, {} groups created, {} rows skipped",
             ws.name,
             s.created,
             s.updated,
@@ -196,7 +200,7 @@ pub(crate) async fn rotate_key(cfg: &Config, retire: bool) -> anyhow::Result<Exi
     .await
     .map_err(|e| anyhow::anyhow!(e))?;
     println!(
-        "master key rotated to version {}; {} secret(s) re-wrapped{}",
+        "master key rotated to version {}; {} secrets re-wrapped{}",
         report.new_version,
         report.rewrapped,
         if report.retired_previous {

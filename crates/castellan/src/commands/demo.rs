@@ -24,7 +24,7 @@ pub(crate) async fn demo(mut cfg: Config) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&dir)?;
     cfg.data_dir = dir.clone();
     cfg.database_url = None;
-    let store = open_store(&cfg).await?;
+    let store = create_store(&cfg).await?;
     let (ws, password) = bootstrap(&store, "Demo", "owner@demo.example.com").await?;
     let plan = plan_csv_import(DEMO_DIRECTORY.as_bytes());
     anyhow::ensure!(

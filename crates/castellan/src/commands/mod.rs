@@ -25,20 +25,63 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
+/// Opens the database a command works on; it must exist already (a mistyped `--data-dir`
+/// says so instead of leaving a new empty database behind).
 pub(crate) async fn open_store(cfg: &Config) -> anyhow::Result<Store> {
+    if cfg.uses_sqlite_file() && cfg.database_url.is_none() {
+        let file = cfg.data_dir.join("castellan.db");
+        if !file.exists() {
+            anyhow::bail!(
+                "there is no Castellan database at {} (check --data-dir); `castellan serve`, `migrate` or `admin bootstrap` create one",
+                file.display()
+            );
+        }
+    }
+    connect(cfg).await
+}
+
+/// Opens the database, creating the SQLite file and data directory when they are missing
+/// (for the commands that set a deployment up: serve, worker, migrate, bootstrap, demo).
+pub(crate) async fn create_store(cfg: &Config) -> anyhow::Result<Store> {
     if cfg.uses_sqlite_file() {
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    }
+    connect(cfg).await
+}
+
+async fn connect(cfg: &Config) -> anyhow::Result<Store> {
+    let url = cfg.database_url();
+    if !cfg.uses_sqlite_file() {
+        reachable(&url).await?;
     }
     let opts = ConnectOptions {
         max_connections: cfg.database_max_connections,
         ..Default::default()
     };
-    let store = Store::connect(&cfg.database_url(), Env::system(), opts)
+    let store = Store::connect(&url, Env::system(), opts)
         .await
         .context("connecting to the database")?;
     store.migrate().await.context("migrating the database")?;
     Ok(store)
+}
+
+/// A quick TCP probe of a PostgreSQL URL's host and port, so an unreachable server is named
+/// within seconds (the pool alone retries for its whole acquire timeout, then says only
+/// "pool timed out").
+async fn reachable(url: &str) -> anyhow::Result<()> {
+    let parsed = reqwest::Url::parse(url).context("database_url is not a URL")?;
+    let host = parsed.host_str().unwrap_or("localhost").to_string();
+    let port = parsed.port().unwrap_or(5432);
+    if host.starts_with('/') || host.is_empty() {
+        return Ok(()); // a Unix socket directory: nothing to probe over TCP
+    }
+    let probe = tokio::net::TcpStream::connect((host.as_str(), port));
+    match tokio::time::timeout(Duration::from_secs(5), probe).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => anyhow::bail!("cannot reach PostgreSQL at {host}:{port}: {e}"),
+        Err(_) => anyhow::bail!("cannot reach PostgreSQL at {host}:{port}: no answer within 5 s"),
+    }
 }
 
 pub(crate) fn shutdown_signal() -> CancellationToken {

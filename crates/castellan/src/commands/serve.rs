@@ -8,7 +8,7 @@ use castellan_server::AppState;
 use castellan_services::worker::{self, WorkerHealth};
 use castellan_store::Store;
 
-use super::{open_store, services, settings, shutdown_signal, worker_config};
+use super::{create_store, services, settings, shutdown_signal, worker_config};
 use crate::config::Config;
 
 /// Serves the API (and a supervised worker when configured) until a shutdown signal.
@@ -55,13 +55,13 @@ pub(crate) async fn serve(
 }
 
 pub(crate) async fn serve_command(cfg: &Config) -> anyhow::Result<ExitCode> {
-    let store = open_store(cfg).await?;
+    let store = create_store(cfg).await?;
     serve(cfg, store, None).await
 }
 
 /// Runs a supervised worker alone until a shutdown signal.
 pub(crate) async fn worker(cfg: &Config, concurrency: Option<usize>) -> anyhow::Result<ExitCode> {
-    let store = open_store(cfg).await?;
+    let store = create_store(cfg).await?;
     let mut w = worker_config(cfg);
     if let Some(c) = concurrency {
         w.concurrency = c.max(1);

@@ -63,7 +63,8 @@ impl Action {
             Self::UpdateWorkspace => (R::Owner, S::Admin),
             Self::ReadPeople => (R::Admin, S::Read),
             Self::ManagePeople => (R::Admin, S::Admin),
-            Self::ReadDirectory => (R::Member, S::Read),
+            // Names and e-mails of everyone: Admins and Owners only (the design brief).
+            Self::ReadDirectory => (R::Admin, S::Read),
             Self::WriteDirectory => (R::Admin, S::Write),
             Self::ReadTasks => (R::Admin, S::Read),
             Self::ManageTasks => (R::Admin, S::Write),

@@ -148,7 +148,7 @@ fn rows() -> Vec<Row> {
             g.clone(),
             "/api/v1/directory/identities",
             None,
-            [401, 403, 200, 200, 200, 200],
+            [401, 403, 403, 200, 200, 200],
         ),
         r(
             p.clone(),
@@ -163,7 +163,7 @@ fn rows() -> Vec<Row> {
             g.clone(),
             "/api/v1/directory/identities/{id}",
             None,
-            [401, 403, 200, 200, 200, 404],
+            [401, 403, 403, 200, 200, 404],
         ),
         r(
             Method::PUT,
@@ -196,7 +196,7 @@ fn rows() -> Vec<Row> {
             g.clone(),
             "/api/v1/directory/groups",
             None,
-            [401, 403, 200, 200, 200, 200],
+            [401, 403, 403, 200, 200, 200],
         ),
         r(
             p.clone(),
@@ -208,7 +208,7 @@ fn rows() -> Vec<Row> {
             g.clone(),
             "/api/v1/directory/groups/{id}",
             None,
-            [401, 403, 200, 200, 200, 404],
+            [401, 403, 403, 200, 200, 404],
         ),
         r(
             Method::PATCH,

@@ -23,6 +23,7 @@ pub mod snapshot;
 pub mod tasks;
 pub mod totp;
 pub mod values;
+pub mod words;
 pub mod workspace;
 
 pub use clock::{Clock, Env, FixedClock, SystemClock, Timestamp};

@@ -49,7 +49,7 @@ pub enum ApiError {
     #[error("too many attempts; try again in {retry_after_secs} seconds")]
     TooManyRequests { retry_after_secs: u64 },
     /// Bad rows in a directory import; the body lists each one.
-    #[error("the file has {} invalid row(s); nothing was imported", .0.len())]
+    #[error("the file has {}; nothing was imported", castellan_domain::words::count(.0.len(), "invalid row", "invalid rows"))]
     InvalidRows(Vec<RowErrorBody>),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),

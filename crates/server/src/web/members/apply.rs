@@ -6,6 +6,7 @@ use crate::web::apps::{app_id, load_head};
 use crate::web::{Errors, Flash, Form, Nav, Query, Web, WebError, WebResult, done, invalid};
 use axum::extract::{Path, State};
 use castellan_domain::policy::Action;
+use castellan_domain::words::count;
 use castellan_services::members::{Applied, Handling};
 
 // ------------------------------------------------------------------ Apply, Dismiss report
@@ -47,12 +48,16 @@ async fn apply_view(
         standalone: !web.htmx,
         title: "Apply report?".into(),
         intro: format!(
-            "Removes {} seat(s) of people deactivated in the directory.",
-            if chosen.is_empty() {
-                r.pending_removal.len()
-            } else {
-                chosen.len()
-            }
+            "Removes {} of people deactivated in the directory.",
+            count(
+                if chosen.is_empty() {
+                    r.pending_removal.len()
+                } else {
+                    chosen.len()
+                },
+                "seat",
+                "seats"
+            )
         ),
         steps: Vec::new(),
         fields,

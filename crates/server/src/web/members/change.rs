@@ -11,6 +11,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use castellan_domain::changes::{AssetPermissions, Request};
 use castellan_domain::policy::Action;
+use castellan_domain::words::count;
 use castellan_services::members::Handling;
 
 // ------------------------------------------------------------- changes: plan, then queue
@@ -110,8 +111,9 @@ pub(crate) fn describe(r: &Request) -> (String, String, String, bool) {
         Request::Remove { seats } => (
             "Remove user?".into(),
             format!(
-                "{} seat(s) lose their access to the business and every asset on the platform.",
-                seats.len()
+                "{} {} their access to the business and every asset on the platform.",
+                count(seats.len(), "seat", "seats"),
+                if seats.len() == 1 { "loses" } else { "lose" }
             ),
             "Remove user".into(),
             true,

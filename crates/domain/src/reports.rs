@@ -19,6 +19,8 @@ named_enum! {
         /// Some of its removals failed.
         PartiallyApplied = "partially_applied",
         Dismissed = "dismissed",
+        /// Nothing is left to do: its seats were removed, exempted or reactivated since.
+        Closed = "closed",
     }
 }
 

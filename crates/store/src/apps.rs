@@ -77,6 +77,18 @@ pub struct Seat {
     pub deprovisioned: bool,
 }
 
+impl Seat {
+    /// What people call the seat: its display name, else e-mail, else platform username;
+    /// the bare platform id only when the platform gives nothing else.
+    pub fn name(&self) -> String {
+        self.display_name
+            .clone()
+            .or_else(|| self.email.clone())
+            .or_else(|| self.username.clone())
+            .unwrap_or_else(|| self.user_id.clone())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exemption {
     pub reason: String,
@@ -501,9 +513,12 @@ impl Scoped<'_> {
             return Ok(out);
         }
         // One query per app, each answered from indexes on `app_id` (the number of apps is
-        // a page of app cards, not a number of rows).
+        // a page of app cards, not a number of rows). Removed seats are counted as the Removed
+        // tab lists them (vanished, with `removed_at`), so each tab's count is its rows.
         let sql = format!(
-            "SELECT state, COUNT(*) AS n FROM app_seats WHERE workspace_id = $1 AND app_id = $2 AND vanished_at IS NULL AND {VISIBLE} GROUP BY state \
+            "SELECT CASE WHEN vanished_at IS NULL THEN state ELSE 'removed' END AS state, COUNT(*) AS n FROM app_seats \
+             WHERE workspace_id = $1 AND app_id = $2 AND (vanished_at IS NULL OR removed_at IS NOT NULL) AND {VISIBLE} \
+             GROUP BY CASE WHEN vanished_at IS NULL THEN state ELSE 'removed' END \
              UNION ALL SELECT '#assets', COUNT(*) FROM app_assets WHERE workspace_id = $1 AND app_id = $2 AND vanished_at IS NULL AND {VISIBLE} \
              UNION ALL SELECT '#partners', COUNT(*) FROM app_partners WHERE workspace_id = $1 AND app_id = $2 AND vanished_at IS NULL AND {VISIBLE}"
         );

@@ -301,6 +301,7 @@ impl Scoped<'_> {
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
+                    crate::reports::leave_open_report(&mut tx, &a, &seat_key[0]).await?;
                     adjust_digests(&mut tx, &a, Table::Seats, std::slice::from_ref(row), &[])
                         .await?;
                     // Its permissions went with it.

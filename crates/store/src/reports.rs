@@ -66,6 +66,76 @@ fn report_from_row(r: &sqlx::any::AnyRow) -> Result<Report> {
     })
 }
 
+/// Brings an app's open report up to date with the seats awaiting removal now: the newest
+/// open report lists exactly `pending` (closed when that is empty), and any older open report
+/// (from before one report per app) is closed. Returns the open report left, if any.
+pub(crate) async fn refresh_open_reports(
+    conn: &mut sqlx::AnyConnection,
+    app: &str,
+    pending: &[PendingRemoval],
+) -> Result<Option<String>> {
+    let open: Vec<String> = sqlx::query(
+        "SELECT id FROM check_reports WHERE app_id = $1 AND status = 'open' ORDER BY created_at DESC, id DESC",
+    )
+    .bind(app)
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| r.try_get("id"))
+    .collect::<std::result::Result<_, _>>()?;
+    let mut kept = None;
+    for (i, id) in open.iter().enumerate() {
+        if i == 0 && !pending.is_empty() {
+            sqlx::query("UPDATE check_reports SET pending_removal = $2 WHERE id = $1")
+                .bind(id)
+                .bind(serde_json::to_string(pending).expect("pending removals serialise"))
+                .execute(&mut *conn)
+                .await?;
+            kept = Some(id.clone());
+        } else {
+            sqlx::query(
+                "UPDATE check_reports SET status = 'closed', pending_removal = '[]' WHERE id = $1",
+            )
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(kept)
+}
+
+/// A seat is gone (removed, or exempted): it leaves the app's open report, which closes when
+/// nothing is left in it.
+pub(crate) async fn leave_open_report(
+    conn: &mut sqlx::AnyConnection,
+    app: &str,
+    user_id: &str,
+) -> Result<()> {
+    let rows = sqlx::query(
+        "SELECT id, pending_removal FROM check_reports WHERE app_id = $1 AND status = 'open'",
+    )
+    .bind(app)
+    .fetch_all(&mut *conn)
+    .await?;
+    for r in &rows {
+        let id: String = r.try_get("id")?;
+        let mut list: Vec<PendingRemoval> = serde_json::from_value(get_json(r, "pending_removal")?)
+            .map_err(|e| StoreError::Corrupt(format!("pending removals: {e}")))?;
+        let before = list.len();
+        list.retain(|p| p.user_id != user_id);
+        if list.len() == before {
+            continue;
+        }
+        sqlx::query("UPDATE check_reports SET pending_removal = $2, status = $3 WHERE id = $1")
+            .bind(&id)
+            .bind(serde_json::to_string(&list).expect("pending removals serialise"))
+            .bind(if list.is_empty() { "closed" } else { "open" })
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Scoped<'_> {
     /// One report of an app.
     pub async fn report(&self, app: AppId, id: &str) -> Result<Report> {
@@ -90,6 +160,16 @@ impl Scoped<'_> {
             .fetch_all(&self.store.pool)
             .await?;
         rows.iter().map(report_from_row).collect()
+    }
+
+    /// The app's open report, if it has one (there is at most one).
+    pub async fn open_report(&self, app: AppId) -> Result<Option<Report>> {
+        let r = sqlx::query("SELECT * FROM check_reports WHERE workspace_id = $1 AND app_id = $2 AND status = 'open' ORDER BY created_at DESC, id DESC LIMIT 1")
+            .bind(self.ws_str())
+            .bind(app.to_string())
+            .fetch_optional(&self.store.pool)
+            .await?;
+        r.as_ref().map(report_from_row).transpose()
     }
 
     /// Marks an open report as being applied by `task`. Fails when it is not open (applied,

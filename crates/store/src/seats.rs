@@ -185,6 +185,7 @@ impl Scoped<'_> {
         .bind(until.map(ms))
         .execute(&mut *tx)
         .await?;
+        crate::reports::leave_open_report(&mut tx, &app.to_string(), user_id).await?;
         append(
             &mut tx,
             &self.store.env,

@@ -1009,6 +1009,92 @@ async fn leaver_story(backend: castellan_store::Backend) {
     );
 }
 
+/// Re-checks do not pile reports up: an app has one open report, which each check brings up
+/// to date; a seat removed or exempted leaves it; with nothing left it closes itself, and the
+/// Removed tab's count is the rows it lists.
+async fn one_open_report(p: &P) {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let app = s.connect(p.name).await;
+    let reports_url = format!("/api/v1/apps/{app}/reports");
+    let open_ones = |v: &Value| -> Vec<Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["status"] == "open")
+            .cloned()
+            .collect()
+    };
+    s.check(&app).await;
+    let first = open_report(&s, &app).await;
+    assert_eq!(first["status"], "open", "{first}");
+    for _ in 0..2 {
+        let again = s.check(&app).await;
+        assert_eq!(again["result"]["changes"]["rows_written"], 0, "{again}");
+        let all = s.get_json(&reports_url).await;
+        let open = open_ones(&all);
+        assert_eq!(open.len(), 1, "{all}");
+        assert_eq!(open[0]["id"], first["id"]);
+        assert_eq!(open[0]["pending_removal"].as_array().unwrap().len(), 2);
+    }
+    let listed: Vec<String> = first["pending_removal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["user_id"].as_str().unwrap().to_string())
+        .collect();
+    // One leaver is removed by hand: the report lists only the other.
+    let (_, task) = change(
+        &s,
+        &app,
+        json!({ "action": "remove", "seats": [listed[0]] }),
+    )
+    .await;
+    assert_eq!(task["status"], "completed", "{task}");
+    let r = s
+        .get_json(&format!("{reports_url}/{}", first["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(r["status"], "open");
+    let left: Vec<&str> = r["pending_removal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(left, vec![listed[1].as_str()]);
+    // The Removed tab lists the removed seat, its count says so, and it carries no
+    // "awaiting removal" mark.
+    let removed = s.tab(&app, "removed").await;
+    assert_eq!(removed.len(), 1);
+    let detail = s.get_json(&format!("/api/v1/apps/{app}")).await;
+    assert_eq!(detail["counts"]["removed"], 1, "{detail}");
+    // The other is exempted: nothing is left and the report closes itself.
+    let (st, v) = post(
+        &s,
+        &format!("/api/v1/apps/{app}/members/{}/exempt", listed[1]),
+        json!({ "reason": "kept for the handover" }),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let r = s
+        .get_json(&format!("{reports_url}/{}", first["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(r["status"], "closed", "{r}");
+    s.check(&app).await;
+    assert!(open_ones(&s.get_json(&reports_url).await).is_empty());
+}
+
+#[tokio::test]
+async fn pinterest_has_one_open_report() {
+    one_open_report(&PINTEREST).await;
+}
+
+#[tokio::test]
+async fn tiktok_has_one_open_report() {
+    one_open_report(&TIKTOK).await;
+}
+
 #[tokio::test]
 async fn the_leaver_story_sqlite() {
     leaver_story(castellan_store::Backend::Sqlite).await;

@@ -533,7 +533,15 @@ impl CheckRun {
             .filter(|p| !listed.contains(&p.user_id))
             .count() as u64;
         let report_id = self.store.env.new_uuid().to_string();
-        s.report_id = report_id.clone();
+        // An app has at most one open report: a later check brings it up to date (the seats
+        // still awaiting removal, none of those that are gone) instead of opening another,
+        // and closes it when nothing is left to do. The check's own row keeps what it changed.
+        let open = crate::reports::refresh_open_reports(tx, &a, &pending).await?;
+        let own_list = match &open {
+            Some(_) => Vec::new(),
+            None => pending.clone(),
+        };
+        s.report_id = open.unwrap_or_else(|| report_id.clone());
         sqlx::query("INSERT INTO check_reports (id, workspace_id, app_id, task_id, created_at, summary, changes, pending_removal, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(&report_id)
             .bind(&w)
@@ -548,8 +556,8 @@ impl CheckRun {
                 .expect("a summary serialises"),
             )
             .bind(serde_json::to_string(&report.into_changes()).expect("changes serialise"))
-            .bind(serde_json::to_string(&pending).expect("pending removals serialise"))
-            .bind(if pending.is_empty() { "none" } else { "open" })
+            .bind(serde_json::to_string(&own_list).expect("pending removals serialise"))
+            .bind(if own_list.is_empty() { "none" } else { "open" })
             .execute(&mut *tx)
             .await?;
         Ok(())

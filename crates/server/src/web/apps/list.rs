@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use castellan_domain::AppId;
 use castellan_domain::apps::AppStatus;
 use castellan_domain::policy::Action;
-use castellan_domain::reports::ReportStatus;
+use castellan_domain::words::count;
 
 #[derive(Template)]
 #[template(path = "web/apps.html")]
@@ -48,14 +48,12 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
                 format!("/apps/{}/settings", a.id),
             ));
         }
-        if let Some(r) = scoped.reports(a.id, 1).await?.into_iter().next()
-            && r.status == ReportStatus::Open
-        {
+        if let Some(r) = scoped.open_report(a.id).await? {
             attention.push((
                 format!(
-                    "{}: {} seat(s) of people who left await removal",
+                    "{}: {} of people who left await removal",
                     a.label,
-                    r.pending_removal.len()
+                    count(r.pending_removal.len(), "seat", "seats")
                 ),
                 format!("/apps/{}/reports", a.id),
             ));
@@ -66,7 +64,11 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
             .find(|t| t.label == "Unmatched" && t.count > 0)
         {
             attention.push((
-                format!("{}: {} unmatched seat(s)", a.label, t.count),
+                format!(
+                    "{}: {}",
+                    a.label,
+                    count(t.count, "unmatched seat", "unmatched seats")
+                ),
                 t.href.clone(),
             ));
         }

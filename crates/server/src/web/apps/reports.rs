@@ -37,16 +37,25 @@ pub struct ReportsPage {
 
 /// What a check changed, in words; `pending` is the number of seats the report lists for
 /// removal (the report's own list, not a count stored beside it).
-fn report_summary(c: &CheckSummary, pending: usize) -> String {
-    format!(
-        "{} new, {} changed, {} vanished seats; {} asset and {} grant changes; {} awaiting removal",
+fn report_summary(c: &CheckSummary, status: ReportStatus, pending: usize) -> String {
+    let changes = format!(
+        "{} new, {} changed, {} vanished seats; {} asset and {} grant changes",
         c.seats_new,
         c.seats_changed,
         c.seats_vanished,
         c.assets_new + c.assets_changed + c.assets_vanished,
         c.grants_new + c.grants_changed + c.grants_vanished,
-        pending
-    )
+    );
+    match status {
+        // A check that found people awaiting removal while a report was open brought that
+        // report up to date instead of opening another.
+        ReportStatus::None if c.pending_removal > 0 => format!(
+            "{changes}; {} awaiting removal, listed in the open report",
+            c.pending_removal
+        ),
+        ReportStatus::None | ReportStatus::Closed => changes,
+        _ => format!("{changes}; {pending} awaiting removal"),
+    }
 }
 
 pub async fn reports(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
@@ -61,10 +70,14 @@ pub async fn reports(State(s): State<AppState>, web: Web, Path(id): Path<String>
         .into_iter()
         .map(|r| ReportRow {
             open: r.status == ReportStatus::Open,
-            summary: report_summary(&r.summary.counts, r.pending_removal.len()),
+            summary: report_summary(&r.summary.counts, r.status, r.pending_removal.len()),
             resolution: match &r.resolution {
                 Some(castellan_domain::reports::Resolution::Dismissed { reason, .. }) => {
                     format!("Dismissed: {reason}")
+                }
+                _ if r.status == ReportStatus::Closed => {
+                    "Closed: nothing is left to do (its seats were removed, exempted or reactivated)."
+                        .to_string()
                 }
                 _ => String::new(),
             },

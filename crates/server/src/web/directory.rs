@@ -5,6 +5,7 @@ use askama::Template;
 use axum::extract::{Multipart, Path, State};
 use castellan_domain::IdentityId;
 use castellan_domain::policy::Action;
+use castellan_domain::words::count;
 use castellan_store::IdentityFilter;
 
 use super::{Chrome, Flash, Nav, Query, Web, WebError, WebResult, done, invalid, page, with_query};
@@ -139,6 +140,44 @@ async fn set_active(s: &AppState, web: &Web, id: &str, active: bool) -> WebResul
     ))
 }
 
+#[derive(Template)]
+#[template(path = "web/deactivate.html", blocks = ["dialog"])]
+pub struct DeactivatePage {
+    chrome: Chrome,
+    standalone: bool,
+    id: String,
+    name: String,
+    email: String,
+}
+
+/// Deactivate asks first: it is the leaver signal every app's next check acts on.
+pub async fn deactivate_page(
+    State(s): State<AppState>,
+    web: Web,
+    Path(id): Path<String>,
+) -> WebResult {
+    web.require(Action::WriteDirectory)?;
+    let iid: IdentityId = id
+        .parse()
+        .map_err(|_| WebError::NotFound("No such person in the directory.".into()))?;
+    let i = s.store.ws(web.ws()).identity(iid).await?;
+    let view = DeactivatePage {
+        chrome: web.chrome(Nav::Directory, "Deactivate"),
+        standalone: !web.htmx,
+        id: i.id.to_string(),
+        name: i
+            .display_name
+            .clone()
+            .unwrap_or_else(|| i.user_name.clone()),
+        email: i.primary_email,
+    };
+    if web.htmx {
+        page(&web, &view.as_dialog())
+    } else {
+        page(&web, &view)
+    }
+}
+
 pub async fn deactivate(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
     set_active(&s, &web, &id, false).await
 }
@@ -224,8 +263,8 @@ pub async fn import_submit(State(s): State<AppState>, web: Web, mut mp: Multipar
         .collect();
     if out.refused {
         view.problem = Some(format!(
-            "{} row(s) of {} have errors; nothing was imported. Fix them, or import only the valid rows.",
-            view.errors.len(),
+            "{} of {} have errors; nothing was imported. Fix them, or import only the valid rows.",
+            count(view.errors.len(), "row", "rows"),
             out.rows
         ));
         return invalid(&web, &view);

@@ -97,7 +97,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/directory/guests/{id}/resend", post(guests::resend))
         .route("/directory/guests/{id}/revoke", post(guests::revoke))
         .route("/directory/guests/{id}/link", post(guests::show_link))
-        .route("/directory/{id}/deactivate", post(directory::deactivate))
+        .route(
+            "/directory/{id}/deactivate",
+            get(directory::deactivate_page).post(directory::deactivate),
+        )
         .route("/directory/{id}/reactivate", post(directory::reactivate))
         .route("/activity", get(activity::list))
         .route("/activity/verify", get(activity::verify))

@@ -176,6 +176,8 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         g("/".into(), [S, 303, 303, 303, 303, 303]),
         // A sign-in link that is not one: the welcome page says so, whoever asks.
         g("/welcome?token=nope".into(), [404, 404, 404, 404, 404, 404]),
+        // The directory (everyone's names and e-mails) is for Admins and Owners.
+        g("/directory".into(), [S, 403, 403, 200, 200, 200]),
         g("/directory/guests".into(), [S, 403, 403, 200, 200, 200]),
         g(
             "/directory/guests/invite".into(),
@@ -230,7 +232,6 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         ),
         g("/automation".into(), [S, 403, 403, 200, 200, 200]),
         g(format!("/automation/{task}"), [S, 403, 403, 200, 200, 404]),
-        g("/directory".into(), [S, 403, 200, 200, 200, 200]),
         g("/directory/import".into(), [S, 403, 403, 200, 200, 200]),
         g("/activity".into(), [S, 403, 403, 200, 200, 200]),
         g("/activity/verify".into(), [S, 403, 403, 200, 200, 200]),
@@ -311,6 +312,11 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             format!("/automation/{task}/cancel"),
             vec![],
             [S, 403, 403, 303, 303, 404],
+        ),
+        // Deactivate asks first (the leaver signal); the question is for directory writers.
+        g(
+            format!("/directory/{identity}/deactivate"),
+            [S, 403, 403, 200, 200, 404],
         ),
         p(
             format!("/directory/{identity}/reactivate"),

@@ -2,6 +2,7 @@
 //! dialogs, and axe on every main screen in light and dark colour schemes. Screenshots of every
 //! main screen at 1280×800 land in `target/ui-screenshots/`.
 
+mod cleanup;
 mod harness;
 mod people;
 
@@ -110,11 +111,24 @@ async fn pinterest_story_in_the_browser() {
     b.xpath("//div[@id='match-results']//label[contains(., 'ava.johnson@acme.example.com')]")
         .await;
     b.screenshot("11-dialog-match-user").await;
-    b.find("#match-role")
+    // Two steps, as the article has them: Match with → Next → Select role → Match user.
+    b.xpath("//dialog//button[contains(., 'Next')]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("dialog[open] #match-role")
         .await
         .select_by_value("owner")
         .await
         .unwrap();
+    let step2 = b.find("dialog[open]").await.text().await.unwrap();
+    assert!(
+        step2.contains("Step 2 of 2") && step2.contains("ava.johnson@acme.example.com"),
+        "{step2}"
+    );
+    b.screenshot("11b-dialog-match-user-role").await;
+    b.assert_no_axe("Match user, step 2").await;
     b.xpath("//dialog//button[contains(., 'Match user')]")
         .await
         .click()
@@ -129,6 +143,20 @@ async fn pinterest_story_in_the_browser() {
         b.path().await.split('?').next().unwrap()
     ))
     .await;
+    // Exempt user and Remove user sit under the row's More options.
+    assert!(
+        b.c.find(fantoccini::Locator::Css("a[aria-label^='Exempt user']"))
+            .await
+            .unwrap()
+            .is_displayed()
+            .await
+            .unwrap()
+            == false,
+        "Exempt user is under More options"
+    );
+    b.click("summary[aria-label^='More options']").await;
+    b.screenshot("12a-members-row-menu").await;
+    b.assert_no_axe("a row's More options").await;
     b.click("a[aria-label^='Exempt user']").await;
     b.find("dialog[open] #exempt-reason").await;
     b.fill("#exempt-reason", "Agency contractor, reviewed by security")
@@ -149,6 +177,7 @@ async fn pinterest_story_in_the_browser() {
         .xpath("(//tbody/tr[.//a[starts-with(@aria-label, 'Remove user')]])[1]")
         .await;
     let victim = victim_row.text().await.unwrap();
+    b.click("summary[aria-label^='More options']").await;
     b.click("a[aria-label^='Remove user']").await;
     b.find("dialog[open] code").await;
     let plan = b.find("dialog[open]").await.text().await.unwrap();
@@ -177,8 +206,21 @@ async fn pinterest_story_in_the_browser() {
     b.fill("#dq", "noah.davis").await;
     b.click("form[role=search] button").await;
     b.wait_text("noah.davis@acme.example.com", false).await;
-    b.click("button[aria-label='Deactivate noah.davis@acme.example.com']")
+    b.click("a[aria-label='Deactivate noah.davis@acme.example.com']")
         .await;
+    // It asks first, naming the person and what follows.
+    let confirm = b.find("dialog[open]").await.text().await.unwrap();
+    assert!(
+        confirm.contains("Deactivate Noah Davis?") && confirm.contains("listed for removal")
+            || confirm.contains("lists their seats for removal"),
+        "{confirm}"
+    );
+    b.screenshot("16a-dialog-deactivate").await;
+    b.xpath("//dialog//button[contains(., 'Deactivate')]")
+        .await
+        .click()
+        .await
+        .unwrap();
     b.wait_text("was deactivated", false).await;
     b.screenshot("16-directory").await;
 
@@ -417,16 +459,35 @@ async fn the_match_user_dialog_works_with_the_keyboard_alone() {
         .unwrap();
     b.xpath("//div[@id='match-results']//input[@type='radio' and @checked]")
         .await;
-    // Tab: Search button, the person, the role, Cancel, Match user.
-    let mut on_submit = false;
-    for _ in 0..8 {
-        b.press(Key::Tab).await;
-        if b.focused().await.trim() == "Match user" {
-            on_submit = true;
+    // Step 1 — Tab: Search button, the person, Cancel, Next.
+    let tab_to = async |label: &str| {
+        for _ in 0..8 {
+            b.press(Key::Tab).await;
+            if b.focused().await.trim() == label {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(tab_to("Next").await, "Tab reaches the dialog's Next button");
+    b.press(Key::Enter).await;
+    // Step 2: focus is on the role; Tab: Back, Match user.
+    b.find("dialog[open] #match-role").await;
+    for _ in 0..50 {
+        if b.focused().await == "match-role" {
             break;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(on_submit, "Tab reaches the dialog's Match user button");
+    assert_eq!(
+        b.focused().await,
+        "match-role",
+        "step 2 starts at Select role"
+    );
+    assert!(
+        tab_to("Match user").await,
+        "Tab reaches the dialog's Match user button"
+    );
     b.screenshot("22-keyboard-match-dialog").await;
     b.press(Key::Enter).await;
     b.wait_text("was matched and moved to Onboarded", false)
@@ -470,6 +531,10 @@ async fn no_accessibility_violation_on_any_main_screen() {
         .as_str()
         .unwrap()
         .to_string();
+    let ava = site.api("/api/v1/directory/identities?q=ava.johnson").await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let screens: Vec<(&str, String)> = vec![
         ("apps", "/apps".into()),
         ("members", format!("/apps/{app}/members")),
@@ -484,6 +549,10 @@ async fn no_accessibility_violation_on_any_main_screen() {
         (
             "match-user",
             format!("/apps/{app}/members/{seat}/match?q=ava"),
+        ),
+        (
+            "match-user-role",
+            format!("/apps/{app}/members/{seat}/match?q=ava&step=role&identity_id={ava}"),
         ),
         ("exempt-user", format!("/apps/{app}/members/{seat}/exempt")),
         ("remove-user", format!("/apps/{app}/members/{seat}/remove")),

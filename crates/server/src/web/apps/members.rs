@@ -7,6 +7,7 @@ use askama::Template;
 use axum::extract::{Path, State};
 use castellan_domain::apps::{MatchSource, SeatState, Tab};
 use castellan_domain::policy::Action;
+use castellan_domain::words::count;
 
 /// One row of the User Overview.
 #[derive(Debug, Clone)]
@@ -19,10 +20,39 @@ pub struct SeatRow {
     pub assets: i64,
     /// The seat's assets and its permissions on each (shown on demand).
     pub holdings: Vec<(String, String)>,
+    /// The platform id, shown under the name when the seat has no e-mail to tell it apart.
+    pub id_note: String,
     pub notes: Vec<(&'static str, String)>,
     pub automation: bool,
-    pub modal_actions: Vec<(&'static str, String)>,
-    pub post_actions: Vec<(&'static str, String)>,
+    /// The row's one button (as the articles show it), and the rest under *More options*.
+    pub primary: Option<RowAction>,
+    pub more: Vec<RowAction>,
+}
+
+/// An action on a seat: a dialog to open, or a form posted straight away.
+#[derive(Debug, Clone)]
+pub struct RowAction {
+    pub label: &'static str,
+    pub href: String,
+    pub post: bool,
+}
+
+impl RowAction {
+    fn dialog(label: &'static str, href: String) -> Self {
+        Self {
+            label,
+            href,
+            post: false,
+        }
+    }
+
+    fn post(label: &'static str, href: String) -> Self {
+        Self {
+            label,
+            href,
+            post: true,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -32,6 +62,8 @@ pub struct MembersPage {
     head: AppHead,
     tab: String,
     q: String,
+    /// "1 seat shown", "12 seats shown".
+    shown: String,
     rows: Vec<SeatRow>,
     next: Option<String>,
 }
@@ -74,7 +106,7 @@ pub async fn members(
         .map(|s| s.user_id.clone())
         .collect();
     let mut perms = s.store.ws(web.ws()).seat_permissions(id, &ids).await?;
-    let rows = seats
+    let rows: Vec<SeatRow> = seats
         .items
         .into_iter()
         .map(|seat| {
@@ -83,7 +115,7 @@ pub async fn members(
             if automation {
                 notes.push(("note-info", "Automation account".to_string()));
             }
-            if seat.deprovisioned {
+            if seat.deprovisioned && seat.state != SeatState::Removed && seat.removed_at.is_none() {
                 notes.push((
                     "note-warn",
                     "Person deactivated: awaiting removal".to_string(),
@@ -106,27 +138,46 @@ pub async fn members(
                 notes.push(("note-warn", format!("Removed {}", when(r))));
             }
             let u = form_urlencoded::byte_serialize(seat.user_id.as_bytes()).collect::<String>();
-            let mut modal = Vec::new();
-            let mut posts = Vec::new();
+            // As the articles lay rows out: the state's main action is a button, the others
+            // sit under the row's More options.
+            let mut actions = Vec::new();
             if head.may_manage && !automation {
                 match seat.state {
                     SeatState::Unmatched => {
-                        modal.push(("Match user", format!("{base}{u}/match")));
-                        modal.push(("Exempt user", format!("{base}{u}/exempt")));
-                        modal.push(("Remove user", format!("{base}{u}/remove")));
+                        actions.push(RowAction::dialog("Match user", format!("{base}{u}/match")));
+                        actions.push(RowAction::dialog(
+                            "Exempt user",
+                            format!("{base}{u}/exempt"),
+                        ));
+                        actions.push(RowAction::dialog(
+                            "Remove user",
+                            format!("{base}{u}/remove"),
+                        ));
                     }
                     SeatState::Onboarded => {
-                        modal.push(("Change role", format!("{base}{u}/role")));
-                        modal.push(("Exempt user", format!("{base}{u}/exempt")));
-                        modal.push(("Remove user", format!("{base}{u}/remove")));
-                        posts.push(("Re-assign", format!("{base}{u}/unmatch")));
+                        actions.push(RowAction::dialog("Change role", format!("{base}{u}/role")));
+                        actions.push(RowAction::post("Re-assign", format!("{base}{u}/unmatch")));
+                        actions.push(RowAction::dialog(
+                            "Exempt user",
+                            format!("{base}{u}/exempt"),
+                        ));
+                        actions.push(RowAction::dialog(
+                            "Remove user",
+                            format!("{base}{u}/remove"),
+                        ));
                     }
                     SeatState::Exempted => {
-                        posts.push(("Un-exempt", format!("{base}{u}/unexempt")));
-                        modal.push(("Remove user", format!("{base}{u}/remove")));
+                        actions.push(RowAction::post(
+                            "Unexempt user",
+                            format!("{base}{u}/unexempt"),
+                        ));
+                        actions.push(RowAction::dialog(
+                            "Remove user",
+                            format!("{base}{u}/remove"),
+                        ));
                     }
                     SeatState::Invited => {
-                        modal.push((
+                        actions.push(RowAction::dialog(
                             "Cancel invite",
                             format!("{base}{u}/remove?action=cancel_invite"),
                         ));
@@ -134,12 +185,16 @@ pub async fn members(
                     SeatState::PartnerUser | SeatState::Removed => {}
                 }
             }
+            let mut actions = actions.into_iter();
+            let primary = actions.next();
+            let more = actions.collect();
             SeatRow {
-                person: seat
-                    .display_name
-                    .clone()
-                    .or_else(|| seat.email.clone())
-                    .unwrap_or_else(|| seat.user_id.clone()),
+                person: seat.name(),
+                id_note: if seat.email.is_none() && seat.name() != seat.user_id {
+                    format!("ID {}", seat.user_id)
+                } else {
+                    String::new()
+                },
                 email: seat.email.clone().unwrap_or_default(),
                 username: seat.username.clone().unwrap_or_default(),
                 roles: seat.roles.join(", "),
@@ -152,8 +207,8 @@ pub async fn members(
                     .collect(),
                 notes,
                 automation,
-                modal_actions: modal,
-                post_actions: posts,
+                primary,
+                more,
                 user_id: seat.user_id,
             }
         })
@@ -172,6 +227,7 @@ pub async fn members(
             head,
             tab: tab_s,
             q: search,
+            shown: format!("{} shown", count(rows.len(), "seat", "seats")),
             rows,
             next,
         },

@@ -20,11 +20,7 @@ pub(crate) async fn seat_label(
         .seat_by_id(app, user)
         .await?
         .ok_or_else(|| WebError::NotFound("This seat is not on the app.".into()))?;
-    let label = seat
-        .display_name
-        .clone()
-        .or_else(|| seat.email.clone())
-        .unwrap_or_else(|| seat.user_id.clone());
+    let label = seat.name();
     Ok((seat, label))
 }
 

@@ -106,7 +106,7 @@ pub async fn exempt_submit(
             &members_url(&id.to_string(), "exempted"),
             Flash::success(format!(
                 "{} is exempted and moved to Exempted.",
-                seat.email.unwrap_or(seat.user_id)
+                seat.name()
             )),
         )),
         Err(e) => {
@@ -154,10 +154,7 @@ pub async fn unexempt_submit(
         Ok(seat) => Ok(done(
             &web,
             &members_url(&id.to_string(), seat.state.tab()),
-            Flash::success(format!(
-                "{} is no longer exempt.",
-                seat.email.unwrap_or(seat.user_id)
-            )),
+            Flash::success(format!("{} is no longer exempt.", seat.name())),
         )),
         Err(e) => Ok(done(
             &web,

@@ -32,6 +32,8 @@ pub struct MatchPage {
     seat: String,
     q: String,
     results: Vec<IdentityChoice>,
+    /// Step 2 (Select role): the person chosen in step 1 (Match with → Next).
+    chosen: Option<IdentityChoice>,
     role: String,
     errors: Errors,
 }
@@ -43,6 +45,54 @@ impl MatchPage {
             self.head.id,
             form_urlencoded::byte_serialize(self.user_id.as_bytes()).collect::<String>()
         )
+    }
+
+    /// Back to step 1, with the search and the choice kept.
+    fn back(&self) -> String {
+        crate::web::with_query(
+            &self.base(),
+            &[
+                ("q", &self.q),
+                (
+                    "identity_id",
+                    self.chosen.as_ref().map(|c| c.id.as_str()).unwrap_or(""),
+                ),
+            ],
+        )
+    }
+}
+
+/// The person chosen in step 1, if `raw` names an active identity.
+async fn chosen(s: &AppState, web: &Web, raw: &str) -> Result<Option<IdentityChoice>, WebError> {
+    let Ok(id) = raw.parse::<IdentityId>() else {
+        return Ok(None);
+    };
+    let Ok(i) = s.store.ws(web.ws()).identity(id).await else {
+        return Ok(None);
+    };
+    if !i.active {
+        return Ok(None);
+    }
+    Ok(Some(choice(i, true)))
+}
+
+fn choice(i: castellan_store::Identity, checked: bool) -> IdentityChoice {
+    IdentityChoice {
+        checked,
+        name: i
+            .display_name
+            .clone()
+            .or_else(|| {
+                Some(format!(
+                    "{} {}",
+                    i.given_name.clone().unwrap_or_default(),
+                    i.family_name.clone().unwrap_or_default()
+                ))
+                .filter(|n| !n.trim().is_empty())
+            })
+            .unwrap_or_else(|| i.user_name.clone()),
+        email: i.primary_email,
+        id: i.id.to_string(),
     }
 }
 
@@ -71,22 +121,9 @@ async fn search(
     let single = found.len() == 1;
     Ok(found
         .into_iter()
-        .map(|i| IdentityChoice {
-            checked: single || chosen == i.id.to_string(),
-            name: i
-                .display_name
-                .clone()
-                .or_else(|| {
-                    Some(format!(
-                        "{} {}",
-                        i.given_name.clone().unwrap_or_default(),
-                        i.family_name.clone().unwrap_or_default()
-                    ))
-                    .filter(|n| !n.trim().is_empty())
-                })
-                .unwrap_or_else(|| i.user_name.clone()),
-            email: i.primary_email,
-            id: i.id.to_string(),
+        .map(|i| {
+            let checked = single || chosen == i.id.to_string();
+            choice(i, checked)
         })
         .collect())
 }
@@ -102,6 +139,20 @@ pub async fn match_page(
     let (_, head) = load_head(&s, &web, id, None, "members").await?;
     let (_, seat) = seat_label(&s, &web, id, &user).await?;
     let results = search(&s, &web, q.get("q"), q.get("identity_id")).await?;
+    // Next (step 1 → 2) without a person chosen stays on step 1 and says so.
+    let picked = chosen(&s, &web, q.get("identity_id")).await?;
+    let mut errors = Errors::default();
+    let picked = match (q.get("step"), picked) {
+        ("role", Some(p)) => Some(p),
+        ("role", None) => {
+            errors.items.push((
+                "identity_id".into(),
+                "choose the person to match with".into(),
+            ));
+            None
+        }
+        _ => None,
+    };
     let view = MatchPage {
         chrome: web.chrome(Nav::Apps, "Match user"),
         head,
@@ -110,12 +161,13 @@ pub async fn match_page(
         seat,
         q: q.get("q").to_string(),
         results,
+        chosen: picked,
         role: if q.get("role").is_empty() {
             "collaborator".into()
         } else {
             q.get("role").into()
         },
-        errors: Errors::default(),
+        errors,
     };
     // The live search asks for the results alone.
     if web.htmx && q.get("fragment") == "results" {
@@ -159,7 +211,7 @@ pub async fn match_submit(
             &members_url(&id.to_string(), "onboarded"),
             Flash::success(format!(
                 "{} was matched and moved to Onboarded.",
-                seat.email.unwrap_or(seat.user_id)
+                seat.name()
             )),
         )),
         Err(e) => {
@@ -167,6 +219,7 @@ pub async fn match_submit(
             let (_, head) = load_head(&s, &web, id, None, "members").await?;
             let (_, seat) = seat_label(&s, &web, id, &user).await?;
             let results = search(&s, &web, form.get("q"), form.get("identity_id")).await?;
+            let picked = chosen(&s, &web, form.get("identity_id")).await?;
             dialog!(
                 web,
                 MatchPage {
@@ -177,6 +230,7 @@ pub async fn match_submit(
                     seat,
                     q: form.get("q").to_string(),
                     results,
+                    chosen: picked,
                     role: form.get("role").to_string(),
                     errors,
                 },
@@ -211,7 +265,7 @@ pub async fn unmatch_submit(
             &members_url(&id.to_string(), "unmatched"),
             Flash::success(format!(
                 "{} was unmatched and returned to Unmatched.",
-                seat.email.unwrap_or(seat.user_id)
+                seat.name()
             )),
         )),
         Err(e) => Ok(done(

@@ -242,21 +242,35 @@ impl Browser {
 
     /// Waits up to 20 s for an element.
     pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
-        self.c
+        match self
+            .c
             .wait()
             .at_most(Duration::from_secs(20))
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+        {
+            Ok(e) => e,
+            Err(e) => {
+                self.screenshot("failure").await;
+                panic!("no element {css}: {e}\n{}", self.text().await)
+            }
+        }
     }
 
     pub async fn xpath(&self, xp: &str) -> fantoccini::elements::Element {
-        self.c
+        match self
+            .c
             .wait()
             .at_most(Duration::from_secs(20))
             .for_element(Locator::XPath(xp))
             .await
-            .unwrap_or_else(|e| panic!("no element {xp}: {e}"))
+        {
+            Ok(e) => e,
+            Err(e) => {
+                self.screenshot("failure").await;
+                panic!("no element {xp}: {e}\n{}", self.text().await)
+            }
+        }
     }
 
     pub async fn fill(&self, css: &str, text: &str) {

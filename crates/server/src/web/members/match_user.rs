@@ -15,6 +15,14 @@ use castellan_store::{AppRole, IdentityFilter};
 
 // ------------------------------------------------------------------------- Match user
 
+/// The live search's answer: the people found (step 1's list alone).
+#[derive(Template)]
+#[template(path = "web/match_results.html")]
+pub struct MatchResults {
+    q: String,
+    results: Vec<IdentityChoice>,
+}
+
 pub struct IdentityChoice {
     pub id: String,
     pub name: String,
@@ -23,7 +31,7 @@ pub struct IdentityChoice {
 }
 
 #[derive(Template)]
-#[template(path = "web/match.html", blocks = ["dialog", "results"])]
+#[template(path = "web/match.html", blocks = ["dialog"])]
 pub struct MatchPage {
     chrome: Chrome,
     head: AppHead,
@@ -171,7 +179,13 @@ pub async fn match_page(
     };
     // The live search asks for the results alone.
     if web.htmx && q.get("fragment") == "results" {
-        return crate::web::page(&web, &view.as_results());
+        return crate::web::page(
+            &web,
+            &MatchResults {
+                q: view.q,
+                results: view.results,
+            },
+        );
     }
     dialog!(web, view, true)
 }

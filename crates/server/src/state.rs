@@ -23,6 +23,19 @@ pub struct ServerSettings {
     pub throttle_window: Duration,
     /// The URL people reach Castellan at (OAuth redirect URIs, links printed by the CLI).
     pub public_url: String,
+    /// Where a newly connected app's API is when the wizard's API base URL is left empty (the
+    /// demo's embedded emulators); without an entry, the platform's own API.
+    pub default_api_base: Vec<(castellan_domain::apps::Platform, String)>,
+}
+
+impl ServerSettings {
+    /// The API base URL a new app of `platform` gets when none is given.
+    pub fn default_api_base(&self, platform: castellan_domain::apps::Platform) -> Option<&str> {
+        self.default_api_base
+            .iter()
+            .find(|(p, _)| *p == platform)
+            .map(|(_, u)| u.as_str())
+    }
 }
 
 impl Default for ServerSettings {
@@ -33,6 +46,7 @@ impl Default for ServerSettings {
             throttle_max_failures: 5,
             throttle_window: Duration::from_secs(15 * 60),
             public_url: "http://127.0.0.1:8080".into(),
+            default_api_base: Vec::new(),
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use castellan_connectors::{PinterestConfig, PinterestConnector, TiktokConfig, TiktokConnector};
+use castellan_connectors::{
+    HttpConfig, PinterestConfig, PinterestConnector, TiktokConfig, TiktokConnector,
+};
 use castellan_domain::apps::{AppStatus, Platform};
 use castellan_domain::audit::Actor;
 use castellan_domain::platform::{Batch, BoxFuture, Connector, SinkError, SnapshotSink};
@@ -398,10 +400,49 @@ fn refresh_hook(
     })
 }
 
+/// The connection check asks once or twice and gives up within seconds: a wrong or unreachable
+/// address shows as *Connection failing* with the reason, not as *Connecting* for minutes
+/// (the checks for updates keep the patient retries).
+fn connection_check_http(http: &HttpConfig) -> HttpConfig {
+    HttpConfig {
+        timeout: http.timeout.min(std::time::Duration::from_secs(10)),
+        max_retries: http.max_retries.min(2),
+        backoff_base: http.backoff_base.min(std::time::Duration::from_millis(500)),
+        backoff_max: http.backoff_max.min(std::time::Duration::from_secs(2)),
+        ..http.clone()
+    }
+}
+
+/// Tries a failing (or never finished) connection again: the app is *Connecting* until
+/// `app.connect` ends.
+pub async fn retry_connection(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    created_by: Option<PersonId>,
+    app: AppId,
+) -> Result<Task, ServiceError> {
+    let scoped = svc.store.ws(ws);
+    scoped.app(app).await?;
+    scoped.set_app_status(app, AppStatus::Pending, None).await?;
+    Ok(enqueue_for_app(
+        &svc.store,
+        ws,
+        actor,
+        created_by,
+        app,
+        &AppConnect { app_id: app },
+        trigger(created_by),
+    )
+    .await?)
+}
+
 pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> HandlerResult {
     let scoped = ctx.store.ws(ctx.task.workspace_id);
     let app = scoped.app(id).await.task()?;
-    let connector = match connector_for(&svc, ctx.task.workspace_id, &app).await {
+    let mut quick = svc.clone();
+    quick.http = connection_check_http(&svc.http);
+    let connector = match connector_for(&quick, ctx.task.workspace_id, &app).await {
         Ok(c) => c,
         Err(f) => {
             scoped
@@ -421,7 +462,14 @@ pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> Handl
             app.business_id
         )),
         Ok(c) => Ok(c),
-        Err(e) if e.is_retryable() => return Err(e.task_failure()),
+        Err(e) if e.is_retryable() => Err(format!(
+            "cannot reach {} at {}: {e}",
+            match app.platform {
+                Platform::Pinterest => "Pinterest",
+                Platform::Tiktok => "TikTok",
+            },
+            app.api_base_url.as_deref().unwrap_or("its API")
+        )),
         Err(e) => Err(format!(
             "the token does not reach business {}: {e}",
             app.business_id

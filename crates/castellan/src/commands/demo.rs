@@ -183,7 +183,22 @@ pub(crate) async fn demo(mut cfg: Config) -> anyhow::Result<ExitCode> {
         dir = dir.display(),
         first = apps[0].0,
     );
-    let result = serve(&cfg, store, Some(banner)).await;
+    // A new app connected in the wizard reaches the embedded emulators unless told otherwise.
+    let defaults = vec![
+        (
+            castellan_domain::apps::Platform::Pinterest,
+            emulators.pinterest_url(),
+        ),
+        (
+            castellan_domain::apps::Platform::Tiktok,
+            emulators.tiktok_url(),
+        ),
+    ];
+    let result = serve(&cfg, store, Some(banner), defaults).await;
     drop(emulators);
+    // The demo's data lives only as long as the demo.
+    if let Err(e) = std::fs::remove_dir_all(&dir) {
+        eprintln!("could not remove the demo's folder {}: {e}", dir.display());
+    }
     result
 }

@@ -12,17 +12,22 @@ use super::{create_store, services, settings, shutdown_signal, worker_config};
 use crate::config::Config;
 
 /// Serves the API (and a supervised worker when configured) until a shutdown signal.
+/// `default_api_base`: where new apps' APIs are when the wizard leaves the field empty (the
+/// demo's emulators).
 pub(crate) async fn serve(
     cfg: &Config,
     store: Store,
     banner: Option<String>,
+    default_api_base: Vec<(castellan_domain::apps::Platform, String)>,
 ) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let svc = services(cfg, &store, addr)?;
-    let mut state = AppState::new(svc.clone(), settings(cfg, addr));
+    let mut server_settings = settings(cfg, addr);
+    server_settings.default_api_base = default_api_base;
+    let mut state = AppState::new(svc.clone(), server_settings);
     let shutdown = shutdown_signal();
     tokio::spawn(castellan_services::schedule::run_scheduler(
         svc.clone(),
@@ -56,7 +61,7 @@ pub(crate) async fn serve(
 
 pub(crate) async fn serve_command(cfg: &Config) -> anyhow::Result<ExitCode> {
     let store = create_store(cfg).await?;
-    serve(cfg, store, None).await
+    serve(cfg, store, None, Vec::new()).await
 }
 
 /// Runs a supervised worker alone until a shutdown signal.

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/apps/{id}/activity", get(apps::activity))
         .route("/apps/{id}/settings", get(apps::settings))
         .route("/apps/{id}/check", post(apps::check))
+        .route("/apps/{id}/retry", post(apps::retry))
         .route("/apps/{id}/rotation", post(apps::rotation_submit))
         .route("/apps/{id}/progress", get(apps::progress))
         .route(

@@ -43,20 +43,48 @@ async fn pinterest_story_in_the_browser() {
         .click()
         .await
         .unwrap();
+    let select = b.text().await;
+    assert!(
+        select.contains("Pinterest Business") && select.contains("TikTok Business Center"),
+        "{select}"
+    );
     b.screenshot("04-connect-select-app").await;
+    b.assert_no_axe("Select app").await;
     b.click_text("Next").await;
+    // Enter app details: the app's own fields only.
     b.fill("#label", "Acme Pinterest").await;
     b.fill("#business_id", &sc::PINTEREST_BRAND.to_string())
         .await;
-    b.click("input[name=account_mode][value=new]").await;
+    assert!(
+        b.c.find(fantoccini::Locator::Css("#account_email"))
+            .await
+            .is_err(),
+        "the automation account is the next step"
+    );
+    b.click("form details summary").await;
+    b.fill("#api_base_url", &site.emu.pinterest_url()).await;
+    b.screenshot("05-connect-app-details").await;
+    b.assert_no_axe("Enter app details").await;
+    b.click_text("Next").await;
+    // Add automation account (none exists yet), its token through the consent page: the
+    // pasted-token field is not shown for that branch.
     b.fill("#account_label", "Pinterest automation").await;
     b.fill("#account_email", "castellan-automation@acme.example.com")
         .await;
     b.fill("#account_password", "bot-password-123").await;
-    b.click("input[name=token_mode][value=consent]").await;
-    b.click("form details summary").await;
-    b.fill("#api_base_url", &site.emu.pinterest_url()).await;
-    b.screenshot("05-connect-app-details").await;
+    assert!(
+        b.find("input[name=token_mode][value=consent]")
+            .await
+            .is_selected()
+            .await
+            .unwrap()
+    );
+    assert!(
+        !b.find("#access_token").await.is_displayed().await.unwrap(),
+        "only the chosen branch's fields show"
+    );
+    b.screenshot("05b-connect-automation-account").await;
+    b.assert_no_axe("Add automation account").await;
     b.click_text("Connect app").await;
     b.find("#consent-link").await;
     b.screenshot("06-connect-consent-hand-off").await;
@@ -322,15 +350,15 @@ async fn tiktok_pasted_token_check_and_remove() {
         .await;
     b.fill("#label", "Acme TikTok").await;
     b.fill("#business_id", &sc::TIKTOK_BRAND.to_string()).await;
-    b.click("input[name=account_mode][value=new]").await;
+    b.click("form details summary").await;
+    b.fill("#api_base_url", &site.emu.tiktok_url()).await;
+    b.click_text("Next").await;
     b.fill("#account_label", "TikTok automation").await;
     b.fill("#account_email", "castellan-automation@acme.example.com")
         .await;
     b.fill("#account_password", "bot-password-123").await;
     b.click("input[name=token_mode][value=paste]").await;
     b.fill("#access_token", sc::TIKTOK_AUTOMATION_TOKEN).await;
-    b.click("form details summary").await;
-    b.fill("#api_base_url", &site.emu.tiktok_url()).await;
     b.click_text("Connect app").await;
     b.wait_text("was added", false).await;
     b.wait_text("Connected", true).await;
@@ -561,6 +589,10 @@ async fn no_accessibility_violation_on_any_main_screen() {
         (
             "connect-details",
             "/apps/connect?step=details&platform=pinterest".into(),
+        ),
+        (
+            "connect-account",
+            "/apps/connect?step=account&platform=pinterest&label=Second&business_id=549755900001&login_method=password".into(),
         ),
         ("automation", "/automation".into()),
         ("task", format!("/automation/{task}")),

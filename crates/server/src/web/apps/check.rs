@@ -1,4 +1,5 @@
-//! Check for updates from App details, and its live progress (an htmx fragment that polls).
+//! Check for updates from App details, Retry of a failing connection, and the check's live
+//! progress (an htmx fragment that polls).
 
 use super::head::{ProgressView, app_id, latest_check};
 use crate::state::AppState;
@@ -24,6 +25,28 @@ pub async fn check(State(s): State<AppState>, web: Web, Path(id): Path<String>) 
         &web,
         &format!("/apps/{id}/members"),
         Flash::info(format!("Checking {} for updates.", app.label))
+            .with_link(format!("/automation/{}", task.id)),
+    ))
+}
+
+/// Retry on an app whose connection is failing: checks the connection again.
+pub async fn retry(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
+    web.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    let app = s.store.ws(web.ws()).app(id).await?;
+    let task = castellan_services::apps::retry_connection(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        Some(web.p().person_id),
+        id,
+    )
+    .await
+    .map_err(crate::error::ApiError::from)?;
+    Ok(done(
+        &web,
+        &format!("/apps/{id}/members"),
+        Flash::info(format!("Connecting {} again.", app.label))
             .with_link(format!("/automation/{}", task.id)),
     ))
 }

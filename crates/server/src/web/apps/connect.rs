@@ -27,7 +27,8 @@ pub struct AccountChoice {
 #[template(path = "web/connect.html")]
 pub struct ConnectPage {
     chrome: Chrome,
-    /// `intro`, `select`, `details` or `consent`.
+    /// `intro`, `select`, `details` (Enter app details), `account` (Select or Add automation
+    /// account) or `consent`.
     step: &'static str,
     platform: String,
     platform_label: &'static str,
@@ -38,6 +39,8 @@ pub struct ConnectPage {
     authorize_url: String,
     /// The platform apps configured for the consent page.
     consent_available: bool,
+    /// Where this server points new apps of the platform (the demo's emulator), or empty.
+    default_api_base: String,
 }
 
 impl ConnectPage {
@@ -47,7 +50,25 @@ impl ConnectPage {
     pub fn is(&self, name: &str, value: &str) -> bool {
         self.form.get(name) == value
     }
+
+    /// Back from the automation account to the app's details, with them kept.
+    pub fn back_to_details(&self) -> String {
+        let mut pairs = vec![("step", "details")];
+        for f in DETAIL_FIELDS {
+            pairs.push((f, self.form.get(f)));
+        }
+        crate::web::with_query("/apps/connect", &pairs)
+    }
 }
+
+/// The fields of Enter app details (step 1); the rest belong to the automation account.
+const DETAIL_FIELDS: &[&str] = &[
+    "platform",
+    "label",
+    "business_id",
+    "login_method",
+    "api_base_url",
+];
 
 const INTRO_COOKIE: &str = "castellan_hide_connect_intro";
 
@@ -75,7 +96,12 @@ async fn connect_view(
         }
         consent_available = scoped.platform_app(p).await.is_ok();
     }
+    let default_api_base = platform
+        .and_then(|p| s.settings.default_api_base(p))
+        .unwrap_or_default()
+        .to_string();
     Ok(ConnectPage {
+        default_api_base,
         chrome: web.chrome(Nav::Apps, "Connect app"),
         step,
         platform: platform.map(|p| p.to_string()).unwrap_or_default(),
@@ -96,10 +122,12 @@ pub async fn connect_page(
 ) -> WebResult {
     web.require(Action::ManageApps)?;
     let hide_intro = crate::auth::cookie_value(&headers, INTRO_COOKIE).is_some();
+    let platform_ok = Platform::parse("platform", q.get("platform")).is_ok();
     let step = match q.get("step") {
         "select" => "select",
-        "details" if Platform::parse("platform", q.get("platform")).is_ok() => "details",
-        "details" => "select",
+        "details" | "account" if !platform_ok => "select",
+        "details" => "details",
+        "account" => "account",
         _ if hide_intro => "select",
         _ => "intro",
     };
@@ -107,16 +135,36 @@ pub async fn connect_page(
     if form.get("login_method").is_empty() {
         form.fields.push(("login_method".into(), "password".into()));
     }
-    if form.get("account_mode").is_empty() {
-        form.fields.push(("account_mode".into(), "existing".into()));
+    // Next from the details checks them before the automation account is asked for.
+    let (step, errors) = match step {
+        "account" => match details_valid(&form) {
+            Ok(()) => ("account", Errors::default()),
+            Err(e) => ("details", Errors::from_api(e, CONNECT_FIELDS)?),
+        },
+        other => (other, Errors::default()),
+    };
+    let mut view = connect_view(&s, &web, step, form, errors).await?;
+    if step == "details" && view.value("api_base_url").is_empty() && q.get("step") == "details" {
+        let default = view.default_api_base.clone();
+        view.form.fields.retain(|(k, _)| k != "api_base_url");
+        view.form.fields.push(("api_base_url".into(), default));
     }
-    if form.get("token_mode").is_empty() {
-        form.fields.push(("token_mode".into(), "paste".into()));
+    if view.value("token_mode").is_empty() {
+        // The consent page when the workspace has the platform's app, else a pasted token.
+        let mode = if view.consent_available {
+            "consent"
+        } else {
+            "paste"
+        };
+        view.form.fields.push(("token_mode".into(), mode.into()));
     }
-    let mut view = connect_view(&s, &web, step, form, Errors::default()).await?;
-    if step == "details" && view.accounts.is_empty() && q.get("account_mode").is_empty() {
-        view.form.fields.retain(|(k, _)| k != "account_mode");
-        view.form.fields.push(("account_mode".into(), "new".into()));
+    if view.value("account_mode").is_empty() {
+        let mode = if view.accounts.is_empty() {
+            "new"
+        } else {
+            "existing"
+        };
+        view.form.fields.push(("account_mode".into(), mode.into()));
     }
     let mut r = page(&web, &view)?;
     if q.checked("hide_intro") {
@@ -144,6 +192,20 @@ const CONNECT_FIELDS: &[&str] = &[
     "access_token",
     "api_base_url",
 ];
+
+/// Enter app details' fields, as the service reads them.
+fn details_valid(form: &Form) -> Result<(), crate::error::ApiError> {
+    castellan_services::apps::AppFields::parse(
+        form.get("platform"),
+        form.get("label"),
+        form.get("business_id"),
+        form.get("login_method"),
+    )?;
+    castellan_services::apps::parse_api_base_url(
+        Some(form.get("api_base_url").trim()).filter(|u| !u.is_empty()),
+    )?;
+    Ok(())
+}
 
 /// Maps a service's field names onto the wizard's.
 fn wizard_field(e: crate::error::ApiError, new_account: bool) -> crate::error::ApiError {
@@ -194,7 +256,17 @@ pub async fn connect_submit(State(s): State<AppState>, web: Web, form: Form) -> 
         }
         Err(e) => {
             let errors = Errors::from_api(e, CONNECT_FIELDS)?;
-            let view = connect_view(&s, &web, "details", form, errors).await?;
+            // Back to the step whose field is wrong.
+            let step = if errors
+                .items
+                .iter()
+                .any(|(f, _)| DETAIL_FIELDS.contains(&f.as_str()))
+            {
+                "details"
+            } else {
+                "account"
+            };
+            let view = connect_view(&s, &web, step, form, errors).await?;
             invalid(&web, &view)
         }
     }
@@ -218,8 +290,12 @@ async fn connect(
         form.get("login_method"),
     )?;
     let platform = fields.platform;
+    // Left empty: the platform's own API, or where this server points new apps (the demo's
+    // embedded emulators).
     let api_base_url = castellan_services::apps::parse_api_base_url(
-        Some(form.get("api_base_url").trim()).filter(|u| !u.is_empty()),
+        Some(form.get("api_base_url").trim())
+            .filter(|u| !u.is_empty())
+            .or(s.settings.default_api_base(platform)),
     )?;
     let new_account = form.get("account_mode") == "new";
     let consent = new_account && form.get("token_mode") == "consent";

@@ -11,12 +11,20 @@ use castellan_domain::apps::AppStatus;
 use castellan_domain::policy::Action;
 use castellan_domain::words::count;
 
+/// One line of *Needs attention*: its words, the rows behind it, and Retry for a failing
+/// connection.
+pub struct Attention {
+    pub text: String,
+    pub href: String,
+    pub retry: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "web/apps.html")]
 pub struct AppsPage {
     chrome: Chrome,
     /// What needs attention first: each line's words and the link to the rows behind it.
-    attention: Vec<(String, String)>,
+    attention: Vec<Attention>,
     cards: Vec<AppHead>,
     next: Option<String>,
     may_manage: bool,
@@ -43,34 +51,40 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
             may,
         );
         if a.status == AppStatus::Error {
-            attention.push((
-                format!("{}: connection failing", a.label),
-                format!("/apps/{}/settings", a.id),
-            ));
+            attention.push(Attention {
+                text: match &a.status_message {
+                    Some(m) => format!("{}: connection failing: {m}", a.label),
+                    None => format!("{}: connection failing", a.label),
+                },
+                href: format!("/apps/{}/settings", a.id),
+                retry: may.then(|| format!("/apps/{}/retry", a.id)),
+            });
         }
         if let Some(r) = scoped.open_report(a.id).await? {
-            attention.push((
-                format!(
+            attention.push(Attention {
+                text: format!(
                     "{}: {} of people who left await removal",
                     a.label,
                     count(r.pending_removal.len(), "seat", "seats")
                 ),
-                format!("/apps/{}/reports", a.id),
-            ));
+                href: format!("/apps/{}/reports", a.id),
+                retry: None,
+            });
         }
         if let Some(t) = head
             .tabs
             .iter()
             .find(|t| t.label == "Unmatched" && t.count > 0)
         {
-            attention.push((
-                format!(
+            attention.push(Attention {
+                text: format!(
                     "{}: {}",
                     a.label,
                     count(t.count, "unmatched seat", "unmatched seats")
                 ),
-                t.href.clone(),
-            ));
+                href: t.href.clone(),
+                retry: None,
+            });
         }
         cards.push(head);
     }

@@ -16,7 +16,7 @@ pub mod settings;
 
 pub use activity::activity;
 pub use assets::assets;
-pub use check::{check, progress};
+pub use check::{check, progress, retry};
 pub use connect::{connect_page, connect_submit};
 pub use head::{AppHead, StatusView, app_id, load_head, platform_letter, platform_name};
 pub use list::{details, list};

@@ -154,7 +154,7 @@ impl Http {
                     after: None,
                 },
                 Err(e) => Attempt::Retry {
-                    reason: format!("network: {e}"),
+                    reason: format!("network: {}", root_cause(&e)),
                     after: None,
                 },
             };
@@ -186,4 +186,14 @@ impl Http {
             self.retries.load(Ordering::Relaxed),
         )
     }
+}
+
+/// The innermost cause of a transport error ("Connection refused (os error 111)", "failed
+/// to lookup address…"): reqwest's own text says only that sending failed.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }

@@ -135,6 +135,11 @@ async fn owned_card(
             "only an Owner of this account may do this; Collaborators only log in".into(),
         ));
     }
+    if h.card.automation_account_id.is_some() {
+        return Err(ServiceError::Forbidden(
+            "an automation account's card is held by the workspace's Owners; it is not shared or changed here".into(),
+        ));
+    }
     Ok(h)
 }
 
@@ -225,7 +230,20 @@ pub async fn connect_account(
     card: castellan_domain::CardId,
     c: Credentials,
 ) -> Result<AccountCard, ServiceError> {
-    let h = owned_card(svc, ws, who, card).await?;
+    // The person whose seat it is connects it, whatever their role on the app; on a shared
+    // card only its Owners do.
+    let h = held_card(svc, ws, who, card).await?;
+    if h.card.automation_account_id.is_some() {
+        return Err(ServiceError::Forbidden(
+            "the automation account's credentials are those it was added with".into(),
+        ));
+    }
+    let own = h.paths.iter().any(|(via, _)| via == "own");
+    if !own && h.role != castellan_domain::apps::AppRole::Owner {
+        return Err(ServiceError::Forbidden(
+            "only the account's holder or an Owner of it may save its credentials".into(),
+        ));
+    }
     if h.card.status == castellan_domain::apps::CardStatus::SignsInWithSso {
         return Err(castellan_store::StoreError::conflict(
             "card",
@@ -289,6 +307,21 @@ pub async fn reveal_account(
     let mut password = Secret::new("");
     let mut pending_password = None;
     let mut totp = None;
+    // An automation account's card opens the account's own login (its e-mail) and password.
+    if let Some(aid) = c.automation_account_id {
+        let account = scoped.automation_account(aid).await?;
+        let stored = scoped.automation_secret(aid, "password").await?;
+        let password = crate::vault::open_sealed(&svc.vault, ws, stored.id, &stored.sealed)?;
+        scoped
+            .audit_card_reveal(actor, card, ip, user_agent)
+            .await?;
+        return Ok(Revealed {
+            login: account.email,
+            password,
+            pending_password: None,
+            totp: None,
+        });
+    }
     for s in scoped.card_secrets(card).await? {
         let open = crate::vault::open_sealed(&svc.vault, ws, s.id, &s.sealed).map_err(|e| {
             ServiceError::Store(castellan_store::StoreError::Corrupt(e.to_string()))

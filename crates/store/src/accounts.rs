@@ -62,8 +62,8 @@ pub(crate) fn account_from_row(row: &AnyRow) -> Result<AutomationAccount> {
 }
 
 impl Scoped<'_> {
-    /// Creates the account, stores its sealed secrets, and creates its account card with the
-    /// status "Connect your account", in one transaction.
+    /// Creates the account, stores its sealed secrets, and creates its account card (Connected
+    /// when its password is among them, else "Connect your account"), in one transaction.
     pub async fn create_automation_account(
         &self,
         actor: &Actor,
@@ -101,7 +101,15 @@ impl Scoped<'_> {
             .bind(id.to_string())
             .bind(&a.label)
             .bind(a.platform.as_str())
-            .bind(CardStatus::ConnectYourAccount.as_str())
+            .bind(
+                // Saved with its password (as the wizard does): its holders can log in now.
+                if a.secrets.iter().any(|s| s.name == "password") {
+                    CardStatus::Connected
+                } else {
+                    CardStatus::ConnectYourAccount
+                }
+                .as_str(),
+            )
             .bind(now)
             .execute(&mut *tx)
             .await?;

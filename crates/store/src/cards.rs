@@ -17,7 +17,11 @@ use sqlx::any::AnyRow;
 pub struct HeldCard {
     pub card: AccountCard,
     pub role: castellan_domain::apps::AppRole,
-    /// `own`, `person` (shared with them), or `group:<name>`, each with the role it gives.
+    /// `own`, `automation` (the automation accounts' cards, held by the workspace's Owners, who
+    /// may reveal an automation account's secrets), `person` (shared with them), or `group:<name>`, each with the
+    /// role it gives (on
+    /// their own seat's card, the role they were matched with on the app; on a card they
+    /// added, Owner).
     pub paths: Vec<(String, castellan_domain::apps::AppRole)>,
 }
 
@@ -94,8 +98,10 @@ impl Scoped<'_> {
 
     pub async fn held_cards(&self, person: PersonId, email: &str) -> Result<Vec<HeldCard>> {
         let rows = sqlx::query(
-            "SELECT c.*, 'owner' AS via_role, 'own' AS via FROM account_cards c LEFT JOIN identities i ON i.id = c.identity_id \
+            "SELECT c.*, COALESCE(c.app_role, 'owner') AS via_role, 'own' AS via FROM account_cards c LEFT JOIN identities i ON i.id = c.identity_id \
              WHERE c.workspace_id = $1 AND c.automation_account_id IS NULL AND (c.person_id = $2 OR LOWER(i.primary_email) = LOWER($3)) \
+             UNION ALL SELECT c.*, 'owner' AS via_role, 'automation' AS via FROM account_cards c JOIN people p ON p.id = $2 AND p.workspace_id = c.workspace_id \
+             WHERE c.workspace_id = $1 AND c.automation_account_id IS NOT NULL AND p.role = 'owner' AND p.disabled = 0 \
              UNION ALL SELECT c.*, sh.role AS via_role, 'person' AS via FROM account_shares sh JOIN account_cards c ON c.id = sh.card_id \
              WHERE sh.workspace_id = $1 AND sh.person_id = $2 \
              UNION ALL SELECT c.*, sh.role AS via_role, 'group:' || g.display_name AS via FROM account_shares sh JOIN account_cards c ON c.id = sh.card_id \

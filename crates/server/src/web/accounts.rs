@@ -37,10 +37,12 @@ pub struct MyCard {
     /// The app of a seat card whose Owner the caller is (they may share access to it).
     pub shares_app: Option<String>,
     pub app: String,
-    pub role: String,
-    /// The caller's role on it, and how they hold it (when shared).
+    /// The caller's one role on it (on their own seat's card, their role on the app), and
+    /// how they hold it.
     pub mine: &'static str,
     pub owner: bool,
+    /// Their own seat's card (or one they added): they connect it, whatever their role.
+    pub own: bool,
     pub via: String,
 }
 
@@ -98,6 +100,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
                     let how = match via.as_str() {
                         "own" if h.card.app_id.is_none() => "added by you".to_string(),
                         "own" => "your seat".to_string(),
+                        "automation" => "managing the automation accounts".to_string(),
                         "person" => "shared with you".to_string(),
                         g => format!("group {}", g.trim_start_matches("group:")),
                     };
@@ -109,8 +112,11 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
             (h.card, h.role, via, own)
         })
         .map(|(c, my, via, own)| MyCard {
+            own,
             mine: role_word(my),
-            owner: my == castellan_domain::apps::AppRole::Owner,
+            // Owners share and change a card; an automation account's card is neither.
+            owner: my == castellan_domain::apps::AppRole::Owner
+                && c.automation_account_id.is_none(),
             via,
             id: c.id.to_string(),
             label: c.label,
@@ -128,7 +134,6 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
                 .app_id
                 .and_then(|a| labels.get(&a.to_string()).cloned())
                 .unwrap_or_default(),
-            role: c.app_role.map(role_word).unwrap_or_default().to_string(),
         })
         .collect();
     let mut cards = Vec::new();
@@ -246,6 +251,11 @@ pub async fn connect_page(
 ) -> WebResult {
     let id = card_id(&id)?;
     let c = my_card(&s, &web, id).await?;
+    if c.automation_account_id.is_some() {
+        return Err(super::WebError::Forbidden(
+            "The automation account's credentials are those it was added with.".into(),
+        ));
+    }
     let view = ConnectAccountPage {
         chrome: web.chrome(Nav::Accounts, "Connect your account"),
         standalone: !web.htmx,

@@ -55,7 +55,8 @@ async fn secrets_are_sealed_and_revealed_only_with_an_audit_event() {
     let text = r.text().await.unwrap();
     assert!(!text.contains(PASSWORD) && !text.contains(TOKEN), "{text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(v["card"]["status"], "connect_your_account");
+    // Saved with its password: its card is connected (nothing is left for anyone to do).
+    assert_eq!(v["card"]["status"], "connected");
     assert_eq!(
         v["account"]["secrets"],
         serde_json::json!(["access_token", "password"])

@@ -300,19 +300,19 @@ fn rows() -> Vec<Row> {
             p.clone(),
             "/api/v1/accounts/{id}/connect",
             Json(|| serde_json::json!({"login": "ann@acme.example.com", "password": "pw"})),
-            [401, 404, 404, 404, 404, 404],
+            [401, 404, 404, 404, 403, 404],
         ),
         r(
             p.clone(),
             "/api/v1/accounts/{id}/reveal",
             None,
-            [401, 404, 404, 404, 404, 404],
+            [401, 404, 404, 404, 200, 404],
         ),
         r(
             g.clone(),
             "/api/v1/accounts/{id}/shares",
             None,
-            [401, 404, 404, 404, 404, 404],
+            [401, 404, 404, 404, 403, 404],
         ),
         r(
             p.clone(),
@@ -320,7 +320,7 @@ fn rows() -> Vec<Row> {
             Json(
                 || serde_json::json!({"person_id": "00000000-0000-0000-0000-000000000000", "role": "collaborator"}),
             ),
-            [401, 404, 404, 404, 404, 404],
+            [401, 404, 404, 404, 403, 404],
         ),
         r(
             Method::DELETE,
@@ -511,7 +511,7 @@ fn rows() -> Vec<Row> {
             p.clone(),
             "/api/v1/accounts/{id}/rotation/confirm",
             None,
-            [401, 404, 404, 404, 404, 404],
+            [401, 404, 404, 404, 403, 404],
         ),
         r(
             p.clone(),
@@ -671,8 +671,10 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
         };
         a.create_app(&cli(), &new).await.unwrap().id.to_string()
     } else if path.starts_with("/api/v1/accounts/") {
-        // An automation account's card: nobody holds it as their own account, so every
-        // signed-in caller gets 404 (a person's card is shown only to its holder).
+        // An automation account's card: held by the workspace's Owners only (who may reveal
+        // its password, audited, as they may the automation account's secrets), never shared
+        // or changed through the card; everyone else gets 404 (a card is shown only to its
+        // holders).
         let v = fixture_account(app, f).await;
         v["card"]["id"].as_str().unwrap().to_string()
     } else if path.starts_with("/api/v1/automation-accounts/") {

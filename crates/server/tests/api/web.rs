@@ -148,7 +148,8 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
     .unwrap()
     .0
     .id;
-    // An automation account's card: nobody's own account, so 404 for every caller.
+    // An automation account's card: held by the workspace's Owners only (reveal, audited), never
+    // shared or changed through the card; 404 for everyone else.
     let card = s.get_json("/api/v1/accounts").await["items"][0]["id"]
         .as_str()
         .unwrap()
@@ -238,16 +239,16 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         g("/accounts".into(), [S, 200, 200, 200, 200, 200]),
         g(
             format!("/accounts/{card}/connect"),
-            [S, 404, 404, 404, 404, 404],
+            [S, 404, 404, 404, 403, 404],
         ),
         g(
             format!("/accounts/{card}/share"),
-            [S, 404, 404, 404, 404, 404],
+            [S, 404, 404, 404, 403, 404],
         ),
-        g(format!("/accounts/{card}"), [S, 404, 404, 404, 404, 404]),
+        g(format!("/accounts/{card}"), [S, 404, 404, 404, 200, 404]),
         g(
             format!("/accounts/export.csv?card={card}"),
-            [S, 404, 404, 404, 404, 404],
+            [S, 404, 404, 404, 200, 404],
         ),
         g("/settings".into(), [S, 403, 403, 200, 200, 200]),
         g("/settings/tokens".into(), [S, 403, 200, 200, 200, 200]),
@@ -377,7 +378,7 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         p(
             format!("/accounts/{card}/rotation/confirm"),
             vec![],
-            [S, 404, 404, 404, 404, 404],
+            [S, 404, 404, 404, 403, 404],
         ),
         p(
             "/accounts/add".into(),
@@ -395,22 +396,22 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         p(
             format!("/accounts/{card}/connect"),
             vec![("login", "x".into()), ("password", "y".into())],
-            [S, 404, 404, 404, 404, 404],
+            [S, 404, 404, 404, 403, 404],
         ),
         p(
             format!("/accounts/{card}/reveal"),
             vec![],
-            [S, 404, 404, 404, 404, 404],
+            [S, 404, 404, 404, 200, 404],
         ),
         p(
             format!("/accounts/{card}/share"),
             vec![("with", "person:x".into()), ("role", "owner".into())],
-            [S, 404, 404, 404, 404, 404],
+            [S, 404, 404, 404, 403, 404],
         ),
         p(
             format!("/accounts/{card}/shares/{}/remove", uuid::Uuid::now_v7()),
             vec![],
-            [S, 404, 404, 404, 404, 404],
+            [S, 404, 404, 404, 403, 404],
         ),
         p(
             format!("/settings/tokens/{token}/revoke"),

@@ -4,6 +4,7 @@
 
 mod cleanup;
 mod harness;
+mod newcomer;
 mod people;
 
 use std::time::Duration;

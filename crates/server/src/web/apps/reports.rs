@@ -62,11 +62,15 @@ pub async fn reports(State(s): State<AppState>, web: Web, Path(id): Path<String>
     web.require(Action::ReadApps)?;
     let id = app_id(&id)?;
     let (_, head) = load_head(&s, &web, id, None, "reports").await?;
-    let reports = s
-        .store
-        .ws(web.ws())
-        .reports(id, 20)
-        .await?
+    // The open report first (later checks keep it up to date), then each check, newest first.
+    let mut all = s.store.ws(web.ws()).reports(id, 20).await?;
+    if !all.iter().any(|r| r.status == ReportStatus::Open)
+        && let Some(open) = s.store.ws(web.ws()).open_report(id).await?
+    {
+        all.push(open);
+    }
+    all.sort_by_key(|r| r.status != ReportStatus::Open);
+    let reports = all
         .into_iter()
         .map(|r| ReportRow {
             open: r.status == ReportStatus::Open,

@@ -378,6 +378,17 @@ pub fn input_hash(req: &Request, seats: &[SeatView], facts: &AppFacts) -> String
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
+/// One hash over several plans' hashes and whatever else a combined change depends on (in
+/// order): a plan of many parts runs only as a whole that was shown.
+pub fn combined_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

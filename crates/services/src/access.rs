@@ -14,7 +14,7 @@ use castellan_store::{AccountCard, App, StoreError, Task};
 use crate::Services;
 use crate::accounts::Holder;
 use crate::error::ServiceError;
-use crate::members::{Handling, QueueError, plan_and_queue};
+use crate::members::{Handling, Preview, QueueError, plan_and_queue};
 
 /// What an Owner shares: with whom, their role on the app, and what the invitation carries.
 #[derive(Debug, Clone)]
@@ -35,6 +35,21 @@ pub struct Shared {
     pub card: AccountCard,
     /// The invitation task (none when the platform already has them: nothing to send).
     pub task: Option<Task>,
+}
+
+/// Every invitation a share sends, planned: per person, the plan and its calls; one hash over
+/// all of them (and the role on the app) that the share runs with.
+#[derive(Debug, Clone)]
+pub struct SharePlan {
+    pub invitations: Vec<(IdentityId, String, Preview)>,
+    pub input_hash: String,
+}
+
+/// What came of a share: its plan, and (unless a dry run) each person it was shared with.
+#[derive(Debug, Clone)]
+pub struct ShareOutcome {
+    pub plan: SharePlan,
+    pub shared: Vec<Shared>,
 }
 
 /// Whether `who` is an Owner of `app` (holds an Owner card on it).
@@ -60,8 +75,9 @@ pub async fn is_app_owner(
 }
 
 /// Shares access to `app`. Every invitation is planned first (so a bad role, asset or
-/// permission changes nothing), then each person's card is written and their invitation
-/// queued.
+/// permission changes nothing); a dry run returns the plan alone. Otherwise, when `plan_hash`
+/// is given it must be the plan's (else [`QueueError::Stale`]: something changed since it was
+/// shown), and each person's card is written and their invitation queued.
 pub async fn share_app(
     svc: &Services,
     ws: WorkspaceId,
@@ -69,7 +85,8 @@ pub async fn share_app(
     created_by: Option<PersonId>,
     app: &App,
     share: AccessShare,
-) -> Result<Vec<Shared>, QueueError> {
+    h: Handling,
+) -> Result<ShareOutcome, QueueError> {
     if share.identities.is_empty() {
         return Err(QueueError::Plan(crate::members::PlanError::Refused(
             castellan_domain::changes::Refusal::Invalid(castellan_domain::FieldError::new(
@@ -80,6 +97,7 @@ pub async fn share_app(
     }
     let scoped = svc.store.ws(ws);
     let mut people = Vec::new();
+    let mut invitations = Vec::new();
     for id in &share.identities {
         let p = scoped.identity(*id).await.map_err(|e| match e {
             StoreError::NotFound(_) => StoreError::NotFound("person in the directory"),
@@ -101,8 +119,31 @@ pub async fn share_app(
             dry_run: true,
             ..Handling::default()
         };
-        plan_and_queue(svc, ws, actor, created_by, app, request.clone(), dry).await?;
+        let (preview, _) =
+            plan_and_queue(svc, ws, actor, created_by, app, request.clone(), dry).await?;
+        invitations.push((p.id, p.primary_email.clone(), preview));
         people.push((p, request));
+    }
+    let mut parts = vec![share.app_role.as_str()];
+    parts.extend(
+        invitations
+            .iter()
+            .map(|(_, _, pv)| pv.plan.input_hash.as_str()),
+    );
+    let plan = SharePlan {
+        input_hash: castellan_domain::planning::combined_hash(&parts),
+        invitations,
+    };
+    if h.dry_run {
+        return Ok(ShareOutcome {
+            plan,
+            shared: Vec::new(),
+        });
+    }
+    if let Some(hash) = &h.plan_hash
+        && *hash != plan.input_hash
+    {
+        return Err(QueueError::Stale);
     }
     let mut out = Vec::new();
     for (p, request) in people {
@@ -131,7 +172,7 @@ pub async fn share_app(
             task,
         });
     }
-    Ok(out)
+    Ok(ShareOutcome { plan, shared: out })
 }
 
 /// The app, for someone who may share access to it: whoever may manage apps (an Admin or

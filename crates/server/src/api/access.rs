@@ -31,6 +31,46 @@ pub struct ShareAccessRequest {
     /// Asset permissions the invitation carries.
     #[serde(default)]
     pub assets: Vec<super::members::AssetPermissionsBody>,
+    /// Plan only: answer 200 with every invitation's plan and the hash to send back.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The dry run's `input_hash`: the share runs only if nothing changed since (409 when it
+    /// did). Without it the share runs as planned now.
+    #[serde(default)]
+    pub plan_hash: Option<String>,
+}
+
+/// One person's invitation, planned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitationPlanBody {
+    pub identity_id: String,
+    pub email: String,
+    pub plan: super::members::PlanBody,
+}
+
+/// What a share would send: each invitation's plan, and the hash to apply it with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SharePlanBody {
+    pub invitations: Vec<InvitationPlanBody>,
+    /// Pass it back as `plan_hash` to share exactly this.
+    pub input_hash: String,
+}
+
+impl From<castellan_services::access::SharePlan> for SharePlanBody {
+    fn from(p: castellan_services::access::SharePlan) -> Self {
+        Self {
+            invitations: p
+                .invitations
+                .into_iter()
+                .map(|(id, email, preview)| InvitationPlanBody {
+                    identity_id: id.to_string(),
+                    email,
+                    plan: preview.into(),
+                })
+                .collect(),
+            input_hash: p.input_hash,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,31 +84,41 @@ pub struct SharedAccessBody {
 
 /// Share access to the app (the app's Owners, and Admins): each person gets an account card
 /// on the app and an invitation from the platform to their e-mail, sent by a `members.change`
-/// task; when they accept, the next check links their seat to the card.
+/// task; when they accept, the next check links their seat to the card. With `dry_run`, the
+/// plan of every invitation (200) and nothing changes; apply it with its `plan_hash` (202).
 #[utoipa::path(post, path = "/api/v1/apps/{id}/access", tag = "apps", params(("id" = String, Path, description = "app id")), request_body = ShareAccessRequest,
-    responses((status = 202, body = Vec<SharedAccessBody>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "the plan (dry run)", body = SharePlanBody), (status = 202, body = Vec<SharedAccessBody>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn share_access(
     State(s): State<AppState>,
     caller: Caller,
     PathId(id): PathId<AppId>,
     ApiJson(req): ApiJson<ShareAccessRequest>,
-) -> ApiResult<(StatusCode, Json<Vec<SharedAccessBody>>)> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
     let share = share_request(&req)?;
     let app = app_for_sharing(&s, &caller, id).await?;
-    let shared = castellan_services::access::share_app(
+    let out = castellan_services::access::share_app(
         &s.services,
         caller.ws(),
         &caller.actor(),
         Some(caller.principal.person_id),
         &app,
         share,
+        castellan_services::members::Handling {
+            dry_run: req.dry_run,
+            plan_hash: req.plan_hash.clone(),
+            ..Default::default()
+        },
     )
     .await
     .map_err(crate::error::queue_error)?;
+    if req.dry_run {
+        return Ok((StatusCode::OK, Json(SharePlanBody::from(out.plan))).into_response());
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(
-            shared
+            out.shared
                 .into_iter()
                 .map(|x| SharedAccessBody {
                     identity_id: x.identity.to_string(),
@@ -76,9 +126,10 @@ pub async fn share_access(
                     card: x.card.into(),
                     task: x.task.map(Into::into),
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
         ),
-    ))
+    )
+        .into_response())
 }
 
 /// The app, for someone who may share access to it (`castellan_services::access` decides).

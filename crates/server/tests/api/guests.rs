@@ -389,10 +389,41 @@ async fn share_access(p: &P) {
         (409, Some("role")),
         "{v}"
     );
+    // The plan first: the invitation's exact call, nothing sent, no card written.
+    let (st, plan) = post(
+        &s,
+        &format!("/api/v1/apps/{app}/access"),
+        json!({ "identity_ids": [ann_id], "app_role": "collaborator", "business_role": p.employee, "dry_run": true }),
+    )
+    .await;
+    assert_eq!(st, 200, "{plan}");
+    let inv = &plan["invitations"][0];
+    assert_eq!(inv["email"], "ann.lee@acme.example.com", "{plan}");
+    let calls = inv["plan"]["steps"][0]["calls"].to_string();
+    assert!(calls.contains("ann.lee@acme.example.com"), "{calls}");
+    assert_eq!(
+        crate::support::schema_errors("SharePlanBody", &plan),
+        Vec::<String>::new()
+    );
+    // A hash of another plan (the role on the app differs) is refused and sends nothing.
+    let (st, other) = post(
+        &s,
+        &format!("/api/v1/apps/{app}/access"),
+        json!({ "identity_ids": [ann_id], "app_role": "owner", "business_role": p.employee, "dry_run": true }),
+    )
+    .await;
+    assert_eq!(st, 200);
     let (st, v) = post(
         &s,
         &format!("/api/v1/apps/{app}/access"),
-        json!({ "identity_ids": [ann_id], "app_role": "collaborator", "business_role": p.employee }),
+        json!({ "identity_ids": [ann_id], "app_role": "collaborator", "business_role": p.employee, "plan_hash": other["input_hash"] }),
+    )
+    .await;
+    assert_eq!(st, 409, "{v}");
+    let (st, v) = post(
+        &s,
+        &format!("/api/v1/apps/{app}/access"),
+        json!({ "identity_ids": [ann_id], "app_role": "collaborator", "business_role": p.employee, "plan_hash": plan["input_hash"] }),
     )
     .await;
     assert_eq!(st, 202, "{v}");

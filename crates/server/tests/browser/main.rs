@@ -745,7 +745,10 @@ async fn connect_your_account_then_log_in() {
         .await
         .unwrap();
     b.wait_text("is connected", false).await;
-    b.click("button[aria-label^='Log in']").await;
+    // The automation account's card is the Owner's too (connected, by the wizard); this is
+    // the seat's card.
+    b.click("button[aria-label='Log in to Acme pinterest']")
+        .await;
     b.find("#rv-password").await;
     let t = b.text().await;
     assert!(

@@ -83,7 +83,7 @@ async fn share_access_story(platform: &str) {
     member(&site, "ann.lee@acme.example.com", "ann-password-12345").await;
     member(&site, "ben@acme.example.com", "ben-password-12345").await;
 
-    // The Owner shares the app with Ann: Collaborator, an employee business role.
+    // The Owner shares the app with Ann: Owner of its account, an employee business role.
     let b = Browser::start(false).await;
     site.sign_in(&b, true).await;
     b.goto(&site.url(&format!("/apps/{app}/members"))).await;
@@ -98,6 +98,26 @@ async fn share_access_story(platform: &str) {
         .await;
     let v = b.axe().await;
     assert!(v.is_empty(), "axe on the Share access dialog: {v:?}");
+    // Ann is made an Owner of the app's account: she manages and shares her own card.
+    b.find("#access-app-role")
+        .await
+        .select_by_value("owner")
+        .await
+        .unwrap();
+    // Review plan: the exact invitation call is shown before anything is sent.
+    b.xpath("//dialog//button[normalize-space(.)='Review plan']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let plan = b.wait_text("The plan", false).await;
+    assert!(
+        plan.contains("ann.lee@acme.example.com") && plan.contains("POST"),
+        "the plan shows the invitation's call: {plan}"
+    );
+    b.screenshot(&format!("30b-{platform}-share-access-plan"))
+        .await;
+    b.assert_no_axe("the Share access plan").await;
     b.xpath("//dialog//button[normalize-space(.)='Share access']")
         .await
         .click()
@@ -215,7 +235,7 @@ async fn share_access_story(platform: &str) {
         .await
         .unwrap();
     ann.wait_text("is connected", false).await;
-    // A Collaborator on the app still owns her own card: she shares it.
+    // As an Owner of the app's account she shares her card.
     ann.click("a[aria-label^='Share']").await;
     ann.find("dialog[open] #share-with")
         .await

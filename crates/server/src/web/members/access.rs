@@ -1,4 +1,5 @@
-//! Share access to the app: pick people of the directory, plan every invitation, queue them.
+//! Share access to the app: pick people of the directory, review every invitation's plan (its
+//! exact calls), then send them with that plan's hash.
 
 use super::common::{AssetChoice, asset_choices, members_url};
 use crate::state::AppState;
@@ -25,6 +26,17 @@ pub struct AccessPage {
     assets: Vec<AssetChoice>,
     back: String,
     errors: crate::web::Errors,
+    /// Step 2: the invitations planned, with the choices carried as hidden fields and the
+    /// plan's hash that Share access runs with.
+    plan: Option<SharePlanView>,
+}
+
+/// The plan shown before anything is sent.
+pub struct SharePlanView {
+    /// Per person: their e-mail, and each step's summary with its exact calls.
+    pub invitations: Vec<(String, Vec<(String, Vec<String>)>)>,
+    pub fields: Vec<(String, String)>,
+    pub hash: String,
 }
 
 async fn access_view(
@@ -67,6 +79,7 @@ async fn access_view(
             "/accounts".into()
         },
         errors,
+        plan: None,
     })
 }
 
@@ -101,7 +114,13 @@ pub async fn access_submit(
                 })
             })
             .collect(),
+        dry_run: false,
+        plan_hash: None,
     };
+    // Review plan (no hash yet) shows every invitation's calls; Share access sends them, only
+    // as shown (the plan's hash).
+    let plan_hash = Some(form.get("plan_hash").to_string()).filter(|h| !h.is_empty());
+    let dry_run = plan_hash.is_none();
     let result = async {
         let share = crate::api::access::share_request(&req)?;
         castellan_services::access::share_app(
@@ -111,14 +130,51 @@ pub async fn access_submit(
             Some(web.p().person_id),
             &app,
             share,
+            castellan_services::members::Handling {
+                dry_run,
+                plan_hash,
+                ..Default::default()
+            },
         )
         .await
         .map_err(crate::error::queue_error)
     }
     .await;
     match result {
-        Ok(shared) => {
-            let who: Vec<String> = shared.iter().map(|x| x.email.clone()).collect();
+        Ok(out) if dry_run => {
+            let mut v = access_view(&s, &web, &app, crate::web::Errors::default()).await?;
+            let mut fields: Vec<(String, String)> = form
+                .fields
+                .iter()
+                .filter(|(k, _)| {
+                    ["identity_id", "app_role", "business_role", "grant"].contains(&k.as_str())
+                })
+                .cloned()
+                .collect();
+            fields.retain(|(k, v)| k != "grant" || !v.is_empty());
+            v.plan = Some(SharePlanView {
+                invitations: out
+                    .plan
+                    .invitations
+                    .into_iter()
+                    .map(|(_, email, preview)| {
+                        let steps = preview
+                            .plan
+                            .steps
+                            .into_iter()
+                            .zip(preview.calls)
+                            .map(|(st, calls)| (st.summary, calls))
+                            .collect();
+                        (email, steps)
+                    })
+                    .collect(),
+                fields,
+                hash: out.plan.input_hash,
+            });
+            dialog!(web, v, true)
+        }
+        Ok(out) => {
+            let who: Vec<String> = out.shared.iter().map(|x| x.email.clone()).collect();
             let back = if web.require(Action::ReadApps).is_ok() {
                 members_url(&app.id.to_string(), "invited")
             } else {

@@ -98,13 +98,13 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
                 .iter()
                 .map(|(via, r)| {
                     let how = match via.as_str() {
-                        "own" if h.card.app_id.is_none() => "added by you".to_string(),
-                        "own" => "your seat".to_string(),
-                        "automation" => "managing the automation accounts".to_string(),
+                        "own" if h.card.app_id.is_none() => "you added it".to_string(),
+                        "own" => "your seat on the app".to_string(),
+                        "automation" => "the automation account, held by Owners".to_string(),
                         "person" => "shared with you".to_string(),
-                        g => format!("group {}", g.trim_start_matches("group:")),
+                        g => format!("shared with group {}", g.trim_start_matches("group:")),
                     };
-                    format!("{} via {how}", role_word(*r))
+                    format!("{}: {how}", role_word(*r))
                 })
                 .collect::<Vec<_>>()
                 .join("; ");

@@ -320,7 +320,12 @@ pub async fn welcome_submit(State(s): State<AppState>, Query(q): Query, form: Fo
                 header::SET_COOKIE,
                 session_cookie(CSRF_COOKIE, &signed.csrf, false, max_age, secure),
             );
-            Ok(r)
+            Ok(crate::web::respond::with_flash(
+                r,
+                Flash::success(
+                    "Welcome to Castellan. Your password is set; the accounts shared with you are below, and Log in on a card shows its credentials.",
+                ),
+            ))
         }
         Err(ApiError::Invalid { message, .. }) => {
             let mut v = welcome_view(&s, &token).await?;

@@ -40,7 +40,11 @@ pub fn invalid<T: Template>(web: &Web, t: &T) -> WebResult {
 
 /// After an action: back to a page (303, so the browser GETs it), with a message box.
 pub fn done(web: &Web, to: &str, flash: Flash) -> Response {
-    let mut r = redirect(to, web.htmx);
+    with_flash(redirect(to, web.htmx), flash)
+}
+
+/// Adds the message the next page shows (for a response built by hand, e.g. a sign-in).
+pub fn with_flash(mut r: Response, flash: Flash) -> Response {
     r.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_str(&format!(

@@ -804,7 +804,7 @@ async fn connect_your_account_then_log_in() {
     ben_b.fill("#password", "ben-password-12345").await;
     ben_b.click("button[type=submit]").await;
     ben_b
-        .wait_text("Collaborator via shared with you", false)
+        .wait_text("Collaborator: shared with you", false)
         .await;
     assert!(
         ben_b

@@ -147,3 +147,57 @@ async fn seats_are_named_and_reports_do_not_pile_up() {
     b.screenshot("32-reports-one-open").await;
     b.close().await;
 }
+
+/// A long login wraps inside the reveal panel instead of running past its edge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_login_wraps_inside_the_reveal_panel() {
+    if !browser_available() {
+        return;
+    }
+    let site = Site::start().await;
+    let card: Value = site
+        .app
+        .post(&site.token, "/api/v1/me/accounts")
+        .json(&json!({ "platform": "tiktok", "label": "Long login" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = card["id"].as_str().unwrap();
+    let login = format!(
+        "{}@agency-with-a-very-long-domain-name.example.com",
+        "x".repeat(90)
+    );
+    let r = site
+        .app
+        .post(&site.token, &format!("/api/v1/accounts/{id}/connect"))
+        .json(&json!({ "login": login, "password": "Long-Login-Password-1" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let b = Browser::start(false).await;
+    site.sign_in(&b, true).await;
+    b.goto(&site.url("/accounts")).await;
+    b.click("button[aria-label='Log in to Long login']").await;
+    b.find("#rv-login").await;
+    let overflow = b
+        .c
+        .execute(
+            "const code = document.getElementById('rv-login'); const panel = code.closest('.reveal');\
+             return code.getBoundingClientRect().right - panel.getBoundingClientRect().right;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    b.screenshot("33-reveal-long-login").await;
+    assert!(
+        overflow <= 0.0,
+        "the login runs {overflow}px past the panel"
+    );
+    b.close().await;
+}

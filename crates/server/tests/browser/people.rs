@@ -312,8 +312,10 @@ async fn guest_story_in_the_browser() {
     assert!(v.is_empty(), "axe on the welcome page: {v:?}");
     g.fill("#new_password", "guest password 4711").await;
     g.click("main button[type=submit]").await;
-    g.wait_text("All accounts", false).await;
+    // They land on a welcome, not a bare page.
+    g.wait_text("Welcome to Castellan", false).await;
     assert_eq!(g.path().await, "/accounts");
+    g.screenshot("36b-guest-welcomed").await;
     // The link works once.
     let again = Browser::start(false).await;
     again.goto(link.trim()).await;

@@ -6,12 +6,15 @@ use crate::web::{Chrome, Nav, Query, Web, WebResult, page, with_query};
 use askama::Template;
 use axum::extract::{Path, State};
 use castellan_domain::policy::Action;
+use castellan_domain::words::count;
 
 pub struct AssetRow {
     pub asset_id: String,
     pub kind: String,
     pub name: String,
     pub holders_total: i64,
+    /// "12 holders": a long list is collapsed behind it.
+    pub holders_count: String,
     pub holders: Vec<(String, String)>,
 }
 
@@ -53,6 +56,11 @@ pub async fn assets(
             asset_id: a.asset_id,
             kind: a.kind,
             name: a.name.unwrap_or_default(),
+            holders_count: count(
+                a.holders_total.max(a.holders.len() as i64),
+                "holder",
+                "holders",
+            ),
             holders_total: a.holders_total,
             holders: a
                 .holders

@@ -587,6 +587,8 @@ async fn no_accessibility_violation_on_any_main_screen() {
         ("remove-user", format!("/apps/{app}/members/{seat}/remove")),
         ("invite", format!("/apps/{app}/invite")),
         ("connect-intro", "/apps/connect".into()),
+        ("connect-select", "/apps/connect?step=select".into()),
+        ("deactivate", format!("/directory/{ava}/deactivate")),
         (
             "connect-details",
             "/apps/connect?step=details&platform=pinterest".into(),
@@ -631,6 +633,14 @@ async fn no_accessibility_violation_on_any_main_screen() {
             }
             b.screenshot(&format!("axe-{scheme}-{name}")).await;
         }
+        // A row's More options, opened.
+        b.goto(&site.url(&format!("/apps/{app}/members?tab=unmatched")))
+            .await;
+        b.click("summary[aria-label^='More options']").await;
+        for v in b.axe().await {
+            failures.push(format!("row menu ({scheme}): {v}"));
+        }
+        b.screenshot(&format!("axe-{scheme}-row-menu")).await;
     }
     assert!(
         failures.is_empty(),

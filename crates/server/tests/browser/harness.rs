@@ -392,6 +392,27 @@ impl Browser {
         serde_json::from_str(&s).unwrap()
     }
 
+    /// The buttons and links in table rows whose text wraps onto a second line.
+    pub async fn wrapped_controls(&self) -> Vec<String> {
+        let v = self
+            .c
+            .execute(
+                "const out = [];\
+                 document.querySelectorAll('td .button, td button, td summary').forEach(e => {\
+                   if (!e.offsetParent) { return; }\
+                   const cs = getComputedStyle(e);\
+                   const lh = parseFloat(cs.lineHeight) || parseFloat(cs.fontSize) * 1.3;\
+                   const inner = e.getBoundingClientRect().height - parseFloat(cs.paddingTop) - parseFloat(cs.paddingBottom) - parseFloat(cs.borderTopWidth) - parseFloat(cs.borderBottomWidth);\
+                   if (inner > lh * 1.5) { out.push(e.textContent.trim()); }\
+                 });\
+                 return out;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
     /// Fails the test with every axe violation on the page as it is now.
     pub async fn assert_no_axe(&self, what: &str) {
         let v = self.axe().await;

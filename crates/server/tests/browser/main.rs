@@ -631,6 +631,10 @@ async fn no_accessibility_violation_on_any_main_screen() {
             for v in b.axe().await {
                 failures.push(format!("{name} ({scheme}): {v}"));
             }
+            // Nothing in a table row wraps at 1280 px.
+            for w in b.wrapped_controls().await {
+                failures.push(format!("{name} ({scheme}): {w:?} wraps in its row"));
+            }
             b.screenshot(&format!("axe-{scheme}-{name}")).await;
         }
         // A row's More options, opened.
@@ -639,6 +643,9 @@ async fn no_accessibility_violation_on_any_main_screen() {
         b.click("summary[aria-label^='More options']").await;
         for v in b.axe().await {
             failures.push(format!("row menu ({scheme}): {v}"));
+        }
+        for w in b.wrapped_controls().await {
+            failures.push(format!("row menu ({scheme}): {w:?} wraps in its row"));
         }
         b.screenshot(&format!("axe-{scheme}-row-menu")).await;
     }

@@ -201,3 +201,43 @@ async fn a_long_login_wraps_inside_the_reveal_panel() {
     );
     b.close().await;
 }
+
+/// App cards line up: More options sits at the same place on every card, whatever the
+/// length of the app's name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_cards_line_up() {
+    if !browser_available() {
+        return;
+    }
+    let site = Site::start().await;
+    site.connect_api("pinterest").await;
+    site.connect_api("tiktok").await;
+    let b = Browser::start(false).await;
+    site.sign_in(&b, true).await;
+    b.find("#app-cards summary").await;
+    let offsets = b
+        .c
+        .execute(
+            "return Array.from(document.querySelectorAll('#app-cards .app-card')).map(c => {\
+               const s = c.querySelector('summary').getBoundingClientRect();\
+               const r = c.getBoundingClientRect();\
+               return [Math.round(s.top - r.top), Math.round(r.right - s.right), Math.round(r.top)];\
+             });",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let offsets: Vec<[i64; 3]> = serde_json::from_value(offsets).unwrap();
+    assert_eq!(offsets.len(), 2, "{offsets:?}");
+    assert_eq!(
+        offsets[0][..2],
+        offsets[1][..2],
+        "More options moves: {offsets:?}"
+    );
+    assert_eq!(
+        offsets[0][2], offsets[1][2],
+        "the cards share a row: {offsets:?}"
+    );
+    b.screenshot("34-apps-cards").await;
+    b.close().await;
+}

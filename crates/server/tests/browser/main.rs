@@ -174,13 +174,12 @@ async fn pinterest_story_in_the_browser() {
     .await;
     // Exempt user and Remove user sit under the row's More options.
     assert!(
-        b.c.find(fantoccini::Locator::Css("a[aria-label^='Exempt user']"))
+        !b.c.find(fantoccini::Locator::Css("a[aria-label^='Exempt user']"))
             .await
             .unwrap()
             .is_displayed()
             .await
-            .unwrap()
-            == false,
+            .unwrap(),
         "Exempt user is under More options"
     );
     b.click("summary[aria-label^='More options']").await;

@@ -31,10 +31,13 @@ pub struct AccessPage {
     plan: Option<SharePlanView>,
 }
 
+/// One step of an invitation: what it does, and its exact calls.
+pub type StepView = (String, Vec<String>);
+
 /// The plan shown before anything is sent.
 pub struct SharePlanView {
-    /// Per person: their e-mail, and each step's summary with its exact calls.
-    pub invitations: Vec<(String, Vec<(String, Vec<String>)>)>,
+    /// Per person: their e-mail, and each step.
+    pub invitations: Vec<(String, Vec<StepView>)>,
     pub fields: Vec<(String, String)>,
     pub hash: String,
 }

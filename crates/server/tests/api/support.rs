@@ -37,14 +37,23 @@ pub(crate) async fn setup_with(
     backend: castellan_store::Backend,
     smtp: Option<castellan_services::mail::SmtpConfig>,
 ) -> Option<Setup> {
+    setup_full(backend, smtp, |_| Default::default()).await
+}
+
+/// As [`setup_with`], with the server's settings made from the running emulators.
+pub(crate) async fn setup_full(
+    backend: castellan_store::Backend,
+    smtp: Option<castellan_services::mail::SmtpConfig>,
+    settings: impl FnOnce(&castellan_emulators::Running) -> castellan_server::ServerSettings,
+) -> Option<Setup> {
     let db = castellan_testkit::TestDb::for_backend(backend).await?;
-    let app = TestApp::spawn_with(db, Default::default()).await;
     let emu = castellan_emulators::start(
         "127.0.0.1:0",
         World::new(ScenarioSource::Demo, 5, Faults::default()).unwrap(),
     )
     .await
     .unwrap();
+    let app = TestApp::spawn_with(db, settings(&emu)).await;
     let (ws, owner) = app.workspace("acme").await;
     let token = app.token(ws, owner, ApiScope::Admin).await;
     let r = app

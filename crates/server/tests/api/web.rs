@@ -885,3 +885,77 @@ async fn csv_import_shows_each_bad_row_and_sign_out_ends_the_session() {
     let r = sess.http.get(s.app.url("/apps")).send().await.unwrap();
     assert_eq!(r.status(), 303, "signed out");
 }
+
+/// Where the server points new apps (the demo's embedded emulators), a wizard that leaves the
+/// API base URL empty connects to; the app then connects for real.
+#[tokio::test]
+async fn a_new_apps_api_defaults_to_where_the_server_points() {
+    let Some(s) = crate::support::setup_full(castellan_store::Backend::Sqlite, None, |emu| {
+        ServerSettings {
+            default_api_base: vec![(
+                castellan_domain::apps::Platform::Pinterest,
+                emu.pinterest_url(),
+            )],
+            ..Default::default()
+        }
+    })
+    .await
+    else {
+        return;
+    };
+    let me = s.get_json("/api/v1/me").await;
+    let owner: PersonId = me["person"]["id"].as_str().unwrap().parse().unwrap();
+    set_password(&s, owner).await;
+    let sess = sign_in(&s, me["person"]["email"].as_str().unwrap(), "acme").await;
+    // Enter app details shows the address it will use.
+    let page = sess
+        .http
+        .get(s.app.url("/apps/connect?step=details&platform=pinterest"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&s.emu.pinterest_url()), "{page}");
+    let brand = castellan_emulators::scenario::PINTEREST_BRAND.to_string();
+    let r = sess
+        .http
+        .post(s.app.url("/apps/connect"))
+        .header("origin", &s.app.base)
+        .form(&[
+            ("csrf_token", sess.csrf.as_str()),
+            ("platform", "pinterest"),
+            ("label", "Demo pins"),
+            ("business_id", brand.as_str()),
+            ("login_method", "password"),
+            ("api_base_url", ""),
+            ("account_mode", "new"),
+            ("account_label", "Demo bot"),
+            ("account_email", "castellan-automation@acme.example.com"),
+            ("account_password", "bot-password-123"),
+            ("token_mode", "paste"),
+            (
+                "access_token",
+                castellan_emulators::scenario::PINTEREST_AUTOMATION_TOKEN,
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let apps = s.get_json("/api/v1/apps").await;
+    let app = &apps["items"][0];
+    assert_eq!(app["api_base_url"], s.emu.pinterest_url().as_str(), "{app}");
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        last = s
+            .get_json(&format!("/api/v1/apps/{}", app["id"].as_str().unwrap()))
+            .await;
+        if last["status"] == "connected" {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the app never connected: {last}");
+}

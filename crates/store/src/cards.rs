@@ -96,19 +96,21 @@ impl Scoped<'_> {
             .collect())
     }
 
+    /// The cards a person holds: their own first, then those shared with them, then the
+    /// automation accounts' (for Owners).
     pub async fn held_cards(&self, person: PersonId, email: &str) -> Result<Vec<HeldCard>> {
         let rows = sqlx::query(
-            "SELECT c.*, COALESCE(c.app_role, 'owner') AS via_role, 'own' AS via FROM account_cards c LEFT JOIN identities i ON i.id = c.identity_id \
+            "SELECT c.*, COALESCE(c.app_role, 'owner') AS via_role, 'own' AS via, 0 AS holder_rank FROM account_cards c LEFT JOIN identities i ON i.id = c.identity_id \
              WHERE c.workspace_id = $1 AND c.automation_account_id IS NULL AND (c.person_id = $2 OR LOWER(i.primary_email) = LOWER($3)) \
-             UNION ALL SELECT c.*, 'owner' AS via_role, 'automation' AS via FROM account_cards c JOIN people p ON p.id = $2 AND p.workspace_id = c.workspace_id \
+             UNION ALL SELECT c.*, 'owner' AS via_role, 'automation' AS via, 2 AS holder_rank FROM account_cards c JOIN people p ON p.id = $2 AND p.workspace_id = c.workspace_id \
              WHERE c.workspace_id = $1 AND c.automation_account_id IS NOT NULL AND p.role = 'owner' AND p.disabled = 0 \
-             UNION ALL SELECT c.*, sh.role AS via_role, 'person' AS via FROM account_shares sh JOIN account_cards c ON c.id = sh.card_id \
+             UNION ALL SELECT c.*, sh.role AS via_role, 'person' AS via, 1 AS holder_rank FROM account_shares sh JOIN account_cards c ON c.id = sh.card_id \
              WHERE sh.workspace_id = $1 AND sh.person_id = $2 \
-             UNION ALL SELECT c.*, sh.role AS via_role, 'group:' || g.display_name AS via FROM account_shares sh JOIN account_cards c ON c.id = sh.card_id \
+             UNION ALL SELECT c.*, sh.role AS via_role, 'group:' || g.display_name AS via, 1 AS holder_rank FROM account_shares sh JOIN account_cards c ON c.id = sh.card_id \
              JOIN directory_groups g ON g.id = sh.group_id JOIN group_members gm ON gm.group_id = sh.group_id \
              JOIN identities i ON i.id = gm.identity_id \
              WHERE sh.workspace_id = $1 AND LOWER(i.primary_email) = LOWER($3) AND i.active = 1 \
-             ORDER BY id LIMIT 2000",
+             ORDER BY holder_rank, id LIMIT 2000",
         )
         .bind(self.ws_str())
         .bind(person.to_string())

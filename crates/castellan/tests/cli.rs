@@ -829,3 +829,30 @@ fn careless_input_is_refused_naming_what_is_wrong() {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
     assert!(v["error"].as_str().unwrap().contains("No such app"), "{v}");
 }
+
+/// `castellan demo` keeps its data in a folder of its own and removes it on exit.
+#[test]
+fn the_demo_removes_its_folder_on_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = castellan(dir.path(), None)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut data = None;
+    for line in BufReader::new(out).lines() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split("data in ").nth(1) {
+            data = Some(std::path::PathBuf::from(rest.trim_end_matches(").")));
+            break;
+        }
+    }
+    let data = data.expect("the demo names its folder");
+    assert!(data.join("castellan.db").exists(), "{}", data.display());
+    terminate(&mut child);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!data.exists(), "{} is left behind", data.display());
+}

@@ -132,7 +132,7 @@ async fn seats_are_named_and_reports_do_not_pile_up() {
     b.goto(&site.url(&format!("/apps/{app}/reports"))).await;
     let reports = b.wait_text("awaiting removal", false).await;
     assert_eq!(
-        reports.lines().filter(|l| l.trim() == "open").count(),
+        reports.lines().filter(|l| l.trim() == "Open").count(),
         1,
         "{reports}"
     );

@@ -58,6 +58,19 @@ fn report_summary(c: &CheckSummary, status: ReportStatus, pending: usize) -> Str
     }
 }
 
+/// A report's status as the page says it.
+fn status_word(s: ReportStatus) -> &'static str {
+    match s {
+        ReportStatus::None => "No removals",
+        ReportStatus::Open => "Open",
+        ReportStatus::Applying => "Applying",
+        ReportStatus::Applied => "Applied",
+        ReportStatus::PartiallyApplied => "Partly applied",
+        ReportStatus::Dismissed => "Dismissed",
+        ReportStatus::Closed => "Closed",
+    }
+}
+
 pub async fn reports(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
     web.require(Action::ReadApps)?;
     let id = app_id(&id)?;
@@ -95,7 +108,7 @@ pub async fn reports(State(s): State<AppState>, web: Web, Path(id): Path<String>
                     roles: p.roles.join(", "),
                 })
                 .collect(),
-            status: r.status.as_str().replace('_', " "),
+            status: status_word(r.status).to_string(),
             created: when(&r.created_at),
             id: r.id,
         })

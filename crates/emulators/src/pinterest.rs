@@ -246,11 +246,13 @@ fn known(q: &Query, names: &[&str]) -> Result<(), PErr> {
     }
 }
 
+/// A query boolean. Pinterest's official Python SDK sends Python's `True`/`False` (it formats
+/// booleans with `str()`), and the real API takes them; anything else is refused.
 fn flag(q: &Query, name: &str, default: bool) -> Result<bool, PErr> {
     match q.get(name) {
         None => Ok(default),
-        Some("true") => Ok(true),
-        Some("false") => Ok(false),
+        Some("true" | "True") => Ok(true),
+        Some("false" | "False") => Ok(false),
         Some(v) => Err(PErr::bad(format!(
             "Invalid parameters: {name} must be true or false, not {v}"
         ))),

@@ -484,6 +484,7 @@ impl TiktokScenario {
                     status: "PENDING",
                     asset_ids: Vec::new(),
                     advertiser_role: "ANALYST".into(),
+                    finance_role: None,
                 },
             );
         }

@@ -77,6 +77,8 @@ pub struct Pending {
     pub status: &'static str,
     pub asset_ids: Vec<u64>,
     pub advertiser_role: String,
+    /// `ext_user_role.finance_role` of the invitation, given to the member on accept.
+    pub finance_role: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -329,7 +329,7 @@ pub(crate) async fn t_invite_respond(
                 (b.bc, user),
                 ts::Member {
                     role: inv.role,
-                    finance_role: None,
+                    finance_role: inv.finance_role.clone(),
                 },
             );
             for a in &inv.asset_ids {

@@ -841,14 +841,17 @@ fn the_demo_removes_its_folder_on_exit() {
         .spawn()
         .unwrap();
     let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
     let mut data = None;
-    for line in BufReader::new(out).lines() {
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(rest) = line.split("data in ").nth(1) {
             data = Some(std::path::PathBuf::from(rest.trim_end_matches(").")));
             break;
         }
     }
+    // Keep reading, so the demo never writes into a closed pipe.
+    std::thread::spawn(move || for _ in lines {});
     let data = data.expect("the demo names its folder");
     assert!(data.join("castellan.db").exists(), "{}", data.display());
     terminate(&mut child);

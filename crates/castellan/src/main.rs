@@ -90,6 +90,9 @@ enum Command {
     /// Check-for-updates reports: show, apply (remove deprovisioned seats), dismiss.
     #[command(subcommand)]
     Reports(commands::members::ReportsCmd),
+    /// An app's native partners (Pinterest Business Partners, TikTok Business Partners).
+    #[command(subcommand)]
+    Partners(commands::partners::PartnersCmd),
     /// People's own account cards: list, share, unshare, reveal (audited).
     #[command(subcommand)]
     Accounts(commands::accounts::AccountsCmd),
@@ -394,6 +397,7 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Accounts(cmd) => commands::accounts::accounts(&cfg, cmd).await,
         Command::Guests(cmd) => commands::guests::guests(&cfg, cmd).await,
         Command::Reports(cmd) => members::reports(&cfg, cmd).await,
+        Command::Partners(cmd) => commands::partners::partners(&cfg, cmd).await,
         Command::Outbox {
             workspace,
             json,

@@ -599,6 +599,19 @@ async fn members_and_reports_from_the_cli() {
         "{ex}"
     );
 
+    // Partners: the demo business's two agencies, with the ad accounts they use.
+    let partners = run(&["partners", "list", "Acme Pins", "--json"]);
+    let mut used: Vec<usize> = partners
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|p| {
+            assert_eq!(p["status"], "pending_onboarding", "{p}");
+            p["uses_our_assets"].as_array().unwrap().len()
+        })
+        .collect();
+    used.sort();
+    assert_eq!(used, vec![1, 2], "{partners}");
+
     // Reports: the first check found the directory's two leavers; apply removes them.
     let reports = run(&["reports", "list", "Acme Pins", "--json"]);
     let open: serde_json::Value = reports

@@ -156,6 +156,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::check_app))
         .routes(routes!(apps::app_members))
         .routes(routes!(apps::app_assets))
+        .routes(routes!(partners::app_partners))
         .routes(routes!(access::share_access))
         .routes(routes!(apps::set_rotation))
         .routes(routes!(members::change))

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod emulate;
 pub mod guests;
 pub mod members;
+pub mod partners;
 pub mod serve;
 
 use std::sync::Arc;

@@ -10,6 +10,7 @@ pub mod directory;
 pub mod guests;
 pub mod members;
 pub mod oauth;
+pub mod partners;
 pub mod people;
 pub mod reports;
 pub mod schema;

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/apps/{id}", get(apps::details))
         .route("/apps/{id}/members", get(apps::members))
         .route("/apps/{id}/assets", get(apps::assets))
+        .route("/apps/{id}/partners", get(apps::partners))
         .route("/apps/{id}/reports", get(apps::reports))
         .route("/apps/{id}/activity", get(apps::activity))
         .route("/apps/{id}/settings", get(apps::settings))

@@ -8,6 +8,7 @@ mod guests;
 mod leases;
 mod manage;
 mod matrix;
+mod partners;
 mod rotation;
 mod support;
 mod sync;

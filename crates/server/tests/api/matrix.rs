@@ -374,6 +374,12 @@ fn rows() -> Vec<Row> {
             [401, 403, 403, 200, 200, 404],
         ),
         r(
+            g.clone(),
+            "/api/v1/apps/{id}/partners",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
             p.clone(),
             "/api/v1/apps/{id}/changes",
             Json(|| serde_json::json!({"action": "remove", "seats": ["nope"]})),

@@ -197,6 +197,7 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             [S, 403, 403, 200, 200, 404],
         ),
         g(format!("{a}/assets"), [S, 403, 403, 200, 200, 404]),
+        g(format!("{a}/partners"), [S, 403, 403, 200, 200, 404]),
         g(format!("{a}/reports"), [S, 403, 403, 200, 200, 404]),
         g(
             format!("{a}/reports/{report}"),

@@ -571,6 +571,7 @@ async fn no_accessibility_violation_on_any_main_screen() {
             format!("/apps/{app}/members?tab=unmatched"),
         ),
         ("assets", format!("/apps/{app}/assets")),
+        ("partners", format!("/apps/{app}/partners")),
         ("reports", format!("/apps/{app}/reports")),
         ("app-activity", format!("/apps/{app}/activity")),
         ("app-settings", format!("/apps/{app}/settings")),

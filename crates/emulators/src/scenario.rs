@@ -557,6 +557,8 @@ impl TiktokScenario {
 // ---------------------------------------------------------------- demo
 
 pub const PINTEREST_BRAND: u64 = 549_755_900_001;
+/// The demo agency Brightwave's other client, on both platforms.
+pub const OTHER_CLIENT: &str = "Globex Retail";
 pub const PINTEREST_AUTOMATION_TOKEN: &str = "pina_demo_automation_token";
 pub const PINTEREST_CLIENT_ID: &str = "1500000000000001";
 pub const PINTEREST_CLIENT_SECRET: &str = "demo-pinterest-app-secret";
@@ -609,7 +611,9 @@ const PEOPLE: &[(&str, bool)] = &[
 
 /// The demo world, on both platforms: our brand's business (≈40 seats: employees matching the
 /// demo directory, two leavers, a personal webmail address, the automation account, a
-/// pending invite), a dozen assets, and two agency partners with their own people.
+/// pending invite), a dozen assets, and two agency partners with their own people; one agency
+/// also works for another client ([`OTHER_CLIENT`]), whose assets and people never belong in
+/// Acme's data.
 pub fn demo() -> Scenario {
     Scenario {
         pinterest: demo_pinterest(),
@@ -827,6 +831,44 @@ fn demo_pinterest() -> PinterestScenario {
             .unwrap_or(0),
         asset: agency_ad,
         permissions: perms(&["ADMIN"]),
+    });
+    // Another client of Brightwave: it shares an ad account with the agency, whose buyer works
+    // on it. None of Globex's assets or people may ever reach Acme's data.
+    let other = PINTEREST_BRAND + 3;
+    s.businesses.push(Business {
+        id: other,
+        name: OTHER_CLIENT.into(),
+        company: None,
+    });
+    let globex_ad = add_asset(&mut s, other, "AD_ACCOUNT", "Globex Spring Sale");
+    s.partner_grants.push(PPartnerGrant {
+        asset: globex_ad,
+        partner: agency_a,
+        permissions: perms(&["CAMPAIGN_MANAGER"]),
+    });
+    let globex_owner = add_user(&mut s, "globex_owner", "owner@globex.example.com");
+    s.members.push(PMember {
+        business: other,
+        user: globex_owner,
+        role: "BIZ_ADMIN".into(),
+        system_user: false,
+    });
+    let globex_buyer = add_user(
+        &mut s,
+        "brightwave_globex_buyer",
+        "globex.buyer@brightwave.example.net",
+    );
+    s.members.push(PMember {
+        business: agency_a,
+        user: globex_buyer,
+        role: "EMPLOYEE".into(),
+        system_user: false,
+    });
+    s.member_grants.push(PGrant {
+        business: agency_a,
+        user: globex_buyer,
+        asset: globex_ad,
+        permissions: perms(&["CAMPAIGN_MANAGER"]),
     });
     // A system user of ours.
     let sys = add_user(&mut s, "acme_reporting_system_user", "");
@@ -1053,6 +1095,43 @@ fn demo_tiktok() -> TiktokScenario {
         user: lead,
         asset: agency_ad,
         role: vec!["ADMIN".into()],
+    });
+    // Brightwave's other client (as on Pinterest): never part of Acme's data.
+    let other = TIKTOK_BRAND + 3;
+    s.bcs.push(Business {
+        id: other,
+        name: format!("{OTHER_CLIENT} BC"),
+        company: Some(format!("{OTHER_CLIENT} Inc.")),
+    });
+    let globex_ad = add_asset(&mut s, other, "ADVERTISER", "Globex Spring Sale", None);
+    s.shares.push(TShare {
+        asset: globex_ad,
+        partner: agency_a,
+        role: vec!["OPERATOR".into()],
+    });
+    let globex_owner = add_user(&mut s, "Globex Owner", "owner@globex.example.com");
+    s.members.push(TMember {
+        bc: other,
+        user: globex_owner,
+        role: "ADMIN".into(),
+        finance_role: None,
+    });
+    let globex_buyer = add_user(
+        &mut s,
+        "Brightwave Globex Buyer",
+        "globex.buyer@brightwave.example.net",
+    );
+    s.members.push(TMember {
+        bc: agency_a,
+        user: globex_buyer,
+        role: "STANDARD".into(),
+        finance_role: None,
+    });
+    s.grants.push(TGrant {
+        bc: agency_a,
+        user: globex_buyer,
+        asset: globex_ad,
+        role: vec!["OPERATOR".into()],
     });
     s
 }

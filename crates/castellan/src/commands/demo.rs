@@ -69,7 +69,19 @@ pub(crate) async fn demo(mut cfg: Config) -> anyhow::Result<ExitCode> {
     // One app per platform, connected through its automation account; the worker runs the
     // connectivity check and the first check for updates as soon as the server starts.
     let vault = open_vault(&cfg)?;
-    let svc = Services::new(store.clone(), vault.clone());
+    let mut svc = Services::new(store.clone(), vault.clone());
+    svc.mail.public_url = format!("http://{}", cfg.listen);
+    // The agency Brightwave's admin is a guest user of the workspace, as the native-partner
+    // seeds ask (their sign-in link waits in the outbox).
+    castellan_services::guests::invite(
+        &svc,
+        ws.id,
+        &cli_actor(),
+        "lead@brightwave.example.net",
+        Some("Brightwave lead (agency admin)"),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("inviting the demo's guest user: {e}"))?;
     use castellan_emulators::scenario as sc;
     let mut apps = Vec::new();
     for (platform, label, token, business, base) in [
@@ -176,7 +188,7 @@ pub(crate) async fn demo(mut cfg: Config) -> anyhow::Result<ExitCode> {
         .map(|(l, id)| format!("  {l}: {url}/apps/{id}/members\n"))
         .collect();
     let banner = format!(
-        "\nDemo workspace ready (data in {dir}).\n  Web app:   {url}/signin  (owner@demo.example.com, one-time password {password}; you choose your own at first sign-in)\n  API token: {secret}\n  Directory: {} identities imported\n  Emulated platforms: {} (control API at /_emulator/info)\n{app_lines}\nTry:\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/apps\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/apps/{}/members?tab=unmatched'\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/tasks?limit=5'\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/audit/events\n  castellan --data-dir {dir} audit verify\n\nManage members (no SMTP here: e-mails wait in the outbox):\n  castellan --data-dir {dir} reports list \"{first}\"          # the two leavers await removal\n  castellan --data-dir {dir} reports apply \"{first}\" REPORT_ID --dry-run\n  castellan --data-dir {dir} members list \"{first}\" --tab unmatched\n  castellan --data-dir {dir} members remove \"{first}\" SEAT_ID --wait\n  castellan --data-dir {dir} outbox\n",
+        "\nDemo workspace ready (data in {dir}).\n  Web app:   {url}/signin  (owner@demo.example.com, one-time password {password}; you choose your own at first sign-in)\n  API token: {secret}\n  Directory: {} identities imported\n  Emulated platforms: {} (control API at /_emulator/info)\n  Guest user: lead@brightwave.example.net, the agency Brightwave's admin (Directory → Guest users → Show link gives their sign-in link)\n{app_lines}\nTry:\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/apps\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/apps/{}/members?tab=unmatched'\n  curl -H 'Authorization: Bearer {secret}' '{url}/api/v1/tasks?limit=5'\n  curl -H 'Authorization: Bearer {secret}' {url}/api/v1/audit/events\n  castellan --data-dir {dir} audit verify\n\nManage members (no SMTP here: e-mails wait in the outbox):\n  castellan --data-dir {dir} reports list \"{first}\"          # the two leavers await removal\n  castellan --data-dir {dir} reports apply \"{first}\" REPORT_ID --dry-run\n  castellan --data-dir {dir} members list \"{first}\" --tab unmatched\n  castellan --data-dir {dir} members remove \"{first}\" SEAT_ID --wait\n  castellan --data-dir {dir} outbox\n",
         sum.created,
         emulators.base_url(),
         apps[0].1,

@@ -62,3 +62,113 @@ async fn pinterest_partners_as_the_platform_has_them() {
 async fn tiktok_partners_as_the_platform_has_them() {
     partners_as_the_platform_has_them(&TIKTOK).await;
 }
+
+/// Every text a table of the database holds, one string per row.
+async fn every_row(s: &crate::support::Setup) -> Vec<String> {
+    use sqlx::{Column as _, Row as _};
+    let pool = s.app.store.pool();
+    let tables: Vec<String> = sqlx::query(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.try_get::<String, _>("name").unwrap())
+    .collect();
+    assert!(tables.len() > 20, "{tables:?}");
+    let mut out = Vec::new();
+    for t in tables {
+        for r in sqlx::query(&format!("SELECT * FROM {t}"))
+            .fetch_all(pool)
+            .await
+            .unwrap()
+        {
+            let mut line = format!("{t}:");
+            for c in r.columns() {
+                let i = c.ordinal();
+                if let Ok(Some(v)) = r.try_get::<Option<String>, _>(i) {
+                    line.push_str(&v);
+                } else if let Ok(Some(v)) = r.try_get::<Option<i64>, _>(i) {
+                    line.push_str(&v.to_string());
+                } else if let Ok(Some(v)) = r.try_get::<Option<Vec<u8>>, _>(i) {
+                    line.push_str(&String::from_utf8_lossy(&v));
+                }
+                line.push('|');
+            }
+            out.push(line);
+        }
+    }
+    out
+}
+
+/// The agency Brightwave also works for another client: after checks of both platforms,
+/// nothing of that client (its business, its ad account, its owner, the agency's buyer who
+/// works only on it) is stored anywhere in Castellan's database.
+#[tokio::test]
+async fn nothing_of_a_partners_other_client_is_stored() {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    // The emulated world does hold that client, shared with the agency.
+    let agency: serde_json::Value = s
+        .control(
+            "GET",
+            &format!(
+                "/pinterest/businesses/{}",
+                castellan_emulators::scenario::PINTEREST_BRAND + 1
+            ),
+            serde_json::Value::Null,
+        )
+        .await;
+    assert!(
+        agency.to_string().to_lowercase().contains("globex"),
+        "the agency works for Globex: {agency}"
+    );
+    // Every id in Globex's own business (its assets, its people), but the businesses Acme does
+    // know (itself and the two agencies).
+    let sc_p = castellan_emulators::scenario::PINTEREST_BRAND;
+    let sc_t = castellan_emulators::scenario::TIKTOK_BRAND;
+    let known: Vec<String> = [sc_p, sc_p + 1, sc_p + 2, sc_t, sc_t + 1, sc_t + 2]
+        .iter()
+        .map(u64::to_string)
+        .collect();
+    let mut globex_ids: Vec<String> = Vec::new();
+    for path in [
+        format!("/pinterest/businesses/{}", sc_p + 3),
+        format!("/tiktok/bcs/{}", sc_t + 3),
+    ] {
+        let state = s
+            .control("GET", &path, serde_json::Value::Null)
+            .await
+            .to_string();
+        assert!(state.to_lowercase().contains("globex"), "{path}: {state}");
+        for id in state
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|d| d.len() >= 10)
+        {
+            if !known.iter().any(|k| k == id) && !globex_ids.iter().any(|g| g == id) {
+                globex_ids.push(id.to_string());
+            }
+        }
+    }
+    assert!(globex_ids.len() >= 4, "{globex_ids:?}");
+    for p in ["pinterest", "tiktok"] {
+        let app = s.connect(p).await;
+        assert_eq!(s.check(&app).await["status"], "completed");
+        assert_eq!(s.check(&app).await["status"], "completed");
+    }
+    let rows = every_row(&s).await;
+    assert!(rows.len() > 100, "the checks stored their rows");
+    let leaks: Vec<&String> = rows
+        .iter()
+        .filter(|r| {
+            let l = r.to_lowercase();
+            l.contains("globex") || globex_ids.iter().any(|id| l.contains(id.as_str()))
+        })
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "another client's data is stored: {leaks:#?}"
+    );
+}

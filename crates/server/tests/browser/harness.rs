@@ -568,6 +568,15 @@ impl Site {
             b.fill("#new_password", NEW_PASSWORD).await;
             b.click("main button[type=submit]").await;
         }
+        // Wait for the redirect to land (every page's navigation says "Apps", the password
+        // page's too): a test that navigates before it would be sent back to /apps.
+        for _ in 0..200 {
+            let path = b.path().await;
+            if !path.starts_with("/signin") && !path.starts_with("/password") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         b.wait_text("Apps", false).await;
     }
 

@@ -135,6 +135,18 @@ enum AppsCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Check an app's connection again (after "Connection failing"; run by a worker).
+    Reconnect {
+        /// App id or label.
+        app: String,
+        #[arg(long)]
+        workspace: Option<String>,
+        /// Wait for the connection check, with a spinner.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove an app from Castellan: the integration and everything imported for it. The
     /// platform is not called; the automation account and people's account cards stay.
     Remove {

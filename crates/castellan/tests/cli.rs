@@ -599,6 +599,16 @@ async fn members_and_reports_from_the_cli() {
         "{ex}"
     );
 
+    // Checking the connection again: the server's worker runs it; the app stays connected.
+    let again: serde_json::Value =
+        serde_json::from_str(run(&["apps", "reconnect", "Acme Pins", "--wait", "--json"]).trim())
+            .unwrap();
+    assert_eq!(
+        (again["status"].as_str(), again["app_status"].as_str()),
+        (Some("completed"), Some("connected")),
+        "{again}"
+    );
+
     // Partners: the demo business's two agencies, with the ad accounts they use.
     let partners = run(&["partners", "list", "Acme Pins", "--json"]);
     let mut used: Vec<usize> = partners

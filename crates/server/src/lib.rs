@@ -154,6 +154,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::list_apps, apps::create_app))
         .routes(routes!(apps::get_app, apps::remove_app))
         .routes(routes!(apps::check_app))
+        .routes(routes!(apps::reconnect_app))
         .routes(routes!(apps::app_members))
         .routes(routes!(apps::app_assets))
         .routes(routes!(partners::app_partners))

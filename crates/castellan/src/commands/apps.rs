@@ -1,4 +1,4 @@
-//! `castellan apps`: list, check, remove.
+//! `castellan apps`: list, check, reconnect (after a failing connection), remove.
 
 use std::process::ExitCode;
 
@@ -115,6 +115,54 @@ pub(crate) async fn apps_cmd(cfg: &Config, cmd: AppsCmd) -> anyhow::Result<ExitC
             }
             Ok(
                 if done.status == castellan_domain::tasks::TaskStatus::Completed {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                },
+            )
+        }
+        AppsCmd::Reconnect {
+            app,
+            workspace,
+            wait,
+            json,
+        } => {
+            let ws = pick_workspace(&store, workspace.as_deref()).await?;
+            let a = find_app(&store, &ws, &app).await?;
+            let svc = super::services(cfg, &store, ([127, 0, 0, 1], 0).into())?;
+            let task =
+                castellan_services::apps::retry_connection(&svc, ws.id, &cli_actor(), None, a.id)
+                    .await?;
+            if !wait {
+                println!(
+                    "{}",
+                    if json {
+                        serde_json::json!({ "task_id": task.id.to_string() }).to_string()
+                    } else {
+                        format!("connection check queued as task {}", task.id)
+                    }
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let done = super::wait_with_spinner(&store, &ws, &task).await?;
+            let app = store.ws(ws.id).app(a.id).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "task_id": done.id.to_string(), "status": done.status.as_str(), "app_status": app.status.as_str(), "message": app.status_message })
+                );
+            } else {
+                println!(
+                    "{}: {}{}",
+                    app.label,
+                    app.status,
+                    app.status_message
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default()
+                );
+            }
+            Ok(
+                if app.status == castellan_domain::apps::AppStatus::Connected {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::FAILURE

@@ -272,6 +272,27 @@ pub async fn check_app(
     Ok((StatusCode::ACCEPTED, Json(task.into())))
 }
 
+/// Check the app's connection again (after *Connection failing*): the app is `pending` until
+/// the `app.connect` task ends, `connected` or `error` with the reason.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/connect", tag = "apps", params(("id" = String, Path, description = "app id")),
+    responses((status = 202, body = TaskBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn reconnect_app(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId<castellan_domain::AppId>,
+) -> ApiResult<(StatusCode, Json<TaskBody>)> {
+    let p = *caller.require(Action::ManageApps)?;
+    let task = castellan_services::apps::retry_connection(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        Some(p.person_id),
+        id,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(task.into())))
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SeatBody {
     /// Platform user id (`invite:…` for a pending invitation).

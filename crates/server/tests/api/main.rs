@@ -2,6 +2,7 @@
 //! One test binary (modules below) so it links once.
 
 mod accounts;
+mod connection;
 mod contract;
 mod flows;
 mod guests;

@@ -362,6 +362,12 @@ fn rows() -> Vec<Row> {
             [401, 403, 403, 202, 202, 404],
         ),
         r(
+            p.clone(),
+            "/api/v1/apps/{id}/connect",
+            None,
+            [401, 403, 403, 202, 202, 404],
+        ),
+        r(
             g.clone(),
             "/api/v1/apps/{id}/members",
             None,

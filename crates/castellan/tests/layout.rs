@@ -81,11 +81,8 @@ fn expand(tree: &str) -> Vec<Vec<String>> {
                         .filter(|x| !x.trim().is_empty())
                         .map(|x| x.trim().to_string()),
                 );
-                go(
-                    &p,
-                    &part[open + 1..part.rfind('}').unwrap_or(part.len())],
-                    out,
-                );
+                let close = part.rfind('}').filter(|&c| c > open).unwrap_or(part.len());
+                go(&p, &part[open + 1..close], out);
             } else {
                 let name = part.split(" as ").next().unwrap_or(part).trim();
                 let mut p = prefix.to_vec();
@@ -114,7 +111,8 @@ fn imports(
 ) -> BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
     let comment = Regex::new(r"//[^\n]*").unwrap();
     let reexport = Regex::new(r"\bpub(\([^)]*\))?\s+use\s+(self::)?\w+::[^;]*;").unwrap();
-    let use_stmt = Regex::new(r"\buse\s+([^;]+);").unwrap();
+    // A `use` item starts its line (words such as "we use its assets" in a string do not).
+    let use_stmt = Regex::new(r"(?m)^\s*(?:pub(?:\([^)]*\))?\s+)?use\s+([^;]+);").unwrap();
     let rooted = Regex::new(r"\b((?:crate|super|self)(?:::\w+)+)").unwrap();
     let declared = Regex::new(r"\bmod\s+(\w+)\s*;").unwrap();
     let super_in_tests = Regex::new(r"\bsuper::((?:\w+::)*\w+)").unwrap();

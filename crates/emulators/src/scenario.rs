@@ -832,6 +832,14 @@ fn demo_pinterest() -> PinterestScenario {
         asset: agency_ad,
         permissions: perms(&["ADMIN"]),
     });
+    // A system user of ours.
+    let sys = add_user(&mut s, "acme_reporting_system_user", "");
+    s.members.push(PMember {
+        business: PINTEREST_BRAND,
+        user: sys,
+        role: "EMPLOYEE".into(),
+        system_user: true,
+    });
     // Another client of Brightwave: it shares an ad account with the agency, whose buyer works
     // on it. None of Globex's assets or people may ever reach Acme's data.
     let other = PINTEREST_BRAND + 3;
@@ -869,14 +877,6 @@ fn demo_pinterest() -> PinterestScenario {
         user: globex_buyer,
         asset: globex_ad,
         permissions: perms(&["CAMPAIGN_MANAGER"]),
-    });
-    // A system user of ours.
-    let sys = add_user(&mut s, "acme_reporting_system_user", "");
-    s.members.push(PMember {
-        business: PINTEREST_BRAND,
-        user: sys,
-        role: "EMPLOYEE".into(),
-        system_user: true,
     });
     s
 }

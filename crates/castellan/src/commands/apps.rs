@@ -37,6 +37,16 @@ pub(crate) async fn find_app(
     }
 }
 
+/// Says a task was queued (without `--wait`).
+fn queued(json: bool, what: &str, task: &castellan_store::Task) -> ExitCode {
+    if json {
+        println!("{}", serde_json::json!({ "task_id": task.id.to_string() }));
+    } else {
+        println!("{what} queued as task {}", task.id);
+    }
+    ExitCode::SUCCESS
+}
+
 pub(crate) async fn apps_cmd(cfg: &Config, cmd: AppsCmd) -> anyhow::Result<ExitCode> {
     let store = open_store(cfg).await?;
     match cmd {
@@ -83,15 +93,7 @@ pub(crate) async fn apps_cmd(cfg: &Config, cmd: AppsCmd) -> anyhow::Result<ExitC
                 castellan_services::apps::request_check(&store, ws.id, &cli_actor(), None, a.id)
                     .await?;
             if !wait {
-                println!(
-                    "{}",
-                    if json {
-                        serde_json::json!({ "task_id": task.id.to_string() }).to_string()
-                    } else {
-                        format!("check for updates queued as task {}", task.id)
-                    }
-                );
-                return Ok(ExitCode::SUCCESS);
+                return Ok(queued(json, "check for updates", &task));
             }
             let done = super::wait_with_spinner(&store, &ws, &task).await?;
             if json {
@@ -134,15 +136,7 @@ pub(crate) async fn apps_cmd(cfg: &Config, cmd: AppsCmd) -> anyhow::Result<ExitC
                 castellan_services::apps::retry_connection(&svc, ws.id, &cli_actor(), None, a.id)
                     .await?;
             if !wait {
-                println!(
-                    "{}",
-                    if json {
-                        serde_json::json!({ "task_id": task.id.to_string() }).to_string()
-                    } else {
-                        format!("connection check queued as task {}", task.id)
-                    }
-                );
-                return Ok(ExitCode::SUCCESS);
+                return Ok(queued(json, "connection check", &task));
             }
             let done = super::wait_with_spinner(&store, &ws, &task).await?;
             let app = store.ws(ws.id).app(a.id).await?;

@@ -140,51 +140,28 @@ pub async fn members(
             let u = form_urlencoded::byte_serialize(seat.user_id.as_bytes()).collect::<String>();
             // As the articles lay rows out: the state's main action is a button, the others
             // sit under the row's More options.
-            let mut actions = Vec::new();
-            if head.may_manage && !automation {
-                match seat.state {
-                    SeatState::Unmatched => {
-                        actions.push(RowAction::dialog("Match user", format!("{base}{u}/match")));
-                        actions.push(RowAction::dialog(
-                            "Exempt user",
-                            format!("{base}{u}/exempt"),
-                        ));
-                        actions.push(RowAction::dialog(
-                            "Remove user",
-                            format!("{base}{u}/remove"),
-                        ));
-                    }
-                    SeatState::Onboarded => {
-                        actions.push(RowAction::dialog("Change role", format!("{base}{u}/role")));
-                        actions.push(RowAction::post("Re-assign", format!("{base}{u}/unmatch")));
-                        actions.push(RowAction::dialog(
-                            "Exempt user",
-                            format!("{base}{u}/exempt"),
-                        ));
-                        actions.push(RowAction::dialog(
-                            "Remove user",
-                            format!("{base}{u}/remove"),
-                        ));
-                    }
-                    SeatState::Exempted => {
-                        actions.push(RowAction::post(
-                            "Unexempt user",
-                            format!("{base}{u}/unexempt"),
-                        ));
-                        actions.push(RowAction::dialog(
-                            "Remove user",
-                            format!("{base}{u}/remove"),
-                        ));
-                    }
-                    SeatState::Invited => {
-                        actions.push(RowAction::dialog(
-                            "Cancel invite",
-                            format!("{base}{u}/remove?action=cancel_invite"),
-                        ));
-                    }
-                    SeatState::PartnerUser | SeatState::Removed => {}
-                }
-            }
+            let dialog = |label, path: &str| RowAction::dialog(label, format!("{base}{u}/{path}"));
+            let post = |label, path: &str| RowAction::post(label, format!("{base}{u}/{path}"));
+            let actions: Vec<RowAction> = match seat.state {
+                _ if !head.may_manage || automation => Vec::new(),
+                SeatState::Unmatched => vec![
+                    dialog("Match user", "match"),
+                    dialog("Exempt user", "exempt"),
+                    dialog("Remove user", "remove"),
+                ],
+                SeatState::Onboarded => vec![
+                    dialog("Change role", "role"),
+                    post("Re-assign", "unmatch"),
+                    dialog("Exempt user", "exempt"),
+                    dialog("Remove user", "remove"),
+                ],
+                SeatState::Exempted => vec![
+                    post("Unexempt user", "unexempt"),
+                    dialog("Remove user", "remove"),
+                ],
+                SeatState::Invited => vec![dialog("Cancel invite", "remove?action=cancel_invite")],
+                SeatState::PartnerUser | SeatState::Removed => Vec::new(),
+            };
             let mut actions = actions.into_iter();
             let primary = actions.next();
             let more = actions.collect();

@@ -564,6 +564,10 @@ pub const PINTEREST_CLIENT_ID: &str = "1500000000000001";
 pub const PINTEREST_CLIENT_SECRET: &str = "demo-pinterest-app-secret";
 pub const TIKTOK_BRAND: u64 = 7_100_000_000_000_000_001;
 pub const TIKTOK_AUTOMATION_TOKEN: &str = "tt_demo_automation_token";
+/// The token of Brightwave's admin (the lead), a monitor account of the partner's business, on
+/// each platform (read-only scopes on Pinterest).
+pub const PINTEREST_MONITOR_TOKEN: &str = "pina_demo_brightwave_monitor";
+pub const TIKTOK_MONITOR_TOKEN: &str = "tt_demo_brightwave_monitor";
 pub const TIKTOK_APP_ID: &str = "7200000000000000001";
 pub const TIKTOK_APP_SECRET: &str = "demo-tiktok-app-secret";
 
@@ -832,6 +836,21 @@ fn demo_pinterest() -> PinterestScenario {
         asset: agency_ad,
         permissions: perms(&["ADMIN"]),
     });
+    let lead = s
+        .users
+        .iter()
+        .find(|u| u.username == "brightwave_lead")
+        .map(|u| u.id)
+        .unwrap_or(0);
+    s.tokens.push(TokenSpec {
+        token: PINTEREST_MONITOR_TOKEN.into(),
+        user: lead,
+        scopes: ["biz_access:read", "ads:read", "user_accounts:read"]
+            .map(String::from)
+            .to_vec(),
+        expires_in_secs: None,
+        refresh_token: None,
+    });
     // A system user of ours.
     let sys = add_user(&mut s, "acme_reporting_system_user", "");
     s.members.push(PMember {
@@ -1095,6 +1114,13 @@ fn demo_tiktok() -> TiktokScenario {
         user: lead,
         asset: agency_ad,
         role: vec!["ADMIN".into()],
+    });
+    s.tokens.push(TokenSpec {
+        token: TIKTOK_MONITOR_TOKEN.into(),
+        user: lead,
+        scopes: Vec::new(),
+        expires_in_secs: None,
+        refresh_token: None,
     });
     // Brightwave's other client (as on Pinterest): never part of Acme's data.
     let other = TIKTOK_BRAND + 3;

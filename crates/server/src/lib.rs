@@ -158,6 +158,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::app_members))
         .routes(routes!(apps::app_assets))
         .routes(routes!(partners::app_partners))
+        .routes(routes!(partners::connect_partner))
         .routes(routes!(access::share_access))
         .routes(routes!(apps::set_rotation))
         .routes(routes!(members::change))

@@ -403,7 +403,7 @@ fn refresh_hook(
 /// The connection check asks once or twice and gives up within seconds: a wrong or unreachable
 /// address shows as *Connection failing* with the reason, not as *Connecting* for minutes
 /// (the checks for updates keep the patient retries).
-fn connection_check_http(http: &HttpConfig) -> HttpConfig {
+pub(crate) fn connection_check_http(http: &HttpConfig) -> HttpConfig {
     HttpConfig {
         timeout: http.timeout.min(std::time::Duration::from_secs(10)),
         max_retries: http.max_retries.min(2),

@@ -14,6 +14,7 @@ pub mod mail;
 pub mod members;
 pub mod metrics;
 pub mod oauth;
+pub mod partners;
 pub mod people;
 pub mod queue;
 pub mod reports;

@@ -43,7 +43,7 @@ pub use directory::{IdentityFilter, ImportSummary};
 pub use members::AppRole;
 pub use oauth::{OauthState, PlatformApp};
 pub use outbox::Email;
-pub use partners::{Partner, PartnerAsset};
+pub use partners::{Partner, PartnerAsset, PartnerConnection};
 pub use people::PersonUpdate;
 pub use records::*;
 pub use reports::{PendingRemoval, Report};

@@ -1,10 +1,12 @@
 //! An app's native partners as the last check found them: each partner with the assets it
 //! uses of ours (and its permissions on each) and the assets it shares with us.
 
-use castellan_domain::AppId;
+use castellan_domain::audit::{Actor, NewAuditEvent};
+use castellan_domain::{AppId, AutomationAccountId, Timestamp};
 use sqlx::Row as _;
 
-use crate::{Result, Scoped};
+use crate::audit::append;
+use crate::{Result, Scoped, get_id, get_time, ms};
 
 /// A partner of an app's business.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +19,19 @@ pub struct Partner {
     pub ours: Vec<PartnerAsset>,
     /// Its assets shared with us.
     pub theirs: Vec<PartnerAsset>,
+    /// How Castellan reads the partner's business, once connected.
+    pub connection: Option<PartnerConnection>,
+}
+
+/// A partner connected to Castellan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartnerConnection {
+    /// The automation account whose token reads the partner's business.
+    pub account: AutomationAccountId,
+    /// `connected`, or `error` with the reason.
+    pub connected: bool,
+    pub message: Option<String>,
+    pub connected_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +73,7 @@ impl Scoped<'_> {
                     relation: r.try_get("relation")?,
                     ours: Vec::new(),
                     theirs: Vec::new(),
+                    connection: None,
                 })
             })
             .collect::<Result<_>>()?;
@@ -112,6 +128,84 @@ impl Scoped<'_> {
                 });
             }
         }
+        let conns = sqlx::query(
+            "SELECT * FROM partner_connections WHERE workspace_id = $1 AND app_id = $2",
+        )
+        .bind(self.ws_str())
+        .bind(&a)
+        .fetch_all(&self.store.pool)
+        .await?;
+        for c in &conns {
+            let id: String = c.try_get("partner_id")?;
+            if let Some(&i) = index.get(&id) {
+                out[i].connection = Some(PartnerConnection {
+                    account: get_id(c, "automation_account_id")?,
+                    connected: c.try_get::<String, _>("status")? == "connected",
+                    message: c.try_get("status_message")?,
+                    connected_at: get_time(c, "connected_at")?,
+                });
+            }
+        }
         Ok(out)
+    }
+
+    /// Records a partner as connected through `account` (replacing an earlier connection),
+    /// audited.
+    pub async fn connect_partner(
+        &self,
+        actor: &Actor,
+        app: AppId,
+        partner_id: &str,
+        account: AutomationAccountId,
+    ) -> Result<()> {
+        let now = ms(self.store.env.now());
+        let mut tx = self.store.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO partner_connections (workspace_id, app_id, partner_id, automation_account_id, status, status_message, connected_at) \
+             VALUES ($1, $2, $3, $4, 'connected', NULL, $5) \
+             ON CONFLICT (app_id, partner_id) DO UPDATE SET automation_account_id = excluded.automation_account_id, \
+             status = 'connected', status_message = NULL, connected_at = excluded.connected_at",
+        )
+        .bind(self.ws_str())
+        .bind(app.to_string())
+        .bind(partner_id)
+        .bind(account.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "partner.connect",
+                format!("app:{app}/partner:{partner_id}"),
+                serde_json::json!({ "automation_account_id": account.to_string() }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a connected partner as failing (or connected again), with the reason.
+    pub async fn set_partner_status(
+        &self,
+        app: AppId,
+        partner_id: &str,
+        failure: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE partner_connections SET status = $4, status_message = $5 WHERE workspace_id = $1 AND app_id = $2 AND partner_id = $3",
+        )
+        .bind(self.ws_str())
+        .bind(app.to_string())
+        .bind(partner_id)
+        .bind(if failure.is_some() { "error" } else { "connected" })
+        .bind(failure)
+        .execute(&self.store.pool)
+        .await?;
+        Ok(())
     }
 }

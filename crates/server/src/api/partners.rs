@@ -2,13 +2,13 @@
 //! the assets it shares with us, and whether it can be connected.
 
 use crate::auth::Caller;
-use crate::error::{ApiResult, ErrorBody};
-use crate::extract::PathId;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, PathId};
 use crate::state::AppState;
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use castellan_domain::policy::Action;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// An asset shared between the business and a partner.
@@ -33,10 +33,49 @@ pub struct PartnerBody {
     pub relation: String,
     pub uses_our_assets: Vec<PartnerAssetBody>,
     pub shares_with_us: Vec<PartnerAssetBody>,
-    /// `pending_onboarding` (it can be connected) or `not_eligible` (no asset shared either
-    /// way).
+    /// `pending_onboarding` (it can be connected), `not_eligible` (no asset shared either
+    /// way), `connected`, or `connection_failing` (with `status_message`).
     #[schema(value_type = String, example = "pending_onboarding")]
     pub status: &'static str,
+    pub status_message: Option<String>,
+    /// The automation account that reads the partner's business, once connected.
+    pub monitor_account_id: Option<String>,
+}
+
+impl From<castellan_store::Partner> for PartnerBody {
+    fn from(p: castellan_store::Partner) -> Self {
+        let status = match &p.connection {
+            Some(c) if c.connected => "connected",
+            Some(_) => "connection_failing",
+            None if p.eligible() => "pending_onboarding",
+            None => "not_eligible",
+        };
+        Self {
+            status,
+            status_message: p.connection.as_ref().and_then(|c| c.message.clone()),
+            monitor_account_id: p.connection.as_ref().map(|c| c.account.to_string()),
+            partner_id: p.partner_id,
+            name: p.name,
+            relation: p.relation,
+            uses_our_assets: p.ours.into_iter().map(asset).collect(),
+            shares_with_us: p.theirs.into_iter().map(asset).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectPartnerRequest {
+    /// The automation account whose user is an admin of the partner's business (Pinterest's
+    /// monitor account; TikTok: the token the partner's Business Center gave).
+    pub automation_account_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectedPartnerBody {
+    pub partner: PartnerBody,
+    /// What the seeds recommend and was not found (a warning, not a refusal).
+    pub warning: Option<String>,
 }
 
 fn asset(a: castellan_store::PartnerAsset) -> PartnerAssetBody {
@@ -64,18 +103,42 @@ pub async fn app_partners(
             .partners(id)
             .await?
             .into_iter()
-            .map(|p| PartnerBody {
-                status: if p.eligible() {
-                    "pending_onboarding"
-                } else {
-                    "not_eligible"
-                },
-                partner_id: p.partner_id,
-                name: p.name,
-                relation: p.relation,
-                uses_our_assets: p.ours.into_iter().map(asset).collect(),
-                shares_with_us: p.theirs.into_iter().map(asset).collect(),
-            })
+            .map(PartnerBody::from)
             .collect(),
     ))
+}
+
+/// Connect to Castellan: the partner shares an asset one way or the other (409 naming
+/// `partner_id` otherwise), and the automation account's token reaches the partner's business
+/// as an admin of it (409 naming `automation_account_id` otherwise). Audited.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/partners/{partner_id}/connect", tag = "apps",
+    params(("id" = String, Path, description = "app id"), ("partner_id" = String, Path, description = "the partner's business id")), request_body = ConnectPartnerRequest,
+    responses((status = 200, body = ConnectedPartnerBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn connect_partner(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, partner)): Path<(String, String)>,
+    ApiJson(req): ApiJson<ConnectPartnerRequest>,
+) -> ApiResult<Json<ConnectedPartnerBody>> {
+    let p = *caller.require(Action::ManageApps)?;
+    let id = super::members::app_id(&id)?;
+    let account = req.automation_account_id.parse().map_err(|_| {
+        ApiError::invalid(
+            "automation_account_id",
+            "automation_account_id is not an id",
+        )
+    })?;
+    let done = castellan_services::partners::connect_partner(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        id,
+        &partner,
+        account,
+    )
+    .await?;
+    Ok(Json(ConnectedPartnerBody {
+        partner: done.partner.into(),
+        warning: done.warning,
+    }))
 }

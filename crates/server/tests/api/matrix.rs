@@ -387,6 +387,14 @@ fn rows() -> Vec<Row> {
         ),
         r(
             p.clone(),
+            "/api/v1/apps/{id}/partners/{partner_id}/connect",
+            Json(
+                || serde_json::json!({"automation_account_id": "00000000-0000-0000-0000-000000000000"}),
+            ),
+            [401, 403, 403, 404, 404, 404],
+        ),
+        r(
+            p.clone(),
             "/api/v1/apps/{id}/changes",
             Json(|| serde_json::json!({"action": "remove", "seats": ["nope"]})),
             // A seat that is not live is a conflict with the app's state.

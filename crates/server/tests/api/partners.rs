@@ -172,3 +172,99 @@ async fn nothing_of_a_partners_other_client_is_stored() {
         "another client's data is stored: {leaks:#?}"
     );
 }
+
+/// Connect to Castellan through a monitor account: refused for an account that is not an admin
+/// of the partner's business (the app's own automation account; the monitor of another
+/// partner), accepted for the partner's admin, with the seeds' guest-user warning; audited.
+async fn connect_a_partner(p: &P) {
+    use castellan_emulators::scenario as sc;
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let app = s.connect(p.name).await;
+    assert_eq!(s.check(&app).await["status"], "completed");
+    let token = if p.name == "pinterest" {
+        sc::PINTEREST_MONITOR_TOKEN
+    } else {
+        sc::TIKTOK_MONITOR_TOKEN
+    };
+    let (st, monitor) = crate::support::post(
+        &s,
+        "/api/v1/automation-accounts",
+        serde_json::json!({ "platform": p.name, "label": "Brightwave monitor", "email": "lead@brightwave.example.net", "password": "monitor-password-1", "access_token": token }),
+    )
+    .await;
+    assert_eq!(st, 201, "{monitor}");
+    let monitor = monitor["account"]["id"].as_str().unwrap().to_string();
+    let own = s.get_json(&format!("/api/v1/apps/{app}")).await["automation_account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let partners = s.get_json(&format!("/api/v1/apps/{app}/partners")).await;
+    let id_of = |n: usize| {
+        partners
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["uses_our_assets"].as_array().unwrap().len() == n)
+            .unwrap()["partner_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (brightwave, northstar) = (id_of(2), id_of(1));
+    let connect = |partner: String, account: String| {
+        let s = &s;
+        let app = app.clone();
+        async move {
+            crate::support::post(
+                s,
+                &format!("/api/v1/apps/{app}/partners/{partner}/connect"),
+                serde_json::json!({ "automation_account_id": account }),
+            )
+            .await
+        }
+    };
+    let (st, v) = connect(brightwave.clone(), own).await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (409, Some("automation_account_id")),
+        "the app's own account is not Brightwave's admin: {v}"
+    );
+    let (st, v) = connect(northstar, monitor.clone()).await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (409, Some("automation_account_id")),
+        "Brightwave's admin is not Northstar's: {v}"
+    );
+    let (st, v) = connect("9999".into(), monitor.clone()).await;
+    assert_eq!(st, 404, "{v}");
+    let (st, v) = connect(brightwave.clone(), monitor.clone()).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["partner"]["status"], "connected", "{v}");
+    assert_eq!(v["partner"]["monitor_account_id"], monitor.as_str());
+    assert!(v["warning"].as_str().unwrap().contains("guest user"), "{v}");
+    assert_eq!(
+        schema_errors("ConnectedPartnerBody", &v),
+        Vec::<String>::new()
+    );
+    let listed = s.get_json(&format!("/api/v1/apps/{app}/partners")).await;
+    let bw = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["partner_id"] == brightwave.as_str())
+        .unwrap();
+    assert_eq!(bw["status"], "connected", "{bw}");
+    assert_eq!(crate::support::audit_count(&s, "partner.connect").await, 1);
+}
+
+#[tokio::test]
+async fn pinterest_partner_connects_through_its_admin() {
+    connect_a_partner(&PINTEREST).await;
+}
+
+#[tokio::test]
+async fn tiktok_partner_connects_through_its_admin() {
+    connect_a_partner(&TIKTOK).await;
+}

@@ -1,0 +1,135 @@
+//! Connecting a native partner: an automation account whose user is an admin of the
+//! partner's business (Pinterest's monitor account with the Manager role, or the token the
+//! partner's TikTok Business Center gave through the consent page) reads that business for the
+//! checks to come.
+
+use castellan_domain::audit::Actor;
+use castellan_domain::{AppId, AutomationAccountId, FieldError, WorkspaceId};
+use castellan_store::StoreError;
+
+use crate::Services;
+use crate::apps::{connection_check_http, connector_for};
+use crate::error::ServiceError;
+
+/// A connection made, with what the seeds recommend and was not found.
+#[derive(Debug, Clone)]
+pub struct Connected {
+    pub partner: castellan_store::Partner,
+    /// Said, not refused: e.g. no guest user of the workspace (the partner's admin should
+    /// join as one, to share the monitor account's credentials securely).
+    pub warning: Option<String>,
+}
+
+/// Connects `partner_id` of `app` through `account`, after checking, in this order: the
+/// partner shares an asset one way or the other; the account is of the app's platform; its
+/// token reaches the partner's business as an admin of it. Nothing is written when a check
+/// fails.
+pub async fn connect_partner(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    app: AppId,
+    partner_id: &str,
+    account: AutomationAccountId,
+) -> Result<Connected, ServiceError> {
+    let scoped = svc.store.ws(ws);
+    let app = scoped.app(app).await?;
+    let partner = scoped
+        .partners(app.id)
+        .await?
+        .into_iter()
+        .find(|p| p.partner_id == partner_id)
+        .ok_or(ServiceError::NotFound {
+            field: "partner_id",
+            what: "partner",
+        })?;
+    let name = partner
+        .name
+        .clone()
+        .unwrap_or_else(|| partner_id.to_string());
+    if !partner.eligible() {
+        return Err(ServiceError::Conflict(FieldError::new(
+            "partner_id",
+            format!(
+                "no asset is shared with {name} either way: a partner can be connected once one is"
+            ),
+        )));
+    }
+    let monitor = scoped
+        .automation_account(account)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound(_) => ServiceError::NotFound {
+                field: "automation_account_id",
+                what: "automation account",
+            },
+            e => e.into(),
+        })?;
+    if monitor.platform != app.platform {
+        return Err(FieldError::new(
+            "automation_account_id",
+            format!("choose a {} account", app.platform),
+        )
+        .into());
+    }
+    // The partner's business, read with the monitor's token as the app's own is.
+    let mut quick = svc.clone();
+    quick.http = connection_check_http(&svc.http);
+    let as_partner = castellan_store::App {
+        business_id: partner_id.to_string(),
+        automation_account_id: account,
+        ..app.clone()
+    };
+    let connector = connector_for(&quick, ws, &as_partner).await.map_err(|f| {
+        ServiceError::Conflict(FieldError::new("automation_account_id", f.to_string()))
+    })?;
+    match connector.check().await {
+        Ok(c) if c.admin => {}
+        Ok(_) => {
+            return Err(ServiceError::Conflict(FieldError::new(
+                "automation_account_id",
+                format!(
+                    "{} is not an admin of {name}'s business (Pinterest: Manager / BIZ_ADMIN; TikTok: Admin)",
+                    monitor.label
+                ),
+            )));
+        }
+        Err(e) => {
+            return Err(ServiceError::Conflict(FieldError::new(
+                "automation_account_id",
+                format!(
+                    "{}'s token does not reach {name}'s business: {e}",
+                    monitor.label
+                ),
+            )));
+        }
+    }
+    scoped
+        .connect_partner(actor, app.id, partner_id, account)
+        .await?;
+    // The first 1,000 people answer whether there is any guest user at all.
+    let guests = scoped
+        .people(None, 1000)
+        .await?
+        .items
+        .into_iter()
+        .filter(|p| p.role == castellan_domain::workspace::WorkspaceRole::Guest)
+        .count();
+    let partner = scoped
+        .partners(app.id)
+        .await?
+        .into_iter()
+        .find(|p| p.partner_id == partner_id)
+        .ok_or(ServiceError::NotFound {
+            field: "partner_id",
+            what: "partner",
+        })?;
+    Ok(Connected {
+        partner,
+        warning: (guests == 0).then(|| {
+            format!(
+                "No guest user is in the workspace: invite {name}'s admin as one, so they can share the monitor account with you securely."
+            )
+        }),
+    })
+}

@@ -45,6 +45,14 @@ impl Flash {
             link: None,
         }
     }
+    /// Done, with something the person should know (shown as a warning).
+    pub fn warning(text: impl Into<String>) -> Self {
+        Self {
+            kind: "warning",
+            text: text.into(),
+            link: None,
+        }
+    }
     pub fn error(text: impl Into<String>) -> Self {
         Self {
             kind: "error",

@@ -35,6 +35,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/apps/{id}/members", get(apps::members))
         .route("/apps/{id}/assets", get(apps::assets))
         .route("/apps/{id}/partners", get(apps::partners))
+        .route(
+            "/apps/{id}/partners/{partner}/connect",
+            get(apps::partners::connect_page).post(apps::partners::connect_submit),
+        )
         .route("/apps/{id}/reports", get(apps::reports))
         .route("/apps/{id}/activity", get(apps::activity))
         .route("/apps/{id}/settings", get(apps::settings))

@@ -198,6 +198,10 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         ),
         g(format!("{a}/assets"), [S, 403, 403, 200, 200, 404]),
         g(format!("{a}/partners"), [S, 403, 403, 200, 200, 404]),
+        g(
+            format!("{a}/partners/999/connect"),
+            [S, 403, 403, 404, 404, 404],
+        ),
         g(format!("{a}/reports"), [S, 403, 403, 200, 200, 404]),
         g(
             format!("{a}/reports/{report}"),

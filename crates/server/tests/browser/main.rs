@@ -5,6 +5,7 @@
 mod cleanup;
 mod harness;
 mod newcomer;
+mod partners;
 mod people;
 
 use std::time::Duration;

@@ -23,6 +23,10 @@ pub struct PartnerRow {
     pub status: &'static str,
     pub status_class: &'static str,
     pub status_icon: &'static str,
+    /// Why its connection fails.
+    pub message: String,
+    /// Connect to Castellan (under the row's More options), for those who manage the app.
+    pub connect: Option<String>,
 }
 
 #[derive(Template)]
@@ -57,6 +61,13 @@ pub async fn partners(State(s): State<AppState>, web: Web, Path(id): Path<String
         .into_iter()
         .map(|p| {
             let eligible = p.eligible();
+            let (status, status_class, status_icon, message) = match &p.connection {
+                Some(c) if c.connected => ("Connected", "status-ok", "✓", None),
+                Some(c) => ("Connection failing", "status-bad", "✕", c.message.clone()),
+                // An eligible partner awaits its connection.
+                None if eligible => ("Pending onboarding", "status-warn", "…", None),
+                None => ("Not eligible", "status-info", "–", None),
+            };
             PartnerRow {
                 direction: match p.relation.as_str() {
                     "uses_our_assets" => "Uses our assets",
@@ -69,19 +80,13 @@ pub async fn partners(State(s): State<AppState>, web: Web, Path(id): Path<String
                     .map(|a| format!("{}: {}", label(a), a.permissions.join(", ")))
                     .collect(),
                 theirs: p.theirs.iter().map(label).collect(),
-                // Connecting a partner (a monitor account or the consent page) comes next;
-                // until then an eligible partner awaits onboarding.
-                status: if eligible {
-                    "Pending onboarding"
-                } else {
-                    "Not eligible"
-                },
-                status_class: if eligible {
-                    "status-warn"
-                } else {
-                    "status-info"
-                },
-                status_icon: if eligible { "…" } else { "–" },
+                status,
+                status_class,
+                status_icon,
+                message: message.unwrap_or_default(),
+                // Connect (or connect again through another account) while eligible.
+                connect: (head.may_manage && eligible)
+                    .then(|| format!("/apps/{}/partners/{}/connect", head.id, p.partner_id)),
                 name: p.name.unwrap_or_else(|| p.partner_id.clone()),
                 id: p.partner_id,
             }
@@ -100,4 +105,178 @@ pub async fn partners(State(s): State<AppState>, web: Web, Path(id): Path<String
             rows,
         },
     )
+}
+
+// ------------------------------------------------------------- Connect to Castellan
+
+#[derive(Template)]
+#[template(path = "web/connect_partner.html", blocks = ["dialog"])]
+pub struct ConnectPartnerPage {
+    chrome: Chrome,
+    standalone: bool,
+    /// `intro` (Connect your partner … → Get started) or `select` (the account → Confirm).
+    step: &'static str,
+    pinterest: bool,
+    platform: &'static str,
+    intro_title: &'static str,
+    select_title: &'static str,
+    partner: String,
+    base: String,
+    back: String,
+    /// The platform's automation accounts: (id, label, chosen).
+    accounts: Vec<(String, String, bool)>,
+    errors: crate::web::Errors,
+}
+
+async fn connect_view(
+    s: &AppState,
+    web: &Web,
+    app: &castellan_store::App,
+    partner: &castellan_store::Partner,
+    step: &'static str,
+    chosen: &str,
+    errors: crate::web::Errors,
+) -> Result<ConnectPartnerPage, crate::web::WebError> {
+    let pinterest = app.platform == Platform::Pinterest;
+    let accounts = s
+        .store
+        .ws(web.ws())
+        .automation_accounts(None, 500)
+        .await?
+        .items
+        .into_iter()
+        .filter(|a| a.platform == app.platform && a.id != app.automation_account_id)
+        .map(|a| {
+            let id = a.id.to_string();
+            let checked = id == chosen;
+            (id, format!("{} ({})", a.label, a.email), checked)
+        })
+        .collect();
+    Ok(ConnectPartnerPage {
+        chrome: web.chrome(Nav::Apps, "Connect to Castellan"),
+        standalone: !web.htmx || errors.any(),
+        step,
+        pinterest,
+        platform: super::head::platform_name(app.platform),
+        // The seeds' dialog names.
+        intro_title: if pinterest {
+            "Connect your partner to Castellan"
+        } else {
+            "Connect your partner token"
+        },
+        select_title: if pinterest {
+            "Select monitor account"
+        } else {
+            "Grant access"
+        },
+        partner: partner
+            .name
+            .clone()
+            .unwrap_or_else(|| partner.partner_id.clone()),
+        base: format!("/apps/{}/partners/{}/connect", app.id, partner.partner_id),
+        back: format!("/apps/{}/partners", app.id),
+        accounts,
+        errors,
+    })
+}
+
+async fn partner_of(
+    s: &AppState,
+    web: &Web,
+    app: castellan_domain::AppId,
+    partner: &str,
+) -> Result<castellan_store::Partner, crate::web::WebError> {
+    s.store
+        .ws(web.ws())
+        .partners(app)
+        .await?
+        .into_iter()
+        .find(|p| p.partner_id == partner)
+        .ok_or_else(|| crate::web::WebError::NotFound("This partner is not on the app.".into()))
+}
+
+/// The Connect to Castellan dialog: its intro, then the account to read the partner with.
+pub async fn connect_page(
+    State(s): State<AppState>,
+    web: Web,
+    Path((id, partner)): Path<(String, String)>,
+    crate::web::Query(q): crate::web::Query,
+) -> WebResult {
+    web.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    let app = s.store.ws(web.ws()).app(id).await?;
+    let p = partner_of(&s, &web, id, &partner).await?;
+    let step = if q.get("step") == "select" {
+        "select"
+    } else {
+        "intro"
+    };
+    let v = connect_view(&s, &web, &app, &p, step, "", crate::web::Errors::default()).await?;
+    if web.htmx {
+        page(&web, &v.as_dialog())
+    } else {
+        page(&web, &v)
+    }
+}
+
+/// Confirm: connects the partner (or says why not, in the dialog).
+pub async fn connect_submit(
+    State(s): State<AppState>,
+    web: Web,
+    Path((id, partner)): Path<(String, String)>,
+    form: crate::web::Form,
+) -> WebResult {
+    web.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    let app = s.store.ws(web.ws()).app(id).await?;
+    let p = partner_of(&s, &web, id, &partner).await?;
+    let result = async {
+        let account = form.get("automation_account_id").parse().map_err(|_| {
+            crate::error::ApiError::invalid("automation_account_id", "choose an account")
+        })?;
+        Ok::<_, crate::error::ApiError>(
+            castellan_services::partners::connect_partner(
+                &s.services,
+                web.ws(),
+                &web.caller.actor(),
+                id,
+                &partner,
+                account,
+            )
+            .await?,
+        )
+    }
+    .await;
+    match result {
+        Ok(done) => {
+            let name = done.partner.name.clone().unwrap_or_else(|| partner.clone());
+            let flash = match done.warning {
+                Some(w) => {
+                    crate::web::Flash::warning(format!("{name} is connected to Castellan. {w}"))
+                }
+                None => crate::web::Flash::success(format!(
+                    "{name} is connected to Castellan: check for updates to see its users."
+                )),
+            };
+            Ok(crate::web::done(
+                &web,
+                &format!("/apps/{id}/partners"),
+                flash,
+            ))
+        }
+        Err(e) => {
+            let errors = crate::web::Errors::from_api(e, &["automation_account_id"])?;
+            let v = connect_view(
+                &s,
+                &web,
+                &app,
+                &p,
+                "select",
+                form.get("automation_account_id"),
+                errors,
+            )
+            .await?;
+            crate::web::invalid(&web, &v)
+        }
+    }
 }

@@ -621,6 +621,52 @@ async fn members_and_reports_from_the_cli() {
         .collect();
     used.sort();
     assert_eq!(used, vec![1, 2], "{partners}");
+    // Connect Brightwave (the partner using two of our ad accounts) through its admin's
+    // account; the app's own automation account is refused.
+    let brightwave = partners
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|p| p["uses_our_assets"].as_array().unwrap().len() == 2)
+        .unwrap()["partner_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = post("/api/v1/automation-accounts", serde_json::json!({ "platform": "pinterest", "label": "Brightwave monitor", "email": "lead@brightwave.example.net", "password": "monitor-password-1", "access_token": sc::PINTEREST_MONITOR_TOKEN }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let refused = castellan(dir.path(), None)
+        .args([
+            "partners",
+            "connect",
+            "Acme Pins",
+            &brightwave,
+            "--account",
+            "bot",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("not an admin")
+            || String::from_utf8_lossy(&refused.stderr).contains("does not reach"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let connected: serde_json::Value = serde_json::from_str(
+        run(&[
+            "partners",
+            "connect",
+            "Acme Pins",
+            &brightwave,
+            "--account",
+            "Brightwave monitor",
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(connected["status"], "connected", "{connected}");
 
     // Reports: the first check found the directory's two leavers; apply removes them.
     let reports = run(&["reports", "list", "Acme Pins", "--json"]);

@@ -1,11 +1,12 @@
-//! `castellan partners`: an app's native partners, with the assets shared each way.
+//! `castellan partners`: an app's native partners, with the assets shared each way, and
+//! connecting one to Castellan.
 
 use std::process::ExitCode;
 
 use clap::Subcommand;
 
 use super::apps::find_app;
-use super::{open_store, pick_workspace};
+use super::{cli_actor, open_store, pick_workspace, services};
 use crate::config::Config;
 
 #[derive(Subcommand)]
@@ -18,6 +19,21 @@ pub enum PartnersCmd {
         #[arg(long)]
         workspace: Option<String>,
         /// One JSON object per partner.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect a partner to Castellan through an automation account whose user is an admin of
+    /// the partner's business (Pinterest's monitor account; TikTok: the partner's token).
+    Connect {
+        /// App id or label.
+        app: String,
+        /// The partner's business id.
+        partner: String,
+        /// The automation account (id or label).
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        workspace: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -54,6 +70,49 @@ pub(crate) async fn partners(cfg: &Config, cmd: PartnersCmd) -> anyhow::Result<E
                         p.ours.len(),
                         p.theirs.len(),
                     );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PartnersCmd::Connect {
+            app,
+            partner,
+            account,
+            workspace,
+            json,
+        } => {
+            let ws = pick_workspace(&store, workspace.as_deref()).await?;
+            let a = find_app(&store, &ws, &app).await?;
+            let accounts = store.ws(ws.id).automation_accounts(None, 500).await?.items;
+            let monitor = accounts
+                .iter()
+                .find(|x| x.id.to_string() == account || x.label.eq_ignore_ascii_case(&account))
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no automation account with id or label {account:?}")
+                })?;
+            let svc = services(cfg, &store, ([127, 0, 0, 1], 0).into())?;
+            let done = castellan_services::partners::connect_partner(
+                &svc,
+                ws.id,
+                &cli_actor(),
+                a.id,
+                &partner,
+                monitor.id,
+            )
+            .await?;
+            let name = done.partner.name.clone().unwrap_or(partner);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "partner_id": done.partner.partner_id, "name": name, "status": "connected", "warning": done.warning })
+                );
+            } else {
+                println!(
+                    "{name} is connected to Castellan through {}.",
+                    monitor.label
+                );
+                if let Some(w) = done.warning {
+                    println!("warning: {w}");
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -666,6 +666,26 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
             }
         }
     }
+    // Connected partners: still reached by their accounts? A failure marks the partner, never
+    // the app's check.
+    match crate::partners::recheck_connections(svc, ws, &app).await {
+        Ok(failing) => {
+            for f in failing {
+                ctx.log(
+                    castellan_domain::tasks::LogLevel::Warn,
+                    &format!("partner connection failing: {f}"),
+                )
+                .await;
+            }
+        }
+        Err(e) => {
+            ctx.log(
+                castellan_domain::tasks::LogLevel::Warn,
+                &format!("partner connections not checked: {e}"),
+            )
+            .await
+        }
+    }
     ctx.log(
         castellan_domain::tasks::LogLevel::Info,
         &format!(

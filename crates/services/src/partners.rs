@@ -72,37 +72,11 @@ pub async fn connect_partner(
         )
         .into());
     }
-    // The partner's business, read with the monitor's token as the app's own is.
-    let mut quick = svc.clone();
-    quick.http = connection_check_http(&svc.http);
-    let as_partner = castellan_store::App {
-        business_id: partner_id.to_string(),
-        automation_account_id: account,
-        ..app.clone()
-    };
-    let connector = connector_for(&quick, ws, &as_partner).await.map_err(|f| {
-        ServiceError::Conflict(FieldError::new("automation_account_id", f.to_string()))
-    })?;
-    match connector.check().await {
-        Ok(c) if c.admin => {}
-        Ok(_) => {
-            return Err(ServiceError::Conflict(FieldError::new(
-                "automation_account_id",
-                format!(
-                    "{} is not an admin of {name}'s business (Pinterest: Manager / BIZ_ADMIN; TikTok: Admin)",
-                    monitor.label
-                ),
-            )));
-        }
-        Err(e) => {
-            return Err(ServiceError::Conflict(FieldError::new(
-                "automation_account_id",
-                format!(
-                    "{}'s token does not reach {name}'s business: {e}",
-                    monitor.label
-                ),
-            )));
-        }
+    if let Err(why) = reaches_as_admin(svc, ws, &app, partner_id, &name, &monitor).await {
+        return Err(ServiceError::Conflict(FieldError::new(
+            "automation_account_id",
+            why,
+        )));
     }
     scoped
         .connect_partner(actor, app.id, partner_id, account)
@@ -132,4 +106,66 @@ pub async fn connect_partner(
             )
         }),
     })
+}
+
+/// Whether `monitor`'s token reaches the partner's business as an admin of it; else why not.
+/// The partner's business is read as the app's own is, with the monitor's token.
+async fn reaches_as_admin(
+    svc: &Services,
+    ws: WorkspaceId,
+    app: &castellan_store::App,
+    partner_id: &str,
+    name: &str,
+    monitor: &castellan_store::AutomationAccount,
+) -> Result<(), String> {
+    let mut quick = svc.clone();
+    quick.http = connection_check_http(&svc.http);
+    let as_partner = castellan_store::App {
+        business_id: partner_id.to_string(),
+        automation_account_id: monitor.id,
+        ..app.clone()
+    };
+    let connector = connector_for(&quick, ws, &as_partner)
+        .await
+        .map_err(|f| f.to_string())?;
+    match connector.check().await {
+        Ok(c) if c.admin => Ok(()),
+        Ok(_) => Err(format!(
+            "{} is not an admin of {name}'s business (Pinterest: Manager / BIZ_ADMIN; TikTok: Admin)",
+            monitor.label
+        )),
+        Err(e) => Err(format!(
+            "{}'s token does not reach {name}'s business: {e}",
+            monitor.label
+        )),
+    }
+}
+
+/// After an app's check: each connected partner is read again with its account, and marked
+/// *Connection failing* with the reason when it no longer reaches the partner's business as an
+/// admin (a monitor account demoted behind Castellan's back), or connected again. The app's
+/// own check has completed already and stays so; returns one line per partner that fails.
+pub async fn recheck_connections(
+    svc: &Services,
+    ws: WorkspaceId,
+    app: &castellan_store::App,
+) -> Result<Vec<String>, ServiceError> {
+    let scoped = svc.store.ws(ws);
+    let mut failing = Vec::new();
+    for p in scoped.partners(app.id).await? {
+        let Some(conn) = &p.connection else { continue };
+        let name = p.name.clone().unwrap_or_else(|| p.partner_id.clone());
+        let outcome = match scoped.automation_account(conn.account).await {
+            Ok(monitor) => reaches_as_admin(svc, ws, app, &p.partner_id, &name, &monitor).await,
+            Err(_) => Err("its account was removed from Castellan".to_string()),
+        };
+        let why = outcome.err();
+        scoped
+            .set_partner_status(app.id, &p.partner_id, why.as_deref())
+            .await?;
+        if let Some(w) = why {
+            failing.push(format!("{name}: {w}"));
+        }
+    }
+    Ok(failing)
 }

@@ -257,6 +257,89 @@ async fn connect_a_partner(p: &P) {
         .unwrap();
     assert_eq!(bw["status"], "connected", "{bw}");
     assert_eq!(crate::support::audit_count(&s, "partner.connect").await, 1);
+
+    // The admin is demoted behind Castellan's back: the next check completes for the app and
+    // marks the partner Connection failing with the reason; restored, it is Connected again.
+    let agency = if p.name == "pinterest" {
+        sc::PINTEREST_BRAND + 1
+    } else {
+        sc::TIKTOK_BRAND + 1
+    };
+    let (path, key) = if p.name == "pinterest" {
+        (format!("/pinterest/businesses/{agency}"), "business")
+    } else {
+        (format!("/tiktok/bcs/{agency}"), "bc")
+    };
+    let state = s.control("GET", &path, serde_json::Value::Null).await;
+    let lead = user_with_email(&state, "lead@brightwave.example.net")
+        .unwrap_or_else(|| panic!("no lead in {state}"));
+    let (admin, demoted) = if p.name == "pinterest" {
+        ("BIZ_ADMIN", "EMPLOYEE")
+    } else {
+        ("ADMIN", "STANDARD")
+    };
+    let set_role = |role: &'static str| {
+        let s = &s;
+        async move {
+            s.control(
+                "PATCH",
+                &format!("/{}/members", p.name),
+                serde_json::json!({ key: agency, "user": lead, "role": role }),
+            )
+            .await
+        }
+    };
+    set_role(demoted).await;
+    let check = s.check(&app).await;
+    assert_eq!(check["status"], "completed", "{check}");
+    assert_eq!(
+        s.get_json(&format!("/api/v1/apps/{app}")).await["status"],
+        "connected"
+    );
+    let bw = partner(&s, &app, &brightwave).await;
+    assert_eq!(bw["status"], "connection_failing", "{bw}");
+    assert!(
+        bw["status_message"]
+            .as_str()
+            .unwrap()
+            .contains("not an admin"),
+        "{bw}"
+    );
+    set_role(admin).await;
+    s.check(&app).await;
+    assert_eq!(partner(&s, &app, &brightwave).await["status"], "connected");
+}
+
+async fn partner(s: &crate::support::Setup, app: &str, id: &str) -> serde_json::Value {
+    s.get_json(&format!("/api/v1/apps/{app}/partners"))
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["partner_id"] == id)
+        .cloned()
+        .unwrap()
+}
+
+/// The numeric user id of the object (anywhere in `v`) that carries `email`.
+fn user_with_email(v: &serde_json::Value, email: &str) -> Option<u64> {
+    match v {
+        serde_json::Value::Object(o) => {
+            if o.values().any(|x| x == email) {
+                for k in ["user", "user_id", "id"] {
+                    if let Some(id) = o.get(k).and_then(|x| {
+                        x.as_u64()
+                            .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+                    }) {
+                        return Some(id);
+                    }
+                }
+            }
+            o.values().find_map(|x| user_with_email(x, email))
+        }
+        serde_json::Value::Array(a) => a.iter().find_map(|x| user_with_email(x, email)),
+        _ => None,
+    }
 }
 
 #[tokio::test]

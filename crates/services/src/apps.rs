@@ -2,24 +2,19 @@
 //! admin role) and `app.check` (check for updates: fetch through the connector into staging,
 //! apply the difference atomically, re-match seats, record the report).
 
-use std::sync::Arc;
-
-use castellan_connectors::{
-    HttpConfig, PinterestConfig, PinterestConnector, TiktokConfig, TiktokConnector,
-};
-use castellan_domain::apps::{AppStatus, Platform};
-use castellan_domain::audit::Actor;
-use castellan_domain::platform::{Batch, BoxFuture, Connector, SinkError, SnapshotSink};
-use castellan_domain::tasks::{AppCheck, AppConnect, TaskFailure, TaskPayload, TaskTrigger};
-use castellan_domain::{AppId, AutomationAccountId, FieldError, PersonId, WorkspaceId};
-use castellan_store::{App, NewApp, NewTask, Store, StoreError, Task};
-use castellan_vault::{Secret, SharedKeyring};
-
 use crate::Services;
 use crate::error::ServiceError;
 use crate::error::{AsTaskFailure, TaskResult};
+use castellan_domain::apps::{AppStatus, Platform};
+use castellan_domain::audit::Actor;
+use castellan_domain::platform::{Batch, BoxFuture, SinkError, SnapshotSink};
+use castellan_domain::tasks::{AppCheck, AppConnect, TaskFailure, TaskPayload, TaskTrigger};
+use castellan_domain::{AppId, AutomationAccountId, FieldError, PersonId, WorkspaceId};
+use castellan_store::{App, NewApp, NewTask, Store, StoreError, Task};
+// Kept at its old address for the front ends (`castellan_services::apps::connector_for`).
+use crate::connector::connection_check_http;
+pub use crate::connector::connector_for;
 use crate::schedule::next_check;
-use crate::vault::{open_sealed, seal_named};
 use crate::worker::{HandlerResult, TaskContext};
 
 /// What connecting an app asks for; `connect_app` checks it against the automation account.
@@ -297,120 +292,6 @@ pub async fn enqueue_for_app<P: TaskPayload>(
     t.app_id = Some(app);
     t.created_by = created_by;
     store.ws(ws).enqueue(actor, t).await
-}
-
-/// Builds the connector of an app, with the automation account's token from the vault.
-pub async fn connector_for(
-    svc: &Services,
-    ws: WorkspaceId,
-    app: &App,
-) -> Result<Box<dyn Connector>, TaskFailure> {
-    let store = &svc.store;
-    let scoped = store.ws(ws);
-    let secret = scoped.automation_secret(app.automation_account_id, "access_token").await.map_err(|_| TaskFailure::Permanent("the automation account has no platform token yet: connect it through OAuth or paste a token".into()))?;
-    let token = open_sealed(&svc.vault, ws, secret.id, &secret.sealed).task()?;
-    let refresh = match scoped
-        .automation_secret(app.automation_account_id, "refresh_token")
-        .await
-    {
-        Ok(s) => open_sealed(&svc.vault, ws, s.id, &s.sealed)
-            .ok()
-            .map(|r| r.expose().to_string()),
-        Err(_) => None,
-    };
-    // With the workspace's Pinterest app and a refresh token, an expired access token is
-    // refreshed during the fetch and the new tokens are sealed back into the vault.
-    let (pinterest_app, on_refresh) =
-        match (app.platform, scoped.platform_app(Platform::Pinterest).await) {
-            (Platform::Pinterest, Ok(pa)) => {
-                let secret = open_sealed(&svc.vault, ws, pa.secret.id, &pa.secret.sealed).task()?;
-                (
-                    Some((pa.client_id.clone(), secret.expose().to_string())),
-                    Some(refresh_hook(
-                        store.clone(),
-                        svc.vault.clone(),
-                        ws,
-                        app.automation_account_id,
-                    )),
-                )
-            }
-            _ => (None, None),
-        };
-    let c: Box<dyn Connector> = match app.platform {
-        Platform::Pinterest => Box::new(
-            PinterestConnector::new(PinterestConfig {
-                base_url: app
-                    .api_base_url
-                    .clone()
-                    .unwrap_or_else(|| castellan_connectors::pinterest::DEFAULT_BASE_URL.into()),
-                business_id: app.business_id.clone(),
-                access_token: token.expose().to_string(),
-                refresh_token: refresh,
-                app: pinterest_app,
-                http: svc.http.clone(),
-                on_refresh,
-            })
-            .task()?,
-        ),
-        Platform::Tiktok => Box::new(
-            TiktokConnector::new(TiktokConfig {
-                base_url: app
-                    .api_base_url
-                    .clone()
-                    .unwrap_or_else(|| castellan_connectors::tiktok::DEFAULT_BASE_URL.into()),
-                bc_id: app.business_id.clone(),
-                access_token: token.expose().to_string(),
-                http: svc.http.clone(),
-                per_member_limit: 2000,
-            })
-            .task()?,
-        ),
-    };
-    Ok(c)
-}
-
-/// Seals refreshed tokens into the vault (in the background: the hook is called mid-fetch).
-fn refresh_hook(
-    store: Store,
-    vault: Arc<SharedKeyring>,
-    ws: WorkspaceId,
-    account: castellan_domain::AutomationAccountId,
-) -> castellan_connectors::pinterest::RefreshHook {
-    Arc::new(move |access: &str, refresh: &str, expires_in: i64| {
-        let secrets: Vec<castellan_store::SealedSecret> =
-            [("access_token", access), ("refresh_token", refresh)]
-                .into_iter()
-                .map(|(name, value)| seal_named(store.env(), &vault, ws, name, &Secret::new(value)))
-                .collect();
-        let expires =
-            (expires_in > 0).then(|| store.env().now() + chrono::Duration::seconds(expires_in));
-        let store = store.clone();
-        tokio::spawn(async move {
-            let actor = Actor::Automation {
-                name: "token-refresh".into(),
-            };
-            if let Err(e) = store
-                .ws(ws)
-                .set_automation_tokens(&actor, account, &secrets, expires, None)
-                .await
-            {
-                tracing::error!(error = %e, "storing refreshed tokens failed");
-            }
-        });
-    })
-}
-
-/// The connection check asks once or twice and gives up within seconds: a wrong or unreachable
-/// address shows as *Connection failing* with the reason, not as *Connecting* for minutes
-/// (the checks for updates keep the patient retries).
-pub(crate) fn connection_check_http(http: &HttpConfig) -> HttpConfig {
-    HttpConfig {
-        timeout: http.timeout.min(std::time::Duration::from_secs(10)),
-        max_retries: http.max_retries.min(2),
-        backoff_base: http.backoff_base.min(std::time::Duration::from_millis(500)),
-        backoff_max: http.backoff_max.min(std::time::Duration::from_secs(2)),
-        ..http.clone()
-    }
 }
 
 /// Tries a failing (or never finished) connection again: the app is *Connecting* until

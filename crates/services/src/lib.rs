@@ -7,6 +7,7 @@
 pub mod access;
 pub mod accounts;
 pub mod apps;
+pub mod connector;
 pub mod directory;
 pub mod error;
 pub mod guests;

@@ -9,7 +9,7 @@ use castellan_domain::{AppId, FieldError, PersonId, WorkspaceId};
 use castellan_store::{App, NewTask, Store};
 
 use crate::Services;
-use crate::apps::connector_for;
+use crate::connector::connector_for;
 use crate::error::TaskResult;
 use crate::worker::{HandlerResult, TaskContext};
 

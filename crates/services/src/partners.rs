@@ -8,7 +8,7 @@ use castellan_domain::{AppId, AutomationAccountId, FieldError, WorkspaceId};
 use castellan_store::StoreError;
 
 use crate::Services;
-use crate::apps::{connection_check_http, connector_for};
+use crate::connector::{connection_check_http, connector_for};
 use crate::error::ServiceError;
 
 /// A connection made, with what the seeds recommend and was not found.

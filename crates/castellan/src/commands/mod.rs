@@ -88,14 +88,21 @@ async fn reachable(url: &str) -> anyhow::Result<()> {
 pub(crate) fn shutdown_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
+    // The handlers are installed here, before anything is served or printed: a signal that
+    // comes early still shuts down in order (a handler set up inside the task could miss it).
+    #[cfg(unix)]
+    let (mut term, mut int) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).expect("SIGTERM handler"),
+            signal(SignalKind::interrupt()).expect("SIGINT handler"),
+        )
+    };
     tokio::spawn(async move {
         #[cfg(unix)]
         {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("SIGTERM handler");
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = int.recv() => {}
                 _ = term.recv() => {}
             }
         }

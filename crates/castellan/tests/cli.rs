@@ -667,6 +667,8 @@ async fn members_and_reports_from_the_cli() {
     )
     .unwrap();
     assert_eq!(connected["status"], "connected", "{connected}");
+    let out = run(&["partners", "disconnect", "Acme Pins", &brightwave]);
+    assert!(out.contains("is disconnected"), "{out}");
 
     // Reports: the first check found the directory's two leavers; apply removes them.
     let reports = run(&["reports", "list", "Acme Pins", "--json"]);

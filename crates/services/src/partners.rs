@@ -108,6 +108,29 @@ pub async fn connect_partner(
     })
 }
 
+/// Disconnects a partner: Castellan stops reading its business (nothing is called on the
+/// platform; the automation account stays). Returns the partner as it now stands.
+pub async fn disconnect_partner(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    app: AppId,
+    partner_id: &str,
+) -> Result<castellan_store::Partner, ServiceError> {
+    let scoped = svc.store.ws(ws);
+    scoped.app(app).await?;
+    scoped.disconnect_partner(actor, app, partner_id).await?;
+    scoped
+        .partners(app)
+        .await?
+        .into_iter()
+        .find(|p| p.partner_id == partner_id)
+        .ok_or(ServiceError::NotFound {
+            field: "partner_id",
+            what: "partner",
+        })
+}
+
 /// Whether `monitor`'s token reaches the partner's business as an admin of it; else why not.
 /// The partner's business is read as the app's own is, with the monitor's token.
 async fn reaches_as_admin(

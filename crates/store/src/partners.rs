@@ -189,6 +189,42 @@ impl Scoped<'_> {
         Ok(())
     }
 
+    /// Stops reading a partner (its account stays); audited. Not connected: not found.
+    pub async fn disconnect_partner(
+        &self,
+        actor: &Actor,
+        app: AppId,
+        partner_id: &str,
+    ) -> Result<()> {
+        let mut tx = self.store.begin_write().await?;
+        let n = sqlx::query(
+            "DELETE FROM partner_connections WHERE workspace_id = $1 AND app_id = $2 AND partner_id = $3",
+        )
+        .bind(self.ws_str())
+        .bind(app.to_string())
+        .bind(partner_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(crate::StoreError::NotFound("partner connection"));
+        }
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "partner.disconnect",
+                format!("app:{app}/partner:{partner_id}"),
+                serde_json::json!({}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Marks a connected partner as failing (or connected again), with the reason.
     pub async fn set_partner_status(
         &self,

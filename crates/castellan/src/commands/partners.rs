@@ -37,6 +37,16 @@ pub enum PartnersCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Stop reading a partner's business (the automation account stays; the platform is not
+    /// called).
+    Disconnect {
+        /// App id or label.
+        app: String,
+        /// The partner's business id.
+        partner: String,
+        #[arg(long)]
+        workspace: Option<String>,
+    },
 }
 
 pub(crate) async fn partners(cfg: &Config, cmd: PartnersCmd) -> anyhow::Result<ExitCode> {
@@ -115,6 +125,28 @@ pub(crate) async fn partners(cfg: &Config, cmd: PartnersCmd) -> anyhow::Result<E
                     println!("warning: {w}");
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        PartnersCmd::Disconnect {
+            app,
+            partner,
+            workspace,
+        } => {
+            let ws = pick_workspace(&store, workspace.as_deref()).await?;
+            let a = find_app(&store, &ws, &app).await?;
+            let svc = services(cfg, &store, ([127, 0, 0, 1], 0).into())?;
+            let p = castellan_services::partners::disconnect_partner(
+                &svc,
+                ws.id,
+                &cli_actor(),
+                a.id,
+                &partner,
+            )
+            .await?;
+            println!(
+                "{} is disconnected: Castellan no longer reads its business.",
+                p.name.unwrap_or(partner)
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

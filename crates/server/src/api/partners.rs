@@ -142,3 +142,26 @@ pub async fn connect_partner(
         warning: done.warning,
     }))
 }
+
+/// Disconnect: Castellan stops reading the partner's business (the automation account stays;
+/// the platform is not called). Audited; 404 when it is not connected.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/partners/{partner_id}/disconnect", tag = "apps",
+    params(("id" = String, Path, description = "app id"), ("partner_id" = String, Path, description = "the partner's business id")),
+    responses((status = 200, body = PartnerBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn disconnect_partner(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, partner)): Path<(String, String)>,
+) -> ApiResult<Json<PartnerBody>> {
+    let p = *caller.require(Action::ManageApps)?;
+    let id = super::members::app_id(&id)?;
+    let left = castellan_services::partners::disconnect_partner(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        id,
+        &partner,
+    )
+    .await?;
+    Ok(Json(left.into()))
+}

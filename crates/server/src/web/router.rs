@@ -39,6 +39,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/apps/{id}/partners/{partner}/connect",
             get(apps::partners::connect_page).post(apps::partners::connect_submit),
         )
+        .route(
+            "/apps/{id}/partners/{partner}/disconnect",
+            post(apps::partners::disconnect_submit),
+        )
         .route("/apps/{id}/reports", get(apps::reports))
         .route("/apps/{id}/activity", get(apps::activity))
         .route("/apps/{id}/settings", get(apps::settings))

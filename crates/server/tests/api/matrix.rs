@@ -395,6 +395,12 @@ fn rows() -> Vec<Row> {
         ),
         r(
             p.clone(),
+            "/api/v1/apps/{id}/partners/{partner_id}/disconnect",
+            None,
+            [401, 403, 403, 404, 404, 404],
+        ),
+        r(
+            p.clone(),
             "/api/v1/apps/{id}/changes",
             Json(|| serde_json::json!({"action": "remove", "seats": ["nope"]})),
             // A seat that is not live is a conflict with the app's state.

@@ -308,6 +308,24 @@ async fn connect_a_partner(p: &P) {
     set_role(admin).await;
     s.check(&app).await;
     assert_eq!(partner(&s, &app, &brightwave).await["status"], "connected");
+
+    // Disconnect: Castellan stops reading it; the account stays; once only.
+    let url = format!("/api/v1/apps/{app}/partners/{brightwave}/disconnect");
+    let (st, v) = crate::support::post(&s, &url, serde_json::json!({})).await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["status"], "pending_onboarding", "{v}");
+    assert!(v["monitor_account_id"].is_null(), "{v}");
+    let (st, _) = crate::support::post(&s, &url, serde_json::json!({})).await;
+    assert_eq!(st, 404);
+    assert_eq!(
+        crate::support::audit_count(&s, "partner.disconnect").await,
+        1
+    );
+    assert_eq!(
+        s.get_json(&format!("/api/v1/automation-accounts/{monitor}"))
+            .await["label"],
+        "Brightwave monitor"
+    );
 }
 
 async fn partner(s: &crate::support::Setup, app: &str, id: &str) -> serde_json::Value {

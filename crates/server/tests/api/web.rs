@@ -314,6 +314,16 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             vec![("platform", "pinterest".into())],
             [S, 403, 403, 400, 400, 400],
         ),
+        p(
+            format!("{a}/partners/999/connect"),
+            vec![("automation_account_id", "x".into())],
+            [S, 403, 403, 404, 404, 404],
+        ),
+        p(
+            format!("{a}/partners/999/disconnect"),
+            vec![],
+            [S, 403, 403, 404, 404, 404],
+        ),
         p(format!("{a}/retry"), vec![], [S, 403, 403, 303, 303, 404]),
         p(
             format!("/automation/{task}/cancel"),

@@ -85,6 +85,12 @@ async fn partner_story(platform: &str) {
                 && p["name"].as_str().unwrap_or("").starts_with("Brightwave")),
         "{listed}"
     );
+    // Disconnect, from the same menu.
+    b.click("summary[aria-label^='More options for Brightwave']")
+        .await;
+    b.click("button[aria-label^='Disconnect Brightwave']").await;
+    b.wait_text("is disconnected", false).await;
+    b.wait_text("Pending onboarding", false).await;
     b.close().await;
 }
 

@@ -27,6 +27,8 @@ pub struct PartnerRow {
     pub message: String,
     /// Connect to Castellan (under the row's More options), for those who manage the app.
     pub connect: Option<String>,
+    /// Disconnect (posted), for a connected partner.
+    pub disconnect: Option<String>,
 }
 
 #[derive(Template)]
@@ -87,6 +89,8 @@ pub async fn partners(State(s): State<AppState>, web: Web, Path(id): Path<String
                 // Connect (or connect again through another account) while eligible.
                 connect: (head.may_manage && eligible)
                     .then(|| format!("/apps/{}/partners/{}/connect", head.id, p.partner_id)),
+                disconnect: (head.may_manage && p.connection.is_some())
+                    .then(|| format!("/apps/{}/partners/{}/disconnect", head.id, p.partner_id)),
                 name: p.name.unwrap_or_else(|| p.partner_id.clone()),
                 id: p.partner_id,
             }
@@ -279,4 +283,31 @@ pub async fn connect_submit(
             crate::web::invalid(&web, &v)
         }
     }
+}
+
+/// Disconnect from Castellan (the row's More options): Castellan stops reading the partner.
+pub async fn disconnect_submit(
+    State(s): State<AppState>,
+    web: Web,
+    Path((id, partner)): Path<(String, String)>,
+) -> WebResult {
+    web.require(Action::ManageApps)?;
+    let id = app_id(&id)?;
+    let p = castellan_services::partners::disconnect_partner(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        id,
+        &partner,
+    )
+    .await
+    .map_err(crate::error::ApiError::from)?;
+    Ok(crate::web::done(
+        &web,
+        &format!("/apps/{id}/partners"),
+        crate::web::Flash::success(format!(
+            "{} is disconnected: Castellan no longer reads its business.",
+            p.name.unwrap_or(partner)
+        )),
+    ))
 }

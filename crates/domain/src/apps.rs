@@ -66,6 +66,27 @@ impl Platform {
         raw.parse()
             .map_err(|_| FieldError::new(field, "must be pinterest or tiktok"))
     }
+
+    /// The platform's name as people write it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Platform::Pinterest => "Pinterest",
+            Platform::Tiktok => "TikTok",
+        }
+    }
+}
+
+named_enum! {
+    /// Where a native partner stands with Castellan.
+    pub enum PartnerStatus {
+        /// An asset is shared one way or the other: it can be connected.
+        PendingOnboarding = "pending_onboarding",
+        /// No asset is shared either way.
+        NotEligible = "not_eligible",
+        Connected = "connected",
+        /// Its account no longer reaches the partner's business as an admin.
+        ConnectionFailing = "connection_failing",
+    }
 }
 
 impl FromStr for Platform {

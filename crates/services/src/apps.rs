@@ -2,18 +2,19 @@
 //! admin role) and `app.check` (check for updates: fetch through the connector into staging,
 //! apply the difference atomically, re-match seats, record the report).
 
-use crate::Services;
-use crate::error::ServiceError;
-use crate::error::{AsTaskFailure, TaskResult};
 use castellan_domain::apps::{AppStatus, Platform};
 use castellan_domain::audit::Actor;
 use castellan_domain::platform::{Batch, BoxFuture, SinkError, SnapshotSink};
 use castellan_domain::tasks::{AppCheck, AppConnect, TaskFailure, TaskPayload, TaskTrigger};
 use castellan_domain::{AppId, AutomationAccountId, FieldError, PersonId, WorkspaceId};
 use castellan_store::{App, NewApp, NewTask, Store, StoreError, Task};
-// Kept at its old address for the front ends (`castellan_services::apps::connector_for`).
+
+use crate::Services;
 use crate::connector::connection_check_http;
+// Kept at its old address for the front ends (`castellan_services::apps::connector_for`).
 pub use crate::connector::connector_for;
+use crate::error::ServiceError;
+use crate::error::{AsTaskFailure, TaskResult};
 use crate::schedule::next_check;
 use crate::worker::{HandlerResult, TaskContext};
 
@@ -345,10 +346,7 @@ pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> Handl
         Ok(c) => Ok(c),
         Err(e) if e.is_retryable() => Err(format!(
             "cannot reach {} at {}: {e}",
-            match app.platform {
-                Platform::Pinterest => "Pinterest",
-                Platform::Tiktok => "TikTok",
-            },
+            app.platform.label(),
             app.api_base_url.as_deref().unwrap_or("its API")
         )),
         Err(e) => Err(format!(

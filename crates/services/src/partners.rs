@@ -35,10 +35,8 @@ pub async fn connect_partner(
     let scoped = svc.store.ws(ws);
     let app = scoped.app(app).await?;
     let partner = scoped
-        .partners(app.id)
+        .partner(app.id, partner_id)
         .await?
-        .into_iter()
-        .find(|p| p.partner_id == partner_id)
         .ok_or(ServiceError::NotFound {
             field: "partner_id",
             what: "partner",
@@ -68,7 +66,7 @@ pub async fn connect_partner(
     if monitor.platform != app.platform {
         return Err(FieldError::new(
             "automation_account_id",
-            format!("choose a {} account", app.platform),
+            format!("choose a {} account", app.platform.label()),
         )
         .into());
     }
@@ -90,10 +88,8 @@ pub async fn connect_partner(
         .filter(|p| p.role == castellan_domain::workspace::WorkspaceRole::Guest)
         .count();
     let partner = scoped
-        .partners(app.id)
+        .partner(app.id, partner_id)
         .await?
-        .into_iter()
-        .find(|p| p.partner_id == partner_id)
         .ok_or(ServiceError::NotFound {
             field: "partner_id",
             what: "partner",
@@ -121,10 +117,8 @@ pub async fn disconnect_partner(
     scoped.app(app).await?;
     scoped.disconnect_partner(actor, app, partner_id).await?;
     scoped
-        .partners(app)
+        .partner(app, partner_id)
         .await?
-        .into_iter()
-        .find(|p| p.partner_id == partner_id)
         .ok_or(ServiceError::NotFound {
             field: "partner_id",
             what: "partner",

@@ -1,6 +1,7 @@
 //! An app's native partners as the last check found them: each partner with the assets it
 //! uses of ours (and its permissions on each) and the assets it shares with us.
 
+use castellan_domain::apps::PartnerStatus;
 use castellan_domain::audit::{Actor, NewAuditEvent};
 use castellan_domain::{AppId, AutomationAccountId, Timestamp};
 use sqlx::Row as _;
@@ -48,6 +49,31 @@ impl Partner {
     pub fn eligible(&self) -> bool {
         !self.ours.is_empty() || !self.theirs.is_empty()
     }
+
+    /// Where it stands: its connection's state once connected, else whether it can be.
+    pub fn status(&self) -> PartnerStatus {
+        match &self.connection {
+            Some(c) if c.connected => PartnerStatus::Connected,
+            Some(_) => PartnerStatus::ConnectionFailing,
+            None if self.eligible() => PartnerStatus::PendingOnboarding,
+            None => PartnerStatus::NotEligible,
+        }
+    }
+}
+
+/// An asset row of `partners` (its columns: `partner_id`, `asset_id`, `permissions`, `name`,
+/// `kind`), with the partner it belongs to.
+fn asset_row(r: &sqlx::any::AnyRow) -> Result<(String, PartnerAsset)> {
+    Ok((
+        r.try_get("partner_id")?,
+        PartnerAsset {
+            asset_id: r.try_get("asset_id")?,
+            name: r.try_get("name")?,
+            kind: r.try_get::<Option<String>, _>("kind")?.unwrap_or_default(),
+            permissions: serde_json::from_str(&r.try_get::<String, _>("permissions")?)
+                .unwrap_or_default(),
+        },
+    ))
 }
 
 impl Scoped<'_> {
@@ -97,20 +123,14 @@ impl Scoped<'_> {
         .fetch_all(&self.store.pool)
         .await?;
         for g in &grants {
-            let id: String = g.try_get("partner_id")?;
+            let (id, asset) = asset_row(g)?;
             if let Some(&i) = index.get(&id) {
-                out[i].ours.push(PartnerAsset {
-                    asset_id: g.try_get("asset_id")?,
-                    name: g.try_get("name")?,
-                    kind: g.try_get::<Option<String>, _>("kind")?.unwrap_or_default(),
-                    permissions: serde_json::from_str(&g.try_get::<String, _>("permissions")?)
-                        .unwrap_or_default(),
-                });
+                out[i].ours.push(asset);
             }
         }
         // What it shares with us: the assets it owns that the business sees.
         let theirs = sqlx::query(
-            "SELECT owner_id, asset_id, name, kind FROM app_assets \
+            "SELECT owner_id AS partner_id, asset_id, '[]' AS permissions, name, kind FROM app_assets \
              WHERE workspace_id = $1 AND app_id = $2 AND vanished_at IS NULL AND owner_id IS NOT NULL ORDER BY asset_id",
         )
         .bind(self.ws_str())
@@ -118,14 +138,9 @@ impl Scoped<'_> {
         .fetch_all(&self.store.pool)
         .await?;
         for t in &theirs {
-            let owner: String = t.try_get("owner_id")?;
-            if let Some(&i) = index.get(&owner) {
-                out[i].theirs.push(PartnerAsset {
-                    asset_id: t.try_get("asset_id")?,
-                    name: t.try_get("name")?,
-                    kind: t.try_get("kind")?,
-                    permissions: Vec::new(),
-                });
+            let (id, asset) = asset_row(t)?;
+            if let Some(&i) = index.get(&id) {
+                out[i].theirs.push(asset);
             }
         }
         let conns = sqlx::query(
@@ -147,6 +162,15 @@ impl Scoped<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// One partner of the app, if the last check found it.
+    pub async fn partner(&self, app: AppId, partner_id: &str) -> Result<Option<Partner>> {
+        Ok(self
+            .partners(app)
+            .await?
+            .into_iter()
+            .find(|p| p.partner_id == partner_id))
     }
 
     /// Records a partner as connected through `account` (replacing an earlier connection),

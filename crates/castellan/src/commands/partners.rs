@@ -61,11 +61,7 @@ pub(crate) async fn partners(cfg: &Config, cmd: PartnersCmd) -> anyhow::Result<E
             let a = find_app(&store, &ws, &app).await?;
             let asset = |x: &castellan_store::PartnerAsset| serde_json::json!({ "asset_id": x.asset_id, "name": x.name, "type": x.kind, "permissions": x.permissions });
             for p in store.ws(ws.id).partners(a.id).await? {
-                let status = if p.eligible() {
-                    "pending_onboarding"
-                } else {
-                    "not_eligible"
-                };
+                let status = p.status();
                 if json {
                     println!(
                         "{}",

@@ -44,14 +44,8 @@ pub struct PartnerBody {
 
 impl From<castellan_store::Partner> for PartnerBody {
     fn from(p: castellan_store::Partner) -> Self {
-        let status = match &p.connection {
-            Some(c) if c.connected => "connected",
-            Some(_) => "connection_failing",
-            None if p.eligible() => "pending_onboarding",
-            None => "not_eligible",
-        };
         Self {
-            status,
+            status: p.status().as_str(),
             status_message: p.connection.as_ref().and_then(|c| c.message.clone()),
             monitor_account_id: p.connection.as_ref().map(|c| c.account.to_string()),
             partner_id: p.partner_id,

@@ -121,7 +121,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
             id: c.id.to_string(),
             label: c.label,
             letter: platform_letter(c.platform),
-            platform: super::apps::platform_name(c.platform),
+            platform: c.platform.label(),
             connected: matches!(c.status, CardStatus::Connected | CardStatus::RotationDue),
             rotation_due: c.status == CardStatus::RotationDue,
             sso: c.status == CardStatus::SignsInWithSso,
@@ -164,7 +164,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
             cards.push(CardView {
                 label: c.label,
                 letter: platform_letter(c.platform),
-                platform: super::apps::platform_name(c.platform),
+                platform: c.platform.label(),
                 kind: if c.automation_account_id.is_some() {
                     "Automation account"
                 } else {
@@ -260,7 +260,7 @@ pub async fn connect_page(
         chrome: web.chrome(Nav::Accounts, "Connect your account"),
         standalone: !web.htmx,
         id: id.to_string(),
-        platform: super::apps::platform_name(c.platform),
+        platform: c.platform.label(),
         label: c.label,
         login: web.person_email.clone(),
         suggested: suggest(&s),
@@ -311,7 +311,7 @@ pub async fn connect_submit(
                     chrome: web.chrome(Nav::Accounts, "Connect your account"),
                     standalone: true,
                     id: id.to_string(),
-                    platform: super::apps::platform_name(c.platform),
+                    platform: c.platform.label(),
                     label: c.label,
                     login: form.get("login").to_string(),
                     suggested: suggest(&s),
@@ -599,7 +599,7 @@ pub async fn account(
         &AccountPage {
             chrome: web.chrome(Nav::Accounts, c.label.clone()),
             label: c.label,
-            platform: super::apps::platform_name(c.platform),
+            platform: c.platform.label(),
             status: match c.status {
                 CardStatus::Connected => ("Connected", "status-ok"),
                 CardStatus::ConnectYourAccount => ("Connect your account", "status-warn"),

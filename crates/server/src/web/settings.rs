@@ -84,7 +84,7 @@ async fn build(
         let a = scoped.platform_app(p).await.ok();
         platform_apps.push(PlatformAppRow {
             platform: p.as_str(),
-            name: super::apps::platform_name(p),
+            name: p.label(),
             configured: a.is_some(),
             client_id: a.as_ref().map(|a| a.client_id.clone()).unwrap_or_default(),
             authorize_url: a
@@ -299,10 +299,7 @@ pub async fn platform_app_submit(State(s): State<AppState>, web: Web, form: Form
         Ok(p) => Ok(done(
             &web,
             "/settings",
-            Flash::success(format!(
-                "The {} app was saved.",
-                super::apps::platform_name(p)
-            )),
+            Flash::success(format!("The {} app was saved.", p.label())),
         )),
         Err(e) => {
             let errors = Errors::from_api(

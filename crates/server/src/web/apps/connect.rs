@@ -1,7 +1,6 @@
 //! The Connect app wizard: platform, automation account (or the platform's consent page),
 //! the app's fields, and the first check queued.
 
-use super::head::platform_name;
 use crate::state::AppState;
 use crate::web::{
     Chrome, Errors, Flash, Form, Nav, Query, Web, WebError, WebResult, done, invalid, page,
@@ -105,7 +104,7 @@ async fn connect_view(
         chrome: web.chrome(Nav::Apps, "Connect app"),
         step,
         platform: platform.map(|p| p.to_string()).unwrap_or_default(),
-        platform_label: platform.map(platform_name).unwrap_or(""),
+        platform_label: platform.map(Platform::label).unwrap_or(""),
         accounts,
         form,
         errors,
@@ -137,8 +136,8 @@ pub async fn connect_page(
     }
     // Next from the details checks them before the automation account is asked for.
     let (step, errors) = match step {
-        "account" => match details_valid(&form) {
-            Ok(()) => ("account", Errors::default()),
+        "account" => match details(&s, &form) {
+            Ok(_) => ("account", Errors::default()),
             Err(e) => ("details", Errors::from_api(e, CONNECT_FIELDS)?),
         },
         other => (other, Errors::default()),
@@ -193,18 +192,25 @@ const CONNECT_FIELDS: &[&str] = &[
     "api_base_url",
 ];
 
-/// Enter app details' fields, as the service reads them.
-fn details_valid(form: &Form) -> Result<(), crate::error::ApiError> {
-    castellan_services::apps::AppFields::parse(
+/// Enter app details' fields, as the service reads them: the app's fields and its API base
+/// URL — left empty, the platform's own API, or where this server points new apps (the demo's
+/// embedded emulators).
+fn details(
+    s: &AppState,
+    form: &Form,
+) -> Result<(castellan_services::apps::AppFields, Option<String>), crate::error::ApiError> {
+    let fields = castellan_services::apps::AppFields::parse(
         form.get("platform"),
         form.get("label"),
         form.get("business_id"),
         form.get("login_method"),
     )?;
-    castellan_services::apps::parse_api_base_url(
-        Some(form.get("api_base_url").trim()).filter(|u| !u.is_empty()),
+    let api_base_url = castellan_services::apps::parse_api_base_url(
+        Some(form.get("api_base_url").trim())
+            .filter(|u| !u.is_empty())
+            .or(s.settings.default_api_base(fields.platform)),
     )?;
-    Ok(())
+    Ok((fields, api_base_url))
 }
 
 /// Maps a service's field names onto the wizard's.
@@ -283,20 +289,8 @@ async fn connect(
     form: &Form,
 ) -> Result<Connected, crate::error::ApiError> {
     use crate::error::ApiError;
-    let fields = castellan_services::apps::AppFields::parse(
-        form.get("platform"),
-        form.get("label"),
-        form.get("business_id"),
-        form.get("login_method"),
-    )?;
+    let (fields, api_base_url) = details(s, form)?;
     let platform = fields.platform;
-    // Left empty: the platform's own API, or where this server points new apps (the demo's
-    // embedded emulators).
-    let api_base_url = castellan_services::apps::parse_api_base_url(
-        Some(form.get("api_base_url").trim())
-            .filter(|u| !u.is_empty())
-            .or(s.settings.default_api_base(platform)),
-    )?;
     let new_account = form.get("account_mode") == "new";
     let consent = new_account && form.get("token_mode") == "consent";
     let account: AutomationAccountId = if new_account {
@@ -315,7 +309,7 @@ async fn connect(
                     "token_mode",
                     format!(
                         "the consent page needs the workspace's {} app: add it in Settings → Platform apps first",
-                        platform_name(platform)
+                        platform.label()
                     ),
                 )
             })?;

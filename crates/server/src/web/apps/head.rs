@@ -15,13 +15,6 @@ pub fn app_id(raw: &str) -> Result<AppId, WebError> {
     })
 }
 
-pub fn platform_name(p: Platform) -> &'static str {
-    match p {
-        Platform::Pinterest => "Pinterest",
-        Platform::Tiktok => "TikTok",
-    }
-}
-
 pub fn platform_letter(p: Platform) -> &'static str {
     match p {
         Platform::Pinterest => "P",
@@ -226,7 +219,7 @@ pub(crate) fn head_of(
     AppHead {
         id: a.id.to_string(),
         label: a.label.clone(),
-        platform: platform_name(a.platform),
+        platform: a.platform.label(),
         letter: platform_letter(a.platform),
         business_id: a.business_id.clone(),
         status: StatusView::of_app(a, checking),

@@ -19,7 +19,7 @@ pub use activity::activity;
 pub use assets::assets;
 pub use check::{check, progress, retry};
 pub use connect::{connect_page, connect_submit};
-pub use head::{AppHead, StatusView, app_id, load_head, platform_letter, platform_name};
+pub use head::{AppHead, StatusView, app_id, load_head, platform_letter};
 pub use list::{details, list};
 pub use members::members;
 pub use partners::partners;

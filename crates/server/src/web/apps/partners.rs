@@ -7,7 +7,7 @@ use crate::state::AppState;
 use crate::web::{Chrome, Nav, Web, WebResult, page};
 use askama::Template;
 use axum::extract::{Path, State};
-use castellan_domain::apps::Platform;
+use castellan_domain::apps::{PartnerStatus, Platform};
 use castellan_domain::policy::Action;
 use castellan_domain::words::count;
 
@@ -63,13 +63,13 @@ pub async fn partners(State(s): State<AppState>, web: Web, Path(id): Path<String
         .into_iter()
         .map(|p| {
             let eligible = p.eligible();
-            let (status, status_class, status_icon, message) = match &p.connection {
-                Some(c) if c.connected => ("Connected", "status-ok", "✓", None),
-                Some(c) => ("Connection failing", "status-bad", "✕", c.message.clone()),
-                // An eligible partner awaits its connection.
-                None if eligible => ("Pending onboarding", "status-warn", "…", None),
-                None => ("Not eligible", "status-info", "–", None),
+            let (status, status_class, status_icon) = match p.status() {
+                PartnerStatus::Connected => ("Connected", "status-ok", "✓"),
+                PartnerStatus::ConnectionFailing => ("Connection failing", "status-bad", "✕"),
+                PartnerStatus::PendingOnboarding => ("Pending onboarding", "status-warn", "…"),
+                PartnerStatus::NotEligible => ("Not eligible", "status-info", "–"),
             };
+            let message = p.connection.as_ref().and_then(|c| c.message.clone());
             PartnerRow {
                 direction: match p.relation.as_str() {
                     "uses_our_assets" => "Uses our assets",
@@ -161,7 +161,7 @@ async fn connect_view(
         standalone: !web.htmx || errors.any(),
         step,
         pinterest,
-        platform: super::head::platform_name(app.platform),
+        platform: app.platform.label(),
         // The seeds' dialog names.
         intro_title: if pinterest {
             "Connect your partner to Castellan"
@@ -192,10 +192,8 @@ async fn partner_of(
 ) -> Result<castellan_store::Partner, crate::web::WebError> {
     s.store
         .ws(web.ws())
-        .partners(app)
+        .partner(app, partner)
         .await?
-        .into_iter()
-        .find(|p| p.partner_id == partner)
         .ok_or_else(|| crate::web::WebError::NotFound("This partner is not on the app.".into()))
 }
 

@@ -1,6 +1,6 @@
 //! Remove app: what removing it deletes (nothing on the platform), confirmed with a reason.
 
-use super::head::{AppHead, app_id, load_head, platform_name};
+use super::head::{AppHead, app_id, load_head};
 use crate::state::AppState;
 use crate::web::{Chrome, Errors, Flash, Form, Nav, Web, WebResult, done, invalid, page};
 use askama::Template;
@@ -62,7 +62,7 @@ pub async fn remove_submit(
                 r.seats,
                 r.assets,
                 r.reports,
-                platform_name(app.platform)
+                app.platform.label()
             )),
         )),
         Err(e) => {

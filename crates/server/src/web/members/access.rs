@@ -72,7 +72,7 @@ async fn access_view(
         standalone: !web.htmx || errors.any(),
         app_id: app.id.to_string(),
         app_label: app.label.clone(),
-        platform: crate::web::apps::platform_name(app.platform),
+        platform: app.platform.label(),
         people,
         roles: roles(app.platform).to_vec(),
         assets: asset_choices(s, web, app).await?,

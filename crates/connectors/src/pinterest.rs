@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use castellan_domain::platform::{
     AssetRecord, Batch, BoxFuture, ConnectorError, FetchStats, GrantRecord, Holder, PartnerRecord,
-    PartnerRelation, SeatKind, SeatRecord, SnapshotSink,
+    PartnerRelation, SeatKind, SeatRecord, SharedAsset, SnapshotSink,
 };
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -439,24 +439,93 @@ impl PinterestConnector {
         asset: String,
     ) -> BoxFuture<'_, Result<(Vec<GrantRecord>, u64), ConnectorError>> {
         Box::pin(async move {
-            let mut grants = Vec::new();
-            let mut pages = 0;
-            let path = format!("/businesses/{b}/assets/{asset}/members");
-            let mut pager = Bookmarks::new(self, &path);
-            while let Some(page) = pager.next::<AssetMemberRow>().await? {
-                pages += 1;
-                for m in page.items {
-                    if let Some(u) = m.user.id {
-                        grants.push(GrantRecord {
-                            holder: Holder::Member(u),
-                            asset_id: asset.clone(),
-                            permissions: m.permissions,
-                        });
-                    }
-                }
-            }
+            let (rows, pages) = self.asset_members(&b, &asset).await?;
+            let grants = rows
+                .into_iter()
+                .filter_map(|m| {
+                    Some(GrantRecord {
+                        holder: Holder::Member(m.user.id?),
+                        asset_id: asset.clone(),
+                        permissions: m.permissions,
+                    })
+                })
+                .collect();
             Ok((grants, pages))
         })
+    }
+
+    /// [`Self::asset_members`] as a boxed future, for fanning out.
+    #[allow(clippy::type_complexity)]
+    fn members_of(
+        &self,
+        b: String,
+        asset: String,
+    ) -> BoxFuture<'_, Result<(String, Vec<AssetMemberRow>, u64), ConnectorError>> {
+        Box::pin(async move {
+            let (rows, pages) = self.asset_members(&b, &asset).await?;
+            Ok((asset, rows, pages))
+        })
+    }
+
+    /// Every page of `/businesses/{b}/assets/{asset}/members`, and how many pages it took.
+    async fn asset_members(
+        &self,
+        b: &str,
+        asset: &str,
+    ) -> Result<(Vec<AssetMemberRow>, u64), ConnectorError> {
+        let mut rows = Vec::new();
+        let mut pages = 0;
+        let path = format!("/businesses/{b}/assets/{asset}/members");
+        let mut pager = Bookmarks::new(self, &path);
+        while let Some(page) = pager.next::<AssetMemberRow>().await? {
+            pages += 1;
+            rows.extend(page.items);
+        }
+        Ok((rows, pages))
+    }
+
+    /// The partner's users (this connector reads the partner's business with its monitor
+    /// account) who hold one of `assets`: one paged walk of each shared asset's members, so
+    /// nothing of the partner's other clients is asked for. Seats go out once all assets are
+    /// read (a user holding several of them is one seat).
+    pub(crate) async fn read_partner_users(
+        &self,
+        assets: &[SharedAsset],
+        stats: &mut FetchStats,
+        sink: &mut dyn SnapshotSink,
+    ) -> Result<(), ConnectorError> {
+        let b = self.business().to_string();
+        let mut seats: std::collections::BTreeMap<String, SeatRecord> = Default::default();
+        let ids: Vec<String> = assets.iter().map(|a| a.id.clone()).collect();
+        let mut fetched = futures_util::stream::iter(ids)
+            .map(|asset| self.members_of(b.clone(), asset))
+            .buffer_unordered(self.cfg.http.concurrency.max(1));
+        while let Some(r) = fetched.next().await {
+            let (asset, rows, pages) = r?;
+            stats.pages += pages;
+            let mut grants = Vec::new();
+            for m in rows {
+                let Some(user) = m.user.id else { continue };
+                seats.entry(user.clone()).or_insert_with(|| SeatRecord {
+                    user_id: user.clone(),
+                    username: m.user.username,
+                    email: m.user.email,
+                    display_name: None,
+                    roles: Vec::new(),
+                    kind: SeatKind::PartnerUser,
+                });
+                grants.push(GrantRecord {
+                    holder: Holder::Member(user),
+                    asset_id: asset.clone(),
+                    permissions: m.permissions,
+                });
+            }
+            if !grants.is_empty() {
+                push(sink, stats, Batch::Grants(grants)).await?;
+            }
+        }
+        drop(fetched);
+        push(sink, stats, Batch::Seats(seats.into_values().collect())).await
     }
 }
 

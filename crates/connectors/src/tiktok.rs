@@ -15,7 +15,7 @@ use castellan_domain::changes::Change;
 use castellan_domain::platform::{
     Applied, AssetRecord, Batch, BoxFuture, Capabilities, Connectivity, Connector, ConnectorError,
     FetchStats, GrantRecord, Holder, PartnerRecord, PartnerRelation, SeatKind, SeatRecord,
-    SnapshotSink,
+    SharedAsset, SnapshotSink,
 };
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -183,6 +183,28 @@ impl TiktokConnector {
         kind: String,
     ) -> BoxFuture<'_, Result<(Vec<GrantRecord>, u64), ConnectorError>> {
         Box::pin(async move {
+            let (_, rows, pages) = self.members_of(bc, asset.clone(), kind).await?;
+            let grants = rows
+                .into_iter()
+                .map(|m| GrantRecord {
+                    holder: Holder::Member(m.user_id),
+                    asset_id: asset.clone(),
+                    permissions: m.roles.all(),
+                })
+                .collect();
+            Ok((grants, pages))
+        })
+    }
+
+    /// Every page of `/bc/asset/member/get/` for one asset, and how many pages it took.
+    #[allow(clippy::type_complexity)]
+    fn members_of(
+        &self,
+        bc: String,
+        asset: String,
+        kind: String,
+    ) -> BoxFuture<'_, Result<(String, Vec<AssetMemberRow>, u64), ConnectorError>> {
+        Box::pin(async move {
             let mut s = FetchStats::default();
             let rows: Vec<AssetMemberRow> = self
                 .all(
@@ -196,16 +218,57 @@ impl TiktokConnector {
                     &mut s,
                 )
                 .await?;
-            let grants = rows
-                .into_iter()
-                .map(|m| GrantRecord {
+            Ok((asset, rows, s.pages))
+        })
+    }
+
+    /// The partner's users (this connector reads the partner's Business Center with the token
+    /// it gave through the consent page) who hold one of `assets`: each shared advertiser,
+    /// catalog or lead form's members, so nothing of the partner's other clients is asked
+    /// for. Other asset types have no per-asset member list and are not read.
+    async fn read_partner_users(
+        &self,
+        assets: &[SharedAsset],
+        stats: &mut FetchStats,
+        sink: &mut dyn SnapshotSink,
+    ) -> Result<(), ConnectorError> {
+        let bc = self.bc();
+        let per_asset: Vec<(String, String)> = assets
+            .iter()
+            .filter(|a| matches!(a.kind.as_str(), "ADVERTISER" | "CATALOG" | "LEAD"))
+            .map(|a| (a.id.clone(), a.kind.clone()))
+            .collect();
+        let mut seats: std::collections::BTreeMap<String, SeatRecord> = Default::default();
+        let mut fetched = futures_util::stream::iter(per_asset)
+            .map(|(asset, kind)| self.members_of(bc.clone(), asset, kind))
+            .buffer_unordered(self.cfg.http.concurrency.max(1));
+        while let Some(r) = fetched.next().await {
+            let (asset, rows, pages) = r?;
+            stats.pages += pages;
+            let mut grants = Vec::new();
+            for m in rows {
+                seats
+                    .entry(m.user_id.clone())
+                    .or_insert_with(|| SeatRecord {
+                        user_id: m.user_id.clone(),
+                        username: m.user_name.clone(),
+                        email: m.user_email.clone(),
+                        display_name: m.user_name.clone(),
+                        roles: Vec::new(),
+                        kind: SeatKind::PartnerUser,
+                    });
+                grants.push(GrantRecord {
                     holder: Holder::Member(m.user_id),
                     asset_id: asset.clone(),
                     permissions: m.roles.all(),
-                })
-                .collect();
-            Ok((grants, s.pages))
-        })
+                });
+            }
+            if !grants.is_empty() {
+                push(sink, stats, Batch::Grants(grants)).await?;
+            }
+        }
+        drop(fetched);
+        push(sink, stats, Batch::Seats(seats.into_values().collect())).await
     }
 }
 
@@ -669,6 +732,21 @@ impl Connector for TiktokConnector {
             Ok(stats)
         })
     }
+    fn fetch_partner_users<'a>(
+        &'a self,
+        assets: &'a [SharedAsset],
+        sink: &'a mut dyn SnapshotSink,
+    ) -> BoxFuture<'a, Result<FetchStats, ConnectorError>> {
+        Box::pin(async move {
+            let mut stats = FetchStats::default();
+            self.read_partner_users(assets, &mut stats, sink).await?;
+            let (requests, retries) = self.http.counts();
+            stats.requests = requests;
+            stats.retries = retries;
+            Ok(stats)
+        })
+    }
+
     fn describe(&self, change: &Change) -> Vec<String> {
         calls(&self.cfg.bc_id, change)
             .into_iter()

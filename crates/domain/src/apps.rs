@@ -28,6 +28,17 @@ named_enum! {
     }
 }
 
+/// How a partner's user is keyed among the app's seats: `partner:{partner id}:{user id}`, so
+/// a person who is both our member and a partner's, or in two partners, holds a seat each.
+pub fn partner_user_key(partner_id: &str, user_id: &str) -> String {
+    format!("partner:{partner_id}:{user_id}")
+}
+
+/// The partner and the platform user id of a seat keyed by [`partner_user_key`].
+pub fn split_partner_user_key(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix("partner:")?.split_once(':')
+}
+
 impl SeatKind {
     /// Only a member's or a system user's seat belongs to a person of the directory.
     pub fn has_person(self) -> bool {
@@ -330,6 +341,18 @@ impl Tab {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partner_user_keys_round_trip() {
+        let k = partner_user_key("549755813890", "549755813999");
+        assert_eq!(k, "partner:549755813890:549755813999");
+        assert_eq!(
+            split_partner_user_key(&k),
+            Some(("549755813890", "549755813999"))
+        );
+        assert_eq!(split_partner_user_key("549755813999"), None);
+        assert_eq!(split_partner_user_key("invite:a@b.c"), None);
+    }
 
     #[test]
     fn platforms_and_phones() {

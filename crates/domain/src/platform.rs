@@ -63,6 +63,14 @@ pub struct PartnerRecord {
     pub relation: PartnerRelation,
 }
 
+/// One of our assets shared with a partner: the partner's users who hold it are read.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SharedAsset {
+    pub id: String,
+    /// Platform asset type, as [`AssetRecord::kind`].
+    pub kind: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Batch {
     Seats(Vec<SeatRecord>),
@@ -189,6 +197,15 @@ pub trait Connector: Send + Sync {
     /// Streams everything the business holds into `sink`.
     fn fetch<'a>(
         &'a self,
+        sink: &'a mut dyn SnapshotSink,
+    ) -> BoxFuture<'a, Result<FetchStats, ConnectorError>>;
+    /// With a token of a partner's business (the connector's business is the partner's): the
+    /// partner's users who hold one of `assets` (ours, shared with the partner) as seats of
+    /// kind `PartnerUser` keyed by their own user id, and their grants on those assets. Nothing
+    /// else of the partner's business is read, so its other clients never reach Castellan.
+    fn fetch_partner_users<'a>(
+        &'a self,
+        assets: &'a [SharedAsset],
         sink: &'a mut dyn SnapshotSink,
     ) -> BoxFuture<'a, Result<FetchStats, ConnectorError>>;
     /// The platform calls `change` makes, one line each (`METHOD path body`), for previews.

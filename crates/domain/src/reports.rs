@@ -123,6 +123,15 @@ pub struct PermissionChange {
     pub to: Option<String>,
 }
 
+/// A partner's user who appeared or vanished: they gained or lost access to our shared assets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerUserChange {
+    pub partner_id: String,
+    /// The user's id on the platform.
+    pub user_id: String,
+    pub email: Option<String>,
+}
+
 /// What a check changed, listed for its report (each list capped).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -133,6 +142,9 @@ pub struct ReportChanges {
     pub permission_changes: Vec<PermissionChange>,
     pub new_partners: Vec<String>,
     pub vanished_partners: Vec<String>,
+    /// Partners' users who now reach our shared assets, and who no longer do.
+    pub new_partner_users: Vec<PartnerUserChange>,
+    pub vanished_partner_users: Vec<PartnerUserChange>,
 }
 
 /// How a report was resolved: applied (each seat's outcome) or dismissed (by whom and why).

@@ -402,6 +402,8 @@ struct Forward {
     items: i64,
     reported: std::time::Instant,
     reporting: Option<tokio::task::JoinHandle<()>>,
+    /// Partners and the assets of ours each uses, for reading connected partners' users.
+    sight: crate::partners::PartnerSight,
 }
 
 impl Forward {
@@ -420,6 +422,7 @@ impl SnapshotSink for Forward {
                 return Err(SinkError::Cancelled);
             }
             self.pages += 1;
+            self.sight.see(&batch);
             self.items += match &batch {
                 Batch::Seats(v) => v.len(),
                 Batch::Assets(v) => v.len(),
@@ -480,8 +483,30 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
         items: 0,
         reported: std::time::Instant::now(),
         reporting: None,
+        sight: Default::default(),
     };
-    let fetched = connector.fetch(&mut sink).await;
+    let mut fetched = connector.fetch(&mut sink).await;
+    // Connected partners' users join the same check, so they are diffed like every other row.
+    let mut partner_failures = Vec::new();
+    if let Ok(stats) = &mut fetched {
+        let sight = std::mem::take(&mut sink.sight);
+        match crate::partners::read_partner_users(svc, ws, &app, &sight, &mut sink).await {
+            Ok((s, failing)) => {
+                stats.requests += s.requests;
+                stats.retries += s.retries;
+                stats.pages += s.pages;
+                stats.seats += s.seats;
+                stats.grants += s.grants;
+                partner_failures = failing;
+            }
+            // Without them, the partners' users would look vanished: nothing is applied.
+            Err(e) => {
+                fetched = Err(castellan_domain::platform::ConnectorError::Unavailable(
+                    format!("partners' users not read: {e}"),
+                ))
+            }
+        }
+    }
     sink.settle().await;
     drop(sink);
     let written = writer
@@ -545,25 +570,13 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
             }
         }
     }
-    // Connected partners: still reached by their accounts? A failure marks the partner, never
-    // the app's check.
-    match crate::partners::recheck_connections(svc, ws, &app).await {
-        Ok(failing) => {
-            for f in failing {
-                ctx.log(
-                    castellan_domain::tasks::LogLevel::Warn,
-                    &format!("partner connection failing: {f}"),
-                )
-                .await;
-            }
-        }
-        Err(e) => {
-            ctx.log(
-                castellan_domain::tasks::LogLevel::Warn,
-                &format!("partner connections not checked: {e}"),
-            )
-            .await
-        }
+    // A failing partner marks the partner, never the app's check.
+    for f in partner_failures {
+        ctx.log(
+            castellan_domain::tasks::LogLevel::Warn,
+            &format!("partner connection failing: {f}"),
+        )
+        .await;
     }
     ctx.log(
         castellan_domain::tasks::LogLevel::Info,

@@ -3,7 +3,14 @@
 //! partner's TikTok Business Center gave through the consent page) reads that business for the
 //! checks to come.
 
+use std::collections::{HashMap, HashSet};
+
+use castellan_domain::apps::partner_user_key;
 use castellan_domain::audit::Actor;
+use castellan_domain::platform::{
+    Batch, BoxFuture, FetchStats, GrantRecord, Holder, SeatKind, SeatRecord, SharedAsset,
+    SinkError, SnapshotSink,
+};
 use castellan_domain::{AppId, AutomationAccountId, FieldError, WorkspaceId};
 use castellan_store::StoreError;
 
@@ -125,6 +132,30 @@ pub async fn disconnect_partner(
         })
 }
 
+/// A connector for the partner's business, with `monitor`'s token: the app's platform and
+/// address, the partner's business id. `quick` uses the connection check's short HTTP budget.
+async fn partner_connector(
+    svc: &Services,
+    ws: WorkspaceId,
+    app: &castellan_store::App,
+    partner_id: &str,
+    monitor: &castellan_store::AutomationAccount,
+    quick: bool,
+) -> Result<Box<dyn castellan_domain::platform::Connector>, String> {
+    let mut svc = svc.clone();
+    if quick {
+        svc.http = connection_check_http(&svc.http);
+    }
+    let as_partner = castellan_store::App {
+        business_id: partner_id.to_string(),
+        automation_account_id: monitor.id,
+        ..app.clone()
+    };
+    connector_for(&svc, ws, &as_partner)
+        .await
+        .map_err(|f| f.to_string())
+}
+
 /// Whether `monitor`'s token reaches the partner's business as an admin of it; else why not.
 /// The partner's business is read as the app's own is, with the monitor's token.
 async fn reaches_as_admin(
@@ -135,16 +166,7 @@ async fn reaches_as_admin(
     name: &str,
     monitor: &castellan_store::AutomationAccount,
 ) -> Result<(), String> {
-    let mut quick = svc.clone();
-    quick.http = connection_check_http(&svc.http);
-    let as_partner = castellan_store::App {
-        business_id: partner_id.to_string(),
-        automation_account_id: monitor.id,
-        ..app.clone()
-    };
-    let connector = connector_for(&quick, ws, &as_partner)
-        .await
-        .map_err(|f| f.to_string())?;
+    let connector = partner_connector(svc, ws, app, partner_id, monitor, true).await?;
     match connector.check().await {
         Ok(c) if c.admin => Ok(()),
         Ok(_) => Err(format!(
@@ -158,25 +180,154 @@ async fn reaches_as_admin(
     }
 }
 
-/// After an app's check: each connected partner is read again with its account, and marked
-/// *Connection failing* with the reason when it no longer reaches the partner's business as an
-/// admin (a monitor account demoted behind Castellan's back), or connected again. The app's
-/// own check has completed already and stays so; returns one line per partner that fails.
-pub async fn recheck_connections(
+/// Keeps a partner's batches until its read completes, so a read that fails half-way adds
+/// nothing (the partner's users as last held are taken instead).
+#[derive(Default)]
+struct Collect(Vec<Batch>);
+
+impl SnapshotSink for Collect {
+    fn accept(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), SinkError>> {
+        self.0.push(batch);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Keys a partner's users among the app's seats (`partner_user_key`), on their grants too.
+fn keyed(partner_id: &str, batch: Batch) -> Batch {
+    match batch {
+        Batch::Seats(v) => Batch::Seats(
+            v.into_iter()
+                .map(|s| SeatRecord {
+                    user_id: partner_user_key(partner_id, &s.user_id),
+                    kind: SeatKind::PartnerUser,
+                    ..s
+                })
+                .collect(),
+        ),
+        Batch::Grants(v) => Batch::Grants(
+            v.into_iter()
+                .filter_map(|g| match g.holder {
+                    Holder::Member(u) => Some(GrantRecord {
+                        holder: Holder::Member(partner_user_key(partner_id, &u)),
+                        ..g
+                    }),
+                    Holder::Partner(_) => None,
+                })
+                .collect(),
+        ),
+        // Nothing else of a partner's business is taken.
+        _ => Batch::Seats(Vec::new()),
+    }
+}
+
+/// What a check found of its app's partners while fetching: which partners there are now, and
+/// the assets of ours each uses (with their types).
+#[derive(Debug, Default)]
+pub(crate) struct PartnerSight {
+    pub(crate) partners: HashSet<String>,
+    pub(crate) shared: HashMap<String, Vec<String>>,
+    pub(crate) kinds: HashMap<String, String>,
+}
+
+impl PartnerSight {
+    /// Notes what `batch` says of partners and their assets.
+    pub(crate) fn see(&mut self, batch: &Batch) {
+        match batch {
+            Batch::Assets(v) => {
+                for a in v {
+                    self.kinds.insert(a.id.clone(), a.kind.clone());
+                }
+            }
+            Batch::Grants(v) => {
+                for g in v {
+                    if let Holder::Partner(p) = &g.holder {
+                        self.shared
+                            .entry(p.clone())
+                            .or_default()
+                            .push(g.asset_id.clone());
+                    }
+                }
+            }
+            Batch::Partners(v) => self.partners.extend(v.iter().map(|p| p.id.clone())),
+            Batch::Seats(_) => {}
+        }
+    }
+}
+
+/// After the app's own fetch, within its check: each connected partner's users who reach our
+/// shared assets, read with the partner's account and pushed into `sink` keyed as the app's
+/// seats. A partner whose business cannot be read (a monitor account demoted behind
+/// Castellan's back, a token revoked) is marked *Connection failing* with the reason and keeps
+/// its users as last held; a partner read again is *Connected*. A partner gone from the
+/// business takes its users with it. Returns the requests made and one line per failure.
+pub(crate) async fn read_partner_users(
     svc: &Services,
     ws: WorkspaceId,
     app: &castellan_store::App,
-) -> Result<Vec<String>, ServiceError> {
+    sight: &PartnerSight,
+    sink: &mut dyn SnapshotSink,
+) -> Result<(FetchStats, Vec<String>), ServiceError> {
     let scoped = svc.store.ws(ws);
+    let mut stats = FetchStats::default();
     let mut failing = Vec::new();
     for p in scoped.partners(app.id).await? {
         let Some(conn) = &p.connection else { continue };
+        if !sight.partners.contains(&p.partner_id) {
+            continue;
+        }
         let name = p.name.clone().unwrap_or_else(|| p.partner_id.clone());
-        let outcome = match scoped.automation_account(conn.account).await {
-            Ok(monitor) => reaches_as_admin(svc, ws, app, &p.partner_id, &name, &monitor).await,
-            Err(_) => Err("its account was removed from Castellan".to_string()),
+        let mut assets: Vec<SharedAsset> = sight
+            .shared
+            .get(&p.partner_id)
+            .into_iter()
+            .flatten()
+            .map(|id| SharedAsset {
+                id: id.clone(),
+                kind: sight.kinds.get(id).cloned().unwrap_or_default(),
+            })
+            .collect();
+        assets.sort();
+        assets.dedup();
+        let read = async {
+            let monitor = scoped
+                .automation_account(conn.account)
+                .await
+                .map_err(|_| "its account was removed from Castellan".to_string())?;
+            reaches_as_admin(svc, ws, app, &p.partner_id, &name, &monitor).await?;
+            let connector = partner_connector(svc, ws, app, &p.partner_id, &monitor, false).await?;
+            let mut got = Collect::default();
+            let s = connector
+                .fetch_partner_users(&assets, &mut got)
+                .await
+                .map_err(|e| format!("{name}'s users could not be read: {e}"))?;
+            Ok::<_, String>((s, got.0))
         };
-        let why = outcome.err();
+        let (batches, why) = match read.await {
+            Ok((s, batches)) => {
+                stats.requests += s.requests;
+                stats.retries += s.retries;
+                stats.pages += s.pages;
+                let keyed: Vec<Batch> = batches
+                    .into_iter()
+                    .map(|b| keyed(&p.partner_id, b))
+                    .collect();
+                (keyed, None)
+            }
+            Err(why) => (
+                scoped.held_partner_users(app.id, &p.partner_id).await?,
+                Some(why),
+            ),
+        };
+        for b in batches {
+            match &b {
+                Batch::Seats(v) => stats.seats += v.len() as u64,
+                Batch::Grants(v) => stats.grants += v.len() as u64,
+                _ => {}
+            }
+            sink.accept(b).await.map_err(|e| {
+                ServiceError::Internal(anyhow::anyhow!("partner users not stored: {e}"))
+            })?;
+        }
         scoped
             .set_partner_status(app.id, &p.partner_id, why.as_deref())
             .await?;
@@ -184,5 +335,5 @@ pub async fn recheck_connections(
             failing.push(format!("{name}: {w}"));
         }
     }
-    Ok(failing)
+    Ok((stats, failing))
 }

@@ -75,6 +75,10 @@ pub struct Seat {
     pub removed_at: Option<Timestamp>,
     /// The person it belongs to is deactivated in the directory: it awaits removal.
     pub deprovisioned: bool,
+    /// A partner's user: the partner business it belongs to.
+    pub partner_id: Option<String>,
+    /// A partner's user matched by e-mail to a guest user of the workspace: their e-mail.
+    pub guest_user: Option<String>,
 }
 
 impl Seat {
@@ -99,8 +103,8 @@ pub struct Exemption {
 
 fn seat_from_row(r: &AnyRow) -> Result<Seat> {
     let reason: Option<String> = r.try_get("exempt_reason")?;
+    let user_id: String = r.try_get("user_id")?;
     Ok(Seat {
-        user_id: r.try_get("user_id")?,
         username: r.try_get("username")?,
         email: r.try_get("email")?,
         display_name: r.try_get("display_name")?,
@@ -132,12 +136,20 @@ fn seat_from_row(r: &AnyRow) -> Result<Seat> {
         },
         removed_at: get_opt_time(r, "removed_at")?,
         deprovisioned: r.try_get::<Option<i64>, _>("identity_active")? == Some(0),
+        partner_id: castellan_domain::apps::split_partner_user_key(&user_id)
+            .map(|(p, _)| p.to_string()),
+        guest_user: r.try_get("guest_email")?,
+        user_id,
     })
 }
 
-/// The columns of a seat as `seat_from_row` reads them (`s` the seat, `i` its identity).
+/// The columns of a seat as `seat_from_row` reads them (`s` the seat, `i` its identity). A
+/// partner's user is matched to a guest user by e-mail as it is read, so inviting or revoking
+/// a guest changes the match at once and a check writes nothing for it.
 const SEAT_COLUMNS: &str = "s.*, i.active AS identity_active, \
-    (SELECT COUNT(*) FROM app_grants g WHERE g.app_id = s.app_id AND g.holder = 'member:' || s.user_id AND g.vanished_at IS NULL) AS asset_count";
+    (SELECT COUNT(*) FROM app_grants g WHERE g.app_id = s.app_id AND g.holder = 'member:' || s.user_id AND g.vanished_at IS NULL) AS asset_count, \
+    (SELECT MIN(p.email) FROM people p WHERE s.kind = 'partner_user' AND p.workspace_id = s.workspace_id AND p.role = 'guest' \
+     AND p.disabled = 0 AND p.email_canonical = LOWER(s.email)) AS guest_email";
 
 /// An asset of an app, with the members and partners holding it.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,6 +15,7 @@ pub mod guests;
 pub mod members;
 pub mod oauth;
 pub mod outbox;
+pub mod partner_users;
 pub mod partners;
 pub mod people;
 pub mod records;

@@ -62,7 +62,7 @@ async fn stored_row(
 
 /// Applies `remove` and `add` to a table's stored digests, keeping them true to the live
 /// rows. Missing digests stay missing (the next check diffs that table in full).
-async fn adjust_digests(
+pub(crate) async fn adjust_digests(
     conn: &mut AnyConnection,
     app: &str,
     t: Table,

@@ -233,6 +233,9 @@ impl Scoped<'_> {
         if n == 0 {
             return Err(crate::StoreError::NotFound("partner connection"));
         }
+        let deleted =
+            crate::partner_users::delete_partner_users(&mut tx, &app.to_string(), partner_id)
+                .await?;
         append(
             &mut tx,
             &self.store.env,
@@ -241,7 +244,7 @@ impl Scoped<'_> {
                 actor,
                 "partner.disconnect",
                 format!("app:{app}/partner:{partner_id}"),
-                serde_json::json!({}),
+                serde_json::json!({ "partner_users_deleted": deleted }),
             ),
         )
         .await?;

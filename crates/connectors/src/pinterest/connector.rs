@@ -8,7 +8,7 @@ use crate::wire::decode_bytes;
 use castellan_domain::changes::Change;
 use castellan_domain::platform::{
     Applied, BoxFuture, Capabilities, Connectivity, Connector, ConnectorError, FetchStats,
-    GrantRecord, Holder, SeatKind, SeatRecord, SnapshotSink,
+    GrantRecord, Holder, SeatKind, SeatRecord, SharedAsset, SnapshotSink,
 };
 use serde_json::{Value, json};
 
@@ -331,6 +331,21 @@ impl Connector for PinterestConnector {
             let per_asset = self.fetch_assets(&names, &mut stats, sink).await?;
             self.fetch_holders(per_asset, &mut stats, sink).await?;
             self.fetch_partners(&mut stats, sink).await?;
+            let (requests, retries) = self.http.counts();
+            stats.requests = requests;
+            stats.retries = retries;
+            Ok(stats)
+        })
+    }
+
+    fn fetch_partner_users<'a>(
+        &'a self,
+        assets: &'a [SharedAsset],
+        sink: &'a mut dyn SnapshotSink,
+    ) -> BoxFuture<'a, Result<FetchStats, ConnectorError>> {
+        Box::pin(async move {
+            let mut stats = FetchStats::default();
+            self.read_partner_users(assets, &mut stats, sink).await?;
             let (requests, retries) = self.http.counts();
             stats.requests = requests;
             stats.retries = retries;

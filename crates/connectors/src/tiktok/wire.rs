@@ -66,6 +66,10 @@ impl Roles {
 #[derive(Debug, Deserialize)]
 pub(crate) struct AssetMemberRow {
     pub user_id: String,
+    #[serde(default, deserialize_with = "text")]
+    pub user_name: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub user_email: Option<String>,
     #[serde(flatten)]
     pub roles: Roles,
 }

@@ -295,7 +295,8 @@ pub async fn reconnect_app(
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SeatBody {
-    /// Platform user id (`invite:…` for a pending invitation).
+    /// Platform user id (`invite:…` for a pending invitation, `partner:{partner id}:{user id}`
+    /// for a partner's user).
     pub user_id: String,
     pub username: Option<String>,
     pub email: Option<String>,
@@ -322,6 +323,12 @@ pub struct SeatBody {
     pub removed_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Its person is deactivated in the directory: it awaits removal.
     pub deprovisioned: bool,
+    /// A partner's user: the partner business it belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner_id: Option<String>,
+    /// A partner's user matched by e-mail to a guest user of the workspace: their e-mail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest_user: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -378,6 +385,8 @@ impl From<Seat> for SeatBody {
             }),
             removed_at: s.removed_at,
             deprovisioned: s.deprovisioned,
+            partner_id: s.partner_id,
+            guest_user: s.guest_user,
         }
     }
 }

@@ -130,6 +130,29 @@ pub struct ReportChangesBody {
     pub permission_changes: Vec<PermissionChangeBody>,
     pub new_partners: Vec<String>,
     pub vanished_partners: Vec<String>,
+    /// Partners' users who now reach our shared assets.
+    pub new_partner_users: Vec<PartnerUserChangeBody>,
+    /// Partners' users who no longer do.
+    pub vanished_partner_users: Vec<PartnerUserChangeBody>,
+}
+
+/// A partner's user who appeared or vanished.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerUserChangeBody {
+    pub partner_id: String,
+    /// The user's id on the platform.
+    pub user_id: String,
+    pub email: Option<String>,
+}
+
+impl From<castellan_domain::reports::PartnerUserChange> for PartnerUserChangeBody {
+    fn from(c: castellan_domain::reports::PartnerUserChange) -> Self {
+        Self {
+            partner_id: c.partner_id,
+            user_id: c.user_id,
+            email: c.email,
+        }
+    }
 }
 
 impl From<castellan_domain::reports::ReportChanges> for ReportChangesBody {
@@ -158,6 +181,12 @@ impl From<castellan_domain::reports::ReportChanges> for ReportChangesBody {
                 .collect(),
             new_partners: c.new_partners,
             vanished_partners: c.vanished_partners,
+            new_partner_users: c.new_partner_users.into_iter().map(Into::into).collect(),
+            vanished_partner_users: c
+                .vanished_partner_users
+                .into_iter()
+                .map(Into::into)
+                .collect(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod guests;
 mod leases;
 mod manage;
 mod matrix;
+mod partner_users;
 mod partners;
 mod rotation;
 mod support;

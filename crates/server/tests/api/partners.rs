@@ -102,8 +102,8 @@ async fn every_row(s: &crate::support::Setup) -> Vec<String> {
     out
 }
 
-/// The agency Brightwave also works for another client: after checks of both platforms,
-/// nothing of that client (its business, its ad account, its owner, the agency's buyer who
+/// The agency Brightwave also works for another client: after checks of both platforms, with
+/// Brightwave connected and its users imported, nothing of that client (its business, its ad account, its owner, the agency's buyer who
 /// works only on it) is stored anywhere in Castellan's database.
 #[tokio::test]
 async fn nothing_of_a_partners_other_client_is_stored() {
@@ -153,10 +153,18 @@ async fn nothing_of_a_partners_other_client_is_stored() {
         }
     }
     assert!(globex_ids.len() >= 4, "{globex_ids:?}");
-    for p in ["pinterest", "tiktok"] {
-        let app = s.connect(p).await;
+    // Brightwave connected: its users who reach our assets are imported, the buyer who works
+    // only for Globex never is.
+    for p in [&PINTEREST, &TIKTOK] {
+        let app = s.connect(p.name).await;
+        assert_eq!(s.check(&app).await["status"], "completed");
+        crate::partner_users::connect_brightwave(&s, p, &app).await;
         assert_eq!(s.check(&app).await["status"], "completed");
         assert_eq!(s.check(&app).await["status"], "completed");
+        let users = s
+            .get_json(&format!("/api/v1/apps/{app}/members?tab=partner_users"))
+            .await;
+        assert!(users["items"].as_array().unwrap().len() >= 3, "{users}");
     }
     let rows = every_row(&s).await;
     assert!(rows.len() > 100, "the checks stored their rows");
@@ -289,6 +297,16 @@ async fn connect_a_partner(p: &P) {
             .await
         }
     };
+    let guests = || {
+        let (s, url) = (
+            &s,
+            format!("/api/v1/apps/{app}/members?tab=partner_users&limit=200"),
+        );
+        async move { s.get_json(&url).await["items"].as_array().unwrap().len() }
+    };
+    s.check(&app).await;
+    let before = guests().await;
+    assert!(before >= 3, "the partner's users were imported");
     set_role(demoted).await;
     let check = s.check(&app).await;
     assert_eq!(check["status"], "completed", "{check}");
@@ -305,6 +323,12 @@ async fn connect_a_partner(p: &P) {
             .contains("not an admin"),
         "{bw}"
     );
+    assert_eq!(
+        guests().await,
+        before,
+        "a partner that cannot be read keeps its users as last held"
+    );
+    assert_eq!(check["result"]["changes"]["seats_vanished"], 0, "{check}");
     set_role(admin).await;
     s.check(&app).await;
     assert_eq!(partner(&s, &app, &brightwave).await["status"], "connected");

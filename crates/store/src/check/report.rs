@@ -1,7 +1,8 @@
 //! What a check reports: the capped lists of rows it added, changed and vanished, and the
 //! seats of deactivated people still on the platform (pending removal).
 
-use castellan_domain::reports::{PermissionChange, ReportChanges, RoleChange};
+use castellan_domain::apps::split_partner_user_key;
+use castellan_domain::reports::{PartnerUserChange, PermissionChange, ReportChanges, RoleChange};
 use castellan_domain::snapshot::{self, RowDiff, Table};
 use sqlx::{AnyConnection, Row as _};
 
@@ -17,6 +18,18 @@ pub(crate) struct Report {
     pub(crate) permission_changes: Vec<PermissionChange>,
     pub(crate) new_partners: Vec<String>,
     pub(crate) vanished_partners: Vec<String>,
+    pub(crate) new_partner_users: Vec<PartnerUserChange>,
+    pub(crate) vanished_partner_users: Vec<PartnerUserChange>,
+}
+
+/// A partner's user, for the report; `None` for any other seat.
+fn partner_user(r: &snapshot::Row) -> Option<PartnerUserChange> {
+    let (partner, user) = split_partner_user_key(&r.key[0])?;
+    Some(PartnerUserChange {
+        partner_id: partner.to_string(),
+        user_id: user.to_string(),
+        email: r.fields[snapshot::seat::EMAIL].clone(),
+    })
 }
 
 pub(crate) fn push_capped<T>(v: &mut Vec<T>, items: impl Iterator<Item = T>) {
@@ -29,6 +42,18 @@ impl Report {
         use snapshot::seat::ROLES;
         match t {
             Table::Seats => {
+                // Partners' users are listed apart: who gained or lost access through a partner.
+                push_capped(
+                    &mut self.new_partner_users,
+                    d.new
+                        .iter()
+                        .chain(d.changed.iter().filter(|(_, h)| h.vanished).map(|(r, _)| r))
+                        .filter_map(partner_user),
+                );
+                push_capped(
+                    &mut self.vanished_partner_users,
+                    d.vanished.iter().filter_map(partner_user),
+                );
                 push_capped(&mut self.new_seats, d.new.iter().map(|r| r.key[0].clone()));
                 // A seat that came back is new again to whoever reads the report.
                 push_capped(
@@ -86,7 +111,13 @@ impl Report {
     pub(crate) fn into_changes(mut self) -> ReportChanges {
         self.new_seats.sort();
         self.new_partners.sort();
+        self.new_partner_users
+            .sort_by(|a, b| (&a.partner_id, &a.user_id).cmp(&(&b.partner_id, &b.user_id)));
+        self.vanished_partner_users
+            .sort_by(|a, b| (&a.partner_id, &a.user_id).cmp(&(&b.partner_id, &b.user_id)));
         ReportChanges {
+            new_partner_users: self.new_partner_users,
+            vanished_partner_users: self.vanished_partner_users,
             new_seats: self.new_seats,
             vanished_seats: self.vanished_seats,
             role_changes: self.role_changes,

@@ -122,7 +122,7 @@ impl ProgressView {
 /// A User Overview tab with its count, as a link.
 #[derive(Debug, Clone)]
 pub struct TabLink {
-    pub label: &'static str,
+    pub label: String,
     pub count: i64,
     pub href: String,
     pub current: bool,
@@ -133,10 +133,20 @@ pub const TABS: [(&str, &str); 6] = [
     ("onboarded", "Onboarded"),
     ("unmatched", "Unmatched"),
     ("exempted", "Exempted"),
-    ("partner_users", "Partner users"),
+    // Named per platform as the seats say it ("Pinterest Business guest users"): see `tab_label`.
+    ("partner_users", "Business guest users"),
     ("invited", "Invited"),
     ("removed", "Removed"),
 ];
+
+/// A User Overview tab's name; partners' users are the platform's "Business guest users".
+fn tab_label(platform: castellan_domain::apps::Platform, name: &str, label: &str) -> String {
+    if name == "partner_users" {
+        format!("{} {label}", platform.label())
+    } else {
+        label.to_string()
+    }
+}
 
 /// An app card (the Apps view) or the head of App details.
 #[derive(Debug, Clone)]
@@ -203,7 +213,7 @@ pub(crate) fn head_of(
     let mut tabs: Vec<TabLink> = TABS
         .iter()
         .map(|(name, label)| TabLink {
-            label,
+            label: tab_label(a.platform, name, label),
             count: 0,
             href: format!("/apps/{}/members?tab={name}", a.id),
             current: current == Some(*name),

@@ -106,6 +106,19 @@ pub async fn members(
         .map(|s| s.user_id.clone())
         .collect();
     let mut perms = s.store.ws(web.ws()).seat_permissions(id, &ids).await?;
+    // Partners' users say whose they are.
+    let partner_names: std::collections::HashMap<String, String> =
+        if tab == Tab::Seats(SeatState::PartnerUser) {
+            s.store
+                .ws(web.ws())
+                .partners(id)
+                .await?
+                .into_iter()
+                .map(|p| (p.partner_id.clone(), p.name.unwrap_or(p.partner_id)))
+                .collect()
+        } else {
+            Default::default()
+        };
     let rows: Vec<SeatRow> = seats
         .items
         .into_iter()
@@ -133,6 +146,14 @@ pub async fn members(
             if seat.match_source == Some(MatchSource::Manual) && seat.state == SeatState::Onboarded
             {
                 notes.push(("note-info", "Matched by hand".to_string()));
+            }
+            if let Some(p) = &seat.partner_id {
+                let name = partner_names.get(p).cloned().unwrap_or_else(|| p.clone());
+                notes.push(("note-info", format!("Partner: {name}")));
+                notes.push(match &seat.guest_user {
+                    Some(g) => ("note-info", format!("Guest user: {g}")),
+                    None => ("note-warn", "Not a guest user of the workspace".to_string()),
+                });
             }
             if let Some(r) = &seat.removed_at {
                 notes.push(("note-warn", format!("Removed {}", when(r))));
@@ -168,7 +189,9 @@ pub async fn members(
             SeatRow {
                 person: seat.name(),
                 id_note: if seat.email.is_none() && seat.name() != seat.user_id {
-                    format!("ID {}", seat.user_id)
+                    let id = castellan_domain::apps::split_partner_user_key(&seat.user_id)
+                        .map_or(seat.user_id.as_str(), |(_, u)| u);
+                    format!("ID {id}")
                 } else {
                     String::new()
                 },

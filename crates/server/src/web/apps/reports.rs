@@ -18,6 +18,8 @@ pub struct ReportRow {
     pub summary: String,
     pub pending: Vec<PendingRow>,
     pub resolution: String,
+    /// Partners' users who gained or lost access to our shared assets, one line each.
+    pub partner_users: Vec<String>,
 }
 
 pub struct PendingRow {
@@ -83,9 +85,37 @@ pub async fn reports(State(s): State<AppState>, web: Web, Path(id): Path<String>
         all.push(open);
     }
     all.sort_by_key(|r| r.status != ReportStatus::Open);
+    let partner_names: std::collections::HashMap<String, String> = s
+        .store
+        .ws(web.ws())
+        .partners(id)
+        .await?
+        .into_iter()
+        .map(|p| (p.partner_id.clone(), p.name.unwrap_or(p.partner_id)))
+        .collect();
+    let line = |verb: &str, c: &castellan_domain::reports::PartnerUserChange| {
+        let who = c
+            .email
+            .clone()
+            .unwrap_or_else(|| format!("user {}", c.user_id));
+        let partner = partner_names.get(&c.partner_id).unwrap_or(&c.partner_id);
+        format!("{who} ({partner}) {verb}")
+    };
     let reports = all
         .into_iter()
         .map(|r| ReportRow {
+            partner_users: r
+                .changes
+                .new_partner_users
+                .iter()
+                .map(|c| line("now reaches our shared assets", c))
+                .chain(
+                    r.changes
+                        .vanished_partner_users
+                        .iter()
+                        .map(|c| line("no longer reaches our shared assets", c)),
+                )
+                .collect(),
             open: r.status == ReportStatus::Open,
             summary: report_summary(&r.summary.counts, r.status, r.pending_removal.len()),
             resolution: match &r.resolution {

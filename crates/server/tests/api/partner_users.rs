@@ -1,0 +1,296 @@
+//! A connected partner's users through the API, read back against the emulated partner
+//! business: exactly those who reach our shared assets, with their permissions, matched to the
+//! workspace's guest users by e-mail, diffed like every other row and reported when they
+//! appear or vanish; disconnecting deletes them.
+
+use std::collections::BTreeSet;
+
+use castellan_emulators::scenario as sc;
+use serde_json::{Value, json};
+
+use crate::support::{P, PINTEREST, Setup, TIKTOK, post, setup};
+
+/// Brightwave's business (the partner) and Acme's (ours), as the control API names them.
+fn paths(p: &P) -> (String, String, u64) {
+    if p.name == "pinterest" {
+        (
+            format!("/pinterest/businesses/{}", sc::PINTEREST_BRAND + 1),
+            format!("/pinterest/businesses/{}", sc::PINTEREST_BRAND),
+            sc::PINTEREST_BRAND + 1,
+        )
+    } else {
+        (
+            format!("/tiktok/bcs/{}", sc::TIKTOK_BRAND + 1),
+            format!("/tiktok/bcs/{}", sc::TIKTOK_BRAND),
+            sc::TIKTOK_BRAND + 1,
+        )
+    }
+}
+
+/// (e-mail, asset id, permissions) of each partner member's permission on one of our assets,
+/// as the emulated partner business holds them.
+async fn expected(s: &Setup, p: &P) -> BTreeSet<(String, String, Vec<String>)> {
+    let (partner, ours, _) = paths(p);
+    let ours = s.control("GET", &ours, Value::Null).await;
+    let our_assets: BTreeSet<String> = ours["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect();
+    let partner = s.control("GET", &partner, Value::Null).await;
+    let mut out = BTreeSet::new();
+    for m in partner["members"].as_array().unwrap() {
+        let email = m["user"]["email"].as_str().unwrap().to_string();
+        for a in m["assets"].as_array().unwrap() {
+            let asset = a["asset_id"].as_str().unwrap().to_string();
+            if !our_assets.contains(&asset) {
+                continue;
+            }
+            let perms = a
+                .get("permissions")
+                .or_else(|| a.get("role"))
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect();
+            out.insert((email.clone(), asset, perms));
+        }
+    }
+    out
+}
+
+/// The guest-users tab as the API lists it: (e-mail, asset id, permissions) per permission.
+async fn listed(s: &Setup, app: &str) -> (BTreeSet<(String, String, Vec<String>)>, Vec<Value>) {
+    let v = s
+        .get_json(&format!(
+            "/api/v1/apps/{app}/members?tab=partner_users&permissions=true&limit=200"
+        ))
+        .await;
+    let items = v["items"].as_array().unwrap().clone();
+    let mut out = BTreeSet::new();
+    for seat in &items {
+        assert_eq!(seat["kind"], "partner_user", "{seat}");
+        assert_eq!(seat["state"], "partner_user", "{seat}");
+        for perm in seat["permissions"].as_array().unwrap() {
+            let mut perms: Vec<String> = perm["permissions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_string())
+                .collect();
+            perms.sort();
+            out.insert((
+                seat["email"].as_str().unwrap().to_string(),
+                perm["asset_id"].as_str().unwrap().to_string(),
+                perms,
+            ));
+        }
+    }
+    (out, items)
+}
+
+fn sorted(v: BTreeSet<(String, String, Vec<String>)>) -> BTreeSet<(String, String, Vec<String>)> {
+    v.into_iter()
+        .map(|(e, a, mut p)| {
+            p.sort();
+            (e, a, p)
+        })
+        .collect()
+}
+
+/// Connects Brightwave through its admin's token; returns the partner id.
+pub(crate) async fn connect_brightwave(s: &Setup, p: &P, app: &str) -> String {
+    let token = if p.name == "pinterest" {
+        sc::PINTEREST_MONITOR_TOKEN
+    } else {
+        sc::TIKTOK_MONITOR_TOKEN
+    };
+    let (st, monitor) = post(
+        s,
+        "/api/v1/automation-accounts",
+        json!({ "platform": p.name, "label": format!("Brightwave {} monitor", p.name), "email": "lead@brightwave.example.net", "password": "monitor-password-1", "access_token": token }),
+    )
+    .await;
+    assert_eq!(st, 201, "{monitor}");
+    let partner = paths(p).2.to_string();
+    let (st, v) = post(
+        s,
+        &format!("/api/v1/apps/{app}/partners/{partner}/connect"),
+        json!({ "automation_account_id": monitor["account"]["id"] }),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    partner
+}
+
+/// The report row a check wrote of its own changes (an open report of an earlier check may be
+/// the one its result names).
+async fn own_report(s: &Setup, app: &str, check: &Value) -> Value {
+    let all = s.get_json(&format!("/api/v1/apps/{app}/reports")).await;
+    all.as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["task_id"] == check["id"])
+        .cloned()
+        .unwrap_or_else(|| panic!("no report of {check} in {all}"))
+}
+
+async fn partner_users_story(p: &P) {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let app = s.connect(p.name).await;
+    assert_eq!(s.check(&app).await["status"], "completed");
+    // The partner's admin is a guest user of the workspace.
+    let (st, v) = post(
+        &s,
+        "/api/v1/guests",
+        json!({ "email": "lead@brightwave.example.net", "display_name": "Brightwave lead" }),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let partner = connect_brightwave(&s, p, &app).await;
+    let first = s.check(&app).await;
+    assert_eq!(first["status"], "completed", "{first}");
+
+    // Exactly the partner's users who reach our shared assets, with their permissions.
+    let want = sorted(expected(&s, p).await);
+    assert!(
+        want.len() >= 3,
+        "the demo's agency works on our assets: {want:?}"
+    );
+    let (got, items) = listed(&s, &app).await;
+    assert_eq!(got, want);
+    assert!(
+        items.iter().all(|x| x["partner_id"] == partner.as_str()),
+        "{items:?}"
+    );
+    // Nobody who works only for the partner's other client.
+    assert!(
+        !items
+            .iter()
+            .any(|x| x["email"].as_str().unwrap().contains("globex")),
+        "{items:?}"
+    );
+    // Matched to the guest user by e-mail; the others are not guest users.
+    for seat in &items {
+        let lead = seat["email"] == "lead@brightwave.example.net";
+        assert_eq!(
+            seat["guest_user"].as_str(),
+            lead.then_some("lead@brightwave.example.net"),
+            "{seat}"
+        );
+    }
+    let report = own_report(&s, &app, &first).await;
+    let appeared = report["changes"]["new_partner_users"].as_array().unwrap();
+    assert_eq!(
+        appeared.len(),
+        items.len(),
+        "the first check lists every partner user it found: {report}"
+    );
+
+    // A check that finds nothing new writes nothing.
+    let again = s.check(&app).await;
+    assert_eq!(again["result"]["changes"]["rows_written"], 0, "{again}");
+
+    // Behind Castellan's back: the buyer loses access, a new hire gains it.
+    let (partner_path, _, agency) = paths(p);
+    let state = s.control("GET", &partner_path, Value::Null).await;
+    let member_of = |email: &str| {
+        state["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["user"]["email"] == email)
+            .unwrap()
+            .clone()
+    };
+    let buyer = member_of("buyer@brightwave.example.net");
+    let buyer_id: u64 = buyer["user"]["id"].as_str().map_or_else(
+        || buyer["user"]["id"].as_u64().unwrap(),
+        |x| x.parse().unwrap(),
+    );
+    let shared_asset: u64 = buyer["assets"][0]["asset_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (bkey, perm_key, perm) = if p.name == "pinterest" {
+        ("business", "permissions", json!(["ANALYST"]))
+    } else {
+        ("bc", "role", json!(["ANALYST"]))
+    };
+    s.control(
+        "DELETE",
+        &format!("/{}/grants", p.name),
+        json!({ bkey: agency, "user": buyer_id, "asset": shared_asset }),
+    )
+    .await;
+    let hire = s
+        .control(
+            "POST",
+            &format!("/{}/members", p.name),
+            json!({ bkey: agency, "email": "new.hire@brightwave.example.net", "role": if p.name == "pinterest" { "EMPLOYEE" } else { "STANDARD" } }),
+        )
+        .await;
+    let hire_id: u64 = hire["user_id"]
+        .as_str()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("{hire}"));
+    s.control(
+        "POST",
+        &format!("/{}/grants", p.name),
+        json!({ bkey: agency, "user": hire_id, "asset": shared_asset, perm_key: perm }),
+    )
+    .await;
+    let third = s.check(&app).await;
+    assert_eq!(third["status"], "completed", "{third}");
+    let report = own_report(&s, &app, &third).await;
+    let emails = |k: &str| -> Vec<String> {
+        report["changes"][k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["email"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        emails("new_partner_users"),
+        vec!["new.hire@brightwave.example.net"],
+        "{report}"
+    );
+    assert_eq!(
+        emails("vanished_partner_users"),
+        vec!["buyer@brightwave.example.net"],
+        "{report}"
+    );
+    assert_eq!(
+        sorted(listed(&s, &app).await.0),
+        sorted(expected(&s, p).await)
+    );
+
+    // Disconnected: its users are deleted; the next check writes nothing for them.
+    let (st, v) = post(
+        &s,
+        &format!("/api/v1/apps/{app}/partners/{partner}/disconnect"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(listed(&s, &app).await.1.is_empty());
+    let after = s.check(&app).await;
+    assert_eq!(after["result"]["changes"]["rows_written"], 0, "{after}");
+}
+
+#[tokio::test]
+async fn pinterest_partner_users_are_imported_diffed_and_reported() {
+    partner_users_story(&PINTEREST).await;
+}
+
+#[tokio::test]
+async fn tiktok_partner_users_are_imported_diffed_and_reported() {
+    partner_users_story(&TIKTOK).await;
+}

@@ -159,6 +159,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(apps::app_assets))
         .routes(routes!(partners::app_partners))
         .routes(routes!(partners::connect_partner))
+        .routes(routes!(partners::partner_consent))
         .routes(routes!(partners::disconnect_partner))
         .routes(routes!(access::share_access))
         .routes(routes!(apps::set_rotation))

@@ -15,6 +15,7 @@ pub mod mail;
 pub mod members;
 pub mod metrics;
 pub mod oauth;
+pub mod partner_consent;
 pub mod partners;
 pub mod people;
 pub mod queue;

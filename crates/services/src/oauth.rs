@@ -7,7 +7,7 @@ use castellan_domain::apps::Platform;
 use castellan_domain::audit::Actor;
 use castellan_domain::auth::{generate_secret, hash_secret};
 use castellan_domain::values::required_text;
-use castellan_domain::{AutomationAccountId, FieldError, Timestamp, WorkspaceId};
+use castellan_domain::{AppId, AutomationAccountId, FieldError, Timestamp, WorkspaceId};
 use castellan_vault::Secret;
 
 use crate::Services;
@@ -93,6 +93,19 @@ pub async fn start_consent(
     id: AutomationAccountId,
     public_url: &str,
 ) -> Result<(String, Timestamp), ServiceError> {
+    start_consent_for(svc, ws, actor, id, public_url, None).await
+}
+
+/// As [`start_consent`], and once the token is back, connects `partner` of `app` through
+/// the account (TikTok's *Grant access*, or a Pinterest monitor account without a token).
+pub(crate) async fn start_consent_for(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    id: AutomationAccountId,
+    public_url: &str,
+    partner: Option<(AppId, &str)>,
+) -> Result<(String, Timestamp), ServiceError> {
     let env = svc.store.env();
     let scoped = svc.store.ws(ws);
     let account = scoped.automation_account(id).await?;
@@ -116,6 +129,7 @@ pub async fn start_consent(
             &hash_secret(&state),
             &redirect,
             expires_at,
+            partner,
         )
         .await?;
     let sep = if app.authorize_url.contains('?') {
@@ -152,7 +166,7 @@ pub struct ConsentReply<'a> {
 }
 
 /// How a completed consent ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Consented {
     /// Connected; no app was waiting for the token.
     Connected,
@@ -160,6 +174,13 @@ pub enum Consented {
     ConnectingApps,
     /// Connected, but the waiting apps could not be queued.
     AppsNotQueued,
+    /// Connected, and through it the native partner the consent was started for.
+    PartnerConnected {
+        app: AppId,
+        name: String,
+        /// What the seeds recommend and was not found (no guest user).
+        warning: Option<String>,
+    },
 }
 
 /// Why a consent did not complete. Each says what the person sees.
@@ -178,6 +199,9 @@ pub enum ConsentError {
     Read(#[source] ServiceError),
     #[error("Castellan could not store the tokens.")]
     Store(#[source] ServiceError),
+    /// The token is stored, but the partner it was for could not be connected with it.
+    #[error("The account is connected, but not the partner: {1}")]
+    Partner(AppId, String),
 }
 
 /// The callback's use case: consume the one-time state, exchange the code with the workspace's
@@ -266,6 +290,25 @@ pub async fn complete_consent(
         )
         .await
         .map_err(|e| ConsentError::Store(e.into()))?;
+    if let Some((app, partner)) = &found.partner {
+        return match crate::partners::connect_partner(
+            svc,
+            found.workspace_id,
+            &actor,
+            *app,
+            partner,
+            found.automation_account_id,
+        )
+        .await
+        {
+            Ok(done) => Ok(Consented::PartnerConnected {
+                app: *app,
+                name: done.partner.name.clone().unwrap_or_else(|| partner.clone()),
+                warning: done.warning,
+            }),
+            Err(e) => Err(ConsentError::Partner(*app, e.to_string())),
+        };
+    }
     match connect_waiting_apps(svc, found.workspace_id, &actor, found.automation_account_id).await {
         Ok(q) if !q.is_empty() => Ok(Consented::ConnectingApps),
         Ok(_) => Ok(Consented::Connected),

@@ -40,26 +40,7 @@ pub async fn connect_partner(
     account: AutomationAccountId,
 ) -> Result<Connected, ServiceError> {
     let scoped = svc.store.ws(ws);
-    let app = scoped.app(app).await?;
-    let partner = scoped
-        .partner(app.id, partner_id)
-        .await?
-        .ok_or(ServiceError::NotFound {
-            field: "partner_id",
-            what: "partner",
-        })?;
-    let name = partner
-        .name
-        .clone()
-        .unwrap_or_else(|| partner_id.to_string());
-    if !partner.eligible() {
-        return Err(ServiceError::Conflict(FieldError::new(
-            "partner_id",
-            format!(
-                "no asset is shared with {name} either way: a partner can be connected once one is"
-            ),
-        )));
-    }
+    let (app, _, name) = eligible_partner(svc, ws, app, partner_id).await?;
     let monitor = scoped
         .automation_account(account)
         .await
@@ -109,6 +90,38 @@ pub async fn connect_partner(
             )
         }),
     })
+}
+
+/// The app, the partner and its name, when the partner can be connected: it exists on the
+/// app and shares an asset one way or the other (the seeds' IMPORTANT).
+pub(crate) async fn eligible_partner(
+    svc: &Services,
+    ws: WorkspaceId,
+    app: AppId,
+    partner_id: &str,
+) -> Result<(castellan_store::App, castellan_store::Partner, String), ServiceError> {
+    let scoped = svc.store.ws(ws);
+    let app = scoped.app(app).await?;
+    let partner = scoped
+        .partner(app.id, partner_id)
+        .await?
+        .ok_or(ServiceError::NotFound {
+            field: "partner_id",
+            what: "partner",
+        })?;
+    let name = partner
+        .name
+        .clone()
+        .unwrap_or_else(|| partner_id.to_string());
+    if !partner.eligible() {
+        return Err(ServiceError::Conflict(FieldError::new(
+            "partner_id",
+            format!(
+                "no asset is shared with {name} either way: a partner can be connected once one is"
+            ),
+        )));
+    }
+    Ok((app, partner, name))
 }
 
 /// Disconnects a partner: Castellan stops reading its business (nothing is called on the

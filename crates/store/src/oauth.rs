@@ -5,10 +5,10 @@ use crate::accounts::OWNER_AUTOMATION;
 use crate::accounts::put_secret;
 use crate::audit::append;
 use crate::secrets::SealedSecret;
-use crate::{Result, Scoped, Store, StoreError, get_id, get_parsed, ms};
+use crate::{Result, Scoped, Store, StoreError, get_id, get_opt_id, get_parsed, ms};
 use castellan_domain::apps::Platform;
 use castellan_domain::audit::{Actor, NewAuditEvent};
-use castellan_domain::{AutomationAccountId, Timestamp, WorkspaceId};
+use castellan_domain::{AppId, AutomationAccountId, Timestamp, WorkspaceId};
 use sqlx::Row;
 
 /// A workspace's OAuth app on one platform.
@@ -28,6 +28,8 @@ pub struct OauthState {
     pub automation_account_id: AutomationAccountId,
     pub platform: Platform,
     pub redirect_uri: String,
+    /// The native partner (of an app) to connect through the account once it holds a token.
+    pub partner: Option<(AppId, String)>,
 }
 
 pub(crate) const OWNER_PLATFORM_APP: &str = "platform_app";
@@ -117,6 +119,7 @@ impl Scoped<'_> {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_oauth_state(
         &self,
         actor: &Actor,
@@ -125,9 +128,10 @@ impl Scoped<'_> {
         state_hash: &str,
         redirect_uri: &str,
         expires_at: Timestamp,
+        partner: Option<(AppId, &str)>,
     ) -> Result<()> {
         let mut tx = self.store.begin_write().await?;
-        sqlx::query("INSERT INTO oauth_states (state_hash, workspace_id, automation_account_id, platform, redirect_uri, created_by, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        sqlx::query("INSERT INTO oauth_states (state_hash, workspace_id, automation_account_id, platform, redirect_uri, created_by, expires_at, partner_app_id, partner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(state_hash)
             .bind(self.ws_str())
             .bind(account.to_string())
@@ -135,6 +139,8 @@ impl Scoped<'_> {
             .bind(redirect_uri)
             .bind(actor.person().map(|p| p.to_string()))
             .bind(ms(expires_at))
+            .bind(partner.map(|(a, _)| a.to_string()))
+            .bind(partner.map(|(_, p)| p.to_string()))
             .execute(&mut *tx)
             .await?;
         append(
@@ -205,7 +211,7 @@ impl Store {
     pub async fn consume_oauth_state(&self, state_hash: &str) -> Result<Option<OauthState>> {
         let now = ms(self.env.now());
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("UPDATE oauth_states SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING workspace_id, automation_account_id, platform, redirect_uri")
+        let row = sqlx::query("UPDATE oauth_states SET used_at = $2 WHERE state_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING workspace_id, automation_account_id, platform, redirect_uri, partner_app_id, partner_id")
             .bind(state_hash)
             .bind(now)
             .fetch_optional(&mut *tx)
@@ -217,6 +223,13 @@ impl Store {
                 automation_account_id: get_id(&r, "automation_account_id")?,
                 platform: get_parsed(&r, "platform")?,
                 redirect_uri: r.try_get("redirect_uri")?,
+                partner: match (
+                    get_opt_id::<AppId>(&r, "partner_app_id")?,
+                    r.try_get::<Option<String>, _>("partner_id")?,
+                ) {
+                    (Some(a), Some(p)) => Some((a, p)),
+                    _ => None,
+                },
             })
         })
         .transpose()

@@ -337,6 +337,7 @@ async fn a_consent_state_is_consumed_once_and_not_after_it_expires(db: &TestDb) 
                 hash,
                 "https://castellan.example.com/api/v1/oauth/callback",
                 expires,
+                None,
             )
             .await
             .unwrap();

@@ -164,17 +164,26 @@ pub async fn oauth_start(
 struct CallbackPage<'a> {
     title: &'a str,
     text: &'a str,
+    /// Where to go on: the web app's Apps view, or the Partners tab of a partner's app.
+    next: String,
 }
 
 impl CallbackPage<'_> {
-    /// Where to go on: the web app's Apps view.
-    fn continue_url(&self) -> &'static str {
-        "/apps"
+    fn continue_url(&self) -> &str {
+        &self.next
     }
 }
 
 fn page(status: axum::http::StatusCode, title: &str, text: &str) -> Response {
-    (status, CallbackPage { title, text }).into_response()
+    (
+        status,
+        CallbackPage {
+            title,
+            text,
+            next: "/apps".into(),
+        },
+    )
+        .into_response()
 }
 
 /// Where the consent page sends the browser back (`code` or `auth_code`, and `state`).
@@ -185,7 +194,7 @@ fn page(status: axum::http::StatusCode, title: &str, text: &str) -> Response {
         ("auth_code" = Option<String>, Query, description = "TikTok's authorization code"),
         ("error" = Option<String>, Query, description = "why the platform refused (shown on the page)"),
     ),
-    responses((status = 200, description = "HTML: connected"), (status = 400, description = "HTML: the authorization failed"), (status = 404, description = "HTML: no such authorization (unknown, expired or already used)"), (status = 500, description = "HTML: Castellan could not read or store its records")))]
+    responses((status = 200, description = "HTML: connected"), (status = 303, description = "a native partner connected: to its app's Partners tab"), (status = 409, description = "HTML: the account is connected, but the partner it was for could not be"), (status = 400, description = "HTML: the authorization failed"), (status = 404, description = "HTML: no such authorization (unknown, expired or already used)"), (status = 500, description = "HTML: Castellan could not read or store its records")))]
 pub async fn oauth_callback(
     State(s): State<AppState>,
     Query(q): Query<BTreeMap<String, String>>,
@@ -201,6 +210,22 @@ pub async fn oauth_callback(
         error: q.get("error").map(String::as_str),
     };
     match castellan_services::oauth::complete_consent(&s.services, reply).await {
+        // A partner connected through the consent page: back to its app's Partners tab, with
+        // the success message, as the seeds tell it.
+        Ok(Consented::PartnerConnected { app, name, warning }) => {
+            let flash = match warning {
+                Some(w) => {
+                    crate::web::Flash::warning(format!("{name} is connected to Castellan. {w}"))
+                }
+                None => crate::web::Flash::success(format!(
+                    "{name} is connected to Castellan: check for updates to see its users."
+                )),
+            };
+            crate::web::with_flash(
+                axum::response::Redirect::to(&format!("/apps/{app}/partners")).into_response(),
+                flash,
+            )
+        }
         Ok(done) => {
             let text = match done {
                 Consented::ConnectingApps => {
@@ -210,9 +235,19 @@ pub async fn oauth_callback(
                 Consented::AppsNotQueued => {
                     "The automation account is connected, but its app could not be queued for connecting: run Check for updates on it."
                 }
+                Consented::PartnerConnected { .. } => unreachable!("answered above"),
             };
             page(StatusCode::OK, "Connected", text)
         }
+        Err(ConsentError::Partner(app, why)) => (
+            StatusCode::CONFLICT,
+            CallbackPage {
+                title: "Partner not connected",
+                text: &format!("The account is connected, but not the partner: {why}"),
+                next: format!("/apps/{app}/partners"),
+            },
+        )
+            .into_response(),
         Err(e) => {
             let (status, title) = match &e {
                 ConsentError::NoState | ConsentError::Exchange(_) => {
@@ -220,6 +255,7 @@ pub async fn oauth_callback(
                 }
                 ConsentError::Refused(_) => (StatusCode::BAD_REQUEST, "Authorization refused"),
                 ConsentError::Unknown => (StatusCode::NOT_FOUND, "Authorization failed"),
+                ConsentError::Partner(..) => unreachable!("answered above"),
                 ConsentError::Read(inner) | ConsentError::Store(inner) => {
                     tracing::error!(error = %inner, "oauth callback");
                     (StatusCode::INTERNAL_SERVER_ERROR, "Authorization failed")

@@ -137,6 +137,69 @@ pub async fn connect_partner(
     }))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConsentRequest {
+    /// The account that signs in on the platform's consent page: an automation account's id,
+    /// or `card:{id}` for an account card the caller holds (the partner's admin, a guest user,
+    /// shared the monitor account with them).
+    pub automation_account_id: String,
+}
+
+/// Where to send the browser, or the partner connected at once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerConsentBody {
+    /// The platform's consent page: once confirmed there, the callback connects the partner
+    /// (absent when the account already held a token and the partner is connected).
+    pub authorize_url: Option<String>,
+    /// The partner, when connected at once.
+    pub connected: Option<ConnectedPartnerBody>,
+}
+
+/// Connect through the platform's consent page (TikTok's *Grant access*; a Pinterest monitor
+/// account without a token): an account without a token, or a card the caller holds, gets its
+/// token there and the callback connects the partner. An account that holds a token connects
+/// at once, as `connect` does.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/partners/{partner_id}/consent", tag = "apps",
+    params(("id" = String, Path, description = "app id"), ("partner_id" = String, Path, description = "the partner's business id")), request_body = PartnerConsentRequest,
+    responses((status = 200, body = PartnerConsentBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn partner_consent(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, partner)): Path<(String, String)>,
+    ApiJson(req): ApiJson<PartnerConsentRequest>,
+) -> ApiResult<Json<PartnerConsentBody>> {
+    use castellan_services::partner_consent::{MonitorChoice, NextStep, connect_through};
+    let p = *caller.require(Action::ManageApps)?;
+    let id = super::members::app_id(&id)?;
+    let choice = MonitorChoice::parse("automation_account_id", &req.automation_account_id)?;
+    let who = super::accounts::holder(&s, &caller).await?;
+    let next = connect_through(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        Some(&who),
+        id,
+        &partner,
+        choice,
+        &s.settings.public_url,
+    )
+    .await?;
+    Ok(Json(match next {
+        NextStep::Consent { authorize_url } => PartnerConsentBody {
+            authorize_url: Some(authorize_url),
+            connected: None,
+        },
+        NextStep::Connected(done) => PartnerConsentBody {
+            authorize_url: None,
+            connected: Some(ConnectedPartnerBody {
+                partner: done.partner.into(),
+                warning: done.warning,
+            }),
+        },
+    }))
+}
+
 /// Disconnect: Castellan stops reading the partner's business (the automation account stays;
 /// the platform is not called). Audited; 404 when it is not connected.
 #[utoipa::path(post, path = "/api/v1/apps/{id}/partners/{partner_id}/disconnect", tag = "apps",

@@ -203,7 +203,7 @@ fn card_id(raw: &str) -> Result<castellan_domain::CardId, super::WebError> {
     })
 }
 
-fn holder(web: &Web) -> castellan_services::accounts::Holder {
+pub(crate) fn holder(web: &Web) -> castellan_services::accounts::Holder {
     castellan_services::accounts::Holder {
         person: web.p().person_id,
         email: web.person_email.clone(),

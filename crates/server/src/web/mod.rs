@@ -33,6 +33,6 @@ pub use error::{WebError, WebResult};
 pub use form::{Errors, Form, Query, multipart_field};
 pub use guard::{CSRF_FIELD, guard};
 pub use links::{safe_next, with_query};
-pub use respond::{done, invalid, page, render};
+pub use respond::{done, invalid, page, render, with_flash};
 pub use router::router;
 pub use session::{Web, home, next_of};

@@ -395,6 +395,14 @@ fn rows() -> Vec<Row> {
         ),
         r(
             p.clone(),
+            "/api/v1/apps/{id}/partners/{partner_id}/consent",
+            Json(
+                || serde_json::json!({"automation_account_id": "00000000-0000-0000-0000-000000000000"}),
+            ),
+            [401, 403, 403, 404, 404, 404],
+        ),
+        r(
+            p.clone(),
             "/api/v1/apps/{id}/partners/{partner_id}/disconnect",
             None,
             [401, 403, 403, 404, 404, 404],

@@ -294,3 +294,111 @@ async fn pinterest_partner_users_are_imported_diffed_and_reported() {
 async fn tiktok_partner_users_are_imported_diffed_and_reported() {
     partner_users_story(&TIKTOK).await;
 }
+
+/// Connecting through the platform's consent page (TikTok's Grant access; a Pinterest monitor
+/// account without a token): the callback connects the partner and sends the browser to the
+/// Partners tab; consent given as someone who is not the partner's admin connects nothing and
+/// says why.
+async fn partner_through_the_consent_page(p: &P) {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let app = s.connect(p.name).await;
+    assert_eq!(s.check(&app).await["status"], "completed");
+    s.put_platform_app(p.name).await;
+    let partner = paths(p).2.to_string();
+    let account = |label: &'static str, email: &'static str| {
+        let s = &s;
+        async move {
+            let (st, v) = post(
+                s,
+                "/api/v1/automation-accounts",
+                json!({ "platform": p.name, "label": label, "email": email, "password": "monitor-password-1" }),
+            )
+            .await;
+            assert_eq!(st, 201, "{v}");
+            v["account"]["id"].as_str().unwrap().to_string()
+        }
+    };
+    let consent = |account: String| {
+        let (s, app, partner) = (&s, app.clone(), partner.clone());
+        async move {
+            let (st, v) = post(
+                s,
+                &format!("/api/v1/apps/{app}/partners/{partner}/consent"),
+                json!({ "automation_account_id": account }),
+            )
+            .await;
+            assert_eq!(st, 200, "{v}");
+            assert!(v["connected"].is_null(), "{v}");
+            v["authorize_url"].as_str().unwrap().to_string()
+        }
+    };
+    // A planner is no admin of the agency: the token is kept, the partner is not connected.
+    let planner = account("Brightwave planner", "planner@brightwave.example.net").await;
+    let url = consent(planner).await;
+    let (r, _) = s
+        .consent_as(p.name, &url, "planner@brightwave.example.net")
+        .await;
+    assert_eq!(r.status(), 409);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("not an admin"), "{body}");
+    assert!(body.contains(&format!("/apps/{app}/partners")), "{body}");
+    let listed = s.get_json(&format!("/api/v1/apps/{app}/partners")).await;
+    let status = |v: &Value| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["partner_id"] == partner.as_str())
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status(&listed), "pending_onboarding");
+    // The partner's admin: connected, and back to the Partners tab with the message.
+    let lead = account("Brightwave lead", LEAD).await;
+    let url = consent(lead.clone()).await;
+    let (r, _) = s.consent_as(p.name, &url, LEAD).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        format!("/apps/{app}/partners")
+    );
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("castellan_flash"),
+        "the Partners tab says it"
+    );
+    let listed = s.get_json(&format!("/api/v1/apps/{app}/partners")).await;
+    assert_eq!(status(&listed), "connected", "{listed}");
+    // Now that the account holds a token, the same call connects at once.
+    let (st, v) = post(
+        &s,
+        &format!("/api/v1/apps/{app}/partners/{partner}/consent"),
+        json!({ "automation_account_id": lead }),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["authorize_url"].is_null(), "{v}");
+    assert_eq!(v["connected"]["partner"]["status"], "connected", "{v}");
+    // And its users come with the next check.
+    assert_eq!(s.check(&app).await["status"], "completed");
+    assert!(listed_count(&s, &app).await >= 3);
+}
+
+const LEAD: &str = "lead@brightwave.example.net";
+
+async fn listed_count(s: &Setup, app: &str) -> usize {
+    listed(s, app).await.1.len()
+}
+
+#[tokio::test]
+async fn pinterest_partner_connects_through_the_consent_page() {
+    partner_through_the_consent_page(&PINTEREST).await;
+}
+
+#[tokio::test]
+async fn tiktok_partner_connects_through_the_consent_page() {
+    partner_through_the_consent_page(&TIKTOK).await;
+}

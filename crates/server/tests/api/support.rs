@@ -232,24 +232,21 @@ impl Setup {
 impl Setup {
     /// Connects through OAuth: platform app, start, consent page (as the automation user),
     /// callback; then the app connects and a check imports the business.
-    pub(crate) async fn connect_with_oauth(&self, platform: &str) -> String {
+    /// The workspace's platform app, pointing at the emulator's consent page.
+    pub(crate) async fn put_platform_app(&self, platform: &str) {
         let base = self.emu.base_url();
-        let (client_id, secret, authorize, token_url, business, api) = match platform {
+        let (client_id, secret, authorize, token_url) = match platform {
             "pinterest" => (
                 sc::PINTEREST_CLIENT_ID,
                 sc::PINTEREST_CLIENT_SECRET,
                 format!("{base}/oauth/"),
                 format!("{base}/v5/oauth/token"),
-                sc::PINTEREST_BRAND.to_string(),
-                self.emu.pinterest_url(),
             ),
             _ => (
                 sc::TIKTOK_APP_ID,
                 sc::TIKTOK_APP_SECRET,
                 format!("{base}/portal/auth"),
                 format!("{base}/open_api/v1.3/oauth2/access_token/"),
-                sc::TIKTOK_BRAND.to_string(),
-                self.emu.tiktok_url(),
             ),
         };
         let r = self
@@ -262,6 +259,68 @@ impl Setup {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
+    }
+
+    /// A browser on the consent page at `url`: signs in as `email`, confirms, and comes back to
+    /// Castellan's callback (not following its redirect); returns the callback's answer and
+    /// the query it was called with.
+    pub(crate) async fn consent_as(
+        &self,
+        platform: &str,
+        url: &str,
+        email: &str,
+    ) -> (reqwest::Response, String) {
+        let base = self.emu.base_url();
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let html = browser.get(url).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("Confirm"), "{html}");
+        let user = html
+            .split("<option value=\"")
+            .skip(1)
+            .find(|o| o.contains(email))
+            .unwrap_or_else(|| panic!("{email} is not offered: {html}"))
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        let hidden = |name: &str| -> String {
+            let marker = format!("name=\"{name}\" value=\"");
+            html.split(&marker)
+                .nth(1)
+                .map(|r| r.split('"').next().unwrap().replace("&amp;", "&"))
+                .unwrap_or_default()
+        };
+        let confirm_url = if platform == "pinterest" {
+            format!("{base}/oauth/")
+        } else {
+            format!("{base}/portal/auth")
+        };
+        let mut form: Vec<(String, String)> =
+            vec![("user_id".into(), user), ("confirm".into(), "1".into())];
+        for k in ["client_id", "app_id", "redirect_uri", "scope", "state"] {
+            form.push((k.into(), hidden(k)));
+        }
+        let r = browser.post(confirm_url).form(&form).send().await.unwrap();
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        // Back to Castellan (the configured public URL is another host in this test).
+        let query = location.split_once('?').unwrap().1.to_string();
+        let r = browser
+            .get(self.app.url(&format!("/api/v1/oauth/callback?{query}")))
+            .send()
+            .await
+            .unwrap();
+        (r, query)
+    }
+
+    pub(crate) async fn connect_with_oauth(&self, platform: &str) -> String {
+        let (business, api) = match platform {
+            "pinterest" => (sc::PINTEREST_BRAND.to_string(), self.emu.pinterest_url()),
+            _ => (sc::TIKTOK_BRAND.to_string(), self.emu.tiktok_url()),
+        };
+        self.put_platform_app(platform).await;
         let acct: Value = self
             .app
             .post(&self.token, "/api/v1/automation-accounts")
@@ -287,59 +346,15 @@ impl Setup {
             .unwrap();
         let url = start["authorize_url"].as_str().unwrap().to_string();
         // The browser: the consent page, sign in as the automation user, Confirm.
-        let browser = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let html = browser
-            .get(&url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(html.contains("Confirm"), "{html}");
-        let user = html
-            .split("<option value=\"")
-            .skip(1)
-            .find(|o| o.contains("castellan-automation@acme.example.com"))
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .to_string();
-        let hidden = |name: &str| -> String {
-            let marker = format!("name=\"{name}\" value=\"");
-            html.split(&marker)
-                .nth(1)
-                .map(|r| r.split('"').next().unwrap().replace("&amp;", "&"))
-                .unwrap_or_default()
-        };
-        let confirm_url = if platform == "pinterest" {
-            format!("{base}/oauth/")
-        } else {
-            format!("{base}/portal/auth")
-        };
-        let mut form: Vec<(String, String)> =
-            vec![("user_id".into(), user), ("confirm".into(), "1".into())];
-        for k in ["client_id", "app_id", "redirect_uri", "scope", "state"] {
-            form.push((k.into(), hidden(k)));
-        }
-        let r = browser.post(confirm_url).form(&form).send().await.unwrap();
-        let location = r.headers()["location"].to_str().unwrap().to_string();
-        // Back to Castellan (the configured public URL is another host in this test).
-        let query = location.split_once('?').unwrap().1;
-        let r = browser
-            .get(self.app.url(&format!("/api/v1/oauth/callback?{query}")))
-            .send()
-            .await
-            .unwrap();
+        let (r, query) = self
+            .consent_as(platform, &url, "castellan-automation@acme.example.com")
+            .await;
         let status = r.status();
         let body = r.text().await.unwrap();
         assert_eq!(status, 200, "{body}");
         assert!(body.contains("Connected"));
         // The same state cannot be used twice.
+        let browser = reqwest::Client::new();
         assert_eq!(
             browser
                 .get(self.app.url(&format!("/api/v1/oauth/callback?{query}")))

@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use castellan_domain::apps::{PartnerStatus, Platform};
 use castellan_domain::policy::Action;
 use castellan_domain::words::count;
+use castellan_services::partner_consent::NextStep;
 
 /// One partner's row.
 pub struct PartnerRow {
@@ -118,7 +119,8 @@ pub async fn partners(State(s): State<AppState>, web: Web, Path(id): Path<String
 pub struct ConnectPartnerPage {
     chrome: Chrome,
     standalone: bool,
-    /// `intro` (Connect your partner … → Get started) or `select` (the account → Confirm).
+    /// `intro` (Connect your partner … → Get started), `select` (the account → Confirm or
+    /// Next), or `consent` (on to the platform's consent page).
     step: &'static str,
     pinterest: bool,
     platform: &'static str,
@@ -127,9 +129,12 @@ pub struct ConnectPartnerPage {
     partner: String,
     base: String,
     back: String,
-    /// The platform's automation accounts: (id, label, chosen).
+    /// The platform's automation accounts and the account cards the person holds: (value,
+    /// label, chosen).
     accounts: Vec<(String, String, bool)>,
     errors: crate::web::Errors,
+    /// The platform's consent page, once an account without a token was chosen.
+    consent_url: String,
 }
 
 async fn connect_view(
@@ -142,20 +147,51 @@ async fn connect_view(
     errors: crate::web::Errors,
 ) -> Result<ConnectPartnerPage, crate::web::WebError> {
     let pinterest = app.platform == Platform::Pinterest;
-    let accounts = s
-        .store
-        .ws(web.ws())
+    let scoped = s.store.ws(web.ws());
+    let mut accounts: Vec<(String, String, bool)> = scoped
         .automation_accounts(None, 500)
         .await?
         .items
         .into_iter()
         .filter(|a| a.platform == app.platform && a.id != app.automation_account_id)
         .map(|a| {
-            let id = a.id.to_string();
-            let checked = id == chosen;
-            (id, format!("{} ({})", a.label, a.email), checked)
+            (
+                a.id.to_string(),
+                format!("{} ({})", a.label, a.email),
+                false,
+            )
         })
         .collect();
+    // Accounts shared with the person (the partner's admin, a guest user, adds the monitor
+    // account and shares it): the consent page signs in as it.
+    let who = crate::web::accounts::holder(web);
+    accounts.extend(
+        scoped
+            .held_cards(who.person, &who.email)
+            .await?
+            .into_iter()
+            .filter(|h| {
+                h.card.platform == app.platform
+                    && h.card.automation_account_id.is_none()
+                    && h.card.app_id.is_none()
+                    && h.card.status == castellan_domain::apps::CardStatus::Connected
+            })
+            .map(|h| {
+                let via = if h.paths.iter().any(|(p, _)| p == "own") {
+                    "your account"
+                } else {
+                    "shared with you"
+                };
+                (
+                    format!("card:{}", h.card.id),
+                    format!("{} ({via})", h.card.label),
+                    false,
+                )
+            }),
+    );
+    for a in &mut accounts {
+        a.2 = a.0 == chosen;
+    }
     Ok(ConnectPartnerPage {
         chrome: web.chrome(Nav::Apps, "Connect to Castellan"),
         standalone: !web.htmx || errors.any(),
@@ -181,6 +217,7 @@ async fn connect_view(
         back: format!("/apps/{}/partners", app.id),
         accounts,
         errors,
+        consent_url: String::new(),
     })
 }
 
@@ -233,24 +270,45 @@ pub async fn connect_submit(
     let app = s.store.ws(web.ws()).app(id).await?;
     let p = partner_of(&s, &web, id, &partner).await?;
     let result = async {
-        let account = form.get("automation_account_id").parse().map_err(|_| {
-            crate::error::ApiError::invalid("automation_account_id", "choose an account")
-        })?;
+        let choice = castellan_services::partner_consent::MonitorChoice::parse(
+            "automation_account_id",
+            form.get("automation_account_id"),
+        )
+        .map_err(crate::error::ApiError::from)?;
         Ok::<_, crate::error::ApiError>(
-            castellan_services::partners::connect_partner(
+            castellan_services::partner_consent::connect_through(
                 &s.services,
                 web.ws(),
                 &web.caller.actor(),
+                Some(&crate::web::accounts::holder(&web)),
                 id,
                 &partner,
-                account,
+                choice,
+                &s.settings.public_url,
             )
             .await?,
         )
     }
     .await;
     match result {
-        Ok(done) => {
+        // The page links to the consent page (the CSP's form-action keeps a form from
+        // redirecting to another origin, as for apps connected in the wizard).
+        Ok(NextStep::Consent { authorize_url }) => {
+            let mut v = connect_view(
+                &s,
+                &web,
+                &app,
+                &p,
+                "consent",
+                form.get("automation_account_id"),
+                crate::web::Errors::default(),
+            )
+            .await?;
+            v.standalone = true;
+            v.consent_url = authorize_url;
+            page(&web, &v)
+        }
+        Ok(NextStep::Connected(done)) => {
             let name = done.partner.name.clone().unwrap_or_else(|| partner.clone());
             let flash = match done.warning {
                 Some(w) => {

@@ -15,6 +15,13 @@
 //! - Error bodies are `{code, message}` with code 2 (401), 29 (403), 8 (429), and the HTTP
 //!   status as code for 400 and 404.
 //! - Unknown query parameters are rejected with 400 naming them.
+//! - A partner is a whole business: its members hold permissions on assets that another
+//!   business shared with it only as grants the partner gave (`member_grants` keyed by the
+//!   partner); `GET /businesses/{partner}/assets/{asset}/members` lists them for an asset
+//!   shared to the partner, as for its own assets. Ending a partnership takes those grants too.
+//! - A monitor account is a member of the partner's business with `BIZ_ADMIN` (the seeds'
+//!   Manager): its token reads that business as any admin's does, and nothing of a business it
+//!   is not a member of (403), so a partner's other clients stay out of reach.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -16,6 +16,11 @@
 //! - `/bc/partner/delete/` ends the relation both ways with every share between the two BCs.
 //! - The consent page redirects with both `auth_code` and `code` (same value) and `state`.
 //! - Unknown query or body parameters are rejected with 40002 naming them.
+//! - A partner is a whole Business Center: its members hold roles on advertisers shared with it
+//!   only as grants the partner gave; `/bc/asset/member/get/` with the partner's `bc_id` lists
+//!   them for an asset shared to it. The partner's token comes from the consent page signed in
+//!   as its Admin (or is seeded for the demo): it reads that BC and no BC its user is not a
+//!   member of (40001), so a partner's other clients stay out of reach.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

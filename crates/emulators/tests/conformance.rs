@@ -891,3 +891,236 @@ async fn tiktok_parameters_enums_and_response_fields_match_the_yml_files() {
         failures.join("\n")
     );
 }
+
+/// Our ad account shared with the agency Brightwave (the demo's partner), from the control
+/// API of `platform`.
+async fn shared_with_brightwave(emu: &castellan_emulators::Running, platform: &str) -> String {
+    let (path, key, id_key, list) = if platform == "pinterest" {
+        (
+            format!("/_emulator/pinterest/businesses/{}", sc::PINTEREST_BRAND),
+            "business_id",
+            (sc::PINTEREST_BRAND + 1).to_string(),
+            "internal",
+        )
+    } else {
+        (
+            format!("/_emulator/tiktok/bcs/{}", sc::TIKTOK_BRAND),
+            "bc_id",
+            (sc::TIKTOK_BRAND + 1).to_string(),
+            "",
+        )
+    };
+    let state: Value = reqwest::get(format!("{}{path}", emu.base_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let partners = if list.is_empty() {
+        state["partners"].clone()
+    } else {
+        state["partners"][list].clone()
+    };
+    let p = partners
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p[key] == id_key.as_str())
+        .unwrap_or_else(|| panic!("no Brightwave in {state}"))
+        .clone();
+    let shared = if platform == "pinterest" {
+        &p["assets"]
+    } else {
+        &p["sharing"]
+    };
+    shared[0]["asset_id"].as_str().unwrap().to_string()
+}
+
+/// The partner side, as a connected partner is read: the monitor account's token (the
+/// partner's admin) on the partner's business, and the members of our asset shared with it.
+/// Every answer validates against the official schemas; the negative control shows a
+/// mangled answer does not.
+#[tokio::test]
+async fn pinterest_partner_side_responses_validate_against_the_openapi_schemas() {
+    let Some(dir) = specs_dir() else { return };
+    let spec = Pinterest::load(&dir);
+    let emu = emulator().await;
+    let http = reqwest::Client::new();
+    let agency = sc::PINTEREST_BRAND + 1;
+    let asset = shared_with_brightwave(&emu, "pinterest").await;
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", emu.pinterest_url());
+        async move {
+            let r = http
+                .get(url)
+                .bearer_auth(sc::PINTEREST_MONITOR_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let mut failures = Vec::new();
+    let calls = [
+        ("/user_account", "/user_account".to_string(), 200),
+        (
+            "/businesses/employers",
+            "/businesses/employers?page_size=250".to_string(),
+            200,
+        ),
+        (
+            "/businesses/{business_id}/assets/{asset_id}/members",
+            format!("/businesses/{agency}/assets/{asset}/members?page_size=250"),
+            200,
+        ),
+        // The monitor account is nobody in our own business.
+        (
+            "/businesses/{business_id}/members",
+            format!("/businesses/{}/members", sc::PINTEREST_BRAND),
+            403,
+        ),
+    ];
+    let mut members = Value::Null;
+    for (spec_path, path, want) in calls {
+        let (status, body) = get(path.clone()).await;
+        if status != want {
+            failures.push(format!("{path}: {status} (wanted {want}): {body}"));
+            continue;
+        }
+        for e in spec.check("get", spec_path, status, &body) {
+            failures.push(format!("{path}: {e}"));
+        }
+        if spec_path.ends_with("/members") && status == 200 {
+            members = body;
+        }
+    }
+    let items = members["items"].as_array().cloned().unwrap_or_default();
+    assert!(
+        items
+            .iter()
+            .any(|m| m["user"]["email"] == "lead@brightwave.example.net"),
+        "{members}"
+    );
+    // Negative control: permissions as a bare string are caught.
+    let mut mangled = members.clone();
+    mangled["items"][0]["permissions"] = json!("CAMPAIGN_MANAGER");
+    assert!(
+        !spec
+            .check(
+                "get",
+                "/businesses/{business_id}/assets/{asset_id}/members",
+                200,
+                &mangled
+            )
+            .is_empty(),
+        "the check must catch a mangled partner-side answer"
+    );
+    assert!(
+        failures.is_empty(),
+        "Pinterest partner side vs spec:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn tiktok_partner_side_responses_match_the_yml_files() {
+    let Some(dir) = specs_dir() else { return };
+    let ops = load_tiktok(&dir);
+    let emu = emulator().await;
+    let http = reqwest::Client::new();
+    let agency = (sc::TIKTOK_BRAND + 1).to_string();
+    let asset = shared_with_brightwave(&emu, "tiktok").await;
+    let mut failures = Vec::new();
+    let mut rows = Value::Null;
+    for (path, params) in [
+        ("/bc/get/", vec![]),
+        (
+            "/bc/asset/member/get/",
+            vec![
+                ("bc_id", agency.clone()),
+                ("asset_id", asset.clone()),
+                ("asset_type", "ADVERTISER".to_string()),
+                ("page_size", "20".to_string()),
+            ],
+        ),
+    ] {
+        let op = ops.iter().find(|o| o.path == path).unwrap();
+        for (k, _) in &params {
+            if !op.params.contains_key(*k) {
+                failures.push(format!("{path}: parameter {k} is not in the spec"));
+            }
+        }
+        let v: Value = http
+            .get(format!("{}{path}", emu.tiktok_url()))
+            .query(&params)
+            .header("Access-Token", sc::TIKTOK_MONITOR_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if v["code"] != 0 {
+            failures.push(format!("{path}: the monitor's request answered {v}"));
+            continue;
+        }
+        if let Some(rule) = &op.response_rule {
+            check_rule(rule, &v["data"], path, &mut failures);
+        }
+        if path == "/bc/asset/member/get/" {
+            rows = v["data"].clone();
+        }
+    }
+    assert!(
+        rows["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["user_email"] == "lead@brightwave.example.net"),
+        "{rows}"
+    );
+    // The monitor token reads nothing of our own Business Center.
+    let v: Value = http
+        .get(format!("{}/bc/member/get/", emu.tiktok_url()))
+        .query(&[("bc_id", sc::TIKTOK_BRAND.to_string())])
+        .header("Access-Token", sc::TIKTOK_MONITOR_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(v["code"], 0, "{v}");
+    // The rows carry what the digest lists and the connector reads (the yml names only `list`
+    // and `page_info`).
+    for m in rows["list"].as_array().unwrap() {
+        for k in ["user_id", "user_name", "user_email", "advertiser_role"] {
+            if m.get(k).is_none() {
+                failures.push(format!("/bc/asset/member/get/: a row lacks {k}: {m}"));
+            }
+        }
+    }
+    // Negative control: the list under another name is caught.
+    let rule = ops
+        .iter()
+        .find(|o| o.path == "/bc/asset/member/get/")
+        .unwrap()
+        .response_rule
+        .clone()
+        .unwrap();
+    let mut mangled = rows.clone();
+    let list = mangled.as_object_mut().unwrap().remove("list").unwrap();
+    mangled["members"] = list;
+    let mut errs = Vec::new();
+    check_rule(&rule, &mangled, "negative control", &mut errs);
+    assert!(
+        errs.iter().any(|e| e.contains("members")) && errs.iter().any(|e| e.contains("list")),
+        "the check must catch a mangled partner-side answer: {errs:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "TikTok partner side vs spec:\n{}",
+        failures.join("\n")
+    );
+}

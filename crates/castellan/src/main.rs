@@ -200,6 +200,13 @@ enum BenchCmd {
         partners: usize,
         #[arg(long, default_value_t = 10)]
         grants_per_member: usize,
+        /// Partners connected to Castellan through their admin's token (their users who reach
+        /// our shared ad account are read by every check).
+        #[arg(long, default_value_t = 10)]
+        connected_partners: usize,
+        /// Users of each connected partner on our shared ad account.
+        #[arg(long, default_value_t = 1_000)]
+        partner_users: usize,
         /// Concurrent requests of the connector.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
@@ -431,6 +438,7 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                     assets,
                     partners,
                     grants_per_member,
+                    ..Default::default()
                 },
                 rounds,
             )
@@ -446,6 +454,8 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             assets,
             partners,
             grants_per_member,
+            connected_partners,
+            partner_users,
             concurrency,
         }) => {
             bench::bench_sync(
@@ -456,6 +466,8 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                     assets,
                     partners,
                     grants_per_member,
+                    connected_partners: connected_partners.min(partners),
+                    partner_users,
                 },
                 concurrency,
             )
@@ -474,6 +486,7 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                     assets,
                     partners,
                     grants_per_member,
+                    ..Default::default()
                 },
                 seed,
             )

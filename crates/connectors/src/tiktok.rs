@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use castellan_domain::changes::Change;
+use castellan_domain::partnership::PartnerChange;
 use castellan_domain::platform::{
     Applied, AssetRecord, Batch, BoxFuture, Capabilities, Connectivity, Connector, ConnectorError,
     FetchStats, GrantRecord, Holder, PartnerRecord, PartnerRelation, SeatKind, SeatRecord,
@@ -24,7 +25,9 @@ use crate::http::{Attempt, Http, HttpConfig};
 use crate::push;
 use crate::wire::decode;
 
+mod calls;
 mod wire;
+use calls::{calls, partner_calls};
 use wire::{AssetMemberRow, AssetRow, BcList, MemberRow, Paged, PartnerRow};
 
 pub const DEFAULT_BASE_URL: &str = "https://business-api.tiktok.com/open_api/v1.3";
@@ -269,71 +272,6 @@ impl TiktokConnector {
         }
         drop(fetched);
         push(sink, stats, Batch::Seats(seats.into_values().collect())).await
-    }
-}
-
-/// The body field that carries a member's role on an asset of this type.
-fn role_field(kind: &str) -> &'static str {
-    match kind {
-        "CATALOG" => "catalog_role",
-        "TT_ACCOUNT" => "tt_account_roles",
-        "LEAD" => "form_library_role",
-        "TIKTOK_SHOP" => "store_role",
-        _ => "advertiser_role",
-    }
-}
-
-/// The calls of a change: (path, body).
-fn calls(bc: &str, change: &Change) -> Vec<(&'static str, Value)> {
-    match change {
-        Change::RemoveMember { user_id, .. } => vec![(
-            "/bc/member/delete/",
-            json!({ "bc_id": bc, "user_id": user_id }),
-        )],
-        Change::SetRole { user_id, role, .. } => vec![(
-            "/bc/member/update/",
-            json!({ "bc_id": bc, "user_id": user_id, "user_role": role }),
-        )],
-        Change::Grant {
-            user_id,
-            asset_id,
-            asset_kind,
-            permissions,
-        } => {
-            let mut body = json!({ "bc_id": bc, "user_id": user_id, "asset_type": asset_kind, "asset_id": asset_id });
-            body[role_field(asset_kind)] = if asset_kind == "TT_ACCOUNT" {
-                json!(permissions)
-            } else {
-                json!(permissions.first())
-            };
-            vec![("/bc/asset/assign/", body)]
-        }
-        Change::Revoke {
-            user_id,
-            asset_id,
-            asset_kind,
-        } => vec![(
-            "/bc/asset/unassign/",
-            json!({ "bc_id": bc, "user_id": user_id, "asset_type": asset_kind, "asset_id": asset_id }),
-        )],
-        Change::Invite {
-            email,
-            role,
-            assets,
-        } => {
-            let mut body = json!({ "bc_id": bc, "emails": [email], "user_role": role });
-            // Invitations carry advertisers only, one role for all (the plan checks it).
-            if let Some((_, _, perms)) = assets.first() {
-                body["asset_type"] = json!("ADVERTISER");
-                body["asset_ids"] = json!(assets.iter().map(|a| &a.0).collect::<Vec<_>>());
-                body["advertiser_role"] = json!(perms.first());
-            }
-            vec![("/bc/member/invite/", body)]
-        }
-        Change::CancelInvite { email, .. } => vec![(
-            "/bc/member/delete/",
-            json!({ "bc_id": bc, "user_email": email }),
-        )],
     }
 }
 
@@ -744,6 +682,34 @@ impl Connector for TiktokConnector {
             stats.requests = requests;
             stats.retries = retries;
             Ok(stats)
+        })
+    }
+
+    fn describe_partner(&self, change: &PartnerChange) -> Vec<String> {
+        partner_calls(&self.cfg.bc_id, change)
+            .into_iter()
+            .map(|(path, body)| {
+                format!(
+                    "POST {}{path} {body}",
+                    self.cfg.base_url.trim_end_matches('/')
+                )
+            })
+            .collect()
+    }
+
+    fn apply_partner<'a>(
+        &'a self,
+        change: &'a PartnerChange,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            for (path, body) in partner_calls(&self.cfg.bc_id, change) {
+                match self.post(path, &body).await {
+                    // Already ended or no longer shared: the outcome wanted.
+                    Ok(_) | Err(ConnectorError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
         })
     }
 

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod matching;
 pub mod names;
 pub mod outbox;
+pub mod partnership;
 pub mod passwords;
 pub mod planning;
 pub mod platform;

@@ -208,6 +208,14 @@ pub trait Connector: Send + Sync {
         assets: &'a [SharedAsset],
         sink: &'a mut dyn SnapshotSink,
     ) -> BoxFuture<'a, Result<FetchStats, ConnectorError>>;
+    /// The platform calls a partnership change makes, one line each, for previews.
+    fn describe_partner(&self, change: &crate::partnership::PartnerChange) -> Vec<String>;
+    /// Makes a partnership change; what is already so (a partnership already ended) is no
+    /// error.
+    fn apply_partner<'a>(
+        &'a self,
+        change: &'a crate::partnership::PartnerChange,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>>;
     /// The platform calls `change` makes, one line each (`METHOD path body`), for previews.
     fn describe(&self, change: &crate::changes::Change) -> Vec<String>;
     /// Makes `change` unless the platform already shows it, then reads the result back.

@@ -213,6 +213,19 @@ impl TaskPayload for MembersChange {
     const TITLE: &'static str = "Change members";
 }
 
+/// `partner.change`: a previewed partnership change (stop sharing, end the partnership)
+/// pushed to the platform.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartnerChangeTask {
+    pub app_id: AppId,
+    pub partner_id: String,
+    pub request: crate::partnership::PartnerRequest,
+}
+impl TaskPayload for PartnerChangeTask {
+    const KIND: &'static str = "partner.change";
+    const TITLE: &'static str = "Change a partnership";
+}
+
 /// `email.send`: sends one e-mail of the outbox over SMTP.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EmailSend {

@@ -26,12 +26,43 @@ pub enum ScenarioSource {
     Json(Box<Scenario>),
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
 pub struct Scale {
     pub members: usize,
     pub assets: usize,
     pub partners: usize,
     pub grants_per_member: usize,
+    /// The first this many partners are whole businesses Castellan can connect: an admin
+    /// whose token is [`bench_monitor_token`], and `partner_users` members each holding a
+    /// permission on our ad account shared with the partner.
+    #[serde(default)]
+    pub connected_partners: usize,
+    #[serde(default)]
+    pub partner_users: usize,
+}
+
+/// The monitor token of generated partner `j` (see [`Scale::connected_partners`]).
+pub fn bench_monitor_token(platform: OnePlatform, j: usize) -> String {
+    match platform {
+        OnePlatform::Pinterest => format!("pina_bench_monitor_{j}"),
+        OnePlatform::Tiktok => format!("tt_bench_monitor_{j}"),
+    }
+}
+
+/// The business id of generated partner `j` on each platform.
+pub fn generated_partner_id(platform: OnePlatform, j: usize) -> u64 {
+    match platform {
+        OnePlatform::Pinterest => PINTEREST_BRAND + 50_000_000 + j as u64 * 10,
+        OnePlatform::Tiktok => TIKTOK_BRAND + 50_000_000 + j as u64 * 10,
+    }
+}
+
+/// Our asset shared with generated partner `j`: an ad account (advertiser), the first of that
+/// type from `(j * 3) % assets` on, so a connected partner always has one to reach.
+fn shared_asset_of(j: u64, assets: u64, is_ad: impl Fn(u64) -> bool) -> Option<u64> {
+    (0..assets)
+        .map(|k| (j * 3 + k) % assets)
+        .find(|&i| is_ad(i))
 }
 
 impl ScenarioSource {
@@ -1314,6 +1345,7 @@ fn generate_pinterest(scale: Scale, seed: u64) -> ps::State {
         }
     }
     let partner_base = brand + 50_000_000;
+    let partner_users_base = brand + 60_000_000;
     for j in 0..scale.partners as u64 {
         let b = partner_base + j * 10;
         p.businesses.insert(
@@ -1334,14 +1366,68 @@ fn generate_pinterest(scale: Scale, seed: u64) -> ps::State {
             },
         );
         p.partnerships.insert((brand, b));
-        if scale.assets > 0 {
+        let connected = (j as usize) < scale.connected_partners;
+        let shared = if connected {
+            shared_asset_of(j, scale.assets as u64, |i| {
+                p.assets[&(asset_base + i)].kind == AssetType::AdAccount
+            })
+            .map(|i| asset_base + i)
+        } else if scale.assets > 0 {
             let a = asset_base + (j * 3) % scale.assets as u64;
-            if p.assets[&a].kind == AssetType::AdAccount {
-                p.partner_grants.insert((a, b), ad_perms);
+            (p.assets[&a].kind == AssetType::AdAccount).then_some(a)
+        } else {
+            None
+        };
+        if let Some(a) = shared {
+            p.partner_grants.insert((a, b), ad_perms);
+        }
+        if let (true, Some(a)) = (connected, shared) {
+            // The partner's admin (the monitor account) and its people on our ad account.
+            let users = (0..=scale.partner_users as u64)
+                .map(|k| partner_users_base + j * (scale.partner_users as u64 + 1) + k);
+            for (k, u) in users.enumerate() {
+                let (name, role) = if k == 0 {
+                    (format!("partner{j}_monitor"), ps::Role::BizAdmin)
+                } else {
+                    (format!("partner{j}_user{k}"), ps::Role::Employee)
+                };
+                p.users.insert(
+                    u,
+                    ps::User {
+                        id: u,
+                        username: name.clone(),
+                        email: format!("{name}@partner{j}.example.net"),
+                        business: false,
+                    },
+                );
+                p.members.insert(
+                    (b, u),
+                    ps::Member {
+                        role,
+                        system_user: false,
+                        created_ms: now,
+                    },
+                );
+                p.grant(b, u, a, ad_perms);
+                if k == 0 {
+                    p.tokens.insert(
+                        bench_monitor_token(OnePlatform::Pinterest, j as usize),
+                        ps::Token {
+                            user: u,
+                            scopes: ["biz_access:read", "ads:read", "user_accounts:read"]
+                                .map(String::from)
+                                .into(),
+                            expires_ms: None,
+                        },
+                    );
+                }
             }
         }
     }
     p.next_id = p.next_id.max(partner_base + scale.partners as u64 * 10 + 1);
+    p.next_id = p.next_id.max(
+        partner_users_base + (scale.connected_partners * (scale.partner_users + 1)) as u64 + 1,
+    );
     p
 }
 
@@ -1442,6 +1528,7 @@ fn generate_tiktok(scale: Scale, seed: u64) -> ts::State {
         }
     }
     let tpartner = bc + 50_000_000;
+    let tpartner_users = bc + 60_000_000;
     for j in 0..scale.partners as u64 {
         let b = tpartner + j * 10;
         t.bcs.insert(
@@ -1455,14 +1542,61 @@ fn generate_tiktok(scale: Scale, seed: u64) -> ts::State {
         );
         t.partners.insert((bc, b));
         t.partners.insert((b, bc));
-        if scale.assets > 0 {
+        let connected = (j as usize) < scale.connected_partners;
+        let shared = if connected {
+            shared_asset_of(j, scale.assets as u64, |i| {
+                t.assets[&(tasset + i)].kind == "ADVERTISER"
+            })
+            .map(|i| tasset + i)
+        } else if scale.assets > 0 {
             let a = tasset + (j * 3) % scale.assets as u64;
-            if t.assets[&a].kind == "ADVERTISER" {
-                t.shares.insert((a, b), vec!["ANALYST".into()]);
+            (t.assets[&a].kind == "ADVERTISER").then_some(a)
+        } else {
+            None
+        };
+        if let Some(a) = shared {
+            t.shares.insert((a, b), vec!["ANALYST".into()]);
+        }
+        if let (true, Some(a)) = (connected, shared) {
+            let users = (0..=scale.partner_users as u64)
+                .map(|k| tpartner_users + j * (scale.partner_users as u64 + 1) + k);
+            for (k, u) in users.enumerate() {
+                let (name, role) = if k == 0 {
+                    (format!("Partner {j} Monitor"), ts::BcRole::Admin)
+                } else {
+                    (format!("Partner {j} User {k}"), ts::BcRole::Standard)
+                };
+                let email = if k == 0 {
+                    format!("monitor@partner{j}.example.net")
+                } else {
+                    format!("user{k}@partner{j}.example.net")
+                };
+                t.users.insert(u, ts::User { id: u, name, email });
+                t.members.insert(
+                    (b, u),
+                    ts::Member {
+                        role,
+                        finance_role: None,
+                    },
+                );
+                t.grant(b, u, a, vec!["OPERATOR".to_string()]);
+                if k == 0 {
+                    t.tokens.insert(
+                        bench_monitor_token(OnePlatform::Tiktok, j as usize),
+                        ts::Token {
+                            user: u,
+                            advertiser_ids: Vec::new(),
+                            app_id: TIKTOK_APP_ID.into(),
+                        },
+                    );
+                }
             }
         }
     }
     t.next_id = t.next_id.max(tpartner + scale.partners as u64 * 10 + 1);
+    t.next_id = t
+        .next_id
+        .max(tpartner_users + (scale.connected_partners * (scale.partner_users + 1)) as u64 + 1);
     t
 }
 
@@ -1512,6 +1646,8 @@ mod tests {
             assets: 50,
             partners: 5,
             grants_per_member: 4,
+            connected_partners: 2,
+            partner_users: 3,
         };
         let (a, _) = generate(scale, 7);
         let (b, _) = generate(scale, 7);

@@ -160,6 +160,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(partners::app_partners))
         .routes(routes!(partners::connect_partner))
         .routes(routes!(partners::partner_consent))
+        .routes(routes!(partners::stop_sharing))
+        .routes(routes!(partners::remove_partner))
         .routes(routes!(partners::disconnect_partner))
         .routes(routes!(access::share_access))
         .routes(routes!(apps::set_rotation))

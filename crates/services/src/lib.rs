@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod partner_consent;
 pub mod partners;
+pub mod partnership;
 pub mod people;
 pub mod queue;
 pub mod reports;

@@ -180,6 +180,15 @@ async fn reaches_as_admin(
     monitor: &castellan_store::AutomationAccount,
 ) -> Result<(), String> {
     let connector = partner_connector(svc, ws, app, partner_id, monitor, true).await?;
+    admin_check(connector.as_ref(), name, monitor).await
+}
+
+/// Whether the connector's token acts as an admin of its business; else why not.
+async fn admin_check(
+    connector: &dyn castellan_domain::platform::Connector,
+    name: &str,
+    monitor: &castellan_store::AutomationAccount,
+) -> Result<(), String> {
     match connector.check().await {
         Ok(c) if c.admin => Ok(()),
         Ok(_) => Err(format!(
@@ -306,8 +315,9 @@ pub(crate) async fn read_partner_users(
                 .automation_account(conn.account)
                 .await
                 .map_err(|_| "its account was removed from Castellan".to_string())?;
-            reaches_as_admin(svc, ws, app, &p.partner_id, &name, &monitor).await?;
+            // One connector for the admin check and the read, so its counts are the partner's.
             let connector = partner_connector(svc, ws, app, &p.partner_id, &monitor, false).await?;
+            admin_check(connector.as_ref(), &name, &monitor).await?;
             let mut got = Collect::default();
             let s = connector
                 .fetch_partner_users(&assets, &mut got)

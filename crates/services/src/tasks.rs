@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use castellan_domain::tasks::{
-    AccountRotate, AppCheck, AppConnect, EmailSend, MembersChange, Noop, Sleep, TaskFailure,
+    AccountRotate, AppCheck, AppConnect, EmailSend, MembersChange, Noop, PartnerChangeTask, Sleep,
+    TaskFailure,
 };
 
 use crate::Services;
@@ -24,6 +25,10 @@ pub fn registry(svc: &Services) -> Registry {
     r.register_typed(move |ctx, p: AppCheck| crate::apps::check(ctx, s.clone(), p.app_id));
     let s = svc.clone();
     r.register_typed(move |ctx, p: MembersChange| crate::members::change(ctx, s.clone(), p));
+    let s = svc.clone();
+    r.register_typed(move |ctx, p: PartnerChangeTask| {
+        crate::partnership::change(ctx, s.clone(), p)
+    });
     let s = svc.clone();
     r.register_typed(move |ctx, p: AccountRotate| crate::rotation::rotate_task(ctx, s.clone(), p));
     let s = svc.clone();

@@ -22,6 +22,7 @@ pub(crate) fn emulator_source(
             assets: args.assets.unwrap_or((members / 10).max(1)),
             partners: args.partners.unwrap_or((members / 100).max(1)),
             grants_per_member: args.grants_per_member.unwrap_or(10),
+            ..Default::default()
         }));
     }
     if args.scenario == "demo" {

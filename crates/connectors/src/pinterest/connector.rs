@@ -6,6 +6,7 @@ use super::wire::{AssetRow, BulkAnswer, EmployerRow, InviteRow, MemberRow, Page,
 use super::{Bookmarks, PinterestConnector};
 use crate::wire::decode_bytes;
 use castellan_domain::changes::Change;
+use castellan_domain::partnership::PartnerChange;
 use castellan_domain::platform::{
     Applied, BoxFuture, Capabilities, Connectivity, Connector, ConnectorError, FetchStats,
     GrantRecord, Holder, SeatKind, SeatRecord, SharedAsset, SnapshotSink,
@@ -276,6 +277,52 @@ impl PinterestConnector {
     }
 }
 
+/// The calls of a partnership change: revoking the partner's access to our assets (50 a call,
+/// `INTERNAL`), or ending the partnership once per side it runs (one type per call).
+fn partner_calls(b: &str, change: &PartnerChange) -> Vec<(reqwest::Method, String, Value)> {
+    use reqwest::Method;
+    match change {
+        PartnerChange::StopSharing { partner_id, assets } => assets
+            .chunks(50)
+            .map(|chunk| {
+                let accesses: Vec<Value> = chunk
+                    .iter()
+                    .map(|(a, _)| json!({ "partner_id": partner_id, "asset_id": a, "partner_type": "INTERNAL" }))
+                    .collect();
+                (
+                    Method::DELETE,
+                    format!("/businesses/{b}/partners/assets"),
+                    json!({ "accesses": accesses }),
+                )
+            })
+            .collect(),
+        PartnerChange::RemovePartner {
+            partner_id,
+            uses_our_assets,
+            shares_with_us,
+        } => {
+            let mut types = Vec::new();
+            // A partnership with nothing shared is ended on its internal side.
+            if *uses_our_assets || !*shares_with_us {
+                types.push("INTERNAL");
+            }
+            if *shares_with_us {
+                types.push("EXTERNAL");
+            }
+            types
+                .into_iter()
+                .map(|t| {
+                    (
+                        Method::DELETE,
+                        format!("/businesses/{b}/partners"),
+                        json!({ "partner_ids": [partner_id], "partner_type": t }),
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
 impl Connector for PinterestConnector {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
@@ -350,6 +397,34 @@ impl Connector for PinterestConnector {
             stats.requests = requests;
             stats.retries = retries;
             Ok(stats)
+        })
+    }
+
+    fn describe_partner(&self, change: &PartnerChange) -> Vec<String> {
+        partner_calls(self.business(), change)
+            .into_iter()
+            .map(|(m, path, body)| {
+                format!(
+                    "{m} {}{path} {body}",
+                    self.cfg.base_url.trim_end_matches('/')
+                )
+            })
+            .collect()
+    }
+
+    fn apply_partner<'a>(
+        &'a self,
+        change: &'a PartnerChange,
+    ) -> BoxFuture<'a, Result<(), ConnectorError>> {
+        Box::pin(async move {
+            for (method, path, body) in partner_calls(self.business(), change) {
+                match self.send(method, &path, Some(&body)).await {
+                    // "A supplied partner id doesn't exist": already ended.
+                    Ok(_) | Err(ConnectorError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
         })
     }
 

@@ -200,8 +200,138 @@ pub async fn partner_consent(
     }))
 }
 
-/// Disconnect: Castellan stops reading the partner's business (the automation account stays;
-/// the platform is not called). Audited; 404 when it is not connected.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StopSharingRequest {
+    /// Our assets to stop sharing (ids); none: every one the partner uses.
+    #[serde(default)]
+    pub assets: Vec<String>,
+    /// Only plan: return what it does and its platform calls, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The `plan_hash` of a preview: refused (409) if the partner changed since.
+    pub plan_hash: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemovePartnerRequest {
+    /// Only plan: return what it does and its platform calls, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The `plan_hash` of a preview: refused (409) if the partner changed since.
+    pub plan_hash: Option<String>,
+}
+
+/// A partnership change: what it does, its exact platform calls, and the task making it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerChangeBody {
+    pub summary: String,
+    /// The exact platform calls (`METHOD URL body`).
+    pub calls: Vec<String>,
+    /// Hash of what the plan was computed from; pass it back as `plan_hash` to make it.
+    pub plan_hash: String,
+    /// The task making it; absent for a dry run.
+    pub task: Option<super::tasks::TaskBody>,
+}
+
+async fn partner_change(
+    s: &AppState,
+    caller: &Caller,
+    id: &str,
+    partner: &str,
+    req: castellan_domain::partnership::PartnerRequest,
+    dry_run: bool,
+    plan_hash: Option<String>,
+) -> ApiResult<(axum::http::StatusCode, Json<PartnerChangeBody>)> {
+    use castellan_services::partnership::{preview_partner_change, request_partner_change};
+    let p = *caller.require(Action::ManageApps)?;
+    let id = super::members::app_id(id)?;
+    let preview = preview_partner_change(&s.services, p.workspace_id, id, partner, &req).await?;
+    if dry_run {
+        return Ok((
+            axum::http::StatusCode::OK,
+            Json(PartnerChangeBody {
+                summary: preview.summary,
+                calls: preview.calls,
+                plan_hash: preview.plan_hash,
+                task: None,
+            }),
+        ));
+    }
+    let hash = plan_hash.unwrap_or(preview.plan_hash);
+    let (preview, task) = request_partner_change(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        Some(p.person_id),
+        id,
+        partner,
+        req,
+        &hash,
+    )
+    .await?;
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        Json(PartnerChangeBody {
+            summary: preview.summary,
+            calls: preview.calls,
+            plan_hash: preview.plan_hash,
+            task: Some(task.into()),
+        }),
+    ))
+}
+
+/// Stop sharing our assets with a partner (it and its users lose access): previewed with
+/// `dry_run` (the exact calls), then made by a task; the app is checked afterwards. 400
+/// naming `assets` for an asset the partner does not use.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/partners/{partner_id}/stop-sharing", tag = "apps",
+    params(("id" = String, Path, description = "app id"), ("partner_id" = String, Path, description = "the partner's business id")), request_body = StopSharingRequest,
+    responses((status = 200, description = "dry run: the plan", body = PartnerChangeBody), (status = 202, description = "queued", body = PartnerChangeBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn stop_sharing(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, partner)): Path<(String, String)>,
+    ApiJson(req): ApiJson<StopSharingRequest>,
+) -> ApiResult<(axum::http::StatusCode, Json<PartnerChangeBody>)> {
+    partner_change(
+        &s,
+        &caller,
+        &id,
+        &partner,
+        castellan_domain::partnership::PartnerRequest::StopSharing { assets: req.assets },
+        req.dry_run,
+        req.plan_hash,
+    )
+    .await
+}
+
+/// End the partnership on the platform, both ways it runs (a connected partner is
+/// disconnected too): previewed with `dry_run`, then made by a task; the app is checked
+/// afterwards.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/partners/{partner_id}/remove", tag = "apps",
+    params(("id" = String, Path, description = "app id"), ("partner_id" = String, Path, description = "the partner's business id")), request_body = RemovePartnerRequest,
+    responses((status = 200, description = "dry run: the plan", body = PartnerChangeBody), (status = 202, description = "queued", body = PartnerChangeBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn remove_partner(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((id, partner)): Path<(String, String)>,
+    ApiJson(req): ApiJson<RemovePartnerRequest>,
+) -> ApiResult<(axum::http::StatusCode, Json<PartnerChangeBody>)> {
+    partner_change(
+        &s,
+        &caller,
+        &id,
+        &partner,
+        castellan_domain::partnership::PartnerRequest::Remove,
+        req.dry_run,
+        req.plan_hash,
+    )
+    .await
+}
+
+/// Disconnect: Castellan stops reading the partner's business and deletes its imported users
+/// (the automation account stays; the platform is not called). Audited; 404 when it is not connected.
 #[utoipa::path(post, path = "/api/v1/apps/{id}/partners/{partner_id}/disconnect", tag = "apps",
     params(("id" = String, Path, description = "app id"), ("partner_id" = String, Path, description = "the partner's business id")),
     responses((status = 200, body = PartnerBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]

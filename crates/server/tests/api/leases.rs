@@ -20,6 +20,7 @@ async fn a_large_first_check_keeps_its_lease_on_sqlite() {
         assets: 400,
         partners: 10,
         grants_per_member: 3,
+        ..Default::default()
     };
     let world = World::new(
         ScenarioSource::GeneratedOne {

@@ -11,6 +11,7 @@ mod manage;
 mod matrix;
 mod partner_users;
 mod partners;
+mod partnership;
 mod rotation;
 mod support;
 mod sync;

@@ -403,6 +403,18 @@ fn rows() -> Vec<Row> {
         ),
         r(
             p.clone(),
+            "/api/v1/apps/{id}/partners/{partner_id}/stop-sharing",
+            Json(|| serde_json::json!({"dry_run": true})),
+            [401, 403, 403, 404, 404, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/apps/{id}/partners/{partner_id}/remove",
+            Json(|| serde_json::json!({"dry_run": true})),
+            [401, 403, 403, 404, 404, 404],
+        ),
+        r(
+            p.clone(),
             "/api/v1/apps/{id}/partners/{partner_id}/disconnect",
             None,
             [401, 403, 403, 404, 404, 404],

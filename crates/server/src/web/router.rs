@@ -43,6 +43,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/apps/{id}/partners/{partner}/disconnect",
             post(apps::partners::disconnect_submit),
         )
+        // `stop-sharing` or `remove`.
+        .route(
+            "/apps/{id}/partners/{partner}/change/{kind}",
+            get(apps::partnership::change_page).post(apps::partnership::change_submit),
+        )
         .route("/apps/{id}/reports", get(apps::reports))
         .route("/apps/{id}/activity", get(apps::activity))
         .route("/apps/{id}/settings", get(apps::settings))

@@ -255,6 +255,52 @@ async fn partner_story(platform: &str) {
         .await;
     assert_eq!(users["items"], serde_json::json!([]), "{users}");
     let _: Value = users;
+
+    // Stop sharing one of our ad accounts with the partner: previewed with the exact call.
+    b.click("summary[aria-label^='More options for Brightwave']")
+        .await;
+    b.click("a[aria-label^='Stop sharing with Brightwave']")
+        .await;
+    b.wait_text("no longer use", false).await;
+    b.xpath("//dialog//label[contains(., 'Retargeting')]/input")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.click_text("Preview").await;
+    let preview = b.wait_text("Castellan makes these calls", false).await;
+    let call = if platform == "pinterest" {
+        "partners/assets"
+    } else {
+        "/bc/partner/asset/delete/"
+    };
+    assert!(preview.contains(call), "{preview}");
+    b.screenshot(&format!("45-{platform}-stop-sharing-preview"))
+        .await;
+    b.assert_no_axe("Stop sharing").await;
+    b.xpath("//dialog//button[normalize-space(.)='Confirm']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("queued", false).await;
+    for _ in 0..100 {
+        let shared = site
+            .api(&format!("/api/v1/apps/{app}/partners"))
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"].as_str().unwrap_or("").starts_with("Brightwave"))
+            .map(|p| p["uses_our_assets"].as_array().unwrap().len());
+        if shared == Some(1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    b.goto(&site.url(&format!("/apps/{app}/partners"))).await;
+    let text = b.text().await;
+    assert!(!text.contains("Acme US Retargeting"), "{text}");
     b.close().await;
 }
 

@@ -11,6 +11,7 @@ pub mod head;
 pub mod list;
 pub mod members;
 pub mod partners;
+pub mod partnership;
 pub mod remove;
 pub mod reports;
 pub mod settings;

@@ -30,6 +30,9 @@ pub struct PartnerRow {
     pub connect: Option<String>,
     /// Disconnect (posted), for a connected partner.
     pub disconnect: Option<String>,
+    /// Stop sharing (while it uses our assets) and Remove partnership dialogs.
+    pub stop_sharing: Option<String>,
+    pub remove: Option<String>,
 }
 
 #[derive(Template)]
@@ -92,6 +95,15 @@ pub async fn partners(State(s): State<AppState>, web: Web, Path(id): Path<String
                     .then(|| format!("/apps/{}/partners/{}/connect", head.id, p.partner_id)),
                 disconnect: (head.may_manage && p.connection.is_some())
                     .then(|| format!("/apps/{}/partners/{}/disconnect", head.id, p.partner_id)),
+                stop_sharing: (head.may_manage && !p.ours.is_empty()).then(|| {
+                    format!(
+                        "/apps/{}/partners/{}/change/stop-sharing",
+                        head.id, p.partner_id
+                    )
+                }),
+                remove: head
+                    .may_manage
+                    .then(|| format!("/apps/{}/partners/{}/change/remove", head.id, p.partner_id)),
                 name: p.name.unwrap_or_else(|| p.partner_id.clone()),
                 id: p.partner_id,
             }

@@ -669,6 +669,60 @@ async fn members_and_reports_from_the_cli() {
     assert_eq!(connected["status"], "connected", "{connected}");
     let out = run(&["partners", "disconnect", "Acme Pins", &brightwave]);
     assert!(out.contains("is disconnected"), "{out}");
+    // An account without a token goes through the consent page: the address is printed.
+    let r = post("/api/v1/automation-accounts", serde_json::json!({ "platform": "pinterest", "label": "Brightwave no token", "email": "lead@brightwave.example.net", "password": "monitor-password-1" }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = http
+        .put(format!("{base}/api/v1/platform-apps/pinterest"))
+        .bearer_auth(&secret)
+        .json(&serde_json::json!({ "client_id": sc::PINTEREST_CLIENT_ID, "client_secret": sc::PINTEREST_CLIENT_SECRET, "authorize_url": format!("{}/oauth/", emu.base_url()), "token_url": format!("{}/v5/oauth/token", emu.base_url()) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let consent = run(&[
+        "partners",
+        "connect",
+        "Acme Pins",
+        &brightwave,
+        "--account",
+        "Brightwave no token",
+        "--json",
+    ]);
+    let consent: serde_json::Value = serde_json::from_str(consent.trim()).unwrap();
+    assert_eq!(consent["status"], "awaiting_consent", "{consent}");
+    assert!(
+        consent["authorize_url"]
+            .as_str()
+            .unwrap()
+            .contains("state="),
+        "{consent}"
+    );
+    // Stop sharing and ending the partnership: the exact calls first, then the task.
+    let plan = run(&[
+        "partners",
+        "stop-sharing",
+        "Acme Pins",
+        &brightwave,
+        "--dry-run",
+    ]);
+    assert!(
+        plan.contains("DELETE ") && plan.contains("/partners/assets"),
+        "{plan}"
+    );
+    let plan = run(&["partners", "remove", "Acme Pins", &brightwave, "--dry-run"]);
+    assert!(plan.contains("End the partnership"), "{plan}");
+    assert!(plan.contains("partner_type"), "{plan}");
+    let done = run(&[
+        "partners",
+        "stop-sharing",
+        "Acme Pins",
+        &brightwave,
+        "--wait",
+    ]);
+    assert!(done.contains("completed"), "{done}");
 
     // Reports: the first check found the directory's two leavers; apply removes them.
     let reports = run(&["reports", "list", "Acme Pins", "--json"]);

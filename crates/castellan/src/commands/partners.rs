@@ -1,5 +1,7 @@
-//! `castellan partners`: an app's native partners, with the assets shared each way, and
-//! connecting one to Castellan.
+//! `castellan partners`: an app's native partners, with the assets shared each way;
+//! connecting one to Castellan (through the platform's consent page when the account holds no
+//! token yet); stopping sharing with it or ending the partnership, previewed with the exact
+//! platform calls (`--dry-run`) and made by a task (`--wait` follows it).
 
 use std::process::ExitCode;
 
@@ -37,8 +39,30 @@ pub enum PartnersCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Stop reading a partner's business (the automation account stays; the platform is not
-    /// called).
+    /// Stop sharing our assets with a partner (it and its users lose access).
+    StopSharing {
+        /// App id or label.
+        app: String,
+        /// The partner's business id.
+        partner: String,
+        /// An asset to stop sharing (repeat it); none: every one the partner uses.
+        #[arg(long = "asset")]
+        assets: Vec<String>,
+        #[command(flatten)]
+        run: ChangeRun,
+    },
+    /// End the partnership on the platform, both ways it runs (a connected partner is
+    /// disconnected too).
+    Remove {
+        /// App id or label.
+        app: String,
+        /// The partner's business id.
+        partner: String,
+        #[command(flatten)]
+        run: ChangeRun,
+    },
+    /// Stop reading a partner's business and delete its imported users (the automation account
+    /// stays; the platform is not called).
     Disconnect {
         /// App id or label.
         app: String,
@@ -47,6 +71,80 @@ pub enum PartnersCmd {
         #[arg(long)]
         workspace: Option<String>,
     },
+}
+
+/// How a partnership change is run.
+#[derive(clap::Args, Clone)]
+pub struct ChangeRun {
+    /// Print what it does and its exact platform calls, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Wait for the task, with a progress spinner.
+    #[arg(long)]
+    wait: bool,
+    #[arg(long)]
+    workspace: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+async fn partner_change(
+    cfg: &Config,
+    store: &castellan_store::Store,
+    app: &str,
+    partner: &str,
+    request: castellan_domain::partnership::PartnerRequest,
+    run: ChangeRun,
+) -> anyhow::Result<ExitCode> {
+    use castellan_services::partnership::{preview_partner_change, request_partner_change};
+    let ws = pick_workspace(store, run.workspace.as_deref()).await?;
+    let a = find_app(store, &ws, app).await?;
+    let svc = services(cfg, store, ([127, 0, 0, 1], 0).into())?;
+    let preview = preview_partner_change(&svc, ws.id, a.id, partner, &request).await?;
+    let show = |task: Option<String>| {
+        if run.json {
+            println!(
+                "{}",
+                serde_json::json!({ "summary": preview.summary, "calls": preview.calls, "plan_hash": preview.plan_hash, "task_id": task })
+            );
+        } else {
+            println!("{}", preview.summary);
+            for c in &preview.calls {
+                println!("  {c}");
+            }
+            if let Some(t) = &task {
+                println!("queued as task {t} (castellan serve or castellan worker runs it)");
+            }
+        }
+    };
+    if run.dry_run {
+        show(None);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (_, task) = request_partner_change(
+        &svc,
+        ws.id,
+        &cli_actor(),
+        None,
+        a.id,
+        partner,
+        request,
+        &preview.plan_hash.clone(),
+    )
+    .await?;
+    show(Some(task.id.to_string()));
+    if !run.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let done = super::wait_with_spinner(store, &ws, &task).await?;
+    println!("{}", done.status);
+    Ok(
+        if done.status == castellan_domain::tasks::TaskStatus::Completed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 pub(crate) async fn partners(cfg: &Config, cmd: PartnersCmd) -> anyhow::Result<ExitCode> {
@@ -97,15 +195,40 @@ pub(crate) async fn partners(cfg: &Config, cmd: PartnersCmd) -> anyhow::Result<E
                     anyhow::anyhow!("no automation account with id or label {account:?}")
                 })?;
             let svc = services(cfg, &store, ([127, 0, 0, 1], 0).into())?;
-            let done = castellan_services::partners::connect_partner(
+            // Where the platform sends the browser back: the configured public URL, else the
+            // address `castellan serve` listens on.
+            let public_url = cfg
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}", cfg.listen));
+            let next = castellan_services::partner_consent::connect_through(
                 &svc,
                 ws.id,
                 &cli_actor(),
+                None,
                 a.id,
                 &partner,
-                monitor.id,
+                castellan_services::partner_consent::MonitorChoice::Account(monitor.id),
+                &public_url,
             )
             .await?;
+            let done = match next {
+                castellan_services::partner_consent::NextStep::Connected(done) => done,
+                castellan_services::partner_consent::NextStep::Consent { authorize_url } => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({ "partner_id": partner, "status": "awaiting_consent", "authorize_url": authorize_url })
+                        );
+                    } else {
+                        println!(
+                            "{} holds no token yet: open this address, sign in as it on the platform's consent page and confirm; the partner is connected when Castellan (castellan serve at {public_url}) receives the answer:\n  {authorize_url}",
+                            monitor.label
+                        );
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+            };
             let name = done.partner.name.clone().unwrap_or(partner);
             if json {
                 println!(
@@ -122,6 +245,33 @@ pub(crate) async fn partners(cfg: &Config, cmd: PartnersCmd) -> anyhow::Result<E
                 }
             }
             Ok(ExitCode::SUCCESS)
+        }
+        PartnersCmd::StopSharing {
+            app,
+            partner,
+            assets,
+            run,
+        } => {
+            partner_change(
+                cfg,
+                &store,
+                &app,
+                &partner,
+                castellan_domain::partnership::PartnerRequest::StopSharing { assets },
+                run,
+            )
+            .await
+        }
+        PartnersCmd::Remove { app, partner, run } => {
+            partner_change(
+                cfg,
+                &store,
+                &app,
+                &partner,
+                castellan_domain::partnership::PartnerRequest::Remove,
+                run,
+            )
+            .await
         }
         PartnersCmd::Disconnect {
             app,

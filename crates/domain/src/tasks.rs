@@ -333,6 +333,7 @@ pub fn kind_title(kind: &str) -> &str {
         (AppConnect::KIND, AppConnect::TITLE),
         (AppCheck::KIND, AppCheck::TITLE),
         (MembersChange::KIND, MembersChange::TITLE),
+        (PartnerChangeTask::KIND, PartnerChangeTask::TITLE),
         (EmailSend::KIND, EmailSend::TITLE),
         (AccountRotate::KIND, AccountRotate::TITLE),
     ]

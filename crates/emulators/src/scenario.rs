@@ -1655,7 +1655,16 @@ mod tests {
         let keys = |s: &ps::State| s.member_grants.keys().copied().collect::<Vec<_>>();
         assert_eq!(keys(&a), keys(&b));
         assert_ne!(keys(&a), keys(&c));
-        assert_eq!(a.members.len(), 301);
+        // The brand's 300 and its automation account, and two connected partners with an
+        // admin and three users each.
+        assert_eq!(a.members.len(), 301 + 2 * 4);
+        assert_eq!(
+            a.tokens
+                .keys()
+                .filter(|t| t.starts_with("pina_bench_monitor_"))
+                .count(),
+            2
+        );
     }
 
     #[test]

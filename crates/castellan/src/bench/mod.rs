@@ -1,7 +1,9 @@
 //! `castellan bench …`: figures (speed, memory), never pass/fail tests.
 
+mod discard;
 mod partners;
 mod web;
+pub(crate) use discard::Discard;
 pub(crate) use web::bench_web;
 
 use std::process::ExitCode;
@@ -15,26 +17,6 @@ use castellan_services::vault::seal_named;
 
 use crate::commands::admin::bootstrap;
 use crate::commands::*;
-
-/// Counts what a fetch yields and throws it away: the floor a check cannot beat.
-pub(crate) struct Discard(u64);
-
-impl castellan_domain::platform::SnapshotSink for Discard {
-    fn accept(
-        &mut self,
-        batch: castellan_domain::platform::Batch,
-    ) -> castellan_domain::platform::BoxFuture<'_, Result<(), castellan_domain::platform::SinkError>>
-    {
-        use castellan_domain::platform::Batch;
-        self.0 += match &batch {
-            Batch::Seats(v) => v.len(),
-            Batch::Assets(v) => v.len(),
-            Batch::Grants(v) => v.len(),
-            Batch::Partners(v) => v.len(),
-        } as u64;
-        Box::pin(async { Ok(()) })
-    }
-}
 
 pub(crate) async fn bench_sync(
     cfg: &Config,

@@ -9,7 +9,7 @@ use castellan_emulators::scenario::{bench_monitor_token, generated_partner_id};
 use castellan_services::Services;
 use castellan_services::vault::seal_named;
 
-use super::Discard;
+use super::discard::Discard;
 use crate::commands::cli_actor;
 
 /// Connects the first `n` generated partners through their admins' tokens; returns each

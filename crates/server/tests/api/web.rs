@@ -202,6 +202,10 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             format!("{a}/partners/999/connect"),
             [S, 403, 403, 404, 404, 404],
         ),
+        g(
+            format!("{a}/partners/999/change/remove"),
+            [S, 403, 403, 404, 404, 404],
+        ),
         g(format!("{a}/reports"), [S, 403, 403, 200, 200, 404]),
         g(
             format!("{a}/reports/{report}"),
@@ -322,6 +326,11 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         p(
             format!("{a}/partners/999/disconnect"),
             vec![],
+            [S, 403, 403, 404, 404, 404],
+        ),
+        p(
+            format!("{a}/partners/999/change/stop-sharing"),
+            vec![("plan_hash", "x".into())],
             [S, 403, 403, 404, 404, 404],
         ),
         p(format!("{a}/retry"), vec![], [S, 403, 403, 303, 303, 404]),

@@ -76,6 +76,8 @@ pub async fn put_platform_app(
 }
 
 const PINTEREST_SCOPES: &str = "biz_access:read,biz_access:write,ads:read,user_accounts:read";
+/// A partner's monitor account only reads the partner's business: it is asked for no more.
+const PINTEREST_READ_SCOPES: &str = "biz_access:read,ads:read,user_accounts:read";
 
 fn enc(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
@@ -143,7 +145,11 @@ pub(crate) async fn start_consent_for(
             app.authorize_url,
             enc(&app.client_id),
             enc(&redirect),
-            enc(PINTEREST_SCOPES)
+            enc(if partner.is_some() {
+                PINTEREST_READ_SCOPES
+            } else {
+                PINTEREST_SCOPES
+            })
         ),
         Platform::Tiktok => format!(
             "{}{sep}app_id={}&state={state}&redirect_uri={}",

@@ -357,6 +357,8 @@ async fn partner_through_the_consent_page(p: &P) {
     // The partner's admin: connected, and back to the Partners tab with the message.
     let lead = account("Brightwave lead", LEAD).await;
     let url = consent(lead.clone()).await;
+    // A monitor reads the partner's business: it is asked for read scopes only.
+    assert!(!url.contains("write"), "{url}");
     let (r, _) = s.consent_as(p.name, &url, LEAD).await;
     assert_eq!(r.status(), 303);
     assert_eq!(

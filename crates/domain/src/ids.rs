@@ -57,7 +57,8 @@ typed_id!(
     SecretId,
     CardId,
     ShareId,
-    GuestInviteId
+    GuestInviteId,
+    LocalPartnerId
 );
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod directory;
 pub mod error;
 pub mod ids;
+pub mod local_partners;
 pub mod matching;
 pub mod names;
 pub mod outbox;

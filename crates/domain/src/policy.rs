@@ -46,6 +46,10 @@ pub enum Action {
     ReadAccounts,
     ReadApps,
     ManageApps,
+    /// Local partners: any signed-in person may ask; the services show and allow only what
+    /// their role in each partner permits (`local_partners`).
+    ReadLocalPartners,
+    ManageLocalPartners,
 }
 
 impl Action {
@@ -75,6 +79,8 @@ impl Action {
             Self::ReadAccounts => (R::Admin, S::Read),
             Self::ReadApps => (R::Admin, S::Read),
             Self::ManageApps => (R::Admin, S::Write),
+            Self::ReadLocalPartners => (R::Guest, S::Read),
+            Self::ManageLocalPartners => (R::Guest, S::Write),
         }
     }
 }

@@ -176,6 +176,7 @@ named! {
     castellan_domain::GroupId => "group",
     castellan_domain::AutomationAccountId => "automation account",
     castellan_domain::CardId => "account card",
+    castellan_domain::LocalPartnerId => "local partner",
 }
 
 /// The typed id of a route's `{id}`. A malformed one cannot name any row, so it is answered

@@ -11,6 +11,7 @@ pub mod connector;
 pub mod directory;
 pub mod error;
 pub mod guests;
+pub mod local_partners;
 pub mod mail;
 pub mod members;
 pub mod metrics;

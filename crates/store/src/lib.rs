@@ -12,6 +12,7 @@ pub mod cards;
 mod check;
 mod directory;
 pub mod guests;
+pub mod local_partners;
 pub mod members;
 pub mod oauth;
 pub mod outbox;

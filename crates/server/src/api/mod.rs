@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod directory;
 pub mod guests;
+pub mod local_partners;
 pub mod members;
 pub mod oauth;
 pub mod partners;
@@ -167,6 +168,8 @@ names! {
     LogLevelName { Info, Warn, Error }
     /// How one step of a change ended.
     OutcomeKindName { Done, Already, Failed }
+    /// A person's role in a local partner.
+    PartnerRoleName { HostAdmin, GuestAdmin, GuestUser }
 }
 
 /// A path id: a malformed one cannot name any row, so it is answered as for a row that does

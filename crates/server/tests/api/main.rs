@@ -7,6 +7,7 @@ mod contract;
 mod flows;
 mod guests;
 mod leases;
+mod local_partners;
 mod manage;
 mod matrix;
 mod partner_users;

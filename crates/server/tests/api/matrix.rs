@@ -386,6 +386,42 @@ fn rows() -> Vec<Row> {
             [401, 403, 403, 200, 200, 404],
         ),
         r(
+            g.clone(),
+            "/api/v1/local-partners",
+            None,
+            [401, 200, 200, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/local-partners",
+            Json(
+                || serde_json::json!({"name": format!("fx partner {}", unique()), "first_email": format!("fx{}@partner.example.com", unique())}),
+            ),
+            // Guests and Members may ask, and are refused by the partner rules.
+            [401, 403, 403, 201, 201, 201],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/local-partners/{id}",
+            None,
+            // Nobody of the partner: only the workspace's Admins and Owners see it.
+            [401, 404, 404, 200, 200, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/local-partners/{id}/people",
+            Json(
+                || serde_json::json!({"email": format!("fx{}@partner.example.com", unique()), "role": "guest_user"}),
+            ),
+            [401, 404, 404, 201, 201, 404],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/local-partners/{id}/native-partners",
+            Json(|| serde_json::json!({"app_id": "nope", "partner_id": "1"})),
+            [401, 403, 403, 404, 404, 404],
+        ),
+        r(
             p.clone(),
             "/api/v1/apps/{id}/partners/{partner_id}/connect",
             Json(
@@ -733,6 +769,12 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
             .await
             .unwrap()
             .0
+            .id
+            .to_string()
+    } else if path.starts_with("/api/v1/local-partners/") {
+        a.create_local_partner(&cli(), &format!("fx partner {}", unique()), &[], &[])
+            .await
+            .unwrap()
             .id
             .to_string()
     } else if path.starts_with("/api/v1/outbox/") {

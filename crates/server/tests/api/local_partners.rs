@@ -1,0 +1,282 @@
+//! Local partners through the API: an Admin adds one with its Host Admin and first Guest
+//! Admin; the Guest Admin invites a Guest User; each sees and may do only what their role in
+//! the partner allows; a guest of another partner and a Member see nothing of it; a native
+//! partner is linked to it; bad input names its field and changes nothing.
+
+use castellan_domain::auth::ApiScope;
+use serde_json::{Value, json};
+
+use crate::support::{Setup, setup};
+
+async fn call(s: &Setup, token: &str, method: &str, path: &str, body: Value) -> (u16, Value) {
+    let url = s.app.url(path);
+    let req = match method {
+        "GET" => s.app.http.get(url),
+        _ => s.app.http.post(url).json(&body),
+    };
+    let r = req.bearer_auth(token).send().await.unwrap();
+    let st = r.status().as_u16();
+    (st, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn token_of(s: &Setup, person: &str) -> String {
+    s.app
+        .token(s.ws, person.parse().unwrap(), ApiScope::Write)
+        .await
+}
+
+#[tokio::test]
+async fn a_local_partner_with_its_admins_and_guests() {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let owner = s.token.clone();
+    let me = s.get_json("/api/v1/me").await;
+    let host = me["id"]
+        .as_str()
+        .or(me["person"]["id"].as_str())
+        .unwrap()
+        .to_string();
+    let add = |body: Value| {
+        let (s, owner) = (&s, owner.clone());
+        async move { call(s, &owner, "POST", "/api/v1/local-partners", body).await }
+    };
+    // Bad input names its field; nothing is written.
+    for (body, field) in [
+        (
+            json!({ "name": "", "first_email": "lead@brightwave.example.net" }),
+            "name",
+        ),
+        (
+            json!({ "name": "Brightwave", "domains": "not a domain!", "first_email": "lead@brightwave.example.net" }),
+            "domains",
+        ),
+        (
+            json!({ "name": "Brightwave", "domains": "brightwave.example.net", "first_email": "lead@elsewhere.example.com" }),
+            "first_email",
+        ),
+        (
+            json!({ "name": "Brightwave", "first_email": "not an address" }),
+            "first_email",
+        ),
+        (
+            json!({ "name": "Brightwave", "first_email": "lead@brightwave.example.net", "host_admins": ["nope"] }),
+            "host_admins",
+        ),
+    ] {
+        let (st, v) = add(body).await;
+        assert_eq!(
+            (st, v["error"]["field"].as_str()),
+            (400, Some(field)),
+            "{v}"
+        );
+    }
+    assert_eq!(s.get_json("/api/v1/local-partners").await, json!([]));
+    let (st, created) = add(json!({ "name": "Brightwave Media", "domains": "brightwave.example.net", "first_email": "lead@brightwave.example.net", "first_name": "Brightwave lead", "host_admins": [host] })).await;
+    assert_eq!(st, 201, "{created}");
+    let id = created["partner"]["id"].as_str().unwrap().to_string();
+    let roles: Vec<(String, String)> = created["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["email"].as_str().unwrap().to_string(),
+                p["role"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(roles.len(), 2, "{created}");
+    assert!(
+        roles.contains(&("lead@brightwave.example.net".into(), "guest_admin".into())),
+        "{roles:?}"
+    );
+    assert!(roles.iter().any(|(_, r)| r == "host_admin"), "{roles:?}");
+    let (st, v) =
+        add(json!({ "name": "brightwave media", "first_email": "x@brightwave.example.net" })).await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (409, Some("name")),
+        "{v}"
+    );
+    assert_eq!(
+        crate::support::audit_count(&s, "local_partner.create").await,
+        1
+    );
+
+    // The Guest Admin invites a Guest User of the partner (its domain only).
+    let lead_id = created["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "guest_admin")
+        .unwrap()["person_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lead = token_of(&s, &lead_id).await;
+    let people = format!("/api/v1/local-partners/{id}/people");
+    let (st, v) = call(
+        &s,
+        &lead,
+        "POST",
+        &people,
+        json!({ "email": "planner@elsewhere.example.com", "role": "guest_user" }),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (400, Some("email")),
+        "{v}"
+    );
+    let (st, v) = call(
+        &s,
+        &lead,
+        "POST",
+        &people,
+        json!({ "email": "planner@brightwave.example.net", "role": "host_admin" }),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (400, Some("role")),
+        "{v}"
+    );
+    let (st, planner) = call(
+        &s,
+        &lead,
+        "POST",
+        &people,
+        json!({ "email": "planner@brightwave.example.net", "role": "guest_user" }),
+    )
+    .await;
+    assert_eq!(st, 201, "{planner}");
+    let (st, v) = call(
+        &s,
+        &lead,
+        "POST",
+        &people,
+        json!({ "email": "planner@brightwave.example.net", "role": "guest_user" }),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (409, Some("email")),
+        "{v}"
+    );
+
+    // The Guest User sees the partner but manages nothing.
+    let planner = token_of(&s, planner["person_id"].as_str().unwrap()).await;
+    let (st, v) = call(
+        &s,
+        &planner,
+        "GET",
+        &format!("/api/v1/local-partners/{id}"),
+        Value::Null,
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["may_manage"], false);
+    assert_eq!(v["partner"]["my_role"], "guest_user");
+    assert_eq!(v["people"].as_array().unwrap().len(), 3);
+    let (st, _) = call(
+        &s,
+        &planner,
+        "POST",
+        &people,
+        json!({ "email": "buyer@brightwave.example.net", "role": "guest_user" }),
+    )
+    .await;
+    assert_eq!(st, 403);
+
+    // A guest of another partner, and a Member of the workspace, see nothing of it.
+    let (st, other) =
+        add(json!({ "name": "Northstar Agency", "first_email": "lead@northstar.example.net" }))
+            .await;
+    assert_eq!(st, 201, "{other}");
+    let other_lead = other["people"][0]["person_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let other_lead = token_of(&s, &other_lead).await;
+    let member = s
+        .app
+        .person(s.ws, castellan_domain::workspace::WorkspaceRole::Member)
+        .await;
+    let member = s.app.token(s.ws, member, ApiScope::Write).await;
+    for t in [&other_lead, &member] {
+        let (st, _) = call(
+            &s,
+            t,
+            "GET",
+            &format!("/api/v1/local-partners/{id}"),
+            Value::Null,
+        )
+        .await;
+        assert_eq!(st, 404);
+        let (st, _) = call(
+            &s,
+            t,
+            "POST",
+            &people,
+            json!({ "email": "x@brightwave.example.net", "role": "guest_user" }),
+        )
+        .await;
+        assert_eq!(st, 404);
+        let (st, list) = call(&s, t, "GET", "/api/v1/local-partners", Value::Null).await;
+        assert_eq!(st, 200);
+        assert!(!list.to_string().contains("Brightwave"), "{list}");
+    }
+    // Their own partner, to the other lead.
+    let (_, list) = call(
+        &s,
+        &other_lead,
+        "GET",
+        "/api/v1/local-partners",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+
+    // A native partner of an app is linked to it (the same organization).
+    let app = s.connect("pinterest").await;
+    assert_eq!(s.check(&app).await["status"], "completed");
+    let native = (castellan_emulators::scenario::PINTEREST_BRAND + 1).to_string();
+    let link = format!("/api/v1/local-partners/{id}/native-partners");
+    let (st, _) = call(
+        &s,
+        &lead,
+        "POST",
+        &link,
+        json!({ "app_id": app, "partner_id": native }),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, v) = call(
+        &s,
+        &owner,
+        "POST",
+        &link,
+        json!({ "app_id": app, "partner_id": "999" }),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (404, Some("partner_id")),
+        "{v}"
+    );
+    let (st, v) = call(
+        &s,
+        &owner,
+        "POST",
+        &link,
+        json!({ "app_id": app, "partner_id": native }),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        v["native_partners"][0]["partner_id"],
+        native.as_str(),
+        "{v}"
+    );
+}

@@ -1,0 +1,295 @@
+//! Local partners: add a partner organization with its Host Admins and its first Guest Admin
+//! (invited with the guest users' single-use link), invite more of its people, see what one
+//! may see of it, and link a native partner of an app to it (the same organization). Who may
+//! do what follows `domain::local_partners`; a guest of another partner is told nothing.
+
+use castellan_domain::audit::Actor;
+use castellan_domain::local_partners::{
+    PartnerRole, may_give, may_manage_partner, may_see_partner, parse_domains,
+};
+use castellan_domain::values::{Email, required_text};
+use castellan_domain::workspace::WorkspaceRole;
+use castellan_domain::{AppId, FieldError, LocalPartnerId, PersonId, WorkspaceId};
+use castellan_store::local_partners::{LocalPartner, NativeLink, PartnerPerson};
+use castellan_store::{Person, StoreError};
+
+use crate::Services;
+use crate::error::ServiceError;
+
+/// Who is acting: their person and workspace role.
+#[derive(Debug, Clone, Copy)]
+pub struct Acting {
+    pub person: PersonId,
+    pub role: WorkspaceRole,
+}
+
+/// A new local partner as a person enters it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPartner<'a> {
+    pub name: &'a str,
+    /// Comma- or space-separated e-mail domains (may be empty).
+    pub domains: &'a str,
+    /// The first member, invited as Guest Admin.
+    pub first_email: &'a str,
+    pub first_name: Option<&'a str>,
+    pub host_admins: &'a [PersonId],
+}
+
+/// A partner with its people and the native partners linked to it.
+#[derive(Debug, Clone)]
+pub struct PartnerDetail {
+    pub partner: LocalPartner,
+    pub people: Vec<PartnerPerson>,
+    pub native: Vec<NativeLink>,
+    /// The caller's role in it, if any.
+    pub my_role: Option<PartnerRole>,
+    /// The caller may invite and manage its people.
+    pub may_manage: bool,
+}
+
+fn not_found() -> ServiceError {
+    ServiceError::NotFound {
+        field: "id",
+        what: "local partner",
+    }
+}
+
+/// The caller's role in `partner`.
+async fn role_in(
+    svc: &Services,
+    ws: WorkspaceId,
+    who: Acting,
+    partner: LocalPartnerId,
+) -> Result<Option<PartnerRole>, ServiceError> {
+    Ok(svc
+        .store
+        .ws(ws)
+        .partner_roles(who.person)
+        .await?
+        .into_iter()
+        .find(|(p, _)| *p == partner)
+        .map(|(_, r)| r))
+}
+
+/// Checks `email` against the partner's domains (none: any address).
+fn of_domains(field: &'static str, email: &Email, domains: &[String]) -> Result<(), FieldError> {
+    let domain = email
+        .as_str()
+        .rsplit('@')
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    if domains.is_empty() || domains.contains(&domain) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!(
+                "{email} is not of the partner's domains ({})",
+                domains.join(", ")
+            ),
+        ))
+    }
+}
+
+/// A new person must not be in the workspace yet: a guest belongs to one partner at most, and
+/// an employee is no partner's guest.
+async fn must_be_new(
+    svc: &Services,
+    ws: WorkspaceId,
+    field: &'static str,
+    email: &Email,
+) -> Result<(), ServiceError> {
+    match svc.store.ws(ws).person_by_email(email).await {
+        Ok(_) => Err(ServiceError::Conflict(FieldError::new(
+            field,
+            format!("{email} is already a person of the workspace"),
+        ))),
+        Err(StoreError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Adds a local partner (workspace Admins and Owners): its Host Admins, people of the
+/// workspace, and its first member invited as Guest Admin. Everything is checked before
+/// anything is written.
+pub async fn add_partner(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    who: Acting,
+    input: NewPartner<'_>,
+) -> Result<(LocalPartner, Person), ServiceError> {
+    if who.role < WorkspaceRole::Admin {
+        return Err(ServiceError::Forbidden(
+            "adding a partner needs the admin workspace role".into(),
+        ));
+    }
+    let name = required_text("name", input.name, 200)?;
+    let domains = parse_domains("domains", input.domains)?;
+    let email = Email::parse("first_email", input.first_email)?;
+    of_domains("first_email", &email, &domains)?;
+    must_be_new(svc, ws, "first_email", &email).await?;
+    let scoped = svc.store.ws(ws);
+    for p in input.host_admins {
+        let person = scoped
+            .person(*p)
+            .await
+            .map_err(|_| ServiceError::NotFound {
+                field: "host_admins",
+                what: "person",
+            })?;
+        if person.role == WorkspaceRole::Guest || person.disabled {
+            return Err(FieldError::new(
+                "host_admins",
+                format!(
+                    "{} is not a person of the workspace who can host a partner",
+                    person.email
+                ),
+            )
+            .into());
+        }
+    }
+    if scoped
+        .local_partners()
+        .await?
+        .iter()
+        .any(|p| p.name.to_lowercase() == name.to_lowercase())
+    {
+        return Err(ServiceError::Conflict(FieldError::new(
+            "name",
+            "a partner with this name already exists",
+        )));
+    }
+    let partner = scoped
+        .create_local_partner(actor, &name, &domains, input.host_admins)
+        .await?;
+    let (person, _) =
+        crate::guests::invite(svc, ws, actor, email.as_str(), input.first_name).await?;
+    scoped
+        .set_partner_person(actor, partner.id, person.id, PartnerRole::GuestAdmin)
+        .await?;
+    Ok((partner, person))
+}
+
+/// Invites `email` into the partner as a Guest Admin or Guest User (the partner's Host and
+/// Guest Admins, and the workspace's Admins, may).
+#[allow(clippy::too_many_arguments)]
+pub async fn invite_into(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    who: Acting,
+    partner: LocalPartnerId,
+    email: &str,
+    display_name: Option<&str>,
+    role: PartnerRole,
+) -> Result<Person, ServiceError> {
+    let scoped = svc.store.ws(ws);
+    let p = scoped
+        .local_partner(partner)
+        .await
+        .map_err(|_| not_found())?;
+    let mine = role_in(svc, ws, who, partner).await?;
+    if !may_see_partner(who.role, mine) {
+        return Err(not_found());
+    }
+    if !may_manage_partner(who.role, mine) {
+        return Err(ServiceError::Forbidden(
+            "only the partner's Host and Guest Admins invite its people".into(),
+        ));
+    }
+    if p.ended_at.is_some() {
+        return Err(ServiceError::Conflict(FieldError::new(
+            "id",
+            "the partnership has ended",
+        )));
+    }
+    if !role.is_guest() || !may_give(who.role, role) {
+        return Err(FieldError::new("role", "role must be guest_admin or guest_user").into());
+    }
+    let email = Email::parse("email", email)?;
+    of_domains("email", &email, &p.domains)?;
+    must_be_new(svc, ws, "email", &email).await?;
+    let (person, _) = crate::guests::invite(svc, ws, actor, email.as_str(), display_name).await?;
+    scoped
+        .set_partner_person(actor, partner, person.id, role)
+        .await?;
+    Ok(person)
+}
+
+/// The partners the caller may see, each with their role in it.
+pub async fn visible(
+    svc: &Services,
+    ws: WorkspaceId,
+    who: Acting,
+) -> Result<Vec<(LocalPartner, Option<PartnerRole>)>, ServiceError> {
+    let scoped = svc.store.ws(ws);
+    let mine = scoped.partner_roles(who.person).await?;
+    Ok(scoped
+        .local_partners()
+        .await?
+        .into_iter()
+        .filter_map(|p| {
+            let r = mine.iter().find(|(id, _)| *id == p.id).map(|(_, r)| *r);
+            may_see_partner(who.role, r).then_some((p, r))
+        })
+        .collect())
+}
+
+/// One partner, as the caller may see it (404 for a guest of another partner).
+pub async fn detail(
+    svc: &Services,
+    ws: WorkspaceId,
+    who: Acting,
+    id: LocalPartnerId,
+) -> Result<PartnerDetail, ServiceError> {
+    let scoped = svc.store.ws(ws);
+    let partner = scoped.local_partner(id).await.map_err(|_| not_found())?;
+    let mine = role_in(svc, ws, who, id).await?;
+    if !may_see_partner(who.role, mine) {
+        return Err(not_found());
+    }
+    Ok(PartnerDetail {
+        people: scoped.partner_people(id).await?,
+        native: scoped.native_links(id).await?,
+        may_manage: may_manage_partner(who.role, mine),
+        my_role: mine,
+        partner,
+    })
+}
+
+/// Links a native partner of an app to a local partner (workspace Admins and Owners).
+pub async fn link_native(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    who: Acting,
+    local: LocalPartnerId,
+    app: &str,
+    partner_id: &str,
+) -> Result<(), ServiceError> {
+    if who.role < WorkspaceRole::Admin {
+        return Err(ServiceError::Forbidden(
+            "linking a native partner needs the admin workspace role".into(),
+        ));
+    }
+    let scoped = svc.store.ws(ws);
+    scoped.local_partner(local).await.map_err(|_| not_found())?;
+    let no_app = || ServiceError::NotFound {
+        field: "app_id",
+        what: "app",
+    };
+    let app: AppId = app.parse().map_err(|_| no_app())?;
+    scoped.app(app).await.map_err(|_| no_app())?;
+    scoped
+        .partner(app, partner_id)
+        .await?
+        .ok_or(ServiceError::NotFound {
+            field: "partner_id",
+            what: "native partner",
+        })?;
+    Ok(scoped
+        .link_native_partner(actor, local, app, partner_id)
+        .await?)
+}

@@ -12,6 +12,7 @@ pub const FLASH_COOKIE: &str = "castellan_flash";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Apps,
+    Partners,
     Accounts,
     Automation,
     Directory,
@@ -141,6 +142,7 @@ impl Chrome {
     pub fn current(&self, item: &str) -> bool {
         let n = match item {
             "apps" => Nav::Apps,
+            "partners" => Nav::Partners,
             "accounts" => Nav::Accounts,
             "automation" => Nav::Automation,
             "directory" => Nav::Directory,

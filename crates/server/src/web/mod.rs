@@ -22,6 +22,7 @@ pub mod guard;
 pub mod guests;
 pub mod links;
 pub mod members;
+pub mod partners;
 pub mod respond;
 pub mod router;
 pub mod session;

@@ -3,7 +3,8 @@
 use super::guard::guard;
 use super::session::home;
 use super::{
-    accounts, activity, apps, assets, automation, directory, guests, members, settings, signin,
+    accounts, activity, apps, assets, automation, directory, guests, members, partners, settings,
+    signin,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -103,6 +104,16 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/directory/import",
             get(directory::import_page).post(directory::import_submit),
+        )
+        .route("/partners", get(partners::list))
+        .route(
+            "/partners/add",
+            get(partners::add_page).post(partners::add_submit),
+        )
+        .route("/partners/{id}", get(partners::detail))
+        .route(
+            "/partners/{id}/invite",
+            get(partners::invite_page).post(partners::invite_submit),
         )
         .route("/directory/guests", get(guests::list))
         .route(

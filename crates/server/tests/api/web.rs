@@ -137,6 +137,15 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         .unwrap()
         .to_string();
     let person_id = s.app.person(s.ws, WorkspaceRole::Member).await.to_string();
+    // A local partner nobody of the callers belongs to: only Admins and Owners see it.
+    let local = s
+        .app
+        .store
+        .ws(s.ws)
+        .create_local_partner(&castellan_testkit::cli(), "fx partner", &[], &[])
+        .await
+        .unwrap()
+        .id;
     let guest = castellan_services::guests::invite(
         &s.app.services(),
         s.ws,
@@ -185,6 +194,24 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             [S, 403, 403, 200, 200, 200],
         ),
         g("/accounts/add".into(), [S, 200, 200, 200, 200, 200]),
+        // Partners: anyone may open the page (it lists what they may see); adding one is for
+        // Admins and Owners; a partner's page only for those who may see it.
+        g("/partners".into(), [S, 200, 200, 200, 200, 200]),
+        g("/partners/add".into(), [S, 403, 403, 200, 200, 200]),
+        g(format!("/partners/{local}"), [S, 404, 404, 200, 200, 404]),
+        g(
+            format!("/partners/{local}/invite"),
+            [S, 404, 404, 200, 200, 404],
+        ),
+        p(
+            format!("/partners/{local}/invite"),
+            vec![
+                ("email", "x@p.example.com".into()),
+                ("role", "guest_user".into()),
+            ],
+            // The Admin invites the address; the Owner's same form is told it is taken.
+            [S, 404, 404, 303, 400, 404],
+        ),
         g(format!("/apps/{app}/access"), [S, 403, 403, 200, 200, 404]),
         g("/signin".into(), [200, 200, 200, 200, 200, 200]),
         g("/password".into(), [S, 200, 200, 200, 200, 200]),

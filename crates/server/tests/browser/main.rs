@@ -4,6 +4,7 @@
 
 mod cleanup;
 mod harness;
+mod local_partners;
 mod newcomer;
 mod partners;
 mod people;

@@ -1,0 +1,147 @@
+//! The local-partner story in the browser: an Admin adds a partner with its first member →
+//! the Guest Admin joins through the link → invites a Guest User into the partner, who joins
+//! and sees the partner but may not invite; a guest of another partner gets 404 on its page.
+//! Axe on each new screen, in light and dark colour schemes.
+
+use crate::harness::{Browser, Site, browser_available};
+
+/// Opens the sign-in link shown to the Owner for `email` and sets a password.
+async fn join(site: &Site, owner: &Browser, email: &str, password: &str, dark: bool) -> Browser {
+    owner.goto(&site.url("/directory/guests")).await;
+    owner
+        .click(&format!("button[aria-label='Show link for {email}']"))
+        .await;
+    let link = owner.find("#guest-link").await.text().await.unwrap();
+    let g = Browser::start(dark).await;
+    g.goto(link.trim()).await;
+    g.fill("#new_password", password).await;
+    g.click("main button[type=submit]").await;
+    g.wait_text("Welcome to Castellan", false).await;
+    g
+}
+
+async fn story(dark: bool) {
+    if !browser_available() {
+        return;
+    }
+    let tag = if dark { "dark" } else { "light" };
+    let site = Site::start().await;
+    let b = Browser::start(dark).await;
+    site.sign_in(&b, true).await;
+    b.goto(&site.url("/partners")).await;
+    b.wait_text("No partner yet", false).await;
+    b.screenshot(&format!("50-{tag}-partners-empty")).await;
+    b.assert_no_axe("Partners").await;
+    b.click_text("Add partner").await;
+    b.find("dialog[open] #pa-name").await;
+    b.fill("#pa-name", "Brightwave Media").await;
+    b.fill("#pa-domains", "brightwave.example.net").await;
+    b.fill("#pa-email", "lead@brightwave.example.net").await;
+    b.fill("#pa-first-name", "Brightwave lead").await;
+    b.screenshot(&format!("51-{tag}-add-partner")).await;
+    b.assert_no_axe("Add partner").await;
+    b.xpath("//dialog//button[normalize-space(.)='Add partner']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let page = b.wait_text("is invited as its Guest Admin", false).await;
+    assert!(
+        page.contains("Host Admin") && page.contains("Guest Admin"),
+        "{page}"
+    );
+    let partner_url = b.path().await;
+    b.screenshot(&format!("52-{tag}-partner")).await;
+    b.assert_no_axe("a partner's page").await;
+
+    // The Guest Admin joins and invites a Guest User.
+    let lead = join(
+        &site,
+        &b,
+        "lead@brightwave.example.net",
+        "lead password 4711",
+        dark,
+    )
+    .await;
+    lead.goto(&site.url(&partner_url)).await;
+    lead.wait_text("You are its Guest Admin", false).await;
+    lead.click_text("Invite to partner").await;
+    lead.find("dialog[open] #pi-email").await;
+    lead.fill("#pi-email", "planner@elsewhere.example.com")
+        .await;
+    lead.xpath("//dialog//button[normalize-space(.)='Invite']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    lead.wait_text("is not of the partner's domains", false)
+        .await;
+    lead.assert_no_axe("Invite to partner, refused").await;
+    lead.fill("#pi-email", "planner@brightwave.example.net")
+        .await;
+    lead.screenshot(&format!("53-{tag}-invite-to-partner"))
+        .await;
+    lead.xpath("//main//button[normalize-space(.)='Invite'] | //dialog//button[normalize-space(.)='Invite']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    lead.wait_text("Invited planner@brightwave.example.net", false)
+        .await;
+    lead.close().await;
+
+    // The Guest User joins: sees the partner, may not invite.
+    let planner = join(
+        &site,
+        &b,
+        "planner@brightwave.example.net",
+        "planner password 4711",
+        dark,
+    )
+    .await;
+    planner.goto(&site.url("/partners")).await;
+    planner.wait_text("Guest User", false).await;
+    planner.goto(&site.url(&partner_url)).await;
+    let text = planner.wait_text("You are its Guest User", false).await;
+    assert!(!text.contains("Invite to partner"), "{text}");
+    planner.close().await;
+
+    // A guest of another partner sees none of it.
+    b.goto(&site.url("/partners")).await;
+    b.click_text("Add partner").await;
+    b.find("dialog[open] #pa-name").await;
+    b.fill("#pa-name", "Northstar Agency").await;
+    b.fill("#pa-email", "lead@northstar.example.net").await;
+    b.xpath("//dialog//button[normalize-space(.)='Add partner']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("is invited as its Guest Admin", false).await;
+    let other = join(
+        &site,
+        &b,
+        "lead@northstar.example.net",
+        "other password 4711",
+        dark,
+    )
+    .await;
+    other.goto(&site.url("/partners")).await;
+    let text = other.wait_text("Northstar", false).await;
+    assert!(!text.contains("Brightwave"), "{text}");
+    other.goto(&site.url(&partner_url)).await;
+    let text = other.text().await;
+    assert!(!text.contains("Brightwave lead"), "{text}");
+    other.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_partner_story_in_the_browser() {
+    story(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_partner_story_in_the_dark() {
+    story(true).await;
+}

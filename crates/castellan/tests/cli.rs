@@ -724,6 +724,67 @@ async fn members_and_reports_from_the_cli() {
     ]);
     assert!(done.contains("completed"), "{done}");
 
+    // Local partners: add one, invite into it (within its domains), link the native partner.
+    let out = run(&[
+        "partners",
+        "local",
+        "add",
+        "Brightwave Media",
+        "--first-email",
+        "lead@brightwave.example.net",
+        "--domains",
+        "brightwave.example.net",
+    ]);
+    assert!(out.contains("Guest Admin"), "{out}");
+    let refused = castellan(dir.path(), None)
+        .args([
+            "partners",
+            "local",
+            "invite",
+            "Brightwave Media",
+            "planner@elsewhere.example.com",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("domains"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    run(&[
+        "partners",
+        "local",
+        "invite",
+        "Brightwave Media",
+        "planner@brightwave.example.net",
+    ]);
+    let list = run(&["partners", "local", "list", "--json"]);
+    let bw: serde_json::Value = serde_json::from_str(list.lines().next().unwrap()).unwrap();
+    let roles: Vec<(&str, &str)> = bw["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["email"].as_str().unwrap(), p["role"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            ("lead@brightwave.example.net", "guest_admin"),
+            ("planner@brightwave.example.net", "guest_user")
+        ],
+        "{list}"
+    );
+    let out = run(&[
+        "partners",
+        "local",
+        "link",
+        "Brightwave Media",
+        "Acme Pins",
+        &brightwave,
+    ]);
+    assert!(out.contains("Linked"), "{out}");
+
     // Reports: the first check found the directory's two leavers; apply removes them.
     let reports = run(&["reports", "list", "Acme Pins", "--json"]);
     let open: serde_json::Value = reports
@@ -744,7 +805,14 @@ async fn members_and_reports_from_the_cli() {
     assert!(after.contains("\"applied\""), "{after}");
     // The report's e-mail waits in the outbox: no SMTP server is configured.
     let outbox = run(&["outbox", "--json"]);
-    let mail: serde_json::Value = serde_json::from_str(outbox.lines().next().unwrap()).unwrap();
+    // The report's, among the guest invitations the partner steps above wrote.
+    let mail: serde_json::Value = serde_json::from_str(
+        outbox
+            .lines()
+            .find(|l| !l.contains("invited as a guest user"))
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(mail["status"], "kept");
     assert!(
         mail["body"].as_str().unwrap().contains("David Carter"),
@@ -829,7 +897,9 @@ async fn members_and_reports_from_the_cli() {
     ]);
     assert!(invited.contains("/welcome?token=cgl_"), "{invited}");
     let listed = run(&["guests", "list", "--json"]);
-    let g: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    // Pat, among the local partner's people invited above.
+    let g: serde_json::Value =
+        serde_json::from_str(listed.lines().find(|l| l.contains("pat@")).unwrap()).unwrap();
     assert_eq!(
         (g["email"].as_str(), g["link"].as_str()),
         (Some("pat@partner.example.com"), Some("pending")),

@@ -13,6 +13,11 @@ use crate::config::Config;
 
 #[derive(Subcommand)]
 pub enum PartnersCmd {
+    /// Local partners: organizations of guest users with Host and Guest Admins.
+    Local {
+        #[command(subcommand)]
+        cmd: super::local_partners::LocalCmd,
+    },
     /// List an app's partners: which way assets go, the assets each way, and whether the
     /// partner can be connected.
     List {
@@ -150,6 +155,7 @@ async fn partner_change(
 pub(crate) async fn partners(cfg: &Config, cmd: PartnersCmd) -> anyhow::Result<ExitCode> {
     let store = open_store(cfg).await?;
     match cmd {
+        PartnersCmd::Local { cmd } => super::local_partners::local(cfg, &store, cmd).await,
         PartnersCmd::List {
             app,
             workspace,

@@ -129,6 +129,22 @@ async fn owned_card(
     who: &Holder,
     card: castellan_domain::CardId,
 ) -> Result<castellan_store::HeldCard, ServiceError> {
+    let h = owned_or_managed(svc, ws, who, card).await?;
+    if partner_manager_only(&h) {
+        return Err(ServiceError::Forbidden(
+            "a partner's Manager only shares the account onward within the partner".into(),
+        ));
+    }
+    Ok(h)
+}
+
+/// The account held as Owner, or as a partner's Manager (shared with the partner as Owner).
+async fn owned_or_managed(
+    svc: &Services,
+    ws: WorkspaceId,
+    who: &Holder,
+    card: castellan_domain::CardId,
+) -> Result<castellan_store::HeldCard, ServiceError> {
     let h = held_card(svc, ws, who, card).await?;
     if h.role != castellan_domain::apps::AppRole::Owner {
         return Err(ServiceError::Forbidden(
@@ -143,8 +159,18 @@ async fn owned_card(
     Ok(h)
 }
 
-/// Shares a card its caller owns with a person of the workspace or a directory group, as
-/// Owner or Collaborator.
+/// Held as Owner only through local partners' shares: the partner's Manager.
+fn partner_manager_only(h: &castellan_store::HeldCard) -> bool {
+    let mut owner_paths = h
+        .paths
+        .iter()
+        .filter(|(_, r)| *r == castellan_domain::apps::AppRole::Owner)
+        .peekable();
+    owner_paths.peek().is_some() && owner_paths.all(|(p, _)| p.starts_with("partner:"))
+}
+
+/// Shares a card its caller owns with a person of the workspace, a directory group or a local
+/// partner (every guest of it), as Owner (for a partner: its Manager) or Collaborator.
 pub async fn share_account(
     svc: &Services,
     ws: WorkspaceId,
@@ -154,9 +180,54 @@ pub async fn share_account(
     to: castellan_store::ShareTarget,
     role: castellan_domain::apps::AppRole,
 ) -> Result<castellan_store::Share, ServiceError> {
-    owned_card(svc, ws, who, card).await?;
+    let held = owned_or_managed(svc, ws, who, card).await?;
     let scoped = svc.store.ws(ws);
+    // A partner's Manager shares onward only within the partner, to its people, as
+    // Collaborator.
+    if partner_manager_only(&held) {
+        let castellan_store::ShareTarget::Person(p) = to else {
+            return Err(FieldError::new(
+                "person_id",
+                "a partner's Manager shares with people of the partner only",
+            )
+            .into());
+        };
+        let mine = scoped.partner_roles(who.person).await?;
+        let theirs = scoped.partner_roles(p).await?;
+        let same = theirs
+            .iter()
+            .any(|(tp, tr)| tr.is_guest() && mine.iter().any(|(mp, mr)| mp == tp && mr.is_guest()));
+        if !same {
+            return Err(FieldError::new(
+                "person_id",
+                "a partner's Manager shares with people of the partner only",
+            )
+            .into());
+        }
+        if role != castellan_domain::apps::AppRole::Collaborator {
+            return Err(FieldError::new(
+                "role",
+                "shared onward within a partner, the account is for logging in: Collaborator",
+            )
+            .into());
+        }
+    }
     match to {
+        castellan_store::ShareTarget::Partner(l) => {
+            let partner = scoped
+                .local_partner(l)
+                .await
+                .map_err(|_| ServiceError::NotFound {
+                    field: "partner_id",
+                    what: "local partner",
+                })?;
+            if partner.ended_at.is_some() {
+                return Err(ServiceError::Conflict(FieldError::new(
+                    "partner_id",
+                    "the partnership has ended",
+                )));
+            }
+        }
         castellan_store::ShareTarget::Person(p) => {
             if p == who.person {
                 return Err(ServiceError::Conflict(FieldError::new(
@@ -239,7 +310,7 @@ pub async fn connect_account(
         ));
     }
     let own = h.paths.iter().any(|(via, _)| via == "own");
-    if !own && h.role != castellan_domain::apps::AppRole::Owner {
+    if !own && (h.role != castellan_domain::apps::AppRole::Owner || partner_manager_only(&h)) {
         return Err(ServiceError::Forbidden(
             "only the account's holder or an Owner of it may save its credentials".into(),
         ));

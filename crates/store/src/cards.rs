@@ -30,6 +30,8 @@ pub struct HeldCard {
 pub enum ShareTarget {
     Person(PersonId),
     Group(castellan_domain::GroupId),
+    /// A local partner: every guest of it (its Guest Admins and Guest Users) holds the card.
+    Partner(castellan_domain::LocalPartnerId),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +39,7 @@ pub struct Share {
     pub id: castellan_domain::ShareId,
     pub card: CardId,
     pub to: ShareTarget,
-    /// The person's e-mail or the group's name.
+    /// The person's e-mail, the group's or the partner's name.
     pub with: String,
     pub role: castellan_domain::apps::AppRole,
     pub created_at: Timestamp,
@@ -110,6 +112,9 @@ impl Scoped<'_> {
              JOIN directory_groups g ON g.id = sh.group_id JOIN group_members gm ON gm.group_id = sh.group_id \
              JOIN identities i ON i.id = gm.identity_id \
              WHERE sh.workspace_id = $1 AND LOWER(i.primary_email) = LOWER($3) AND i.active = 1 \
+             UNION ALL SELECT c.*, sh.role AS via_role, 'partner:' || lp.name AS via, 1 AS holder_rank FROM account_shares sh JOIN account_cards c ON c.id = sh.card_id \
+             JOIN local_partners lp ON lp.id = sh.partner_id JOIN local_partner_people pp ON pp.partner_id = sh.partner_id \
+             WHERE sh.workspace_id = $1 AND pp.person_id = $2 AND pp.role <> 'host_admin' AND lp.ended_at IS NULL \
              ORDER BY holder_rank, id LIMIT 2000",
         )
         .bind(self.ws_str())
@@ -153,9 +158,10 @@ impl Scoped<'_> {
         role: castellan_domain::apps::AppRole,
     ) -> Result<Share> {
         self.account_card(card).await?;
-        let (person, group, label) = match &to {
-            ShareTarget::Person(p) => (Some(p.to_string()), None, format!("person:{p}")),
-            ShareTarget::Group(g) => (None, Some(g.to_string()), format!("group:{g}")),
+        let (person, group, partner, label) = match &to {
+            ShareTarget::Person(p) => (Some(p.to_string()), None, None, format!("person:{p}")),
+            ShareTarget::Group(g) => (None, Some(g.to_string()), None, format!("group:{g}")),
+            ShareTarget::Partner(l) => (None, None, Some(l.to_string()), format!("partner:{l}")),
         };
         let env = &self.store.env;
         let id = castellan_domain::ShareId::new(env);
@@ -163,18 +169,20 @@ impl Scoped<'_> {
         let mut tx = self.store.begin_write().await?;
         let column = if person.is_some() {
             "person_id"
-        } else {
+        } else if group.is_some() {
             "group_id"
+        } else {
+            "partner_id"
         };
         sqlx::query(&format!(
             "DELETE FROM account_shares WHERE workspace_id = $1 AND card_id = $2 AND {column} = $3"
         ))
         .bind(self.ws_str())
         .bind(card.to_string())
-        .bind(person.clone().or(group.clone()))
+        .bind(person.clone().or(group.clone()).or(partner.clone()))
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO account_shares (id, workspace_id, card_id, person_id, group_id, role, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        sqlx::query("INSERT INTO account_shares (id, workspace_id, card_id, person_id, group_id, role, created_by, created_at, partner_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(id.to_string())
             .bind(self.ws_str())
             .bind(card.to_string())
@@ -183,6 +191,7 @@ impl Scoped<'_> {
             .bind(role.as_str())
             .bind(actor.person().map(|p| p.to_string()))
             .bind(now)
+            .bind(partner)
             .execute(&mut *tx)
             .await?;
         append(
@@ -208,8 +217,9 @@ impl Scoped<'_> {
     /// A card's shares, with whom they are with (a person's e-mail or a group's name).
     pub async fn shares(&self, card: CardId) -> Result<Vec<Share>> {
         let rows = sqlx::query(
-            "SELECT sh.id, sh.person_id, sh.group_id, sh.role, sh.created_at, p.email AS person_email, g.display_name AS group_name \
+            "SELECT sh.id, sh.person_id, sh.group_id, sh.partner_id, sh.role, sh.created_at, p.email AS person_email, g.display_name AS group_name, lp.name AS partner_name \
              FROM account_shares sh LEFT JOIN people p ON p.id = sh.person_id LEFT JOIN directory_groups g ON g.id = sh.group_id \
+             LEFT JOIN local_partners lp ON lp.id = sh.partner_id \
              WHERE sh.workspace_id = $1 AND sh.card_id = $2 ORDER BY sh.id",
         )
         .bind(self.ws_str())
@@ -222,9 +232,13 @@ impl Scoped<'_> {
                 Ok(Share {
                     id: get_id(r, "id")?,
                     card,
-                    to: match get_opt_id::<PersonId>(r, "person_id")? {
-                        Some(p) => ShareTarget::Person(p),
-                        None => ShareTarget::Group(
+                    to: match (
+                        get_opt_id::<PersonId>(r, "person_id")?,
+                        get_opt_id(r, "partner_id")?,
+                    ) {
+                        (Some(p), _) => ShareTarget::Person(p),
+                        (None, Some(l)) => ShareTarget::Partner(l),
+                        (None, None) => ShareTarget::Group(
                             get_opt_id(r, "group_id")?
                                 .ok_or(StoreError::Corrupt("share".into()))?,
                         ),
@@ -232,6 +246,7 @@ impl Scoped<'_> {
                     with: r
                         .try_get::<Option<String>, _>("person_email")?
                         .or(r.try_get::<Option<String>, _>("group_name")?)
+                        .or(r.try_get::<Option<String>, _>("partner_name")?)
                         .unwrap_or_default(),
                     role: castellan_domain::apps::AppRole::parse("role", &role)
                         .map_err(|_| StoreError::Corrupt("share role".into()))?,

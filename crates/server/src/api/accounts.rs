@@ -357,7 +357,9 @@ pub struct ShareBody {
     /// The person shared with (or the group).
     pub person_id: Option<String>,
     pub group_id: Option<String>,
-    /// The person's e-mail or the group's name.
+    /// The local partner shared with: every guest of it holds the account.
+    pub partner_id: Option<String>,
+    /// The person's e-mail, the group's or the partner's name.
     pub with: String,
     #[schema(value_type = super::AppRoleName)]
     pub role: String,
@@ -366,14 +368,16 @@ pub struct ShareBody {
 
 impl From<castellan_store::Share> for ShareBody {
     fn from(s: castellan_store::Share) -> Self {
-        let (person_id, group_id) = match s.to {
-            castellan_store::ShareTarget::Person(p) => (Some(p.to_string()), None),
-            castellan_store::ShareTarget::Group(g) => (None, Some(g.to_string())),
+        let (person_id, group_id, partner_id) = match s.to {
+            castellan_store::ShareTarget::Person(p) => (Some(p.to_string()), None, None),
+            castellan_store::ShareTarget::Group(g) => (None, Some(g.to_string()), None),
+            castellan_store::ShareTarget::Partner(l) => (None, None, Some(l.to_string())),
         };
         Self {
             id: s.id.to_string(),
             person_id,
             group_id,
+            partner_id,
             with: s.with,
             role: s.role.as_str().into(),
             created_at: s.created_at,
@@ -409,12 +413,17 @@ pub struct ShareRequest {
     /// A directory group (or give `person_id`).
     #[schema(schema_with = super::schema::optional_uuid)]
     pub group_id: Option<String>,
+    /// A local partner: every guest of it holds the account; as Owner they are its Managers,
+    /// who share it onward within the partner only.
+    #[schema(schema_with = super::schema::optional_uuid)]
+    pub partner_id: Option<String>,
     #[schema(value_type = super::AppRoleName)]
     pub role: String,
 }
 
-/// Share an account you own with a person or a directory group, as Owner (shares, manages)
-/// or Collaborator (only logs in). Sharing again changes the role.
+/// Share an account you own with a person, a directory group or a local partner, as Owner
+/// (shares, manages; a partner's Manager shares onward within the partner only) or
+/// Collaborator (only logs in). Sharing again changes the role.
 #[utoipa::path(post, path = "/api/v1/accounts/{id}/shares", tag = "accounts", params(("id" = String, Path, description = "account card id")), request_body = ShareRequest,
     responses((status = 201, body = ShareBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "the account's state does not allow it", body = ErrorBody)))]
 pub async fn share(
@@ -426,19 +435,23 @@ pub async fn share(
     caller.require(Action::UpdateSelf)?;
     let who = holder(&s, &caller).await?;
     let role = castellan_domain::apps::AppRole::parse("role", &req.role)?;
-    let to = match (&req.person_id, &req.group_id) {
-        (Some(p), None) => castellan_store::ShareTarget::Person(
+    let to = match (&req.person_id, &req.group_id, &req.partner_id) {
+        (Some(p), None, None) => castellan_store::ShareTarget::Person(
             p.parse()
                 .map_err(|_| ApiError::invalid("person_id", "person_id is not an id"))?,
         ),
-        (None, Some(g)) => castellan_store::ShareTarget::Group(
+        (None, Some(g), None) => castellan_store::ShareTarget::Group(
             g.parse()
                 .map_err(|_| ApiError::invalid("group_id", "group_id is not an id"))?,
+        ),
+        (None, None, Some(l)) => castellan_store::ShareTarget::Partner(
+            l.parse()
+                .map_err(|_| ApiError::invalid("partner_id", "partner_id is not an id"))?,
         ),
         _ => {
             return Err(ApiError::invalid(
                 "person_id",
-                "give exactly one of person_id and group_id",
+                "give exactly one of person_id, group_id and partner_id",
             ));
         }
     };

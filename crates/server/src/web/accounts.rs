@@ -397,6 +397,8 @@ pub struct SharePage {
     shares: Vec<ShareRow>,
     people: Vec<(String, String)>,
     groups: Vec<(String, String)>,
+    /// Local partners (every guest of one holds the account).
+    partners: Vec<(String, String)>,
     errors: super::Errors,
 }
 
@@ -416,6 +418,7 @@ async fn share_view(
                 id: sh.id.to_string(),
                 with: match sh.to {
                     castellan_store::ShareTarget::Group(_) => format!("Group {}", sh.with),
+                    castellan_store::ShareTarget::Partner(_) => format!("Partner {}", sh.with),
                     castellan_store::ShareTarget::Person(_) => sh.with,
                 },
                 role: role_word(sh.role),
@@ -437,6 +440,17 @@ async fn share_view(
         .into_iter()
         .map(|g| (g.id.to_string(), g.display_name))
         .collect();
+    // Partners are offered to people of the workspace; a guest shares with persons only.
+    let partners = if web.p().role >= castellan_domain::workspace::WorkspaceRole::Member {
+        scoped.local_partners().await?
+    } else {
+        Vec::new()
+    };
+    let partners = partners
+        .into_iter()
+        .filter(|p| p.ended_at.is_none())
+        .map(|p| (p.id.to_string(), p.name))
+        .collect();
     Ok(SharePage {
         chrome: web.chrome(Nav::Accounts, format!("Share {}", c.label)),
         standalone: !web.htmx,
@@ -445,6 +459,7 @@ async fn share_view(
         shares,
         people,
         groups,
+        partners,
         errors,
     })
 }
@@ -480,6 +495,10 @@ pub async fn share_submit(
             })?)
         } else if let Some(g) = target.strip_prefix("group:") {
             castellan_store::ShareTarget::Group(g.parse().map_err(|_| {
+                crate::error::ApiError::invalid("with", "choose a person or a group")
+            })?)
+        } else if let Some(l) = target.strip_prefix("partner:") {
+            castellan_store::ShareTarget::Partner(l.parse().map_err(|_| {
                 crate::error::ApiError::invalid("with", "choose a person or a group")
             })?)
         } else {

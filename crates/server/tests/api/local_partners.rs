@@ -280,3 +280,169 @@ async fn a_local_partner_with_its_admins_and_guests() {
         "{v}"
     );
 }
+
+/// An account shared with a partner as Owner reaches every guest of it as its Managers, who
+/// share it onward within the partner only, as Collaborator; the Guest User then logs in with
+/// it and sees the current code; a guest of another partner holds none of it.
+#[tokio::test]
+async fn an_account_shared_with_a_partner() {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let owner = s.token.clone();
+    let add = |name: &'static str, first: &'static str| {
+        let (s, owner) = (&s, owner.clone());
+        async move {
+            let (st, v) = call(
+                s,
+                &owner,
+                "POST",
+                "/api/v1/local-partners",
+                json!({ "name": name, "first_email": first }),
+            )
+            .await;
+            assert_eq!(st, 201, "{v}");
+            let id = v["partner"]["id"].as_str().unwrap().to_string();
+            let lead = v["people"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["role"] == "guest_admin")
+                .unwrap()["person_id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            (id, lead)
+        }
+    };
+    let (bw, lead_id) = add("Brightwave Media", "lead@brightwave.example.net").await;
+    let (_, other_id) = add("Northstar Agency", "lead@northstar.example.net").await;
+    let lead = token_of(&s, &lead_id).await;
+    let other = token_of(&s, &other_id).await;
+    let (st, planner) = call(
+        &s,
+        &lead,
+        "POST",
+        &format!("/api/v1/local-partners/{bw}/people"),
+        json!({ "email": "planner@brightwave.example.net", "role": "guest_user" }),
+    )
+    .await;
+    assert_eq!(st, 201, "{planner}");
+    let planner_id = planner["person_id"].as_str().unwrap().to_string();
+    let planner = token_of(&s, &planner_id).await;
+
+    // The Owner's account, with its one-time codes, shared with the partner as Owner.
+    let (st, card) = call(
+        &s,
+        &owner,
+        "POST",
+        "/api/v1/me/accounts",
+        json!({ "platform": "pinterest", "label": "Acme ads login" }),
+    )
+    .await;
+    assert!(st == 201 || st == 200, "{card}");
+    let card = card["id"]
+        .as_str()
+        .or(card["card"]["id"].as_str())
+        .unwrap()
+        .to_string();
+    let (st, v) = call(&s, &owner, "POST", &format!("/api/v1/accounts/{card}/connect"), json!({ "login": "ads@acme.example.com", "password": "Shared-Pw-7781", "totp": "JBSWY3DPEHPK3PXP" })).await;
+    assert_eq!(st, 200, "{v}");
+    let shares = format!("/api/v1/accounts/{card}/shares");
+    let (st, v) = call(
+        &s,
+        &owner,
+        "POST",
+        &shares,
+        json!({ "partner_id": bw, "role": "owner" }),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["partner_id"], bw.as_str(), "{v}");
+
+    // The Guest Admin holds it through the partner; the other partner's guest does not.
+    let (_, mine) = call(&s, &lead, "GET", "/api/v1/me/accounts", Value::Null).await;
+    assert!(mine.to_string().contains("Acme ads login"), "{mine}");
+    assert!(
+        mine.to_string().contains("partner:Brightwave Media"),
+        "the card says which partner it came through: {mine}"
+    );
+    let (_, theirs) = call(&s, &other, "GET", "/api/v1/me/accounts", Value::Null).await;
+    assert!(!theirs.to_string().contains("Acme ads login"), "{theirs}");
+    let (st, _) = call(
+        &s,
+        &other,
+        "POST",
+        &format!("/api/v1/accounts/{card}/reveal"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 404);
+
+    // A Manager shares onward within the partner only, as Collaborator.
+    let (st, v) = call(
+        &s,
+        &lead,
+        "POST",
+        &shares,
+        json!({ "person_id": other_id, "role": "collaborator" }),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (400, Some("person_id")),
+        "{v}"
+    );
+    let (st, v) = call(
+        &s,
+        &lead,
+        "POST",
+        &shares,
+        json!({ "person_id": planner_id, "role": "owner" }),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (400, Some("role")),
+        "{v}"
+    );
+    let (st, v) = call(
+        &s,
+        &lead,
+        "POST",
+        &format!("/api/v1/accounts/{card}/connect"),
+        json!({ "login": "x", "password": "y" }),
+    )
+    .await;
+    assert_eq!(
+        st, 403,
+        "a Manager shares; it does not change the account: {v}"
+    );
+    let (st, v) = call(
+        &s,
+        &lead,
+        "POST",
+        &shares,
+        json!({ "person_id": planner_id, "role": "collaborator" }),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+
+    // The Guest User logs in with it: the password and the current code.
+    let (st, shown) = call(
+        &s,
+        &planner,
+        "POST",
+        &format!("/api/v1/accounts/{card}/reveal"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(st, 200, "{shown}");
+    assert_eq!(shown["password"], "Shared-Pw-7781", "{shown}");
+    assert_eq!(
+        shown["totp_code"].as_str().map(str::len),
+        Some(6),
+        "{shown}"
+    );
+    assert!(crate::support::audit_count(&s, "account.share").await >= 2);
+}

@@ -161,6 +161,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(local_partners::get_one))
         .routes(routes!(local_partners::invite))
         .routes(routes!(local_partners::link_native))
+        .routes(routes!(local_partners::invite_seat))
         .routes(routes!(partners::app_partners))
         .routes(routes!(partners::connect_partner))
         .routes(routes!(partners::partner_consent))

@@ -293,3 +293,94 @@ pub async fn link_native(
         .link_native_partner(actor, local, app, partner_id)
         .await?)
 }
+
+/// *Invite as guest user* on an unmatched seat (the app's managers): invites the seat's e-mail
+/// as a guest user of the workspace, or into a local partner as its Guest User, and links the
+/// seat to them; once they join, the next check matches the seat to them (a partner's user,
+/// not an employee), and revoking them lists the seat for removal.
+#[allow(clippy::too_many_arguments)]
+pub async fn invite_seat(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    who: Acting,
+    app: AppId,
+    user_id: &str,
+    partner: Option<LocalPartnerId>,
+    display_name: Option<&str>,
+) -> Result<Person, ServiceError> {
+    let scoped = svc.store.ws(ws);
+    scoped.app(app).await?;
+    let seat = scoped
+        .seat_by_id(app, user_id)
+        .await?
+        .ok_or(ServiceError::NotFound {
+            field: "user_id",
+            what: "seat",
+        })?;
+    if seat.state != castellan_domain::apps::SeatState::Unmatched
+        || seat.kind != castellan_domain::apps::SeatKind::Member
+    {
+        return Err(ServiceError::Conflict(FieldError::new(
+            "user_id",
+            "only an unmatched member's seat is invited as a guest user",
+        )));
+    }
+    let email = seat
+        .email
+        .clone()
+        .ok_or_else(|| FieldError::new("user_id", "the seat has no e-mail address to invite"))?;
+    // A guest already invited for the same address (its seat on another app) is linked again.
+    let parsed = Email::parse("user_id", &email)?;
+    if let Ok(existing) = scoped.person_by_email(&parsed).await
+        && existing.role == WorkspaceRole::Guest
+        && !existing.disabled
+    {
+        let in_partner = match partner {
+            Some(p) => scoped
+                .partner_roles(existing.id)
+                .await?
+                .iter()
+                .any(|(id, r)| *id == p && r.is_guest()),
+            None => true,
+        };
+        if in_partner {
+            scoped
+                .link_seat_guest(actor, app, user_id, existing.id)
+                .await?;
+            return Ok(existing);
+        }
+    }
+    let person = match partner {
+        Some(p) => {
+            invite_into(
+                svc,
+                ws,
+                actor,
+                who,
+                p,
+                &email,
+                display_name.or(seat.display_name.as_deref()),
+                PartnerRole::GuestUser,
+            )
+            .await?
+        }
+        None => {
+            let email = Email::parse("user_id", &email)?;
+            must_be_new(svc, ws, "user_id", &email).await?;
+            crate::guests::invite(
+                svc,
+                ws,
+                actor,
+                email.as_str(),
+                display_name.or(seat.display_name.as_deref()),
+            )
+            .await?
+            .0
+        }
+    };
+    scoped
+        .link_seat_guest(actor, app, user_id, person.id)
+        .await?;
+    Ok(person)
+}

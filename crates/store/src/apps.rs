@@ -148,8 +148,9 @@ fn seat_from_row(r: &AnyRow) -> Result<Seat> {
 /// a guest changes the match at once and a check writes nothing for it.
 const SEAT_COLUMNS: &str = "s.*, i.active AS identity_active, \
     (SELECT COUNT(*) FROM app_grants g WHERE g.app_id = s.app_id AND g.holder = 'member:' || s.user_id AND g.vanished_at IS NULL) AS asset_count, \
+    COALESCE((SELECT MIN(p.email) FROM seat_guests sg JOIN people p ON p.id = sg.person_id WHERE sg.app_id = s.app_id AND sg.user_id = s.user_id), \
     (SELECT MIN(p.email) FROM people p WHERE s.kind = 'partner_user' AND p.workspace_id = s.workspace_id AND p.role = 'guest' \
-     AND p.disabled = 0 AND p.email_canonical = LOWER(s.email)) AS guest_email";
+     AND p.disabled = 0 AND p.email_canonical = LOWER(s.email))) AS guest_email";
 
 /// An asset of an app, with the members and partners holding it.
 #[derive(Debug, Clone, PartialEq)]

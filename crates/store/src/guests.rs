@@ -317,6 +317,15 @@ impl Scoped<'_> {
                 .execute(&mut *tx)
                 .await?;
         }
+        // The accounts shared with them are unshared; their seats wait for the next report.
+        let unshared =
+            sqlx::query("DELETE FROM account_shares WHERE workspace_id = $1 AND person_id = $2")
+                .bind(self.ws_str())
+                .bind(person.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        crate::directory::bump_directory_version(&mut tx, self.ws).await?;
         append(
             &mut tx,
             &self.store.env,
@@ -325,7 +334,7 @@ impl Scoped<'_> {
                 actor,
                 "guest.revoke",
                 format!("person:{person}"),
-                serde_json::json!({}),
+                serde_json::json!({ "unshared": unshared }),
             ),
         )
         .await?;
@@ -367,6 +376,8 @@ impl Scoped<'_> {
         if n == 0 {
             return Ok(None);
         }
+        // A seat invited as this guest is theirs from the next check.
+        crate::directory::bump_directory_version(&mut tx, self.ws).await?;
         append(
             &mut tx,
             &self.store.env,

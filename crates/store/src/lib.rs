@@ -22,6 +22,7 @@ pub mod people;
 pub mod records;
 pub mod reports;
 pub mod rotation;
+pub mod seat_guests;
 pub mod seats;
 pub mod secrets;
 mod sql;

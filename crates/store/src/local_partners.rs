@@ -128,7 +128,7 @@ impl Scoped<'_> {
     pub async fn partner_people(&self, id: LocalPartnerId) -> Result<Vec<PartnerPerson>> {
         let rows = sqlx::query(
             "SELECT lp.role, p.id, p.email, p.display_name, p.disabled, \
-             CASE WHEN p.password_hash IS NULL THEN 0 ELSE 1 END AS joined \
+             CAST(CASE WHEN p.password_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS joined \
              FROM local_partner_people lp JOIN people p ON p.id = lp.person_id \
              WHERE lp.workspace_id = $1 AND lp.partner_id = $2 ORDER BY p.email_canonical",
         )

@@ -16,7 +16,8 @@ pub struct PendingRemoval {
     pub email: Option<String>,
     pub username: Option<String>,
     pub roles: Vec<String>,
-    /// The deactivated identity it is linked to, and that person's name and e-mail.
+    /// The deactivated identity it is linked to (`guest:{person id}` for a revoked guest user
+    /// it was invited as), and that person's name and e-mail.
     pub identity_id: String,
     pub person: String,
     pub person_email: String,

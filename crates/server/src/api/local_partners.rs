@@ -269,3 +269,64 @@ pub async fn link_native(
         lp::detail(&s.services, p.workspace_id, acting(&caller), id).await?,
     )))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InviteSeatRequest {
+    /// Into this local partner, as its Guest User (none: a guest user of the workspace).
+    #[schema(schema_with = super::schema::optional_uuid)]
+    pub partner_id: Option<String>,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvitedSeatBody {
+    /// The guest user invited for the seat.
+    pub person_id: String,
+    pub email: String,
+    pub partner_id: Option<String>,
+}
+
+/// *Invite as guest user* on an unmatched seat: its e-mail is invited as a guest user (of the
+/// workspace, or into a local partner); once they join, the next check matches the seat to
+/// them, and revoking them lists the seat for removal. 409 naming `user_id` for a seat that is
+/// not an unmatched member's.
+#[utoipa::path(post, path = "/api/v1/apps/{id}/members/{user_id}/invite-guest", tag = "members",
+    params(("id" = String, Path, description = "app id"), ("user_id" = String, Path, description = "the seat")), request_body = InviteSeatRequest,
+    responses((status = 201, body = InvitedSeatBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn invite_seat(
+    State(s): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((id, user_id)): axum::extract::Path<(String, String)>,
+    ApiJson(req): ApiJson<InviteSeatRequest>,
+) -> ApiResult<(StatusCode, Json<InvitedSeatBody>)> {
+    let p = *caller.require(Action::ManageApps)?;
+    let app = super::members::app_id(&id)?;
+    let partner = req
+        .partner_id
+        .as_deref()
+        .map(|x| {
+            x.parse::<LocalPartnerId>()
+                .map_err(|_| ApiError::invalid("partner_id", "partner_id is not an id"))
+        })
+        .transpose()?;
+    let person = lp::invite_seat(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        acting(&caller),
+        app,
+        &user_id,
+        partner,
+        req.display_name.as_deref(),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(InvitedSeatBody {
+            person_id: person.id.to_string(),
+            email: person.email,
+            partner_id: partner.map(|p| p.to_string()),
+        }),
+    ))
+}

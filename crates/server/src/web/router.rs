@@ -69,6 +69,10 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(members::exempt_page).post(members::exempt_submit),
         )
         .route(
+            "/apps/{id}/members/{user}/guest",
+            get(members::guest_page).post(members::guest_submit),
+        )
+        .route(
             "/apps/{id}/members/{user}/unexempt",
             post(members::unexempt_submit),
         )

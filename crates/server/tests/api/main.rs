@@ -10,6 +10,7 @@ mod leases;
 mod local_partners;
 mod manage;
 mod matrix;
+mod offboarding;
 mod partner_users;
 mod partners;
 mod partnership;

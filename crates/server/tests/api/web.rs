@@ -251,6 +251,10 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             [S, 403, 403, 200, 200, 404],
         ),
         g(
+            format!("{a}/members/{seat}/guest"),
+            [S, 403, 403, 200, 200, 404],
+        ),
+        g(
             format!("{a}/members/{seat}/remove"),
             [S, 403, 403, 200, 200, 404],
         ),

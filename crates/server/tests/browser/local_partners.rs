@@ -145,3 +145,60 @@ async fn local_partner_story_in_the_browser() {
 async fn local_partner_story_in_the_dark() {
     story(true).await;
 }
+
+/// An unmatched seat → *Invite as guest user* into a partner → the guest joins through the
+/// link → Check for updates → the seat is the partner's user, matched to the guest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmatched_seat_invited_as_a_guest() {
+    if !browser_available() {
+        return;
+    }
+    const JESS: &str = "jess.pins.ads@gmail.com";
+    let site = Site::start().await;
+    let app = site.connect_api("pinterest").await;
+    let r: serde_json::Value = site
+        .app
+        .post(&site.token, "/api/v1/local-partners")
+        .json(&serde_json::json!({ "name": "Freelancers", "first_email": "lead@freelance.example.com" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r["partner"]["id"].is_string(), "{r}");
+    let b = Browser::start(false).await;
+    site.sign_in(&b, true).await;
+    b.goto(&site.url(&format!("/apps/{app}/members?tab=unmatched")))
+        .await;
+    b.wait_text(JESS, false).await;
+    b.click(&format!("summary[aria-label='More options for {JESS}']"))
+        .await;
+    b.click(&format!("a[aria-label='Invite as guest user {JESS}']"))
+        .await;
+    b.find("dialog[open] #sg-partner")
+        .await
+        .select_by_label("Freelancers")
+        .await
+        .unwrap();
+    b.screenshot("54-invite-seat-as-guest").await;
+    b.assert_no_axe("Invite as guest user").await;
+    b.xpath("//dialog//button[normalize-space(.)='Invite']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("is invited as a guest user", false).await;
+    let g = join(&site, &b, JESS, "jess password 4711", false).await;
+    g.close().await;
+    b.goto(&site.url(&format!("/apps/{app}/members"))).await;
+    b.click_text("Check for updates").await;
+    b.wait_text("Check for updates: Completed", false).await;
+    b.goto(&site.url(&format!("/apps/{app}/members?tab=partner_users")))
+        .await;
+    let text = b.wait_text(&format!("Guest user: {JESS}"), false).await;
+    assert!(text.contains(JESS), "{text}");
+    b.screenshot("55-seat-matched-to-guest").await;
+    b.assert_no_axe("the guest users tab").await;
+    b.close().await;
+}

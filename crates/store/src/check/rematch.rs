@@ -49,13 +49,18 @@ pub(crate) async fn plan_rematch(
         kind: String,
         state: String,
         identity: Option<IdentityId>,
+        /// Invited as a guest user who has joined: a partner's user, not an employee.
+        guest: bool,
     }
     // Streamed: a large business's seats are not held as rows as well as here.
     let mut rows = Vec::new();
     {
         use futures_util::TryStreamExt;
         let mut seats = sqlx::query(
-            "SELECT user_id, username, email, kind, state, identity_id FROM app_seats WHERE workspace_id = $1 AND app_id = $2 \
+            "SELECT user_id, username, email, kind, state, identity_id, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM seat_guests sg JOIN people p ON p.id = sg.person_id WHERE sg.app_id = app_seats.app_id \
+             AND sg.user_id = app_seats.user_id AND p.password_hash IS NOT NULL) THEN 1 ELSE 0 END AS BIGINT) AS guest \
+             FROM app_seats WHERE workspace_id = $1 AND app_id = $2 \
              AND vanished_at IS NULL AND (match_source IS NULL OR match_source = 'auto') AND state <> 'exempted'",
         )
         .bind(ws.to_string())
@@ -69,6 +74,7 @@ pub(crate) async fn plan_rematch(
                 kind: r.try_get("kind")?,
                 state: r.try_get("state")?,
                 identity: get_opt_id(&r, "identity_id")?,
+                guest: crate::get_bool(&r, "guest")?,
             });
         }
     }
@@ -77,7 +83,7 @@ pub(crate) async fn plan_rematch(
         .map(|s| SeatKey {
             email: s.email.as_deref(),
             username: s.username.as_deref(),
-            partner: s.kind == "partner_user",
+            partner: s.kind == "partner_user" || s.guest,
         })
         .collect();
     let candidates = |active: bool| {

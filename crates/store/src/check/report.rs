@@ -128,7 +128,8 @@ impl Report {
     }
 }
 
-/// Live seats of deactivated people (not exempted), for the report.
+/// Live seats of deactivated people (not exempted), and of revoked guest users they were
+/// invited as, for the report.
 pub(crate) async fn pending_removal(
     conn: &mut AnyConnection,
     app: &str,
@@ -136,7 +137,10 @@ pub(crate) async fn pending_removal(
     let rows = sqlx::query(
         "SELECT s.user_id, s.email, s.username, s.roles, s.state, i.id AS identity_id, i.user_name, i.display_name, i.primary_email \
          FROM app_seats s JOIN identities i ON i.id = s.identity_id WHERE s.app_id = $1 AND s.vanished_at IS NULL \
-         AND s.state <> 'exempted' AND s.kind IN ('member', 'system_user') AND i.active = 0 ORDER BY s.user_id",
+         AND s.state <> 'exempted' AND s.kind IN ('member', 'system_user') AND i.active = 0 \
+         UNION ALL SELECT s.user_id, s.email, s.username, s.roles, s.state, 'guest:' || p.id AS identity_id, p.email AS user_name, p.display_name, p.email AS primary_email \
+         FROM app_seats s JOIN seat_guests sg ON sg.app_id = s.app_id AND sg.user_id = s.user_id JOIN people p ON p.id = sg.person_id \
+         WHERE s.app_id = $1 AND s.vanished_at IS NULL AND s.state <> 'exempted' AND p.disabled = 1 ORDER BY 1",
     )
     .bind(app)
     .fetch_all(&mut *conn)

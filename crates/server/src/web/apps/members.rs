@@ -154,6 +154,9 @@ pub async fn members(
                     Some(g) => ("note-info", format!("Guest user: {g}")),
                     None => ("note-warn", "Not a guest user of the workspace".to_string()),
                 });
+            } else if let Some(g) = &seat.guest_user {
+                // A seat invited as a guest user.
+                notes.push(("note-info", format!("Guest user: {g}")));
             }
             if let Some(r) = &seat.removed_at {
                 notes.push(("note-warn", format!("Removed {}", when(r))));
@@ -165,11 +168,19 @@ pub async fn members(
             let post = |label, path: &str| RowAction::post(label, format!("{base}{u}/{path}"));
             let actions: Vec<RowAction> = match seat.state {
                 _ if !head.may_manage || automation => Vec::new(),
-                SeatState::Unmatched => vec![
-                    dialog("Match user", "match"),
-                    dialog("Exempt user", "exempt"),
-                    dialog("Remove user", "remove"),
-                ],
+                SeatState::Unmatched => {
+                    let mut v = vec![
+                        dialog("Match user", "match"),
+                        dialog("Exempt user", "exempt"),
+                    ];
+                    // An external person's seat: invited as a guest user, it is matched to them.
+                    if seat.email.is_some() && seat.kind == castellan_domain::apps::SeatKind::Member
+                    {
+                        v.push(dialog("Invite as guest user", "guest"));
+                    }
+                    v.push(dialog("Remove user", "remove"));
+                    v
+                }
                 SeatState::Onboarded => vec![
                     dialog("Change role", "role"),
                     post("Re-assign", "unmatch"),

@@ -784,6 +784,8 @@ async fn members_and_reports_from_the_cli() {
         &brightwave,
     ]);
     assert!(out.contains("Linked"), "{out}");
+    let out = run(&["partners", "local", "end", "Brightwave Media"]);
+    assert!(out.contains("2 guest(s) revoked"), "{out}");
 
     // Reports: the first check found the directory's two leavers; apply removes them.
     let reports = run(&["reports", "list", "Acme Pins", "--json"]);

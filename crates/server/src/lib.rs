@@ -162,6 +162,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(local_partners::invite))
         .routes(routes!(local_partners::link_native))
         .routes(routes!(local_partners::invite_seat))
+        .routes(routes!(local_partners::end))
         .routes(routes!(partners::app_partners))
         .routes(routes!(partners::connect_partner))
         .routes(routes!(partners::partner_consent))

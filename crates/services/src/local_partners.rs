@@ -259,6 +259,37 @@ pub async fn detail(
     })
 }
 
+/// Ends a partnership (workspace Admins and Owners, its Host Admins): every guest of it is
+/// revoked (their links stop working, their accounts are unshared, and the next reports list
+/// their seats for removal), the accounts shared with the partner are unshared. Nothing else
+/// is removed.
+pub async fn end_partner(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    who: Acting,
+    id: LocalPartnerId,
+) -> Result<PartnerDetail, ServiceError> {
+    let mine = role_in(svc, ws, who, id).await?;
+    let scoped = svc.store.ws(ws);
+    scoped.local_partner(id).await.map_err(|_| not_found())?;
+    if !may_see_partner(who.role, mine) {
+        return Err(not_found());
+    }
+    if who.role < WorkspaceRole::Admin && mine != Some(PartnerRole::HostAdmin) {
+        return Err(ServiceError::Forbidden(
+            "a partnership is ended by its Host Admins or the workspace's Admins".into(),
+        ));
+    }
+    scoped.end_local_partner(actor, id).await?;
+    for p in scoped.partner_people(id).await? {
+        if p.role.is_guest() && !p.disabled {
+            crate::guests::revoke(svc, ws, actor, p.person_id).await?;
+        }
+    }
+    detail(svc, ws, who, id).await
+}
+
 /// Links a native partner of an app to a local partner (workspace Admins and Owners).
 pub async fn link_native(
     svc: &Services,

@@ -206,6 +206,47 @@ impl Scoped<'_> {
         Ok(())
     }
 
+    /// Ends a partnership: marked ended, the accounts shared with it unshared; audited. (Its
+    /// guests are revoked by the caller, one by one, as any guest is.)
+    pub async fn end_local_partner(&self, actor: &Actor, id: LocalPartnerId) -> Result<()> {
+        let now = ms(self.store.env.now());
+        let mut tx = self.store.begin_write().await?;
+        let n = sqlx::query("UPDATE local_partners SET ended_at = $3 WHERE workspace_id = $1 AND id = $2 AND ended_at IS NULL")
+            .bind(self.ws_str())
+            .bind(id.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::conflict(
+                "id",
+                "the partnership has ended already",
+            ));
+        }
+        let unshared =
+            sqlx::query("DELETE FROM account_shares WHERE workspace_id = $1 AND partner_id = $2")
+                .bind(self.ws_str())
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(
+                actor,
+                "local_partner.end",
+                format!("local_partner:{id}"),
+                serde_json::json!({ "unshared": unshared }),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Links the native partner `partner_id` of `app` to a local partner (the same
     /// organization), replacing an earlier link; audited.
     pub async fn link_native_partner(

@@ -1,6 +1,6 @@
 //! `castellan partners local`: the workspace's local partners (organizations of guest users):
 //! list them with their people, add one with its Host Admins and first Guest Admin, invite more
-//! of its people, link a native partner of an app to it. The CLI acts with the Owner's rights.
+//! of its people, end a partnership, link a native partner of an app to it. The CLI acts with the Owner's rights.
 
 use std::process::ExitCode;
 
@@ -52,6 +52,14 @@ pub enum LocalCmd {
         role: String,
         #[arg(long)]
         name: Option<String>,
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// End a partnership: every guest of it is revoked, the accounts shared with it unshared;
+    /// the next checks' reports list their seats for removal.
+    End {
+        /// The partner's name or id.
+        partner: String,
         #[arg(long)]
         workspace: Option<String>,
     },
@@ -187,6 +195,17 @@ pub(crate) async fn local(
                 person.email,
                 p.name,
                 role.label()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        LocalCmd::End { partner, workspace } => {
+            let ws = pick_workspace(store, workspace.as_deref()).await?;
+            let p = partner_by(store, ws.id, &partner).await?;
+            let d = lp::end_partner(&svc, ws.id, &cli_actor(), operator(), p.id).await?;
+            let revoked = d.people.iter().filter(|x| x.role.is_guest()).count();
+            println!(
+                "Ended the partnership with {}: {revoked} guest(s) revoked; the next checks list their seats for removal.",
+                p.name
             );
             Ok(ExitCode::SUCCESS)
         }

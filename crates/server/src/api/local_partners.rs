@@ -244,6 +244,29 @@ pub async fn invite(
     ))
 }
 
+/// End the partnership (its Host Admins, the workspace's Admins): every guest of it is revoked
+/// and the accounts shared with it unshared; the next checks' reports list their seats for
+/// removal. 409 when it has ended already.
+#[utoipa::path(post, path = "/api/v1/local-partners/{id}/end", tag = "partners", params(("id" = String, Path, description = "local partner id")),
+    responses((status = 200, body = LocalPartnerDetailBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn end(
+    State(s): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId<LocalPartnerId>,
+) -> ApiResult<Json<LocalPartnerDetailBody>> {
+    let p = *caller.require(Action::ManageLocalPartners)?;
+    Ok(Json(detail_body(
+        lp::end_partner(
+            &s.services,
+            p.workspace_id,
+            &caller.actor(),
+            acting(&caller),
+            id,
+        )
+        .await?,
+    )))
+}
+
 /// Link a native partner of an app to this local partner (Admins and Owners): the same
 /// organization.
 #[utoipa::path(post, path = "/api/v1/local-partners/{id}/native-partners", tag = "partners", params(("id" = String, Path, description = "local partner id")), request_body = LinkNativeRequest,

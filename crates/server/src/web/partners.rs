@@ -184,6 +184,9 @@ pub struct PartnerPage {
     domains: String,
     my_role: String,
     may_manage: bool,
+    /// Its Host Admins and the workspace's Admins end it.
+    may_end: bool,
+    ended: bool,
     people: Vec<PersonRow>,
     native: Vec<(String, String)>,
 }
@@ -240,11 +243,44 @@ pub async fn detail(State(s): State<AppState>, web: Web, Path(id): Path<String>)
             name: d.partner.name,
             domains: d.partner.domains.join(", "),
             my_role: d.my_role.map(|r| r.label().to_string()).unwrap_or_default(),
-            may_manage: d.may_manage,
+            may_manage: d.may_manage && d.partner.ended_at.is_none(),
+            may_end: d.partner.ended_at.is_none()
+                && (web.p().role >= WorkspaceRole::Admin
+                    || d.my_role == Some(PartnerRole::HostAdmin)),
+            ended: d.partner.ended_at.is_some(),
             people,
             native,
         },
     )
+}
+
+/// End partnership (posted from the partner's page).
+pub async fn end_submit(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
+    web.require(Action::ManageLocalPartners)?;
+    let id = partner_id(&id)?;
+    let d = match lp::end_partner(&s.services, web.ws(), &web.caller.actor(), acting(&web), id)
+        .await
+        .map_err(ApiError::from)
+    {
+        Ok(d) => d,
+        // Ended already (a second click, another tab): said on the page.
+        Err(ApiError::Conflict { message, .. }) => {
+            return Ok(done(
+                &web,
+                &format!("/partners/{id}"),
+                Flash::warning(message),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(done(
+        &web,
+        &format!("/partners/{id}"),
+        Flash::success(format!(
+            "The partnership with {} has ended: its guests are revoked, and the next checks list their seats for removal.",
+            d.partner.name
+        )),
+    ))
 }
 
 #[derive(Template)]

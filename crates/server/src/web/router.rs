@@ -115,6 +115,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(partners::add_page).post(partners::add_submit),
         )
         .route("/partners/{id}", get(partners::detail))
+        .route("/partners/{id}/end", post(partners::end_submit))
         .route(
             "/partners/{id}/invite",
             get(partners::invite_page).post(partners::invite_submit),

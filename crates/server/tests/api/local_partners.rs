@@ -446,3 +446,74 @@ async fn an_account_shared_with_a_partner() {
     );
     assert!(crate::support::audit_count(&s, "account.share").await >= 2);
 }
+
+/// Ending a partnership: its Guest Admin may not; its Host Admin (or an Admin) does, and every
+/// guest of it is revoked, the accounts shared with it unshared; once only.
+#[tokio::test]
+async fn ending_a_partnership_revokes_its_guests() {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let owner = s.token.clone();
+    let (st, created) = call(
+        &s,
+        &owner,
+        "POST",
+        "/api/v1/local-partners",
+        json!({ "name": "Brightwave Media", "first_email": "lead@brightwave.example.net" }),
+    )
+    .await;
+    assert_eq!(st, 201, "{created}");
+    let id = created["partner"]["id"].as_str().unwrap().to_string();
+    let lead_id = created["people"][0]["person_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lead = token_of(&s, &lead_id).await;
+    let (st, card) = call(
+        &s,
+        &owner,
+        "POST",
+        "/api/v1/me/accounts",
+        json!({ "platform": "tiktok", "label": "Agency login" }),
+    )
+    .await;
+    assert_eq!(st, 201, "{card}");
+    let card = card["id"].as_str().unwrap().to_string();
+    let (st, v) = call(
+        &s,
+        &owner,
+        "POST",
+        &format!("/api/v1/accounts/{card}/shares"),
+        json!({ "partner_id": id, "role": "collaborator" }),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let end = format!("/api/v1/local-partners/{id}/end");
+    let (st, _) = call(&s, &lead, "POST", &end, Value::Null).await;
+    assert_eq!(st, 403);
+    let (st, v) = call(&s, &owner, "POST", &end, Value::Null).await;
+    assert_eq!(st, 200, "{v}");
+    assert!(v["partner"]["ended_at"].is_string(), "{v}");
+    assert!(
+        v["people"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["role"] == "host_admin" || p["disabled"] == true),
+        "{v}"
+    );
+    let (st, _) = call(&s, &owner, "POST", &end, Value::Null).await;
+    assert_eq!(st, 409);
+    assert_eq!(
+        s.get_json(&format!("/api/v1/accounts/{card}/shares")).await,
+        json!([])
+    );
+    // The revoked lead's token no longer works.
+    let (st, _) = call(&s, &lead, "GET", "/api/v1/local-partners", Value::Null).await;
+    assert_eq!(st, 401);
+    assert_eq!(
+        crate::support::audit_count(&s, "local_partner.end").await,
+        1
+    );
+}

@@ -423,6 +423,12 @@ fn rows() -> Vec<Row> {
         ),
         r(
             p.clone(),
+            "/api/v1/local-partners/{id}/end",
+            None,
+            [401, 404, 404, 200, 200, 404],
+        ),
+        r(
+            p.clone(),
             "/api/v1/local-partners/{id}/native-partners",
             Json(|| serde_json::json!({"app_id": "nope", "partner_id": "1"})),
             [401, 403, 403, 404, 404, 404],

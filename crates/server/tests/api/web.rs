@@ -212,6 +212,12 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             // The Admin invites the address; the Owner's same form is told it is taken.
             [S, 404, 404, 303, 400, 404],
         ),
+        p(
+            format!("/partners/{local}/end"),
+            vec![],
+            // The Admin ends it; the Owner's second try is told (on the page) it has ended.
+            [S, 404, 404, 303, 303, 404],
+        ),
         g(format!("/apps/{app}/access"), [S, 403, 403, 200, 200, 404]),
         g("/signin".into(), [200, 200, 200, 200, 200, 200]),
         g("/password".into(), [S, 200, 200, 200, 200, 200]),

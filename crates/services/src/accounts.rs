@@ -278,8 +278,33 @@ pub async fn account_shares(
     who: &Holder,
     card: castellan_domain::CardId,
 ) -> Result<Vec<castellan_store::Share>, ServiceError> {
-    owned_card(svc, ws, who, card).await?;
-    Ok(svc.store.ws(ws).shares(card).await?)
+    let held = owned_or_managed(svc, ws, who, card).await?;
+    let scoped = svc.store.ws(ws);
+    let all = scoped.shares(card).await?;
+    if !partner_manager_only(&held) {
+        return Ok(all);
+    }
+    // A partner's Manager sees the shares they may make: with people of their partners.
+    let partners: Vec<_> = scoped
+        .partner_roles(who.person)
+        .await?
+        .into_iter()
+        .filter(|(_, r)| r.is_guest())
+        .map(|(p, _)| p)
+        .collect();
+    let mut out = Vec::new();
+    for sh in all {
+        if let castellan_store::ShareTarget::Person(p) = sh.to
+            && scoped
+                .partner_roles(p)
+                .await?
+                .iter()
+                .any(|(id, r)| r.is_guest() && partners.contains(id))
+        {
+            out.push(sh);
+        }
+    }
+    Ok(out)
 }
 
 /// What a person saves for their own account: the login, the password, and optionally the

@@ -85,7 +85,9 @@ pub(crate) fn card_from_row(row: &AnyRow) -> Result<AccountCard> {
 pub(crate) const OWNER_CARD: &str = "card";
 
 impl Scoped<'_> {
-    /// The account cards a person holds, each with their role on it and how they got it:
+    /// The account cards a person holds (a card shared with a local partner reaches its guests:
+    /// as shared for its Guest Admins, as Collaborator for its Guest Users), each with their
+    /// role on it and how they got it:
     /// their own (and those of seats matched to the directory identity with their e-mail) as
     /// Owner, and those shared with them or with a directory group they belong to. Where
     /// several paths give different roles, the highest wins; all paths are listed.
@@ -112,7 +114,7 @@ impl Scoped<'_> {
              JOIN directory_groups g ON g.id = sh.group_id JOIN group_members gm ON gm.group_id = sh.group_id \
              JOIN identities i ON i.id = gm.identity_id \
              WHERE sh.workspace_id = $1 AND LOWER(i.primary_email) = LOWER($3) AND i.active = 1 \
-             UNION ALL SELECT c.*, sh.role AS via_role, 'partner:' || lp.name AS via, 1 AS holder_rank FROM account_shares sh JOIN account_cards c ON c.id = sh.card_id \
+             UNION ALL SELECT c.*, CASE WHEN pp.role = 'guest_admin' THEN sh.role ELSE 'collaborator' END AS via_role, 'partner:' || lp.name AS via, 1 AS holder_rank FROM account_shares sh JOIN account_cards c ON c.id = sh.card_id \
              JOIN local_partners lp ON lp.id = sh.partner_id JOIN local_partner_people pp ON pp.partner_id = sh.partner_id \
              WHERE sh.workspace_id = $1 AND pp.person_id = $2 AND pp.role <> 'host_admin' AND lp.ended_at IS NULL \
              ORDER BY holder_rank, id LIMIT 2000",

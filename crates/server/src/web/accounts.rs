@@ -102,6 +102,9 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
                         "own" => "your seat on the app".to_string(),
                         "automation" => "the automation account, held by Owners".to_string(),
                         "person" => "shared with you".to_string(),
+                        p if p.starts_with("partner:") => {
+                            format!("shared with partner {}", p.trim_start_matches("partner:"))
+                        }
                         g => format!("shared with group {}", g.trim_start_matches("group:")),
                     };
                     format!("{}: {how}", role_word(*r))

@@ -1,6 +1,8 @@
 //! The local-partner story in the browser: an Admin adds a partner with its first member →
 //! the Guest Admin joins through the link → invites a Guest User into the partner, who joins
-//! and sees the partner but may not invite; a guest of another partner gets 404 on its page.
+//! and sees the partner but may not invite → the Host Admin shares an account with the partner
+//! as Owner (its Managers) → the Guest Admin shares it with the Guest User → who logs in with
+//! it and sees the current code; a guest of another partner sees none of it.
 //! Axe on each new screen, in light and dark colour schemes.
 
 use crate::harness::{Browser, Site, browser_available};
@@ -88,7 +90,6 @@ async fn story(dark: bool) {
         .unwrap();
     lead.wait_text("Invited planner@brightwave.example.net", false)
         .await;
-    lead.close().await;
 
     // The Guest User joins: sees the partner, may not invite.
     let planner = join(
@@ -104,6 +105,82 @@ async fn story(dark: bool) {
     planner.goto(&site.url(&partner_url)).await;
     let text = planner.wait_text("You are its Guest User", false).await;
     assert!(!text.contains("Invite to partner"), "{text}");
+
+    // The Host Admin shares an account with the partner as Owner: its guests are its Managers.
+    b.goto(&site.url("/accounts")).await;
+    b.click_text("Add account").await;
+    b.find("dialog[open] #add-label").await;
+    b.fill("#add-label", "Acme ads login").await;
+    b.xpath("//dialog//button[normalize-space(.)='Add account']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("Added Acme ads login", false).await;
+    b.click("a[aria-label='Log in to Acme ads login']").await;
+    b.find("dialog[open] #ca-password").await;
+    b.fill("#ca-login", "ads@acme.example.com").await;
+    b.fill("#ca-password", "Shared-Pw-7781").await;
+    b.fill("#ca-totp", "JBSWY3DPEHPK3PXP").await;
+    b.xpath("//dialog//button[contains(., 'Connect account')]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("is connected", false).await;
+    b.click("a[aria-label='Share Acme ads login']").await;
+    b.find("dialog[open] #share-with")
+        .await
+        .select_by_label("Brightwave Media")
+        .await
+        .unwrap();
+    b.find("#share-role")
+        .await
+        .select_by_value("owner")
+        .await
+        .unwrap();
+    b.screenshot(&format!("53b-{tag}-share-with-partner")).await;
+    b.assert_no_axe("Share with a partner").await;
+    b.xpath("//dialog//button[normalize-space(.)='Share']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.wait_text("Shared with Brightwave Media", false).await;
+
+    // The Guest Admin shares it onward with the Guest User, who logs in with it.
+    lead.goto(&site.url("/accounts?show=shared")).await;
+    lead.wait_text("Acme ads login", false).await;
+    lead.click("a[aria-label='Share Acme ads login']").await;
+    lead.find("dialog[open] #share-with")
+        .await
+        .select_by_label("planner@brightwave.example.net")
+        .await
+        .unwrap();
+    lead.xpath("//dialog//button[normalize-space(.)='Share']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    lead.wait_text("Shared with planner@brightwave.example.net", false)
+        .await;
+    lead.close().await;
+    planner.goto(&site.url("/accounts?show=shared")).await;
+    planner.wait_text("Acme ads login", false).await;
+    planner
+        .click("button[aria-label='Log in to Acme ads login']")
+        .await;
+    let card = planner.text().await;
+    assert!(
+        card.contains("Collaborator: shared with partner Brightwave Media"),
+        "a Guest User holds a partner's account as Collaborator: {card}"
+    );
+    let code = planner.find("#rv-code").await.text().await.unwrap();
+    assert_eq!(code.trim().len(), 6, "the current code: {code}");
+    assert!(planner.text().await.contains("Shared-Pw-7781"));
+    planner
+        .screenshot(&format!("53c-{tag}-guest-user-logs-in"))
+        .await;
     planner.close().await;
 
     // A guest of another partner sees none of it.
@@ -132,6 +209,9 @@ async fn story(dark: bool) {
     other.goto(&site.url(&partner_url)).await;
     let text = other.text().await;
     assert!(!text.contains("Brightwave lead"), "{text}");
+    other.goto(&site.url("/accounts?show=shared")).await;
+    let text = other.text().await;
+    assert!(!text.contains("Acme ads login"), "{text}");
     other.close().await;
     b.close().await;
 }

@@ -286,6 +286,23 @@ impl Scoped<'_> {
         Ok(())
     }
 
+    /// Every native partner linked to a local partner: (app, native partner id, local partner).
+    pub async fn all_native_links(&self) -> Result<Vec<(AppId, String, LocalPartnerId)>> {
+        sqlx::query("SELECT app_id, partner_id, local_partner_id FROM native_partner_links WHERE workspace_id = $1")
+            .bind(self.ws_str())
+            .fetch_all(&self.store.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok((
+                    get_id(r, "app_id")?,
+                    r.try_get("partner_id")?,
+                    get_id(r, "local_partner_id")?,
+                ))
+            })
+            .collect()
+    }
+
     /// The native partners linked to a local partner.
     pub async fn native_links(&self, local: LocalPartnerId) -> Result<Vec<NativeLink>> {
         sqlx::query("SELECT app_id, partner_id FROM native_partner_links WHERE workspace_id = $1 AND local_partner_id = $2 ORDER BY app_id, partner_id")

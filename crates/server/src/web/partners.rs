@@ -29,12 +29,26 @@ pub struct PartnerRow {
     pub ended: bool,
 }
 
+/// A native partner found by an app's checks, for the workspace's Admins.
+pub struct NativeRow {
+    pub app_id: String,
+    pub app: String,
+    pub partner_id: String,
+    pub name: String,
+    pub status: &'static str,
+    /// The local partner it is linked to: (id, name).
+    pub linked: Option<(String, String)>,
+}
+
 #[derive(Template)]
 #[template(path = "web/local_partners.html")]
 pub struct PartnersPage {
     chrome: Chrome,
     rows: Vec<PartnerRow>,
     may_add: bool,
+    native: Vec<NativeRow>,
+    /// Local partners a native partner can be linked to: (id, name).
+    locals: Vec<(String, String)>,
 }
 
 pub async fn list(State(s): State<AppState>, web: Web) -> WebResult {
@@ -51,14 +65,77 @@ pub async fn list(State(s): State<AppState>, web: Web) -> WebResult {
             ended: p.ended_at.is_some(),
         })
         .collect();
+    let admin = web.p().role >= WorkspaceRole::Admin;
+    let mut native = Vec::new();
+    let mut locals = Vec::new();
+    if admin {
+        let scoped = s.store.ws(web.ws());
+        let all_locals = scoped.local_partners().await?;
+        let links = scoped.all_native_links().await?;
+        for app in scoped.apps(None, 500).await?.items {
+            for p in scoped.partners(app.id).await? {
+                let linked = links
+                    .iter()
+                    .find(|(a, pid, _)| *a == app.id && *pid == p.partner_id)
+                    .and_then(|(_, _, l)| all_locals.iter().find(|x| x.id == *l))
+                    .map(|l| (l.id.to_string(), l.name.clone()));
+                native.push(NativeRow {
+                    app_id: app.id.to_string(),
+                    app: format!("{} ({})", app.label, app.platform.label()),
+                    name: p.name.clone().unwrap_or_else(|| p.partner_id.clone()),
+                    status: match p.status() {
+                        castellan_domain::apps::PartnerStatus::Connected => "Connected",
+                        castellan_domain::apps::PartnerStatus::ConnectionFailing => {
+                            "Connection failing"
+                        }
+                        castellan_domain::apps::PartnerStatus::PendingOnboarding => {
+                            "Pending onboarding"
+                        }
+                        castellan_domain::apps::PartnerStatus::NotEligible => "Not eligible",
+                    },
+                    partner_id: p.partner_id,
+                    linked,
+                });
+            }
+        }
+        locals = all_locals
+            .into_iter()
+            .filter(|l| l.ended_at.is_none())
+            .map(|l| (l.id.to_string(), l.name))
+            .collect();
+    }
     page(
         &web,
         &PartnersPage {
             chrome: web.chrome(Nav::Partners, "Partners"),
             rows,
-            may_add: web.p().role >= WorkspaceRole::Admin,
+            may_add: admin,
+            native,
+            locals,
         },
     )
+}
+
+/// Links a native partner (of an app) to a local partner, from the Partners page.
+pub async fn link_submit(State(s): State<AppState>, web: Web, form: Form) -> WebResult {
+    web.require(Action::ManageLocalPartners)?;
+    let local = partner_id(form.get("local_partner_id"))?;
+    lp::link_native(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        acting(&web),
+        local,
+        form.get("app_id"),
+        form.get("partner_id"),
+    )
+    .await
+    .map_err(ApiError::from)?;
+    Ok(done(
+        &web,
+        "/partners",
+        Flash::success("Linked: the native partner is that local partner's organization."),
+    ))
 }
 
 #[derive(Template)]

@@ -114,6 +114,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/partners/add",
             get(partners::add_page).post(partners::add_submit),
         )
+        .route("/partners/link", post(partners::link_submit))
         .route("/partners/{id}", get(partners::detail))
         .route("/partners/{id}/end", post(partners::end_submit))
         .route(

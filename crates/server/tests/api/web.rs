@@ -213,6 +213,15 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             [S, 404, 404, 303, 400, 404],
         ),
         p(
+            "/partners/link".into(),
+            vec![
+                ("local_partner_id", local.to_string()),
+                ("app_id", "nope".into()),
+                ("partner_id", "1".into()),
+            ],
+            [S, 403, 403, 404, 404, 404],
+        ),
+        p(
             format!("/partners/{local}/end"),
             vec![],
             // The Admin ends it; the Owner's second try is told (on the page) it has ended.

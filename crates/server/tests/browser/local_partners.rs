@@ -280,5 +280,17 @@ async fn an_unmatched_seat_invited_as_a_guest() {
     assert!(text.contains(JESS), "{text}");
     b.screenshot("55-seat-matched-to-guest").await;
     b.assert_no_axe("the guest users tab").await;
+    // The Partners page lists the app's native partners too; one is linked to a local partner.
+    b.goto(&site.url("/partners")).await;
+    b.wait_text("Native partners of apps", false).await;
+    b.assert_no_axe("Partners with native partners").await;
+    b.xpath("//tr[contains(., 'Brightwave')]//button[normalize-space(.)='Link']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let text = b.wait_text("Linked: the native partner", false).await;
+    assert!(text.contains("Freelancers"), "{text}");
+    b.screenshot("56-partners-with-native").await;
     b.close().await;
 }

@@ -163,6 +163,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(local_partners::link_native))
         .routes(routes!(local_partners::invite_seat))
         .routes(routes!(local_partners::end))
+        .routes(routes!(local_partners::manage_guest))
         .routes(routes!(partners::app_partners))
         .routes(routes!(partners::connect_partner))
         .routes(routes!(partners::partner_consent))

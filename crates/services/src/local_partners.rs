@@ -415,3 +415,82 @@ pub async fn invite_seat(
         .await?;
     Ok(person)
 }
+
+/// What a partner's managers do to one of its guests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestAction {
+    /// Give them this role in the partner.
+    SetRole(PartnerRole),
+    /// A new sign-in link (before they have joined).
+    Resend,
+    /// End their access: as any guest's revocation (their seats then wait for removal).
+    Revoke,
+}
+
+/// A partner's Host Admins and Guest Admins (and the workspace's Admins) manage its guests:
+/// change a guest's role, resend their link, revoke them. Only a guest of this partner.
+pub async fn manage_guest(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+    who: Acting,
+    partner: LocalPartnerId,
+    person: PersonId,
+    action: GuestAction,
+) -> Result<PartnerPerson, ServiceError> {
+    let scoped = svc.store.ws(ws);
+    scoped
+        .local_partner(partner)
+        .await
+        .map_err(|_| not_found())?;
+    let mine = role_in(svc, ws, who, partner).await?;
+    if !may_see_partner(who.role, mine) {
+        return Err(not_found());
+    }
+    if !may_manage_partner(who.role, mine) {
+        return Err(ServiceError::Forbidden(
+            "only the partner's Host and Guest Admins manage its people".into(),
+        ));
+    }
+    let people = scoped.partner_people(partner).await?;
+    let target = people
+        .iter()
+        .find(|p| p.person_id == person && p.role.is_guest())
+        .ok_or(ServiceError::NotFound {
+            field: "person_id",
+            what: "guest of the partner",
+        })?;
+    match action {
+        GuestAction::SetRole(role) => {
+            if !role.is_guest() {
+                return Err(
+                    FieldError::new("role", "role must be guest_admin or guest_user").into(),
+                );
+            }
+            scoped
+                .set_partner_person(actor, partner, person, role)
+                .await?;
+        }
+        GuestAction::Resend => {
+            if target.joined {
+                return Err(ServiceError::Conflict(FieldError::new(
+                    "person_id",
+                    "they have joined already: no link to resend",
+                )));
+            }
+            crate::guests::resend(svc, ws, actor, person).await?;
+        }
+        GuestAction::Revoke => {
+            crate::guests::revoke(svc, ws, actor, person).await?;
+        }
+    }
+    scoped
+        .partner_people(partner)
+        .await?
+        .into_iter()
+        .find(|p| p.person_id == person)
+        .ok_or(ServiceError::NotFound {
+            field: "person_id",
+            what: "guest of the partner",
+        })
+}

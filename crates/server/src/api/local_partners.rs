@@ -244,6 +244,70 @@ pub async fn invite(
     ))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManageGuestRequest {
+    /// `set_role` (with `role`), `resend` or `revoke`.
+    pub action: String,
+    /// `guest_admin` or `guest_user` (for `set_role`).
+    #[schema(value_type = Option<super::PartnerRoleName>)]
+    pub role: Option<String>,
+}
+
+/// Manage one of the partner's guests (its Host and Guest Admins, the workspace's Admins):
+/// change their role, resend their sign-in link, or revoke them.
+#[utoipa::path(post, path = "/api/v1/local-partners/{id}/people/{person_id}", tag = "partners",
+    params(("id" = String, Path, description = "local partner id"), ("person_id" = String, Path, description = "the guest")), request_body = ManageGuestRequest,
+    responses((status = 200, body = PartnerPersonBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn manage_guest(
+    State(s): State<AppState>,
+    caller: Caller,
+    axum::extract::Path((id, person)): axum::extract::Path<(String, String)>,
+    ApiJson(req): ApiJson<ManageGuestRequest>,
+) -> ApiResult<Json<PartnerPersonBody>> {
+    let p = *caller.require(Action::ManageLocalPartners)?;
+    let nf = |what: &str| ApiError::NotFoundAt {
+        field: "id".into(),
+        what: what.into(),
+    };
+    let id: LocalPartnerId = id.parse().map_err(|_| nf("local partner"))?;
+    let person: castellan_domain::PersonId = person.parse().map_err(|_| nf("person"))?;
+    let action =
+        match req.action.as_str() {
+            "set_role" => {
+                lp::GuestAction::SetRole(req.role.as_deref().unwrap_or("").parse().map_err(
+                    |_| ApiError::invalid("role", "role must be guest_admin or guest_user"),
+                )?)
+            }
+            "resend" => lp::GuestAction::Resend,
+            "revoke" => lp::GuestAction::Revoke,
+            _ => {
+                return Err(ApiError::invalid(
+                    "action",
+                    "action must be set_role, resend or revoke",
+                ));
+            }
+        };
+    let x = lp::manage_guest(
+        &s.services,
+        p.workspace_id,
+        &caller.actor(),
+        acting(&caller),
+        id,
+        person,
+        action,
+    )
+    .await?;
+    Ok(Json(PartnerPersonBody {
+        person_id: x.person_id.to_string(),
+        email: x.email,
+        display_name: x.display_name,
+        role: x.role.as_str().to_string(),
+        joined: x.joined,
+        disabled: x.disabled,
+    }))
+}
+
 /// End the partnership (its Host Admins, the workspace's Admins): every guest of it is revoked
 /// and the accounts shared with it unshared; the next checks' reports list their seats for
 /// removal. 409 when it has ended already.

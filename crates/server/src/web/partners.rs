@@ -245,6 +245,12 @@ pub async fn add_submit(State(s): State<AppState>, web: Web, form: Form) -> WebR
 }
 
 pub struct PersonRow {
+    pub id: String,
+    /// A guest of the partner (its managers act on them).
+    pub guest: bool,
+    pub joined: bool,
+    pub disabled: bool,
+    pub is_admin: bool,
     pub name: String,
     pub email: String,
     pub role: &'static str,
@@ -264,6 +270,8 @@ pub struct PartnerPage {
     /// Its Host Admins and the workspace's Admins end it.
     may_end: bool,
     ended: bool,
+    /// The person viewing (no actions on their own row).
+    me: String,
     people: Vec<PersonRow>,
     native: Vec<(String, String)>,
 }
@@ -304,6 +312,11 @@ pub async fn detail(State(s): State<AppState>, web: Web, Path(id): Path<String>)
                 (_, false, false) => ("Link sent", "status-busy"),
             };
             PersonRow {
+                id: p.person_id.to_string(),
+                guest: p.role.is_guest(),
+                joined: p.joined,
+                disabled: p.disabled,
+                is_admin: p.role == PartnerRole::GuestAdmin,
                 name: p.display_name.clone().unwrap_or_default(),
                 email: p.email.clone(),
                 role: p.role.label(),
@@ -325,6 +338,7 @@ pub async fn detail(State(s): State<AppState>, web: Web, Path(id): Path<String>)
                 && (web.p().role >= WorkspaceRole::Admin
                     || d.my_role == Some(PartnerRole::HostAdmin)),
             ended: d.partner.ended_at.is_some(),
+            me: web.p().person_id.to_string(),
             people,
             native,
         },
@@ -358,6 +372,50 @@ pub async fn end_submit(State(s): State<AppState>, web: Web, Path(id): Path<Stri
             d.partner.name
         )),
     ))
+}
+
+/// A partner's managers on one of its guests: `make-admin`, `make-user`, `resend`, `revoke`.
+pub async fn guest_action(
+    State(s): State<AppState>,
+    web: Web,
+    Path((id, person, action)): Path<(String, String, String)>,
+) -> WebResult {
+    web.require(Action::ManageLocalPartners)?;
+    let id = partner_id(&id)?;
+    let person: castellan_domain::PersonId = person
+        .parse()
+        .map_err(|_| WebError::NotFound("No such person.".into()))?;
+    let act = match action.as_str() {
+        "make-admin" => lp::GuestAction::SetRole(PartnerRole::GuestAdmin),
+        "make-user" => lp::GuestAction::SetRole(PartnerRole::GuestUser),
+        "resend" => lp::GuestAction::Resend,
+        "revoke" => lp::GuestAction::Revoke,
+        _ => return Err(WebError::NotFound("No such action.".into())),
+    };
+    let flash = match lp::manage_guest(
+        &s.services,
+        web.ws(),
+        &web.caller.actor(),
+        acting(&web),
+        id,
+        person,
+        act,
+    )
+    .await
+    .map_err(ApiError::from)
+    {
+        Ok(p) => Flash::success(match act {
+            lp::GuestAction::SetRole(r) => format!("{} is now a {}.", p.email, r.label()),
+            lp::GuestAction::Resend => format!("A new sign-in link is on its way to {}.", p.email),
+            lp::GuestAction::Revoke => format!(
+                "{} is revoked: their accounts are unshared, and the next checks list their seats for removal.",
+                p.email
+            ),
+        }),
+        Err(ApiError::Conflict { message, .. }) => Flash::warning(message),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(done(&web, &format!("/partners/{id}"), flash))
 }
 
 #[derive(Template)]

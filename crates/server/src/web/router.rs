@@ -118,6 +118,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/partners/{id}", get(partners::detail))
         .route("/partners/{id}/end", post(partners::end_submit))
         .route(
+            "/partners/{id}/people/{person}/{action}",
+            post(partners::guest_action),
+        )
+        .route(
             "/partners/{id}/invite",
             get(partners::invite_page).post(partners::invite_submit),
         )

@@ -517,3 +517,107 @@ async fn ending_a_partnership_revokes_its_guests() {
         1
     );
 }
+
+/// A partner's Guest Admin manages its guests: a new role, a new link, revocation; a Guest
+/// User and a guest of another partner may not; only guests of the partner are managed.
+#[tokio::test]
+async fn a_guest_admin_manages_the_partners_guests() {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let owner = s.token.clone();
+    let (_, created) = call(
+        &s,
+        &owner,
+        "POST",
+        "/api/v1/local-partners",
+        json!({ "name": "Brightwave Media", "first_email": "lead@brightwave.example.net" }),
+    )
+    .await;
+    let id = created["partner"]["id"].as_str().unwrap().to_string();
+    let lead = token_of(&s, created["people"][0]["person_id"].as_str().unwrap()).await;
+    let (_, other) = call(
+        &s,
+        &owner,
+        "POST",
+        "/api/v1/local-partners",
+        json!({ "name": "Northstar", "first_email": "lead@northstar.example.net" }),
+    )
+    .await;
+    let other = token_of(&s, other["people"][0]["person_id"].as_str().unwrap()).await;
+    let (st, planner) = call(
+        &s,
+        &lead,
+        "POST",
+        &format!("/api/v1/local-partners/{id}/people"),
+        json!({ "email": "planner@brightwave.example.net", "role": "guest_user" }),
+    )
+    .await;
+    assert_eq!(st, 201, "{planner}");
+    let planner_id = planner["person_id"].as_str().unwrap().to_string();
+    let planner = token_of(&s, &planner_id).await;
+    let url = format!("/api/v1/local-partners/{id}/people/{planner_id}");
+    // Not theirs to manage.
+    let (st, _) = call(&s, &planner, "POST", &url, json!({ "action": "resend" })).await;
+    assert_eq!(st, 403);
+    let (st, _) = call(&s, &other, "POST", &url, json!({ "action": "revoke" })).await;
+    assert_eq!(st, 404);
+    let (st, v) = call(
+        &s,
+        &lead,
+        "POST",
+        &url,
+        json!({ "action": "set_role", "role": "host_admin" }),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (400, Some("role")),
+        "{v}"
+    );
+    let (st, v) = call(&s, &lead, "POST", &url, json!({ "action": "dance" })).await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (400, Some("action")),
+        "{v}"
+    );
+    // A new link, a new role, then revoked.
+    let (st, v) = call(&s, &lead, "POST", &url, json!({ "action": "resend" })).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = call(
+        &s,
+        &lead,
+        "POST",
+        &url,
+        json!({ "action": "set_role", "role": "guest_admin" }),
+    )
+    .await;
+    assert_eq!((st, v["role"].as_str()), (200, Some("guest_admin")), "{v}");
+    let (st, _) = call(
+        &s,
+        &planner,
+        "POST",
+        &format!("/api/v1/local-partners/{id}/people"),
+        json!({ "email": "buyer@brightwave.example.net", "role": "guest_user" }),
+    )
+    .await;
+    assert_eq!(st, 201, "now a Guest Admin, they invite");
+    let (st, v) = call(&s, &lead, "POST", &url, json!({ "action": "revoke" })).await;
+    assert_eq!((st, v["disabled"].as_bool()), (200, Some(true)), "{v}");
+    // The Host Admin is no guest to manage.
+    let me = s.get_json("/api/v1/me").await;
+    let host = me["id"]
+        .as_str()
+        .or(me["person"]["id"].as_str())
+        .unwrap()
+        .to_string();
+    let (st, _) = call(
+        &s,
+        &lead,
+        "POST",
+        &format!("/api/v1/local-partners/{id}/people/{host}"),
+        json!({ "action": "revoke" }),
+    )
+    .await;
+    assert_eq!(st, 404);
+}

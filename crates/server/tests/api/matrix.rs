@@ -423,6 +423,13 @@ fn rows() -> Vec<Row> {
         ),
         r(
             p.clone(),
+            "/api/v1/local-partners/{id}/people/{person_id}",
+            Json(|| serde_json::json!({"action": "resend"})),
+            // Nobody of the partner is that person: 404 for those who may see it.
+            [401, 404, 404, 404, 404, 404],
+        ),
+        r(
+            p.clone(),
             "/api/v1/local-partners/{id}/end",
             None,
             [401, 404, 404, 200, 200, 404],
@@ -697,7 +704,8 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
     let path = &path
         .replace("{user_id}", "nope")
         .replace("{report_id}", "nope")
-        .replace("{share_id}", "nope");
+        .replace("{share_id}", "nope")
+        .replace("{person_id}", "00000000-0000-0000-0000-000000000000");
     if path.contains("{platform}") {
         return path.replace("{platform}", "pinterest");
     }

@@ -213,6 +213,12 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             [S, 404, 404, 303, 400, 404],
         ),
         p(
+            format!("/partners/{local}/people/{person_id}/resend"),
+            vec![],
+            // The person is no guest of the partner: not found, for those who may see it.
+            [S, 404, 404, 404, 404, 404],
+        ),
+        p(
             "/partners/link".into(),
             vec![
                 ("local_partner_id", local.to_string()),

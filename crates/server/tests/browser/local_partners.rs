@@ -90,6 +90,9 @@ async fn story(dark: bool) {
         .unwrap();
     lead.wait_text("Invited planner@brightwave.example.net", false)
         .await;
+    lead.screenshot(&format!("53a-{tag}-partner-people")).await;
+    lead.assert_no_axe("a partner's people, as its Guest Admin")
+        .await;
 
     // The Guest User joins: sees the partner, may not invite.
     let planner = join(

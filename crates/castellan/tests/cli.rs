@@ -886,6 +886,25 @@ async fn members_and_reports_from_the_cli() {
         Some(6),
         "{shown}"
     );
+    // Shared with a local partner: every guest of it holds it.
+    run(&[
+        "partners",
+        "local",
+        "add",
+        "Contractor Co",
+        "--first-email",
+        "sam@contractor.example.com",
+    ]);
+    let out = run(&[
+        "accounts",
+        "share",
+        &card_id,
+        "--as",
+        "owner@acme.example.com",
+        "--partner",
+        "Contractor Co",
+    ]);
+    assert!(out.contains("shared with Contractor Co"), "{out}");
 
     // Guest users from the CLI: invite (the link printed only on request, audited), list,
     // resend, revoke.

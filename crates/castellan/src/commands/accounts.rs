@@ -32,8 +32,12 @@ pub(crate) enum AccountsCmd {
         #[arg(long, conflicts_with = "group")]
         with: Option<String>,
         /// The directory group to share with (its name).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "partner")]
         group: Option<String>,
+        /// The local partner to share with (its name): every guest of it holds the account;
+        /// as `owner`, its Guest Admins are its Managers.
+        #[arg(long, conflicts_with = "with")]
+        partner: Option<String>,
         /// `collaborator` (only logs in) or `owner` (shares, manages).
         #[arg(long, default_value = "collaborator")]
         role: String,
@@ -124,6 +128,7 @@ pub(crate) async fn accounts(cfg: &Config, cmd: AccountsCmd) -> anyhow::Result<E
             person,
             with,
             group,
+            partner,
             role,
             workspace,
         } => {
@@ -131,11 +136,21 @@ pub(crate) async fn accounts(cfg: &Config, cmd: AccountsCmd) -> anyhow::Result<E
             let who = holder(&store, &ws, &person).await?;
             let role = castellan_domain::apps::AppRole::parse("--role", &role)
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let to = match (with, group) {
-                (Some(email), None) => {
+            let to = match (with, group, partner) {
+                (None, None, Some(name)) => {
+                    let p = store
+                        .ws(ws.id)
+                        .local_partners()
+                        .await?
+                        .into_iter()
+                        .find(|p| p.name.eq_ignore_ascii_case(&name))
+                        .ok_or_else(|| anyhow::anyhow!("--partner: no local partner {name:?}"))?;
+                    castellan_store::ShareTarget::Partner(p.id)
+                }
+                (Some(email), None, None) => {
                     castellan_store::ShareTarget::Person(holder(&store, &ws, &email).await?.person)
                 }
-                (None, Some(name)) => {
+                (None, Some(name), None) => {
                     let groups = store.ws(ws.id).groups(None, 500).await?.items;
                     let g = groups
                         .into_iter()
@@ -143,7 +158,7 @@ pub(crate) async fn accounts(cfg: &Config, cmd: AccountsCmd) -> anyhow::Result<E
                         .ok_or_else(|| anyhow::anyhow!("--group: no directory group {name:?}"))?;
                     castellan_store::ShareTarget::Group(g.id)
                 }
-                _ => anyhow::bail!("give --with EMAIL or --group NAME"),
+                _ => anyhow::bail!("give --with EMAIL, --group NAME or --partner NAME"),
             };
             let share = castellan_services::accounts::share_account(
                 &svc,

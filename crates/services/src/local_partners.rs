@@ -173,7 +173,8 @@ pub async fn add_partner(
 }
 
 /// Invites `email` into the partner as a Guest Admin or Guest User (the partner's Host and
-/// Guest Admins, and the workspace's Admins, may).
+/// Guest Admins, and the workspace's Admins, may); a guest user of the workspace in no partner
+/// yet (say, a native partner's admin invited before) joins it as they are.
 #[allow(clippy::too_many_arguments)]
 pub async fn invite_into(
     svc: &Services,
@@ -210,6 +211,21 @@ pub async fn invite_into(
     }
     let email = Email::parse("email", email)?;
     of_domains("email", &email, &p.domains)?;
+    // A guest user of the workspace who is in no partner yet joins this one as they are.
+    if let Ok(existing) = scoped.person_by_email(&email).await
+        && existing.role == WorkspaceRole::Guest
+        && !existing.disabled
+        && !scoped
+            .partner_roles(existing.id)
+            .await?
+            .iter()
+            .any(|(_, r)| r.is_guest())
+    {
+        scoped
+            .set_partner_person(actor, partner, existing.id, role)
+            .await?;
+        return Ok(existing);
+    }
     must_be_new(svc, ws, "email", &email).await?;
     let (person, _) = crate::guests::invite(svc, ws, actor, email.as_str(), display_name).await?;
     scoped

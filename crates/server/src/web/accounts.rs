@@ -428,12 +428,30 @@ async fn share_view(
             })
             .collect();
     let scoped = s.store.ws(web.ws());
+    // A guest is offered the workspace's own people and the guests of their own partners,
+    // never another partner's guests.
+    let guest = web.p().role == castellan_domain::workspace::WorkspaceRole::Guest;
+    let mut partner_people = std::collections::HashSet::new();
+    if guest {
+        for (partner, role) in scoped.partner_roles(web.p().person_id).await? {
+            if role.is_guest() {
+                for p in scoped.partner_people(partner).await? {
+                    partner_people.insert(p.person_id);
+                }
+            }
+        }
+    }
     let people = scoped
         .people(None, 500)
         .await?
         .items
         .into_iter()
         .filter(|p| p.id != web.p().person_id && !p.disabled)
+        .filter(|p| {
+            !guest
+                || p.role >= castellan_domain::workspace::WorkspaceRole::Member
+                || partner_people.contains(&p.id)
+        })
         .map(|p| (p.id.to_string(), p.email))
         .collect();
     let groups = scoped

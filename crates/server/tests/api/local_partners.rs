@@ -621,3 +621,62 @@ async fn a_guest_admin_manages_the_partners_guests() {
     .await;
     assert_eq!(st, 404);
 }
+
+/// A guest user of the workspace in no partner yet (a native partner's admin invited earlier)
+/// joins a local partner as they are; a guest of another partner does not.
+#[tokio::test]
+async fn an_existing_guest_joins_a_partner() {
+    let Some(s) = setup(castellan_store::Backend::Sqlite).await else {
+        return;
+    };
+    let owner = s.token.clone();
+    let (st, g) = call(
+        &s,
+        &owner,
+        "POST",
+        "/api/v1/guests",
+        json!({ "email": "lead@brightwave.example.net" }),
+    )
+    .await;
+    assert_eq!(st, 201, "{g}");
+    let (_, a) = call(
+        &s,
+        &owner,
+        "POST",
+        "/api/v1/local-partners",
+        json!({ "name": "Brightwave Media", "first_email": "boss@brightwave.example.net" }),
+    )
+    .await;
+    let a = a["partner"]["id"].as_str().unwrap().to_string();
+    let (st, v) = call(
+        &s,
+        &owner,
+        "POST",
+        &format!("/api/v1/local-partners/{a}/people"),
+        json!({ "email": "lead@brightwave.example.net", "role": "guest_admin" }),
+    )
+    .await;
+    assert_eq!((st, v["role"].as_str()), (201, Some("guest_admin")), "{v}");
+    let (_, b) = call(
+        &s,
+        &owner,
+        "POST",
+        "/api/v1/local-partners",
+        json!({ "name": "Northstar", "first_email": "x@northstar.example.net" }),
+    )
+    .await;
+    let b = b["partner"]["id"].as_str().unwrap().to_string();
+    let (st, v) = call(
+        &s,
+        &owner,
+        "POST",
+        &format!("/api/v1/local-partners/{b}/people"),
+        json!({ "email": "lead@brightwave.example.net", "role": "guest_user" }),
+    )
+    .await;
+    assert_eq!(
+        (st, v["error"]["field"].as_str()),
+        (409, Some("email")),
+        "a guest belongs to one partner: {v}"
+    );
+}

@@ -151,13 +151,29 @@ async fn story(dark: bool) {
         .unwrap();
     b.wait_text("Shared with Brightwave Media", false).await;
 
-    // The Guest Admin shares it onward with the Guest User, who logs in with it.
+    // The Guest Admin shares it onward with the Guest User, who logs in with it; another
+    // partner's guest is not offered to them.
+    let r = site
+        .app
+        .post(&site.token, "/api/v1/local-partners")
+        .json(
+            &serde_json::json!({ "name": "Vendor Co", "first_email": "vendor@vendor.example.net" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
     lead.goto(&site.url("/accounts?show=shared")).await;
     lead.wait_text("Acme ads login", false).await;
     lead.click("a[aria-label='Share Acme ads login']").await;
-    lead.find("dialog[open] #share-with")
-        .await
-        .select_by_label("planner@brightwave.example.net")
+    let with = lead.find("dialog[open] #share-with").await;
+    let options = with.html(false).await.unwrap();
+    assert!(
+        options.contains("planner@brightwave.example.net")
+            && !options.contains("vendor@vendor.example.net"),
+        "{options}"
+    );
+    with.select_by_label("planner@brightwave.example.net")
         .await
         .unwrap();
     lead.xpath("//dialog//button[normalize-space(.)='Share']")

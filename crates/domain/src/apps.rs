@@ -100,6 +100,18 @@ named_enum! {
     }
 }
 
+impl PartnerStatus {
+    /// What people read.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::PendingOnboarding => "Pending onboarding",
+            Self::NotEligible => "Not eligible",
+            Self::Connected => "Connected",
+            Self::ConnectionFailing => "Connection failing",
+        }
+    }
+}
+
 impl FromStr for Platform {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {

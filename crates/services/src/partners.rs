@@ -147,7 +147,7 @@ pub async fn disconnect_partner(
 
 /// A connector for the partner's business, with `monitor`'s token: the app's platform and
 /// address, the partner's business id. `quick` uses the connection check's short HTTP budget.
-async fn partner_connector(
+pub async fn partner_connector(
     svc: &Services,
     ws: WorkspaceId,
     app: &castellan_store::App,
@@ -214,9 +214,10 @@ impl SnapshotSink for Collect {
     }
 }
 
-/// Keys a partner's users among the app's seats (`partner_user_key`), on their grants too.
-fn keyed(partner_id: &str, batch: Batch) -> Batch {
-    match batch {
+/// Keys a partner's users among the app's seats (`partner_user_key`), on their grants too;
+/// nothing else of a partner's business is taken.
+fn keyed(partner_id: &str, batch: Batch) -> Option<Batch> {
+    Some(match batch {
         Batch::Seats(v) => Batch::Seats(
             v.into_iter()
                 .map(|s| SeatRecord {
@@ -237,9 +238,8 @@ fn keyed(partner_id: &str, batch: Batch) -> Batch {
                 })
                 .collect(),
         ),
-        // Nothing else of a partner's business is taken.
-        _ => Batch::Seats(Vec::new()),
-    }
+        Batch::Assets(_) | Batch::Partners(_) => return None,
+    })
 }
 
 /// What a check found of its app's partners while fetching: which partners there are now, and
@@ -332,7 +332,7 @@ pub(crate) async fn read_partner_users(
                 stats.pages += s.pages;
                 let keyed: Vec<Batch> = batches
                     .into_iter()
-                    .map(|b| keyed(&p.partner_id, b))
+                    .filter_map(|b| keyed(&p.partner_id, b))
                     .collect();
                 (keyed, None)
             }

@@ -87,14 +87,11 @@ pub(crate) async fn partner_floor(
                 kind: a.kind.clone(),
             })
             .collect();
-        let as_partner = castellan_store::App {
-            business_id: partner.clone(),
-            automation_account_id: *account,
-            ..app.clone()
-        };
-        let connector = castellan_services::apps::connector_for(svc, ws, &as_partner)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let monitor = svc.store.ws(ws).automation_account(*account).await?;
+        let connector =
+            castellan_services::partners::partner_connector(svc, ws, app, partner, &monitor, false)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut discard = Discard(0);
         let stats = connector.fetch_partner_users(&assets, &mut discard).await?;
         requests += stats.requests;

@@ -413,8 +413,8 @@ pub struct ShareRequest {
     /// A directory group (or give `person_id`).
     #[schema(schema_with = super::schema::optional_uuid)]
     pub group_id: Option<String>,
-    /// A local partner: every guest of it holds the account; as Owner they are its Managers,
-    /// who share it onward within the partner only.
+    /// A local partner: every guest of it holds the account (its Guest Users as Collaborator);
+    /// as Owner its Guest Admins are its Managers, who share it onward within the partner only.
     #[schema(schema_with = super::schema::optional_uuid)]
     pub partner_id: Option<String>,
     #[schema(value_type = super::AppRoleName)]

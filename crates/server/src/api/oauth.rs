@@ -212,20 +212,10 @@ pub async fn oauth_callback(
     match castellan_services::oauth::complete_consent(&s.services, reply).await {
         // A partner connected through the consent page: back to its app's Partners tab, with
         // the success message, as the seeds tell it.
-        Ok(Consented::PartnerConnected { app, name, warning }) => {
-            let flash = match warning {
-                Some(w) => {
-                    crate::web::Flash::warning(format!("{name} is connected to Castellan. {w}"))
-                }
-                None => crate::web::Flash::success(format!(
-                    "{name} is connected to Castellan: check for updates to see its users."
-                )),
-            };
-            crate::web::with_flash(
-                axum::response::Redirect::to(&format!("/apps/{app}/partners")).into_response(),
-                flash,
-            )
-        }
+        Ok(Consented::PartnerConnected { app, name, warning }) => crate::web::with_flash(
+            axum::response::Redirect::to(&format!("/apps/{app}/partners")).into_response(),
+            crate::web::apps::partners::connected_flash(&name, warning),
+        ),
         Ok(done) => {
             let text = match done {
                 Consented::ConnectingApps => {

@@ -83,16 +83,7 @@ pub async fn list(State(s): State<AppState>, web: Web) -> WebResult {
                     app_id: app.id.to_string(),
                     app: format!("{} ({})", app.label, app.platform.label()),
                     name: p.name.clone().unwrap_or_else(|| p.partner_id.clone()),
-                    status: match p.status() {
-                        castellan_domain::apps::PartnerStatus::Connected => "Connected",
-                        castellan_domain::apps::PartnerStatus::ConnectionFailing => {
-                            "Connection failing"
-                        }
-                        castellan_domain::apps::PartnerStatus::PendingOnboarding => {
-                            "Pending onboarding"
-                        }
-                        castellan_domain::apps::PartnerStatus::NotEligible => "Not eligible",
-                    },
+                    status: p.status().label(),
                     partner_id: p.partner_id,
                     linked,
                 });

@@ -109,7 +109,8 @@ async fn story(dark: bool) {
     let text = planner.wait_text("You are its Guest User", false).await;
     assert!(!text.contains("Invite to partner"), "{text}");
 
-    // The Host Admin shares an account with the partner as Owner: its guests are its Managers.
+    // The Host Admin shares an account with the partner as Owner: its Guest Admins are its
+    // Managers.
     b.goto(&site.url("/accounts")).await;
     b.click_text("Add account").await;
     b.find("dialog[open] #add-label").await;

@@ -67,11 +67,12 @@ pub async fn partners(State(s): State<AppState>, web: Web, Path(id): Path<String
         .into_iter()
         .map(|p| {
             let eligible = p.eligible();
-            let (status, status_class, status_icon) = match p.status() {
-                PartnerStatus::Connected => ("Connected", "status-ok", "✓"),
-                PartnerStatus::ConnectionFailing => ("Connection failing", "status-bad", "✕"),
-                PartnerStatus::PendingOnboarding => ("Pending onboarding", "status-warn", "…"),
-                PartnerStatus::NotEligible => ("Not eligible", "status-info", "–"),
+            let status = p.status().label();
+            let (status_class, status_icon) = match p.status() {
+                PartnerStatus::Connected => ("status-ok", "✓"),
+                PartnerStatus::ConnectionFailing => ("status-bad", "✕"),
+                PartnerStatus::PendingOnboarding => ("status-warn", "…"),
+                PartnerStatus::NotEligible => ("status-info", "–"),
             };
             let message = p.connection.as_ref().and_then(|c| c.message.clone());
             PartnerRow {
@@ -322,18 +323,10 @@ pub async fn connect_submit(
         }
         Ok(NextStep::Connected(done)) => {
             let name = done.partner.name.clone().unwrap_or_else(|| partner.clone());
-            let flash = match done.warning {
-                Some(w) => {
-                    crate::web::Flash::warning(format!("{name} is connected to Castellan. {w}"))
-                }
-                None => crate::web::Flash::success(format!(
-                    "{name} is connected to Castellan: check for updates to see its users."
-                )),
-            };
             Ok(crate::web::done(
                 &web,
                 &format!("/apps/{id}/partners"),
-                flash,
+                connected_flash(&name, done.warning),
             ))
         }
         Err(e) => {
@@ -350,6 +343,17 @@ pub async fn connect_submit(
             .await?;
             crate::web::invalid(&web, &v)
         }
+    }
+}
+
+/// The message a partner connected shows (the seeds' success box), with what the seeds
+/// recommend and was not found; the consent page's callback shows it too.
+pub(crate) fn connected_flash(name: &str, warning: Option<String>) -> crate::web::Flash {
+    match warning {
+        Some(w) => crate::web::Flash::warning(format!("{name} is connected to Castellan. {w}")),
+        None => crate::web::Flash::success(format!(
+            "{name} is connected to Castellan: check for updates to see its users."
+        )),
     }
 }
 

@@ -12,8 +12,17 @@
       d.addEventListener("close", function () {
         var slot = document.getElementById("dialog-slot");
         if (slot && slot.contains(d)) { slot.innerHTML = ""; }
-        if (opener && document.contains(opener)) { opener.focus(); }
+        if (opener && document.contains(opener)) {
+          // An item of a row's More options menu: the menu was closed, so its button takes focus.
+          var menu = opener.closest ? opener.closest("details:not([open])") : null;
+          var summary = menu ? menu.querySelector("summary") : null;
+          (summary || opener).focus();
+        }
         opener = null;
+      });
+      // A row's More options menu stays no longer open behind the dialog it opened.
+      document.querySelectorAll("details.row-menu[open], details.menu[open]").forEach(function (m) {
+        m.open = false;
       });
       d.showModal();
       var first = d.querySelector("[autofocus]") || d.querySelector("input:not([type=hidden]), select, textarea, button");

@@ -160,6 +160,15 @@ async fn owned_or_managed(
 }
 
 /// Held as Owner only through local partners' shares: the partner's Manager.
+/// Whether the holder may save the account's credentials: the person whose seat it is (or who
+/// added it), whatever their role, and its Owners — not a partner's Manager, who only shares
+/// it onward, nor anyone on an automation account's card. The pages ask it to offer the form.
+pub fn may_save_credentials(h: &castellan_store::HeldCard) -> bool {
+    let own = h.paths.iter().any(|(via, _)| via == "own");
+    h.card.automation_account_id.is_none()
+        && (own || (h.role == castellan_domain::apps::AppRole::Owner && !partner_manager_only(h)))
+}
+
 fn partner_manager_only(h: &castellan_store::HeldCard) -> bool {
     let mut owner_paths = h
         .paths
@@ -185,12 +194,22 @@ pub async fn share_account(
     // A partner's Manager shares onward only within the partner, to its people, as
     // Collaborator.
     if partner_manager_only(&held) {
-        let castellan_store::ShareTarget::Person(p) = to else {
-            return Err(FieldError::new(
-                "person_id",
-                "a partner's Manager shares with people of the partner only",
-            )
-            .into());
+        let p = match to {
+            castellan_store::ShareTarget::Person(p) => p,
+            castellan_store::ShareTarget::Group(_) => {
+                return Err(FieldError::new(
+                    "group_id",
+                    "a partner's Manager shares with people of the partner only, not a group",
+                )
+                .into());
+            }
+            castellan_store::ShareTarget::Partner(_) => {
+                return Err(FieldError::new(
+                    "partner_id",
+                    "a partner's Manager shares with people of the partner only; sharing with a whole partner is its Owner's",
+                )
+                .into());
+            }
         };
         let mine = scoped.partner_roles(who.person).await?;
         let theirs = scoped.partner_roles(p).await?;
@@ -334,8 +353,7 @@ pub async fn connect_account(
             "the automation account's credentials are those it was added with".into(),
         ));
     }
-    let own = h.paths.iter().any(|(via, _)| via == "own");
-    if !own && (h.role != castellan_domain::apps::AppRole::Owner || partner_manager_only(&h)) {
+    if !may_save_credentials(&h) {
         return Err(ServiceError::Forbidden(
             "only the account's holder or an Owner of it may save its credentials".into(),
         ));

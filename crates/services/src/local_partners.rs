@@ -45,6 +45,11 @@ pub struct PartnerDetail {
     pub my_role: Option<PartnerRole>,
     /// The caller may invite and manage its people.
     pub may_manage: bool,
+    /// The seats its guests hold on the workspace's apps: shown to the workspace's Admins and
+    /// Owners and the partner's Host Admins (the apps are the workspace's to see), else empty.
+    pub seats: Vec<castellan_store::partner_reach::PartnerSeat>,
+    /// The account cards shared with it as a whole.
+    pub cards: Vec<castellan_store::partner_reach::PartnerCard>,
 }
 
 fn not_found() -> ServiceError {
@@ -266,9 +271,16 @@ pub async fn detail(
     if !may_see_partner(who.role, mine) {
         return Err(not_found());
     }
+    let sees_seats = who.role >= WorkspaceRole::Admin || mine == Some(PartnerRole::HostAdmin);
     Ok(PartnerDetail {
         people: scoped.partner_people(id).await?,
         native: scoped.native_links(id).await?,
+        seats: if sees_seats {
+            scoped.partner_seats(id).await?
+        } else {
+            Vec::new()
+        },
+        cards: scoped.partner_cards(id).await?,
         may_manage: may_manage_partner(who.role, mine),
         my_role: mine,
         partner,

@@ -145,12 +145,17 @@ fn seat_from_row(r: &AnyRow) -> Result<Seat> {
 
 /// The columns of a seat as `seat_from_row` reads them (`s` the seat, `i` its identity). A
 /// partner's user is matched to a guest user by e-mail as it is read, so inviting or revoking
-/// a guest changes the match at once and a check writes nothing for it.
+/// a guest changes the match at once and a check writes nothing for it. A native partner
+/// linked to a local partner (the same organization) matches only that partner's guests: the
+/// same address among another partner's guests is someone else's seat to explain.
 const SEAT_COLUMNS: &str = "s.*, i.active AS identity_active, \
     (SELECT COUNT(*) FROM app_grants g WHERE g.app_id = s.app_id AND g.holder = 'member:' || s.user_id AND g.vanished_at IS NULL) AS asset_count, \
     COALESCE((SELECT MIN(p.email) FROM seat_guests sg JOIN people p ON p.id = sg.person_id WHERE sg.app_id = s.app_id AND sg.user_id = s.user_id), \
     (SELECT MIN(p.email) FROM people p WHERE s.kind = 'partner_user' AND p.workspace_id = s.workspace_id AND p.role = 'guest' \
-     AND p.disabled = 0 AND p.email_canonical = LOWER(s.email))) AS guest_email";
+     AND p.disabled = 0 AND p.email_canonical = LOWER(s.email) \
+     AND (NOT EXISTS (SELECT 1 FROM native_partner_links l WHERE l.app_id = s.app_id AND s.user_id LIKE 'partner:' || l.partner_id || ':%') \
+          OR EXISTS (SELECT 1 FROM native_partner_links l JOIN local_partner_people lp ON lp.partner_id = l.local_partner_id \
+                     WHERE l.app_id = s.app_id AND s.user_id LIKE 'partner:' || l.partner_id || ':%' AND lp.person_id = p.id AND lp.role <> 'host_admin')))) AS guest_email";
 
 /// An asset of an app, with the members and partners holding it.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,6 +16,7 @@ pub mod local_partners;
 pub mod members;
 pub mod oauth;
 pub mod outbox;
+pub mod partner_reach;
 pub mod partner_users;
 pub mod partners;
 pub mod people;

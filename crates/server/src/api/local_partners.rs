@@ -48,12 +48,44 @@ pub struct NativeLinkBody {
     pub partner_id: String,
 }
 
+/// A seat on an app held by one of the partner's guests.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerSeatBody {
+    pub app_id: String,
+    pub app_label: String,
+    pub user_id: String,
+    pub seat_email: Option<String>,
+    #[schema(value_type = super::SeatStateName)]
+    pub state: String,
+    /// The guest whose seat it is.
+    pub guest_email: String,
+    /// The guest is revoked: the next check's report lists the seat for removal.
+    pub awaiting_removal: bool,
+    /// Assets the seat holds.
+    pub assets: i64,
+}
+
+/// An account card shared with the partner as a whole.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerCardBody {
+    pub card_id: String,
+    pub label: String,
+    /// `owner`: its Guest Admins are its Managers; `collaborator`: its guests log in only.
+    #[schema(value_type = super::AppRoleName)]
+    pub role: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LocalPartnerDetailBody {
     pub partner: LocalPartnerBody,
     pub people: Vec<PartnerPersonBody>,
     /// Native partners of apps that are this organization.
     pub native_partners: Vec<NativeLinkBody>,
+    /// The seats its guests hold on the workspace's apps (for the workspace's Admins and
+    /// Owners and the partner's Host Admins; empty for its guests).
+    pub seats: Vec<PartnerSeatBody>,
+    /// Account cards shared with the partner as a whole.
+    pub cards: Vec<PartnerCardBody>,
     /// The caller may invite and manage its people.
     pub may_manage: bool,
 }
@@ -187,6 +219,29 @@ fn detail_body(d: lp::PartnerDetail) -> LocalPartnerDetailBody {
             })
             .collect(),
         may_manage: d.may_manage,
+        seats: d
+            .seats
+            .into_iter()
+            .map(|x| PartnerSeatBody {
+                app_id: x.app_id.to_string(),
+                app_label: x.app_label,
+                user_id: x.user_id,
+                seat_email: x.seat_email,
+                state: x.state.as_str().to_string(),
+                guest_email: x.guest_email,
+                awaiting_removal: x.guest_disabled,
+                assets: x.assets,
+            })
+            .collect(),
+        cards: d
+            .cards
+            .into_iter()
+            .map(|c| PartnerCardBody {
+                card_id: c.card_id.to_string(),
+                label: c.label,
+                role: c.role.as_str().to_string(),
+            })
+            .collect(),
     }
 }
 

@@ -41,7 +41,8 @@ pub struct MyCard {
     /// how they hold it.
     pub mine: &'static str,
     pub owner: bool,
-    /// Their own seat's card (or one they added): they connect it, whatever their role.
+    /// They may save its credentials: their own seat's card (or one they added), whatever
+    /// their role, or one they own — not one they only manage for a partner.
     pub own: bool,
     pub via: String,
 }
@@ -58,7 +59,7 @@ pub struct AccountsPage {
     next: Option<String>,
 }
 
-fn role_word(r: castellan_domain::apps::AppRole) -> &'static str {
+pub(super) fn role_word(r: castellan_domain::apps::AppRole) -> &'static str {
     match r {
         castellan_domain::apps::AppRole::Owner => "Owner",
         castellan_domain::apps::AppRole::Collaborator => "Collaborator",
@@ -111,7 +112,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
                 })
                 .collect::<Vec<_>>()
                 .join("; ");
-            let own = h.paths.iter().any(|(v, _)| v == "own");
+            let own = castellan_services::accounts::may_save_credentials(&h);
             (h.card, h.role, via, own)
         })
         .map(|(c, my, via, own)| MyCard {
@@ -200,7 +201,7 @@ pub async fn list(State(s): State<AppState>, web: Web, Query(q): Query) -> WebRe
     )
 }
 
-fn card_id(raw: &str) -> Result<castellan_domain::CardId, super::WebError> {
+pub(super) fn card_id(raw: &str) -> Result<castellan_domain::CardId, super::WebError> {
     raw.parse().map_err(|_| {
         super::WebError::NotFound("This account does not exist, or is not yours.".into())
     })
@@ -214,7 +215,7 @@ pub(crate) fn holder(web: &Web) -> castellan_services::accounts::Holder {
 }
 
 /// One of the caller's own cards, or 404.
-async fn my_card(
+pub(super) async fn my_card(
     s: &AppState,
     web: &Web,
     id: castellan_domain::CardId,
@@ -253,12 +254,20 @@ pub async fn connect_page(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> WebResult {
     let id = card_id(&id)?;
-    let c = my_card(&s, &web, id).await?;
-    if c.automation_account_id.is_some() {
+    let h = castellan_services::accounts::held_card(&s.services, web.ws(), &holder(&web), id)
+        .await
+        .map_err(|e| super::WebError::from(crate::error::ApiError::from(e)))?;
+    if h.card.automation_account_id.is_some() {
         return Err(super::WebError::Forbidden(
             "The automation account's credentials are those it was added with.".into(),
         ));
     }
+    if !castellan_services::accounts::may_save_credentials(&h) {
+        return Err(super::WebError::Forbidden(
+            "Only the account's holder or an Owner of it saves its credentials.".into(),
+        ));
+    }
+    let c = h.card;
     let view = ConnectAccountPage {
         chrome: web.chrome(Nav::Accounts, "Connect your account"),
         standalone: !web.htmx,
@@ -382,208 +391,6 @@ pub async fn reveal(
         axum::http::HeaderValue::from_static("no-store"),
     );
     Ok(resp)
-}
-
-pub struct ShareRow {
-    pub id: String,
-    pub with: String,
-    pub role: &'static str,
-}
-
-#[derive(Template)]
-#[template(path = "web/share.html", blocks = ["dialog"])]
-pub struct SharePage {
-    chrome: Chrome,
-    standalone: bool,
-    id: String,
-    label: String,
-    shares: Vec<ShareRow>,
-    people: Vec<(String, String)>,
-    groups: Vec<(String, String)>,
-    /// Local partners (every guest of one holds the account).
-    partners: Vec<(String, String)>,
-    errors: super::Errors,
-}
-
-async fn share_view(
-    s: &AppState,
-    web: &Web,
-    id: castellan_domain::CardId,
-    errors: super::Errors,
-) -> Result<SharePage, super::WebError> {
-    let c = my_card(s, web, id).await?;
-    let shares =
-        castellan_services::accounts::account_shares(&s.services, web.ws(), &holder(web), id)
-            .await
-            .map_err(|e| super::WebError::from(crate::error::ApiError::from(e)))?
-            .into_iter()
-            .map(|sh| ShareRow {
-                id: sh.id.to_string(),
-                with: match sh.to {
-                    castellan_store::ShareTarget::Group(_) => format!("Group {}", sh.with),
-                    castellan_store::ShareTarget::Partner(_) => format!("Partner {}", sh.with),
-                    castellan_store::ShareTarget::Person(_) => sh.with,
-                },
-                role: role_word(sh.role),
-            })
-            .collect();
-    let scoped = s.store.ws(web.ws());
-    // A guest is offered the workspace's own people and the guests of their own partners,
-    // never another partner's guests.
-    let guest = web.p().role == castellan_domain::workspace::WorkspaceRole::Guest;
-    let mut partner_people = std::collections::HashSet::new();
-    if guest {
-        for (partner, role) in scoped.partner_roles(web.p().person_id).await? {
-            if role.is_guest() {
-                for p in scoped.partner_people(partner).await? {
-                    partner_people.insert(p.person_id);
-                }
-            }
-        }
-    }
-    let people = scoped
-        .people(None, 500)
-        .await?
-        .items
-        .into_iter()
-        .filter(|p| p.id != web.p().person_id && !p.disabled)
-        .filter(|p| {
-            !guest
-                || p.role >= castellan_domain::workspace::WorkspaceRole::Member
-                || partner_people.contains(&p.id)
-        })
-        .map(|p| (p.id.to_string(), p.email))
-        .collect();
-    let groups = scoped
-        .groups(None, 500)
-        .await?
-        .items
-        .into_iter()
-        .map(|g| (g.id.to_string(), g.display_name))
-        .collect();
-    // Partners are offered to people of the workspace; a guest shares with persons only.
-    let partners = if web.p().role >= castellan_domain::workspace::WorkspaceRole::Member {
-        scoped.local_partners().await?
-    } else {
-        Vec::new()
-    };
-    let partners = partners
-        .into_iter()
-        .filter(|p| p.ended_at.is_none())
-        .map(|p| (p.id.to_string(), p.name))
-        .collect();
-    Ok(SharePage {
-        chrome: web.chrome(Nav::Accounts, format!("Share {}", c.label)),
-        standalone: !web.htmx,
-        id: id.to_string(),
-        label: c.label,
-        shares,
-        people,
-        groups,
-        partners,
-        errors,
-    })
-}
-
-/// The share dialog: who has the account, and sharing it with a person or a group.
-pub async fn share_page(
-    State(s): State<AppState>,
-    web: Web,
-    axum::extract::Path(id): axum::extract::Path<String>,
-) -> WebResult {
-    let id = card_id(&id)?;
-    let view = share_view(&s, &web, id, super::Errors::default()).await?;
-    if web.htmx {
-        page(&web, &view.as_dialog())
-    } else {
-        page(&web, &view)
-    }
-}
-
-pub async fn share_submit(
-    State(s): State<AppState>,
-    web: Web,
-    axum::extract::Path(id): axum::extract::Path<String>,
-    form: super::Form,
-) -> WebResult {
-    let id = card_id(&id)?;
-    let result = async {
-        let role = castellan_domain::apps::AppRole::parse("role", form.get("role"))?;
-        let target = form.get("with");
-        let to = if let Some(p) = target.strip_prefix("person:") {
-            castellan_store::ShareTarget::Person(p.parse().map_err(|_| {
-                crate::error::ApiError::invalid("with", "choose a person or a group")
-            })?)
-        } else if let Some(g) = target.strip_prefix("group:") {
-            castellan_store::ShareTarget::Group(g.parse().map_err(|_| {
-                crate::error::ApiError::invalid("with", "choose a person or a group")
-            })?)
-        } else if let Some(l) = target.strip_prefix("partner:") {
-            castellan_store::ShareTarget::Partner(l.parse().map_err(|_| {
-                crate::error::ApiError::invalid("with", "choose a person or a group")
-            })?)
-        } else {
-            return Err(crate::error::ApiError::invalid(
-                "with",
-                "choose a person or a group",
-            ));
-        };
-        castellan_services::accounts::share_account(
-            &s.services,
-            web.ws(),
-            &web.caller.actor(),
-            &holder(&web),
-            id,
-            to,
-            role,
-        )
-        .await
-        .map_err(crate::error::ApiError::from)
-    }
-    .await;
-    match result {
-        Ok(sh) => Ok(super::done(
-            &web,
-            "/accounts",
-            super::Flash::success(format!(
-                "Shared with {} as {}.",
-                sh.with,
-                role_word(sh.role)
-            )),
-        )),
-        Err(e) => {
-            let errors = super::Errors::from_api(e, &["with", "role"])?;
-            let mut view = share_view(&s, &web, id, errors).await?;
-            view.standalone = true;
-            super::invalid(&web, &view)
-        }
-    }
-}
-
-pub async fn unshare_submit(
-    State(s): State<AppState>,
-    web: Web,
-    axum::extract::Path((id, share)): axum::extract::Path<(String, String)>,
-) -> WebResult {
-    let id = card_id(&id)?;
-    let share: castellan_domain::ShareId = share
-        .parse()
-        .map_err(|_| super::WebError::NotFound("This share does not exist.".into()))?;
-    castellan_services::accounts::unshare_account(
-        &s.services,
-        web.ws(),
-        &web.caller.actor(),
-        &holder(&web),
-        id,
-        share,
-    )
-    .await
-    .map_err(|e| super::WebError::from(crate::error::ApiError::from(e)))?;
-    Ok(super::done(
-        &web,
-        "/accounts",
-        super::Flash::success("The account is no longer shared with them."),
-    ))
 }
 
 #[derive(Template)]

@@ -9,6 +9,7 @@
 //! their errors (`form`), links back (`links`) and the CSRF guard with the security headers
 //! (`guard`).
 
+pub mod account_shares;
 pub mod accounts;
 pub mod activity;
 pub mod apps;

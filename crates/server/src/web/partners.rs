@@ -265,6 +265,23 @@ pub struct PartnerPage {
     me: String,
     people: Vec<PersonRow>,
     native: Vec<(String, String)>,
+    /// Its guests' seats on the apps, for the workspace's Admins and its Host Admins.
+    seats: Vec<SeatRow>,
+    sees_seats: bool,
+    /// Seats of revoked guests: the next checks' reports list them for removal.
+    awaiting_removal: usize,
+    /// Accounts shared with the partner as a whole: (label, role, link).
+    cards: Vec<(String, &'static str, String)>,
+}
+
+/// A guest's seat on an app, as the partner's page lists it.
+pub struct SeatRow {
+    app: String,
+    href: String,
+    seat: String,
+    guest: String,
+    assets: i64,
+    awaiting_removal: bool,
 }
 
 fn partner_id(raw: &str) -> Result<LocalPartnerId, WebError> {
@@ -332,6 +349,36 @@ pub async fn detail(State(s): State<AppState>, web: Web, Path(id): Path<String>)
             me: web.p().person_id.to_string(),
             people,
             native,
+            awaiting_removal: d.seats.iter().filter(|x| x.guest_disabled).count(),
+            sees_seats: web.p().role >= WorkspaceRole::Admin
+                || d.my_role == Some(PartnerRole::HostAdmin),
+            seats: d
+                .seats
+                .into_iter()
+                .map(|x| SeatRow {
+                    href: format!("/apps/{}/members", x.app_id),
+                    app: x.app_label,
+                    seat: x.seat_email.unwrap_or(x.user_id),
+                    guest: x.guest_email,
+                    assets: x.assets,
+                    awaiting_removal: x.guest_disabled,
+                })
+                .collect(),
+            cards: d
+                .cards
+                .into_iter()
+                .map(|c| {
+                    let role = match c.role {
+                        castellan_domain::apps::AppRole::Owner => {
+                            "Manager: its Guest Admins share it within the partner"
+                        }
+                        castellan_domain::apps::AppRole::Collaborator => {
+                            "Collaborator: log in only"
+                        }
+                    };
+                    (c.label, role, format!("/accounts/{}", c.card_id))
+                })
+                .collect(),
         },
     )
 }

@@ -3,8 +3,8 @@
 use super::guard::guard;
 use super::session::home;
 use super::{
-    accounts, activity, apps, assets, automation, directory, guests, members, partners, settings,
-    signin,
+    account_shares, accounts, activity, apps, assets, automation, directory, guests, members,
+    partners, settings, signin,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -158,11 +158,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route(
             "/accounts/{id}/share",
-            get(accounts::share_page).post(accounts::share_submit),
+            get(account_shares::share_page).post(account_shares::share_submit),
         )
         .route(
             "/accounts/{id}/shares/{share}/remove",
-            post(accounts::unshare_submit),
+            post(account_shares::unshare_submit),
         )
         .route("/settings", get(settings::page_))
         .route("/settings/workspace", post(settings::workspace_submit))

@@ -142,6 +142,18 @@ async fn a_revoked_guest_is_offboarded_from_both_platforms() {
             .unwrap_or_else(|| panic!("the seat is a partner's user on {app}"));
         assert_eq!(seat["guest_user"], CONTRACTOR, "{seat}");
     }
+    // The partner's page lists both seats, one per app.
+    let reach = format!("/api/v1/local-partners/{partner}");
+    let seats = s.get_json(&reach).await["seats"].clone();
+    assert_eq!(seats.as_array().unwrap().len(), 2, "{seats}");
+    assert!(
+        seats
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["guest_email"] == CONTRACTOR && x["awaiting_removal"] == false),
+        "{seats}"
+    );
     // An account shared with them.
     let (_, card) = post(
         &s,
@@ -180,6 +192,15 @@ async fn a_revoked_guest_is_offboarded_from_both_platforms() {
         shares,
         json!([]),
         "the guest's shared accounts are unshared"
+    );
+    let seats = s.get_json(&reach).await["seats"].clone();
+    assert!(
+        seats
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["awaiting_removal"] == true),
+        "both seats wait for removal: {seats}"
     );
     for app in &apps {
         assert_eq!(s.check(app).await["status"], "completed");

@@ -184,6 +184,47 @@ async fn partner_users_story(p: &P) {
             "{seat}"
         );
     }
+    // Linked to a local partner (the same organization), the native partner's users match
+    // only that partner's guests: the lead is a guest of the workspace in no partner, so
+    // unmatched until they join it; the check writes nothing for either.
+    let lead_of = |items: &[Value]| {
+        items
+            .iter()
+            .find(|x| x["email"] == "lead@brightwave.example.net")
+            .unwrap()["guest_user"]
+            .clone()
+    };
+    let (st, v) = post(
+        &s,
+        "/api/v1/local-partners",
+        json!({ "name": "Brightwave Media", "first_email": "ops@brightwave.example.net" }),
+    )
+    .await;
+    assert_eq!(st, 201, "{v}");
+    let local = v["partner"]["id"].as_str().unwrap().to_string();
+    let (st, v) = post(
+        &s,
+        &format!("/api/v1/local-partners/{local}/native-partners"),
+        json!({ "app_id": app, "partner_id": partner }),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(lead_of(&listed(&s, &app).await.1), Value::Null);
+    let (st, v) = post(
+        &s,
+        &format!("/api/v1/local-partners/{local}/people"),
+        json!({ "email": "lead@brightwave.example.net", "role": "guest_admin" }),
+    )
+    .await;
+    assert_eq!(
+        st, 201,
+        "the workspace's guest joins the partner as they are: {v}"
+    );
+    assert_eq!(
+        lead_of(&listed(&s, &app).await.1),
+        "lead@brightwave.example.net"
+    );
+
     let report = own_report(&s, &app, &first).await;
     let appeared = report["changes"]["new_partner_users"].as_array().unwrap();
     assert_eq!(

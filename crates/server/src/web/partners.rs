@@ -383,7 +383,62 @@ pub async fn detail(State(s): State<AppState>, web: Web, Path(id): Path<String>)
     )
 }
 
-/// End partnership (posted from the partner's page).
+#[derive(Template)]
+#[template(path = "web/partner_end.html", blocks = ["dialog"])]
+pub struct EndPage {
+    chrome: Chrome,
+    standalone: bool,
+    id: String,
+    partner: String,
+    /// Its guests still active (each is revoked).
+    guests: usize,
+    cards: usize,
+    seats: usize,
+    sees_seats: bool,
+}
+
+/// End partnership, asked first: what it revokes, unshares and lists for removal.
+pub async fn end_page(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
+    web.require(Action::ManageLocalPartners)?;
+    let id = partner_id(&id)?;
+    let d = lp::detail(&s.services, web.ws(), acting(&web), id)
+        .await
+        .map_err(ApiError::from)?;
+    let host = web.p().role >= WorkspaceRole::Admin || d.my_role == Some(PartnerRole::HostAdmin);
+    if !host {
+        return Err(WebError::Forbidden(
+            "A partnership is ended by its Host Admins or the workspace's Admins.".into(),
+        ));
+    }
+    if d.partner.ended_at.is_some() {
+        return Ok(done(
+            &web,
+            &format!("/partners/{id}"),
+            Flash::warning("This partnership has ended already."),
+        ));
+    }
+    let v = EndPage {
+        chrome: web.chrome(Nav::Partners, "End partnership"),
+        standalone: !web.htmx,
+        id: id.to_string(),
+        guests: d
+            .people
+            .iter()
+            .filter(|p| p.role.is_guest() && !p.disabled)
+            .count(),
+        cards: d.cards.len(),
+        seats: d.seats.iter().filter(|x| !x.guest_disabled).count(),
+        sees_seats: host,
+        partner: d.partner.name,
+    };
+    if web.htmx {
+        page(&web, &v.as_dialog())
+    } else {
+        page(&web, &v)
+    }
+}
+
+/// End partnership (posted from its confirmation).
 pub async fn end_submit(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
     web.require(Action::ManageLocalPartners)?;
     let id = partner_id(&id)?;

@@ -116,7 +116,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/partners/link", post(partners::link_submit))
         .route("/partners/{id}", get(partners::detail))
-        .route("/partners/{id}/end", post(partners::end_submit))
+        .route(
+            "/partners/{id}/end",
+            get(partners::end_page).post(partners::end_submit),
+        )
         .route(
             "/partners/{id}/people/{person}/{action}",
             post(partners::guest_action),

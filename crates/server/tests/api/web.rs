@@ -227,6 +227,10 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             ],
             [S, 403, 403, 404, 404, 404],
         ),
+        g(
+            format!("/partners/{local}/end"),
+            [S, 404, 404, 200, 200, 404],
+        ),
         p(
             format!("/partners/{local}/end"),
             vec![],

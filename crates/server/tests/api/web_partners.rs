@@ -79,6 +79,7 @@ fn rows() -> Vec<Row> {
             },
             [403; 5],
         ),
+        g("/partners/{P}/end", [404, 200, 403, 403, 404]),
         p("/partners/{P}/end", none, [404, 303, 403, 403, 404]),
         g("/apps/{app}/members/nope/guest", [403; 5]),
         g("/accounts/{card}", [404, 404, 200, 200, 404]),

@@ -312,5 +312,35 @@ async fn an_unmatched_seat_invited_as_a_guest() {
     let text = b.wait_text("Linked: the native partner", false).await;
     assert!(text.contains("Freelancers"), "{text}");
     b.screenshot("56-partners-with-native").await;
+    // The partner's page lists the seat its guest holds, and says what ending it would list.
+    b.click_text("Freelancers").await;
+    let text = b.wait_text("Seats on apps", false).await;
+    assert!(text.contains(JESS), "{text}");
+    assert!(text.contains("(1 seat above)"), "{text}");
+    b.screenshot("57-partner-seats").await;
+    b.assert_no_axe("a partner's seats on apps").await;
+    // Ending it is asked first, saying what it revokes and lists.
+    b.click_text("End partnership").await;
+    let text = b
+        .wait_text("End the partnership with Freelancers?", false)
+        .await;
+    assert!(text.contains("2 guest users are revoked"), "{text}");
+    assert!(
+        text.contains("1 seat on apps is listed for removal"),
+        "{text}"
+    );
+    b.screenshot("58-end-partnership").await;
+    b.assert_no_axe("End partnership").await;
+    b.xpath("//dialog//button[normalize-space(.)='End partnership']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let text = b.wait_text("has ended", false).await;
+    assert!(
+        text.contains("Guest revoked: awaiting removal"),
+        "the seat waits for the next check's report: {text}"
+    );
+    b.screenshot("59-partnership-ended").await;
     b.close().await;
 }

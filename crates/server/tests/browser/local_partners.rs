@@ -233,6 +233,19 @@ async fn story(dark: bool) {
     let text = other.text().await;
     assert!(!text.contains("Acme ads login"), "{text}");
     other.close().await;
+    // Ending the partnership is asked first (and cancelled here): the dialog in this scheme.
+    b.goto(&site.url(&partner_url)).await;
+    b.click_text("End partnership").await;
+    let text = b
+        .wait_text("End the partnership with Brightwave", false)
+        .await;
+    assert!(
+        text.contains("1 account shared with the partner is unshared"),
+        "{text}"
+    );
+    b.screenshot(&format!("53d-{tag}-end-partnership")).await;
+    b.assert_no_axe("End partnership").await;
+    b.click("dialog[open] a[data-close]").await;
     b.close().await;
 }
 

@@ -21,6 +21,7 @@ pub mod platform;
 pub mod policy;
 pub mod reports;
 pub mod roles;
+pub mod scim;
 pub mod snapshot;
 pub mod tasks;
 pub mod totp;

@@ -58,7 +58,8 @@ typed_id!(
     CardId,
     ShareId,
     GuestInviteId,
-    LocalPartnerId
+    LocalPartnerId,
+    ScimTokenId
 );
 
 #[cfg(test)]

@@ -50,6 +50,8 @@ pub enum Action {
     /// their role in each partner permits (`local_partners`).
     ReadLocalPartners,
     ManageLocalPartners,
+    /// SCIM tokens: credentials that write the directory, so Admins and an admin-scoped token.
+    ManageScimTokens,
 }
 
 impl Action {
@@ -81,6 +83,7 @@ impl Action {
             Self::ManageApps => (R::Admin, S::Write),
             Self::ReadLocalPartners => (R::Guest, S::Read),
             Self::ManageLocalPartners => (R::Guest, S::Write),
+            Self::ManageScimTokens => (R::Admin, S::Admin),
         }
     }
 }

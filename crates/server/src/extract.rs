@@ -177,6 +177,7 @@ named! {
     castellan_domain::AutomationAccountId => "automation account",
     castellan_domain::CardId => "account card",
     castellan_domain::LocalPartnerId => "local partner",
+    castellan_domain::ScimTokenId => "SCIM token",
 }
 
 /// The typed id of a route's `{id}`. A malformed one cannot name any row, so it is answered

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod contract;
 pub mod error;
 pub mod extract;
+pub mod scim;
 pub mod state;
 pub mod web;
 
@@ -164,6 +165,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(local_partners::invite_seat))
         .routes(routes!(local_partners::end))
         .routes(routes!(local_partners::manage_guest))
+        .routes(routes!(scim_tokens::list, scim_tokens::create))
+        .routes(routes!(scim_tokens::revoke))
         .routes(routes!(partners::app_partners))
         .routes(routes!(partners::connect_partner))
         .routes(routes!(partners::partner_consent))
@@ -220,6 +223,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .merge(web::router(state.clone()))
+        .nest("/scim/v2", scim::router())
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

@@ -15,7 +15,7 @@ use crate::{
     get_opt_time, get_time, ms, unique_as,
 };
 
-fn identity_from_row(row: &AnyRow) -> Result<Identity> {
+pub(crate) fn identity_from_row(row: &AnyRow) -> Result<Identity> {
     let other: Vec<String> = serde_json::from_value(get_json(row, "other_emails")?)
         .map_err(|e| StoreError::Corrupt(format!("other_emails: {e}")))?;
     Ok(Identity {
@@ -33,13 +33,14 @@ fn identity_from_row(row: &AnyRow) -> Result<Identity> {
         department: row.try_get("department")?,
         manager: row.try_get("manager")?,
         source: row.try_get("source")?,
+        scim_deleted_at: get_opt_time(row, "scim_deleted_at")?,
         groups: Vec::new(),
         created_at: get_time(row, "created_at")?,
         updated_at: get_time(row, "updated_at")?,
     })
 }
 
-fn group_from_row(row: &AnyRow) -> Result<Group> {
+pub(crate) fn group_from_row(row: &AnyRow) -> Result<Group> {
     Ok(Group {
         id: get_id(row, "id")?,
         workspace_id: get_id(row, "workspace_id")?,
@@ -87,7 +88,7 @@ pub struct ImportSummary {
 
 const UNIQUE_MSG: &str = "is already used by another identity";
 
-fn map_identity_unique(e: sqlx::Error) -> StoreError {
+pub(crate) fn map_identity_unique(e: sqlx::Error) -> StoreError {
     let msg = e
         .as_database_error()
         .map(|d| d.message().to_lowercase())
@@ -118,7 +119,7 @@ impl Scoped<'_> {
         Ok(i)
     }
 
-    async fn groups_of(&self, id: IdentityId) -> Result<Vec<GroupRef>> {
+    pub(crate) async fn groups_of(&self, id: IdentityId) -> Result<Vec<GroupRef>> {
         let rows = sqlx::query(
             "SELECT g.id, g.display_name FROM group_members m JOIN directory_groups g ON g.id = m.group_id \
              WHERE m.workspace_id = $1 AND m.identity_id = $2 ORDER BY g.display_name_canonical",

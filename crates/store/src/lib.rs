@@ -23,6 +23,7 @@ pub mod people;
 pub mod records;
 pub mod reports;
 pub mod rotation;
+pub mod scim;
 pub mod seat_guests;
 pub mod seats;
 pub mod secrets;

@@ -72,6 +72,9 @@ pub struct Identity {
     pub department: Option<String>,
     pub manager: Option<String>,
     pub source: String,
+    /// The IdP deleted it over SCIM: kept (deactivated) for the audit trail and the seats
+    /// matched to it, no longer served by SCIM.
+    pub scim_deleted_at: Option<Timestamp>,
     pub groups: Vec<GroupRef>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

@@ -169,7 +169,9 @@ fn lex(input: &str) -> Result<Vec<(usize, Tok)>, FilterError> {
                                         .ok()
                                         .filter(|_| hex.len() == 4)
                                         .and_then(char::from_u32)
-                                        .ok_or_else(|| err(eat, "a \\u escape needs four hex digits"))?;
+                                        .ok_or_else(|| {
+                                            err(eat, "a \\u escape needs four hex digits")
+                                        })?;
                                     s.push(code);
                                     i += 4;
                                 }
@@ -228,8 +230,11 @@ pub fn parse_attr_path(text: &str, at: usize) -> Result<AttrPath, FilterError> {
     let sub = parts.next();
     let ok = |s: &str| {
         !s.is_empty()
-            && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '$')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$')
+            && s.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '$')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '$')
     };
     if !ok(name) || sub.is_some_and(|s| !ok(s)) || parts.next().is_some() {
         return Err(err(at, format!("{text} is not an attribute path")));
@@ -331,11 +336,19 @@ impl Parser {
                 p
             }
             Some(_) => return Err(err(at, "expected an attribute name")),
-            None => return Err(err(at, "the filter ends where an attribute name was expected")),
+            None => {
+                return Err(err(
+                    at,
+                    "the filter ends where an attribute name was expected",
+                ));
+            }
         };
         if matches!(self.peek(), Some(Tok::LBracket)) {
             if path.sub.is_some() {
-                return Err(err(at, "a value filter follows an attribute, not a sub-attribute"));
+                return Err(err(
+                    at,
+                    "a value filter follows an attribute, not a sub-attribute",
+                ));
             }
             let open = self.at();
             self.pos += 1;
@@ -386,7 +399,12 @@ impl Parser {
                     format!("{w} is not an operator (eq ne co sw ew gt ge lt le pr)"),
                 )
             })?,
-            _ => return Err(err(at, "expected an operator (eq ne co sw ew gt ge lt le pr)")),
+            _ => {
+                return Err(err(
+                    at,
+                    "expected an operator (eq ne co sw ew gt ge lt le pr)",
+                ));
+            }
         };
         self.pos += 1;
         let vat = self.at();
@@ -588,7 +606,9 @@ impl Filter {
                 match (op, want) {
                     (CompareOp::Eq, CompValue::Null) => have.iter().all(|v| v.is_null()),
                     (CompareOp::Ne, CompValue::Null) => have.iter().any(|v| !v.is_null()),
-                    (CompareOp::Ne, _) => !have.iter().any(|v| compare(v, CompareOp::Eq, want, exact)),
+                    (CompareOp::Ne, _) => {
+                        !have.iter().any(|v| compare(v, CompareOp::Eq, want, exact))
+                    }
                     _ => have.iter().any(|v| compare(v, *op, want, exact)),
                 }
             }
@@ -657,15 +677,30 @@ mod tests {
             (r#"meta.lastModified lt "2012-01-01T00:00:00Z""#, true),
             (r#"title pr and userType eq "Employee""#, false),
             (r#"title pr or name.givenName eq "barbara""#, true),
-            (r#"emails[type eq "work" and value co "@example.com"]"#, true),
-            (r#"emails[type eq "home" and value co "@example.com"]"#, false),
+            (
+                r#"emails[type eq "work" and value co "@example.com"]"#,
+                true,
+            ),
+            (
+                r#"emails[type eq "home" and value co "@example.com"]"#,
+                false,
+            ),
             (r#"emails co "jensen.org""#, true),
             (r#"not (active eq false)"#, true),
             (r#"id eq "2819C223""#, false),
             (r#"userName ne "x" and (active eq true or title pr)"#, true),
-            (r#"emails[type eq "work"].value eq "BJENSEN@example.com""#, true),
-            (r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "tour""#, true),
-            (r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "BJ""#, true),
+            (
+                r#"emails[type eq "work"].value eq "BJENSEN@example.com""#,
+                true,
+            ),
+            (
+                r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department eq "tour""#,
+                true,
+            ),
+            (
+                r#"urn:ietf:params:scim:schemas:core:2.0:User:userName sw "BJ""#,
+                true,
+            ),
             ("title eq null", true),
         ] {
             let parsed = parse(f).unwrap_or_else(|e| panic!("{f}: {e}"));
@@ -697,6 +732,11 @@ mod tests {
             assert_eq!(e.at, at, "{f}: {e}");
         }
         let deep = "(".repeat(100) + "a pr" + &")".repeat(100);
-        assert!(parse(&deep).unwrap_err().message.contains("nests too deeply"));
+        assert!(
+            parse(&deep)
+                .unwrap_err()
+                .message
+                .contains("nests too deeply")
+        );
     }
 }

@@ -83,7 +83,10 @@ pub fn parse(body: &Value) -> Result<Vec<PatchOp>, ScimError> {
     ops.iter()
         .enumerate()
         .map(|(i, o)| {
-            let op = match get_ci(o, "op").and_then(Value::as_str).map(str::to_ascii_lowercase) {
+            let op = match get_ci(o, "op")
+                .and_then(Value::as_str)
+                .map(str::to_ascii_lowercase)
+            {
                 Some(s) if s == "add" => OpKind::Add,
                 Some(s) if s == "remove" => OpKind::Remove,
                 Some(s) if s == "replace" => OpKind::Replace,
@@ -130,17 +133,17 @@ fn expand(op: &PatchOp) -> Result<Vec<PatchOp>, ScimError> {
     };
     let mut out = Vec::new();
     for (k, v) in m {
-        if is_extension_urn(k) {
-            if let Value::Object(inner) = v {
-                for (k2, v2) in inner {
-                    out.push(PatchOp {
-                        op: op.op,
-                        path: Some(parse_path(&format!("{k}:{k2}"))?),
-                        value: Some(v2.clone()),
-                    });
-                }
-                continue;
+        if is_extension_urn(k)
+            && let Value::Object(inner) = v
+        {
+            for (k2, v2) in inner {
+                out.push(PatchOp {
+                    op: op.op,
+                    path: Some(parse_path(&format!("{k}:{k2}"))?),
+                    value: Some(v2.clone()),
+                });
             }
+            continue;
         }
         out.push(PatchOp {
             op: op.op,
@@ -153,7 +156,10 @@ fn expand(op: &PatchOp) -> Result<Vec<PatchOp>, ScimError> {
 
 /// The object an attribute lives in (the resource, or its extension's object, made if need be).
 fn container<'a>(doc: &'a mut Value, urn: Option<&str>) -> &'a mut Map<String, Value> {
-    let core = urn.is_none_or(|u| u.to_ascii_lowercase().starts_with("urn:ietf:params:scim:schemas:core:"));
+    let core = urn.is_none_or(|u| {
+        u.to_ascii_lowercase()
+            .starts_with("urn:ietf:params:scim:schemas:core:")
+    });
     if !doc.is_object() {
         *doc = Value::Object(Map::new());
     }
@@ -200,7 +206,9 @@ fn pinned(f: &Filter, out: &mut Map<String, Value>) -> bool {
             let v = match v {
                 CompValue::Str(s) => Value::String(s.clone()),
                 CompValue::Bool(b) => Value::Bool(*b),
-                CompValue::Number(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+                CompValue::Number(n) => {
+                    serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number)
+                }
                 CompValue::Null => Value::Null,
             };
             out.insert(p.name.clone(), v);
@@ -372,23 +380,41 @@ mod tests {
     fn entra_and_okta_shapes() {
         let user = json!({"userName": "a", "active": true, "emails": [{"value": "a@x.com", "type": "work", "primary": true}]});
         // Entra, no flag: capitalised op, string boolean.
-        let v = run(user.clone(), body(json!([{"op": "Replace", "path": "active", "value": "False"}])));
+        let v = run(
+            user.clone(),
+            body(json!([{"op": "Replace", "path": "active", "value": "False"}])),
+        );
         assert_eq!(v["active"], json!(false));
         // Okta: path-less replace.
-        let v = run(user.clone(), body(json!([{"op": "replace", "value": {"active": false}}])));
+        let v = run(
+            user.clone(),
+            body(json!([{"op": "replace", "value": {"active": false}}])),
+        );
         assert_eq!(v["active"], json!(false));
         // Path-less with dotted and URN keys.
         let v = run(
             user.clone(),
-            body(json!([{"op": "replace", "value": {"name.givenName": "Ann", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Ops"}}])),
+            body(
+                json!([{"op": "replace", "value": {"name.givenName": "Ann", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department": "Ops"}}]),
+            ),
         );
         assert_eq!(v["name"]["givenName"], "Ann");
         assert_eq!(v[ENTERPRISE_USER]["department"], "Ops");
         // A filtered add sets the existing element, or makes it.
-        let v = run(user.clone(), body(json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "b@x.com"}])));
+        let v = run(
+            user.clone(),
+            body(
+                json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "b@x.com"}]),
+            ),
+        );
         assert_eq!(v["emails"].as_array().unwrap().len(), 1);
         assert_eq!(v["emails"][0]["value"], "b@x.com");
-        let v = run(json!({"userName": "a"}), body(json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "b@x.com"}])));
+        let v = run(
+            json!({"userName": "a"}),
+            body(
+                json!([{"op": "Add", "path": "emails[type eq \"work\"].value", "value": "b@x.com"}]),
+            ),
+        );
         assert_eq!(v["emails"], json!([{"type": "work", "value": "b@x.com"}]));
     }
 
@@ -396,7 +422,12 @@ mod tests {
     fn group_members() {
         let g = json!({"displayName": "G", "members": [{"value": "1"}, {"value": "2"}, {"value": "3"}]});
         // Entra, no flag: removal by a value array.
-        let v = run(g.clone(), body(json!([{"op": "Remove", "path": "members", "value": [{"value": "2", "$ref": null}]}])));
+        let v = run(
+            g.clone(),
+            body(
+                json!([{"op": "Remove", "path": "members", "value": [{"value": "2", "$ref": null}]}]),
+            ),
+        );
         assert_eq!(v["members"], json!([{"value": "1"}, {"value": "3"}]));
         // Okta: remove by filter and add, in one request, with a rename carrying the id.
         let v = run(
@@ -409,9 +440,15 @@ mod tests {
         );
         assert_eq!(v["displayName"], "G2");
         assert!(v.get("id").is_none());
-        assert_eq!(v["members"], json!([{"value": "2"}, {"value": "3"}, {"value": "4", "display": "d"}]));
+        assert_eq!(
+            v["members"],
+            json!([{"value": "2"}, {"value": "3"}, {"value": "4", "display": "d"}])
+        );
         // Replace with [] empties the group.
-        let v = run(g, body(json!([{"op": "replace", "path": "members", "value": []}])));
+        let v = run(
+            g,
+            body(json!([{"op": "replace", "path": "members", "value": []}])),
+        );
         assert_eq!(v["members"], json!([]));
     }
 
@@ -421,6 +458,11 @@ mod tests {
         assert!(parse(&body(json!([{"op": "move", "path": "a"}]))).is_err());
         assert!(parse(&body(json!([{"op": "remove"}]))).is_err());
         assert!(parse(&body(json!([{"op": "add", "value": 3}]))).is_err());
-        assert!(parse(&body(json!([{"op": "add", "path": "emails[type eq", "value": 3}]))).is_err());
+        assert!(
+            parse(&body(
+                json!([{"op": "add", "path": "emails[type eq", "value": 3}])
+            ))
+            .is_err()
+        );
     }
 }

@@ -16,6 +16,7 @@ mod partner_users;
 mod partners;
 mod partnership;
 mod rotation;
+mod scim;
 mod support;
 mod sync;
 mod web;

@@ -620,6 +620,25 @@ fn rows() -> Vec<Row> {
             Json(|| serde_json::json!({"length": 20})),
             [401, 200, 200, 200, 200, 200],
         ),
+        // SCIM tokens write the directory: Admins and Owners, admin-scoped.
+        r(
+            g.clone(),
+            "/api/v1/scim/tokens",
+            None,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/scim/tokens",
+            Json(|| serde_json::json!({"name": "Okta"})),
+            [401, 403, 403, 201, 201, 201],
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/scim/tokens/{id}",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
         // Public: the state in the query is the credential.
         r(
             g.clone(),
@@ -793,6 +812,12 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
             .to_string()
     } else if path.starts_with("/api/v1/local-partners/") {
         a.create_local_partner(&cli(), &format!("fx partner {}", unique()), &[], &[])
+            .await
+            .unwrap()
+            .id
+            .to_string()
+    } else if path.starts_with("/api/v1/scim/tokens/") {
+        a.create_scim_token(&cli(), "fx", &format!("fx-hash-{}", unique()))
             .await
             .unwrap()
             .id

@@ -1,0 +1,164 @@
+//! The Users and Groups endpoints: list (filter, sort, page), create, read, replace, patch and
+//! delete, each through `services::scim_users` / `services::scim_groups`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use castellan_services::{scim_groups as groups, scim_users as users};
+
+use super::wire::{Params, Scim, ScimResult, base, body, fetched, if_match, list, resource};
+use crate::state::AppState;
+
+pub async fn list_users(State(s): State<AppState>, Scim(c): Scim, p: Params) -> ScimResult {
+    let page = users::list(&s.services, &c, &base(&s), &p.list()?).await?;
+    Ok(list(page, &p))
+}
+
+pub async fn create_user(
+    State(s): State<AppState>,
+    Scim(c): Scim,
+    p: Params,
+    b: Bytes,
+) -> ScimResult {
+    let v = users::create(&s.services, &c, &base(&s), &body(&b)?).await?;
+    Ok(resource(StatusCode::CREATED, &v, &p))
+}
+
+pub async fn get_user(
+    State(s): State<AppState>,
+    Scim(c): Scim,
+    Path(id): Path<String>,
+    p: Params,
+    h: HeaderMap,
+) -> ScimResult {
+    let v = users::get(&s.services, &c, &base(&s), &id).await?;
+    Ok(fetched(&v, &p, &h))
+}
+
+pub async fn put_user(
+    State(s): State<AppState>,
+    Scim(c): Scim,
+    Path(id): Path<String>,
+    p: Params,
+    h: HeaderMap,
+    b: Bytes,
+) -> ScimResult {
+    let v = users::replace(
+        &s.services,
+        &c,
+        &base(&s),
+        &id,
+        &body(&b)?,
+        if_match(&h).as_deref(),
+    )
+    .await?;
+    Ok(resource(StatusCode::OK, &v, &p))
+}
+
+pub async fn patch_user(
+    State(s): State<AppState>,
+    Scim(c): Scim,
+    Path(id): Path<String>,
+    p: Params,
+    h: HeaderMap,
+    b: Bytes,
+) -> ScimResult {
+    let v = users::patch(
+        &s.services,
+        &c,
+        &base(&s),
+        &id,
+        &body(&b)?,
+        if_match(&h).as_deref(),
+    )
+    .await?;
+    Ok(resource(StatusCode::OK, &v, &p))
+}
+
+pub async fn delete_user(
+    State(s): State<AppState>,
+    Scim(c): Scim,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ScimResult {
+    users::delete(&s.services, &c, &base(&s), &id, if_match(&h).as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn list_groups(State(s): State<AppState>, Scim(c): Scim, p: Params) -> ScimResult {
+    let page = groups::list(&s.services, &c, &base(&s), &p.list()?).await?;
+    Ok(list(page, &p))
+}
+
+pub async fn create_group(
+    State(s): State<AppState>,
+    Scim(c): Scim,
+    p: Params,
+    b: Bytes,
+) -> ScimResult {
+    let v = groups::create(&s.services, &c, &base(&s), &body(&b)?).await?;
+    Ok(resource(StatusCode::CREATED, &v, &p))
+}
+
+pub async fn get_group(
+    State(s): State<AppState>,
+    Scim(c): Scim,
+    Path(id): Path<String>,
+    p: Params,
+    h: HeaderMap,
+) -> ScimResult {
+    let v = groups::get(&s.services, &c, &base(&s), &id).await?;
+    Ok(fetched(&v, &p, &h))
+}
+
+pub async fn put_group(
+    State(s): State<AppState>,
+    Scim(c): Scim,
+    Path(id): Path<String>,
+    p: Params,
+    h: HeaderMap,
+    b: Bytes,
+) -> ScimResult {
+    let v = groups::replace(
+        &s.services,
+        &c,
+        &base(&s),
+        &id,
+        &body(&b)?,
+        if_match(&h).as_deref(),
+    )
+    .await?;
+    Ok(resource(StatusCode::OK, &v, &p))
+}
+
+/// 200 with the group (RFC 7644 §3.5.2 allows it; Okta and Entra accept it).
+pub async fn patch_group(
+    State(s): State<AppState>,
+    Scim(c): Scim,
+    Path(id): Path<String>,
+    p: Params,
+    h: HeaderMap,
+    b: Bytes,
+) -> ScimResult {
+    let v = groups::patch(
+        &s.services,
+        &c,
+        &base(&s),
+        &id,
+        &body(&b)?,
+        if_match(&h).as_deref(),
+    )
+    .await?;
+    Ok(resource(StatusCode::OK, &v, &p))
+}
+
+pub async fn delete_group(
+    State(s): State<AppState>,
+    Scim(c): Scim,
+    Path(id): Path<String>,
+    h: HeaderMap,
+) -> ScimResult {
+    groups::delete(&s.services, &c, &base(&s), &id, if_match(&h).as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,246 @@
+//! SCIM Groups: the directory's groups, created, renamed, filled and emptied by an IdP (Okta's
+//! Push Groups, Entra's group provisioning). `displayName` is unique without regard to case
+//! (Entra matches groups on it); members are users SCIM serves.
+
+use castellan_domain::scim::{self as rules, GROUP, ScimError, patch};
+use castellan_domain::{GroupId, IdentityId};
+use castellan_store::Group;
+use serde_json::{Value, json};
+
+use crate::Services;
+use crate::scim::{
+    ListPage, ListQuery, ScimCaller, check_if_match, page, parse_filter, store_error, versioned,
+};
+
+fn time(t: castellan_domain::Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A group as SCIM serves it; `names` gives members' display values.
+fn group_json(
+    g: &Group,
+    base: &str,
+    names: &std::collections::HashMap<IdentityId, String>,
+) -> Value {
+    let mut v = json!({
+        "schemas": [GROUP],
+        "id": g.id.to_string(),
+        "displayName": g.display_name,
+        "members": g.member_ids.iter().map(|m| {
+            let mut e = json!({"value": m.to_string(), "$ref": format!("{base}/Users/{m}"), "type": "User"});
+            if let Some(n) = names.get(m) { e["display"] = json!(n); }
+            e
+        }).collect::<Vec<_>>(),
+        "meta": {
+            "resourceType": "Group",
+            "created": time(g.created_at),
+            "lastModified": time(g.updated_at),
+            "location": format!("{base}/Groups/{}", g.id),
+        },
+    });
+    if let Some(x) = &g.external_id {
+        v["externalId"] = json!(x);
+    }
+    versioned(v)
+}
+
+async fn names(
+    svc: &Services,
+    c: &ScimCaller,
+    ids: &[IdentityId],
+) -> Result<std::collections::HashMap<IdentityId, String>, ScimError> {
+    let mut out = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let scoped = svc.store.ws(c.ws());
+    for id in ids {
+        if let Some(i) = scoped.scim_identity(*id).await.map_err(store_error)? {
+            out.insert(*id, i.user_name);
+        }
+    }
+    Ok(out)
+}
+
+async fn current(svc: &Services, c: &ScimCaller, id: &str) -> Result<Group, ScimError> {
+    let gid: GroupId = id
+        .parse()
+        .map_err(|_| ScimError::not_found(format!("no group {id}")))?;
+    svc.store
+        .ws(c.ws())
+        .group(gid)
+        .await
+        .map_err(|_| ScimError::not_found(format!("no group {id}")))
+}
+
+async fn served(svc: &Services, c: &ScimCaller, base: &str, g: &Group) -> Result<Value, ScimError> {
+    Ok(group_json(g, base, &names(svc, c, &g.member_ids).await?))
+}
+
+pub async fn get(svc: &Services, c: &ScimCaller, base: &str, id: &str) -> Result<Value, ScimError> {
+    let g = current(svc, c, id).await?;
+    served(svc, c, base, &g).await
+}
+
+/// Lists groups (Entra looks them up by `displayName`; with `excludedAttributes=members` the
+/// server layer drops members).
+pub async fn list(
+    svc: &Services,
+    c: &ScimCaller,
+    base: &str,
+    q: &ListQuery,
+) -> Result<ListPage, ScimError> {
+    let f = parse_filter(q)?;
+    let scoped = svc.store.ws(c.ws());
+    if let Some((attr, value)) = f.as_ref().and_then(|f| f.simple_eq())
+        && attr.eq_ignore_ascii_case("displayName")
+    {
+        let hit = scoped
+            .group_by_display_name(value)
+            .await
+            .map_err(store_error)?;
+        let mut all = Vec::new();
+        if let Some(g) = hit {
+            all.push(served(svc, c, base, &g).await?);
+        }
+        return Ok(page(all, None, q));
+    }
+    let groups = scoped.all_groups().await.map_err(store_error)?;
+    // Display values for every member, in one read of the users.
+    let mut all_names = std::collections::HashMap::new();
+    let mut offset = 0;
+    loop {
+        let batch = scoped
+            .scim_identities(offset, 5000)
+            .await
+            .map_err(store_error)?;
+        let n = batch.len();
+        all_names.extend(batch.into_iter().map(|i| (i.id, i.user_name)));
+        if n < 5000 {
+            break;
+        }
+        offset += 5000;
+    }
+    let all = groups
+        .iter()
+        .map(|g| group_json(g, base, &all_names))
+        .collect();
+    Ok(page(all, f.as_ref(), q))
+}
+
+/// The member ids of a body, each a user SCIM serves (else 400 `invalidValue` naming it).
+async fn members(
+    svc: &Services,
+    c: &ScimCaller,
+    raw: &[String],
+) -> Result<Vec<IdentityId>, ScimError> {
+    let mut out = Vec::new();
+    for m in raw {
+        match crate::scim_users::exists(svc, c, m).await? {
+            Some(id) if !out.contains(&id) => out.push(id),
+            Some(_) => {}
+            None => {
+                return Err(ScimError::invalid_value(format!(
+                    "members: {m} is not a user of this directory"
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub async fn create(
+    svc: &Services,
+    c: &ScimCaller,
+    base: &str,
+    body: &Value,
+) -> Result<Value, ScimError> {
+    let (name, external, raw) = rules::group_from_body(body)?;
+    let ids = members(svc, c, &raw).await?;
+    let g = svc
+        .store
+        .ws(c.ws())
+        .create_group(&c.actor(), &name, external.as_deref(), &ids)
+        .await
+        .map_err(store_error)?;
+    served(svc, c, base, &g).await
+}
+
+async fn write(
+    svc: &Services,
+    c: &ScimCaller,
+    base: &str,
+    before: &Group,
+    doc: &Value,
+) -> Result<Value, ScimError> {
+    let (name, _, raw) = rules::group_from_body(doc)?;
+    let ids = members(svc, c, &raw).await?;
+    let rename = (name != before.display_name).then_some(name.as_str());
+    let same_members = {
+        let mut a = ids.clone();
+        let mut b = before.member_ids.clone();
+        a.sort();
+        b.sort();
+        a == b
+    };
+    let g = if rename.is_none() && same_members {
+        before.clone()
+    } else {
+        svc.store
+            .ws(c.ws())
+            .update_group(
+                &c.actor(),
+                before.id,
+                rename,
+                (!same_members).then_some(ids.as_slice()),
+            )
+            .await
+            .map_err(store_error)?
+    };
+    served(svc, c, base, &g).await
+}
+
+pub async fn replace(
+    svc: &Services,
+    c: &ScimCaller,
+    base: &str,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+) -> Result<Value, ScimError> {
+    let before = current(svc, c, id).await?;
+    check_if_match(&served(svc, c, base, &before).await?, if_match)?;
+    write(svc, c, base, &before, body).await
+}
+
+pub async fn patch(
+    svc: &Services,
+    c: &ScimCaller,
+    base: &str,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+) -> Result<Value, ScimError> {
+    let ops = patch::parse(body)?;
+    let before = current(svc, c, id).await?;
+    let doc = served(svc, c, base, &before).await?;
+    check_if_match(&doc, if_match)?;
+    let after = patch::apply(&doc, &ops)?;
+    write(svc, c, base, &before, &after).await
+}
+
+pub async fn delete(
+    svc: &Services,
+    c: &ScimCaller,
+    base: &str,
+    id: &str,
+    if_match: Option<&str>,
+) -> Result<(), ScimError> {
+    let before = current(svc, c, id).await?;
+    check_if_match(&served(svc, c, base, &before).await?, if_match)?;
+    svc.store
+        .ws(c.ws())
+        .delete_group(&c.actor(), before.id)
+        .await
+        .map_err(store_error)
+}

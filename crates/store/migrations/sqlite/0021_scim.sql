@@ -1,0 +1,15 @@
+-- SCIM: bearer tokens an identity provider provisions a workspace's directory with (stored
+-- hashed, named, revocable, last use recorded), and the identities an IdP deleted (kept,
+-- deactivated, for the audit trail and the seats matched to them; SCIM no longer serves them).
+CREATE TABLE scim_tokens (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL,
+    last_used_at BIGINT,
+    revoked_at BIGINT
+);
+CREATE INDEX scim_tokens_workspace ON scim_tokens (workspace_id);
+
+ALTER TABLE identities ADD COLUMN scim_deleted_at BIGINT;

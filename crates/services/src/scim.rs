@@ -146,6 +146,8 @@ pub struct ListQuery {
     pub descending: bool,
     pub start_index: Option<i64>,
     pub count: Option<i64>,
+    /// Every match, unpaged (POST `/.search` pages Users and Groups together).
+    pub unpaged: bool,
 }
 
 /// A list answer before it is framed as a ListResponse.
@@ -198,7 +200,11 @@ pub fn page(all: Vec<Value>, f: Option<&Filter>, q: &ListQuery) -> ListPage {
             hits.reverse();
         }
     }
-    let (start, count) = rules::paging(q.start_index, q.count);
+    let (start, count) = if q.unpaged {
+        (1, usize::MAX)
+    } else {
+        rules::paging(q.start_index, q.count)
+    };
     let total = hits.len();
     let resources = hits.into_iter().skip(start - 1).take(count).collect();
     ListPage {

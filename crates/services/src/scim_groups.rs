@@ -16,20 +16,15 @@ fn time(t: castellan_domain::Timestamp) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// A group as SCIM serves it; `names` gives members' display values.
-fn group_json(
-    g: &Group,
-    base: &str,
-    names: &std::collections::HashMap<IdentityId, String>,
-) -> Value {
+/// A group as SCIM serves it.
+fn group_json(g: &Group, base: &str) -> Value {
     let mut v = json!({
         "schemas": [GROUP],
         "id": g.id.to_string(),
         "displayName": g.display_name,
+        // Value and $ref only: what the IdP sends is what it reads back.
         "members": g.member_ids.iter().map(|m| {
-            let mut e = json!({"value": m.to_string(), "$ref": format!("{base}/Users/{m}"), "type": "User"});
-            if let Some(n) = names.get(m) { e["display"] = json!(n); }
-            e
+            json!({"value": m.to_string(), "$ref": format!("{base}/Users/{m}")})
         }).collect::<Vec<_>>(),
         "meta": {
             "resourceType": "Group",
@@ -44,24 +39,6 @@ fn group_json(
     versioned(v)
 }
 
-async fn names(
-    svc: &Services,
-    c: &ScimCaller,
-    ids: &[IdentityId],
-) -> Result<std::collections::HashMap<IdentityId, String>, ScimError> {
-    let mut out = std::collections::HashMap::new();
-    if ids.is_empty() {
-        return Ok(out);
-    }
-    let scoped = svc.store.ws(c.ws());
-    for id in ids {
-        if let Some(i) = scoped.scim_identity(*id).await.map_err(store_error)? {
-            out.insert(*id, i.user_name);
-        }
-    }
-    Ok(out)
-}
-
 async fn current(svc: &Services, c: &ScimCaller, id: &str) -> Result<Group, ScimError> {
     let gid: GroupId = id
         .parse()
@@ -74,7 +51,8 @@ async fn current(svc: &Services, c: &ScimCaller, id: &str) -> Result<Group, Scim
 }
 
 async fn served(svc: &Services, c: &ScimCaller, base: &str, g: &Group) -> Result<Value, ScimError> {
-    Ok(group_json(g, base, &names(svc, c, &g.member_ids).await?))
+    let _ = (svc, c);
+    Ok(group_json(g, base))
 }
 
 pub async fn get(svc: &Services, c: &ScimCaller, base: &str, id: &str) -> Result<Value, ScimError> {
@@ -106,25 +84,7 @@ pub async fn list(
         return Ok(page(all, None, q));
     }
     let groups = scoped.all_groups().await.map_err(store_error)?;
-    // Display values for every member, in one read of the users.
-    let mut all_names = std::collections::HashMap::new();
-    let mut offset = 0;
-    loop {
-        let batch = scoped
-            .scim_identities(offset, 5000)
-            .await
-            .map_err(store_error)?;
-        let n = batch.len();
-        all_names.extend(batch.into_iter().map(|i| (i.id, i.user_name)));
-        if n < 5000 {
-            break;
-        }
-        offset += 5000;
-    }
-    let all = groups
-        .iter()
-        .map(|g| group_json(g, base, &all_names))
-        .collect();
+    let all = groups.iter().map(|g| group_json(g, base)).collect();
     Ok(page(all, f.as_ref(), q))
 }
 
@@ -173,8 +133,15 @@ async fn write(
     before: &Group,
     doc: &Value,
 ) -> Result<Value, ScimError> {
-    let (name, _, raw) = rules::group_from_body(doc)?;
+    let (name, external, raw) = rules::group_from_body(doc)?;
     let ids = members(svc, c, &raw).await?;
+    if external != before.external_id {
+        svc.store
+            .ws(c.ws())
+            .set_group_external_id(before.id, external.as_deref())
+            .await
+            .map_err(store_error)?;
+    }
     let rename = (name != before.display_name).then_some(name.as_str());
     let same_members = {
         let mut a = ids.clone();
@@ -184,7 +151,11 @@ async fn write(
         a == b
     };
     let g = if rename.is_none() && same_members {
-        before.clone()
+        svc.store
+            .ws(c.ws())
+            .group(before.id)
+            .await
+            .map_err(store_error)?
     } else {
         svc.store
             .ws(c.ws())

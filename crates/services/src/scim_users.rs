@@ -40,24 +40,12 @@ pub fn user_json(i: &Identity, base: &str) -> Value {
         name.insert("familyName".into(), json!(f));
     }
     if !name.is_empty() {
-        let formatted = [i.given_name.as_deref(), i.family_name.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
-        name.insert("formatted".into(), json!(formatted));
         u.insert("name".into(), Value::Object(name));
     }
     if let Some(d) = &i.display_name {
         u.insert("displayName".into(), json!(d));
     }
-    let mut emails = vec![json!({"value": i.primary_email, "type": "work", "primary": true})];
-    emails.extend(
-        i.other_emails
-            .iter()
-            .map(|e| json!({"value": e, "type": "other", "primary": false})),
-    );
-    u.insert("emails".into(), Value::Array(emails));
+    u.insert("emails".into(), Value::Array(emails(i)));
     u.insert("active".into(), json!(i.active));
     if !i.groups.is_empty() {
         u.insert(
@@ -91,6 +79,65 @@ pub fn user_json(i: &Identity, base: &str) -> Value {
         }),
     );
     versioned(Value::Object(u))
+}
+
+/// The e-mail entries as the IdP sent them, while they still name exactly the identity's
+/// addresses (a CSV import or the API may have changed them since); otherwise the work
+/// address first, then the others.
+fn emails(i: &Identity) -> Vec<Value> {
+    let mut have: Vec<String> = std::iter::once(&i.primary_email)
+        .chain(&i.other_emails)
+        .map(|e| e.to_lowercase())
+        .collect();
+    have.sort();
+    if let Some(Value::Array(sent)) = &i.scim_emails {
+        let mut named: Vec<String> = sent
+            .iter()
+            .filter_map(|e| e.get("value").and_then(Value::as_str))
+            .map(str::to_lowercase)
+            .collect();
+        named.sort();
+        named.dedup();
+        if named == have {
+            return sent.clone();
+        }
+    }
+    let mut out = vec![json!({"value": i.primary_email, "type": "work", "primary": true})];
+    out.extend(
+        i.other_emails
+            .iter()
+            .map(|e| json!({"value": e, "type": "other", "primary": false})),
+    );
+    out
+}
+
+/// The e-mail entries of a body, kept as sent: value, type and primary (a boolean).
+fn sent_emails(doc: &Value) -> Option<Value> {
+    let list = rules::filter::get_ci(doc, "emails")?.as_array()?;
+    let kept: Vec<Value> = list
+        .iter()
+        .filter_map(|e| {
+            let value = rules::filter::get_ci(e, "value")?.as_str()?;
+            let mut o = serde_json::Map::new();
+            o.insert("value".into(), json!(value));
+            if let Some(Value::String(t)) = rules::filter::get_ci(e, "type") {
+                o.insert("type".into(), json!(t));
+            }
+            match rules::filter::get_ci(e, "primary") {
+                Some(Value::Bool(b)) => {
+                    o.insert("primary".into(), json!(b));
+                }
+                Some(Value::String(b))
+                    if b.eq_ignore_ascii_case("true") || b.eq_ignore_ascii_case("false") =>
+                {
+                    o.insert("primary".into(), json!(b.eq_ignore_ascii_case("true")));
+                }
+                _ => {}
+            }
+            Some(Value::Object(o))
+        })
+        .collect();
+    Some(Value::Array(kept))
 }
 
 fn parse_id(id: &str) -> Result<IdentityId, ScimError> {
@@ -145,7 +192,7 @@ pub async fn list(
         }
     }
     // Without a filter, only the page asked for is read.
-    if f.is_none() && q.sort_by.is_none() {
+    if f.is_none() && q.sort_by.is_none() && !q.unpaged {
         let (start, count) = rules::paging(q.start_index, q.count);
         let total = scoped.scim_identity_count().await.map_err(store_error)? as usize;
         let items = if count == 0 {
@@ -211,6 +258,10 @@ pub async fn create(
                 .id
         }
     };
+    scoped
+        .set_scim_emails(id, sent_emails(body).as_ref())
+        .await
+        .map_err(store_error)?;
     get(svc, c, base, &id.to_string()).await
 }
 
@@ -227,11 +278,15 @@ async fn write(
         .claim_for_scim(before.id)
         .await
         .map_err(store_error)?;
-    let after = scoped
+    scoped
         .update_identity(&c.actor(), before.id, &input)
         .await
         .map_err(store_error)?;
-    Ok(user_json(&after, base))
+    scoped
+        .set_scim_emails(before.id, sent_emails(doc).as_ref())
+        .await
+        .map_err(store_error)?;
+    get(svc, c, base, &before.id.to_string()).await
 }
 
 /// Replaces a user (Okta's GET → change → PUT): every attribute as sent; what is left out is

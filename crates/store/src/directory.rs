@@ -34,6 +34,9 @@ pub(crate) fn identity_from_row(row: &AnyRow) -> Result<Identity> {
         manager: row.try_get("manager")?,
         source: row.try_get("source")?,
         scim_deleted_at: get_opt_time(row, "scim_deleted_at")?,
+        scim_emails: row
+            .try_get::<Option<String>, _>("scim_emails")?
+            .and_then(|t| serde_json::from_str(&t).ok()),
         groups: Vec::new(),
         created_at: get_time(row, "created_at")?,
         updated_at: get_time(row, "updated_at")?,

@@ -75,6 +75,8 @@ pub struct Identity {
     /// The IdP deleted it over SCIM: kept (deactivated) for the audit trail and the seats
     /// matched to it, no longer served by SCIM.
     pub scim_deleted_at: Option<Timestamp>,
+    /// The e-mail entries as the IdP last sent them over SCIM (with their type and primary).
+    pub scim_emails: Option<serde_json::Value>,
     pub groups: Vec<GroupRef>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

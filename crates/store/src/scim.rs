@@ -274,6 +274,21 @@ impl Scoped<'_> {
         Ok(())
     }
 
+    /// Keeps the e-mail entries as the IdP sent them (none: derived from the addresses).
+    pub async fn set_scim_emails(
+        &self,
+        id: IdentityId,
+        emails: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE identities SET scim_emails = $3 WHERE workspace_id = $1 AND id = $2")
+            .bind(self.ws_str())
+            .bind(id.to_string())
+            .bind(emails.map(|e| e.to_string()))
+            .execute(&self.store.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Marks identities as the IdP's (created or changed over SCIM), and brings back an
     /// IdP-deleted one the IdP creates again.
     pub async fn claim_for_scim(&self, id: IdentityId) -> Result<()> {
@@ -282,6 +297,23 @@ impl Scoped<'_> {
             .bind(id.to_string())
             .execute(&self.store.pool)
             .await?;
+        Ok(())
+    }
+
+    /// Sets a group's `externalId` (the IdP's own id for it).
+    pub async fn set_group_external_id(
+        &self,
+        id: GroupId,
+        external_id: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE directory_groups SET external_id = $3 WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(self.ws_str())
+        .bind(id.to_string())
+        .bind(external_id)
+        .execute(&self.store.pool)
+        .await?;
         Ok(())
     }
 

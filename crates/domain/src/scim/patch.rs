@@ -36,6 +36,17 @@ const READ_ONLY: [&str; 5] = ["id", "meta", "groups", "schemas", "password"];
 /// Parses a PATCH path.
 pub fn parse_path(raw: &str) -> Result<PatchPath, ScimError> {
     let bad = |e: filter::FilterError| ScimError::invalid_path(format!("path {raw:?}: {e}"));
+    // An extension's URN alone names its whole object.
+    if is_extension_urn(raw.trim()) {
+        return Ok(PatchPath {
+            attr: AttrPath {
+                urn: None,
+                name: raw.trim().to_string(),
+                sub: None,
+            },
+            filter: None,
+        });
+    }
     let Some(open) = raw.find('[') else {
         return Ok(PatchPath {
             attr: filter::parse_attr_path(raw.trim(), 0).map_err(bad)?,

@@ -1,6 +1,6 @@
 //! SCIM discovery (RFC 7644 §4): ServiceProviderConfig, ResourceTypes and Schemas, saying
 //! exactly what this server stores and does — the attributes listed are those a User or Group
-//! keeps; anything else sent is accepted and not kept. `/Bulk` and `/.search` are 501.
+//! keeps; anything else sent is accepted and not kept. `/Bulk` is 501.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -98,19 +98,21 @@ fn sub(name: &str, kind: &str, mutability: &str) -> Value {
 }
 
 fn schemas(b: &str) -> Vec<Value> {
-    let mut emails = attr("emails", "complex", false, "readWrite", "none", false);
+    // Required: seats are matched by the work address, so a user without one is refused.
+    let mut emails = attr("emails", "complex", true, "readWrite", "none", false);
     emails["multiValued"] = json!(true);
     emails["description"] =
         json!("E-mail addresses; the work (or primary) one is the address seats are matched by");
+    let mut address = sub("value", "string", "readWrite");
+    address["required"] = json!(true);
     emails["subAttributes"] = json!([
-        sub("value", "string", "readWrite"),
+        address,
         {"name": "type", "type": "string", "multiValued": false, "required": false, "caseExact": false,
          "canonicalValues": ["work", "home", "other"], "mutability": "readWrite", "returned": "default", "uniqueness": "none", "description": "type"},
         sub("primary", "boolean", "readWrite"),
     ]);
     let mut name = attr("name", "complex", false, "readWrite", "none", false);
     name["subAttributes"] = json!([
-        sub("formatted", "string", "readOnly"),
         sub("givenName", "string", "readWrite"),
         sub("familyName", "string", "readWrite"),
     ]);
@@ -132,8 +134,6 @@ fn schemas(b: &str) -> Vec<Value> {
          "mutability": "immutable", "returned": "default", "uniqueness": "none", "description": "a User's id"},
         {"name": "$ref", "type": "reference", "referenceTypes": ["User"], "multiValued": false, "required": false,
          "caseExact": true, "mutability": "immutable", "returned": "default", "uniqueness": "none", "description": "$ref"},
-        sub("display", "string", "readOnly"),
-        sub("type", "string", "immutable"),
     ]);
     let schema = |id: &str, name: &str, attributes: Vec<Value>| {
         json!({
@@ -151,7 +151,8 @@ fn schemas(b: &str) -> Vec<Value> {
                 name,
                 attr("displayName", "string", false, "readWrite", "none", false),
                 emails,
-                attr("active", "boolean", false, "readWrite", "none", false),
+                // Always held (a user created without it is active), so it cannot be removed.
+                attr("active", "boolean", true, "readWrite", "none", false),
                 attr("externalId", "string", false, "readWrite", "server", true),
                 groups,
             ],
@@ -198,7 +199,7 @@ pub async fn schema(
 
 pub async fn not_implemented(Scim(_): Scim) -> ScimResult {
     Err(Failure(ScimError::not_implemented(
-        "bulk operations and POST searches are not supported; use GET with a filter",
+        "bulk operations are not supported",
     )))
 }
 

@@ -36,8 +36,8 @@ pub fn router() -> Router<AppState> {
         .route("/Schemas", get(d::list_schemas))
         .route("/Schemas/{id}", get(d::schema))
         .route("/Bulk", post(d::not_implemented))
-        .route("/.search", post(d::not_implemented))
-        .route("/Users/.search", post(d::not_implemented))
-        .route("/Groups/.search", post(d::not_implemented))
+        .route("/.search", post(r::search_all))
+        .route("/Users/.search", post(r::search_users))
+        .route("/Groups/.search", post(r::search_groups))
         .fallback(d::no_route)
 }

@@ -162,3 +162,41 @@ pub async fn delete_group(
     groups::delete(&s.services, &c, &base(&s), &id, if_match(&h).as_deref()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
+
+/// POST `/Users/.search`: the query in the body.
+pub async fn search_users(State(s): State<AppState>, Scim(c): Scim, b: Bytes) -> ScimResult {
+    let p = Params::from_search(&body(&b)?)?;
+    let page = users::list(&s.services, &c, &base(&s), &p.list()?).await?;
+    Ok(list(page, &p))
+}
+
+/// POST `/Groups/.search`.
+pub async fn search_groups(State(s): State<AppState>, Scim(c): Scim, b: Bytes) -> ScimResult {
+    let p = Params::from_search(&body(&b)?)?;
+    let page = groups::list(&s.services, &c, &base(&s), &p.list()?).await?;
+    Ok(list(page, &p))
+}
+
+/// POST `/.search`: Users then Groups, filtered, sorted and paged as one list.
+pub async fn search_all(State(s): State<AppState>, Scim(c): Scim, b: Bytes) -> ScimResult {
+    let p = Params::from_search(&body(&b)?)?;
+    let q = p.list()?;
+    let everything = castellan_services::scim::ListQuery {
+        unpaged: true,
+        ..q.clone()
+    };
+    let base = base(&s);
+    let mut all = users::list(&s.services, &c, &base, &everything)
+        .await?
+        .resources;
+    all.extend(
+        groups::list(&s.services, &c, &base, &everything)
+            .await?
+            .resources,
+    );
+    let unpaged = castellan_services::scim::ListQuery { filter: None, ..q };
+    Ok(list(
+        castellan_services::scim::page(all, None, &unpaged),
+        &p,
+    ))
+}

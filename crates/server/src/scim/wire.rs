@@ -11,6 +11,8 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use castellan_domain::scim::{ERROR, LIST_RESPONSE, ScimError, filter::get_ci};
+
+const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 use castellan_services::scim::{ListPage, ListQuery, ScimCaller};
 use serde_json::{Value, json};
 
@@ -107,6 +109,46 @@ pub fn if_match(h: &HeaderMap) -> Option<String> {
 pub struct Params(HashMap<String, String>);
 
 impl Params {
+    /// A SearchRequest body (POST `/.search`) as the query string it stands for.
+    pub fn from_search(body: &Value) -> Result<Self, Failure> {
+        let schema_ok = get_ci(body, "schemas")
+            .and_then(Value::as_array)
+            .is_some_and(|s| s.iter().any(|x| x.as_str() == Some(SEARCH_REQUEST)));
+        if !schema_ok {
+            return Err(Failure(ScimError::invalid_syntax(format!(
+                "schemas must hold {SEARCH_REQUEST}"
+            ))));
+        }
+        let mut m = HashMap::new();
+        for k in [
+            "filter",
+            "sortBy",
+            "sortOrder",
+            "startIndex",
+            "count",
+            "attributes",
+            "excludedAttributes",
+        ] {
+            let text = match get_ci(body, k) {
+                None | Some(Value::Null) => continue,
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                Some(other) => {
+                    return Err(Failure(ScimError::invalid_value(format!(
+                        "{k}: {other} is not a value here"
+                    ))));
+                }
+            };
+            m.insert(k.to_ascii_lowercase(), text);
+        }
+        Ok(Self(m))
+    }
+
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.get(&k.to_ascii_lowercase()).map(String::as_str)
     }
@@ -141,6 +183,7 @@ impl Params {
             descending,
             start_index: self.int("startIndex")?,
             count: self.int("count")?,
+            unpaged: false,
         })
     }
 }

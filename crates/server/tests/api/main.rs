@@ -17,6 +17,7 @@ mod partners;
 mod partnership;
 mod rotation;
 mod scim;
+mod scim_leaver;
 mod scim_tester;
 mod support;
 mod sync;

@@ -21,6 +21,7 @@ pub mod error;
 pub mod form;
 pub mod guard;
 pub mod guests;
+pub mod identity_provider;
 pub mod links;
 pub mod members;
 pub mod partners;

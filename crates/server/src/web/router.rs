@@ -3,8 +3,8 @@
 use super::guard::guard;
 use super::session::home;
 use super::{
-    account_shares, accounts, activity, apps, assets, automation, directory, guests, members,
-    partners, settings, signin,
+    account_shares, accounts, activity, apps, assets, automation, directory, guests,
+    identity_provider, members, partners, settings, signin,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -180,5 +180,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(settings::tokens_page).post(settings::token_create),
         )
         .route("/settings/tokens/{id}/revoke", post(settings::token_revoke))
+        .route("/settings/identity-provider", get(identity_provider::page_))
+        .route(
+            "/settings/identity-provider/tokens",
+            post(identity_provider::token_create),
+        )
+        .route(
+            "/settings/identity-provider/tokens/{id}/revoke",
+            post(identity_provider::token_revoke),
+        )
         .layer(middleware::from_fn_with_state(state, guard))
 }

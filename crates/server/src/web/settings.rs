@@ -40,6 +40,8 @@ pub struct SettingsPage {
     aliases: String,
     max_share: String,
     may_edit_workspace: bool,
+    /// Admins and Owners reach Settings → Identity provider.
+    may_manage_idp: bool,
     people: Vec<PersonRow>,
     roles: Vec<WorkspaceRole>,
     platform_apps: Vec<PlatformAppRow>,
@@ -117,6 +119,7 @@ async fn build(
         aliases,
         max_share,
         may_edit_workspace: web.require(Action::UpdateWorkspace).is_ok(),
+        may_manage_idp: web.require(Action::ManageScimTokens).is_ok(),
         people,
         roles: vec![
             WorkspaceRole::Guest,

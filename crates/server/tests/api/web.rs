@@ -168,6 +168,14 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
 
+    let scim_token = s
+        .app
+        .store
+        .ws(s.ws)
+        .create_scim_token(&castellan_testkit::cli(), "fx", "fx-scim-hash")
+        .await
+        .unwrap()
+        .id;
     let g = |path: String, expect: [u16; 6]| Row {
         post: false,
         path,
@@ -492,6 +500,21 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
             format!("/accounts/{card}/shares/{}/remove", uuid::Uuid::now_v7()),
             vec![],
             [S, 404, 404, 404, 403, 404],
+        ),
+        g(
+            "/settings/identity-provider".into(),
+            [S, 403, 403, 200, 200, 200],
+        ),
+        p(
+            "/settings/identity-provider/tokens".into(),
+            vec![("name", "Okta".into())],
+            [S, 403, 403, 200, 200, 200],
+        ),
+        p(
+            format!("/settings/identity-provider/tokens/{scim_token}/revoke"),
+            vec![],
+            // The Admin revokes it; the Owner's second try finds no live token.
+            [S, 403, 403, 303, 404, 404],
         ),
         p(
             format!("/settings/tokens/{token}/revoke"),

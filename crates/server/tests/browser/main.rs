@@ -4,6 +4,7 @@
 
 mod cleanup;
 mod harness;
+mod identity_provider;
 mod local_partners;
 mod newcomer;
 mod partners;

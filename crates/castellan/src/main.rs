@@ -99,6 +99,9 @@ enum Command {
     /// Guest users: invite by e-mail (a single-use sign-in link), list, resend, revoke.
     #[command(subcommand)]
     Guests(commands::guests::GuestsCmd),
+    /// SCIM: the tokens an identity provider provisions the directory with.
+    #[command(subcommand)]
+    Scim(commands::scim::ScimCmd),
     /// E-mails Castellan wrote (sent through SMTP, or kept here when none is configured).
     Outbox {
         #[arg(long)]
@@ -415,6 +418,7 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Members(cmd) => members::members(&cfg, cmd).await,
         Command::Accounts(cmd) => commands::accounts::accounts(&cfg, cmd).await,
         Command::Guests(cmd) => commands::guests::guests(&cfg, cmd).await,
+        Command::Scim(cmd) => commands::scim::scim(&cfg, cmd).await,
         Command::Reports(cmd) => members::reports(&cfg, cmd).await,
         Command::Partners(cmd) => commands::partners::partners(&cfg, cmd).await,
         Command::Outbox {

@@ -932,6 +932,29 @@ async fn members_and_reports_from_the_cli() {
     let listed = run(&["guests", "list", "--json"]);
     assert!(listed.contains("\"revoked\""), "{listed}");
 
+    // SCIM tokens from the CLI: made (the secret printed once with the base URL), listed,
+    // revoked by name; a blank name is refused.
+    let made = run(&["scim", "tokens", "create", "Okta production"]);
+    assert!(made.contains("/scim/v2"), "{made}");
+    assert!(made.contains("bearer token (shown once): cscim_"), "{made}");
+    let listed = run(&["scim", "tokens", "list", "--json"]);
+    let t: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (t["name"].as_str(), t["revoked"].as_bool()),
+        (Some("Okta production"), Some(false)),
+        "{listed}"
+    );
+    assert!(!listed.contains("cscim_"), "{listed}");
+    let blank = castellan(dir.path(), None)
+        .args(["scim", "tokens", "create", " "])
+        .output()
+        .unwrap();
+    assert!(!blank.status.success());
+    assert!(String::from_utf8_lossy(&blank.stderr).contains("name"));
+    run(&["scim", "tokens", "revoke", "Okta production"]);
+    let listed = run(&["scim", "tokens", "list", "--json"]);
+    assert!(listed.contains("\"revoked\":true"), "{listed}");
+
     // Removing the app: a reason is required; the platform is not called.
     let no_reason = castellan(dir.path(), None)
         .args(["apps", "remove", "Acme Pins", "--reason", " "])

@@ -10,6 +10,7 @@ pub mod guests;
 pub mod local_partners;
 pub mod members;
 pub mod partners;
+pub mod scim;
 pub mod serve;
 
 use std::sync::Arc;

@@ -228,6 +228,18 @@ enum BenchCmd {
         #[arg(long, default_value_t = 30)]
         rounds: usize,
     },
+    /// SCIM throughput with wrk on loopback: user creates and userName lookups per second.
+    Scim {
+        /// Users already in the directory.
+        #[arg(long, default_value_t = 10_000)]
+        users: usize,
+        /// Seconds each of the two runs lasts.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent connections of wrk.
+        #[arg(long, default_value_t = 32)]
+        connections: u32,
+    },
     /// Match seats to directory identities (the check-for-updates matching step).
     Matching {
         #[arg(long, default_value_t = 100_000)]
@@ -448,6 +460,11 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        Command::Bench(BenchCmd::Scim {
+            users,
+            seconds,
+            connections,
+        }) => bench::bench_scim(&cfg, users, seconds, connections).await,
         Command::Bench(BenchCmd::Matching {
             members,
             identities,

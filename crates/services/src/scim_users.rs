@@ -235,31 +235,10 @@ pub async fn create(
     body: &Value,
 ) -> Result<Value, ScimError> {
     let input = rules::identity_from_user(body)?;
-    let scoped = svc.store.ws(c.ws());
-    let actor = c.actor();
-    let id = match scoped
-        .scim_deleted_by_user_name(&input.user_name)
-        .await
-        .map_err(store_error)?
-    {
-        Some(old) => {
-            scoped.claim_for_scim(old).await.map_err(store_error)?;
-            scoped
-                .update_identity(&actor, old, &input)
-                .await
-                .map_err(store_error)?
-                .id
-        }
-        None => {
-            scoped
-                .create_identity(&actor, &input, "scim")
-                .await
-                .map_err(store_error)?
-                .id
-        }
-    };
-    scoped
-        .set_scim_emails(id, sent_emails(body).as_ref())
+    let id = svc
+        .store
+        .ws(c.ws())
+        .scim_create_identity(&c.actor(), &input, sent_emails(body).as_ref())
         .await
         .map_err(store_error)?;
     get(svc, c, base, &id.to_string()).await
@@ -273,17 +252,9 @@ async fn write(
     doc: &Value,
 ) -> Result<Value, ScimError> {
     let input = rules::identity_from_user(doc)?;
-    let scoped = svc.store.ws(c.ws());
-    scoped
-        .claim_for_scim(before.id)
-        .await
-        .map_err(store_error)?;
-    scoped
-        .update_identity(&c.actor(), before.id, &input)
-        .await
-        .map_err(store_error)?;
-    scoped
-        .set_scim_emails(before.id, sent_emails(doc).as_ref())
+    svc.store
+        .ws(c.ws())
+        .scim_update_identity(&c.actor(), before, &input, sent_emails(doc).as_ref())
         .await
         .map_err(store_error)?;
     get(svc, c, base, &before.id.to_string()).await

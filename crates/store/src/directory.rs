@@ -56,7 +56,7 @@ pub(crate) fn group_from_row(row: &AnyRow) -> Result<Group> {
 }
 
 /// The stored form of an input, for comparing before writing.
-fn same_as(existing: &Identity, i: &IdentityInput) -> bool {
+pub(crate) fn same_as(existing: &Identity, i: &IdentityInput) -> bool {
     existing.user_name == i.user_name
         && existing.primary_email == i.primary_email.as_str()
         && existing.other_emails
@@ -517,7 +517,7 @@ impl Scoped<'_> {
     }
 }
 
-async fn insert_identity(
+pub(crate) async fn insert_identity(
     conn: &mut AnyConnection,
     s: &Scoped<'_>,
     i: &IdentityInput,
@@ -567,7 +567,7 @@ pub(crate) async fn bump_directory_version(
     Ok(())
 }
 
-async fn update_identity_row(
+pub(crate) async fn update_identity_row(
     conn: &mut AnyConnection,
     s: &Scoped<'_>,
     before: &Identity,
@@ -607,7 +607,7 @@ async fn update_identity_row(
     Ok(())
 }
 
-async fn audit_activity_change(
+pub(crate) async fn audit_activity_change(
     conn: &mut AnyConnection,
     s: &Scoped<'_>,
     actor: &Actor,

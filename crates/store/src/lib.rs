@@ -112,6 +112,11 @@ pub(crate) fn unique_as(
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where write transactions run. On SQLite, one connection of its own: writers queue for
+    /// it in order (asynchronously) instead of spinning in SQLite's busy handler, whose sleeps
+    /// grow to tens of milliseconds under contention; readers keep the main pool (WAL lets them
+    /// read beside the writer). On PostgreSQL, the main pool.
+    writer: AnyPool,
     backend: Backend,
     env: Env,
 }
@@ -157,41 +162,54 @@ impl Store {
                 .into(),
             ));
         };
-        let mut pool = AnyPoolOptions::new()
-            .max_connections(opts.max_connections)
-            .acquire_timeout(opts.acquire_timeout);
-        if backend == Backend::Sqlite {
-            // WAL lets readers run while one writer writes; the busy timeout makes a second
-            // process wait for the write lock instead of failing.
-            pool = pool.after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlx::query("PRAGMA journal_mode = WAL")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA busy_timeout = 10000")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA foreign_keys = ON")
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL")
-                        .execute(&mut *conn)
-                        .await?;
-                    // Commits do not checkpoint the log; `checkpointer` does, beside them.
-                    sqlx::query("PRAGMA wal_autocheckpoint = 0")
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
-                })
-            });
-        }
-        let pool = pool.connect(url).await?;
+        let options = |max: u32| {
+            let mut pool = AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(opts.acquire_timeout);
+            if backend == Backend::Sqlite {
+                pool = sqlite_pragmas(pool);
+            }
+            pool
+        };
+        let pool = options(opts.max_connections).connect(url).await?;
+        let writer = match backend {
+            Backend::Sqlite => options(1).connect(url).await?,
+            Backend::Postgres => pool.clone(),
+        };
         if backend == Backend::Sqlite {
             tokio::spawn(checkpointer(pool.clone()));
         }
-        Ok(Self { pool, backend, env })
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+            env,
+        })
     }
+}
 
+/// Every SQLite connection's settings.
+fn sqlite_pragmas(pool: AnyPoolOptions) -> AnyPoolOptions {
+    // WAL lets readers run while one writer writes; the busy timeout makes a second process
+    // wait for the write lock instead of failing.
+    pool.after_connect(|conn, _| {
+        Box::pin(async move {
+            for pragma in [
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA busy_timeout = 10000",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA synchronous = NORMAL",
+                // Commits do not checkpoint the log; `checkpointer` does, beside them.
+                "PRAGMA wal_autocheckpoint = 0",
+            ] {
+                sqlx::query(pragma).execute(&mut *conn).await?;
+            }
+            Ok(())
+        })
+    })
+}
+
+impl Store {
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -228,6 +246,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -236,8 +255,8 @@ impl Store {
     /// "database is locked" when another writer got there first.
     pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         })
     }
 

@@ -3,11 +3,15 @@
 //! by, stable offset pages for `startIndex`/`count`, and an IdP's delete (kept, deactivated).
 
 use castellan_domain::audit::{Actor, NewAuditEvent};
+use castellan_domain::directory::IdentityInput;
 use castellan_domain::{GroupId, IdentityId, ScimTokenId, Timestamp, WorkspaceId};
 use sqlx::Row as _;
 
 use crate::audit::append;
-use crate::directory::{bump_directory_version, group_from_row, identity_from_row};
+use crate::directory::{
+    audit_activity_change, bump_directory_version, group_from_row, identity_from_row,
+    insert_identity, map_identity_unique, same_as, update_identity_row,
+};
 use crate::{
     Group, Identity, Result, Scoped, Store, StoreError, get_id, get_opt_time, get_time, ms,
 };
@@ -274,29 +278,78 @@ impl Scoped<'_> {
         Ok(())
     }
 
-    /// Keeps the e-mail entries as the IdP sent them (none: derived from the addresses).
-    pub async fn set_scim_emails(
+    /// An IdP creates a user: one write transaction makes the identity (the IdP's, with its
+    /// e-mail entries as sent), or brings back one it deleted before under the same
+    /// `userName`; audited.
+    pub async fn scim_create_identity(
         &self,
-        id: IdentityId,
+        actor: &Actor,
+        input: &IdentityInput,
         emails: Option<&serde_json::Value>,
-    ) -> Result<()> {
-        sqlx::query("UPDATE identities SET scim_emails = $3 WHERE workspace_id = $1 AND id = $2")
+    ) -> Result<IdentityId> {
+        let deleted = self.scim_deleted_by_user_name(&input.user_name).await?;
+        let mut tx = self.store.begin_write().await?;
+        let id = match deleted {
+            Some(old) => {
+                let before = self.identity(old).await?;
+                update_identity_row(&mut tx, self, &before, input).await?;
+                audit_activity_change(&mut tx, self, actor, &before, input.active).await?;
+                old
+            }
+            None => insert_identity(&mut tx, self, input, "scim").await?,
+        };
+        sqlx::query("UPDATE identities SET source = 'scim', scim_deleted_at = NULL, scim_emails = $3 WHERE workspace_id = $1 AND id = $2")
             .bind(self.ws_str())
             .bind(id.to_string())
             .bind(emails.map(|e| e.to_string()))
-            .execute(&self.store.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        append(
+            &mut tx,
+            &self.store.env,
+            self.ws,
+            NewAuditEvent::success(actor, "directory.identity.create", format!("identity:{id}"),
+                serde_json::json!({ "user_name": input.user_name, "email": input.primary_email.as_str(), "active": input.active, "source": "scim", "revived": deleted.is_some() })),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
     }
 
-    /// Marks identities as the IdP's (created or changed over SCIM), and brings back an
-    /// IdP-deleted one the IdP creates again.
-    pub async fn claim_for_scim(&self, id: IdentityId) -> Result<()> {
-        sqlx::query("UPDATE identities SET source = 'scim', scim_deleted_at = NULL WHERE workspace_id = $1 AND id = $2")
-            .bind(self.ws_str())
-            .bind(id.to_string())
-            .execute(&self.store.pool)
+    /// An IdP replaces or patches a user: the identity and its e-mail entries in one write
+    /// transaction (nothing written when nothing changed); audited, a deactivation too.
+    pub async fn scim_update_identity(
+        &self,
+        actor: &Actor,
+        before: &Identity,
+        input: &IdentityInput,
+        emails: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        let emails_same = before.scim_emails.as_ref() == emails;
+        if same_as(before, input) && emails_same && before.source == "scim" {
+            return Ok(());
+        }
+        let mut tx = self.store.begin_write().await?;
+        if !same_as(before, input) {
+            update_identity_row(&mut tx, self, before, input).await?;
+            append(
+                &mut tx,
+                &self.store.env,
+                self.ws,
+                NewAuditEvent::success(actor, "directory.identity.update", format!("identity:{}", before.id),
+                    serde_json::json!({ "user_name": input.user_name, "email": input.primary_email.as_str(), "active": input.active })),
+            )
             .await?;
+            audit_activity_change(&mut tx, self, actor, before, input.active).await?;
+        }
+        sqlx::query("UPDATE identities SET source = 'scim', scim_emails = $3 WHERE workspace_id = $1 AND id = $2")
+            .bind(self.ws_str())
+            .bind(before.id.to_string())
+            .bind(emails.map(|e| e.to_string()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_identity_unique)?;
+        tx.commit().await?;
         Ok(())
     }
 

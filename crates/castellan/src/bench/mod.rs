@@ -2,8 +2,10 @@
 
 mod discard;
 mod partners;
+mod scim;
 mod web;
 pub(crate) use discard::Discard;
+pub(crate) use scim::bench_scim;
 pub(crate) use web::bench_web;
 
 use std::process::ExitCode;

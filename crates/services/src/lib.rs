@@ -26,6 +26,7 @@ pub mod rotation;
 pub mod schedule;
 pub mod scim;
 pub mod scim_groups;
+pub mod scim_token_cache;
 pub mod scim_users;
 pub mod seats;
 pub mod sessions;
@@ -59,6 +60,8 @@ pub struct Services {
     pub mail: Mail,
     pub schedule: Schedule,
     pub metrics: Arc<Metrics>,
+    /// SCIM tokens recently seen, so an IdP's requests do not each read the token's row.
+    pub scim_tokens: Arc<scim_token_cache::TokenCache>,
 }
 
 impl Services {
@@ -71,6 +74,7 @@ impl Services {
             mail: Mail::default(),
             schedule: Schedule::default(),
             metrics: Arc::new(Metrics::new()),
+            scim_tokens: Arc::default(),
         }
     }
 }

@@ -85,7 +85,8 @@ pub async fn revoke_token(
     id: ScimTokenId,
 ) -> Result<ScimToken, ServiceError> {
     admin(who)?;
-    svc.store
+    let t = svc
+        .store
         .ws(ws)
         .revoke_scim_token(actor, id)
         .await
@@ -95,7 +96,10 @@ pub async fn revoke_token(
                 what: "SCIM token",
             },
             e => e.into(),
-        })
+        });
+    // After the row says revoked, so no request in between caches it again.
+    svc.scim_tokens.clear();
+    t
 }
 
 /// The caller of a SCIM request, from its bearer token.
@@ -103,8 +107,16 @@ pub async fn authenticate(svc: &Services, bearer: Option<&str>) -> Result<ScimCa
     let secret = bearer
         .filter(|b| b.starts_with(SCIM_TOKEN_PREFIX))
         .ok_or_else(|| ScimError::unauthorized("a SCIM bearer token is required"))?;
-    match svc.store.scim_token_by_hash(&hash_secret(secret)).await {
-        Ok(Some(token)) => Ok(ScimCaller { token }),
+    let hash = hash_secret(secret);
+    let now = svc.store.env().now().timestamp_millis();
+    if let Some(token) = svc.scim_tokens.get(&hash, now) {
+        return Ok(ScimCaller { token });
+    }
+    match svc.store.scim_token_by_hash(&hash).await {
+        Ok(Some(token)) => {
+            svc.scim_tokens.put(hash, token.clone(), now);
+            Ok(ScimCaller { token })
+        }
         Ok(None) => Err(ScimError::unauthorized("the SCIM token is not valid")),
         Err(e) => Err(internal(e)),
     }

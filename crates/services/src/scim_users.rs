@@ -235,13 +235,13 @@ pub async fn create(
     body: &Value,
 ) -> Result<Value, ScimError> {
     let input = rules::identity_from_user(body)?;
-    let id = svc
+    let made = svc
         .store
         .ws(c.ws())
         .scim_create_identity(&c.actor(), &input, sent_emails(body).as_ref())
         .await
         .map_err(store_error)?;
-    get(svc, c, base, &id.to_string()).await
+    Ok(user_json(&made, base))
 }
 
 async fn write(

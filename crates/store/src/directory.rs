@@ -189,7 +189,7 @@ impl Scoped<'_> {
         source: &str,
     ) -> Result<Identity> {
         let mut tx = self.store.begin_write().await?;
-        let id = insert_identity(&mut tx, self, input, source).await?;
+        let id = insert_identity(&mut tx, self, input, source, None).await?;
         let details = serde_json::json!({ "user_name": input.user_name, "email": input.primary_email.as_str(), "active": input.active, "source": source });
         append(
             &mut tx,
@@ -305,7 +305,7 @@ impl Scoped<'_> {
             let id = match existing {
                 None => {
                     s.created += 1;
-                    insert_identity(&mut tx, self, &row.identity, "csv")
+                    insert_identity(&mut tx, self, &row.identity, "csv", None)
                         .await
                         .map_err(line_err)?
                 }
@@ -522,13 +522,26 @@ pub(crate) async fn insert_identity(
     s: &Scoped<'_>,
     i: &IdentityInput,
     source: &str,
+    scim_emails: Option<&str>,
+) -> Result<IdentityId> {
+    let now = ms(s.store.env.now());
+    insert_identity_at(conn, s, i, source, scim_emails, now).await
+}
+
+/// As `insert_identity`, made at `now` (ms), so a caller can describe the row without reading it.
+pub(crate) async fn insert_identity_at(
+    conn: &mut AnyConnection,
+    s: &Scoped<'_>,
+    i: &IdentityInput,
+    source: &str,
+    scim_emails: Option<&str>,
+    now: i64,
 ) -> Result<IdentityId> {
     let id = IdentityId::new(&s.store.env);
-    let now = ms(s.store.env.now());
     sqlx::query(
         "INSERT INTO identities (id, workspace_id, user_name, user_name_canonical, primary_email, primary_email_canonical, other_emails, \
-         given_name, family_name, display_name, active, deactivated_at, external_id, department, manager, source, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
+         given_name, family_name, display_name, active, deactivated_at, external_id, department, manager, source, created_at, updated_at, scim_emails) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18)",
     )
     .bind(id.to_string())
     .bind(s.ws_str())
@@ -547,6 +560,7 @@ pub(crate) async fn insert_identity(
     .bind(i.manager.clone())
     .bind(source)
     .bind(now)
+    .bind(scim_emails)
     .execute(&mut *conn)
     .await
     .map_err(map_identity_unique)?;

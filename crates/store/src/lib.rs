@@ -24,6 +24,7 @@ pub mod records;
 pub mod reports;
 pub mod rotation;
 pub mod scim;
+mod scim_batch;
 pub mod seat_guests;
 pub mod seats;
 pub mod secrets;
@@ -119,6 +120,8 @@ pub struct Store {
     writer: AnyPool,
     backend: Backend,
     env: Env,
+    /// The group-commit task of an IdP's user creates (`scim_batch`).
+    scim_creates: ScimCreates,
 }
 
 impl std::fmt::Debug for Store {
@@ -184,6 +187,7 @@ impl Store {
             writer,
             backend,
             env,
+            scim_creates: Default::default(),
         })
     }
 }

@@ -140,3 +140,16 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
+
+/// An IdP's user create waiting for the group commit (`scim_batch`), answered after it.
+pub(crate) struct ScimCreateJob {
+    pub(crate) ws: castellan_domain::WorkspaceId,
+    pub(crate) actor: castellan_domain::audit::Actor,
+    pub(crate) input: castellan_domain::directory::IdentityInput,
+    pub(crate) emails: Option<String>,
+    pub(crate) reply: tokio::sync::oneshot::Sender<crate::Result<Identity>>,
+}
+
+/// The sender to the group-commit task of an IdP's user creates, started when first needed.
+pub(crate) type ScimCreates =
+    std::sync::Arc<std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedSender<ScimCreateJob>>>>;

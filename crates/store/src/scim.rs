@@ -10,7 +10,7 @@ use sqlx::Row as _;
 use crate::audit::append;
 use crate::directory::{
     audit_activity_change, bump_directory_version, group_from_row, identity_from_row,
-    insert_identity, map_identity_unique, same_as, update_identity_row,
+    map_identity_unique, same_as, update_identity_row,
 };
 use crate::{
     Group, Identity, Result, Scoped, Store, StoreError, get_id, get_opt_time, get_time, ms,
@@ -276,44 +276,6 @@ impl Scoped<'_> {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// An IdP creates a user: one write transaction makes the identity (the IdP's, with its
-    /// e-mail entries as sent), or brings back one it deleted before under the same
-    /// `userName`; audited.
-    pub async fn scim_create_identity(
-        &self,
-        actor: &Actor,
-        input: &IdentityInput,
-        emails: Option<&serde_json::Value>,
-    ) -> Result<IdentityId> {
-        let deleted = self.scim_deleted_by_user_name(&input.user_name).await?;
-        let mut tx = self.store.begin_write().await?;
-        let id = match deleted {
-            Some(old) => {
-                let before = self.identity(old).await?;
-                update_identity_row(&mut tx, self, &before, input).await?;
-                audit_activity_change(&mut tx, self, actor, &before, input.active).await?;
-                old
-            }
-            None => insert_identity(&mut tx, self, input, "scim").await?,
-        };
-        sqlx::query("UPDATE identities SET source = 'scim', scim_deleted_at = NULL, scim_emails = $3 WHERE workspace_id = $1 AND id = $2")
-            .bind(self.ws_str())
-            .bind(id.to_string())
-            .bind(emails.map(|e| e.to_string()))
-            .execute(&mut *tx)
-            .await?;
-        append(
-            &mut tx,
-            &self.store.env,
-            self.ws,
-            NewAuditEvent::success(actor, "directory.identity.create", format!("identity:{id}"),
-                serde_json::json!({ "user_name": input.user_name, "email": input.primary_email.as_str(), "active": input.active, "source": "scim", "revived": deleted.is_some() })),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(id)
     }
 
     /// An IdP replaces or patches a user: the identity and its e-mail entries in one write

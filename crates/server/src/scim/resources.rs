@@ -7,8 +7,21 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use castellan_services::{scim_groups as groups, scim_users as users};
 
-use super::wire::{Params, Scim, ScimResult, base, body, fetched, if_match, list, resource};
+use super::wire::{
+    Failure, Params, Scim, ScimResult, base, body, fetched, if_match, list, resource,
+};
 use crate::state::AppState;
+
+/// Runs a change to completion even when the IdP hangs up mid-request (its timeout, a
+/// restart): a write is never cut off inside its transaction, and a retry finds it done.
+async fn detached<T: Send + 'static>(
+    f: impl std::future::Future<Output = Result<T, castellan_domain::scim::ScimError>> + Send + 'static,
+) -> Result<T, Failure> {
+    match tokio::spawn(f).await {
+        Ok(r) => r.map_err(Failure),
+        Err(e) => Err(Failure(castellan_services::scim::internal(e))),
+    }
+}
 
 pub async fn list_users(State(s): State<AppState>, Scim(c): Scim, p: Params) -> ScimResult {
     let page = users::list(&s.services, &c, &base(&s), &p.list()?).await?;
@@ -21,7 +34,8 @@ pub async fn create_user(
     p: Params,
     b: Bytes,
 ) -> ScimResult {
-    let v = users::create(&s.services, &c, &base(&s), &body(&b)?).await?;
+    let (svc, base, doc) = (s.services.clone(), base(&s), body(&b)?);
+    let v = detached(async move { users::create(&svc, &c, &base, &doc).await }).await?;
     Ok(resource(StatusCode::CREATED, &v, &p))
 }
 
@@ -44,15 +58,9 @@ pub async fn put_user(
     h: HeaderMap,
     b: Bytes,
 ) -> ScimResult {
-    let v = users::replace(
-        &s.services,
-        &c,
-        &base(&s),
-        &id,
-        &body(&b)?,
-        if_match(&h).as_deref(),
-    )
-    .await?;
+    let (svc, base, doc, m) = (s.services.clone(), base(&s), body(&b)?, if_match(&h));
+    let v = detached(async move { users::replace(&svc, &c, &base, &id, &doc, m.as_deref()).await })
+        .await?;
     Ok(resource(StatusCode::OK, &v, &p))
 }
 
@@ -64,15 +72,9 @@ pub async fn patch_user(
     h: HeaderMap,
     b: Bytes,
 ) -> ScimResult {
-    let v = users::patch(
-        &s.services,
-        &c,
-        &base(&s),
-        &id,
-        &body(&b)?,
-        if_match(&h).as_deref(),
-    )
-    .await?;
+    let (svc, base, doc, m) = (s.services.clone(), base(&s), body(&b)?, if_match(&h));
+    let v = detached(async move { users::patch(&svc, &c, &base, &id, &doc, m.as_deref()).await })
+        .await?;
     Ok(resource(StatusCode::OK, &v, &p))
 }
 
@@ -82,7 +84,8 @@ pub async fn delete_user(
     Path(id): Path<String>,
     h: HeaderMap,
 ) -> ScimResult {
-    users::delete(&s.services, &c, &base(&s), &id, if_match(&h).as_deref()).await?;
+    let (svc, base, m) = (s.services.clone(), base(&s), if_match(&h));
+    detached(async move { users::delete(&svc, &c, &base, &id, m.as_deref()).await }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -97,7 +100,8 @@ pub async fn create_group(
     p: Params,
     b: Bytes,
 ) -> ScimResult {
-    let v = groups::create(&s.services, &c, &base(&s), &body(&b)?).await?;
+    let (svc, base, doc) = (s.services.clone(), base(&s), body(&b)?);
+    let v = detached(async move { groups::create(&svc, &c, &base, &doc).await }).await?;
     Ok(resource(StatusCode::CREATED, &v, &p))
 }
 
@@ -120,15 +124,10 @@ pub async fn put_group(
     h: HeaderMap,
     b: Bytes,
 ) -> ScimResult {
-    let v = groups::replace(
-        &s.services,
-        &c,
-        &base(&s),
-        &id,
-        &body(&b)?,
-        if_match(&h).as_deref(),
-    )
-    .await?;
+    let (svc, base, doc, m) = (s.services.clone(), base(&s), body(&b)?, if_match(&h));
+    let v =
+        detached(async move { groups::replace(&svc, &c, &base, &id, &doc, m.as_deref()).await })
+            .await?;
     Ok(resource(StatusCode::OK, &v, &p))
 }
 
@@ -141,15 +140,9 @@ pub async fn patch_group(
     h: HeaderMap,
     b: Bytes,
 ) -> ScimResult {
-    let v = groups::patch(
-        &s.services,
-        &c,
-        &base(&s),
-        &id,
-        &body(&b)?,
-        if_match(&h).as_deref(),
-    )
-    .await?;
+    let (svc, base, doc, m) = (s.services.clone(), base(&s), body(&b)?, if_match(&h));
+    let v = detached(async move { groups::patch(&svc, &c, &base, &id, &doc, m.as_deref()).await })
+        .await?;
     Ok(resource(StatusCode::OK, &v, &p))
 }
 
@@ -159,7 +152,8 @@ pub async fn delete_group(
     Path(id): Path<String>,
     h: HeaderMap,
 ) -> ScimResult {
-    groups::delete(&s.services, &c, &base(&s), &id, if_match(&h).as_deref()).await?;
+    let (svc, base, m) = (s.services.clone(), base(&s), if_match(&h));
+    detached(async move { groups::delete(&svc, &c, &base, &id, m.as_deref()).await }).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

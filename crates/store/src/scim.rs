@@ -212,12 +212,17 @@ impl Scoped<'_> {
             .iter()
             .map(identity_from_row)
             .collect::<Result<Vec<_>>>()?;
-        // Every membership of the page in one query.
+        let (Some(first), Some(last)) = (out.first(), out.last()) else {
+            return Ok(out);
+        };
+        // The page's memberships in one query: its ids are a range (the page is in id order).
         let memberships = sqlx::query(
             "SELECT m.identity_id, g.id, g.display_name FROM group_members m JOIN directory_groups g ON g.id = m.group_id \
-             WHERE m.workspace_id = $1 ORDER BY g.display_name_canonical",
+             WHERE m.workspace_id = $1 AND m.identity_id >= $2 AND m.identity_id <= $3 ORDER BY g.display_name_canonical",
         )
         .bind(self.ws_str())
+        .bind(first.id.to_string())
+        .bind(last.id.to_string())
         .fetch_all(&self.store.pool)
         .await?;
         if !memberships.is_empty() {

@@ -16,3 +16,6 @@ CREATE INDEX scim_tokens_workspace ON scim_tokens (workspace_id);
 ALTER TABLE identities ADD COLUMN scim_deleted_at BIGINT;
 -- The e-mail entries as the IdP sent them (type, primary), so SCIM gives them back as they were.
 ALTER TABLE identities ADD COLUMN scim_emails TEXT;
+
+-- A person's groups are read with every SCIM User (and every directory page).
+CREATE INDEX group_members_identity ON group_members (identity_id);

@@ -244,20 +244,45 @@ pub async fn create(
     Ok(user_json(&made, base))
 }
 
-async fn write(
+/// Writes a change computed from the user as read, reading again and recomputing when another
+/// change landed in between (at most a few times); with `If-Match`, a change in between is
+/// 412 instead.
+async fn change(
     svc: &Services,
     c: &ScimCaller,
     base: &str,
-    before: &Identity,
-    doc: &Value,
+    id: &str,
+    if_match: Option<&str>,
+    compute: impl Fn(&Identity, &Value) -> Result<Value, ScimError>,
 ) -> Result<Value, ScimError> {
-    let input = rules::identity_from_user(doc)?;
-    svc.store
-        .ws(c.ws())
-        .scim_update_identity(&c.actor(), before, &input, sent_emails(doc).as_ref())
-        .await
-        .map_err(store_error)?;
-    get(svc, c, base, &before.id.to_string()).await
+    for _ in 0..5 {
+        let before = current(svc, c, id).await?;
+        let served = user_json(&before, base);
+        check_if_match(&served, if_match)?;
+        let doc = compute(&before, &served)?;
+        let input = rules::identity_from_user(&doc)?;
+        match svc
+            .store
+            .ws(c.ws())
+            .scim_update_identity(&c.actor(), &before, &input, sent_emails(&doc).as_ref())
+            .await
+        {
+            Ok(()) => return get(svc, c, base, &before.id.to_string()).await,
+            Err(castellan_store::StoreError::Conflict { field, .. }) if field == "version" => {
+                if if_match.is_some_and(|m| !m.trim().is_empty() && m.trim() != "*") {
+                    return Err(ScimError::precondition(
+                        "the resource changed while this request was made",
+                    ));
+                }
+            }
+            Err(e) => return Err(store_error(e)),
+        }
+    }
+    Err(ScimError {
+        status: 409,
+        scim_type: None,
+        detail: "the user keeps changing; try again".into(),
+    })
 }
 
 /// Replaces a user (Okta's GET → change → PUT): every attribute as sent; what is left out is
@@ -270,15 +295,16 @@ pub async fn replace(
     body: &Value,
     if_match: Option<&str>,
 ) -> Result<Value, ScimError> {
-    let before = current(svc, c, id).await?;
-    check_if_match(&user_json(&before, base), if_match)?;
-    let mut doc = body.clone();
-    if rules::filter::get_ci(&doc, "active").is_none()
-        && let Some(o) = doc.as_object_mut()
-    {
-        o.insert("active".into(), json!(before.active));
-    }
-    write(svc, c, base, &before, &doc).await
+    change(svc, c, base, id, if_match, |before, _| {
+        let mut doc = body.clone();
+        if rules::filter::get_ci(&doc, "active").is_none()
+            && let Some(o) = doc.as_object_mut()
+        {
+            o.insert("active".into(), json!(before.active));
+        }
+        Ok(doc)
+    })
+    .await
 }
 
 /// Patches a user: the operations applied to the user as served, then stored as a whole.
@@ -291,11 +317,10 @@ pub async fn patch(
     if_match: Option<&str>,
 ) -> Result<Value, ScimError> {
     let ops = patch::parse(body)?;
-    let before = current(svc, c, id).await?;
-    let served = user_json(&before, base);
-    check_if_match(&served, if_match)?;
-    let doc = patch::apply(&served, &ops)?;
-    write(svc, c, base, &before, &doc).await
+    change(svc, c, base, id, if_match, |_, served| {
+        patch::apply(served, &ops)
+    })
+    .await
 }
 
 /// The IdP deleted the user: deactivated and kept (never hard-deleted), no longer served.

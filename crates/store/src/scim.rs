@@ -297,6 +297,22 @@ impl Scoped<'_> {
             return Ok(());
         }
         let mut tx = self.store.begin_write().await?;
+        // Written over what was read: if another change landed in between, say so (the caller
+        // answers 412 to an If-Match, or reads again and reapplies) rather than lose it.
+        let now_row = sqlx::query("SELECT * FROM identities WHERE workspace_id = $1 AND id = $2")
+            .bind(self.ws_str())
+            .bind(before.id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("identity"))?;
+        let mut read = before.clone();
+        read.groups.clear();
+        if identity_from_row(&now_row)? != read {
+            return Err(StoreError::conflict(
+                "version",
+                "the user changed while this change was made",
+            ));
+        }
         if !same_as(before, input) {
             update_identity_row(&mut tx, self, before, input).await?;
             append(

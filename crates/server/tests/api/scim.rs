@@ -407,3 +407,82 @@ async fn concurrent_creates_are_answered_each_on_its_own() {
         assert_eq!(verify["ok"], true, "{backend:?}: {verify}");
     }
 }
+
+/// Concurrent PATCHes of one user, each of its own attribute, all land: a change computed from
+/// a user that changed meanwhile is computed again, not written over the other.
+#[tokio::test]
+async fn concurrent_patches_of_one_user_all_land() {
+    let app = TestApp::spawn().await;
+    let (ws, owner) = app.workspace("patches").await;
+    let admin = app.token(ws, owner, ApiScope::Admin).await;
+    let made: Value = app
+        .post(&admin, "/api/v1/scim/tokens")
+        .json(&json!({"name": "p"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = made["secret"].as_str().unwrap().to_string();
+    let user: Value = app
+        .http
+        .post(app.url("/scim/v2/Users"))
+        .bearer_auth(&token)
+        .json(
+            &json!({"schemas": [castellan_domain::scim::USER], "userName": "p@patches.example.com",
+            "emails": [{"value": "p@patches.example.com", "type": "work", "primary": true}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = user["id"].as_str().unwrap().to_string();
+    let ops = [
+        json!({"op": "replace", "path": "displayName", "value": "Pat"}),
+        json!({"op": "replace", "path": "name.givenName", "value": "Pat"}),
+        json!({"op": "replace", "path": "name.familyName", "value": "Lee"}),
+        json!({"op": "replace", "path": "externalId", "value": "00u9"}),
+        json!({"op": "replace", "path": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", "value": "Ops"}),
+        json!({"op": "add", "path": "emails[type eq \"home\"].value", "value": "pat@home.example.org"}),
+    ];
+    let sends = ops.iter().map(|op| {
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [op]});
+        let (http, url, token) = (app.http.clone(), app.url(&format!("/scim/v2/Users/{id}")), token.clone());
+        async move { http.patch(url).bearer_auth(token).json(&body).send().await.unwrap().status().as_u16() }
+    });
+    let codes = futures_util::future::join_all(sends).await;
+    assert!(codes.iter().all(|c| *c == 200), "{codes:?}");
+    let got: Value = app
+        .get(&admin, &format!("/api/v1/directory/identities/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            got["display_name"].as_str(),
+            got["given_name"].as_str(),
+            got["family_name"].as_str(),
+            got["external_id"].as_str(),
+            got["department"].as_str()
+        ),
+        (
+            Some("Pat"),
+            Some("Pat"),
+            Some("Lee"),
+            Some("00u9"),
+            Some("Ops")
+        ),
+        "{got}"
+    );
+    assert_eq!(
+        got["other_emails"],
+        json!(["pat@home.example.org"]),
+        "{got}"
+    );
+}

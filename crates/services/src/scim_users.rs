@@ -245,8 +245,7 @@ pub async fn create(
 }
 
 /// Writes a change computed from the user as read, reading again and recomputing when another
-/// change landed in between (at most a few times); with `If-Match`, a change in between is
-/// 412 instead.
+/// change landed in between; with `If-Match`, a change in between is 412 instead.
 async fn change(
     svc: &Services,
     c: &ScimCaller,
@@ -255,7 +254,9 @@ async fn change(
     if_match: Option<&str>,
     compute: impl Fn(&Identity, &Value) -> Result<Value, ScimError>,
 ) -> Result<Value, ScimError> {
-    for _ in 0..5 {
+    // Each round one of the racing changes lands, so this many rounds cover as many changes
+    // of one user at once — far more than an IdP sends.
+    for _ in 0..50 {
         let before = current(svc, c, id).await?;
         let served = user_json(&before, base);
         check_if_match(&served, if_match)?;

@@ -299,12 +299,19 @@ impl Scoped<'_> {
         let mut tx = self.store.begin_write().await?;
         // Written over what was read: if another change landed in between, say so (the caller
         // answers 412 to an If-Match, or reads again and reapplies) rather than lose it.
-        let now_row = sqlx::query("SELECT * FROM identities WHERE workspace_id = $1 AND id = $2")
-            .bind(self.ws_str())
-            .bind(before.id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound("identity"))?;
+        // PostgreSQL writers run side by side: the row is locked until the commit.
+        let lock = match self.store.backend {
+            crate::Backend::Postgres => " FOR UPDATE",
+            crate::Backend::Sqlite => "",
+        };
+        let now_row = sqlx::query(&format!(
+            "SELECT * FROM identities WHERE workspace_id = $1 AND id = $2{lock}"
+        ))
+        .bind(self.ws_str())
+        .bind(before.id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound("identity"))?;
         let mut read = before.clone();
         read.groups.clear();
         if identity_from_row(&now_row)? != read {

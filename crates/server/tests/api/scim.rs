@@ -412,7 +412,18 @@ async fn concurrent_creates_are_answered_each_on_its_own() {
 /// a user that changed meanwhile is computed again, not written over the other.
 #[tokio::test]
 async fn concurrent_patches_of_one_user_all_land() {
-    let app = TestApp::spawn().await;
+    for backend in [
+        castellan_store::Backend::Sqlite,
+        castellan_store::Backend::Postgres,
+    ] {
+        let Some(db) = TestDb::for_backend(backend).await else {
+            continue;
+        };
+        patches_land(TestApp::spawn_with(db, Default::default()).await).await;
+    }
+}
+
+async fn patches_land(app: TestApp) {
     let (ws, owner) = app.workspace("patches").await;
     let admin = app.token(ws, owner, ApiScope::Admin).await;
     let made: Value = app

@@ -126,23 +126,19 @@ pub async fn create(
     served(svc, c, base, &g).await
 }
 
+/// Writes the group `doc` describes over the group as read, or `None` when another change
+/// landed in between.
 async fn write(
     svc: &Services,
     c: &ScimCaller,
     base: &str,
     before: &Group,
     doc: &Value,
-) -> Result<Value, ScimError> {
+) -> Result<Option<Value>, ScimError> {
     let (name, external, raw) = rules::group_from_body(doc)?;
     let ids = members(svc, c, &raw).await?;
-    if external != before.external_id {
-        svc.store
-            .ws(c.ws())
-            .set_group_external_id(before.id, external.as_deref())
-            .await
-            .map_err(store_error)?;
-    }
     let rename = (name != before.display_name).then_some(name.as_str());
+    let external = (external != before.external_id).then_some(external.as_deref());
     let same_members = {
         let mut a = ids.clone();
         let mut b = before.member_ids.clone();
@@ -150,25 +146,55 @@ async fn write(
         b.sort();
         a == b
     };
-    let g = if rename.is_none() && same_members {
-        svc.store
-            .ws(c.ws())
-            .group(before.id)
-            .await
-            .map_err(store_error)?
-    } else {
-        svc.store
-            .ws(c.ws())
-            .update_group(
-                &c.actor(),
-                before.id,
-                rename,
-                (!same_members).then_some(ids.as_slice()),
-            )
-            .await
-            .map_err(store_error)?
-    };
-    served(svc, c, base, &g).await
+    if rename.is_none() && external.is_none() && same_members {
+        return Ok(Some(served(svc, c, base, before).await?));
+    }
+    match svc
+        .store
+        .ws(c.ws())
+        .update_group_if_unchanged(
+            &c.actor(),
+            before,
+            rename,
+            external,
+            (!same_members).then_some(ids.as_slice()),
+        )
+        .await
+    {
+        Ok(g) => Ok(Some(served(svc, c, base, &g).await?)),
+        Err(castellan_store::StoreError::Conflict { field, .. }) if field == "version" => Ok(None),
+        Err(e) => Err(store_error(e)),
+    }
+}
+
+/// Computes the change from the group as read and writes it, reading again when another change
+/// landed in between (one lands per round); with `If-Match`, a change in between is 412.
+async fn change(
+    svc: &Services,
+    c: &ScimCaller,
+    base: &str,
+    id: &str,
+    if_match: Option<&str>,
+    compute: impl Fn(&Value) -> Result<Value, ScimError>,
+) -> Result<Value, ScimError> {
+    for _ in 0..50 {
+        let before = current(svc, c, id).await?;
+        let doc = served(svc, c, base, &before).await?;
+        check_if_match(&doc, if_match)?;
+        if let Some(done) = write(svc, c, base, &before, &compute(&doc)?).await? {
+            return Ok(done);
+        }
+        if if_match.is_some_and(|m| !m.trim().is_empty() && m.trim() != "*") {
+            return Err(ScimError::precondition(
+                "the resource changed while this request was made",
+            ));
+        }
+    }
+    Err(ScimError {
+        status: 409,
+        scim_type: None,
+        detail: "the group keeps changing; try again".into(),
+    })
 }
 
 pub async fn replace(
@@ -179,9 +205,7 @@ pub async fn replace(
     body: &Value,
     if_match: Option<&str>,
 ) -> Result<Value, ScimError> {
-    let before = current(svc, c, id).await?;
-    check_if_match(&served(svc, c, base, &before).await?, if_match)?;
-    write(svc, c, base, &before, body).await
+    change(svc, c, base, id, if_match, |_| Ok(body.clone())).await
 }
 
 pub async fn patch(
@@ -193,11 +217,7 @@ pub async fn patch(
     if_match: Option<&str>,
 ) -> Result<Value, ScimError> {
     let ops = patch::parse(body)?;
-    let before = current(svc, c, id).await?;
-    let doc = served(svc, c, base, &before).await?;
-    check_if_match(&doc, if_match)?;
-    let after = patch::apply(&doc, &ops)?;
-    write(svc, c, base, &before, &after).await
+    change(svc, c, base, id, if_match, |doc| patch::apply(doc, &ops)).await
 }
 
 pub async fn delete(

@@ -1,9 +1,7 @@
-//! Directory identities and groups, and CSV import.
-
-use std::collections::HashMap;
+//! Directory identities and groups (CSV import is `directory_import.rs`).
 
 use castellan_domain::audit::{Actor, NewAuditEvent};
-use castellan_domain::directory::{IdentityInput, ImportRow};
+use castellan_domain::directory::IdentityInput;
 use castellan_domain::{GroupId, IdentityId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -266,109 +264,6 @@ impl Scoped<'_> {
         self.identity(id).await
     }
 
-    /// Writes validated CSV rows in one transaction: identities are matched by userName
-    /// (case-insensitive), created or updated; unchanged rows are not written. When the file
-    /// has a `groups` column, each listed identity's memberships become exactly those groups.
-    pub async fn import_identities(
-        &self,
-        actor: &Actor,
-        rows: &[ImportRow],
-        groups_column: bool,
-        file_name: &str,
-    ) -> Result<ImportSummary> {
-        let mut s = ImportSummary::default();
-        let mut tx = self.store.begin_write().await?;
-        let mut group_ids: HashMap<String, GroupId> = HashMap::new();
-        for g in sqlx::query(
-            "SELECT id, display_name_canonical FROM directory_groups WHERE workspace_id = $1",
-        )
-        .bind(self.ws_str())
-        .fetch_all(&mut *tx)
-        .await?
-        {
-            group_ids.insert(g.try_get("display_name_canonical")?, get_id(&g, "id")?);
-        }
-        for row in rows {
-            let line_err = |e: StoreError| match e {
-                StoreError::Conflict { field, message } => {
-                    StoreError::conflict(&format!("line {}: {field}", row.line), message)
-                }
-                other => other,
-            };
-            let existing = sqlx::query(
-                "SELECT * FROM identities WHERE workspace_id = $1 AND user_name_canonical = $2",
-            )
-            .bind(self.ws_str())
-            .bind(row.identity.user_name.to_lowercase())
-            .fetch_optional(&mut *tx)
-            .await?;
-            let id = match existing {
-                None => {
-                    s.created += 1;
-                    insert_identity(&mut tx, self, &row.identity, "csv", None)
-                        .await
-                        .map_err(line_err)?
-                }
-                Some(r) => {
-                    let before = identity_from_row(&r)?;
-                    if same_as(&before, &row.identity) {
-                        s.unchanged += 1;
-                    } else {
-                        s.updated += 1;
-                        update_identity_row(&mut tx, self, &before, &row.identity)
-                            .await
-                            .map_err(line_err)?;
-                        if before.active && !row.identity.active {
-                            s.deactivated += 1;
-                        }
-                        audit_activity_change(&mut tx, self, actor, &before, row.identity.active)
-                            .await?;
-                    }
-                    before.id
-                }
-            };
-            if groups_column {
-                let mut wanted = Vec::new();
-                for name in &row.groups {
-                    let key = name.to_lowercase();
-                    let gid = match group_ids.get(&key) {
-                        Some(g) => *g,
-                        None => {
-                            let g = GroupId::new(&self.store.env);
-                            let now = ms(self.store.env.now());
-                            sqlx::query("INSERT INTO directory_groups (id, workspace_id, display_name, display_name_canonical, external_id, created_at, updated_at) VALUES ($1, $2, $3, $4, NULL, $5, $5)")
-                                .bind(g.to_string()).bind(self.ws_str()).bind(name).bind(&key).bind(now)
-                                .execute(&mut *tx).await?;
-                            group_ids.insert(key, g);
-                            s.groups_created += 1;
-                            g
-                        }
-                    };
-                    wanted.push(gid);
-                }
-                set_memberships(&mut tx, self, id, &wanted).await?;
-            }
-        }
-        let details = serde_json::json!({
-            "file": file_name, "rows": rows.len(), "created": s.created, "updated": s.updated,
-            "unchanged": s.unchanged, "deactivated": s.deactivated, "groups_created": s.groups_created,
-        });
-        append(
-            &mut tx,
-            &self.store.env,
-            self.ws,
-            NewAuditEvent::success(
-                actor,
-                "directory.import",
-                format!("workspace:{}", self.ws),
-                details,
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(s)
-    }
-
     pub async fn group(&self, id: GroupId) -> Result<Group> {
         let row = sqlx::query("SELECT * FROM directory_groups WHERE workspace_id = $1 AND id = $2")
             .bind(self.ws_str())
@@ -377,14 +272,7 @@ impl Scoped<'_> {
             .await?
             .ok_or(StoreError::NotFound("group"))?;
         let mut g = group_from_row(&row)?;
-        g.member_ids = sqlx::query("SELECT identity_id FROM group_members WHERE workspace_id = $1 AND group_id = $2 ORDER BY identity_id")
-            .bind(self.ws_str())
-            .bind(id.to_string())
-            .fetch_all(&self.store.pool)
-            .await?
-            .iter()
-            .map(|r| get_id(r, "identity_id"))
-            .collect::<Result<_>>()?;
+        g.member_ids = member_ids(&self.store.pool, &self.ws_str(), id).await?;
         Ok(g)
     }
 
@@ -454,7 +342,64 @@ impl Scoped<'_> {
         members: Option<&[IdentityId]>,
     ) -> Result<Group> {
         self.group(id).await?;
+        self.change_group(actor, id, None, display_name, None, members)
+            .await
+    }
+
+    /// As `update_group`, and its `externalId`, written only over the group as `expect` read
+    /// it: another change in between is a `version` conflict (the caller reads again).
+    pub async fn update_group_if_unchanged(
+        &self,
+        actor: &Actor,
+        expect: &Group,
+        display_name: Option<&str>,
+        external_id: Option<Option<&str>>,
+        members: Option<&[IdentityId]>,
+    ) -> Result<Group> {
+        self.change_group(
+            actor,
+            expect.id,
+            Some(expect),
+            display_name,
+            external_id,
+            members,
+        )
+        .await
+    }
+
+    async fn change_group(
+        &self,
+        actor: &Actor,
+        id: GroupId,
+        expect: Option<&Group>,
+        display_name: Option<&str>,
+        external_id: Option<Option<&str>>,
+        members: Option<&[IdentityId]>,
+    ) -> Result<Group> {
         let mut tx = self.store.begin_write().await?;
+        if let Some(expect) = expect {
+            // PostgreSQL writers run side by side: the group is locked until the commit.
+            let lock = match self.store.backend {
+                crate::Backend::Postgres => " FOR UPDATE",
+                crate::Backend::Sqlite => "",
+            };
+            let row = sqlx::query(&format!(
+                "SELECT * FROM directory_groups WHERE workspace_id = $1 AND id = $2{lock}"
+            ))
+            .bind(self.ws_str())
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("group"))?;
+            let mut now = group_from_row(&row)?;
+            now.member_ids = member_ids(&mut *tx, &self.ws_str(), id).await?;
+            if &now != expect {
+                return Err(StoreError::conflict(
+                    "version",
+                    "the group changed while this change was made",
+                ));
+            }
+        }
         if let Some(name) = display_name {
             sqlx::query("UPDATE directory_groups SET display_name = $3, display_name_canonical = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2")
                 .bind(self.ws_str())
@@ -465,6 +410,16 @@ impl Scoped<'_> {
                 .execute(&mut *tx)
                 .await
                 .map_err(unique_as("display_name", "a group with this name already exists"))?;
+        }
+        if let Some(x) = external_id {
+            sqlx::query(
+                "UPDATE directory_groups SET external_id = $3 WHERE workspace_id = $1 AND id = $2",
+            )
+            .bind(self.ws_str())
+            .bind(id.to_string())
+            .bind(x)
+            .execute(&mut *tx)
+            .await?;
         }
         if let Some(m) = members {
             check_identities_exist(&mut tx, self, m).await?;
@@ -515,6 +470,22 @@ impl Scoped<'_> {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// A group's members, in id order.
+async fn member_ids<'e>(
+    ex: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    ws: &str,
+    id: GroupId,
+) -> Result<Vec<IdentityId>> {
+    sqlx::query("SELECT identity_id FROM group_members WHERE workspace_id = $1 AND group_id = $2 ORDER BY identity_id")
+        .bind(ws.to_string())
+        .bind(id.to_string())
+        .fetch_all(ex)
+        .await?
+        .iter()
+        .map(|r| get_id(r, "identity_id"))
+        .collect()
 }
 
 pub(crate) async fn insert_identity(
@@ -697,7 +668,7 @@ async fn set_group_members(
 }
 
 /// Makes `identity`'s memberships exactly `groups`, touching only the rows that differ.
-async fn set_memberships(
+pub(crate) async fn set_memberships(
     conn: &mut AnyConnection,
     s: &Scoped<'_>,
     identity: IdentityId,

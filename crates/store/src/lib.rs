@@ -11,6 +11,7 @@ mod audit;
 pub mod cards;
 mod check;
 mod directory;
+mod directory_import;
 pub mod guests;
 pub mod local_partners;
 pub mod members;

@@ -343,23 +343,6 @@ impl Scoped<'_> {
         Ok(())
     }
 
-    /// Sets a group's `externalId` (the IdP's own id for it).
-    pub async fn set_group_external_id(
-        &self,
-        id: GroupId,
-        external_id: Option<&str>,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE directory_groups SET external_id = $3 WHERE workspace_id = $1 AND id = $2",
-        )
-        .bind(self.ws_str())
-        .bind(id.to_string())
-        .bind(external_id)
-        .execute(&self.store.pool)
-        .await?;
-        Ok(())
-    }
-
     /// A group by its display name (without regard to case).
     pub async fn group_by_display_name(&self, name: &str) -> Result<Option<Group>> {
         let row = sqlx::query("SELECT id FROM directory_groups WHERE workspace_id = $1 AND display_name_canonical = $2")

@@ -497,3 +497,79 @@ async fn patches_land(app: TestApp) {
         "{got}"
     );
 }
+
+/// Concurrent membership PATCHes of one group (Okta pushing several changes at once) all land.
+#[tokio::test]
+async fn concurrent_membership_patches_all_land() {
+    for backend in [
+        castellan_store::Backend::Sqlite,
+        castellan_store::Backend::Postgres,
+    ] {
+        let Some(db) = TestDb::for_backend(backend).await else {
+            continue;
+        };
+        let app = TestApp::spawn_with(db, Default::default()).await;
+        let (ws, owner) = app.workspace("members").await;
+        let admin = app.token(ws, owner, ApiScope::Admin).await;
+        let made: Value = app
+            .post(&admin, "/api/v1/scim/tokens")
+            .json(&json!({"name": "m"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = made["secret"].as_str().unwrap().to_string();
+        let post = |path: &'static str, body: Value| {
+            let (http, url, token) = (app.http.clone(), app.url(path), token.clone());
+            async move {
+                http.post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let group = post(
+            "/scim/v2/Groups",
+            json!({"schemas": [castellan_domain::scim::GROUP], "displayName": "Push"}),
+        )
+        .await;
+        let gid = group["id"].as_str().unwrap().to_string();
+        let mut users = Vec::new();
+        for n in 0..8 {
+            let u = post("/scim/v2/Users", json!({"schemas": [castellan_domain::scim::USER], "userName": format!("m{n}@members.example.com"),
+                "emails": [{"value": format!("m{n}@members.example.com"), "type": "work", "primary": true}]})).await;
+            users.push(u["id"].as_str().unwrap().to_string());
+        }
+        let sends = users.iter().map(|u| {
+            let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "add", "path": "members", "value": [{"value": u}]}]});
+            let (http, url, token) = (app.http.clone(), app.url(&format!("/scim/v2/Groups/{gid}")), token.clone());
+            async move { http.patch(url).bearer_auth(token).json(&body).send().await.unwrap().status().as_u16() }
+        });
+        let codes = futures_util::future::join_all(sends).await;
+        assert!(codes.iter().all(|c| *c == 200), "{backend:?}: {codes:?}");
+        let got: Value = app
+            .get(&admin, &format!("/api/v1/directory/groups/{gid}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut have: Vec<String> = got["member_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        have.sort();
+        users.sort();
+        assert_eq!(have, users, "{backend:?}: every member lands");
+    }
+}

@@ -245,6 +245,11 @@ pub fn check_if_match(current: &Value, if_match: Option<&str>) -> Result<(), Sci
     }
 }
 
+/// A time as SCIM's `meta` gives it (RFC 3339, milliseconds, UTC).
+pub fn meta_time(t: castellan_domain::Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Puts `meta.version` on a resource (after everything else is in place).
 pub fn versioned(mut res: Value) -> Value {
     let v = rules::etag(&res);

@@ -12,10 +12,6 @@ use crate::scim::{
     ListPage, ListQuery, ScimCaller, check_if_match, page, parse_filter, store_error, versioned,
 };
 
-fn time(t: castellan_domain::Timestamp) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 /// A group as SCIM serves it.
 fn group_json(g: &Group, base: &str) -> Value {
     let mut v = json!({
@@ -28,8 +24,8 @@ fn group_json(g: &Group, base: &str) -> Value {
         }).collect::<Vec<_>>(),
         "meta": {
             "resourceType": "Group",
-            "created": time(g.created_at),
-            "lastModified": time(g.updated_at),
+            "created": crate::scim::meta_time(g.created_at),
+            "lastModified": crate::scim::meta_time(g.updated_at),
             "location": format!("{base}/Groups/{}", g.id),
         },
     });

@@ -14,10 +14,6 @@ use crate::scim::{
     versioned,
 };
 
-fn time(t: castellan_domain::Timestamp) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 /// An identity as the User SCIM serves (`base` is the SCIM base URL, for `meta.location`).
 pub fn user_json(i: &Identity, base: &str) -> Value {
     let mut u = Map::new();
@@ -73,8 +69,8 @@ pub fn user_json(i: &Identity, base: &str) -> Value {
         "meta".into(),
         json!({
             "resourceType": "User",
-            "created": time(i.created_at),
-            "lastModified": time(i.updated_at),
+            "created": crate::scim::meta_time(i.created_at),
+            "lastModified": crate::scim::meta_time(i.updated_at),
             "location": format!("{base}/Users/{}", i.id),
         }),
     );

@@ -180,16 +180,6 @@ impl Scoped<'_> {
         Ok(Some(i))
     }
 
-    /// An IdP-deleted identity holding `user_name`, so a create of the same name revives it.
-    pub async fn scim_deleted_by_user_name(&self, user_name: &str) -> Result<Option<IdentityId>> {
-        let row = sqlx::query("SELECT id FROM identities WHERE workspace_id = $1 AND user_name_canonical = $2 AND scim_deleted_at IS NOT NULL")
-            .bind(self.ws_str())
-            .bind(user_name.to_lowercase())
-            .fetch_optional(&self.store.pool)
-            .await?;
-        row.map(|r| get_id(&r, "id")).transpose()
-    }
-
     /// How many identities SCIM serves.
     pub async fn scim_identity_count(&self) -> Result<i64> {
         Ok(sqlx::query("SELECT COUNT(*) AS n FROM identities WHERE workspace_id = $1 AND scim_deleted_at IS NULL")

@@ -149,18 +149,10 @@ pub(crate) async fn bench_scim(
         store.backend().name()
     );
 
-    let (_, token) = castellan_services::scim::create_token(
-        &svc,
-        ws.id,
-        &cli_actor(),
-        castellan_services::local_partners::Acting {
-            person: "00000000-0000-0000-0000-000000000000".parse().expect("nil"),
-            role: castellan_domain::workspace::WorkspaceRole::Owner,
-        },
-        "bench",
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (_, token) =
+        castellan_services::scim::create_token(&svc, ws.id, &cli_actor(), operator(), "bench")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     let state =
         castellan_server::AppState::new(svc.clone(), castellan_server::ServerSettings::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

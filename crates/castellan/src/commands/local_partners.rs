@@ -6,12 +6,11 @@ use std::process::ExitCode;
 
 use castellan_domain::local_partners::PartnerRole;
 use castellan_domain::values::Email;
-use castellan_domain::workspace::WorkspaceRole;
-use castellan_services::local_partners::{self as lp, Acting};
+use castellan_services::local_partners as lp;
 use clap::Subcommand;
 
 use super::apps::find_app;
-use super::{cli_actor, pick_workspace, services};
+use super::{cli_actor, operator, pick_workspace, services};
 use crate::config::Config;
 
 #[derive(Subcommand)]
@@ -74,16 +73,6 @@ pub enum LocalCmd {
         #[arg(long)]
         workspace: Option<String>,
     },
-}
-
-/// The operator of the machine acts with the Owner's rights, as no person of the workspace.
-fn operator() -> Acting {
-    Acting {
-        person: "00000000-0000-0000-0000-000000000000"
-            .parse()
-            .expect("a nil id parses"),
-        role: WorkspaceRole::Owner,
-    }
 }
 
 async fn partner_by(

@@ -180,6 +180,14 @@ pub(crate) async fn pick_workspace(store: &Store, name: Option<&str>) -> anyhow:
     }
 }
 
+/// The operator of the machine acts with the Owner's rights, as no person of the workspace.
+pub(crate) fn operator() -> castellan_services::local_partners::Acting {
+    castellan_services::local_partners::Acting {
+        person: castellan_domain::PersonId(uuid::Uuid::nil()),
+        role: castellan_domain::workspace::WorkspaceRole::Owner,
+    }
+}
+
 pub(crate) fn cli_actor() -> Actor {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     Actor::Automation {

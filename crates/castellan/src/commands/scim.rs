@@ -4,11 +4,9 @@
 
 use std::process::ExitCode;
 
-use castellan_domain::workspace::WorkspaceRole;
-use castellan_services::local_partners::Acting;
 use clap::Subcommand;
 
-use super::{cli_actor, open_store, pick_workspace, services, settings};
+use super::{cli_actor, open_store, operator, pick_workspace, services, settings};
 use crate::config::Config;
 
 #[derive(Subcommand)]
@@ -40,15 +38,6 @@ pub(crate) enum TokensCmd {
         #[arg(long)]
         workspace: Option<String>,
     },
-}
-
-fn operator() -> Acting {
-    Acting {
-        person: "00000000-0000-0000-0000-000000000000"
-            .parse()
-            .expect("a nil id parses"),
-        role: WorkspaceRole::Owner,
-    }
 }
 
 pub(crate) async fn scim(cfg: &Config, cmd: ScimCmd) -> anyhow::Result<ExitCode> {

@@ -160,6 +160,23 @@ async fn replay(app: &TestApp, admin: &str, scim: &str, name: &str, fixture: &st
     assert!(failures.is_empty(), "{name}:\n{}", failures.join("\n"));
 }
 
+/// A workspace named `ws` on `app`: an Admin's API token and a SCIM token named `name`.
+async fn scim_token(app: &TestApp, ws: &str, name: &str) -> (String, String) {
+    let (ws, owner) = app.workspace(ws).await;
+    let admin = app.token(ws, owner, ApiScope::Admin).await;
+    let made: Value = app
+        .post(&admin, "/api/v1/scim/tokens")
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = made["secret"].as_str().unwrap().to_string();
+    (admin, secret)
+}
+
 async fn each_backend(name: &str, fixture: &str) {
     for backend in [
         castellan_store::Backend::Sqlite,
@@ -169,18 +186,7 @@ async fn each_backend(name: &str, fixture: &str) {
             continue;
         };
         let app = TestApp::spawn_with(db, Default::default()).await;
-        let (ws, owner) = app.workspace("scim").await;
-        let admin = app.token(ws, owner, ApiScope::Admin).await;
-        let made: Value = app
-            .post(&admin, "/api/v1/scim/tokens")
-            .json(&json!({"name": "Okta production"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let scim = made["secret"].as_str().unwrap().to_string();
+        let (admin, scim) = scim_token(&app, "scim", "Okta production").await;
         replay(
             &app,
             &admin,
@@ -329,18 +335,7 @@ async fn concurrent_creates_are_answered_each_on_its_own() {
             continue;
         };
         let app = TestApp::spawn_with(db, Default::default()).await;
-        let (ws, owner) = app.workspace("burst").await;
-        let admin = app.token(ws, owner, ApiScope::Admin).await;
-        let made: Value = app
-            .post(&admin, "/api/v1/scim/tokens")
-            .json(&json!({"name": "burst"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = made["secret"].as_str().unwrap().to_string();
+        let (admin, token) = scim_token(&app, "burst", "burst").await;
         // 40 creates at once; every fourth repeats an earlier name.
         let sends = (0..40).map(|n| {
             let name = if n % 4 == 3 { n - 1 } else { n };
@@ -424,18 +419,7 @@ async fn concurrent_patches_of_one_user_all_land() {
 }
 
 async fn patches_land(app: TestApp) {
-    let (ws, owner) = app.workspace("patches").await;
-    let admin = app.token(ws, owner, ApiScope::Admin).await;
-    let made: Value = app
-        .post(&admin, "/api/v1/scim/tokens")
-        .json(&json!({"name": "p"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = made["secret"].as_str().unwrap().to_string();
+    let (admin, token) = scim_token(&app, "patches", "p").await;
     let user: Value = app
         .http
         .post(app.url("/scim/v2/Users"))
@@ -509,18 +493,7 @@ async fn concurrent_membership_patches_all_land() {
             continue;
         };
         let app = TestApp::spawn_with(db, Default::default()).await;
-        let (ws, owner) = app.workspace("members").await;
-        let admin = app.token(ws, owner, ApiScope::Admin).await;
-        let made: Value = app
-            .post(&admin, "/api/v1/scim/tokens")
-            .json(&json!({"name": "m"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = made["secret"].as_str().unwrap().to_string();
+        let (admin, token) = scim_token(&app, "members", "m").await;
         let post = |path: &'static str, body: Value| {
             let (http, url, token) = (app.http.clone(), app.url(path), token.clone());
             async move {

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod local_partners;
 pub mod matching;
 pub mod names;
+pub mod oidc;
 pub mod outbox;
 pub mod partnership;
 pub mod passwords;

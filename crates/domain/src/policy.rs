@@ -52,6 +52,10 @@ pub enum Action {
     ManageLocalPartners,
     /// SCIM tokens: credentials that write the directory, so Admins and an admin-scoped token.
     ManageScimTokens,
+    /// Who the IdP may sign in: Owners only, since an issuer an Admin controlled could sign
+    /// anyone in the directory in, Owners included. Admins read it.
+    ConfigureSignIn,
+    ReadSignIn,
 }
 
 impl Action {
@@ -84,6 +88,8 @@ impl Action {
             Self::ReadLocalPartners => (R::Guest, S::Read),
             Self::ManageLocalPartners => (R::Guest, S::Write),
             Self::ManageScimTokens => (R::Admin, S::Admin),
+            Self::ConfigureSignIn => (R::Owner, S::Admin),
+            Self::ReadSignIn => (R::Admin, S::Read),
         }
     }
 }

@@ -48,6 +48,7 @@ pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
         (name = "audit", description = "The activity log"),
         (name = "accounts", description = "Automation accounts and account cards"),
         (name = "apps", description = "App integrations, checks for updates, User Overview"),
+        (name = "oidc", description = "Sign-in with the workspace's identity provider (OIDC)"),
         (name = "members", description = "Changing seats on the platform, matches, exemptions, deprovisioning reports, the outbox"),
     ),
     components(schemas(
@@ -167,6 +168,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(local_partners::manage_guest))
         .routes(routes!(scim_tokens::list, scim_tokens::create))
         .routes(routes!(scim_tokens::revoke))
+        .routes(routes!(oidc::get, oidc::put, oidc::delete))
         .routes(routes!(partners::app_partners))
         .routes(routes!(partners::connect_partner))
         .routes(routes!(partners::partner_consent))

@@ -16,6 +16,7 @@ pub mod mail;
 pub mod members;
 pub mod metrics;
 pub mod oauth;
+pub mod oidc;
 pub mod partner_consent;
 pub mod partners;
 pub mod partnership;

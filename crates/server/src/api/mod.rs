@@ -15,6 +15,7 @@ pub mod partners;
 pub mod people;
 pub mod reports;
 pub mod schema;
+pub mod oidc;
 pub mod scim_tokens;
 pub mod tasks;
 pub mod workspace;

@@ -1,6 +1,7 @@
 //! Settings → Identity provider: the SCIM base URL an IdP (Okta, Entra ID) provisions the
 //! directory through, and its bearer tokens — made (the secret shown once), listed with their
-//! last use, revoked. For the workspace's Admins and Owners.
+//! last use, revoked; and OIDC sign-in (set by Owners in `identity_provider_oidc.rs`). For
+//! the workspace's Admins and Owners.
 
 use askama::Template;
 use axum::extract::{Path, State};
@@ -31,6 +32,25 @@ pub struct IdentityProviderPage {
     secret: Option<String>,
     name: String,
     errors: Errors,
+    pub oidc: OidcForm,
+}
+
+/// The OIDC settings as the form shows them (the secret never: only whether one is held).
+#[derive(Default)]
+pub struct OidcForm {
+    pub configured: bool,
+    /// Owners edit; Admins read.
+    pub may_configure: bool,
+    pub display_name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub secret_set: bool,
+    pub allowed_domains: String,
+    pub groups_claim: String,
+    pub passwords_owners_only: bool,
+    pub enabled: bool,
+    pub redirect_uri: String,
+    pub errors: Errors,
 }
 
 fn acting(web: &Web) -> Acting {
@@ -40,7 +60,34 @@ fn acting(web: &Web) -> Acting {
     }
 }
 
-async fn view(s: &AppState, web: &Web) -> Result<IdentityProviderPage, WebError> {
+pub(super) async fn view(s: &AppState, web: &Web) -> Result<IdentityProviderPage, WebError> {
+    let oidc = castellan_services::oidc::settings(&s.services, web.ws(), web.p().role)
+        .await
+        .map_err(ApiError::from)?;
+    let may_configure = web.require(Action::ConfigureSignIn).is_ok();
+    let oidc = match oidc {
+        Some(v) => OidcForm {
+            configured: true,
+            may_configure,
+            display_name: v.settings.display_name,
+            issuer: v.settings.issuer,
+            client_id: v.settings.client_id,
+            secret_set: v.client_secret_set,
+            allowed_domains: v.settings.allowed_domains.join(", "),
+            groups_claim: v.settings.groups_claim.unwrap_or_default(),
+            passwords_owners_only: v.settings.passwords_owners_only,
+            enabled: v.settings.enabled,
+            redirect_uri: v.redirect_uri,
+            errors: Errors::default(),
+        },
+        None => OidcForm {
+            may_configure,
+            enabled: true,
+            groups_claim: "groups".into(),
+            redirect_uri: castellan_services::oidc::redirect_uri(&s.services),
+            ..OidcForm::default()
+        },
+    };
     let tokens = castellan_services::scim::tokens(&s.services, web.ws(), acting(web))
         .await
         .map_err(ApiError::from)?
@@ -60,6 +107,7 @@ async fn view(s: &AppState, web: &Web) -> Result<IdentityProviderPage, WebError>
         secret: None,
         name: String::new(),
         errors: Errors::default(),
+        oidc,
     })
 }
 

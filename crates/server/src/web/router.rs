@@ -4,7 +4,7 @@ use super::guard::guard;
 use super::session::home;
 use super::{
     account_shares, accounts, activity, apps, assets, automation, directory, guests,
-    identity_provider, members, partners, settings, signin,
+    identity_provider, identity_provider_oidc, members, oidc_signin, partners, settings, signin,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -23,6 +23,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/static/{file}", get(assets::serve))
         .route("/signin", get(signin::page).post(signin::submit))
         .route("/signout", post(signin::signout))
+        .route("/signin/oidc/callback", get(oidc_signin::callback))
+        .route("/signin/oidc/{workspace}", get(oidc_signin::start))
+        .route(
+            "/settings/identity-provider/oidc",
+            post(identity_provider_oidc::save),
+        )
+        .route(
+            "/settings/identity-provider/oidc/remove",
+            post(identity_provider_oidc::remove),
+        )
+        .route(
+            "/settings/identity-provider/oidc/test",
+            get(oidc_signin::test_start),
+        )
         .route(
             "/password",
             get(signin::password_page).post(signin::password_submit),

@@ -20,37 +20,61 @@ pub struct SignInPage {
     email: String,
     workspace: String,
     needs_workspace: bool,
-    error: Option<String>,
+    pub error: Option<String>,
     email_error: Option<String>,
+    /// "Sign in with <IdP>" for each workspace offering it.
+    idps: Vec<IdpButton>,
 }
 
-pub async fn page(Query(q): Query) -> WebResult {
+pub struct IdpButton {
+    pub href: String,
+    pub label: String,
+}
+
+/// The sign-in page with its IdP buttons (each carrying `next`).
+pub async fn sign_in_page(s: &AppState, next: &str) -> Result<SignInPage, WebError> {
+    let options = s.store.oidc_options().await?;
+    let several = options.len() > 1;
+    let idps = options
+        .into_iter()
+        .map(|o| IdpButton {
+            href: super::with_query(
+                &format!("/signin/oidc/{}", o.workspace_id),
+                &[("next", next)],
+            ),
+            label: if several {
+                format!("Sign in with {} ({})", o.display_name, o.workspace_name)
+            } else {
+                format!("Sign in with {}", o.display_name)
+            },
+        })
+        .collect();
+    Ok(SignInPage {
+        css: super::assets::url("app.css"),
+        next: next.to_string(),
+        email: String::new(),
+        workspace: String::new(),
+        needs_workspace: false,
+        error: None,
+        email_error: None,
+        idps,
+    })
+}
+
+pub async fn page(State(s): State<AppState>, Query(q): Query) -> WebResult {
     render(
         None,
         StatusCode::OK,
-        &SignInPage {
-            css: super::assets::url("app.css"),
-            next: safe_next(q.get("next")),
-            email: String::new(),
-            workspace: String::new(),
-            needs_workspace: false,
-            error: None,
-            email_error: None,
-        },
+        &sign_in_page(&s, &safe_next(q.get("next"))).await?,
     )
 }
 
 pub async fn submit(State(s): State<AppState>, form: Form) -> WebResult {
     let next = safe_next(form.get("next"));
-    let mut back = SignInPage {
-        css: super::assets::url("app.css"),
-        next: next.clone(),
-        email: form.get("email").to_string(),
-        workspace: form.get("workspace").to_string(),
-        needs_workspace: !form.get("workspace").is_empty(),
-        error: None,
-        email_error: None,
-    };
+    let mut back = sign_in_page(&s, &next).await?;
+    back.email = form.get("email").to_string();
+    back.workspace = form.get("workspace").to_string();
+    back.needs_workspace = !form.get("workspace").is_empty();
     let signed = crate::auth::sign_in(
         &s,
         form.get("email"),
@@ -72,6 +96,11 @@ pub async fn submit(State(s): State<AppState>, form: Form) -> WebResult {
                 ApiError::Unauthenticated => {
                     back.error = Some("The e-mail or the password is wrong.".into());
                     StatusCode::UNAUTHORIZED
+                }
+                ApiError::ForbiddenAt { message, .. } => {
+                    // Passwords are kept for Owners: the IdP's button is the way in.
+                    back.error = Some(sentence(message));
+                    StatusCode::FORBIDDEN
                 }
                 ApiError::Invalid { field, message, .. } => {
                     match field.as_deref() {
@@ -132,6 +161,15 @@ pub async fn signout(State(s): State<AppState>, web: Web) -> WebResult {
         session_cookie(CSRF_COOKIE, "", false, 0, secure),
     );
     Ok(r)
+}
+
+/// A field error's message as a sentence on its own.
+fn sentence(m: &str) -> String {
+    let mut c = m.chars();
+    match c.next() {
+        Some(f) => format!("{}{}.", f.to_uppercase(), c.as_str()),
+        None => String::new(),
+    }
 }
 
 #[derive(Template)]

@@ -15,7 +15,7 @@ async fn story(dark: bool) {
     let b = Browser::start(dark).await;
     site.sign_in(&b, true).await;
     b.goto(&site.url("/settings")).await;
-    b.click_text("Identity provider (SCIM)").await;
+    b.click_text("Identity provider (SCIM and sign-in)").await;
     let text = b.wait_text("SCIM base URL", false).await;
     assert!(text.contains("/scim/v2"), "{text}");
     assert!(text.contains("No SCIM token yet"), "{text}");

@@ -120,26 +120,40 @@ pub fn domain_allowed(domains: &[String], email: &str) -> bool {
         return false;
     };
     let d = d.to_ascii_lowercase();
-    domains.iter().any(|x| *x == d)
+    domains.contains(&d)
 }
 
 /// Why someone the IdP signed in does not get a session. Each says what to do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OidcRefusal {
     /// The IdP gave no e-mail, or one outside the allowed domains.
-    DomainNotAllowed { email: String },
+    DomainNotAllowed {
+        email: String,
+    },
     NoEmail,
     /// The IdP says it did not verify the e-mail, so it cannot link the person by it.
-    EmailUnverified { email: String },
+    EmailUnverified {
+        email: String,
+    },
     /// No directory identity holds this subject or verified e-mail.
-    NoIdentity { email: String },
+    NoIdentity {
+        email: String,
+    },
     /// The identity is deactivated (or deleted by the IdP).
-    IdentityInactive { email: String },
+    IdentityInactive {
+        email: String,
+    },
     /// The identity exists and is active, but no Castellan account has its e-mail.
-    NoPerson { email: String },
-    PersonDisabled { email: String },
+    NoPerson {
+        email: String,
+    },
+    PersonDisabled {
+        email: String,
+    },
     /// The e-mail matches an identity already linked to another IdP subject.
-    LinkedElsewhere { email: String },
+    LinkedElsewhere {
+        email: String,
+    },
 }
 
 impl OidcRefusal {
@@ -205,8 +219,11 @@ mod tests {
     #[test]
     fn domains() {
         assert_eq!(
-            parse_domains("allowed_domains", "Acme.example.com, @acme.example.org\nacme.example.com")
-                .unwrap(),
+            parse_domains(
+                "allowed_domains",
+                "Acme.example.com, @acme.example.org\nacme.example.com"
+            )
+            .unwrap(),
             vec!["acme.example.com", "acme.example.org"]
         );
         assert!(parse_domains("allowed_domains", "not a domain").is_err());

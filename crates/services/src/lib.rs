@@ -31,6 +31,7 @@ pub mod scim_token_cache;
 pub mod scim_users;
 pub mod seats;
 pub mod sessions;
+pub mod sign_in_policy;
 pub mod tasks;
 pub mod throttle;
 pub mod vault;

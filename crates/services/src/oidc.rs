@@ -146,7 +146,9 @@ pub async fn configure(
     let secret = match input.client_secret.as_deref().map(str::trim) {
         Some(s) if !s.is_empty() => {
             if s.len() > 2000 {
-                return Err(FieldError::new("client_secret", "is longer than 2000 characters").into());
+                return Err(
+                    FieldError::new("client_secret", "is longer than 2000 characters").into(),
+                );
             }
             Some(crate::vault::seal_named(
                 svc.store.env(),
@@ -178,28 +180,6 @@ pub async fn remove(
     may(role, Action::ConfigureSignIn)?;
     svc.store.ws(ws).delete_oidc_config(actor).await?;
     Ok(())
-}
-
-/// Whether `person` may sign in with a local password: not when the workspace keeps
-/// passwords for Owners only and they are neither an Owner nor a guest user (guests belong to
-/// partners, not to the corporate IdP, so the IdP cannot sign them in).
-pub async fn password_allowed(svc: &Services, person: &Person) -> Result<bool, ServiceError> {
-    if matches!(person.role, WorkspaceRole::Owner | WorkspaceRole::Guest) {
-        return Ok(true);
-    }
-    let c = svc.store.ws(person.workspace_id).oidc_config().await?;
-    Ok(!c.is_some_and(|c| c.settings.enabled && c.settings.passwords_owners_only))
-}
-
-/// Why an IdP sign-in was not started.
-pub async fn idp_name(svc: &Services, ws: WorkspaceId) -> Result<Option<String>, ServiceError> {
-    Ok(svc
-        .store
-        .ws(ws)
-        .oidc_config()
-        .await?
-        .filter(|c| c.settings.enabled)
-        .map(|c| c.settings.display_name))
 }
 
 /// What a flow is for: a sign-in, or an Owner's or Admin's *Test sign-in* (which reports what
@@ -269,13 +249,19 @@ impl Flow {
 pub enum OidcError {
     #[error("Sign-in with an identity provider is not set up for this workspace.")]
     NotConfigured,
-    #[error("The sign-in could not be matched to the one this browser started (its state differs). Start again.")]
+    #[error(
+        "The sign-in could not be matched to the one this browser started (its state differs). Start again."
+    )]
     StateMismatch,
-    #[error("The answer did not come from this workspace's identity provider (its iss parameter is {0}).")]
+    #[error(
+        "The answer did not come from this workspace's identity provider (its iss parameter is {0})."
+    )]
     IssuerMismatch(String),
     #[error("The identity provider refused the sign-in: {0}")]
     Idp(String),
-    #[error("The identity provider's ID token did not match this sign-in (its nonce differs). Start again.")]
+    #[error(
+        "The identity provider's ID token did not match this sign-in (its nonce differs). Start again."
+    )]
     NonceMismatch,
     #[error("The identity provider could not be reached or answered wrongly: {0}")]
     Protocol(String),
@@ -317,8 +303,8 @@ async fn ready(svc: &Services, ws: WorkspaceId, purpose: Purpose) -> Result<Read
     let sealed = c.secret.ok_or(OidcError::NotConfigured)?;
     let secret = crate::vault::open_sealed(&svc.vault, ws, sealed.id, &sealed.sealed)
         .map_err(ServiceError::from)?;
-    let issuer =
-        IssuerUrl::new(c.settings.issuer.clone()).map_err(|e| OidcError::Protocol(e.to_string()))?;
+    let issuer = IssuerUrl::new(c.settings.issuer.clone())
+        .map_err(|e| OidcError::Protocol(e.to_string()))?;
     let metadata = Metadata::discover_async(issuer, &http()?)
         .await
         .map_err(|e| OidcError::Protocol(format!("discovery: {e}")))?;
@@ -502,7 +488,10 @@ pub async fn finish(
         || (r.settings.groups_claim.is_some() && groups.is_empty());
     if needs_userinfo && r.metadata.userinfo_endpoint().is_some() {
         let info: openidconnect::UserInfoClaims<AnyClaims, CoreGenderClaim> = client
-            .user_info(tokens.access_token().clone(), Some(claims.subject().clone()))
+            .user_info(
+                tokens.access_token().clone(),
+                Some(claims.subject().clone()),
+            )
             .map_err(|e| OidcError::Protocol(e.to_string()))?
             .request_async(&http)
             .await
@@ -554,13 +543,16 @@ pub async fn finish(
                     return Err(OidcError::Refused(refusal));
                 }
             };
+            let mut person = person;
+            let voided = scoped.void_one_time_password(person.id).await?;
+            person.must_change_password = false;
             let signed = crate::sessions::start_session(svc, ttl, person).await?;
             scoped
                 .audit(NewAuditEvent::success(
                     &actor,
                     "session.oidc",
                     format!("person:{}", signed.person.id),
-                    serde_json::json!({ "subject": vouched.subject, "email": vouched.email, "groups": vouched.groups }),
+                    serde_json::json!({ "subject": vouched.subject, "email": vouched.email, "groups": vouched.groups, "one_time_password_voided": voided }),
                 ))
                 .await?;
             Ok(Finished::SignedIn(Box::new(signed)))
@@ -668,8 +660,8 @@ async fn resolve(
             email: identity.primary_email,
         }));
     }
-    let id_email = Email::parse("email", &identity.primary_email)
-        .map_err(|e| OidcError::Service(e.into()))?;
+    let id_email =
+        Email::parse("email", &identity.primary_email).map_err(|e| OidcError::Service(e.into()))?;
     let person = match scoped.person_by_email(&id_email).await {
         Ok(p) => p,
         Err(castellan_store::StoreError::NotFound(_)) => {

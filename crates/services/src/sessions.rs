@@ -78,13 +78,15 @@ pub async fn sign_in(
         return Err(ServiceError::Unauthenticated);
     };
     throttle.succeed(store, &key).await?;
-    if !crate::oidc::password_allowed(svc, &cred.person).await? {
-        let idp = crate::oidc::idp_name(svc, cred.person.workspace_id)
+    if !crate::sign_in_policy::password_allowed(svc, &cred.person).await? {
+        let idp = crate::sign_in_policy::idp_name(svc, cred.person.workspace_id)
             .await?
             .unwrap_or_else(|| "your identity provider".into());
         return Err(ServiceError::ForbiddenAt(FieldError::new(
             "password",
-            format!("this workspace signs in with {idp}, not with passwords: use Sign in with {idp}"),
+            format!(
+                "this workspace signs in with {idp}, not with passwords: use Sign in with {idp}"
+            ),
         )));
     }
     start_session(svc, ttl, cred.person).await

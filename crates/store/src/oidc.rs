@@ -243,4 +243,19 @@ impl Scoped<'_> {
         tx.commit().await?;
         Ok(())
     }
+
+    /// Voids a one-time password nobody chose yet when its holder signs in with the IdP: the
+    /// IdP proved who they are, and a forced password change would ask for a password they
+    /// never received. Returns whether there was one.
+    pub async fn void_one_time_password(&self, person: castellan_domain::PersonId) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE people SET password_hash = NULL, must_change_password = 0 WHERE workspace_id = $1 AND id = $2 AND must_change_password = 1",
+        )
+        .bind(self.ws_str())
+        .bind(person.to_string())
+        .execute(&self.store.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
 }

@@ -121,7 +121,11 @@ impl Errors {
             other => return Err(other.into()),
         };
         Ok(match field {
-            Some(f) if known.contains(&f.as_str()) => Self::field(&f, message),
+            // Shown beside its field, the message drops the API's "field: " prefix.
+            Some(f) if known.contains(&f.as_str()) => {
+                let bare = message.strip_prefix(&format!("{f}: ")).unwrap_or(&message);
+                Self::field(&f, bare)
+            }
             Some(f) => Self {
                 items: Vec::new(),
                 general: Some(format!("{f}: {message}")),

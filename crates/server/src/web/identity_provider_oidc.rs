@@ -82,6 +82,8 @@ pub async fn remove(State(s): State<AppState>, web: Web) -> WebResult {
     Ok(done(
         &web,
         "/settings/identity-provider",
-        Flash::success("Sign-in with the identity provider was removed: everyone signs in with a password again."),
+        Flash::success(
+            "Sign-in with the identity provider was removed: everyone signs in with a password again.",
+        ),
     ))
 }

@@ -54,7 +54,12 @@ async fn failed(s: &AppState, next: &str, e: OidcError) -> WebResult {
     Ok(r)
 }
 
-async fn begin(s: &AppState, ws: castellan_domain::WorkspaceId, purpose: Purpose, next: &str) -> WebResult {
+async fn begin(
+    s: &AppState,
+    ws: castellan_domain::WorkspaceId,
+    purpose: Purpose,
+    next: &str,
+) -> WebResult {
     match castellan_services::oidc::start(&s.services, ws, purpose, next).await {
         Ok((url, flow)) => {
             let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response();
@@ -136,8 +141,7 @@ fn test_page(r: &TestReport) -> TestPage {
 /// signed in there and what Castellan would do with them.
 pub async fn callback(State(s): State<AppState>, headers: HeaderMap, Query(q): Query) -> WebResult {
     let opt = |k: &str| Some(q.get(k).to_string()).filter(|v| !v.is_empty());
-    let Some(flow) = cookie_value(&headers, FLOW_COOKIE).and_then(|c| Flow::from_cookie(&c))
-    else {
+    let Some(flow) = cookie_value(&headers, FLOW_COOKIE).and_then(|c| Flow::from_cookie(&c)) else {
         return failed(&s, "/", OidcError::StateMismatch).await;
     };
     let cb = Callback {

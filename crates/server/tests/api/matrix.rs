@@ -639,6 +639,28 @@ fn rows() -> Vec<Row> {
             None,
             [401, 403, 403, 200, 200, 404],
         ),
+        // OIDC sign-in: Admins read it, Owners set it (an IdP they controlled could sign
+        // anyone in, Owners included). Nothing is set up before the PUT.
+        r(
+            g.clone(),
+            "/api/v1/oidc",
+            None,
+            [401, 403, 403, 404, 404, 404],
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/oidc",
+            Json(
+                || serde_json::json!({"display_name": "Okta", "issuer": "https://acme.okta.example.com", "client_id": "castellan", "client_secret": "s3cret"}),
+            ),
+            [401, 403, 403, 403, 200, 200],
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/oidc",
+            None,
+            [401, 403, 403, 403, 204, 204],
+        ),
         // Public: the state in the query is the credential.
         r(
             g.clone(),

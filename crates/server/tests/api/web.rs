@@ -247,6 +247,38 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         ),
         g(format!("/apps/{app}/access"), [S, 403, 403, 200, 200, 404]),
         g("/signin".into(), [200, 200, 200, 200, 200, 200]),
+        // OIDC sign-in: public; without this browser's flow cookie the callback is refused,
+        // and a workspace without an IdP has nothing to start.
+        g(
+            "/signin/oidc/callback?code=x&state=y".into(),
+            [400, 400, 400, 400, 400, 400],
+        ),
+        g(
+            format!("/signin/oidc/{}", uuid::Uuid::now_v7()),
+            [404, 404, 404, 404, 404, 404],
+        ),
+        // Test sign-in: Admins and Owners; nothing is set up yet.
+        g(
+            "/settings/identity-provider/oidc/test".into(),
+            [S, 403, 403, 404, 404, 404],
+        ),
+        // Only Owners set who the IdP signs in; the other workspace's Owner sets their own.
+        p(
+            "/settings/identity-provider/oidc".into(),
+            vec![
+                ("display_name", "Okta".into()),
+                ("issuer", "https://acme.okta.example.com".into()),
+                ("client_id", "castellan".into()),
+                ("client_secret", "s3cret".into()),
+                ("enabled", "on".into()),
+            ],
+            [S, 403, 403, 403, 303, 303],
+        ),
+        p(
+            "/settings/identity-provider/oidc/remove".into(),
+            vec![],
+            [S, 403, 403, 403, 303, 303],
+        ),
         g("/password".into(), [S, 200, 200, 200, 200, 200]),
         g("/apps".into(), [S, 403, 403, 200, 200, 200]),
         g("/apps/connect".into(), [S, 403, 403, 200, 200, 200]),

@@ -7,6 +7,7 @@ mod harness;
 mod identity_provider;
 mod local_partners;
 mod newcomer;
+mod oidc;
 mod partners;
 mod people;
 

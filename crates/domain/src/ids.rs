@@ -59,7 +59,8 @@ typed_id!(
     ShareId,
     GuestInviteId,
     LocalPartnerId,
-    ScimTokenId
+    ScimTokenId,
+    GroupMappingId
 );
 
 #[cfg(test)]

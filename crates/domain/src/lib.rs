@@ -9,6 +9,7 @@ pub mod changes;
 pub mod clock;
 pub mod directory;
 pub mod error;
+pub mod group_mappings;
 pub mod ids;
 pub mod local_partners;
 pub mod matching;

@@ -10,7 +10,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FieldError;
-use crate::ids::AppId;
+use crate::ids::{AppId, TaskId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -213,6 +213,29 @@ impl TaskPayload for MembersChange {
     const TITLE: &'static str = "Change members";
 }
 
+/// `directory.group_removals`: the losing half of an applied group-mapping plan, queued once
+/// every addition of the same plan has finished, so a mover holds the new access before the
+/// old goes (an addition that failed keeps the old access).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupRemovals {
+    /// The plan's addition tasks, awaited first.
+    pub after: Vec<TaskId>,
+    pub steps: Vec<GroupRemovalStep>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GroupRemovalStep {
+    pub app_id: AppId,
+    pub identity_id: crate::IdentityId,
+    pub request: crate::changes::Request,
+    /// What the mappings hold for the person afterwards (none: nothing).
+    pub given: Option<crate::group_mappings::Given>,
+}
+impl TaskPayload for GroupRemovals {
+    const KIND: &'static str = "directory.group_removals";
+    const TITLE: &'static str = "Take back group access";
+}
+
 /// `partner.change`: a previewed partnership change (stop sharing, end the partnership)
 /// pushed to the platform.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -336,6 +359,7 @@ pub fn kind_title(kind: &str) -> &str {
         (PartnerChangeTask::KIND, PartnerChangeTask::TITLE),
         (EmailSend::KIND, EmailSend::TITLE),
         (AccountRotate::KIND, AccountRotate::TITLE),
+        (GroupRemovals::KIND, GroupRemovals::TITLE),
     ]
     .into_iter()
     .find(|(k, _)| *k == kind)

@@ -178,6 +178,7 @@ named! {
     castellan_domain::CardId => "account card",
     castellan_domain::LocalPartnerId => "local partner",
     castellan_domain::ScimTokenId => "SCIM token",
+    castellan_domain::GroupMappingId => "group mapping",
 }
 
 /// The typed id of a route's `{id}`. A malformed one cannot name any row, so it is answered

@@ -10,6 +10,7 @@ pub mod apps;
 pub mod connector;
 pub mod directory;
 pub mod error;
+pub mod group_mappings;
 pub mod guests;
 pub mod local_partners;
 pub mod mail;

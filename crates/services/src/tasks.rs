@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use castellan_domain::tasks::{
-    AccountRotate, AppCheck, AppConnect, EmailSend, MembersChange, Noop, PartnerChangeTask, Sleep,
-    TaskFailure,
+    AccountRotate, AppCheck, AppConnect, EmailSend, GroupRemovals, MembersChange, Noop,
+    PartnerChangeTask, Sleep, TaskFailure,
 };
 
 use crate::Services;
@@ -33,6 +33,10 @@ pub fn registry(svc: &Services) -> Registry {
     r.register_typed(move |ctx, p: AccountRotate| crate::rotation::rotate_task(ctx, s.clone(), p));
     let s = svc.clone();
     r.register_typed(move |ctx, p: EmailSend| crate::mail::send_task(ctx, s.clone(), p));
+    let s = svc.clone();
+    r.register_typed(move |ctx, p: GroupRemovals| {
+        crate::group_mappings::removals_task(ctx, s.clone(), p)
+    });
     r
 }
 

@@ -16,7 +16,7 @@ use crate::{
 };
 
 /// SQL condition on `$2` (the app id): the app has a completed check, so its rows are visible.
-const VISIBLE: &str =
+pub(crate) const VISIBLE: &str =
     "EXISTS (SELECT 1 FROM apps v WHERE v.id = $2 AND v.last_check_at IS NOT NULL)";
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,7 +101,7 @@ pub struct Exemption {
     pub until: Option<Timestamp>,
 }
 
-fn seat_from_row(r: &AnyRow) -> Result<Seat> {
+pub(crate) fn seat_from_row(r: &AnyRow) -> Result<Seat> {
     let reason: Option<String> = r.try_get("exempt_reason")?;
     let user_id: String = r.try_get("user_id")?;
     Ok(Seat {
@@ -148,7 +148,7 @@ fn seat_from_row(r: &AnyRow) -> Result<Seat> {
 /// a guest changes the match at once and a check writes nothing for it. A native partner
 /// linked to a local partner (the same organization) matches only that partner's guests: the
 /// same address among another partner's guests is someone else's seat to explain.
-const SEAT_COLUMNS: &str = "s.*, i.active AS identity_active, \
+pub(crate) const SEAT_COLUMNS: &str = "s.*, i.active AS identity_active, \
     (SELECT COUNT(*) FROM app_grants g WHERE g.app_id = s.app_id AND g.holder = 'member:' || s.user_id AND g.vanished_at IS NULL) AS asset_count, \
     COALESCE((SELECT MIN(p.email) FROM seat_guests sg JOIN people p ON p.id = sg.person_id WHERE sg.app_id = s.app_id AND sg.user_id = s.user_id), \
     (SELECT MIN(p.email) FROM people p WHERE s.kind = 'partner_user' AND p.workspace_id = s.workspace_id AND p.role = 'guest' \

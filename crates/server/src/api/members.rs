@@ -26,7 +26,7 @@ pub(crate) fn app_id(raw: &str) -> Result<AppId, ApiError> {
     super::parse_id("id", raw, <AppId as crate::extract::Named>::WHAT)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssetPermissionsBody {
     pub asset_id: String,

@@ -7,6 +7,7 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod directory;
+pub mod group_mappings;
 pub mod guests;
 pub mod local_partners;
 pub mod members;

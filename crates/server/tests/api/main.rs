@@ -5,6 +5,7 @@ mod accounts;
 mod connection;
 mod contract;
 mod flows;
+mod group_mappings;
 mod guests;
 mod leases;
 mod local_partners;

@@ -661,6 +661,40 @@ fn rows() -> Vec<Row> {
             None,
             [401, 403, 403, 403, 204, 204],
         ),
+        // Group mappings: the directory's Admins read them; mapping and plans change app
+        // members, so Admins and Owners (write-scoped).
+        r(
+            g.clone(),
+            "/api/v1/group-mappings",
+            None,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/group-mappings",
+            Json(
+                || serde_json::json!({"group_id": "00000000-0000-0000-0000-000000000000", "app_id": "00000000-0000-0000-0000-000000000000", "app_role": "collaborator", "business_role": "STANDARD"}),
+            ),
+            [401, 403, 403, 404, 404, 404],
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/group-mappings/{id}",
+            None,
+            [401, 403, 403, 200, 200, 404],
+        ),
+        r(
+            g.clone(),
+            "/api/v1/group-mappings/plan",
+            None,
+            [401, 403, 403, 200, 200, 200],
+        ),
+        r(
+            p.clone(),
+            "/api/v1/group-mappings/apply",
+            Json(|| serde_json::json!({"plan_hash": "not the plan's"})),
+            [401, 403, 403, 409, 409, 409],
+        ),
         // Public: the state in the query is the credential.
         r(
             g.clone(),
@@ -800,6 +834,35 @@ async fn resolve(app: &TestApp, f: &Fixture, who: usize, path: &str) -> String {
             .unwrap()
             .id
             .to_string()
+    } else if path.starts_with("/api/v1/group-mappings/") {
+        let g = a
+            .create_group(&cli(), &format!("fx{}", unique()), None, &[])
+            .await
+            .unwrap();
+        let v = fixture_account(app, f).await;
+        let account = v["account"]["id"].as_str().unwrap().parse().unwrap();
+        let new = castellan_store::NewApp {
+            platform: castellan_domain::apps::Platform::Tiktok,
+            label: format!("fx app {}", unique()),
+            business_id: "7".into(),
+            login_method: castellan_domain::apps::LoginMethod::Sso,
+            automation_account_id: account,
+            api_base_url: None,
+            next_check_at: None,
+        };
+        let app_id = a.create_app(&cli(), &new).await.unwrap().id;
+        a.create_group_mapping(
+            &cli(),
+            g.id,
+            app_id,
+            castellan_domain::apps::AppRole::Collaborator,
+            "STANDARD",
+            &[],
+        )
+        .await
+        .unwrap()
+        .id
+        .to_string()
     } else if path.starts_with("/api/v1/apps/") {
         let v = fixture_account(app, f).await;
         let account = v["account"]["id"].as_str().unwrap().parse().unwrap();

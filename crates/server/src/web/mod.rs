@@ -17,6 +17,7 @@ pub mod assets;
 pub mod automation;
 pub mod chrome;
 pub mod directory;
+pub mod directory_groups;
 pub mod error;
 pub mod form;
 pub mod guard;

@@ -3,8 +3,9 @@
 use super::guard::guard;
 use super::session::home;
 use super::{
-    account_shares, accounts, activity, apps, assets, automation, directory, guests,
-    identity_provider, identity_provider_oidc, members, oidc_signin, partners, settings, signin,
+    account_shares, accounts, activity, apps, assets, automation, directory, directory_groups,
+    guests, identity_provider, identity_provider_oidc, members, oidc_signin, partners, settings,
+    signin,
 };
 use crate::state::AppState;
 use axum::Router;
@@ -119,6 +120,13 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/automation/{id}", get(automation::task))
         .route("/automation/{id}/cancel", post(automation::cancel))
         .route("/directory", get(directory::list))
+        .route("/directory/groups", get(directory_groups::list))
+        .route("/directory/groups/mappings", post(directory_groups::map))
+        .route(
+            "/directory/groups/mappings/{id}/remove",
+            post(directory_groups::unmap),
+        )
+        .route("/directory/groups/apply", post(directory_groups::apply))
         .route(
             "/directory/import",
             get(directory::import_page).post(directory::import_submit),

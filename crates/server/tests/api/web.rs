@@ -247,6 +247,28 @@ async fn every_web_route_answers_as_the_policy_says_for_every_caller() {
         ),
         g(format!("/apps/{app}/access"), [S, 403, 403, 200, 200, 404]),
         g("/signin".into(), [200, 200, 200, 200, 200, 200]),
+        // Directory → Groups: the directory's readers see it; mapping and plans are Admins'.
+        g("/directory/groups".into(), [S, 403, 403, 200, 200, 200]),
+        p(
+            "/directory/groups/mappings".into(),
+            vec![
+                ("group_id", uuid::Uuid::now_v7().to_string()),
+                ("app_id", uuid::Uuid::now_v7().to_string()),
+                ("app_role", "collaborator".into()),
+                ("business_role", "EMPLOYEE".into()),
+            ],
+            [S, 403, 403, 400, 400, 400],
+        ),
+        p(
+            format!("/directory/groups/mappings/{}/remove", uuid::Uuid::now_v7()),
+            vec![],
+            [S, 403, 403, 404, 404, 404],
+        ),
+        p(
+            "/directory/groups/apply".into(),
+            vec![("plan_hash", "not the plan's".into())],
+            [S, 403, 403, 400, 400, 400],
+        ),
         // OIDC sign-in: public; without this browser's flow cookie the callback is refused,
         // and a workspace without an IdP has nothing to start.
         g(

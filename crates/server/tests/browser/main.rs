@@ -3,6 +3,7 @@
 //! main screen at 1280×800 land in `target/ui-screenshots/`.
 
 mod cleanup;
+mod group_mappings;
 mod harness;
 mod identity_provider;
 mod local_partners;

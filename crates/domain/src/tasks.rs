@@ -236,6 +236,15 @@ impl TaskPayload for GroupRemovals {
     const TITLE: &'static str = "Take back group access";
 }
 
+/// `directory.group_sync`: runs the IdP group plan by itself, in a workspace that asked for
+/// that (`apply_group_plans`), after the directory, the mappings or an app's seats changed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GroupSync {}
+impl TaskPayload for GroupSync {
+    const KIND: &'static str = "directory.group_sync";
+    const TITLE: &'static str = "Apply IdP group plan";
+}
+
 /// `partner.change`: a previewed partnership change (stop sharing, end the partnership)
 /// pushed to the platform.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -360,6 +369,7 @@ pub fn kind_title(kind: &str) -> &str {
         (EmailSend::KIND, EmailSend::TITLE),
         (AccountRotate::KIND, AccountRotate::TITLE),
         (GroupRemovals::KIND, GroupRemovals::TITLE),
+        (GroupSync::KIND, GroupSync::TITLE),
     ]
     .into_iter()
     .find(|(k, _)| *k == kind)

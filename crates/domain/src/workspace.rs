@@ -71,6 +71,10 @@ pub struct WorkspaceSettings {
     /// and at most 1 (0.2 when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_removal_share: Option<f64>,
+    /// IdP group plans run by themselves when the directory or the mappings change (and after
+    /// each check); unset or false, an Admin reviews and applies each plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_group_plans: Option<bool>,
 }
 
 impl WorkspaceSettings {
@@ -95,6 +99,15 @@ impl WorkspaceSettings {
                 "must be a number above 0 and at most 1",
             ));
         }
+        if let Some(x) = obj.get("apply_group_plans")
+            && !x.is_boolean()
+            && !x.is_null()
+        {
+            return Err(crate::FieldError::new(
+                "settings.apply_group_plans",
+                "must be true or false",
+            ));
+        }
         let parsed: Self = serde_json::from_value(v.clone())
             .map_err(|e| crate::FieldError::new("settings", e.to_string()))?;
         parsed.validate()?;
@@ -115,6 +128,7 @@ impl WorkspaceSettings {
         let mut obj = stored.as_object().cloned().unwrap_or_default();
         obj.remove("email_domain_aliases");
         obj.remove("max_removal_share");
+        obj.remove("apply_group_plans");
         if let serde_json::Value::Object(mine) =
             serde_json::to_value(self).expect("settings serialise")
         {

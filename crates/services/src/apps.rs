@@ -453,6 +453,13 @@ pub(crate) async fn check(ctx: TaskContext, svc: Services, id: AppId) -> Handler
     }
     let out = check_held(&ctx, &svc, id).await;
     scoped.release_app(id, ctx.task.id).await.ok();
+    if out.is_ok() {
+        // The seats are fresh: a workspace applying its group plans by itself runs the next.
+        let actor = castellan_domain::audit::Actor::Automation {
+            name: "check for updates".into(),
+        };
+        crate::group_mappings::nudge(&svc, ctx.task.workspace_id, &actor).await;
+    }
     out
 }
 

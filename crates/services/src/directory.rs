@@ -112,11 +112,13 @@ pub async fn create_group(
     members: &[castellan_domain::IdentityId],
 ) -> Result<castellan_store::Group, crate::ServiceError> {
     let name = castellan_domain::values::required_text("display_name", display_name, 256)?;
-    Ok(svc
+    let g = svc
         .store
         .ws(ws)
         .create_group(actor, &name, external_id, members)
-        .await?)
+        .await?;
+    crate::group_mappings::nudge(svc, ws, actor).await;
+    Ok(g)
 }
 
 /// Renames a group or replaces its members (each when given).
@@ -131,11 +133,13 @@ pub async fn update_group(
     let name = display_name
         .map(|n| castellan_domain::values::required_text("display_name", n, 256))
         .transpose()?;
-    Ok(svc
+    let g = svc
         .store
         .ws(ws)
         .update_group(actor, id, name.as_deref(), members)
-        .await?)
+        .await?;
+    crate::group_mappings::nudge(svc, ws, actor).await;
+    Ok(g)
 }
 
 /// Deletes a group (its members stay).
@@ -145,5 +149,7 @@ pub async fn delete_group(
     actor: &Actor,
     id: castellan_domain::GroupId,
 ) -> Result<(), crate::ServiceError> {
-    Ok(svc.store.ws(ws).delete_group(actor, id).await?)
+    svc.store.ws(ws).delete_group(actor, id).await?;
+    crate::group_mappings::nudge(svc, ws, actor).await;
+    Ok(())
 }

@@ -13,7 +13,7 @@ use castellan_domain::group_mappings::{
     Desired, Given, Grant, SeatNow, StepKind, desired, given_after, rank, step,
 };
 use castellan_domain::tasks::{
-    GroupRemovalStep, GroupRemovals, TaskFailure, TaskStatus, TaskTrigger,
+    GroupRemovalStep, GroupRemovals, GroupSync, TaskFailure, TaskPayload, TaskStatus, TaskTrigger,
 };
 use castellan_domain::{
     AppId, FieldError, GroupId, GroupMappingId, IdentityId, PersonId, WorkspaceId,
@@ -72,7 +72,7 @@ pub async fn create(
             return Err(FieldError::new("assets", "each asset needs an asset_id").into());
         }
     }
-    Ok(scoped
+    let m = scoped
         .create_group_mapping(
             actor,
             input.group_id,
@@ -81,7 +81,9 @@ pub async fn create(
             &input.business_role,
             &input.assets,
         )
-        .await?)
+        .await?;
+    nudge(svc, ws, actor).await;
+    Ok(m)
 }
 
 pub async fn delete(
@@ -90,7 +92,9 @@ pub async fn delete(
     actor: &Actor,
     id: GroupMappingId,
 ) -> Result<GroupMapping, ServiceError> {
-    Ok(svc.store.ws(ws).delete_group_mapping(actor, id).await?)
+    let m = svc.store.ws(ws).delete_group_mapping(actor, id).await?;
+    nudge(svc, ws, actor).await;
+    Ok(m)
 }
 
 /// One person's step on one app, with its platform calls.
@@ -393,4 +397,78 @@ pub(crate) async fn removals_task(
         }
     }
     Ok(serde_json::json!({ "queued": queued }))
+}
+
+/// After the directory, the mappings or an app's seats changed: in a workspace that applies
+/// its group plans by itself, queues one `directory.group_sync` (none while one waits).
+pub async fn after_change(
+    svc: &Services,
+    ws: WorkspaceId,
+    actor: &Actor,
+) -> Result<(), StoreError> {
+    let scoped = svc.store.ws(ws);
+    let settings = castellan_domain::workspace::WorkspaceSettings::from_json(
+        &scoped.workspace().await?.settings,
+    );
+    if settings.apply_group_plans != Some(true)
+        || scoped.group_mappings(None, None).await?.is_empty()
+    {
+        return Ok(());
+    }
+    let waiting = scoped
+        .tasks(
+            &castellan_store::TaskFilter {
+                status: Some(TaskStatus::Pending),
+                kind: Some(GroupSync::KIND.into()),
+                app_id: None,
+            },
+            None,
+            1,
+        )
+        .await?;
+    if waiting.items.is_empty() {
+        scoped
+            .enqueue(actor, NewTask::of(&GroupSync {}, TaskTrigger::System))
+            .await?;
+    }
+    Ok(())
+}
+
+/// `directory.group_sync`: the plan of the moment, applied (a workspace that reviews its
+/// plans is left alone: the plan waits in Directory → Groups).
+pub(crate) async fn sync_task(ctx: TaskContext, svc: Services) -> HandlerResult {
+    let ws = ctx.task.workspace_id;
+    let scoped = ctx.store.ws(ws);
+    let settings = castellan_domain::workspace::WorkspaceSettings::from_json(
+        &scoped.workspace().await.task()?.settings,
+    );
+    if settings.apply_group_plans != Some(true) {
+        return Ok(serde_json::json!({ "skipped": "the workspace reviews its group plans" }));
+    }
+    let actor = Actor::Automation {
+        name: "group mappings".into(),
+    };
+    let fail = |e: QueueError| match e {
+        QueueError::Store(e) => TaskFailure::Retryable(e.to_string()),
+        e => TaskFailure::Permanent(format!("{e:?}")),
+    };
+    let p = plan(&svc, ws, None).await.map_err(fail)?;
+    if p.steps.is_empty() {
+        return Ok(serde_json::json!({ "steps": 0 }));
+    }
+    let out = apply(&svc, ws, &actor, None, None, &p.input_hash)
+        .await
+        .map_err(fail)?;
+    Ok(serde_json::json!({
+        "steps": out.plan.steps.len(),
+        "tasks": out.tasks.iter().map(|t| t.id.to_string()).collect::<Vec<_>>(),
+    }))
+}
+
+/// [`after_change`] for callers whose own change already succeeded: a failure to queue the
+/// sync is logged, not theirs (the next change or check queues it again).
+pub async fn nudge(svc: &Services, ws: WorkspaceId, actor: &Actor) {
+    if let Err(e) = after_change(svc, ws, actor).await {
+        tracing::warn!(error = %e, "could not queue the IdP group plan");
+    }
 }

@@ -119,6 +119,7 @@ pub async fn create(
         .create_group(&c.actor(), &name, external.as_deref(), &ids)
         .await
         .map_err(store_error)?;
+    crate::group_mappings::nudge(svc, c.ws(), &c.actor()).await;
     served(svc, c, base, &g).await
 }
 
@@ -201,7 +202,11 @@ pub async fn replace(
     body: &Value,
     if_match: Option<&str>,
 ) -> Result<Value, ScimError> {
-    change(svc, c, base, id, if_match, |_| Ok(body.clone())).await
+    let out = change(svc, c, base, id, if_match, |_| Ok(body.clone())).await;
+    if out.is_ok() {
+        crate::group_mappings::nudge(svc, c.ws(), &c.actor()).await;
+    }
+    out
 }
 
 pub async fn patch(
@@ -213,7 +218,11 @@ pub async fn patch(
     if_match: Option<&str>,
 ) -> Result<Value, ScimError> {
     let ops = patch::parse(body)?;
-    change(svc, c, base, id, if_match, |doc| patch::apply(doc, &ops)).await
+    let out = change(svc, c, base, id, if_match, |doc| patch::apply(doc, &ops)).await;
+    if out.is_ok() {
+        crate::group_mappings::nudge(svc, c.ws(), &c.actor()).await;
+    }
+    out
 }
 
 pub async fn delete(
@@ -229,5 +238,7 @@ pub async fn delete(
         .ws(c.ws())
         .delete_group(&c.actor(), before.id)
         .await
-        .map_err(store_error)
+        .map_err(store_error)?;
+    crate::group_mappings::nudge(svc, c.ws(), &c.actor()).await;
+    Ok(())
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use castellan_domain::tasks::{
-    AccountRotate, AppCheck, AppConnect, EmailSend, GroupRemovals, MembersChange, Noop,
+    AccountRotate, AppCheck, AppConnect, EmailSend, GroupRemovals, GroupSync, MembersChange, Noop,
     PartnerChangeTask, Sleep, TaskFailure,
 };
 
@@ -37,6 +37,8 @@ pub fn registry(svc: &Services) -> Registry {
     r.register_typed(move |ctx, p: GroupRemovals| {
         crate::group_mappings::removals_task(ctx, s.clone(), p)
     });
+    let s = svc.clone();
+    r.register_typed(move |ctx, _: GroupSync| crate::group_mappings::sync_task(ctx, s.clone()));
     r
 }
 

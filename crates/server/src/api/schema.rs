@@ -214,6 +214,15 @@ pub fn workspace_settings() -> RefOr<Schema> {
             .schema_type(SchemaType::from_iter([Type::Object, Type::Null]))
             .property("email_domain_aliases", aliases)
             .property("max_removal_share", share)
+            .property(
+                "apply_group_plans",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .description(Some(
+                        "IdP group plans run by themselves when the directory or the mappings change; unset or false, an Admin applies each plan",
+                    ))
+                    .build(),
+            )
             .additional_properties(Some(AdditionalProperties::FreeForm(true)))
             .build(),
     )

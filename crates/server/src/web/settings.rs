@@ -39,6 +39,7 @@ pub struct SettingsPage {
     chrome: Chrome,
     aliases: String,
     max_share: String,
+    apply_group_plans: bool,
     may_edit_workspace: bool,
     /// Admins and Owners reach Settings → Identity provider.
     may_manage_idp: bool,
@@ -114,10 +115,15 @@ async fn build(
                 .unwrap_or_default(),
         ),
     };
+    let apply_group_plans = match form {
+        Some(f) => f.get("apply_group_plans") == "on",
+        None => settings.apply_group_plans.unwrap_or(false),
+    };
     Ok(SettingsPage {
         chrome: web.chrome(Nav::Settings, "Settings"),
         aliases,
         max_share,
+        apply_group_plans,
         may_edit_workspace: web.require(Action::UpdateWorkspace).is_ok(),
         may_manage_idp: web.require(Action::ManageScimTokens).is_ok(),
         people,
@@ -173,6 +179,7 @@ fn parse_settings(form: &Form) -> Result<WorkspaceSettings, ApiError> {
     Ok(WorkspaceSettings {
         email_domain_aliases: aliases,
         max_removal_share,
+        apply_group_plans: Some(form.get("apply_group_plans") == "on"),
     })
 }
 

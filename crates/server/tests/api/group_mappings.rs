@@ -353,4 +353,56 @@ async fn story(backend: castellan_store::Backend) {
     s.check(&pin).await;
     s.check(&tik).await;
     assert_eq!(plan(&s).await["steps"], json!([]), "converged");
+
+    // A workspace that applies its plans by itself: a joiner is invited with no one applying.
+    let r = s
+        .app
+        .http
+        .patch(s.app.url("/api/v1/workspace"))
+        .bearer_auth(&s.token)
+        .json(&json!({ "settings": { "apply_group_plans": "yes" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a boolean, named");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["field"], "settings.apply_group_plans", "{v}");
+    let r = s
+        .app
+        .http
+        .patch(s.app.url("/api/v1/workspace"))
+        .bearer_auth(&s.token)
+        .json(&json!({ "settings": { "apply_group_plans": true } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (sy, sy_mail) = identity(&s, "sy.sync").await;
+    set_members(&s, &users, &[&sy]).await;
+    let mut invited = false;
+    for _ in 0..200 {
+        let st = emu_state(&s, &PINTEREST).await;
+        if st["invites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["invitee"] == sy_mail.as_str() && i["role"] == "EMPLOYEE")
+        {
+            invited = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(invited, "the group sync invited the joiner by itself");
+    let syncs = s
+        .get_json("/api/v1/tasks?kind=directory.group_sync&limit=10")
+        .await;
+    assert!(
+        syncs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["status"] == "completed"),
+        "{syncs}"
+    );
 }

@@ -102,6 +102,12 @@ enum Command {
     /// SCIM: the tokens an identity provider provisions the directory with.
     #[command(subcommand)]
     Scim(commands::scim::ScimCmd),
+    /// Sign-in with the workspace's identity provider (OIDC): show, set, remove.
+    #[command(subcommand)]
+    Oidc(commands::idp::OidcCmd),
+    /// IdP groups that manage app members: map, unmap, mappings, plan, apply.
+    #[command(subcommand)]
+    Groups(commands::idp::GroupsCmd),
     /// E-mails Castellan wrote (sent through SMTP, or kept here when none is configured).
     Outbox {
         #[arg(long)]
@@ -431,6 +437,8 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
         Command::Accounts(cmd) => commands::accounts::accounts(&cfg, cmd).await,
         Command::Guests(cmd) => commands::guests::guests(&cfg, cmd).await,
         Command::Scim(cmd) => commands::scim::scim(&cfg, cmd).await,
+        Command::Oidc(cmd) => commands::idp::oidc(&cfg, cmd).await,
+        Command::Groups(cmd) => commands::idp::groups(&cfg, cmd).await,
         Command::Reports(cmd) => members::reports(&cfg, cmd).await,
         Command::Partners(cmd) => commands::partners::partners(&cfg, cmd).await,
         Command::Outbox {

@@ -955,6 +955,78 @@ async fn members_and_reports_from_the_cli() {
     let listed = run(&["scim", "tokens", "list", "--json"]);
     assert!(listed.contains("\"revoked\":true"), "{listed}");
 
+    // IdP sign-in from the CLI: the secret only from the environment (required the first
+    // time, naming the field), never printed back.
+    let no_secret = castellan(dir.path(), None)
+        .args([
+            "oidc",
+            "set",
+            "--name",
+            "Okta",
+            "--issuer",
+            "https://acme.okta.example.com",
+            "--client-id",
+            "castellan",
+        ])
+        .output()
+        .unwrap();
+    assert!(!no_secret.status.success());
+    assert!(String::from_utf8_lossy(&no_secret.stderr).contains("client_secret"));
+    let set = ok(castellan(dir.path(), None)
+        .env("OKTA_SECRET", "very-secret-value")
+        .args([
+            "oidc",
+            "set",
+            "--name",
+            "Okta",
+            "--issuer",
+            "https://acme.okta.example.com",
+            "--client-id",
+            "castellan",
+            "--client-secret-env",
+            "OKTA_SECRET",
+            "--allowed-domains",
+            "acme.example.com",
+            "--passwords-owners-only",
+        ])
+        .output()
+        .unwrap());
+    assert!(set.contains("/signin/oidc/callback"), "{set}");
+    let shown = run(&["oidc", "show", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(shown.trim()).unwrap();
+    assert_eq!(
+        (
+            v["client_secret_set"].as_bool(),
+            v["passwords_owners_only"].as_bool()
+        ),
+        (Some(true), Some(true)),
+        "{shown}"
+    );
+    assert!(!shown.contains("very-secret-value"), "{shown}");
+    run(&["oidc", "remove"]);
+    assert!(run(&["oidc", "show"]).contains("not set up"));
+
+    // IdP groups from the CLI: map a directory group to the app, read the plan with its calls,
+    // a stale hash refused naming it, unmap.
+    let mapped = run(&["groups", "map", "Legal", "Acme Pins", "--role", "EMPLOYEE"]);
+    assert!(mapped.contains("mapped Legal to Acme Pins"), "{mapped}");
+    let listed = run(&["groups", "mappings", "--json"]);
+    let m: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    let plan: serde_json::Value =
+        serde_json::from_str(run(&["groups", "plan", "--json"]).trim()).unwrap();
+    assert!(plan["input_hash"].is_string(), "{plan}");
+    for st in plan["steps"].as_array().unwrap() {
+        assert!(!st["calls"].as_array().unwrap().is_empty(), "{st}");
+    }
+    let stale = castellan(dir.path(), None)
+        .args(["groups", "apply", "--plan-hash", "stale"])
+        .output()
+        .unwrap();
+    assert!(!stale.status.success());
+    assert!(String::from_utf8_lossy(&stale.stderr).contains("plan_hash"));
+    run(&["groups", "unmap", m["id"].as_str().unwrap()]);
+    assert!(run(&["groups", "plan"]).contains("nothing to do"));
+
     // Removing the app: a reason is required; the platform is not called.
     let no_reason = castellan(dir.path(), None)
         .args(["apps", "remove", "Acme Pins", "--reason", " "])

@@ -7,6 +7,7 @@ pub mod apps;
 pub mod demo;
 pub mod emulate;
 pub mod guests;
+pub mod idp;
 pub mod local_partners;
 pub mod members;
 pub mod partners;

@@ -295,6 +295,43 @@ async fn story(dark: bool) {
     }
     assert!(sent.starts_with(&idp.issuer), "{sent}");
 
+    // An answer naming another issuer (RFC 9207 `iss`) is refused before any code exchange,
+    // and so is one without `iss` from a provider that says it sends it.
+    let state = reqwest::Url::parse(&sent)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let (_, flow) = start_by_http(&site).await;
+    let flow_state = flow.split('.').nth(2).unwrap().to_string();
+    assert_ne!(state, flow_state);
+    for (iss, expect) in [
+        (
+            Some("http://evil.example.com"),
+            "its iss parameter is http://evil.example.com",
+        ),
+        (None, "its iss parameter is missing"),
+    ] {
+        let mut url = reqwest::Url::parse(&site.url("/signin/oidc/callback")).unwrap();
+        url.query_pairs_mut()
+            .append_pair("code", "anything")
+            .append_pair("state", &flow_state);
+        if let Some(i) = iss {
+            url.query_pairs_mut().append_pair("iss", i);
+        }
+        let r = reqwest::Client::new()
+            .get(url)
+            .header("cookie", format!("castellan_oidc={flow}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let body = r.text().await.unwrap();
+        assert!(body.contains(expect), "{body}");
+    }
+
     // Ava signs in with the button.
     b.c.delete_all_cookies().await.unwrap();
     b.goto(&site.url("/signin")).await;

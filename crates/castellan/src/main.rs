@@ -219,6 +219,12 @@ enum BenchCmd {
         /// Concurrent requests of the connector.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// Identities in the directory before the checks, so matching is in the figure.
+        #[arg(long, default_value_t = 10_000)]
+        directory: usize,
+        /// The share of those identities holding a seat of the business (matched by e-mail).
+        #[arg(long, default_value_t = 0.5)]
+        directory_matching: f64,
     },
     /// Server time and size of every main web page over a large checked business.
     Web {
@@ -486,6 +492,8 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             connected_partners,
             partner_users,
             concurrency,
+            directory,
+            directory_matching,
         }) => {
             bench::bench_sync(
                 &cfg,
@@ -499,6 +507,10 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                     partner_users,
                 },
                 concurrency,
+                bench::Directory {
+                    identities: directory,
+                    matching: directory_matching.clamp(0.0, 1.0),
+                },
             )
             .await
         }

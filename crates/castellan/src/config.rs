@@ -35,6 +35,27 @@ pub struct Config {
     /// Where e-mail goes (`smtp.host`, `smtp.port`, `smtp.tls` none|starttls|tls,
     /// `smtp.username`, `smtp.password`, `smtp.from`); without it e-mails stay in the outbox.
     pub smtp: Option<castellan_services::SmtpConfig>,
+    /// Requests per second sent to each platform (`connectors.pinterest_rate_per_sec`,
+    /// `connectors.tiktok_rate_per_sec`; 0 for no limit).
+    pub connectors: ConnectorsSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConnectorsSection {
+    pub pinterest_rate_per_sec: f64,
+    pub tiktok_rate_per_sec: f64,
+}
+
+impl Default for ConnectorsSection {
+    /// The documented limits (see `PlatformRates::DOCUMENTED`).
+    fn default() -> Self {
+        let d = castellan_services::PlatformRates::DOCUMENTED;
+        Self {
+            pinterest_rate_per_sec: d.pinterest.unwrap_or(0.0),
+            tiktok_rate_per_sec: d.tiktok.unwrap_or(0.0),
+        }
+    }
 }
 
 /// A configuration secret: deserialises like a string, prints as `[redacted]`.
@@ -86,6 +107,7 @@ impl Default for Config {
             master_key: None,
             worker: WorkerSection::default(),
             smtp: None,
+            connectors: ConnectorsSection::default(),
         }
     }
 }
@@ -197,6 +219,7 @@ const KNOWN: &[(&str, &[&str])] = &[
             "master_key",
             "worker",
             "smtp",
+            "connectors",
         ],
     ),
     (
@@ -212,6 +235,10 @@ const KNOWN: &[(&str, &[&str])] = &[
     (
         "smtp",
         &["host", "port", "tls", "username", "password", "from"],
+    ),
+    (
+        "connectors",
+        &["pinterest_rate_per_sec", "tiktok_rate_per_sec"],
     ),
 ];
 
@@ -242,7 +269,7 @@ fn unknown_keys(file: &Path) -> anyhow::Result<()> {
         Ok(())
     };
     check("", &dict)?;
-    for section in ["worker", "smtp"] {
+    for section in ["worker", "smtp", "connectors"] {
         if let Some(figment::value::Value::Dict(_, d)) = dict.get(section) {
             check(section, d)?;
         }
@@ -345,6 +372,19 @@ mod tests {
                 "worker.{k} missing from KNOWN"
             );
         }
+    }
+
+    #[test]
+    fn connector_rates_default_to_the_documented_limits() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert!((c.connectors.pinterest_rate_per_sec - 1000.0 / 60.0).abs() < 1e-9);
+            assert_eq!(c.connectors.tiktok_rate_per_sec, 10.0);
+            jail.set_env("CASTELLAN_CONNECTORS__TIKTOK_RATE_PER_SEC", "20");
+            let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.connectors.tiktok_rate_per_sec, 20.0);
+            Ok(())
+        });
     }
 
     #[test]

@@ -55,6 +55,13 @@ pub async fn connector_for(
             }
             _ => (None, None),
         };
+    let http = HttpConfig {
+        rate_per_sec: svc
+            .rates
+            .for_platform(app.platform)
+            .unwrap_or(svc.http.rate_per_sec),
+        ..svc.http.clone()
+    };
     let c: Box<dyn Connector> = match app.platform {
         Platform::Pinterest => Box::new(
             PinterestConnector::new(PinterestConfig {
@@ -66,7 +73,7 @@ pub async fn connector_for(
                 access_token: token.expose().to_string(),
                 refresh_token: refresh,
                 app: pinterest_app,
-                http: svc.http.clone(),
+                http: http.clone(),
                 on_refresh,
             })
             .task()?,
@@ -79,7 +86,7 @@ pub async fn connector_for(
                     .unwrap_or_else(|| castellan_connectors::tiktok::DEFAULT_BASE_URL.into()),
                 bc_id: app.business_id.clone(),
                 access_token: token.expose().to_string(),
-                http: svc.http.clone(),
+                http,
                 per_member_limit: 2000,
             })
             .task()?,

@@ -65,6 +65,32 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// SCIM tokens recently seen, so an IdP's requests do not each read the token's row.
     pub scim_tokens: Arc<scim_token_cache::TokenCache>,
+    /// Requests per second each platform's connectors send at most; unset, `http`'s rate.
+    pub rates: PlatformRates,
+}
+
+/// Per-platform request rates (requests per second; 0 means no limit).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PlatformRates {
+    pub pinterest: Option<f64>,
+    pub tiktok: Option<f64>,
+}
+
+impl PlatformRates {
+    /// The platforms' documented limits: Pinterest's `ads_read` category allows 1,000
+    /// requests a minute per user and app (Standard access); TikTok documents no number, and
+    /// its digest advises at most about 10 a second per app.
+    pub const DOCUMENTED: PlatformRates = PlatformRates {
+        pinterest: Some(1000.0 / 60.0),
+        tiktok: Some(10.0),
+    };
+
+    pub fn for_platform(&self, p: castellan_domain::apps::Platform) -> Option<f64> {
+        match p {
+            castellan_domain::apps::Platform::Pinterest => self.pinterest,
+            castellan_domain::apps::Platform::Tiktok => self.tiktok,
+        }
+    }
 }
 
 impl Services {
@@ -78,6 +104,7 @@ impl Services {
             schedule: Schedule::default(),
             metrics: Arc::new(Metrics::new()),
             scim_tokens: Arc::default(),
+            rates: PlatformRates::default(),
         }
     }
 }

@@ -212,11 +212,10 @@ pub(crate) async fn bench_sync(
     let (_, peak) = rss_kb();
     let members = scale.members.max(1) as f64;
     let per_thousand = floor_stats.requests as f64 * 1000.0 / members;
-    // Documented limits: Pinterest ads_read 1,000/minute; TikTok about 10 requests/second.
-    let limit_per_sec = match platform {
-        castellan_domain::apps::Platform::Pinterest => 1000.0 / 60.0,
-        castellan_domain::apps::Platform::Tiktok => 10.0,
-    };
+    // The documented limits, which `serve` keeps to by default.
+    let limit_per_sec = castellan_services::PlatformRates::DOCUMENTED
+        .for_platform(platform)
+        .unwrap_or(10.0);
     println!(
         "peak RSS {} MB (emulator and its data: {} MB); {:.1} requests per 1,000 members, {:.0}s at the documented rate limit",
         peak / 1024,

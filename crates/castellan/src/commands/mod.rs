@@ -205,6 +205,10 @@ pub(crate) fn services(
 ) -> anyhow::Result<Services> {
     let mut svc = Services::new(store.clone(), open_vault(cfg)?);
     svc.mail = mail(cfg, addr);
+    svc.rates = castellan_services::PlatformRates {
+        pinterest: Some(cfg.connectors.pinterest_rate_per_sec.max(0.0)),
+        tiktok: Some(cfg.connectors.tiktok_rate_per_sec.max(0.0)),
+    };
     Ok(svc)
 }
 

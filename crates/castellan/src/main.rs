@@ -252,6 +252,22 @@ enum BenchCmd {
         #[arg(long, default_value_t = 32)]
         connections: u32,
     },
+    /// Checks and member changes on both emulated platforms under injected 5xx and tight
+    /// rate limits: memory over time, unfinished tasks, and whether the final state is exact.
+    Soak {
+        /// How long the changes keep coming.
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Members of each generated business.
+        #[arg(long, default_value_t = 2_000)]
+        members: usize,
+        /// Share of platform requests answered with a 5xx.
+        #[arg(long, default_value_t = 0.1)]
+        error_rate: f64,
+        /// Requests per second each platform allows before answering 429.
+        #[arg(long, default_value_t = 20.0)]
+        platform_rate: f64,
+    },
     /// Match seats to directory identities (the check-for-updates matching step).
     Matching {
         #[arg(long, default_value_t = 100_000)]
@@ -479,6 +495,23 @@ async fn run(cmd: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             seconds,
             connections,
         }) => bench::bench_scim(&cfg, users, seconds, connections).await,
+        Command::Bench(BenchCmd::Soak {
+            minutes,
+            members,
+            error_rate,
+            platform_rate,
+        }) => {
+            bench::bench_soak(
+                &cfg,
+                bench::Soak {
+                    minutes,
+                    members,
+                    error_rate: error_rate.clamp(0.0, 0.9),
+                    platform_rate,
+                },
+            )
+            .await
+        }
         Command::Bench(BenchCmd::Matching {
             members,
             identities,

@@ -3,9 +3,11 @@
 mod discard;
 mod partners;
 mod scim;
+mod soak;
 mod web;
 pub(crate) use discard::Discard;
 pub(crate) use scim::bench_scim;
+pub(crate) use soak::{Soak, bench_soak};
 pub(crate) use web::bench_web;
 
 use std::process::ExitCode;

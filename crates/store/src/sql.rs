@@ -11,6 +11,20 @@ pub(crate) fn json_rows(backend: Backend, n: usize) -> String {
     json_rows_as(backend, n, "j")
 }
 
+/// `WITH j AS MATERIALIZED (…)`: the rows of the JSON array parameter `$n` as a table `j`
+/// with one column `value`, read once. For `UPDATE … FROM j`: with `json_each` in the FROM,
+/// SQLite puts the updated table outside and reads the whole JSON again for each of its rows
+/// (a first check of 100,000 seats matching 5,000 of them spent minutes there); a
+/// materialized table is scanned once and drives primary-key lookups.
+pub(crate) fn json_cte(backend: Backend, n: usize) -> String {
+    match backend {
+        Backend::Sqlite => format!("WITH j AS MATERIALIZED (SELECT value FROM json_each(${n}))"),
+        Backend::Postgres => {
+            format!("WITH j AS MATERIALIZED (SELECT value FROM json_array_elements(${n}::json))")
+        }
+    }
+}
+
 /// The same, named `alias`.
 pub(crate) fn json_rows_as(backend: Backend, n: usize, alias: &str) -> String {
     match backend {

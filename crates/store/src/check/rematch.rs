@@ -141,10 +141,10 @@ pub(crate) async fn apply_rematch(
     changes: &[Vec<Option<String>>],
 ) -> Result<u64> {
     let sql = format!(
-        "UPDATE app_seats AS x SET state = j.value->>1, identity_id = j.value->>2, match_source = 'auto' FROM {} \
+        "{} UPDATE app_seats AS x SET state = j.value->>1, identity_id = j.value->>2, match_source = 'auto' FROM j \
          WHERE x.app_id = $1 AND x.user_id = j.value->>0 \
          AND (x.match_source IS NULL OR x.match_source = 'auto') AND x.state <> 'exempted'",
-        json_rows(backend, 2)
+        json_cte(backend, 2)
     );
     for chunk in changes.chunks(CHUNK) {
         sqlx::query(&sql)

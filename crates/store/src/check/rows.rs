@@ -145,10 +145,10 @@ pub(crate) async fn update_rows(
         ]);
     }
     let sql = format!(
-        "UPDATE {tbl} AS x SET {sets} FROM {src} WHERE x.app_id = $1 AND {km}",
+        "{src} UPDATE {tbl} AS x SET {sets} FROM j WHERE x.app_id = $1 AND {km}",
         tbl = table_name(t),
         sets = sets.join(", "),
-        src = json_rows(backend, 2),
+        src = json_cte(backend, 2),
         km = key_match(t),
     );
     let mut n = 0;
@@ -177,9 +177,9 @@ pub(crate) async fn vanish_rows(
     };
     let t = first.table;
     let sql = format!(
-        "UPDATE {tbl} AS x SET vanished_at = $2, last_seen_at = $3 FROM {src} WHERE x.app_id = $1 AND x.vanished_at IS NULL AND {km}",
+        "{src} UPDATE {tbl} AS x SET vanished_at = $2, last_seen_at = $3 FROM j WHERE x.app_id = $1 AND x.vanished_at IS NULL AND {km}",
         tbl = table_name(t),
-        src = json_rows(backend, 4),
+        src = json_cte(backend, 4),
         km = key_match(t),
     );
     let mut n = 0;
@@ -281,10 +281,10 @@ pub(crate) async fn rebucket(
         }
     }
     let sql = format!(
-        "UPDATE {tbl} AS x SET bucket = CAST({b} AS BIGINT) FROM {src} WHERE x.app_id = $1 AND {km}",
+        "{src} UPDATE {tbl} AS x SET bucket = CAST({b} AS BIGINT) FROM j WHERE x.app_id = $1 AND {km}",
         tbl = table_name(t),
         b = col(keys.len()),
-        src = json_rows(backend, 2),
+        src = json_cte(backend, 2),
         km = key_match(t),
     );
     for chunk in wrong.chunks(CHUNK) {

@@ -132,6 +132,16 @@ pub(crate) struct Rematch {
     pub(crate) changes: Vec<Vec<Option<String>>>,
 }
 
+/// The update of one chunk of re-matched seats (`$1` the app, `$2` the JSON rows).
+fn rematch_sql(backend: Backend) -> String {
+    format!(
+        "{} UPDATE app_seats AS x SET state = j.value->>1, identity_id = j.value->>2, match_source = 'auto' FROM j \
+         WHERE x.app_id = $1 AND x.user_id = j.value->>0 \
+         AND (x.match_source IS NULL OR x.match_source = 'auto') AND x.state <> 'exempted'",
+        json_cte(backend, 2)
+    )
+}
+
 /// Writes (part of) a planned rematch, `Rematch::changes`. A seat matched by hand or exempted
 /// since the plan was read keeps what the person did.
 pub(crate) async fn apply_rematch(
@@ -140,12 +150,7 @@ pub(crate) async fn apply_rematch(
     app: AppId,
     changes: &[Vec<Option<String>>],
 ) -> Result<u64> {
-    let sql = format!(
-        "{} UPDATE app_seats AS x SET state = j.value->>1, identity_id = j.value->>2, match_source = 'auto' FROM j \
-         WHERE x.app_id = $1 AND x.user_id = j.value->>0 \
-         AND (x.match_source IS NULL OR x.match_source = 'auto') AND x.state <> 'exempted'",
-        json_cte(backend, 2)
-    );
+    let sql = rematch_sql(backend);
     for chunk in changes.chunks(CHUNK) {
         sqlx::query(&sql)
             .bind(app.to_string())
@@ -154,4 +159,47 @@ pub(crate) async fn apply_rematch(
             .await?;
     }
     Ok(changes.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite looks each re-matched seat up by its primary key, the JSON rows read once (with
+    /// `json_each` in the FROM it scanned every seat of the app and re-read the JSON for each).
+    #[tokio::test]
+    async fn the_rematch_update_looks_seats_up_by_key() {
+        sqlx::any::install_default_drivers();
+        use sqlx::Connection as _;
+        // One connection: each connection to `sqlite::memory:` is a database of its own.
+        let mut conn = AnyConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query(
+            "CREATE TABLE app_seats (app_id TEXT, user_id TEXT, state TEXT, identity_id TEXT, match_source TEXT, \
+             PRIMARY KEY (app_id, user_id))",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        let plan: Vec<String> = sqlx::query(&format!(
+            "EXPLAIN QUERY PLAN {}",
+            rematch_sql(Backend::Sqlite)
+        ))
+        .bind("app")
+        .bind(r#"[["u1","onboarded","i1"]]"#)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>("detail").unwrap())
+        .collect();
+        assert!(
+            plan.iter()
+                .any(|d| d.starts_with("SEARCH x") && d.contains("app_id=? AND user_id=?")),
+            "{plan:?}"
+        );
+        assert!(
+            plan.iter().any(|d| d.starts_with("MATERIALIZE j")),
+            "{plan:?}"
+        );
+    }
 }

@@ -121,6 +121,17 @@ impl World {
         .unwrap()
     }
 
+    /// Asks for a check for updates of `app`; the queued task.
+    async fn check(&self, base: &str, app: &str) -> Value {
+        self.api(
+            base,
+            reqwest::Method::POST,
+            &format!("/api/v1/apps/{app}/check"),
+            json!({}),
+        )
+        .await
+    }
+
     /// Waits for the task to finish; it must complete. Its result.
     async fn wait(&self, id: &str) -> Value {
         for _ in 0..2400 {
@@ -301,14 +312,7 @@ async fn serve_killed_at_random_points_loses_nothing() {
     // A first check, killed twice at random points (a task killed more often than its
     // attempts allow fails by design: a task that crashes its worker must not loop forever):
     // nothing is visible until it completes, then every seat at once.
-    let t = w
-        .api(
-            &serve.base,
-            post.clone(),
-            &format!("/api/v1/apps/{app}/check"),
-            json!({}),
-        )
-        .await;
+    let t = w.check(&serve.base, &app).await;
     let check = t["id"].as_str().unwrap().to_string();
     let mut serve = Some(serve);
     for _ in 0..2 {
@@ -347,14 +351,7 @@ async fn serve_killed_at_random_points_loses_nothing() {
             )
             .await;
         }
-        let t = w
-            .api(
-                &serve.base,
-                post.clone(),
-                &format!("/api/v1/apps/{app}/check"),
-                json!({}),
-            )
-            .await;
+        let t = w.check(&serve.base, &app).await;
         let recheck = t["id"].as_str().unwrap().to_string();
         tokio::time::sleep(Duration::from_millis(rng.gen_range(20..1200))).await;
         serve.kill();
@@ -420,14 +417,7 @@ async fn serve_killed_at_random_points_loses_nothing() {
     // The next check converges: nothing new, changed or vanished but the removed seats, and
     // the one after writes nothing.
     for pass in 0..2 {
-        let t = w
-            .api(
-                &serve.base,
-                post.clone(),
-                &format!("/api/v1/apps/{app}/check"),
-                json!({}),
-            )
-            .await;
+        let t = w.check(&serve.base, &app).await;
         let result = w.wait(t["id"].as_str().unwrap()).await;
         if pass == 1 {
             assert_eq!(result["changes"]["rows_written"], 0, "converged: {result}");
@@ -453,14 +443,7 @@ async fn serve_killed_at_random_points_loses_nothing() {
     }
     ok(castellan(w.dir.path()).args(["vault", "rotate-key", "--retire"]));
     let serve = Serve::start(w.dir.path(), &w.listen);
-    let t = w
-        .api(
-            &serve.base,
-            post.clone(),
-            &format!("/api/v1/apps/{app}/check"),
-            json!({}),
-        )
-        .await;
+    let t = w.check(&serve.base, &app).await;
     let result = w.wait(t["id"].as_str().unwrap()).await;
     assert_eq!(
         result["changes"]["rows_written"], 0,

@@ -20,7 +20,7 @@ pub use castellan_services::throttle::Throttle;
 
 pub use castellan_services::sessions::SignedIn;
 
-fn session_ttl(s: &AppState) -> chrono::Duration {
+pub(crate) fn session_ttl(s: &AppState) -> chrono::Duration {
     chrono::Duration::from_std(s.settings.session_ttl).unwrap_or(chrono::Duration::hours(12))
 }
 

@@ -12,7 +12,7 @@ use castellan_services::oidc::{Callback, Finished, Flow, OidcError, Purpose, Tes
 
 use super::signin::sign_in_page;
 use super::{Query, Web, WebResult, render, safe_next};
-use crate::auth::{CSRF_COOKIE, SESSION_COOKIE, cookie_value, session_cookie};
+use crate::auth::{CSRF_COOKIE, SESSION_COOKIE, cookie_value, session_cookie, session_ttl};
 use crate::state::AppState;
 
 const FLOW_COOKIE: &str = "castellan_oidc";
@@ -27,10 +27,6 @@ fn flow_cookie(s: &AppState, value: &str, max_age: i64) -> HeaderValue {
         c.push_str("; Secure");
     }
     HeaderValue::from_str(&c).expect("cookie is ASCII")
-}
-
-fn ttl(s: &AppState) -> chrono::Duration {
-    chrono::Duration::from_std(s.settings.session_ttl).unwrap_or(chrono::Duration::hours(12))
 }
 
 /// The sign-in page saying why the IdP's sign-in did not work.
@@ -152,7 +148,7 @@ pub async fn callback(State(s): State<AppState>, headers: HeaderMap, Query(q): Q
         error_description: opt("error_description"),
     };
     let next = safe_next(&flow.next);
-    match castellan_services::oidc::finish(&s.services, ttl(&s), &flow, &cb).await {
+    match castellan_services::oidc::finish(&s.services, session_ttl(&s), &flow, &cb).await {
         Ok(Finished::SignedIn(signed)) => {
             // A page that moves on by itself rather than a redirect: the session cookie is
             // SameSite=Strict, and a redirect chain that began at the IdP's site would not

@@ -36,7 +36,7 @@ pub struct Config {
     /// `smtp.username`, `smtp.password`, `smtp.from`); without it e-mails stay in the outbox.
     pub smtp: Option<castellan_services::SmtpConfig>,
     /// Requests per second sent to each platform (`connectors.pinterest_rate_per_sec`,
-    /// `connectors.tiktok_rate_per_sec`; 0 for no limit).
+    /// `connectors.tiktok_rate_per_sec`; 0 for no limit) and TikTok's coverage window.
     pub connectors: ConnectorsSection,
 }
 
@@ -45,6 +45,11 @@ pub struct Config {
 pub struct ConnectorsSection {
     pub pinterest_rate_per_sec: f64,
     pub tiktok_rate_per_sec: f64,
+    /// TikTok's coverage window: each asset's holders (and each partner's shared assets) are
+    /// read at least once in this many checks, at least `tiktok_window_min_assets` a check
+    /// (1: everything, every check). See `castellan_domain::coverage`.
+    pub tiktok_window_checks: u32,
+    pub tiktok_window_min_assets: usize,
 }
 
 impl Default for ConnectorsSection {
@@ -54,6 +59,8 @@ impl Default for ConnectorsSection {
         Self {
             pinterest_rate_per_sec: d.pinterest.unwrap_or(0.0),
             tiktok_rate_per_sec: d.tiktok.unwrap_or(0.0),
+            tiktok_window_checks: castellan_services::Coverage::DEFAULT.tiktok.window,
+            tiktok_window_min_assets: castellan_services::Coverage::DEFAULT.tiktok.min_per_check,
         }
     }
 }
@@ -238,7 +245,12 @@ const KNOWN: &[(&str, &[&str])] = &[
     ),
     (
         "connectors",
-        &["pinterest_rate_per_sec", "tiktok_rate_per_sec"],
+        &[
+            "pinterest_rate_per_sec",
+            "tiktok_rate_per_sec",
+            "tiktok_window_checks",
+            "tiktok_window_min_assets",
+        ],
     ),
 ];
 
@@ -383,6 +395,10 @@ mod tests {
             jail.set_env("CASTELLAN_CONNECTORS__TIKTOK_RATE_PER_SEC", "20");
             let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
             assert_eq!(c.connectors.tiktok_rate_per_sec, 20.0);
+            assert_eq!(c.connectors.tiktok_window_checks, 8);
+            jail.set_env("CASTELLAN_CONNECTORS__TIKTOK_WINDOW_CHECKS", "1");
+            let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
+            assert_eq!(c.connectors.tiktok_window_checks, 1);
             Ok(())
         });
     }

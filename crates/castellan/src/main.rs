@@ -141,6 +141,10 @@ enum AppsCmd {
         /// Wait for the check to finish, with a progress bar.
         #[arg(long)]
         wait: bool,
+        /// Read every asset's holders and partner's shared assets, whatever the coverage
+        /// window (`connectors.tiktok_window_checks`).
+        #[arg(long)]
+        full: bool,
         #[arg(long)]
         json: bool,
     },

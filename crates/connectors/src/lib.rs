@@ -25,6 +25,7 @@ pub(crate) async fn push(
         Batch::Assets(a) => stats.assets += a.len() as u64,
         Batch::Grants(g) => stats.grants += g.len() as u64,
         Batch::Partners(p) => stats.partners += p.len() as u64,
+        Batch::Kept(_) => {}
     }
     sink.accept(batch)
         .await

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use castellan_domain::changes::Change;
+use castellan_domain::coverage::{FetchScope, Kept};
 use castellan_domain::partnership::PartnerChange;
 use castellan_domain::platform::{
     Applied, AssetRecord, Batch, BoxFuture, Capabilities, Connectivity, Connector, ConnectorError,
@@ -461,6 +462,7 @@ impl Connector for TiktokConnector {
 
     fn fetch<'a>(
         &'a self,
+        scope: &'a FetchScope,
         sink: &'a mut dyn SnapshotSink,
     ) -> BoxFuture<'a, Result<FetchStats, ConnectorError>> {
         Box::pin(async move {
@@ -555,7 +557,23 @@ impl Connector for TiktokConnector {
                 let batch = Batch::Assets(assets);
                 push(sink, &mut stats, batch).await?;
             }
-            // Who holds each advertiser, catalog and lead form.
+            // Who holds each advertiser, catalog and lead form: those the coverage window picks
+            // this check; the others' holders are kept as last read.
+            let ids: Vec<String> = per_asset.iter().map(|(a, _)| a.clone()).collect();
+            let picked = scope.pick(&ids, &scope.holders_read);
+            let kept: Vec<Kept> = ids
+                .iter()
+                .zip(&picked)
+                .filter(|(_, p)| !**p)
+                .map(|(a, _)| Kept::Holders(a.clone()))
+                .collect();
+            stats.holders_kept = kept.len() as u64;
+            stats.holders_read = (ids.len() - kept.len()) as u64;
+            if !kept.is_empty() {
+                push(sink, &mut stats, Batch::Kept(kept)).await?;
+            }
+            let mut picked = picked.into_iter();
+            per_asset.retain(|_| picked.next().unwrap_or(true));
             // Push each asset's holders as they arrive: never the whole business at once.
             let mut results = futures_util::stream::iter(per_asset)
                 .map(|(asset, kind)| self.holders(bc.clone(), asset, kind))
@@ -606,8 +624,20 @@ impl Connector for TiktokConnector {
             let partners: Vec<PartnerRow> = self
                 .all("/bc/partner/get/", &[("bc_id", bc.clone())], 50, &mut stats)
                 .await?;
+            let ids: Vec<String> = partners.iter().map(|p| p.bc_id.clone()).collect();
+            let picked = scope.pick(&ids, &scope.shares_read);
+            let kept: Vec<Kept> = ids
+                .iter()
+                .zip(&picked)
+                .filter(|(_, p)| !**p)
+                .map(|(p, _)| Kept::Shares(p.clone()))
+                .collect();
+            stats.shares_kept = kept.len() as u64;
+            if !kept.is_empty() {
+                push(sink, &mut stats, Batch::Kept(kept)).await?;
+            }
             let mut records = Vec::new();
-            for p in partners {
+            for (p, _) in partners.into_iter().zip(picked).filter(|(_, r)| *r) {
                 let pid = p.bc_id.as_str();
                 let mut sharing = false;
                 let mut shared = false;

@@ -117,7 +117,7 @@ async fn state(emu: &Running, path: &str) -> Value {
 
 async fn fetch(c: &dyn Connector) -> (Collect, FetchStats) {
     let mut sink = Collect::default();
-    let stats = c.fetch(&mut sink).await.unwrap();
+    let stats = c.fetch(&Default::default(), &mut sink).await.unwrap();
     (sink, stats)
 }
 
@@ -347,7 +347,7 @@ async fn pinterest_refreshes_an_expired_token_once() {
     cfg.on_refresh = None;
     let err = PinterestConnector::new(cfg)
         .unwrap()
-        .fetch(&mut Collect::default())
+        .fetch(&Default::default(), &mut Collect::default())
         .await
         .unwrap_err();
     assert!(
@@ -549,7 +549,10 @@ async fn a_page_without_its_paging_field_fails_naming_endpoint_and_field() {
             .unwrap();
         assert!(r.status().is_success());
         let mut sink = Collect::default();
-        let err = conn.fetch(&mut sink).await.unwrap_err();
+        let err = conn
+            .fetch(&Default::default(), &mut sink)
+            .await
+            .unwrap_err();
         assert!(matches!(err, ConnectorError::Protocol(_)), "{err}");
         assert!(!err.is_retryable());
         let text = err.to_string();

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod changes;
 pub mod clock;
+pub mod coverage;
 pub mod directory;
 pub mod error;
 pub mod group_mappings;

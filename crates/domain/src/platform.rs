@@ -77,6 +77,8 @@ pub enum Batch {
     Assets(Vec<AssetRecord>),
     Grants(Vec<GrantRecord>),
     Partners(Vec<PartnerRecord>),
+    /// Lists not read this check (see `coverage`): the store keeps them as it holds them.
+    Kept(Vec<crate::coverage::Kept>),
 }
 
 /// Receives batches as they are fetched.
@@ -126,6 +128,11 @@ pub struct FetchStats {
     pub assets: u64,
     pub grants: u64,
     pub partners: u64,
+    /// Assets whose holders were read per asset and kept unread, and partners whose shared
+    /// assets were kept unread (see `coverage`).
+    pub holders_read: u64,
+    pub holders_kept: u64,
+    pub shares_kept: u64,
 }
 
 /// Who the token acts as and what it may reach.
@@ -194,9 +201,11 @@ pub trait Connector: Send + Sync {
     fn capabilities(&self) -> Capabilities;
     /// Checks the token reaches the business with the needed role and scopes.
     fn check(&self) -> BoxFuture<'_, Result<Connectivity, ConnectorError>>;
-    /// Streams everything the business holds into `sink`.
+    /// Streams everything the business holds into `sink`; lists `scope` leaves unread are
+    /// sent as [`Batch::Kept`] instead.
     fn fetch<'a>(
         &'a self,
+        scope: &'a crate::coverage::FetchScope,
         sink: &'a mut dyn SnapshotSink,
     ) -> BoxFuture<'a, Result<FetchStats, ConnectorError>>;
     /// With a token of a partner's business (the connector's business is the partner's): the

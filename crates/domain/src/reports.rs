@@ -95,6 +95,13 @@ pub struct FetchSummary {
     pub grants: u64,
     pub partners: u64,
     pub seconds: f64,
+    /// The coverage window (see `coverage`): assets whose holders this check read per asset
+    /// and kept as last read, partners whose shared assets it kept, and how old the oldest
+    /// kept list is (ms since the epoch of its last read).
+    pub holders_read: u64,
+    pub holders_kept: u64,
+    pub shares_kept: u64,
+    pub oldest_kept_at: Option<i64>,
 }
 
 /// A report's summary as stored: what the check changed and what its fetch cost.

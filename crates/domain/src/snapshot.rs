@@ -158,6 +158,8 @@ impl Row {
             Batch::Assets(v) => v.iter().map(Row::asset).collect(),
             Batch::Grants(v) => v.iter().map(Row::grant).collect(),
             Batch::Partners(v) => v.iter().map(Row::partner).collect(),
+            // Kept lists carry no rows: the store reads them from what it holds.
+            Batch::Kept(_) => Vec::new(),
         }
     }
 

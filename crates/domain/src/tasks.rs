@@ -188,6 +188,9 @@ impl TaskPayload for AppConnect {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AppCheck {
     pub app_id: AppId,
+    /// Read every list, whatever the coverage window (see `coverage`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full: bool,
 }
 impl TaskPayload for AppCheck {
     const KIND: &'static str = "app.check";

@@ -4,6 +4,7 @@
 
 use castellan_domain::apps::{AppStatus, Platform};
 use castellan_domain::audit::Actor;
+use castellan_domain::coverage::{FetchScope, Kept};
 use castellan_domain::platform::{Batch, BoxFuture, SinkError, SnapshotSink};
 use castellan_domain::tasks::{AppCheck, AppConnect, TaskFailure, TaskPayload, TaskTrigger};
 use castellan_domain::{AppId, AutomationAccountId, FieldError, PersonId, WorkspaceId};
@@ -244,16 +245,52 @@ pub async fn request_check(
     created_by: Option<PersonId>,
     app: AppId,
 ) -> Result<Task, StoreError> {
+    request_check_of(store, ws, actor, created_by, app, false).await
+}
+
+/// Queues a check of `app` that reads every list whatever the coverage window (`full`), or
+/// one as the window has it.
+pub async fn request_check_of(
+    store: &Store,
+    ws: WorkspaceId,
+    actor: &Actor,
+    created_by: Option<PersonId>,
+    app: AppId,
+    full: bool,
+) -> Result<Task, StoreError> {
     enqueue_for_app(
         store,
         ws,
         actor,
         created_by,
         app,
-        &AppCheck { app_id: app },
+        &AppCheck { app_id: app, full },
         TaskTrigger::Person,
     )
     .await
+}
+
+/// What a check of `app` reads (see `castellan_domain::coverage`): everything when `full`,
+/// on a first check, or without a window for its platform; else the window over the ages of
+/// the lists the store holds.
+pub async fn fetch_scope(
+    svc: &Services,
+    ws: WorkspaceId,
+    app: &castellan_store::App,
+    full: bool,
+) -> Result<FetchScope, ServiceError> {
+    let window = svc.coverage.for_platform(app.platform);
+    if full || window.window <= 1 || app.last_check_at.is_none() {
+        return Ok(FetchScope::everything());
+    }
+    let ages = svc.store.ws(ws).coverage_ages(app.id).await?;
+    Ok(FetchScope {
+        full: false,
+        window: window.window,
+        min_per_check: window.min_per_check,
+        holders_read: ages.holders,
+        shares_read: ages.shares,
+    })
 }
 
 /// Removes an app from Castellan (never from the platform): the integration and everything its
@@ -395,7 +432,7 @@ pub(crate) async fn connect(ctx: TaskContext, svc: Services, id: AppId) -> Handl
 /// A progress row is written beside the fetch, never in its way: on SQLite it waits for the
 /// write lock, which a first check's writer holds much of the time, and a fetch that waited
 /// with it would stop overlapping with the writes. A report still in flight skips the next.
-struct Forward {
+struct Forward<'s> {
     tx: tokio::sync::mpsc::Sender<Batch>,
     ctx: TaskContext,
     pages: i64,
@@ -404,9 +441,12 @@ struct Forward {
     reporting: Option<tokio::task::JoinHandle<()>>,
     /// Partners and the assets of ours each uses, for reading connected partners' users.
     sight: crate::partners::PartnerSight,
+    /// What the check reads, and when the oldest list it kept was read.
+    scope: &'s FetchScope,
+    oldest_kept: Option<i64>,
 }
 
-impl Forward {
+impl Forward<'_> {
     /// Waits for the progress report in flight, so a later one cannot be overtaken by it.
     async fn settle(&mut self) {
         if let Some(h) = self.reporting.take() {
@@ -415,7 +455,7 @@ impl Forward {
     }
 }
 
-impl SnapshotSink for Forward {
+impl SnapshotSink for Forward<'_> {
     fn accept(&mut self, batch: Batch) -> BoxFuture<'_, Result<(), SinkError>> {
         Box::pin(async move {
             if self.ctx.is_cancelled() {
@@ -428,6 +468,18 @@ impl SnapshotSink for Forward {
                 Batch::Assets(v) => v.len(),
                 Batch::Grants(v) => v.len(),
                 Batch::Partners(v) => v.len(),
+                Batch::Kept(v) => {
+                    for k in v {
+                        let at = match k {
+                            Kept::Holders(a) => self.scope.holders_read.get(a),
+                            Kept::Shares(p) => self.scope.shares_read.get(p),
+                        };
+                        if let Some(&at) = at {
+                            self.oldest_kept = Some(self.oldest_kept.map_or(at, |o| o.min(at)));
+                        }
+                    }
+                    0
+                }
             } as i64;
             let idle = self.reporting.as_ref().is_none_or(|h| h.is_finished());
             if idle && self.reported.elapsed() >= std::time::Duration::from_millis(500) {
@@ -443,7 +495,7 @@ impl SnapshotSink for Forward {
     }
 }
 
-pub(crate) async fn check(ctx: TaskContext, svc: Services, id: AppId) -> HandlerResult {
+pub(crate) async fn check(ctx: TaskContext, svc: Services, id: AppId, full: bool) -> HandlerResult {
     let scoped = ctx.store.ws(ctx.task.workspace_id);
     let held = scoped.acquire_app(id, ctx.task.id).await.task()?;
     if !held {
@@ -451,7 +503,7 @@ pub(crate) async fn check(ctx: TaskContext, svc: Services, id: AppId) -> Handler
             "another task of this app is running".into(),
         ));
     }
-    let out = check_held(&ctx, &svc, id).await;
+    let out = check_held(&ctx, &svc, id, full).await;
     scoped.release_app(id, ctx.task.id).await.ok();
     if out.is_ok() {
         // The seats are fresh: a workspace applying its group plans by itself runs the next.
@@ -463,11 +515,12 @@ pub(crate) async fn check(ctx: TaskContext, svc: Services, id: AppId) -> Handler
     out
 }
 
-async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResult {
+async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId, full: bool) -> HandlerResult {
     let ws = ctx.task.workspace_id;
     let scoped = ctx.store.ws(ws);
     let app = scoped.app(id).await.task()?;
     let connector = connector_for(svc, ws, &app).await?;
+    let scope = fetch_scope(svc, ws, &app, full).await.task()?;
     let mut run = scoped
         .begin_check(id, ctx.task.id)
         .await
@@ -491,8 +544,10 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
         reported: std::time::Instant::now(),
         reporting: None,
         sight: Default::default(),
+        oldest_kept: None,
+        scope: &scope,
     };
-    let mut fetched = connector.fetch(&mut sink).await;
+    let mut fetched = connector.fetch(&scope, &mut sink).await;
     // Connected partners' users join the same check, so they are diffed like every other row.
     let mut partner_failures = Vec::new();
     if let Ok(stats) = &mut fetched {
@@ -515,6 +570,7 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
         }
     }
     sink.settle().await;
+    let oldest_kept = sink.oldest_kept;
     drop(sink);
     let written = writer
         .await
@@ -548,6 +604,10 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId) -> HandlerResu
         grants: stats.grants,
         partners: stats.partners,
         seconds: started.elapsed().as_secs_f64(),
+        holders_read: stats.holders_read,
+        holders_kept: stats.holders_kept,
+        shares_kept: stats.shares_kept,
+        oldest_kept_at: oldest_kept,
     };
     ctx.progress(stats.pages as i64, None, "applying changes")
         .await;

@@ -238,7 +238,7 @@ fn keyed(partner_id: &str, batch: Batch) -> Option<Batch> {
                 })
                 .collect(),
         ),
-        Batch::Assets(_) | Batch::Partners(_) => return None,
+        Batch::Assets(_) | Batch::Partners(_) | Batch::Kept(_) => return None,
     })
 }
 
@@ -271,7 +271,9 @@ impl PartnerSight {
                 }
             }
             Batch::Partners(v) => self.partners.extend(v.iter().map(|p| p.id.clone())),
-            Batch::Seats(_) => {}
+            // Connected partners are never kept (see `fetch_scope`), so a kept list names
+            // none whose users are read.
+            Batch::Seats(_) | Batch::Kept(_) => {}
         }
     }
 }

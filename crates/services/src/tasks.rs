@@ -22,7 +22,7 @@ pub fn registry(svc: &Services) -> Registry {
     let s = svc.clone();
     r.register_typed(move |ctx, p: AppConnect| crate::apps::connect(ctx, s.clone(), p.app_id));
     let s = svc.clone();
-    r.register_typed(move |ctx, p: AppCheck| crate::apps::check(ctx, s.clone(), p.app_id));
+    r.register_typed(move |ctx, p: AppCheck| crate::apps::check(ctx, s.clone(), p.app_id, p.full));
     let s = svc.clone();
     r.register_typed(move |ctx, p: MembersChange| crate::members::change(ctx, s.clone(), p));
     let s = svc.clone();

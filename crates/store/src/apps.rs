@@ -165,6 +165,9 @@ pub struct AssetHolders {
     pub name: Option<String>,
     pub owner_id: Option<String>,
     pub first_seen_at: Timestamp,
+    /// When its holders were last read, if before the app's last check (the coverage window
+    /// kept them since); `None` when the last check read them.
+    pub holders_as_of: Option<Timestamp>,
     /// How many hold it.
     pub holders_total: i64,
     /// The first holders (by holder key), at most the caller's cap.
@@ -396,7 +399,7 @@ impl Scoped<'_> {
         cap: usize,
     ) -> Result<Page<AssetHolders>> {
         let rows = sqlx::query(&format!(
-            "SELECT a.asset_id, a.kind, a.name, a.owner_id, a.first_seen_at FROM app_assets a WHERE a.workspace_id = $1 AND a.app_id = $2 \
+            "SELECT a.asset_id, a.kind, a.name, a.owner_id, a.first_seen_at, a.holders_as_of FROM app_assets a WHERE a.workspace_id = $1 AND a.app_id = $2 \
              AND a.vanished_at IS NULL AND a.asset_id > $3 AND ($4 IS NULL OR a.kind = $4) AND {VISIBLE} ORDER BY a.asset_id LIMIT $5"
         ))
         .bind(self.ws_str())
@@ -415,6 +418,7 @@ impl Scoped<'_> {
                     name: r.try_get("name")?,
                     owner_id: r.try_get("owner_id")?,
                     first_seen_at: get_time(r, "first_seen_at")?,
+                    holders_as_of: get_opt_time(r, "holders_as_of")?,
                     holders_total: 0,
                     holders: Vec::new(),
                 })
@@ -605,7 +609,10 @@ impl crate::Store {
             .rows_affected();
             if claimed == 1 {
                 let mut t = crate::NewTask::of(
-                    &castellan_domain::tasks::AppCheck { app_id: app },
+                    &castellan_domain::tasks::AppCheck {
+                        app_id: app,
+                        full: false,
+                    },
                     TaskTrigger::Schedule,
                 );
                 t.app_id = Some(app);

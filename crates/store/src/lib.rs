@@ -47,7 +47,7 @@ pub use apps::{App, AppCounts, AssetHolders, Exemption, Holding, NewApp, Removed
 pub use audit::{AuditFilter, AuditTx};
 pub use cards::{AccountCard, HeldCard, Share, ShareTarget};
 pub use castellan_domain::reports::CheckSummary;
-pub use check::{CheckLease, CheckRun};
+pub use check::{CheckLease, CheckRun, CoverageAges};
 pub use directory::{IdentityFilter, ImportSummary};
 pub use group_mappings::{GroupMapping, MappedMember};
 pub use members::AppRole;

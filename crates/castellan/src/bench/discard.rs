@@ -15,6 +15,7 @@ impl castellan_domain::platform::SnapshotSink for Discard {
             Batch::Assets(v) => v.len(),
             Batch::Grants(v) => v.len(),
             Batch::Partners(v) => v.len(),
+            Batch::Kept(_) => 0,
         } as u64;
         Box::pin(async { Ok(()) })
     }

@@ -85,13 +85,20 @@ pub(crate) async fn apps_cmd(cfg: &Config, cmd: AppsCmd) -> anyhow::Result<ExitC
             app,
             workspace,
             wait,
+            full,
             json,
         } => {
             let ws = pick_workspace(&store, workspace.as_deref()).await?;
             let a = find_app(&store, &ws, &app).await?;
-            let task =
-                castellan_services::apps::request_check(&store, ws.id, &cli_actor(), None, a.id)
-                    .await?;
+            let task = castellan_services::apps::request_check_of(
+                &store,
+                ws.id,
+                &cli_actor(),
+                None,
+                a.id,
+                full,
+            )
+            .await?;
             if !wait {
                 return Ok(queued(json, "check for updates", &task));
             }
@@ -112,6 +119,16 @@ pub(crate) async fn apps_cmd(cfg: &Config, cmd: AppsCmd) -> anyhow::Result<ExitC
                     r["changes"]["seats_vanished"],
                     r["changes"]["rows_written"]
                 );
+                let kept = r["fetch"]["holders_kept"].as_u64().unwrap_or(0)
+                    + r["fetch"]["shares_kept"].as_u64().unwrap_or(0);
+                if kept > 0 {
+                    println!(
+                        "coverage window: holders of {} assets read, {} kept and {} partners' shared assets kept as earlier checks read them (--full reads all)",
+                        r["fetch"]["holders_read"],
+                        r["fetch"]["holders_kept"],
+                        r["fetch"]["shares_kept"]
+                    );
+                }
             } else {
                 println!("check {}: {}", done.status, done.error.unwrap_or_default());
             }

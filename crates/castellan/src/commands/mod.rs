@@ -209,7 +209,18 @@ pub(crate) fn services(
         pinterest: Some(cfg.connectors.pinterest_rate_per_sec.max(0.0)),
         tiktok: Some(cfg.connectors.tiktok_rate_per_sec.max(0.0)),
     };
+    svc.coverage = coverage(cfg);
     Ok(svc)
+}
+
+/// The coverage window the configuration sets.
+pub(crate) fn coverage(cfg: &Config) -> castellan_services::Coverage {
+    castellan_services::Coverage {
+        tiktok: castellan_services::CoverageWindow {
+            window: cfg.connectors.tiktok_window_checks,
+            min_per_check: cfg.connectors.tiktok_window_min_assets,
+        },
+    }
 }
 
 /// Follows a task until it ends, with a spinner showing its progress.

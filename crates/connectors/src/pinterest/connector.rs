@@ -368,6 +368,8 @@ impl Connector for PinterestConnector {
 
     fn fetch<'a>(
         &'a self,
+        // Pinterest lists holders per member in few requests: every check reads everything.
+        _scope: &'a castellan_domain::coverage::FetchScope,
         sink: &'a mut dyn SnapshotSink,
     ) -> BoxFuture<'a, Result<FetchStats, ConnectorError>> {
         Box::pin(async move {

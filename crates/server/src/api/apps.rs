@@ -251,22 +251,34 @@ pub async fn remove_app(
     }))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CheckQuery {
+    /// Read every asset's holders and every partner's shared assets, whatever the coverage
+    /// window (TikTok reads a share of them per check; the report says which).
+    #[serde(default)]
+    pub full: bool,
+}
+
 /// Check for updates now (a task; follow it under /api/v1/tasks/{id}).
-#[utoipa::path(post, path = "/api/v1/apps/{id}/check", tag = "apps", params(("id" = String, Path, description = "app id")),
-    responses((status = 202, body = TaskBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/apps/{id}/check", tag = "apps", params(("id" = String, Path, description = "app id"), CheckQuery),
+    responses((status = 202, body = TaskBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn check_app(
     State(s): State<AppState>,
     caller: Caller,
     PathId(id): PathId<castellan_domain::AppId>,
+    ApiQuery(q): ApiQuery<CheckQuery>,
 ) -> ApiResult<(StatusCode, Json<TaskBody>)> {
     let p = *caller.require(Action::ManageApps)?;
     s.store.ws(p.workspace_id).app(id).await?;
-    let task = castellan_services::apps::request_check(
+    let task = castellan_services::apps::request_check_of(
         &s.store,
         p.workspace_id,
         &caller.actor(),
         Some(p.person_id),
         id,
+        q.full,
     )
     .await?;
     Ok((StatusCode::ACCEPTED, Json(task.into())))
@@ -468,6 +480,11 @@ pub struct AssetBody {
     /// The business that owns it, when not this one.
     pub owner_id: Option<String>,
     pub first_seen_at: chrono::DateTime<chrono::Utc>,
+    /// When its holders were last read, when that was before the app's last check (TikTok
+    /// reads a share of its assets' holders per check, the coverage window); absent when the
+    /// last check read them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holders_as_of: Option<chrono::DateTime<chrono::Utc>>,
     /// How many members and partners hold it.
     pub holders_total: i64,
     /// The first 100 holders, by holder key.
@@ -512,6 +529,7 @@ pub async fn app_assets(
         name: a.name,
         owner_id: a.owner_id,
         first_seen_at: a.first_seen_at,
+        holders_as_of: a.holders_as_of,
         holders_total: a.holders_total,
         holders: a
             .holders

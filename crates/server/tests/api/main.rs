@@ -4,6 +4,7 @@
 mod accounts;
 mod connection;
 mod contract;
+mod coverage;
 mod flows;
 mod group_mappings;
 mod guests;

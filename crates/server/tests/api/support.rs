@@ -46,6 +46,16 @@ pub(crate) async fn setup_full(
     smtp: Option<castellan_services::mail::SmtpConfig>,
     settings: impl FnOnce(&castellan_emulators::Running) -> castellan_server::ServerSettings,
 ) -> Option<Setup> {
+    setup_tuned(backend, smtp, settings, |_| {}).await
+}
+
+/// As [`setup_full`], with the worker's services adjusted by `tune`.
+pub(crate) async fn setup_tuned(
+    backend: castellan_store::Backend,
+    smtp: Option<castellan_services::mail::SmtpConfig>,
+    settings: impl FnOnce(&castellan_emulators::Running) -> castellan_server::ServerSettings,
+    tune: impl FnOnce(&mut castellan_services::Services),
+) -> Option<Setup> {
     let db = castellan_testkit::TestDb::for_backend(backend).await?;
     let emu = castellan_emulators::start(
         "127.0.0.1:0",
@@ -81,6 +91,7 @@ pub(crate) async fn setup_full(
         smtp: smtp.map(Arc::new),
         public_url: app.base.clone(),
     };
+    tune(&mut svc);
     let stop = app.run_worker(svc, cfg);
     Some(Setup {
         app,

@@ -25,6 +25,7 @@
 //! it has; whatever adds grant rows does it through `holders::insert_listed`.
 
 pub(crate) mod holders;
+mod kept;
 mod rematch;
 mod report;
 pub(crate) mod rows;
@@ -43,6 +44,8 @@ use crate::sql::CHUNK;
 use crate::{Backend, Result, Scoped, Store, StoreError, ms};
 use castellan_domain::reports::{CheckSummary, FetchSummary, ReportSummary};
 use holders::*;
+pub use kept::CoverageAges;
+use kept::KeptLists;
 use rematch::*;
 use report::*;
 use rows::*;
@@ -112,6 +115,8 @@ pub struct CheckRun {
     buffer: [Vec<Row>; 4],
     buffered: usize,
     in_flight: Option<tokio::task::JoinHandle<Result<[u64; 4]>>>,
+    /// Later checks: the lists the connector left unread (see `kept`).
+    kept: KeptLists,
 }
 
 impl Drop for CheckRun {
@@ -183,6 +188,7 @@ impl Scoped<'_> {
             buffer: Default::default(),
             buffered: 0,
             in_flight: None,
+            kept: KeptLists::default(),
         })
     }
 }
@@ -205,6 +211,13 @@ impl CheckRun {
 
     /// Takes one fetched batch.
     pub async fn accept(&mut self, batch: &Batch) -> Result<()> {
+        if let Batch::Kept(k) = batch {
+            // A first check has nothing to keep: the connector reads every list then.
+            if !self.initial {
+                self.kept.add(k);
+            }
+            return Ok(());
+        }
         let rows = Row::from_batch(batch);
         let Some(t) = rows.first().map(|r| r.table) else {
             return Ok(());
@@ -228,6 +241,7 @@ impl CheckRun {
                 self.flush().await?;
             }
         } else if let Some(spool) = &mut self.spools[t.index()] {
+            self.kept.see_seats(&rows);
             for r in &rows {
                 spool.push(r)?;
             }
@@ -324,6 +338,7 @@ impl CheckRun {
             self.write_holdings();
         }
         let store = self.store.clone();
+        self.carry_kept().await?;
         let differing = self.differing();
         let seats_change = !self.initial && differing[0].iter().any(|&d| d);
         let (dir_version, settings) = self.directory_version().await?;
@@ -390,6 +405,12 @@ impl CheckRun {
             + s.partners_changed
             + s.partners_vanished;
         self.write_digests(&mut tx, &differing).await?;
+        if !self.initial {
+            let previous = self.app.last_check_at.map(ms);
+            self.kept
+                .record_ages(&mut tx, store.backend, &self.app.id.to_string(), previous)
+                .await?;
+        }
         if let Some(identities) = &identities {
             s.rematched = match (rematched, early) {
                 (Some(n), _) => n,
@@ -422,6 +443,26 @@ impl CheckRun {
         self.renew_lease(&mut tx).await?;
         tx.commit().await?;
         Ok(s)
+    }
+
+    /// Later checks: the kept lists' rows, as held, taken as fetched (see `kept`).
+    async fn carry_kept(&mut self) -> Result<()> {
+        if self.initial || self.kept.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.store.pool.acquire().await?;
+        let rows = self
+            .kept
+            .rows(&mut conn, self.store.backend, &self.app.id.to_string())
+            .await?;
+        for r in &rows {
+            let i = r.table.index();
+            self.fetched[i].add(r);
+            if let Some(spool) = &mut self.spools[i] {
+                spool.push(r)?;
+            }
+        }
+        Ok(())
     }
 
     /// Which buckets differ, per table: none after a first check (everything was written as

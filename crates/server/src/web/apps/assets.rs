@@ -16,6 +16,8 @@ pub struct AssetRow {
     /// "12 holders": a long list is collapsed behind it.
     pub holders_count: String,
     pub holders: Vec<(String, String)>,
+    /// "Holders as read on …" when a check before the last one read them.
+    pub age: String,
 }
 
 #[derive(Template)]
@@ -62,6 +64,10 @@ pub async fn assets(
                 "holders",
             ),
             holders_total: a.holders_total,
+            age: a
+                .holders_as_of
+                .map(|t| format!("Holders as read on {}", crate::web::when(&t)))
+                .unwrap_or_default(),
             holders: a
                 .holders
                 .into_iter()

@@ -3,29 +3,42 @@
 
 use super::head::{ProgressView, app_id, latest_check};
 use crate::state::AppState;
-use crate::web::{Flash, Web, WebError, WebResult, done};
+use crate::web::{Flash, Form, Web, WebError, WebResult, done};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use castellan_domain::policy::Action;
 
-pub async fn check(State(s): State<AppState>, web: Web, Path(id): Path<String>) -> WebResult {
+/// Check for updates; with `full` set (the *Full check* button of apps read in a coverage
+/// window), every asset's holders and every partner's shared assets are read.
+pub async fn check(
+    State(s): State<AppState>,
+    web: Web,
+    Path(id): Path<String>,
+    form: Form,
+) -> WebResult {
     web.require(Action::ManageApps)?;
     let id = app_id(&id)?;
     let app = s.store.ws(web.ws()).app(id).await?;
-    let task = castellan_services::apps::request_check(
+    let full = form.checked("full");
+    let task = castellan_services::apps::request_check_of(
         &s.store,
         web.ws(),
         &web.caller.actor(),
         Some(web.p().person_id),
         id,
+        full,
     )
     .await?;
+    let what = if full {
+        "Checking {} for updates, every asset and partner in full."
+    } else {
+        "Checking {} for updates."
+    };
     Ok(done(
         &web,
         &format!("/apps/{id}/members"),
-        Flash::info(format!("Checking {} for updates.", app.label))
-            .with_link(format!("/automation/{}", task.id)),
+        Flash::info(what.replace("{}", &app.label)).with_link(format!("/automation/{}", task.id)),
     ))
 }
 

@@ -167,6 +167,9 @@ pub struct AppHead {
     /// Which App details tab is shown.
     pub section: &'static str,
     pub may_manage: bool,
+    /// The app's checks read its per-asset lists in a coverage window (TikTok): a full check
+    /// is offered beside the usual one.
+    pub windowed: bool,
 }
 
 impl AppHead {
@@ -242,6 +245,7 @@ pub(crate) fn head_of(
         check: check.map(|t| ProgressView::of(a.id, t)),
         section,
         may_manage,
+        windowed: false,
     }
 }
 
@@ -262,6 +266,7 @@ pub async fn load_head(
         .unwrap_or_default();
     let check = latest_check(s, web, id).await?;
     let may = web.require(Action::ManageApps).is_ok();
-    let head = head_of(&app, counts, check.as_ref(), current, section, may);
+    let mut head = head_of(&app, counts, check.as_ref(), current, section, may);
+    head.windowed = s.services.coverage.for_platform(app.platform).window > 1;
     Ok((app, head))
 }

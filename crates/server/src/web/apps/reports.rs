@@ -20,6 +20,8 @@ pub struct ReportRow {
     pub resolution: String,
     /// Partners' users who gained or lost access to our shared assets, one line each.
     pub partner_users: Vec<String>,
+    /// What the check read and what it kept from earlier checks (the coverage window).
+    pub coverage: String,
 }
 
 pub struct PendingRow {
@@ -58,6 +60,22 @@ fn report_summary(c: &CheckSummary, status: ReportStatus, pending: usize) -> Str
         ReportStatus::None | ReportStatus::Closed => changes,
         _ => format!("{changes}; {pending} awaiting removal"),
     }
+}
+
+/// What a check covered, in words: empty when it read every list (or before the window).
+fn coverage_line(f: &castellan_domain::reports::FetchSummary) -> String {
+    if f.holders_kept + f.shares_kept == 0 {
+        return String::new();
+    }
+    let oldest = f
+        .oldest_kept_at
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| format!(" (the oldest as read on {})", when(&t)))
+        .unwrap_or_default();
+    format!(
+        "Coverage window: read the holders of {} assets; kept {} assets' holders and {} partners' shared assets as earlier checks read them{oldest}. A full check reads them all.",
+        f.holders_read, f.holders_kept, f.shares_kept
+    )
 }
 
 /// A report's status as the page says it.
@@ -117,6 +135,7 @@ pub async fn reports(State(s): State<AppState>, web: Web, Path(id): Path<String>
                 )
                 .collect(),
             open: r.status == ReportStatus::Open,
+            coverage: coverage_line(&r.summary.fetch),
             summary: report_summary(&r.summary.counts, r.status, r.pending_removal.len()),
             resolution: match &r.resolution {
                 Some(castellan_domain::reports::Resolution::Dismissed { reason, .. }) => {

@@ -1,0 +1,223 @@
+//! Lists a check kept unread (`castellan_domain::coverage`): their rows as the store holds
+//! them, fed to the check as if fetched, and each list's age.
+//!
+//! A kept asset's holders are its live grants to members the check still found (a member gone
+//! from the business takes every grant with it, read or kept); a kept partner is its live row
+//! and its live grants. Fed into the digests and the diff like fetched rows, they make the
+//! check's outcome what it would be had the platform answered as it did last time.
+
+use std::collections::{HashMap, HashSet};
+
+use castellan_domain::coverage::Kept;
+use castellan_domain::snapshot::{self, Row, Table};
+use sqlx::{AnyConnection, Row as _};
+
+use crate::sql::{CHUNK, json_cte, json_rows};
+use crate::{Backend, Result, Scoped};
+
+/// What a later check was told to keep, and the members it found (to keep only their grants).
+#[derive(Default)]
+pub(crate) struct KeptLists {
+    pub(crate) holders: Vec<String>,
+    pub(crate) shares: Vec<String>,
+    members: HashSet<String>,
+}
+
+impl KeptLists {
+    pub(crate) fn add(&mut self, kept: &[Kept]) {
+        for k in kept {
+            match k {
+                Kept::Holders(a) => self.holders.push(a.clone()),
+                Kept::Shares(p) => self.shares.push(p.clone()),
+            }
+        }
+    }
+
+    /// Notes the business's own seats among fetched rows (partners' users are read apart).
+    pub(crate) fn see_seats(&mut self, rows: &[Row]) {
+        for r in rows.iter().filter(|r| r.table == Table::Seats) {
+            if r.fields
+                .get(snapshot::seat::KIND)
+                .and_then(|k| k.as_deref())
+                != Some("partner_user")
+            {
+                self.members.insert(r.key[0].clone());
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.holders.is_empty() && self.shares.is_empty()
+    }
+
+    /// The kept lists' rows as held (see the module docs).
+    pub(crate) async fn rows(
+        &self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+        app: &str,
+    ) -> Result<Vec<Row>> {
+        let mut out = Vec::new();
+        for chunk in self.holders.chunks(CHUNK) {
+            let lists = sqlx::query(&format!(
+                "SELECT asset_id, holders FROM app_asset_holders WHERE app_id = $1 AND asset_id IN (SELECT j.value->>0 FROM {})",
+                json_rows(backend, 2)
+            ))
+            .bind(app)
+            .bind(ids_json(chunk))
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut keys: Vec<[String; 2]> = Vec::new();
+            for l in &lists {
+                let asset: String = l.try_get("asset_id")?;
+                let holders: Vec<String> =
+                    serde_json::from_str(&l.try_get::<String, _>("holders")?).unwrap_or_default();
+                keys.extend(
+                    holders
+                        .into_iter()
+                        .filter(|h| {
+                            h.strip_prefix("member:")
+                                .is_some_and(|u| self.members.contains(u))
+                        })
+                        .map(|h| [h, asset.clone()]),
+                );
+            }
+            for keys in keys.chunks(CHUNK) {
+                let rows = sqlx::query(&format!(
+                    "{} SELECT x.holder, x.asset_id, x.permissions FROM j JOIN app_grants x \
+                     ON x.app_id = $1 AND x.holder = j.value->>0 AND x.asset_id = j.value->>1 WHERE x.vanished_at IS NULL",
+                    json_cte(backend, 2)
+                ))
+                .bind(app)
+                .bind(serde_json::to_string(keys).expect("strings serialise"))
+                .fetch_all(&mut *conn)
+                .await?;
+                for r in rows {
+                    out.push(Row {
+                        table: Table::Grants,
+                        key: vec![r.try_get("holder")?, r.try_get("asset_id")?],
+                        fields: vec![r.try_get("permissions")?],
+                    });
+                }
+            }
+        }
+        for p in &self.shares {
+            let partner = sqlx::query(
+                "SELECT name, relation FROM app_partners WHERE app_id = $1 AND partner_id = $2 AND vanished_at IS NULL",
+            )
+            .bind(app)
+            .bind(p)
+            .fetch_optional(&mut *conn)
+            .await?;
+            // A partner never stored (or gone) has nothing to keep; the next read finds it.
+            let Some(partner) = partner else { continue };
+            out.push(Row {
+                table: Table::Partners,
+                key: vec![p.clone()],
+                fields: vec![partner.try_get("name")?, partner.try_get("relation")?],
+            });
+            let holder = format!("partner:{p}");
+            for r in sqlx::query(
+                "SELECT asset_id, permissions FROM app_grants WHERE app_id = $1 AND holder = $2 AND vanished_at IS NULL",
+            )
+            .bind(app)
+            .bind(&holder)
+            .fetch_all(&mut *conn)
+            .await?
+            {
+                out.push(Row {
+                    table: Table::Grants,
+                    key: vec![holder.clone(), r.try_get("asset_id")?],
+                    fields: vec![r.try_get("permissions")?],
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records each list's age: a kept list keeps the time it was last read (the app's
+    /// previous check, `previous`, when that one read it); every other is fresh (NULL).
+    pub(crate) async fn record_ages(
+        &self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+        app: &str,
+        previous: Option<i64>,
+    ) -> Result<()> {
+        for (table, column, key, kept) in [
+            ("app_assets", "holders_as_of", "asset_id", &self.holders),
+            ("app_partners", "shares_as_of", "partner_id", &self.shares),
+        ] {
+            let ids = ids_json(kept);
+            sqlx::query(&format!(
+                "UPDATE {table} SET {column} = NULL WHERE app_id = $1 AND {column} IS NOT NULL \
+                 AND {key} NOT IN (SELECT j.value->>0 FROM {})",
+                json_rows(backend, 2)
+            ))
+            .bind(app)
+            .bind(&ids)
+            .execute(&mut *conn)
+            .await?;
+            if !kept.is_empty() {
+                sqlx::query(&format!(
+                    "UPDATE {table} SET {column} = COALESCE({column}, $3) WHERE app_id = $1 \
+                     AND {key} IN (SELECT j.value->>0 FROM {})",
+                    json_rows(backend, 2)
+                ))
+                .bind(app)
+                .bind(&ids)
+                .bind(previous)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn ids_json(ids: &[String]) -> String {
+    serde_json::to_string(&ids.iter().map(|i| [i]).collect::<Vec<_>>()).expect("ids serialise")
+}
+
+/// When each list of an app was last read (ms), for the coverage window: assets that have
+/// holders read per asset and partners, live ones only.
+#[derive(Debug, Default, Clone)]
+pub struct CoverageAges {
+    pub holders: HashMap<String, i64>,
+    pub shares: HashMap<String, i64>,
+}
+
+impl Scoped<'_> {
+    /// The ages of `app`'s lists (empty before its first check). Connected partners are left
+    /// out: their users are read through the assets they are shared, so they are read always.
+    pub async fn coverage_ages(&self, app: castellan_domain::AppId) -> Result<CoverageAges> {
+        let a = app.to_string();
+        let mut out = CoverageAges::default();
+        let rows = sqlx::query(
+            "SELECT x.asset_id AS id, COALESCE(x.holders_as_of, p.last_check_at) AS at FROM app_assets x \
+             JOIN apps p ON p.id = x.app_id WHERE x.app_id = $1 AND p.workspace_id = $2 AND x.vanished_at IS NULL \
+             AND p.last_check_at IS NOT NULL",
+        )
+        .bind(&a)
+        .bind(self.ws_str())
+        .fetch_all(&self.store.pool)
+        .await?;
+        for r in rows {
+            out.holders.insert(r.try_get("id")?, r.try_get("at")?);
+        }
+        let rows = sqlx::query(
+            "SELECT x.partner_id AS id, COALESCE(x.shares_as_of, p.last_check_at) AS at FROM app_partners x \
+             JOIN apps p ON p.id = x.app_id WHERE x.app_id = $1 AND p.workspace_id = $2 AND x.vanished_at IS NULL \
+             AND p.last_check_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM partner_connections c \
+               WHERE c.app_id = x.app_id AND c.partner_id = x.partner_id)",
+        )
+        .bind(&a)
+        .bind(self.ws_str())
+        .fetch_all(&self.store.pool)
+        .await?;
+        for r in rows {
+            out.shares.insert(r.try_get("id")?, r.try_get("at")?);
+        }
+        Ok(out)
+    }
+}

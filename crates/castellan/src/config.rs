@@ -395,7 +395,7 @@ mod tests {
             jail.set_env("CASTELLAN_CONNECTORS__TIKTOK_RATE_PER_SEC", "20");
             let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
             assert_eq!(c.connectors.tiktok_rate_per_sec, 20.0);
-            assert_eq!(c.connectors.tiktok_window_checks, 8);
+            assert_eq!(c.connectors.tiktok_window_checks, 12);
             jail.set_env("CASTELLAN_CONNECTORS__TIKTOK_WINDOW_CHECKS", "1");
             let c = Config::load(None, &FlagOverrides::default()).map_err(|e| e.to_string())?;
             assert_eq!(c.connectors.tiktok_window_checks, 1);

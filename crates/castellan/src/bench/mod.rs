@@ -182,7 +182,8 @@ pub(crate) async fn bench_sync(
     ] {
         let windowed = label == "re-check in the coverage window";
         if windowed {
-            // Its floor: the same scope's fetch, thrown away.
+            // Its floor: the same scope's fetch, thrown away (the app as checked now).
+            let app = store.ws(ws.id).app(app.id).await?;
             let scope = castellan_services::apps::fetch_scope(&svc, ws.id, &app, false)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;

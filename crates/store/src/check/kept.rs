@@ -50,14 +50,15 @@ impl KeptLists {
         self.holders.is_empty() && self.shares.is_empty()
     }
 
-    /// The kept lists' rows as held (see the module docs).
+    /// Hands each of the kept lists' rows as held (see the module docs) to `out`, a chunk at
+    /// a time: hundreds of thousands of kept grants are never in memory at once.
     pub(crate) async fn rows(
         &self,
         conn: &mut AnyConnection,
         backend: Backend,
         app: &str,
-    ) -> Result<Vec<Row>> {
-        let mut out = Vec::new();
+        out: &mut (dyn FnMut(Row) -> Result<()> + Send),
+    ) -> Result<()> {
         for chunk in self.holders.chunks(CHUNK) {
             let lists = sqlx::query(&format!(
                 "SELECT asset_id, holders FROM app_asset_holders WHERE app_id = $1 AND asset_id IN (SELECT j.value->>0 FROM {})",
@@ -93,11 +94,11 @@ impl KeptLists {
                 .fetch_all(&mut *conn)
                 .await?;
                 for r in rows {
-                    out.push(Row {
+                    out(Row {
                         table: Table::Grants,
                         key: vec![r.try_get("holder")?, r.try_get("asset_id")?],
                         fields: vec![r.try_get("permissions")?],
-                    });
+                    })?;
                 }
             }
         }
@@ -111,11 +112,11 @@ impl KeptLists {
             .await?;
             // A partner never stored (or gone) has nothing to keep; the next read finds it.
             let Some(partner) = partner else { continue };
-            out.push(Row {
+            out(Row {
                 table: Table::Partners,
                 key: vec![p.clone()],
                 fields: vec![partner.try_get("name")?, partner.try_get("relation")?],
-            });
+            })?;
             let holder = format!("partner:{p}");
             for r in sqlx::query(
                 "SELECT asset_id, permissions FROM app_grants WHERE app_id = $1 AND holder = $2 AND vanished_at IS NULL",
@@ -125,14 +126,14 @@ impl KeptLists {
             .fetch_all(&mut *conn)
             .await?
             {
-                out.push(Row {
+                out(Row {
                     table: Table::Grants,
                     key: vec![holder.clone(), r.try_get("asset_id")?],
                     fields: vec![r.try_get("permissions")?],
-                });
+                })?;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Records each list's age: a kept list keeps the time it was last read (the app's

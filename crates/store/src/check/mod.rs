@@ -451,18 +451,23 @@ impl CheckRun {
             return Ok(());
         }
         let mut conn = self.store.pool.acquire().await?;
-        let rows = self
-            .kept
-            .rows(&mut conn, self.store.backend, &self.app.id.to_string())
-            .await?;
-        for r in &rows {
+        let (fetched, spools) = (&mut self.fetched, &mut self.spools);
+        let mut take = |r: Row| -> Result<()> {
             let i = r.table.index();
-            self.fetched[i].add(r);
-            if let Some(spool) = &mut self.spools[i] {
-                spool.push(r)?;
+            fetched[i].add(&r);
+            if let Some(spool) = &mut spools[i] {
+                spool.push(&r)?;
             }
-        }
-        Ok(())
+            Ok(())
+        };
+        self.kept
+            .rows(
+                &mut conn,
+                self.store.backend,
+                &self.app.id.to_string(),
+                &mut take,
+            )
+            .await
     }
 
     /// Which buckets differ, per table: none after a first check (everything was written as

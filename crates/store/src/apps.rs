@@ -18,6 +18,9 @@ use crate::{
 /// SQL condition on `$2` (the app id): the app has a completed check, so its rows are visible.
 pub(crate) const VISIBLE: &str =
     "EXISTS (SELECT 1 FROM apps v WHERE v.id = $2 AND v.last_check_at IS NOT NULL)";
+/// [`VISIBLE`], and the app `$2` is of workspace `$1`: for reads that leave out the row's own
+/// `workspace_id` (to be answered from an index without it).
+const VISIBLE_IN_WS: &str = "EXISTS (SELECT 1 FROM apps v WHERE v.id = $2 AND v.workspace_id = $1 AND v.last_check_at IS NOT NULL)";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
@@ -347,7 +350,9 @@ impl Scoped<'_> {
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<Page<Seat>> {
-        let q = query.map(|q| format!("%{}%", q.to_lowercase().replace('%', "")));
+        // One LIKE over the three fields joined by newlines (a query never holds one), not
+        // three: a search that matches few of 100,000 seats reads them all.
+        let q = query.map(|q| format!("%{}%", q.to_lowercase().replace(['%', '\n'], "")));
         let (which, state) = match tab {
             castellan_domain::apps::Tab::Removed => (
                 "s.removed_at IS NOT NULL AND s.vanished_at IS NOT NULL AND $3 = $3",
@@ -360,7 +365,7 @@ impl Scoped<'_> {
         let rows = sqlx::query(&format!(
             "SELECT {SEAT_COLUMNS} FROM app_seats s LEFT JOIN identities i ON i.id = s.identity_id \
              WHERE s.workspace_id = $1 AND s.app_id = $2 AND {which} AND s.user_id > $4 AND {VISIBLE} \
-             AND ($5 IS NULL OR LOWER(COALESCE(s.email, '')) LIKE $5 OR LOWER(COALESCE(s.username, '')) LIKE $5 OR LOWER(COALESCE(s.display_name, '')) LIKE $5) \
+             AND ($5 IS NULL OR LOWER(COALESCE(s.email, '') || '\n' || COALESCE(s.username, '') || '\n' || COALESCE(s.display_name, '')) LIKE $5) \
              ORDER BY s.user_id LIMIT $6"
         ))
         .bind(self.ws_str())
@@ -444,8 +449,8 @@ impl Scoped<'_> {
                SELECT x.app_id, x.asset_id, x.holder, x.permissions, \
                  ROW_NUMBER() OVER (PARTITION BY x.asset_id ORDER BY x.holder) AS rn, COUNT(*) OVER (PARTITION BY x.asset_id) AS total \
                FROM app_grants x WHERE x.app_id = $1 AND (x.holder, x.asset_id) IN (\
-                 SELECT e.value, l.asset_id FROM app_asset_holders l CROSS JOIN {list} \
-                 WHERE l.app_id = $1 AND l.workspace_id = $4 AND l.asset_id IN (SELECT j.value->>0 FROM {src})\
+                 SELECT e.value, l.asset_id FROM {src} JOIN app_asset_holders l ON l.app_id = $1 AND l.asset_id = j.value->>0 CROSS JOIN {list} \
+                 WHERE l.workspace_id = $4\
                ) AND x.vanished_at IS NULL\
              ) g \
              LEFT JOIN app_seats s ON s.app_id = g.app_id AND g.holder LIKE 'member:%' AND s.user_id = substr(g.holder, 8) \
@@ -537,10 +542,13 @@ impl Scoped<'_> {
         // One query per app, each answered from indexes on `app_id` (the number of apps is
         // a page of app cards, not a number of rows). Removed seats are counted as the Removed
         // tab lists them (vanished, with `removed_at`), so each tab's count is its rows.
+        // Live seats are counted per state from the index `app_seats_tab` alone (app, state,
+        // vanished_at): an index-only scan, where a count that read each seat's row took 60 ms
+        // at 100,000 seats on PostgreSQL, on every App details page. The app's workspace is
+        // checked once, on the app's row.
         let sql = format!(
-            "SELECT CASE WHEN vanished_at IS NULL THEN state ELSE 'removed' END AS state, COUNT(*) AS n FROM app_seats \
-             WHERE workspace_id = $1 AND app_id = $2 AND (vanished_at IS NULL OR removed_at IS NOT NULL) AND {VISIBLE} \
-             GROUP BY CASE WHEN vanished_at IS NULL THEN state ELSE 'removed' END \
+            "SELECT state, COUNT(*) AS n FROM app_seats WHERE app_id = $2 AND vanished_at IS NULL AND {VISIBLE_IN_WS} GROUP BY state \
+             UNION ALL SELECT 'removed', COUNT(*) FROM app_seats WHERE app_id = $2 AND vanished_at IS NOT NULL AND removed_at IS NOT NULL AND {VISIBLE_IN_WS} HAVING COUNT(*) > 0 \
              UNION ALL SELECT '#assets', COUNT(*) FROM app_assets WHERE workspace_id = $1 AND app_id = $2 AND vanished_at IS NULL AND {VISIBLE} \
              UNION ALL SELECT '#partners', COUNT(*) FROM app_partners WHERE workspace_id = $1 AND app_id = $2 AND vanished_at IS NULL AND {VISIBLE}"
         );

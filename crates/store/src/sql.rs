@@ -33,15 +33,6 @@ pub(crate) fn json_rows_as(backend: Backend, n: usize, alias: &str) -> String {
     }
 }
 
-/// The strings of the JSON array in column `expr`, as a table `alias` with one text column
-/// `value` (joined laterally to the row that holds the array).
-pub(crate) fn json_strings(backend: Backend, expr: &str, alias: &str) -> String {
-    match backend {
-        Backend::Sqlite => format!("json_each({expr}) AS {alias}"),
-        Backend::Postgres => format!("json_array_elements_text({expr}::json) AS {alias}(value)"),
-    }
-}
-
 pub(crate) fn encode(rows: &[Vec<Option<&str>>]) -> String {
     serde_json::to_string(rows).expect("strings serialise")
 }

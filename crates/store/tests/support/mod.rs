@@ -223,11 +223,25 @@ pub async fn counts(
     ws: castellan_domain::WorkspaceId,
     app: castellan_domain::AppId,
 ) -> HashMap<String, i64> {
-    store
+    let counted: HashMap<String, i64> = store
         .ws(ws)
         .seat_counts(app)
         .await
         .unwrap()
         .into_iter()
-        .collect()
+        .collect();
+    // The counters the triggers keep (what pages show) agree with a count of the seats.
+    let kept: HashMap<String, i64> = store
+        .ws(ws)
+        .app_counts(&[app])
+        .await
+        .unwrap()
+        .remove(&app)
+        .unwrap_or_default()
+        .tabs
+        .into_iter()
+        .filter(|(t, _)| t != "removed")
+        .collect();
+    assert_eq!(kept, counted, "the seat counters drifted from the seats");
+    counted
 }

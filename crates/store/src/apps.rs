@@ -350,8 +350,8 @@ impl Scoped<'_> {
         cursor: Option<&str>,
         limit: i64,
     ) -> Result<Page<Seat>> {
-        // One LIKE over the three fields joined by newlines (a query never holds one), not
-        // three: a search that matches few of 100,000 seats reads them all.
+        // One LIKE over `search`, the three fields lower-cased and joined by newlines (a query
+        // never holds one; migration 0027): a search matching few of 100,000 seats reads all.
         let q = query.map(|q| format!("%{}%", q.to_lowercase().replace(['%', '\n'], "")));
         let (which, state) = match tab {
             castellan_domain::apps::Tab::Removed => (
@@ -365,7 +365,7 @@ impl Scoped<'_> {
         let rows = sqlx::query(&format!(
             "SELECT {SEAT_COLUMNS} FROM app_seats s LEFT JOIN identities i ON i.id = s.identity_id \
              WHERE s.workspace_id = $1 AND s.app_id = $2 AND {which} AND s.user_id > $4 AND {VISIBLE} \
-             AND ($5 IS NULL OR LOWER(COALESCE(s.email, '') || '\n' || COALESCE(s.username, '') || '\n' || COALESCE(s.display_name, '')) LIKE $5) \
+             AND ($5 IS NULL OR s.search LIKE $5) \
              ORDER BY s.user_id LIMIT $6"
         ))
         .bind(self.ws_str())

@@ -20,6 +20,7 @@ struct Collect {
     assets: BTreeSet<(String, String)>,
     grants: BTreeSet<(Holder, String, Vec<String>)>,
     partners: BTreeSet<(String, String)>,
+    kept: Vec<castellan_domain::coverage::Kept>,
 }
 
 impl SnapshotSink for Collect {
@@ -41,6 +42,7 @@ impl SnapshotSink for Collect {
             Batch::Partners(p) => self
                 .partners
                 .extend(p.into_iter().map(|x| (x.id, format!("{:?}", x.relation)))),
+            Batch::Kept(k) => self.kept.extend(k),
         }
         Box::pin(async { Ok(()) })
     }
@@ -203,6 +205,84 @@ async fn pinterest_fetch_gives_the_whole_business() {
         seats,
         stats.requests as f64 * 1000.0 / seats
     );
+}
+
+/// In a coverage window the connector reads the holders of the assets read longest ago (and
+/// never of those left out), sends the others as kept, after the seats, and asks for less.
+#[tokio::test]
+async fn tiktok_fetch_in_a_coverage_window_reads_a_share_and_keeps_the_rest() {
+    use castellan_domain::coverage::{FetchScope, Kept};
+    let emu = emulator().await;
+    let (full, full_stats) = fetch(&tiktok(&emu)).await;
+    let per_asset = full_stats.holders_read;
+    assert!(per_asset >= 3);
+    assert!(full.kept.is_empty());
+    // Every asset and partner read before.
+    let mut assets: Vec<String> = full.assets.iter().map(|(id, _)| id.clone()).collect();
+    assets.sort();
+    let partners: Vec<String> = full.partners.iter().map(|(id, _)| id.clone()).collect();
+    let scope = FetchScope {
+        full: false,
+        window: 3,
+        min_per_check: 1,
+        holders_read: assets
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.clone(), 1000 + i as i64))
+            .collect(),
+        shares_read: partners.iter().map(|p| (p.clone(), 5)).collect(),
+    };
+    let c = tiktok(&emu);
+    let mut got = Collect::default();
+    let stats = c.fetch(&scope, &mut got).await.unwrap();
+    let read = per_asset.div_ceil(3);
+    assert_eq!(stats.holders_read, read);
+    assert_eq!(stats.holders_kept, per_asset - read);
+    assert!(
+        stats.requests < full_stats.requests,
+        "{stats:?} {full_stats:?}"
+    );
+    let kept: Vec<&String> = got
+        .kept
+        .iter()
+        .filter_map(|k| match k {
+            Kept::Holders(a) => Some(a),
+            Kept::Shares(_) => None,
+        })
+        .collect();
+    assert_eq!(kept.len() as u64, per_asset - read);
+    // No grant of a member on a kept asset was read; the seats are all there.
+    assert!(
+        got.grants
+            .iter()
+            .all(|(h, a, _)| { !matches!(h, Holder::Member(_)) || !kept.contains(&a) })
+    );
+    assert_eq!(got.seats, full.seats);
+    assert_eq!(
+        got.kept
+            .iter()
+            .filter(|k| matches!(k, Kept::Shares(_)))
+            .count() as u64,
+        stats.shares_kept
+    );
+    assert_eq!(
+        stats.shares_kept as usize,
+        partners.len() - partners.len().div_ceil(3)
+    );
+    // A full scope reads it all again.
+    let mut again = Collect::default();
+    let s = c
+        .fetch(
+            &FetchScope {
+                full: true,
+                ..scope
+            },
+            &mut again,
+        )
+        .await
+        .unwrap();
+    assert_eq!((s.holders_read, s.holders_kept), (per_asset, 0));
+    assert_eq!(again.grants, full.grants);
 }
 
 #[tokio::test]

@@ -112,12 +112,13 @@ impl Scoped<'_> {
             .map(|(i, p)| (p.partner_id.clone(), i))
             .collect();
         // What it uses of ours: its grants.
-        let grants = sqlx::query(
+        let grants = sqlx::query(&format!(
             "SELECT substr(g.holder, 9) AS partner_id, g.asset_id, g.permissions, a.name, a.kind FROM app_grants g \
              LEFT JOIN app_assets a ON a.app_id = g.app_id AND a.asset_id = g.asset_id \
-             WHERE g.workspace_id = $1 AND g.app_id = $2 AND g.holder LIKE 'partner:%' AND g.vanished_at IS NULL \
+             WHERE g.workspace_id = $1 AND g.app_id = $2 AND {} AND g.vanished_at IS NULL \
              ORDER BY g.asset_id",
-        )
+            crate::sql::partner_holders(self.store.backend, "g.holder")
+        ))
         .bind(self.ws_str())
         .bind(&a)
         .fetch_all(&self.store.pool)

@@ -33,6 +33,17 @@ pub(crate) fn json_rows_as(backend: Backend, n: usize, alias: &str) -> String {
     }
 }
 
+/// `col` names a partner (`partner:…`), in the form each database answers from an index: a
+/// key range on SQLite (binary collation, the primary key (app_id, holder, …)), the LIKE of
+/// the partial index `app_grants_partners` on PostgreSQL (whose collation may not order
+/// bytes; migration 0025).
+pub(crate) fn partner_holders(backend: Backend, col: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("{col} >= 'partner:' AND {col} < 'partner;'"),
+        Backend::Postgres => format!("{col} LIKE 'partner:%'"),
+    }
+}
+
 pub(crate) fn encode(rows: &[Vec<Option<&str>>]) -> String {
     serde_json::to_string(rows).expect("strings serialise")
 }

@@ -263,7 +263,7 @@ pub struct CheckQuery {
 
 /// Check for updates now (a task; follow it under /api/v1/tasks/{id}).
 #[utoipa::path(post, path = "/api/v1/apps/{id}/check", tag = "apps", params(("id" = String, Path, description = "app id"), CheckQuery),
-    responses((status = 202, body = TaskBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 202, body = TaskBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn check_app(
     State(s): State<AppState>,
     caller: Caller,

@@ -454,6 +454,11 @@ impl Drop for Site {
 
 impl Site {
     pub async fn start() -> Self {
+        Self::start_tuned(|_| {}).await
+    }
+
+    /// The site, with the worker's services adjusted by `tune`.
+    pub async fn start_tuned(tune: impl FnOnce(&mut castellan_services::Services)) -> Self {
         let app = TestApp::spawn_public(castellan_testkit::TestDb::sqlite()).await;
         let emu = castellan_emulators::start(
             "127.0.0.1:0",
@@ -523,6 +528,7 @@ impl Site {
             smtp: None,
             public_url: app.base.clone(),
         };
+        tune(&mut svc);
         let stop = app.run_worker(svc, cfg);
         Site {
             app,

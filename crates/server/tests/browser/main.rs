@@ -3,6 +3,7 @@
 //! main screen at 1280×800 land in `target/ui-screenshots/`.
 
 mod cleanup;
+mod coverage;
 mod group_mappings;
 mod harness;
 mod identity_provider;

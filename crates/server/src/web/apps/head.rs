@@ -245,7 +245,12 @@ pub(crate) fn head_of(
         check: check.map(|t| ProgressView::of(a.id, t)),
         section,
         may_manage,
-        windowed: false,
+        // The last check kept lists unread: a full check has something to read.
+        windowed: check.and_then(|t| t.result.as_ref()).is_some_and(|r| {
+            r["fetch"]["holders_kept"].as_u64().unwrap_or(0)
+                + r["fetch"]["shares_kept"].as_u64().unwrap_or(0)
+                > 0
+        }),
     }
 }
 
@@ -267,6 +272,6 @@ pub async fn load_head(
     let check = latest_check(s, web, id).await?;
     let may = web.require(Action::ManageApps).is_ok();
     let mut head = head_of(&app, counts, check.as_ref(), current, section, may);
-    head.windowed = s.services.coverage.for_platform(app.platform).window > 1;
+    head.windowed |= s.services.coverage.for_platform(app.platform).window > 1;
     Ok((app, head))
 }

@@ -525,7 +525,8 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId, full: bool) ->
         .begin_check(id, ctx.task.id)
         .await
         .task()?
-        .leased(ctx.check_lease());
+        .leased(ctx.check_lease())
+        .keeping(!scope.full && scope.window > 1);
     let started = std::time::Instant::now();
     // The writer stores batches while the connector fetches the next pages; the bounded
     // channel keeps a slow database from letting fetched pages pile up in memory.

@@ -1,6 +1,7 @@
 //! `castellan bench web`: server time (the `Server-Timing` header) and size of every main page
 //! of the web app, against a database holding a large checked business (100k members, 10k
-//! assets and 1M grants by default).
+//! assets and 1M grants by default); then the same pages (the Task page is the task poll's
+//! read) while another workspace's first check of that business writes.
 
 use std::process::ExitCode;
 
@@ -197,9 +198,68 @@ pub(crate) async fn bench_web(
             serde_json::json!({ "page": name, "p50_ms": p50, "p95_ms": p95, "html_bytes": bytes }),
         );
     }
+    // The same pages while another workspace's first check of the same business writes
+    // (on SQLite the one writer is the check's most of the time): until it completes.
+    let (ws2, _) = bootstrap(&store, "Bench 2", "owner@bench2.example.com").await?;
+    let (svc2, app2) = super::bench_app(
+        &store,
+        &vault,
+        ws2.id,
+        super::BenchApp {
+            platform: castellan_domain::apps::Platform::Pinterest,
+            token: sc::PINTEREST_AUTOMATION_TOKEN,
+            base: emu.pinterest_url(),
+            business: sc::PINTEREST_BRAND.to_string(),
+            label: "Bench Pinterest 2",
+            concurrency: 8,
+        },
+    )
+    .await?;
+    let stop = super::spawn_worker(&cfg, &svc2);
+    let busy = castellan_services::apps::request_check(&store, ws2.id, &cli_actor(), None, app2.id)
+        .await?;
+    let t0 = std::time::Instant::now();
+    let mut during: Vec<Vec<f64>> = vec![Vec::new(); pages.len()];
+    'rounds: loop {
+        for (i, (_, path)) in pages.iter().enumerate() {
+            if store.ws(ws2.id).task(busy.id).await?.status.is_final() {
+                break 'rounds;
+            }
+            let r = http.get(format!("{base}{path}")).send().await?;
+            anyhow::ensure!(r.status().is_success(), "{path}: {}", r.status());
+            if let Some(ms) = r
+                .headers()
+                .get("server-timing")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split("dur=").nth(1))
+                .and_then(|v| v.parse().ok())
+            {
+                during[i].push(ms);
+            }
+        }
+    }
+    stop.cancel();
+    println!(
+        "during a first check of {} seats ({:.1}s):\n{:<22} {:>9} {:>9} {:>8}",
+        scale.members,
+        t0.elapsed().as_secs_f64(),
+        "page",
+        "p50 ms",
+        "p95 ms",
+        "samples"
+    );
+    let mut busy_figures = Vec::new();
+    for ((name, _), mut times) in pages.iter().zip(during) {
+        times.sort_by(|x, y| x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
+        let (p50, p95) = (percentile(&times, 0.5), percentile(&times, 0.95));
+        println!("{name:<22} {p50:>9.1} {p95:>9.1} {:>8}", times.len());
+        busy_figures.push(
+            serde_json::json!({ "page": name, "p50_ms": p50, "p95_ms": p95, "samples": times.len() }),
+        );
+    }
     println!(
         "{}",
-        serde_json::json!({ "bench": "web", "database": store.backend().name(), "members": scale.members, "assets": scale.assets, "grants_per_member": scale.grants_per_member, "rounds": rounds, "pages": figures })
+        serde_json::json!({ "bench": "web", "database": store.backend().name(), "members": scale.members, "assets": scale.assets, "grants_per_member": scale.grants_per_member, "rounds": rounds, "pages": figures, "during_first_check": busy_figures })
     );
     shutdown.cancel();
     store.close().await;

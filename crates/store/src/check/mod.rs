@@ -115,8 +115,10 @@ pub struct CheckRun {
     buffer: [Vec<Row>; 4],
     buffered: usize,
     in_flight: Option<tokio::task::JoinHandle<Result<[u64; 4]>>>,
-    /// Later checks: the lists the connector left unread (see `kept`).
+    /// Later checks: the lists the connector left unread (see `kept`), and whether it may
+    /// leave any (only then are the members' ids kept, 500,000 of them in a large business).
     kept: KeptLists,
+    keeping: bool,
 }
 
 impl Drop for CheckRun {
@@ -189,6 +191,7 @@ impl Scoped<'_> {
             buffered: 0,
             in_flight: None,
             kept: KeptLists::default(),
+            keeping: false,
         })
     }
 }
@@ -197,6 +200,12 @@ impl CheckRun {
     /// Writes only while `lease` holds (see [`CheckLease`]).
     pub fn leased(mut self, lease: CheckLease) -> Self {
         self.lease = Some(lease);
+        self
+    }
+
+    /// The connector may keep lists unread (a coverage window): the check notes its members.
+    pub fn keeping(mut self, keeping: bool) -> Self {
+        self.keeping = keeping;
         self
     }
 
@@ -214,6 +223,13 @@ impl CheckRun {
         if let Batch::Kept(k) = batch {
             // A first check has nothing to keep: the connector reads every list then.
             if !self.initial {
+                if !self.keeping {
+                    // Without the members' ids every kept grant would look vanished.
+                    return Err(StoreError::Corrupt(
+                        "the connector kept lists unread in a check without a coverage window"
+                            .into(),
+                    ));
+                }
                 self.kept.add(k);
             }
             return Ok(());
@@ -241,7 +257,9 @@ impl CheckRun {
                 self.flush().await?;
             }
         } else if let Some(spool) = &mut self.spools[t.index()] {
-            self.kept.see_seats(&rows);
+            if self.keeping {
+                self.kept.see_seats(&rows);
+            }
             for r in &rows {
                 spool.push(r)?;
             }

@@ -1,7 +1,7 @@
 //! `castellan bench web`: server time (the `Server-Timing` header) and size of every main page
 //! of the web app, against a database holding a large checked business (100k members, 10k
-//! assets and 1M grants by default); then the same pages (the Task page is the task poll's
-//! read) while another workspace's first check of that business writes.
+//! assets and 1M grants by default); then the same pages, and `GET /api/v1/tasks/{id}`, while
+//! another workspace's first check of that business writes.
 
 use std::process::ExitCode;
 
@@ -215,9 +215,33 @@ pub(crate) async fn bench_web(
         },
     )
     .await?;
+    // Its owner follows the check as an API client does: `GET /api/v1/tasks/{id}`.
+    let owner2 = store
+        .ws(ws2.id)
+        .person_by_email(
+            &castellan_domain::values::Email::parse("email", "owner@bench2.example.com")
+                .expect("valid"),
+        )
+        .await?;
+    let secret = store.env().with_rng(|r| {
+        castellan_domain::auth::generate_secret(castellan_domain::auth::API_TOKEN_PREFIX, r)
+    });
+    store
+        .ws(ws2.id)
+        .create_token(
+            &cli_actor(),
+            owner2.id,
+            "bench",
+            castellan_domain::auth::ApiScope::Read,
+            &castellan_domain::auth::hash_secret(&secret),
+        )
+        .await?;
     let stop = super::spawn_worker(&cfg, &svc2);
     let busy = castellan_services::apps::request_check(&store, ws2.id, &cli_actor(), None, app2.id)
         .await?;
+    let mut polled = pages.clone();
+    polled.push(("API task poll", format!("/api/v1/tasks/{}", busy.id)));
+    let pages = polled;
     let t0 = std::time::Instant::now();
     let mut during: Vec<Vec<f64>> = vec![Vec::new(); pages.len()];
     'rounds: loop {
@@ -225,7 +249,13 @@ pub(crate) async fn bench_web(
             if store.ws(ws2.id).task(busy.id).await?.status.is_final() {
                 break 'rounds;
             }
-            let r = http.get(format!("{base}{path}")).send().await?;
+            let req = http.get(format!("{base}{path}"));
+            let req = if path.starts_with("/api/") {
+                req.bearer_auth(&secret)
+            } else {
+                req
+            };
+            let r = req.send().await?;
             anyhow::ensure!(r.status().is_success(), "{path}: {}", r.status());
             if let Some(ms) = r
                 .headers()

@@ -167,8 +167,9 @@ pub struct AppHead {
     /// Which App details tab is shown.
     pub section: &'static str,
     pub may_manage: bool,
-    /// The app's checks read its per-asset lists in a coverage window (TikTok): a full check
-    /// is offered beside the usual one.
+    /// The app's last check kept lists unread (TikTok's coverage window): a full check is
+    /// offered beside the usual one. A business small enough to be read in full every check
+    /// never shows it.
     pub windowed: bool,
 }
 
@@ -271,7 +272,6 @@ pub async fn load_head(
         .unwrap_or_default();
     let check = latest_check(s, web, id).await?;
     let may = web.require(Action::ManageApps).is_ok();
-    let mut head = head_of(&app, counts, check.as_ref(), current, section, may);
-    head.windowed |= s.services.coverage.for_platform(app.platform).window > 1;
+    let head = head_of(&app, counts, check.as_ref(), current, section, may);
     Ok((app, head))
 }

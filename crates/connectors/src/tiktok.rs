@@ -560,13 +560,7 @@ impl Connector for TiktokConnector {
             // Who holds each advertiser, catalog and lead form: those the coverage window picks
             // this check; the others' holders are kept as last read.
             let ids: Vec<String> = per_asset.iter().map(|(a, _)| a.clone()).collect();
-            let picked = scope.pick(&ids, &scope.holders_read);
-            let kept: Vec<Kept> = ids
-                .iter()
-                .zip(&picked)
-                .filter(|(_, p)| !**p)
-                .map(|(a, _)| Kept::Holders(a.clone()))
-                .collect();
+            let (picked, kept) = scope.split(&ids, &scope.holders_read, Kept::Holders);
             stats.holders_kept = kept.len() as u64;
             stats.holders_read = (ids.len() - kept.len()) as u64;
             if !kept.is_empty() {
@@ -625,13 +619,7 @@ impl Connector for TiktokConnector {
                 .all("/bc/partner/get/", &[("bc_id", bc.clone())], 50, &mut stats)
                 .await?;
             let ids: Vec<String> = partners.iter().map(|p| p.bc_id.clone()).collect();
-            let picked = scope.pick(&ids, &scope.shares_read);
-            let kept: Vec<Kept> = ids
-                .iter()
-                .zip(&picked)
-                .filter(|(_, p)| !**p)
-                .map(|(p, _)| Kept::Shares(p.clone()))
-                .collect();
+            let (picked, kept) = scope.split(&ids, &scope.shares_read, Kept::Shares);
             stats.shares_kept = kept.len() as u64;
             if !kept.is_empty() {
                 push(sink, &mut stats, Batch::Kept(kept)).await?;

@@ -71,6 +71,23 @@ impl FetchScope {
         }
         out
     }
+
+    /// [`pick`](Self::pick), with the items left unread as `Kept` lists (`as_kept` names one).
+    pub fn split(
+        &self,
+        ids: &[String],
+        read: &HashMap<String, i64>,
+        as_kept: fn(String) -> Kept,
+    ) -> (Vec<bool>, Vec<Kept>) {
+        let picked = self.pick(ids, read);
+        let kept = ids
+            .iter()
+            .zip(&picked)
+            .filter(|(_, p)| !**p)
+            .map(|(id, _)| as_kept(id.clone()))
+            .collect();
+        (picked, kept)
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::audit::append;
+use crate::check::holders::{lists_of, live_grants};
 use crate::people::page_by_id;
 use crate::{
     Page, Result, Scoped, StoreError, get_id, get_opt_id, get_opt_time, get_parsed, get_time, ms,
@@ -434,51 +435,24 @@ impl Scoped<'_> {
         if page.items.is_empty() {
             return Ok(page);
         }
-        let ids: Vec<Option<&str>> = page
-            .items
-            .iter()
-            .map(|a| Some(a.asset_id.as_str()))
-            .collect();
+        let ids: Vec<&str> = page.items.iter().map(|a| a.asset_id.as_str()).collect();
         // Three lookups by key, each driven by a JSON parameter the planners take for about
         // 100 rows (so both look every row up in a primary key): the page's holder lists
         // (`app_asset_holders`, migration 0014), their live grants, and the names of the
         // holders shown. One query joining the lists' expanded holders made PostgreSQL guess
         // 10,000 keys and scan the app's million grants (170 ms).
         let backend = self.store.backend;
-        let lists = sqlx::query(&format!(
-            "SELECT l.asset_id, l.holders FROM app_asset_holders l WHERE l.app_id = $1 AND l.workspace_id = $3 \
-             AND l.asset_id IN (SELECT j.value->>0 FROM {})",
-            crate::sql::json_rows(backend, 2)
-        ))
-        .bind(app.to_string())
-        .bind(serde_json::to_string(&ids.iter().map(|i| [i]).collect::<Vec<_>>()).expect("ids serialise"))
-        .bind(self.ws_str())
-        .fetch_all(&self.store.pool)
-        .await?;
+        let mut conn = self.store.pool.acquire().await?;
         let mut keys: Vec<[String; 2]> = Vec::new();
-        for l in &lists {
-            let asset: String = l.try_get("asset_id")?;
-            let holders: Vec<String> =
-                serde_json::from_str(&l.try_get::<String, _>("holders")?).unwrap_or_default();
+        for (asset, holders) in lists_of(&mut conn, backend, &app.to_string(), &ids).await? {
             keys.extend(holders.into_iter().map(|h| [h, asset.clone()]));
         }
         let mut live: Vec<(String, String, String)> = Vec::new();
         for chunk in keys.chunks(crate::sql::CHUNK * 5) {
-            let rows = sqlx::query(&format!(
-                "{} SELECT x.asset_id, x.holder, x.permissions FROM j JOIN app_grants x \
-                 ON x.app_id = $1 AND x.holder = j.value->>0 AND x.asset_id = j.value->>1 WHERE x.vanished_at IS NULL",
-                crate::sql::json_cte(backend, 2)
-            ))
-            .bind(app.to_string())
-            .bind(serde_json::to_string(chunk).expect("keys serialise"))
-            .fetch_all(&self.store.pool)
-            .await?;
-            for r in rows {
-                live.push((
-                    r.try_get("asset_id")?,
-                    r.try_get("holder")?,
-                    r.try_get("permissions")?,
-                ));
+            for (holder, asset, permissions) in
+                live_grants(&mut conn, backend, &app.to_string(), chunk).await?
+            {
+                live.push((asset, holder, permissions));
             }
         }
         live.sort_unstable();

@@ -6,7 +6,7 @@
 use crate::support::setup_tuned;
 use castellan_emulators::scenario as sc;
 use castellan_services::{Coverage, CoverageWindow};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const WINDOW: u64 = 3;
 
@@ -35,18 +35,6 @@ async fn assets(
             )
         })
         .collect()
-}
-
-async fn full_check(s: &crate::support::Setup, app: &str) -> Value {
-    let r = s
-        .app
-        .post(&s.token, &format!("/api/v1/apps/{app}/check?full=true"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let t: Value = r.json().await.unwrap();
-    s.wait_task(t["id"].as_str().unwrap()).await
 }
 
 async fn story(backend: castellan_store::Backend) {
@@ -194,7 +182,7 @@ async fn story(backend: castellan_store::Backend) {
         json!({ "bc": bc, "user": newcomer.parse::<u64>().unwrap(), "asset": kept_asset.parse::<u64>().unwrap(), "role": ["ANALYST"] }),
     )
     .await;
-    let full = full_check(&s, &app).await;
+    let full = s.check_with(&app, "?full=true").await;
     assert_eq!(full["status"], "completed", "{full}");
     assert_eq!(full["result"]["fetch"]["holders_kept"], 0, "{full}");
     assert_eq!(full["result"]["changes"]["grants_new"], 1, "{full}");

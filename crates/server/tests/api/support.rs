@@ -176,9 +176,14 @@ impl Setup {
     }
 
     pub(crate) async fn check(&self, app: &str) -> Value {
+        self.check_with(app, "").await
+    }
+
+    /// A check for updates with `query` (`?full=true`) added to its request.
+    pub(crate) async fn check_with(&self, app: &str, query: &str) -> Value {
         let r = self
             .app
-            .post(&self.token, &format!("/api/v1/apps/{app}/check"))
+            .post(&self.token, &format!("/api/v1/apps/{app}/check{query}"))
             .send()
             .await
             .unwrap();

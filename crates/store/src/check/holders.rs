@@ -12,7 +12,7 @@ use castellan_domain::snapshot::{Row, Table};
 use sqlx::{AnyConnection, Row as _};
 
 use super::rows::insert_rows;
-use crate::sql::{CHUNK, json_rows};
+use crate::sql::{CHUNK, json_cte, json_rows};
 use crate::{Backend, Result};
 
 /// A first check's grant keys, interned: a million grants name some thousands of assets and
@@ -111,6 +111,60 @@ pub(crate) async fn write_lists<A: AsRef<str>, H: AsRef<str>>(
     Ok(())
 }
 
+/// The stored holder lists of some assets of `app` (at most `CHUNK` a call), an unreadable
+/// list read as empty.
+pub(crate) async fn lists_of<A: AsRef<str>>(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    app: &str,
+    assets: &[A],
+) -> Result<Vec<(String, Vec<String>)>> {
+    let ids: Vec<[&str; 1]> = assets.iter().map(|a| [a.as_ref()]).collect();
+    let rows = sqlx::query(&format!(
+        "SELECT asset_id, holders FROM app_asset_holders WHERE app_id = $1 AND asset_id IN (SELECT j.value->>0 FROM {})",
+        json_rows(backend, 2)
+    ))
+    .bind(app)
+    .bind(serde_json::to_string(&ids).expect("ids serialise"))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let list = serde_json::from_str(&r.try_get::<String, _>("holders")?).unwrap_or_default();
+        out.push((r.try_get("asset_id")?, list));
+    }
+    Ok(out)
+}
+
+/// The live grants of `app` among `keys` (`[holder, asset_id]`, a chunk a call), each looked
+/// up in the primary key from a materialized JSON parameter (which the planners take for
+/// about 100 rows, so neither scans the app's grants): `(holder, asset_id, permissions)`.
+pub(crate) async fn live_grants(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    app: &str,
+    keys: &[[String; 2]],
+) -> Result<Vec<(String, String, String)>> {
+    let rows = sqlx::query(&format!(
+        "{} SELECT x.holder, x.asset_id, x.permissions FROM j JOIN app_grants x \
+         ON x.app_id = $1 AND x.holder = j.value->>0 AND x.asset_id = j.value->>1 WHERE x.vanished_at IS NULL",
+        json_cte(backend, 2)
+    ))
+    .bind(app)
+    .bind(serde_json::to_string(keys).expect("keys serialise"))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("holder")?,
+                r.try_get("asset_id")?,
+                r.try_get("permissions")?,
+            ))
+        })
+        .collect()
+}
+
 /// Inserts rows as [`insert_rows`] does and adds new grants' keys to their assets' lists:
 /// how every writer of new rows keeps the lists whole, but a first check (which writes the
 /// lists once, at its end).
@@ -143,25 +197,13 @@ async fn add_holders(
     }
     let assets: Vec<&str> = new.keys().copied().collect();
     for chunk in assets.chunks(CHUNK) {
-        let held = sqlx::query(&format!(
-            "SELECT asset_id, holders FROM app_asset_holders WHERE app_id = $1 AND asset_id IN (SELECT j.value->>0 FROM {})",
-            json_rows(backend, 2)
-        ))
-        .bind(app)
-        .bind(serde_json::to_string(&chunk.iter().map(|a| [a]).collect::<Vec<_>>()).expect("ids serialise"))
-        .fetch_all(&mut *conn)
-        .await?;
+        // An unreadable list is rebuilt from what this check found new; it cannot name grants
+        // it lost, but the page then shows fewer holders rather than failing.
         let mut lists: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for r in &held {
-            let asset: String = r.try_get("asset_id")?;
-            let Some((&key, _)) = new.get_key_value(asset.as_str()) else {
-                continue;
-            };
-            // An unreadable list is rebuilt from what this check found new; it cannot name
-            // grants it lost, but the page then shows fewer holders rather than failing.
-            let list =
-                serde_json::from_str(&r.try_get::<String, _>("holders")?).unwrap_or_default();
-            lists.insert(key, list);
+        for (asset, list) in lists_of(conn, backend, app, chunk).await? {
+            if let Some((&key, _)) = new.get_key_value(asset.as_str()) {
+                lists.insert(key, list);
+            }
         }
         let merged: Vec<(&str, Vec<String>)> = chunk
             .iter()

@@ -12,7 +12,8 @@ use castellan_domain::coverage::Kept;
 use castellan_domain::snapshot::{self, Row, Table};
 use sqlx::{AnyConnection, Row as _};
 
-use crate::sql::{CHUNK, json_cte, json_rows};
+use super::holders::{lists_of, live_grants};
+use crate::sql::{CHUNK, json_rows};
 use crate::{Backend, Result, Scoped};
 
 /// What a later check was told to keep, and the members it found (to keep only their grants).
@@ -60,19 +61,8 @@ impl KeptLists {
         out: &mut (dyn FnMut(Row) -> Result<()> + Send),
     ) -> Result<()> {
         for chunk in self.holders.chunks(CHUNK) {
-            let lists = sqlx::query(&format!(
-                "SELECT asset_id, holders FROM app_asset_holders WHERE app_id = $1 AND asset_id IN (SELECT j.value->>0 FROM {})",
-                json_rows(backend, 2)
-            ))
-            .bind(app)
-            .bind(ids_json(chunk))
-            .fetch_all(&mut *conn)
-            .await?;
             let mut keys: Vec<[String; 2]> = Vec::new();
-            for l in &lists {
-                let asset: String = l.try_get("asset_id")?;
-                let holders: Vec<String> =
-                    serde_json::from_str(&l.try_get::<String, _>("holders")?).unwrap_or_default();
+            for (asset, holders) in lists_of(conn, backend, app, chunk).await? {
                 keys.extend(
                     holders
                         .into_iter()
@@ -84,20 +74,11 @@ impl KeptLists {
                 );
             }
             for keys in keys.chunks(CHUNK) {
-                let rows = sqlx::query(&format!(
-                    "{} SELECT x.holder, x.asset_id, x.permissions FROM j JOIN app_grants x \
-                     ON x.app_id = $1 AND x.holder = j.value->>0 AND x.asset_id = j.value->>1 WHERE x.vanished_at IS NULL",
-                    json_cte(backend, 2)
-                ))
-                .bind(app)
-                .bind(serde_json::to_string(keys).expect("strings serialise"))
-                .fetch_all(&mut *conn)
-                .await?;
-                for r in rows {
+                for (holder, asset, permissions) in live_grants(conn, backend, app, keys).await? {
                     out(Row {
                         table: Table::Grants,
-                        key: vec![r.try_get("holder")?, r.try_get("asset_id")?],
-                        fields: vec![r.try_get("permissions")?],
+                        key: vec![holder, asset],
+                        fields: vec![Some(permissions)],
                     })?;
                 }
             }

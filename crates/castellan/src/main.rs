@@ -321,6 +321,15 @@ struct EmulateArgs {
     /// Lifetime of Pinterest access tokens issued by the emulator.
     #[arg(long)]
     token_ttl_secs: Option<u64>,
+    /// Generate only this platform's business (`pinterest` or `tiktok`), as `bench sync` does.
+    #[arg(long, hide = true)]
+    only: Option<String>,
+    /// Generated partners that are whole businesses Castellan can connect (`bench sync`).
+    #[arg(long, hide = true, default_value_t = 0)]
+    connected_partners: usize,
+    /// Users of each connected partner on the shared ad account (`bench sync`).
+    #[arg(long, hide = true, default_value_t = 0)]
+    partner_users: usize,
 }
 
 #[derive(Subcommand)]

@@ -570,6 +570,7 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId, full: bool) ->
             }
         }
     }
+    let fetch_secs = started.elapsed().as_secs_f64();
     sink.settle().await;
     let oldest_kept = sink.oldest_kept;
     drop(sink);
@@ -616,6 +617,15 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId, full: bool) ->
         name: "check-for-updates".into(),
     };
     let summary = run.finish(&actor, fetch.clone()).await.task()?;
+    // Where a check's time goes: fetching, the writes it waited for, and the end (holder
+    // lists, matching, the final transaction).
+    tracing::debug!(
+        app = %id,
+        fetch_secs,
+        written_secs = fetch.seconds,
+        total_secs = started.elapsed().as_secs_f64(),
+        "check applied"
+    );
     if summary.newly_pending > 0 {
         match crate::reports::notify_report(svc, ws, &app, &summary).await {
             Ok(Some(email)) => {

@@ -41,6 +41,7 @@ conformance!(
     one_task_holds_an_app,
     directory_changes_rematch_without_rewriting,
     asset_holders_follow_the_grants,
+    checks_in_many_passes_write_what_one_pass_writes,
 );
 
 async fn workspaces_are_isolated(db: &TestDb) {
@@ -847,6 +848,66 @@ async fn checks_write_only_differences(db: &TestDb) {
         store.ws(ws).audit_verify().await.unwrap().map(|_| ()),
         Ok(())
     );
+}
+
+/// A re-check that differs in many buckets is diffed in many passes (the table and the spool
+/// each read once and split by pass): it writes what one pass writes, and the next check
+/// writes nothing.
+async fn checks_in_many_passes_write_what_one_pass_writes(db: &TestDb) {
+    use castellan_domain::platform::{Batch, Holder};
+    let clock = clock();
+    let store = db.store(Env::deterministic(clock.clone(), 31)).await;
+    let (one_ws, _) = workspace(&store, "one").await;
+    let (many_ws, _) = workspace(&store, "many").await;
+    let one = app_for_checks(&store, one_ws).await;
+    let many = app_for_checks(&store, many_ws).await;
+    let mut biz = world::business(80);
+    for (ws, app) in [(one_ws, one), (many_ws, many)] {
+        run_check(&store, ws, app, &world::batches(&biz)).await;
+    }
+    // Changes all over the buckets: 30 members leave (with their grants), 40 join with a
+    // grant each, every tenth grant left changes its permission, a role changes.
+    let gone: Vec<String> = biz.0.drain(10..40).map(|s| s.user_id).collect();
+    biz.2
+        .retain(|g| !matches!(&g.holder, Holder::Member(h) if gone.contains(h)));
+    for i in 0..40 {
+        let id = format!("{}", 7000 + i);
+        biz.0.push(world::seat(
+            &id,
+            &format!("new{i}@acme.example.com"),
+            "EMPLOYEE",
+        ));
+        biz.2
+            .push(world::grant(&id, &format!("A{}", i % 20), "ANALYST"));
+    }
+    for g in biz.2.iter_mut().step_by(10) {
+        g.permissions = vec!["CAMPAIGN_MANAGER".into()];
+    }
+    biz.0[0].roles = vec!["BIZ_ADMIN".into()];
+    clock.advance(chrono::Duration::minutes(1));
+    let batches: Vec<Batch> = world::batches(&biz);
+    let mut a = run_check(&store, one_ws, one, &batches).await;
+    let mut b = run_check_in_passes(&store, many_ws, many, &batches, 7).await;
+    (a.report_id, b.report_id) = (String::new(), String::new());
+    assert_eq!(a, b);
+    assert_eq!(
+        (a.seats_new, a.seats_vanished, a.seats_changed, a.grants_new),
+        (40, 30, 1, 40),
+        "{a:?}"
+    );
+    assert!(a.grants_vanished >= 30 && a.grants_changed > 0, "{a:?}");
+    assert_eq!(
+        counts(&store, one_ws, one).await,
+        counts(&store, many_ws, many).await
+    );
+    for (ws, app) in [(one_ws, one), (many_ws, many)] {
+        assert_eq!(
+            run_check_in_passes(&store, ws, app, &batches, 7)
+                .await
+                .rows_written,
+            0
+        );
+    }
 }
 
 /// Each asset's holders (the Assets page) after a first check, and after later checks that add,

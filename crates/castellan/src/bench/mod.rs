@@ -1,6 +1,7 @@
 //! `castellan bench …`: figures (speed, memory), never pass/fail tests.
 
 mod discard;
+mod emulator;
 mod partners;
 mod scim;
 mod soak;
@@ -64,25 +65,10 @@ pub(crate) async fn bench_sync(
     use castellan_emulators::scenario as sc;
     let platform = castellan_domain::apps::Platform::parse("--platform", platform)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    // Only the measured platform is generated, so the figures carry no other business.
-    let world = castellan_emulators::World::new(
-        castellan_emulators::ScenarioSource::GeneratedOne {
-            scale,
-            platform: match platform {
-                castellan_domain::apps::Platform::Pinterest => {
-                    castellan_emulators::OnePlatform::Pinterest
-                }
-                castellan_domain::apps::Platform::Tiktok => {
-                    castellan_emulators::OnePlatform::Tiktok
-                }
-            },
-        },
-        1,
-        Default::default(),
-    )
-    .map_err(|e| anyhow::anyhow!(e))?;
-    let emu = castellan_emulators::start("127.0.0.1:0", world).await?;
-    let (_, baseline) = rss_kb();
+    // Only the measured platform is generated, so the figures carry no other business; in a
+    // process of its own, so this process's peak RSS is Castellan's.
+    let emu = emulator::EmulatorProcess::start(platform, scale).await?;
+    let (_, baseline) = emu.rss_kb();
     // A fresh database: SQLite in a temporary directory, or the one given.
     let dir = std::env::temp_dir().join(format!("castellan-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -94,12 +80,12 @@ pub(crate) async fn bench_sync(
     let (token, base, business) = match platform {
         castellan_domain::apps::Platform::Pinterest => (
             sc::PINTEREST_AUTOMATION_TOKEN,
-            emu.pinterest_url(),
+            format!("{}/v5", emu.base),
             sc::PINTEREST_BRAND.to_string(),
         ),
         castellan_domain::apps::Platform::Tiktok => (
             sc::TIKTOK_AUTOMATION_TOKEN,
-            emu.tiktok_url(),
+            format!("{}/open_api/v1.3", emu.base),
             sc::TIKTOK_BRAND.to_string(),
         ),
     };
@@ -256,6 +242,7 @@ pub(crate) async fn bench_sync(
     }
     stop.cancel();
     let (_, peak) = rss_kb();
+    let (_, emulator_peak) = emu.rss_kb();
     let members = scale.members.max(1) as f64;
     let per_thousand = floor_stats.requests as f64 * 1000.0 / members;
     // The documented limits, which `serve` keeps to by default.
@@ -263,9 +250,10 @@ pub(crate) async fn bench_sync(
         .for_platform(platform)
         .unwrap_or(10.0);
     println!(
-        "peak RSS {} MB (emulator and its data: {} MB); {:.1} requests per 1,000 members, {:.0}s at the documented rate limit; in the coverage window {} requests, {:.0}s",
+        "Castellan's peak RSS {} MB (the emulator, a process of its own: {} MB with its data, {} MB at its peak); {:.1} requests per 1,000 members, {:.0}s at the documented rate limit; in the coverage window {} requests, {:.0}s",
         peak / 1024,
         baseline / 1024,
+        emulator_peak / 1024,
         per_thousand,
         floor_stats.requests as f64 / limit_per_sec,
         window_floor.1,
@@ -278,7 +266,7 @@ pub(crate) async fn bench_sync(
             "connected_partners": scale.connected_partners, "partner_users": scale.partner_users + 1,
             "directory": directory.identities, "directory_matching": directory.matching,
             "floor_seconds": floor, "floor_runs": floors, "partners_floor_seconds": partner_floor.0, "partners_floor_requests": partner_floor.1,
-            "first": runs[0], "partners_first": runs[1], "recheck": runs[2], "window_recheck": runs[3], "window_requests": window_floor.1, "window_seconds_at_documented_rate_limit": window_floor.1 as f64 / limit_per_sec, "peak_rss_mb": peak / 1024, "emulator_rss_mb": baseline / 1024,
+            "first": runs[0], "partners_first": runs[1], "recheck": runs[2], "window_recheck": runs[3], "window_requests": window_floor.1, "window_seconds_at_documented_rate_limit": window_floor.1 as f64 / limit_per_sec, "peak_rss_mb": peak / 1024, "emulator_rss_mb": baseline / 1024, "emulator_peak_rss_mb": emulator_peak / 1024,
             "requests_per_1000_members": per_thousand, "seconds_at_documented_rate_limit": floor_stats.requests as f64 / limit_per_sec,
         })
     );
@@ -458,7 +446,12 @@ pub(crate) fn bench_matching(members: usize, identities: usize) -> anyhow::Resul
 
 /// Resident memory figures of this process from /proc (kB): (current, peak).
 pub(crate) fn rss_kb() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_of("/proc/self/status")
+}
+
+/// Resident memory figures from a `/proc/…/status` file (kB): (current, peak).
+fn rss_of(path: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(path).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()

@@ -122,11 +122,13 @@ pub(crate) async fn apps_cmd(cfg: &Config, cmd: AppsCmd) -> anyhow::Result<ExitC
                 let kept = r["fetch"]["holders_kept"].as_u64().unwrap_or(0)
                     + r["fetch"]["shares_kept"].as_u64().unwrap_or(0);
                 if kept > 0 {
+                    use castellan_domain::words::count;
+                    let n = |k: &str| r["fetch"][k].as_u64().unwrap_or(0);
                     println!(
-                        "coverage window: holders of {} assets read, {} kept and {} partners' shared assets kept as earlier checks read them (--full reads all)",
-                        r["fetch"]["holders_read"],
-                        r["fetch"]["holders_kept"],
-                        r["fetch"]["shares_kept"]
+                        "coverage window: holders of {} read, {} kept and {} shared assets kept as earlier checks read them (--full reads all)",
+                        count(n("holders_read"), "asset", "assets"),
+                        n("holders_kept"),
+                        count(n("shares_kept"), "partner's", "partners'"),
                     );
                 }
             } else {

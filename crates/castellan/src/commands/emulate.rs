@@ -17,13 +17,26 @@ pub(crate) fn emulator_source(
         || args.grants_per_member.is_some()
     {
         let members = args.members.unwrap_or(1000);
-        return Ok(ScenarioSource::Generated(Scale {
+        let scale = Scale {
             members,
             assets: args.assets.unwrap_or((members / 10).max(1)),
             partners: args.partners.unwrap_or((members / 100).max(1)),
             grants_per_member: args.grants_per_member.unwrap_or(10),
-            ..Default::default()
-        }));
+            connected_partners: args.connected_partners,
+            partner_users: args.partner_users,
+        };
+        return Ok(match args.only.as_deref() {
+            None => ScenarioSource::Generated(scale),
+            Some("pinterest") => ScenarioSource::GeneratedOne {
+                scale,
+                platform: castellan_emulators::OnePlatform::Pinterest,
+            },
+            Some("tiktok") => ScenarioSource::GeneratedOne {
+                scale,
+                platform: castellan_emulators::OnePlatform::Tiktok,
+            },
+            Some(other) => anyhow::bail!("--only: {other:?} is neither pinterest nor tiktok"),
+        });
     }
     if args.scenario == "demo" {
         return Ok(ScenarioSource::Demo);

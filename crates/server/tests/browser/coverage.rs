@@ -43,7 +43,7 @@ async fn the_coverage_window_is_shown_and_a_full_check_reads_everything() {
         b.goto(&site.url(&format!("/apps/{app}/reports"))).await;
         let text = b.wait_text("Coverage window", false).await;
         assert!(
-            text.contains("Coverage window: read the holders of 2 assets; kept 4 assets' holders and 1 partners' shared assets as earlier checks read them"),
+            text.contains("Coverage window: read the holders of 2 assets; kept 4 assets' holders and 1 partner's shared assets as earlier checks read them"),
             "{text}"
         );
         assert!(text.contains("A full check reads them all."), "{text}");

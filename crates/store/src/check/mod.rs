@@ -119,6 +119,8 @@ pub struct CheckRun {
     /// leave any (only then are the members' ids kept, 500,000 of them in a large business).
     kept: KeptLists,
     keeping: bool,
+    /// Rows diffed at once (`PASS_ROWS`; tests set it small to cover many passes).
+    pass_rows: u64,
 }
 
 impl Drop for CheckRun {
@@ -192,6 +194,7 @@ impl Scoped<'_> {
             in_flight: None,
             kept: KeptLists::default(),
             keeping: false,
+            pass_rows: PASS_ROWS,
         })
     }
 }
@@ -206,6 +209,12 @@ impl CheckRun {
     /// The connector may keep lists unread (a coverage window): the check notes its members.
     pub fn keeping(mut self, keeping: bool) -> Self {
         self.keeping = keeping;
+        self
+    }
+
+    /// Diffs at most about `rows` rows at once (see `passes`): what bounds a check's memory.
+    pub fn pass_rows(mut self, rows: u64) -> Self {
+        self.pass_rows = rows.max(1);
         self
     }
 
@@ -315,20 +324,17 @@ impl CheckRun {
             self.lease.clone(),
         );
         self.in_flight = Some(tokio::spawn(async move {
-            let lists = holdings.lists();
-            let mut rest = &lists[..];
-            while !rest.is_empty() {
-                // Lists of about `FIRST_CHECK_TX_ROWS` holders per transaction.
-                let (mut n, mut held) = (0, 0);
-                while n < rest.len() && n < CHUNK && held < FIRST_CHECK_TX_ROWS {
-                    held += rest[n].1.len();
-                    n += 1;
-                }
+            let sorted = holdings.into_sorted();
+            let mut at = 0;
+            while at < sorted.len() {
+                // Lists of about `FIRST_CHECK_TX_ROWS` holders per transaction, built as
+                // they are written.
+                let (lists, next) = sorted.lists_from(at, CHUNK, FIRST_CHECK_TX_ROWS);
                 let mut tx = begin_unseen(&store, task, lease.as_ref()).await?;
-                write_lists(&mut tx, store.backend, &w, &a, &rest[..n]).await?;
+                write_lists(&mut tx, store.backend, &w, &a, &lists).await?;
                 renew_in(&mut tx, &store, task, lease.as_ref()).await?;
                 tx.commit().await?;
-                rest = &rest[n..];
+                at = next;
             }
             Ok([0; 4])
         }));
@@ -350,8 +356,10 @@ impl CheckRun {
     /// Applies what was fetched (see the module docs), matches the seats, and records the
     /// report and the audit event. `fetch` (request counts, duration) goes into the report.
     pub async fn finish(mut self, actor: &Actor, fetch: FetchSummary) -> Result<CheckSummary> {
+        let started = std::time::Instant::now();
         self.flush().await?;
         self.settle().await?;
+        let rows_secs = started.elapsed().as_secs_f64();
         if self.initial {
             self.write_holdings();
         }
@@ -380,7 +388,9 @@ impl CheckRun {
             _ => None,
         };
 
+        let planned_secs = started.elapsed().as_secs_f64();
         self.settle().await?;
+        let lists_secs = started.elapsed().as_secs_f64();
         // A first check's seats are unseen until the final transaction, so they are matched
         // before it, in short transactions: the final one stays short however many seats.
         let mut rematched = None;
@@ -460,6 +470,15 @@ impl CheckRun {
         // Renewed last as well, so the lease is fresh when the write lock is released.
         self.renew_lease(&mut tx).await?;
         tx.commit().await?;
+        // Where the end of a check goes (seconds since `finish` began, each step's end).
+        tracing::debug!(
+            initial = self.initial,
+            rows_secs,
+            planned_secs,
+            lists_secs,
+            total_secs = started.elapsed().as_secs_f64(),
+            "check finished"
+        );
         if self.initial && store.backend == Backend::Postgres {
             refresh_statistics(&store);
         }
@@ -521,7 +540,7 @@ impl CheckRun {
         report: &mut Report,
     ) -> Result<()> {
         let backend = self.store.backend;
-        let (w, a) = (self.ws.to_string(), self.app.id.to_string());
+        let a = self.app.id.to_string();
         for t in Table::ALL {
             let i = t.index();
             if !differing[i].iter().any(|&d| d) {
@@ -532,28 +551,69 @@ impl CheckRun {
             }
             let held = self.held[i].clone().unwrap_or_default();
             let mut spool = self.spools[i].take().expect("later checks spool");
-            for (lo, hi) in passes(&differing[i], &held, &self.fetched[i]) {
+            let ranges = passes(&differing[i], &held, &self.fetched[i], self.pass_rows);
+            if ranges.len() == 1 {
+                let (lo, hi) = ranges[0];
                 let mut wanted = vec![false; BUCKETS];
                 wanted[lo..=hi].copy_from_slice(&differing[i][lo..=hi]);
                 let held_rows = held_rows(tx, t, &a, lo, hi, &wanted).await?;
                 let fetched = spool.read(t, &wanted)?;
-                let d = snapshot::diff(held_rows, fetched);
-                report.add(t, &d);
-                let changed: Vec<Row> = d.changed.iter().map(|(r, _)| r.clone()).collect();
-                let ins = insert_listed(tx, backend, &w, &a, self.now, &d.new).await?;
-                let upd = update_rows(tx, backend, &a, &changed).await?;
-                let van = vanish_rows(
-                    tx,
-                    backend,
-                    &a,
-                    self.now,
-                    self.app.last_check_at.map(ms),
-                    &d.vanished,
-                )
-                .await?;
-                s.add(t, ins, upd, van);
+                self.apply_pass(tx, held_rows, fetched, s, report).await?;
+                continue;
+            }
+            // Many passes: the table and the spool are each read once, split by pass.
+            let mut pass_of = vec![None; BUCKETS];
+            for (p, &(lo, hi)) in ranges.iter().enumerate() {
+                for b in lo..=hi {
+                    if differing[i][b] {
+                        pass_of[b] = Some(p as u16);
+                    }
+                }
+            }
+            let mut held_parts = held_partition(tx, t, &a, &pass_of, ranges.len()).await?;
+            let fetched_parts = spool.partition(t, &pass_of, ranges.len())?;
+            for (mut h, mut f) in held_parts.drain(..).zip(fetched_parts) {
+                let held_rows = h.read_held(t)?;
+                let fetched = f.read(t, &[true; BUCKETS])?;
+                self.apply_pass(tx, held_rows, fetched, s, report).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Diffs one pass's held and fetched rows and writes the difference.
+    async fn apply_pass(
+        &self,
+        tx: &mut AnyConnection,
+        held_rows: Vec<snapshot::Held>,
+        fetched: Vec<Row>,
+        s: &mut CheckSummary,
+        report: &mut Report,
+    ) -> Result<()> {
+        let Some(t) = held_rows
+            .first()
+            .map(|h| h.row.table)
+            .or(fetched.first().map(|r| r.table))
+        else {
+            return Ok(());
+        };
+        let backend = self.store.backend;
+        let (w, a) = (self.ws.to_string(), self.app.id.to_string());
+        let d = snapshot::diff(held_rows, fetched);
+        report.add(t, &d);
+        let changed: Vec<Row> = d.changed.iter().map(|(r, _)| r.clone()).collect();
+        let ins = insert_listed(tx, backend, &w, &a, self.now, &d.new).await?;
+        let upd = update_rows(tx, backend, &a, &changed).await?;
+        let van = vanish_rows(
+            tx,
+            backend,
+            &a,
+            self.now,
+            self.app.last_check_at.map(ms),
+            &d.vanished,
+        )
+        .await?;
+        s.add(t, ins, upd, van);
         Ok(())
     }
 
@@ -692,15 +752,20 @@ async fn begin_unseen(
     Ok(tx)
 }
 
-/// Splits the differing buckets into contiguous ranges of at most about `PASS_ROWS` rows.
-fn passes(differing: &[bool], held: &Digests, fetched: &Digests) -> Vec<(usize, usize)> {
+/// Splits the differing buckets into contiguous ranges of at most about `pass_rows` rows.
+fn passes(
+    differing: &[bool],
+    held: &Digests,
+    fetched: &Digests,
+    pass_rows: u64,
+) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start: Option<usize> = None;
     let mut rows = 0u64;
     for (b, _) in differing.iter().enumerate().filter(|(_, d)| **d) {
         let n = u64::from(held.counts[b]) + u64::from(fetched.counts[b]);
         if let Some(s) = start
-            && rows + n > PASS_ROWS
+            && rows + n > pass_rows
         {
             out.push((s, b - 1));
             start = None;
@@ -730,12 +795,12 @@ mod tests {
             differing[b] = true;
             held.counts[b] = 30_000;
         }
-        let p = passes(&differing, &held, &fetched);
+        let p = passes(&differing, &held, &fetched, PASS_ROWS);
         assert_eq!(p, vec![(3, 9), (10, 10), (11, 3999), (4000, BUCKETS - 1)]);
-        assert!(passes(&vec![false; BUCKETS], &held, &fetched).is_empty());
+        assert!(passes(&vec![false; BUCKETS], &held, &fetched, PASS_ROWS).is_empty());
         held.counts = vec![1; BUCKETS];
         assert_eq!(
-            passes(&vec![true; BUCKETS], &held, &fetched),
+            passes(&vec![true; BUCKETS], &held, &fetched, PASS_ROWS),
             vec![(0, BUCKETS - 1)]
         );
     }

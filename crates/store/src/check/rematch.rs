@@ -32,6 +32,23 @@ pub(crate) async fn load_identities(store: &Store, ws: WorkspaceId) -> Result<Ve
     Ok(out)
 }
 
+/// Seats matched at once: the seats of a chunk are indexed and the directory streamed
+/// through them (see `match_all`), so a business of 500,000 seats is never held whole
+/// (that cost ~130 MB at 500k) while a directory of a million is read a handful of times.
+const MATCH_CHUNK: usize = 50_000;
+
+/// A seat as matching sees it.
+struct SeatToMatch {
+    user_id: String,
+    username: Option<String>,
+    email: Option<String>,
+    kind: String,
+    state: String,
+    identity: Option<IdentityId>,
+    /// Invited as a guest user who has joined: a partner's user, not an employee.
+    guest: bool,
+}
+
 /// Re-matches the app's live seats that are not manually decided to `identities`; writes
 /// only the seats whose state or person changed. Returns how many changed.
 pub(crate) async fn plan_rematch(
@@ -41,95 +58,94 @@ pub(crate) async fn plan_rematch(
     identities: &[IdentityRow],
     cfg: &MatchConfig,
 ) -> Result<Rematch> {
-    use castellan_domain::matching::{Candidate, Outcome, SeatKey, match_all};
-    struct S {
-        user_id: String,
-        username: Option<String>,
-        email: Option<String>,
-        kind: String,
-        state: String,
-        identity: Option<IdentityId>,
-        /// Invited as a guest user who has joined: a partner's user, not an employee.
-        guest: bool,
-    }
-    // Streamed: a large business's seats are not held as rows as well as here.
-    let mut rows = Vec::new();
-    {
-        use futures_util::TryStreamExt;
-        let mut seats = sqlx::query(
-            "SELECT user_id, username, email, kind, state, identity_id, \
-             CAST(CASE WHEN EXISTS (SELECT 1 FROM seat_guests sg JOIN people p ON p.id = sg.person_id WHERE sg.app_id = app_seats.app_id \
-             AND sg.user_id = app_seats.user_id AND p.password_hash IS NOT NULL) THEN 1 ELSE 0 END AS BIGINT) AS guest \
-             FROM app_seats WHERE workspace_id = $1 AND app_id = $2 \
-             AND vanished_at IS NULL AND (match_source IS NULL OR match_source = 'auto') AND state <> 'exempted'",
-        )
-        .bind(ws.to_string())
-        .bind(app.to_string())
-        .fetch(&mut *conn);
-        while let Some(r) = seats.try_next().await? {
-            rows.push(S {
-                user_id: r.try_get("user_id")?,
-                username: r.try_get("username")?,
-                email: r.try_get("email")?,
-                kind: r.try_get("kind")?,
-                state: r.try_get("state")?,
-                identity: get_opt_id(&r, "identity_id")?,
-                guest: crate::get_bool(&r, "guest")?,
-            });
-        }
-    }
-    let keys: Vec<SeatKey> = rows
-        .iter()
-        .map(|s| SeatKey {
-            email: s.email.as_deref(),
-            username: s.username.as_deref(),
-            partner: s.kind == "partner_user" || s.guest,
-        })
-        .collect();
-    let candidates = |active: bool| {
-        identities
-            .iter()
-            .filter(move |i| i.3 == active)
-            .map(|(id, u, e, _)| Candidate {
-                id: *id,
-                user_name: u,
-                emails: e.iter().map(String::as_str).collect(),
-            })
+    use futures_util::TryStreamExt;
+    let mut plan = Rematch {
+        changes: Vec::new(),
     };
-    let outcomes = match_all(cfg, &keys, candidates(true));
-    // A seat no active person claims may belong to a leaver: linked to the deactivated
-    // identity it stays Unmatched, and reports list it as pending removal.
-    let leavers = match_all(cfg, &keys, candidates(false));
-    let leaver_of: Vec<Option<IdentityId>> = outcomes
-        .iter()
-        .zip(leavers)
-        .map(|(o, l)| match (o, l) {
-            (Outcome::Unmatched, Outcome::Matched(id, _)) => Some(id),
-            _ => None,
-        })
-        .collect();
-    let mut changes: Vec<Vec<Option<String>>> = Vec::new();
-    for ((s, outcome), leaver) in rows.iter().zip(outcomes).zip(leaver_of) {
-        let (state, identity) = match (s.kind.as_str(), outcome) {
-            ("invite", _) => ("invited", None),
-            (_, Outcome::PartnerUser) => ("partner_user", None),
-            (_, Outcome::Matched(id, _)) => ("onboarded", Some(id)),
-            (_, Outcome::Unmatched) => ("unmatched", leaver),
-        };
-        if state != s.state || identity != s.identity {
-            changes.push(vec![
-                Some(s.user_id.clone()),
-                Some(state.into()),
-                identity.map(|i| i.to_string()),
-            ]);
+    let mut chunk = Vec::with_capacity(MATCH_CHUNK.min(1024));
+    let mut seats = sqlx::query(
+        "SELECT user_id, username, email, kind, state, identity_id, \
+         CAST(CASE WHEN EXISTS (SELECT 1 FROM seat_guests sg JOIN people p ON p.id = sg.person_id WHERE sg.app_id = app_seats.app_id \
+         AND sg.user_id = app_seats.user_id AND p.password_hash IS NOT NULL) THEN 1 ELSE 0 END AS BIGINT) AS guest \
+         FROM app_seats WHERE workspace_id = $1 AND app_id = $2 \
+         AND vanished_at IS NULL AND (match_source IS NULL OR match_source = 'auto') AND state <> 'exempted'",
+    )
+    .bind(ws.to_string())
+    .bind(app.to_string())
+    .fetch(&mut *conn);
+    while let Some(r) = seats.try_next().await? {
+        chunk.push(SeatToMatch {
+            user_id: r.try_get("user_id")?,
+            username: r.try_get("username")?,
+            email: r.try_get("email")?,
+            kind: r.try_get("kind")?,
+            state: r.try_get("state")?,
+            identity: get_opt_id(&r, "identity_id")?,
+            guest: crate::get_bool(&r, "guest")?,
+        });
+        if chunk.len() == MATCH_CHUNK {
+            plan.add(&chunk, identities, cfg);
+            chunk.clear();
         }
     }
-    Ok(Rematch { changes })
+    plan.add(&chunk, identities, cfg);
+    Ok(plan)
 }
 
 /// Seats whose match changes: `[user_id, state, identity_id]` each.
 pub(crate) struct Rematch {
     pub(crate) changes: Vec<Vec<Option<String>>>,
+}
+
+impl Rematch {
+    /// Matches one chunk of seats and notes those whose state or person changes.
+    fn add(&mut self, seats: &[SeatToMatch], identities: &[IdentityRow], cfg: &MatchConfig) {
+        use castellan_domain::matching::{Candidate, Outcome, SeatKey, match_all};
+        if seats.is_empty() {
+            return;
+        }
+        let keys: Vec<SeatKey> = seats
+            .iter()
+            .map(|s| SeatKey {
+                email: s.email.as_deref(),
+                username: s.username.as_deref(),
+                partner: s.kind == "partner_user" || s.guest,
+            })
+            .collect();
+        let candidates = |active: bool| {
+            identities
+                .iter()
+                .filter(move |i| i.3 == active)
+                .map(|(id, u, e, _)| Candidate {
+                    id: *id,
+                    user_name: u,
+                    emails: e.iter().map(String::as_str).collect(),
+                })
+        };
+        let outcomes = match_all(cfg, &keys, candidates(true));
+        // A seat no active person claims may belong to a leaver: linked to the deactivated
+        // identity it stays Unmatched, and reports list it as pending removal.
+        let leavers = match_all(cfg, &keys, candidates(false));
+        for ((s, outcome), leaver) in seats.iter().zip(outcomes).zip(leavers) {
+            let leaver = match (outcome, leaver) {
+                (Outcome::Unmatched, Outcome::Matched(id, _)) => Some(id),
+                _ => None,
+            };
+            let (state, identity) = match (s.kind.as_str(), outcome) {
+                ("invite", _) => ("invited", None),
+                (_, Outcome::PartnerUser) => ("partner_user", None),
+                (_, Outcome::Matched(id, _)) => ("onboarded", Some(id)),
+                (_, Outcome::Unmatched) => ("unmatched", leaver),
+            };
+            if state != s.state || identity != s.identity {
+                self.changes.push(vec![
+                    Some(s.user_id.clone()),
+                    Some(state.into()),
+                    identity.map(|i| i.to_string()),
+                ]);
+            }
+        }
+    }
 }
 
 /// The update of one chunk of re-matched seats (`$1` the app, `$2` the JSON rows).

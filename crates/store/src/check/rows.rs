@@ -4,6 +4,7 @@
 use castellan_domain::snapshot::{self, Held, Row, Table};
 use sqlx::{AnyConnection, Row as _};
 
+use super::spool::Spool;
 use crate::sql::*;
 use crate::{Backend, Result};
 
@@ -200,6 +201,41 @@ pub(crate) async fn vanish_rows(
     Ok(n)
 }
 
+/// The columns a held row is read from.
+fn held_select(t: Table) -> String {
+    format!(
+        "SELECT {}, {}, bucket, vanished_at FROM {} WHERE app_id = $1",
+        t.key_columns().join(", "),
+        t.field_columns().join(", "),
+        table_name(t)
+    )
+}
+
+/// A held row as read by [`held_select`], with its stored bucket.
+fn held_of(t: Table, r: &sqlx::any::AnyRow) -> Result<(usize, Held)> {
+    let (keys, fields) = (t.key_columns(), t.field_columns());
+    let bucket: i64 = r.try_get("bucket")?;
+    let mut key = Vec::with_capacity(keys.len());
+    for k in keys {
+        key.push(r.try_get::<String, _>(*k)?);
+    }
+    let mut f = Vec::with_capacity(fields.len());
+    for c in fields {
+        f.push(r.try_get::<Option<String>, _>(*c)?);
+    }
+    Ok((
+        bucket as usize,
+        Held {
+            row: Row {
+                table: t,
+                key,
+                fields: f,
+            },
+            vanished: r.try_get::<Option<i64>, _>("vanished_at")?.is_some(),
+        },
+    ))
+}
+
 /// Held rows (live and vanished) whose stored bucket is in `lo..=hi` and wanted.
 pub(crate) async fn held_rows(
     conn: &mut AnyConnection,
@@ -209,43 +245,48 @@ pub(crate) async fn held_rows(
     hi: usize,
     wanted: &[bool],
 ) -> Result<Vec<Held>> {
-    let (keys, fields) = (t.key_columns(), t.field_columns());
-    let sql = format!(
-        "SELECT {}, {}, bucket, vanished_at FROM {} WHERE app_id = $1 AND bucket >= $2 AND bucket <= $3",
-        keys.join(", "),
-        fields.join(", "),
-        table_name(t)
-    );
-    let rows = sqlx::query(&sql)
-        .bind(app)
-        .bind(lo as i64)
-        .bind(hi as i64)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = sqlx::query(&format!(
+        "{} AND bucket >= $2 AND bucket <= $3",
+        held_select(t)
+    ))
+    .bind(app)
+    .bind(lo as i64)
+    .bind(hi as i64)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut out = Vec::new();
-    for r in rows {
-        let bucket: i64 = r.try_get("bucket")?;
-        if !wanted.get(bucket as usize).copied().unwrap_or(false) {
-            continue;
+    for r in &rows {
+        let (bucket, held) = held_of(t, r)?;
+        if wanted.get(bucket).copied().unwrap_or(false) {
+            out.push(held);
         }
-        let mut key = Vec::with_capacity(keys.len());
-        for k in keys {
-            key.push(r.try_get::<String, _>(*k)?);
-        }
-        let mut f = Vec::with_capacity(fields.len());
-        for c in fields {
-            f.push(r.try_get::<Option<String>, _>(*c)?);
-        }
-        out.push(Held {
-            row: Row {
-                table: t,
-                key,
-                fields: f,
-            },
-            vanished: r.try_get::<Option<i64>, _>("vanished_at")?.is_some(),
-        });
     }
     Ok(out)
+}
+
+/// The held rows of many passes read in one scan of the table (streamed, not held) and
+/// split into a spool per pass: `pass_of[bucket]` names the pass of each wanted bucket. A
+/// scan per pass read the table as many times as there were passes.
+pub(crate) async fn held_partition(
+    conn: &mut AnyConnection,
+    t: Table,
+    app: &str,
+    pass_of: &[Option<u16>],
+    passes: usize,
+) -> Result<Vec<Spool>> {
+    use futures_util::TryStreamExt;
+    let mut parts = (0..passes)
+        .map(|_| Spool::new())
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let sql = held_select(t);
+    let mut rows = sqlx::query(&sql).bind(app).fetch(&mut *conn);
+    while let Some(r) = rows.try_next().await? {
+        let (bucket, held) = held_of(t, &r)?;
+        if let Some(Some(p)) = pass_of.get(bucket) {
+            parts[*p as usize].push_held(bucket, &held)?;
+        }
+    }
+    Ok(parts)
 }
 
 /// Puts every row of `t` in the bucket its key decides (rows written before buckets existed

@@ -210,8 +210,24 @@ pub async fn run_check(
     app: castellan_domain::AppId,
     batches: &[castellan_domain::platform::Batch],
 ) -> castellan_store::CheckSummary {
+    run_check_in_passes(store, ws, app, batches, 50_000).await
+}
+
+/// [`run_check`] diffing at most about `pass_rows` rows at once.
+pub async fn run_check_in_passes(
+    store: &Store,
+    ws: castellan_domain::WorkspaceId,
+    app: castellan_domain::AppId,
+    batches: &[castellan_domain::platform::Batch],
+    pass_rows: u64,
+) -> castellan_store::CheckSummary {
     let task = castellan_domain::TaskId::new(store.env());
-    let mut run = store.ws(ws).begin_check(app, task).await.unwrap();
+    let mut run = store
+        .ws(ws)
+        .begin_check(app, task)
+        .await
+        .unwrap()
+        .pass_rows(pass_rows);
     for b in batches {
         run.accept(b).await.unwrap();
     }

@@ -72,9 +72,12 @@ fn coverage_line(f: &castellan_domain::reports::FetchSummary) -> String {
         .and_then(chrono::DateTime::from_timestamp_millis)
         .map(|t| format!(" (the oldest as read on {})", when(&t)))
         .unwrap_or_default();
+    use castellan_domain::words::count;
     format!(
-        "Coverage window: read the holders of {} assets; kept {} assets' holders and {} partners' shared assets as earlier checks read them{oldest}. A full check reads them all.",
-        f.holders_read, f.holders_kept, f.shares_kept
+        "Coverage window: read the holders of {}; kept {} holders and {} shared assets as earlier checks read them{oldest}. A full check reads them all.",
+        count(f.holders_read, "asset", "assets"),
+        count(f.holders_kept, "asset's", "assets'"),
+        count(f.shares_kept, "partner's", "partners'"),
     )
 }
 

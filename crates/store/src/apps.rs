@@ -735,6 +735,20 @@ impl Scoped<'_> {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // The snapshot tables have no foreign key on PostgreSQL (migration 0028: checks write
+        // them in bulk), so their rows go here rather than by cascade.
+        for t in [
+            "app_grants",
+            "app_asset_holders",
+            "app_assets",
+            "app_partners",
+            "app_seats",
+        ] {
+            sqlx::query(&format!("DELETE FROM {t} WHERE app_id = $1"))
+                .bind(&app_str)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("DELETE FROM apps WHERE workspace_id = $1 AND id = $2")
             .bind(self.ws_str())
             .bind(&app_str)

@@ -908,6 +908,29 @@ async fn checks_in_many_passes_write_what_one_pass_writes(db: &TestDb) {
             0
         );
     }
+    // Removing an app removes its snapshot rows (no cascade does it on PostgreSQL).
+    store
+        .ws(many_ws)
+        .remove_app(&cli(), many, "test")
+        .await
+        .unwrap();
+    for t in [
+        "app_seats",
+        "app_assets",
+        "app_grants",
+        "app_partners",
+        "app_asset_holders",
+    ] {
+        let left: i64 = sqlx::query_scalar(&format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM {t} WHERE app_id = $1"
+        ))
+        .bind(many.to_string())
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(left, 0, "{t}");
+    }
+    assert!(counts(&store, one_ws, one).await["unmatched"] > 0);
 }
 
 /// Each asset's holders (the Assets page) after a first check, and after later checks that add,

@@ -24,6 +24,7 @@
 //! diff that whole table). The holder lists of a checked app name the key of every grant row
 //! it has; whatever adds grant rows does it through `holders::insert_listed`.
 
+mod first_match;
 pub(crate) mod holders;
 mod kept;
 mod rematch;
@@ -43,6 +44,7 @@ use crate::audit::append;
 use crate::sql::CHUNK;
 use crate::{Backend, Result, Scoped, Store, StoreError, ms};
 use castellan_domain::reports::{CheckSummary, FetchSummary, ReportSummary};
+use first_match::FirstMatch;
 use holders::*;
 pub use kept::CoverageAges;
 use kept::KeptLists;
@@ -121,6 +123,8 @@ pub struct CheckRun {
     keeping: bool,
     /// Rows diffed at once (`PASS_ROWS`; tests set it small to cover many passes).
     pass_rows: u64,
+    /// First check: its seats matched as they arrive (none with a very large directory).
+    first_match: Option<FirstMatch>,
 }
 
 impl Drop for CheckRun {
@@ -165,6 +169,11 @@ impl Scoped<'_> {
                 }
             }
         }
+        let first_match = if initial {
+            FirstMatch::load(&self.store, self.ws, app.id).await?
+        } else {
+            None
+        };
         let spools = if initial {
             Default::default()
         } else {
@@ -195,6 +204,7 @@ impl Scoped<'_> {
             kept: KeptLists::default(),
             keeping: false,
             pass_rows: PASS_ROWS,
+            first_match,
         })
     }
 }
@@ -253,6 +263,9 @@ impl CheckRun {
         if self.initial {
             match t {
                 Table::Seats => {
+                    if let Some(m) = &mut self.first_match {
+                        m.add(&rows);
+                    }
                     let room = REPORT_CAP.saturating_sub(self.new_seats.len());
                     self.new_seats
                         .extend(rows.iter().take(room).map(|r| r.key[0].clone()));
@@ -368,26 +381,33 @@ impl CheckRun {
         let differing = self.differing();
         let seats_change = !self.initial && differing[0].iter().any(|&d| d);
         let (dir_version, settings) = self.directory_version().await?;
-        let rematch = self.initial || seats_change || self.app.matched_version != Some(dir_version);
+        // A first check matched its seats as they came, unless the directory moved since.
+        let first_match = self
+            .first_match
+            .take()
+            .filter(|m| self.initial && m.version == dir_version);
+        let rematch = first_match.is_none()
+            && (self.initial || seats_change || self.app.matched_version != Some(dir_version));
         let identities = if rematch {
             Some(load_identities(&store, self.ws).await?)
         } else {
             None
         };
+        let matched = identities.is_some() || first_match.is_some();
         let cfg = MatchConfig::from_workspace(
             &castellan_domain::workspace::WorkspaceSettings::from_json(&settings),
         );
         // Matching is CPU work over every seat: when the write below does not change seats (a
         // first check wrote them already; a later one whose seats are unchanged), it is planned
         // before taking the write lock, so heartbeats and claims do not wait behind it.
-        let early = match &identities {
-            Some(ids) if !seats_change => {
+        let early = match (&identities, first_match) {
+            (_, Some(m)) => Some(m.plan),
+            (Some(ids), None) if !seats_change => {
                 let mut conn = store.pool.acquire().await?;
                 Some(plan_rematch(&mut conn, self.ws, self.app.id, ids, &cfg).await?)
             }
             _ => None,
         };
-
         let planned_secs = started.elapsed().as_secs_f64();
         self.settle().await?;
         let lists_secs = started.elapsed().as_secs_f64();
@@ -439,13 +459,14 @@ impl CheckRun {
                 .record_ages(&mut tx, store.backend, &self.app.id.to_string(), previous)
                 .await?;
         }
-        if let Some(identities) = &identities {
+        if matched {
             s.rematched = match (rematched, early) {
                 (Some(n), _) => n,
                 (None, Some(plan)) => {
                     apply_rematch(&mut tx, store.backend, self.app.id, &plan.changes).await?
                 }
                 (None, None) => {
+                    let identities = identities.as_deref().unwrap_or_default();
                     let plan =
                         plan_rematch(&mut tx, self.ws, self.app.id, identities, &cfg).await?;
                     apply_rematch(&mut tx, store.backend, self.app.id, &plan.changes).await?
@@ -453,7 +474,7 @@ impl CheckRun {
             };
         }
         self.write_report(&mut tx, &mut s, report, fetch).await?;
-        self.mark_checked(&mut tx, identities.as_ref().map(|_| dir_version))
+        self.mark_checked(&mut tx, matched.then_some(dir_version))
             .await?;
         append(
             &mut tx,

@@ -170,7 +170,7 @@ impl Scoped<'_> {
             }
         }
         let first_match = if initial {
-            FirstMatch::load(&self.store, self.ws, app.id).await?
+            FirstMatch::load(self.store, self.ws, app.id).await?
         } else {
             None
         };

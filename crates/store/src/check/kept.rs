@@ -12,8 +12,7 @@ use castellan_domain::coverage::Kept;
 use castellan_domain::snapshot::{self, Row, Table};
 use sqlx::{AnyConnection, Row as _};
 
-use super::holders::{lists_of, live_grants};
-use crate::sql::{CHUNK, json_rows};
+use crate::sql::json_rows;
 use crate::{Backend, Result, Scoped};
 
 /// What a later check was told to keep, and the members it found (to keep only their grants).
@@ -51,34 +50,39 @@ impl KeptLists {
         self.holders.is_empty() && self.shares.is_empty()
     }
 
-    /// Hands each of the kept lists' rows as held (see the module docs) to `out`, a chunk at
-    /// a time: hundreds of thousands of kept grants are never in memory at once.
+    /// Hands each of the kept lists' rows as held (see the module docs) to `out`, streamed:
+    /// hundreds of thousands of kept grants are never in memory at once.
     pub(crate) async fn rows(
         &self,
         conn: &mut AnyConnection,
-        backend: Backend,
         app: &str,
         out: &mut (dyn FnMut(Row) -> Result<()> + Send),
     ) -> Result<()> {
-        for chunk in self.holders.chunks(CHUNK) {
-            let mut keys: Vec<[String; 2]> = Vec::new();
-            for (asset, holders) in lists_of(conn, backend, app, chunk).await? {
-                keys.extend(
-                    holders
-                        .into_iter()
-                        .filter(|h| {
-                            h.strip_prefix("member:")
-                                .is_some_and(|u| self.members.contains(u))
-                        })
-                        .map(|h| [h, asset.clone()]),
-                );
-            }
-            for keys in keys.chunks(CHUNK) {
-                for (holder, asset, permissions) in live_grants(conn, backend, app, keys).await? {
+        if !self.holders.is_empty() {
+            // A window keeps most assets' lists (all but 1/N of them): one pass over the
+            // app's live grants costs less than looking up each kept grant by key (730,000
+            // lookups took 7–8 s at 100k members; the scan about 1 s).
+            use futures_util::TryStreamExt;
+            let kept: HashSet<&str> = self.holders.iter().map(String::as_str).collect();
+            let mut rows = sqlx::query(
+                "SELECT holder, asset_id, permissions FROM app_grants WHERE app_id = $1 AND vanished_at IS NULL",
+            )
+            .bind(app)
+            .fetch(&mut *conn);
+            while let Some(r) = rows.try_next().await? {
+                let holder: String = r.try_get("holder")?;
+                let found = holder
+                    .strip_prefix("member:")
+                    .is_some_and(|u| self.members.contains(u));
+                if !found {
+                    continue;
+                }
+                let asset: String = r.try_get("asset_id")?;
+                if kept.contains(asset.as_str()) {
                     out(Row {
                         table: Table::Grants,
                         key: vec![holder, asset],
-                        fields: vec![Some(permissions)],
+                        fields: vec![r.try_get("permissions")?],
                     })?;
                 }
             }

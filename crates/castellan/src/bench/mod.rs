@@ -7,6 +7,7 @@ mod scim;
 mod soak;
 mod web;
 pub(crate) use discard::Discard;
+pub(crate) use emulator::EmulatorProcess;
 pub(crate) use scim::bench_scim;
 pub(crate) use soak::{Soak, bench_soak};
 pub(crate) use web::bench_web;
@@ -67,7 +68,7 @@ pub(crate) async fn bench_sync(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     // Only the measured platform is generated, so the figures carry no other business; in a
     // process of its own, so this process's peak RSS is Castellan's.
-    let emu = emulator::EmulatorProcess::start(platform, scale).await?;
+    let emu = EmulatorProcess::start(platform, scale).await?;
     let (_, baseline) = emu.rss_kb();
     // A fresh database: SQLite in a temporary directory, or the one given.
     let dir = std::env::temp_dir().join(format!("castellan-bench-{}", std::process::id()));

@@ -24,6 +24,7 @@
 //! diff that whole table). The holder lists of a checked app name the key of every grant row
 //! it has; whatever adds grant rows does it through `holders::insert_listed`.
 
+mod diff;
 mod first_match;
 pub(crate) mod holders;
 mod kept;
@@ -35,7 +36,7 @@ mod spool;
 use castellan_domain::audit::{Actor, NewAuditEvent};
 use castellan_domain::matching::MatchConfig;
 use castellan_domain::platform::Batch;
-use castellan_domain::snapshot::{self, BUCKETS, Digests, Row, Table};
+use castellan_domain::snapshot::{BUCKETS, Digests, Row, Table};
 use castellan_domain::{AppId, TaskId, WorkspaceId};
 use sqlx::{AnyConnection, Row as _};
 
@@ -116,6 +117,8 @@ pub struct CheckRun {
     /// First check: rows waiting for the next transaction.
     buffer: [Vec<Row>; 4],
     buffered: usize,
+    /// First check: transactions handed to the writer so far.
+    flushes: u64,
     in_flight: Option<tokio::task::JoinHandle<Result<[u64; 4]>>>,
     /// Later checks: the lists the connector left unread (see `kept`), and whether it may
     /// leave any (only then are the members' ids kept, 500,000 of them in a large business).
@@ -200,6 +203,7 @@ impl Scoped<'_> {
             holdings: Holdings::default(),
             buffer: Default::default(),
             buffered: 0,
+            flushes: 0,
             in_flight: None,
             kept: KeptLists::default(),
             keeping: false,
@@ -299,6 +303,12 @@ impl CheckRun {
         }
         let buffer = std::mem::take(&mut self.buffer);
         self.buffered = 0;
+        self.flushes += 1;
+        // SQLite's log only starts over once a checkpoint has copied all of it; the background
+        // checkpointer never catches up with a writer that commits back to back (at 500k
+        // members the log reached 6.4 GB and every page read searched its index). Right after
+        // its own commit nothing else is writing, so the check checkpoints now and then.
+        let checkpoint = self.store.backend == Backend::Sqlite && self.flushes % 4 == 0;
         let (store, w, a, now, task, lease) = (
             self.store.clone(),
             self.ws.to_string(),
@@ -317,6 +327,13 @@ impl CheckRun {
             }
             renew_in(&mut tx, &store, task, lease.as_ref()).await?;
             tx.commit().await?;
+            if checkpoint
+                && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(&store.pool)
+                    .await
+            {
+                tracing::debug!(error = %e, "checkpoint after a first-check write skipped");
+            }
             Ok(inserted)
         }));
         Ok(())
@@ -547,92 +564,6 @@ impl CheckRun {
         differing
     }
 
-    /// A later check: diffs the differing buckets, pass by pass, and writes the difference.
-    async fn apply_difference(
-        &mut self,
-        tx: &mut AnyConnection,
-        differing: &[Vec<bool>; 4],
-        s: &mut CheckSummary,
-        report: &mut Report,
-    ) -> Result<()> {
-        let backend = self.store.backend;
-        let a = self.app.id.to_string();
-        for t in Table::ALL {
-            let i = t.index();
-            if !differing[i].iter().any(|&d| d) {
-                continue;
-            }
-            if self.held[i].is_none() {
-                rebucket(tx, backend, t, &a).await?;
-            }
-            let held = self.held[i].clone().unwrap_or_default();
-            let mut spool = self.spools[i].take().expect("later checks spool");
-            let ranges = passes(&differing[i], &held, &self.fetched[i], self.pass_rows);
-            if ranges.len() == 1 {
-                let (lo, hi) = ranges[0];
-                let mut wanted = vec![false; BUCKETS];
-                wanted[lo..=hi].copy_from_slice(&differing[i][lo..=hi]);
-                let held_rows = held_rows(tx, t, &a, lo, hi, &wanted).await?;
-                let fetched = spool.read(t, &wanted)?;
-                self.apply_pass(tx, held_rows, fetched, s, report).await?;
-                continue;
-            }
-            // Many passes: the table and the spool are each read once, split by pass.
-            let mut pass_of = vec![None; BUCKETS];
-            for (p, &(lo, hi)) in ranges.iter().enumerate() {
-                for b in lo..=hi {
-                    if differing[i][b] {
-                        pass_of[b] = Some(p as u16);
-                    }
-                }
-            }
-            let mut held_parts = held_partition(tx, t, &a, &pass_of, ranges.len()).await?;
-            let fetched_parts = spool.partition(t, &pass_of, ranges.len())?;
-            for (mut h, mut f) in held_parts.drain(..).zip(fetched_parts) {
-                let held_rows = h.read_held(t)?;
-                let fetched = f.read(t, &[true; BUCKETS])?;
-                self.apply_pass(tx, held_rows, fetched, s, report).await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Diffs one pass's held and fetched rows and writes the difference.
-    async fn apply_pass(
-        &self,
-        tx: &mut AnyConnection,
-        held_rows: Vec<snapshot::Held>,
-        fetched: Vec<Row>,
-        s: &mut CheckSummary,
-        report: &mut Report,
-    ) -> Result<()> {
-        let Some(t) = held_rows
-            .first()
-            .map(|h| h.row.table)
-            .or(fetched.first().map(|r| r.table))
-        else {
-            return Ok(());
-        };
-        let backend = self.store.backend;
-        let (w, a) = (self.ws.to_string(), self.app.id.to_string());
-        let d = snapshot::diff(held_rows, fetched);
-        report.add(t, &d);
-        let changed: Vec<Row> = d.changed.iter().map(|(r, _)| r.clone()).collect();
-        let ins = insert_listed(tx, backend, &w, &a, self.now, &d.new).await?;
-        let upd = update_rows(tx, backend, &a, &changed).await?;
-        let van = vanish_rows(
-            tx,
-            backend,
-            &a,
-            self.now,
-            self.app.last_check_at.map(ms),
-            &d.vanished,
-        )
-        .await?;
-        s.add(t, ins, upd, van);
-        Ok(())
-    }
-
     /// Digests of the tables that changed (all of them after a first check).
     async fn write_digests(
         &self,
@@ -766,58 +697,4 @@ async fn begin_unseen(
             .await?;
     }
     Ok(tx)
-}
-
-/// Splits the differing buckets into contiguous ranges of at most about `pass_rows` rows.
-fn passes(
-    differing: &[bool],
-    held: &Digests,
-    fetched: &Digests,
-    pass_rows: u64,
-) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start: Option<usize> = None;
-    let mut rows = 0u64;
-    for (b, _) in differing.iter().enumerate().filter(|(_, d)| **d) {
-        let n = u64::from(held.counts[b]) + u64::from(fetched.counts[b]);
-        if let Some(s) = start
-            && rows + n > pass_rows
-        {
-            out.push((s, b - 1));
-            start = None;
-            rows = 0;
-        }
-        start.get_or_insert(b);
-        rows += n;
-    }
-    if let Some(s) = start {
-        out.push((s, BUCKETS - 1));
-    }
-    // With the held digests missing their counts are zeros and a pass is sized by what was
-    // fetched alone; that happens once, after an upgrade or a dropped digest.
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passes_cover_differing_buckets_in_bounded_ranges() {
-        let mut differing = vec![false; BUCKETS];
-        let mut held = Digests::default();
-        let fetched = Digests::default();
-        for b in [3, 10, 11, 4000] {
-            differing[b] = true;
-            held.counts[b] = 30_000;
-        }
-        let p = passes(&differing, &held, &fetched, PASS_ROWS);
-        assert_eq!(p, vec![(3, 9), (10, 10), (11, 3999), (4000, BUCKETS - 1)]);
-        assert!(passes(&vec![false; BUCKETS], &held, &fetched, PASS_ROWS).is_empty());
-        held.counts = vec![1; BUCKETS];
-        assert_eq!(
-            passes(&vec![true; BUCKETS], &held, &fetched, PASS_ROWS),
-            vec![(0, BUCKETS - 1)]
-        );
-    }
 }

@@ -4,7 +4,7 @@
 use castellan_domain::snapshot::{self, Held, Row, Table};
 use sqlx::{AnyConnection, Row as _};
 
-use super::spool::Spool;
+use super::spool::{PART_BUFFER, Spool};
 use crate::sql::*;
 use crate::{Backend, Result};
 
@@ -276,7 +276,7 @@ pub(crate) async fn held_partition(
 ) -> Result<Vec<Spool>> {
     use futures_util::TryStreamExt;
     let mut parts = (0..passes)
-        .map(|_| Spool::new())
+        .map(|_| Spool::buffered(PART_BUFFER))
         .collect::<std::io::Result<Vec<_>>>()?;
     let sql = held_select(t);
     let mut rows = sqlx::query(&sql).bind(app).fetch(&mut *conn);

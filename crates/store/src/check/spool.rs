@@ -8,6 +8,9 @@ use castellan_domain::snapshot::{Held, Row, Table};
 
 use crate::StoreError;
 
+/// The write buffer of each spool a split makes (one per pass).
+pub(crate) const PART_BUFFER: usize = 16 * 1024;
+
 /// Fetched rows of one table, in an unnamed temporary file: each row as its bucket (u16),
 /// key and fields, strings length-prefixed (u32; `u32::MAX` for a missing field).
 pub(crate) struct Spool {
@@ -16,8 +19,14 @@ pub(crate) struct Spool {
 
 impl Spool {
     pub(crate) fn new() -> std::io::Result<Self> {
+        Self::buffered(256 * 1024)
+    }
+
+    /// A spool whose writes are buffered `bytes` at a time: the spools of a split hold one
+    /// pass each, and a hundred of them with the default buffer cost 50 MB.
+    pub(crate) fn buffered(bytes: usize) -> std::io::Result<Self> {
         Ok(Self {
-            file: BufWriter::with_capacity(256 * 1024, tempfile::tempfile()?),
+            file: BufWriter::with_capacity(bytes, tempfile::tempfile()?),
         })
     }
 
@@ -87,7 +96,7 @@ impl Spool {
         passes: usize,
     ) -> std::io::Result<Vec<Spool>> {
         let mut parts = (0..passes)
-            .map(|_| Spool::new())
+            .map(|_| Spool::buffered(PART_BUFFER))
             .collect::<std::io::Result<Vec<_>>>()?;
         self.each(t, false, |bucket, row, _| match pass_of[bucket] {
             Some(p) => parts[p as usize].push_in(bucket, &row),

@@ -308,7 +308,7 @@ impl CheckRun {
         // checkpointer never catches up with a writer that commits back to back (at 500k
         // members the log reached 6.4 GB and every page read searched its index). Right after
         // its own commit nothing else is writing, so the check checkpoints now and then.
-        let checkpoint = self.store.backend == Backend::Sqlite && self.flushes % 4 == 0;
+        let checkpoint = self.store.backend == Backend::Sqlite && self.flushes.is_multiple_of(4);
         let (store, w, a, now, task, lease) = (
             self.store.clone(),
             self.ws.to_string(),

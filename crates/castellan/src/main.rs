@@ -5,12 +5,6 @@ mod bench;
 mod commands;
 mod config;
 
-/// mimalloc instead of glibc's malloc: a check allocates and frees millions of small strings
-/// on several threads, and glibc's per-thread arenas kept the freed memory (a first check of
-/// 500,000 members peaked at 250 MB with glibc, 215 MB with mimalloc).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 

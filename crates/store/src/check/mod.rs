@@ -59,6 +59,8 @@ const PASS_ROWS: u64 = 50_000;
 /// Rows a first check writes per transaction: fewer, larger commits write each index page
 /// to the log fewer times.
 const FIRST_CHECK_TX_ROWS: usize = 20_000;
+/// First-check commits between the checkpoints a first check makes on SQLite (~640,000 rows).
+const CHECKPOINT_EVERY: u64 = 32;
 /// Entries per list in a check report.
 pub(crate) const REPORT_CAP: usize = 1000;
 /// The lease a check runs under: every write transaction of the check first checks that the
@@ -307,8 +309,10 @@ impl CheckRun {
         // SQLite's log only starts over once a checkpoint has copied all of it; the background
         // checkpointer never catches up with a writer that commits back to back (at 500k
         // members the log reached 6.4 GB and every page read searched its index). Right after
-        // its own commit nothing else is writing, so the check checkpoints now and then.
-        let checkpoint = self.store.backend == Backend::Sqlite && self.flushes.is_multiple_of(4);
+        // its own commit nothing else is writing, so the check checkpoints, rarely, since
+        // the next write waits for it.
+        let checkpoint =
+            self.store.backend == Backend::Sqlite && self.flushes.is_multiple_of(CHECKPOINT_EVERY);
         let (store, w, a, now, task, lease) = (
             self.store.clone(),
             self.ws.to_string(),

@@ -22,28 +22,27 @@ impl EmulatorProcess {
         scale: castellan_emulators::Scale,
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("the castellan executable")?;
-        let mut child = tokio::process::Command::new(exe)
-            .args([
-                "emulate",
-                "--listen",
-                "127.0.0.1:0",
-                "--seed",
-                "1",
-                "--only",
-            ])
-            .arg(platform.as_str())
-            .arg("--members")
-            .arg(scale.members.to_string())
-            .arg("--assets")
-            .arg(scale.assets.to_string())
-            .arg("--partners")
-            .arg(scale.partners.to_string())
-            .arg("--grants-per-member")
-            .arg(scale.grants_per_member.to_string())
-            .arg("--connected-partners")
-            .arg(scale.connected_partners.to_string())
-            .arg("--partner-users")
-            .arg(scale.partner_users.to_string())
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.args([
+            "emulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "1",
+            "--only",
+        ])
+        .arg(platform.as_str());
+        for (flag, n) in [
+            ("--members", scale.members),
+            ("--assets", scale.assets),
+            ("--partners", scale.partners),
+            ("--grants-per-member", scale.grants_per_member),
+            ("--connected-partners", scale.connected_partners),
+            ("--partner-users", scale.partner_users),
+        ] {
+            cmd.arg(flag).arg(n.to_string());
+        }
+        let mut child = cmd
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,8 +1,6 @@
 //! TikTok's coverage window as a person sees it: the report says what the check read and what
 //! it kept, kept assets show how old their holders are, and *Full check* reads everything.
 
-use serde_json::Value;
-
 use crate::harness::{Browser, Site, browser_available};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,16 +19,7 @@ async fn the_coverage_window_is_shown_and_a_full_check_reads_everything() {
     .await;
     let app = site.connect_api("tiktok").await;
     // The connection's check read everything; the next one keeps two thirds.
-    let t: Value = site
-        .app
-        .post(&site.token, &format!("/api/v1/apps/{app}/check"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let done = site.wait_task(t["id"].as_str().unwrap()).await;
+    let done = site.check(&app).await;
     assert!(
         done["result"]["fetch"]["holders_kept"].as_u64().unwrap() > 0,
         "{done}"

@@ -637,18 +637,23 @@ impl Site {
             .unwrap();
         let id = v["app"]["id"].as_str().unwrap().to_string();
         self.wait_task(v["task"]["id"].as_str().unwrap()).await;
+        let done = self.check(&id).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        id
+    }
+
+    /// Checks `app` for updates through the API; returns the finished task.
+    pub async fn check(&self, app: &str) -> Value {
         let t: Value = self
             .app
-            .post(&self.token, &format!("/api/v1/apps/{id}/check"))
+            .post(&self.token, &format!("/api/v1/apps/{app}/check"))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        let done = self.wait_task(t["id"].as_str().unwrap()).await;
-        assert_eq!(done["status"], "completed", "{done}");
-        id
+        self.wait_task(t["id"].as_str().unwrap()).await
     }
 
     pub async fn wait_task(&self, id: &str) -> Value {

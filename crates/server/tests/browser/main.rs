@@ -548,17 +548,7 @@ async fn no_accessibility_violation_on_any_main_screen() {
         .send()
         .await
         .unwrap();
-    let t: serde_json::Value = site
-        .app
-        .post(&site.token, &format!("/api/v1/apps/{app}/check"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let task = t["id"].as_str().unwrap().to_string();
-    site.wait_task(&task).await;
+    let task = site.check(&app).await["id"].as_str().unwrap().to_string();
     let seat = site
         .api(&format!("/api/v1/apps/{app}/members?tab=unmatched&q=jess"))
         .await["items"][0]["user_id"]

@@ -88,16 +88,7 @@ async fn seats_are_named_and_reports_do_not_pile_up() {
     let site = Site::start().await;
     let app = site.connect_api("pinterest").await;
     for _ in 0..2 {
-        let t: Value = site
-            .app
-            .post(&site.token, &format!("/api/v1/apps/{app}/check"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        site.wait_task(t["id"].as_str().unwrap()).await;
+        site.check(&app).await;
     }
     let b = Browser::start(false).await;
     site.sign_in(&b, true).await;

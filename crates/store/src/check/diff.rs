@@ -39,7 +39,8 @@ impl CheckRun {
                 wanted[lo..=hi].copy_from_slice(&differing[i][lo..=hi]);
                 let held_rows = held_rows(tx, t, &a, lo, hi, &wanted).await?;
                 let fetched = spool.read(t, &wanted)?;
-                self.apply_pass(tx, held_rows, fetched, s, report).await?;
+                self.apply_pass(tx, t, held_rows, fetched, s, report)
+                    .await?;
                 continue;
             }
             // Many passes: the table and the spool are each read once, split by pass.
@@ -56,7 +57,8 @@ impl CheckRun {
             for (mut h, mut f) in held_parts.drain(..).zip(fetched_parts) {
                 let held_rows = h.read_held(t)?;
                 let fetched = f.read(t, &[true; BUCKETS])?;
-                self.apply_pass(tx, held_rows, fetched, s, report).await?;
+                self.apply_pass(tx, t, held_rows, fetched, s, report)
+                    .await?;
             }
         }
         Ok(())
@@ -66,18 +68,12 @@ impl CheckRun {
     async fn apply_pass(
         &self,
         tx: &mut AnyConnection,
+        t: Table,
         held_rows: Vec<snapshot::Held>,
         fetched: Vec<Row>,
         s: &mut CheckSummary,
         report: &mut Report,
     ) -> Result<()> {
-        let Some(t) = held_rows
-            .first()
-            .map(|h| h.row.table)
-            .or(fetched.first().map(|r| r.table))
-        else {
-            return Ok(());
-        };
         let backend = self.store.backend;
         let (w, a) = (self.ws.to_string(), self.app.id.to_string());
         let d = snapshot::diff(held_rows, fetched);

@@ -5,12 +5,12 @@
 
 use std::collections::HashSet;
 
-use castellan_domain::matching::{Candidate, Index, MatchConfig, Outcome, SeatKey};
+use castellan_domain::matching::{Index, MatchConfig, Outcome, SeatKey};
 use castellan_domain::snapshot::{Row, Table, seat};
 use castellan_domain::{AppId, WorkspaceId};
 use sqlx::Row as _;
 
-use super::rematch::{Rematch, load_identities};
+use super::rematch::{Rematch, candidates, directory_of, load_identities, matched_state};
 use crate::{Result, Store};
 
 /// Directories larger than this are matched at the end, where the seats are indexed and the
@@ -34,34 +34,13 @@ pub(crate) struct FirstMatch {
 impl FirstMatch {
     /// The directory of `ws` indexed, or `None` when it is larger than `INDEX_LIMIT`.
     pub(crate) async fn load(store: &Store, ws: WorkspaceId, app: AppId) -> Result<Option<Self>> {
-        let r = sqlx::query("SELECT directory_version, settings FROM workspaces WHERE id = $1")
-            .bind(ws.to_string())
-            .fetch_one(&store.pool)
-            .await?;
-        let version: i64 = r.try_get("directory_version")?;
-        let cfg = MatchConfig::from_workspace(
-            &castellan_domain::workspace::WorkspaceSettings::from_json(&crate::get_json(
-                &r, "settings",
-            )?),
-        );
+        let (version, cfg) = directory_of(store, ws).await?;
         let identities = load_identities(store, ws).await?;
         if identities.len() > INDEX_LIMIT {
             return Ok(None);
         }
-        let index = |active: bool| {
-            Index::build(
-                &cfg,
-                identities
-                    .iter()
-                    .filter(|i| i.3 == active)
-                    .map(|(id, u, e, _)| Candidate {
-                        id: *id,
-                        user_name: u,
-                        emails: e.iter().map(String::as_str).collect(),
-                    }),
-            )
-        };
-        let (active, inactive) = (index(true), index(false));
+        let active = Index::build(&cfg, candidates(&identities, true));
+        let inactive = Index::build(&cfg, candidates(&identities, false));
         let guests = sqlx::query(
             "SELECT sg.user_id FROM seat_guests sg JOIN people p ON p.id = sg.person_id \
              WHERE sg.app_id = $1 AND p.password_hash IS NOT NULL",
@@ -97,15 +76,12 @@ impl FirstMatch {
                 username: field(seat::USERNAME),
                 partner: self.guests.contains(&r.key[0]),
             };
-            let (state, identity) = match self.active.match_seat(&self.cfg, key) {
-                Outcome::PartnerUser => ("partner_user", None),
-                Outcome::Matched(id, _) => ("onboarded", Some(id)),
-                // A seat no active person claims may belong to a leaver (see `plan_rematch`).
-                Outcome::Unmatched => match self.inactive.match_seat(&self.cfg, key) {
-                    Outcome::Matched(id, _) => ("unmatched", Some(id)),
-                    _ => ("unmatched", None),
-                },
+            let outcome = self.active.match_seat(&self.cfg, key);
+            let leaver = match outcome {
+                Outcome::Unmatched => self.inactive.match_seat(&self.cfg, key),
+                _ => Outcome::Unmatched,
             };
+            let (state, identity) = matched_state("member", outcome, leaver);
             if state != "unmatched" || identity.is_some() {
                 self.plan.changes.push(vec![
                     Some(r.key[0].clone()),

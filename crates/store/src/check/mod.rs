@@ -34,7 +34,6 @@ pub(crate) mod rows;
 mod spool;
 
 use castellan_domain::audit::{Actor, NewAuditEvent};
-use castellan_domain::matching::MatchConfig;
 use castellan_domain::platform::Batch;
 use castellan_domain::snapshot::{BUCKETS, Digests, Row, Table};
 use castellan_domain::{AppId, TaskId, WorkspaceId};
@@ -401,7 +400,7 @@ impl CheckRun {
         self.carry_kept().await?;
         let differing = self.differing();
         let seats_change = !self.initial && differing[0].iter().any(|&d| d);
-        let (dir_version, settings) = self.directory_version().await?;
+        let (dir_version, cfg) = directory_of(&store, self.ws).await?;
         // A first check matched its seats as they came, unless the directory moved since.
         let first_match = self
             .first_match
@@ -415,9 +414,6 @@ impl CheckRun {
             None
         };
         let matched = identities.is_some() || first_match.is_some();
-        let cfg = MatchConfig::from_workspace(
-            &castellan_domain::workspace::WorkspaceSettings::from_json(&settings),
-        );
         // Matching is CPU work over every seat: when the write below does not change seats (a
         // first check wrote them already; a later one whose seats are unchanged), it is planned
         // before taking the write lock, so heartbeats and claims do not wait behind it.
@@ -655,17 +651,6 @@ impl CheckRun {
         .execute(&mut *tx)
         .await?;
         Ok(())
-    }
-
-    async fn directory_version(&self) -> Result<(i64, serde_json::Value)> {
-        let r = sqlx::query("SELECT directory_version, settings FROM workspaces WHERE id = $1")
-            .bind(self.ws.to_string())
-            .fetch_one(&self.store.pool)
-            .await?;
-        Ok((
-            r.try_get("directory_version")?,
-            crate::get_json(&r, "settings")?,
-        ))
     }
 }
 

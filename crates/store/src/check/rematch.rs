@@ -1,7 +1,7 @@
 //! Re-matching an app's seats to the directory: planned (CPU work, no write lock) and then
 //! applied, guarded so a manual match or exemption made meanwhile wins.
 
-use castellan_domain::matching::MatchConfig;
+use castellan_domain::matching::{Candidate, MatchConfig, Outcome, SeatKey, match_all};
 use castellan_domain::{AppId, IdentityId, WorkspaceId};
 use sqlx::{AnyConnection, Row as _};
 
@@ -30,6 +30,57 @@ pub(crate) async fn load_identities(store: &Store, ws: WorkspaceId) -> Result<Ve
         ));
     }
     Ok(out)
+}
+
+/// The directory's version and the workspace's matching settings: a check records the
+/// version its seats were matched against.
+pub(crate) async fn directory_of(store: &Store, ws: WorkspaceId) -> Result<(i64, MatchConfig)> {
+    let r = sqlx::query("SELECT directory_version, settings FROM workspaces WHERE id = $1")
+        .bind(ws.to_string())
+        .fetch_one(&store.pool)
+        .await?;
+    let settings = crate::get_json(&r, "settings")?;
+    Ok((
+        r.try_get("directory_version")?,
+        MatchConfig::from_workspace(&castellan_domain::workspace::WorkspaceSettings::from_json(
+            &settings,
+        )),
+    ))
+}
+
+/// The active (or deactivated) identities as matching takes them.
+pub(crate) fn candidates(
+    identities: &[IdentityRow],
+    active: bool,
+) -> impl Iterator<Item = Candidate<'_>> {
+    identities
+        .iter()
+        .filter(move |i| i.3 == active)
+        .map(|(id, u, e, _)| Candidate {
+            id: *id,
+            user_name: u,
+            emails: e.iter().map(String::as_str).collect(),
+        })
+}
+
+/// The tab and person a seat of `kind` takes from its match among active identities
+/// (`outcome`) and among deactivated ones (`leaver`): a seat no active person claims may
+/// belong to a leaver, linked to the deactivated identity it stays Unmatched, and reports
+/// list it as pending removal.
+pub(crate) fn matched_state(
+    kind: &str,
+    outcome: Outcome,
+    leaver: Outcome,
+) -> (&'static str, Option<IdentityId>) {
+    match (kind, outcome) {
+        ("invite", _) => ("invited", None),
+        (_, Outcome::PartnerUser) => ("partner_user", None),
+        (_, Outcome::Matched(id, _)) => ("onboarded", Some(id)),
+        (_, Outcome::Unmatched) => match leaver {
+            Outcome::Matched(id, _) => ("unmatched", Some(id)),
+            _ => ("unmatched", None),
+        },
+    }
 }
 
 /// Seats matched at once: the seats of a chunk are indexed and the directory streamed
@@ -100,7 +151,6 @@ pub(crate) struct Rematch {
 impl Rematch {
     /// Matches one chunk of seats and notes those whose state or person changes.
     fn add(&mut self, seats: &[SeatToMatch], identities: &[IdentityRow], cfg: &MatchConfig) {
-        use castellan_domain::matching::{Candidate, Outcome, SeatKey, match_all};
         if seats.is_empty() {
             return;
         }
@@ -112,31 +162,10 @@ impl Rematch {
                 partner: s.kind == "partner_user" || s.guest,
             })
             .collect();
-        let candidates = |active: bool| {
-            identities
-                .iter()
-                .filter(move |i| i.3 == active)
-                .map(|(id, u, e, _)| Candidate {
-                    id: *id,
-                    user_name: u,
-                    emails: e.iter().map(String::as_str).collect(),
-                })
-        };
-        let outcomes = match_all(cfg, &keys, candidates(true));
-        // A seat no active person claims may belong to a leaver: linked to the deactivated
-        // identity it stays Unmatched, and reports list it as pending removal.
-        let leavers = match_all(cfg, &keys, candidates(false));
+        let outcomes = match_all(cfg, &keys, candidates(identities, true));
+        let leavers = match_all(cfg, &keys, candidates(identities, false));
         for ((s, outcome), leaver) in seats.iter().zip(outcomes).zip(leavers) {
-            let leaver = match (outcome, leaver) {
-                (Outcome::Unmatched, Outcome::Matched(id, _)) => Some(id),
-                _ => None,
-            };
-            let (state, identity) = match (s.kind.as_str(), outcome) {
-                ("invite", _) => ("invited", None),
-                (_, Outcome::PartnerUser) => ("partner_user", None),
-                (_, Outcome::Matched(id, _)) => ("onboarded", Some(id)),
-                (_, Outcome::Unmatched) => ("unmatched", leaver),
-            };
+            let (state, identity) = matched_state(&s.kind, outcome, leaver);
             if state != s.state || identity != s.identity {
                 self.changes.push(vec![
                     Some(s.user_id.clone()),

@@ -1,6 +1,7 @@
 //! The `castellan` command: clap types and dispatch. The work of each command group lives in
 //! `commands/`, the benchmarks in `bench/`.
 
+mod arenas;
 mod bench;
 mod commands;
 mod config;
@@ -387,6 +388,7 @@ enum TasksCmd {
 }
 
 fn main() -> ExitCode {
+    arenas::cap_malloc_arenas();
     let cli = Cli::parse();
     let flags = FlagOverrides {
         listen: match &cli.command {

@@ -28,6 +28,7 @@ mod diff;
 mod first_match;
 pub(crate) mod holders;
 mod kept;
+mod names;
 mod rematch;
 mod report;
 pub(crate) mod rows;
@@ -275,7 +276,7 @@ impl CheckRun {
                     self.new_seats
                         .extend(rows.iter().take(room).map(|r| r.key[0].clone()));
                 }
-                Table::Grants => self.holdings.add(&rows),
+                Table::Grants => self.holdings.add(&rows)?,
                 Table::Assets | Table::Partners => {}
             }
             self.buffered += rows.len();
@@ -357,7 +358,7 @@ impl CheckRun {
             self.lease.clone(),
         );
         self.in_flight = Some(tokio::spawn(async move {
-            let sorted = holdings.into_sorted();
+            let sorted = holdings.into_sorted()?;
             let mut at = 0;
             while at < sorted.len() {
                 // Lists of about `FIRST_CHECK_TX_ROWS` holders per transaction, built as

@@ -39,7 +39,7 @@ pub async fn asset_choices(
 ) -> Result<Vec<AssetChoice>, WebError> {
     Ok(s.store
         .ws(web.ws())
-        .assets_with_holders(app.id, None, None, 200, 0)
+        .asset_page(app.id, None, None, 200)
         .await?
         .items
         .into_iter()

@@ -210,22 +210,26 @@ impl Scoped<'_> {
                 .expect("role serialises")
                 .replace('_', "\\_")
         );
-        let counts = sqlx::query(
-            "SELECT COUNT(*) AS n FROM app_seats WHERE app_id = $1 AND vanished_at IS NULL AND kind IN ('member', 'system_user')",
-        )
-        .bind(&a)
-        .fetch_one(p)
-        .await?;
-        let admins = sqlx::query(
-            "SELECT user_id FROM app_seats WHERE app_id = $1 AND vanished_at IS NULL AND kind IN ('member', 'system_user') AND roles LIKE $2 ESCAPE '\\'",
-        )
+        // The member seats and the admins among them in one scan of the app's seats (two
+        // scans of 100,000 seats were most of a Remove user plan on PostgreSQL).
+        let admins_of = match self.store.backend {
+            crate::Backend::Sqlite => {
+                "json_group_array(user_id) FILTER (WHERE roles LIKE $2 ESCAPE '\\')"
+            }
+            crate::Backend::Postgres => {
+                "COALESCE(json_agg(user_id) FILTER (WHERE roles LIKE $2 ESCAPE '\\'), '[]')::text"
+            }
+        };
+        let seats_row = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n, {admins_of} AS admins FROM app_seats \
+             WHERE app_id = $1 AND vanished_at IS NULL AND kind IN ('member', 'system_user')"
+        ))
         .bind(&a)
         .bind(&admin)
-        .fetch_all(p)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>("user_id"))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+        .fetch_one(p)
+        .await?;
+        let admins: Vec<String> = serde_json::from_str(&seats_row.try_get::<String, _>("admins")?)
+            .map_err(|e| crate::StoreError::Corrupt(format!("admins of an app: {e}")))?;
         let asset_list = serde_json::to_string(&asset_ids.iter().map(|s| [s]).collect::<Vec<_>>())
             .expect("ids serialise");
         let assets = sqlx::query(&format!(
@@ -248,7 +252,7 @@ impl Scoped<'_> {
             seats,
             AppFacts {
                 platform: app.platform,
-                member_seats: counts.try_get::<i64, _>("n")? as u64,
+                member_seats: seats_row.try_get::<i64, _>("n")? as u64,
                 admins,
                 automation_user_id: auto,
                 automation_email: automation_email.to_string(),

@@ -409,8 +409,8 @@ impl Scoped<'_> {
     }
 
     /// A page of the app's live assets in id order, their holders not read (`holders_total`
-    /// 0, `holders` empty): what a list of asset choices needs. Reading the holders of 200
-    /// assets (20,000 grant lookups at 100 holders each) was most of the Remove user page.
+    /// 0, `holders` empty): what the member dialogs' asset choices need, without the 20,000
+    /// grant lookups reading 200 assets' holders would take.
     pub async fn asset_page(
         &self,
         app: AppId,

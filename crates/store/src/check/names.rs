@@ -59,13 +59,8 @@ impl Names {
     /// The names in byte order (`SortedNames`), and each name's rank in that order by its
     /// number. The lookup table is dropped first: sorted names are only read.
     pub(crate) fn into_sorted(self) -> (SortedNames, Vec<u32>) {
-        let Names { text, ends, table } = self;
-        drop(table);
-        let names = Names {
-            text,
-            ends,
-            table: HashTable::new(),
-        };
+        let mut names = self;
+        names.table = HashTable::new();
         let mut order: Vec<u32> = (0..names.len() as u32).collect();
         order.sort_unstable_by(|&a, &b| names.get(a).cmp(names.get(b)));
         let mut rank = vec![0; order.len()];

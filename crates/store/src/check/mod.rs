@@ -358,7 +358,11 @@ impl CheckRun {
             self.lease.clone(),
         );
         self.in_flight = Some(tokio::spawn(async move {
-            let sorted = holdings.into_sorted()?;
+            // Reading the keys back and sorting them is seconds of CPU and file reads at
+            // 500,000 members: off the runtime's workers, so heartbeats keep running.
+            let sorted = tokio::task::spawn_blocking(move || holdings.into_sorted())
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("holder lists: {e}")))??;
             let mut at = 0;
             while at < sorted.len() {
                 // Lists of about `FIRST_CHECK_TX_ROWS` holders per transaction, built as

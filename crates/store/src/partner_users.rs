@@ -8,8 +8,9 @@ use castellan_domain::platform::{Batch, GrantRecord, Holder, SeatKind, SeatRecor
 use castellan_domain::snapshot::{Row, Table};
 use sqlx::{AnyConnection, Row as _};
 
+use crate::check::holders::drop_from_lists;
 use crate::members::adjust_digests;
-use crate::{Result, Scoped};
+use crate::{Backend, Result, Scoped};
 
 /// The `LIKE` pattern of a partner's user keys (ids are digits: no wildcard in them).
 fn seat_pattern(partner_id: &str) -> String {
@@ -80,16 +81,25 @@ impl Scoped<'_> {
 /// then neither finds them vanished nor writes anything for them). Returns the seats deleted.
 pub(crate) async fn delete_partner_users(
     conn: &mut AnyConnection,
+    backend: Backend,
+    ws: &str,
     app: &str,
     partner_id: &str,
 ) -> Result<u64> {
     let (seats, grants) = live_rows(conn, app, partner_id).await?;
     let pattern = seat_pattern(partner_id);
-    sqlx::query("DELETE FROM app_grants WHERE app_id = $1 AND holder LIKE $2")
-        .bind(app)
-        .bind(format!("member:{pattern}"))
-        .execute(&mut *conn)
-        .await?;
+    // Vanished grants go too; every deleted key leaves its asset's holder list.
+    let deleted: Vec<(String, String)> = sqlx::query(
+        "DELETE FROM app_grants WHERE app_id = $1 AND holder LIKE $2 RETURNING holder, asset_id",
+    )
+    .bind(app)
+    .bind(format!("member:{pattern}"))
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("holder")?, r.try_get("asset_id")?)))
+    .collect::<Result<_>>()?;
+    drop_from_lists(conn, backend, ws, app, &deleted).await?;
     sqlx::query(
         "DELETE FROM app_seats WHERE app_id = $1 AND kind = 'partner_user' AND user_id LIKE $2",
     )

@@ -234,9 +234,14 @@ impl Scoped<'_> {
         if n == 0 {
             return Err(crate::StoreError::NotFound("partner connection"));
         }
-        let deleted =
-            crate::partner_users::delete_partner_users(&mut tx, &app.to_string(), partner_id)
-                .await?;
+        let deleted = crate::partner_users::delete_partner_users(
+            &mut tx,
+            self.store.backend,
+            &self.ws_str(),
+            &app.to_string(),
+            partner_id,
+        )
+        .await?;
         append(
             &mut tx,
             &self.store.env,

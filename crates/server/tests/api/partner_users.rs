@@ -3,7 +3,7 @@
 //! workspace's guest users by e-mail, diffed like every other row and reported when they
 //! appear or vanish; disconnecting deletes them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use castellan_emulators::scenario as sc;
 use serde_json::{Value, json};
@@ -90,6 +90,30 @@ async fn listed(s: &Setup, app: &str) -> (BTreeSet<(String, String, Vec<String>)
         }
     }
     (out, items)
+}
+
+/// Each asset's holder total and shown holder keys, as the API's assets list gives them.
+async fn holders_of(s: &Setup, app: &str) -> BTreeMap<String, (i64, Vec<String>)> {
+    let v = s
+        .get_json(&format!("/api/v1/apps/{app}/assets?limit=500"))
+        .await;
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let shown = a["holders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["holder"].as_str().unwrap().to_string())
+                .collect();
+            (
+                a["asset_id"].as_str().unwrap().to_string(),
+                (a["holders_total"].as_i64().unwrap(), shown),
+            )
+        })
+        .collect()
 }
 
 fn sorted(v: BTreeSet<(String, String, Vec<String>)>) -> BTreeSet<(String, String, Vec<String>)> {
@@ -313,7 +337,15 @@ async fn partner_users_story(p: &P) {
         sorted(expected(&s, p).await)
     );
 
-    // Disconnected: its users are deleted; the next check writes nothing for them.
+    // Disconnected: its users are deleted; the next check writes nothing for them. The
+    // Assets page's totals lose exactly their permissions (they are counted from each
+    // asset's holder list, which must lose their keys).
+    let before = holders_of(&s, &app).await;
+    let mut lost: BTreeMap<String, i64> = BTreeMap::new();
+    for (_, asset, _) in listed(&s, &app).await.0 {
+        *lost.entry(asset).or_default() += 1;
+    }
+    assert!(!lost.is_empty());
     let (st, v) = post(
         &s,
         &format!("/api/v1/apps/{app}/partners/{partner}/disconnect"),
@@ -322,6 +354,20 @@ async fn partner_users_story(p: &P) {
     .await;
     assert_eq!(st, 200, "{v}");
     assert!(listed(&s, &app).await.1.is_empty());
+    let after = holders_of(&s, &app).await;
+    for (asset, (total, _)) in &before {
+        let want = total - lost.get(asset).copied().unwrap_or(0);
+        assert_eq!(
+            after[asset].0, want,
+            "asset {asset}: {before:?} then {after:?}"
+        );
+    }
+    assert!(
+        after
+            .values()
+            .all(|(_, hs)| hs.iter().all(|h| !h.starts_with("member:partner:"))),
+        "{after:?}"
+    );
     let after = s.check(&app).await;
     assert_eq!(after["result"]["changes"]["rows_written"], 0, "{after}");
 }

@@ -226,45 +226,92 @@ pub(crate) async fn lists_of<A: AsRef<str>>(
     Ok(out)
 }
 
-/// The live grants of `app` among `keys` (`[holder, asset_id]`, a chunk a call), each looked
-/// up in the primary key from a materialized JSON parameter (which the planners take for
-/// about 100 rows, so neither scans the app's grants): per asset, how many are live and the
-/// first `cap` by holder (byte order) as `(holder, permissions)`. Only those rows travel: a
-/// page of 50 assets held by 100 each returned 5,000 rows to show 1,000.
-pub(crate) async fn live_holders(
+/// The vanished grants of some assets of `app` (at most `CHUNK` a call) as `(asset_id,
+/// holder)`, from the partial index `app_grants_vanished` (migration 0029): an asset's live
+/// holders are its list less these, so a page of assets needs no lookup per listed holder.
+pub(crate) async fn vanished_of<A: AsRef<str>>(
     conn: &mut AnyConnection,
     backend: Backend,
     app: &str,
-    keys: &[[String; 2]],
-    cap: usize,
-) -> Result<BTreeMap<String, (i64, Vec<(String, String)>)>> {
-    let byte_order = match backend {
-        Backend::Sqlite => "x.holder",
-        Backend::Postgres => "x.holder COLLATE \"C\"",
-    };
+    assets: &[A],
+) -> Result<Vec<(String, String)>> {
+    let ids: Vec<[&str; 1]> = assets.iter().map(|a| [a.as_ref()]).collect();
     let rows = sqlx::query(&format!(
-        "{}, g AS (SELECT x.holder, x.asset_id, x.permissions, \
-         ROW_NUMBER() OVER (PARTITION BY x.asset_id ORDER BY {byte_order}) AS n, COUNT(*) OVER (PARTITION BY x.asset_id) AS total \
-         FROM j JOIN app_grants x ON x.app_id = $1 AND x.holder = j.value->>0 AND x.asset_id = j.value->>1 WHERE x.vanished_at IS NULL) \
-         SELECT asset_id, holder, permissions, total FROM g WHERE n <= $3",
+        "SELECT asset_id, holder FROM app_grants WHERE app_id = $1 AND vanished_at IS NOT NULL \
+         AND asset_id IN (SELECT j.value->>0 FROM {})",
+        json_rows(backend, 2)
+    ))
+    .bind(app)
+    .bind(serde_json::to_string(&ids).expect("ids serialise"))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("asset_id")?, r.try_get("holder")?)))
+        .collect()
+}
+
+/// The permissions of the live grants of `app` among `keys` (`[holder, asset_id]`, a chunk a
+/// call) as `(holder, asset_id, permissions)`, each looked up in the primary key from a
+/// materialized JSON parameter (which the planners take for about 100 rows, so neither scans
+/// the app's grants).
+pub(crate) async fn live_grants_of(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    app: &str,
+    keys: &[[&str; 2]],
+) -> Result<Vec<(String, String, String)>> {
+    let rows = sqlx::query(&format!(
+        "{} SELECT x.holder, x.asset_id, x.permissions FROM j JOIN app_grants x \
+         ON x.app_id = $1 AND x.holder = j.value->>0 AND x.asset_id = j.value->>1 WHERE x.vanished_at IS NULL",
         json_cte(backend, 2)
     ))
     .bind(app)
     .bind(serde_json::to_string(keys).expect("keys serialise"))
-    // One row an asset at least, for its total.
-    .bind(cap.max(1) as i64)
     .fetch_all(&mut *conn)
     .await?;
-    let mut out: BTreeMap<String, (i64, Vec<(String, String)>)> = BTreeMap::new();
-    for r in &rows {
-        let e = out
-            .entry(r.try_get("asset_id")?)
-            .or_insert((r.try_get("total")?, Vec::new()));
-        if e.1.len() < cap {
-            e.1.push((r.try_get("holder")?, r.try_get("permissions")?));
-        }
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("holder")?,
+                r.try_get("asset_id")?,
+                r.try_get("permissions")?,
+            ))
+        })
+        .collect()
+}
+
+/// Takes deleted grants' keys (`(holder, asset_id)`) out of their assets' lists, so the lists
+/// keep naming exactly the keys of `app_grants` (the Assets page's totals count on it).
+pub(crate) async fn drop_from_lists(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    ws: &str,
+    app: &str,
+    deleted: &[(String, String)],
+) -> Result<()> {
+    let mut gone: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for (holder, asset) in deleted {
+        gone.entry(asset.as_str())
+            .or_default()
+            .insert(holder.as_str());
     }
-    Ok(out)
+    let assets: Vec<&str> = gone.keys().copied().collect();
+    for chunk in assets.chunks(CHUNK) {
+        let lists: Vec<(String, Vec<String>)> = lists_of(conn, backend, app, chunk)
+            .await?
+            .into_iter()
+            .map(|(asset, list)| {
+                let drop = gone.get(asset.as_str());
+                let list = list
+                    .into_iter()
+                    .filter(|h| !drop.is_some_and(|d| d.contains(h.as_str())))
+                    .collect();
+                (asset, list)
+            })
+            .collect();
+        write_lists(conn, backend, ws, app, &lists).await?;
+    }
+    Ok(())
 }
 
 /// Inserts rows as [`insert_rows`] does and adds new grants' keys to their assets' lists:

@@ -236,8 +236,14 @@ pub(crate) async fn vanished_of<A: AsRef<str>>(
     assets: &[A],
 ) -> Result<Vec<(String, String)>> {
     let ids: Vec<[&str; 1]> = assets.iter().map(|a| [a.as_ref()]).collect();
+    // SQLite's planner, without statistics, takes the primary key's `app_id` prefix (every
+    // grant of the app: 100 ms at a million) over the partial index; it is named.
+    let index = match backend {
+        Backend::Sqlite => "INDEXED BY app_grants_vanished",
+        Backend::Postgres => "",
+    };
     let rows = sqlx::query(&format!(
-        "SELECT asset_id, holder FROM app_grants WHERE app_id = $1 AND vanished_at IS NOT NULL \
+        "SELECT asset_id, holder FROM app_grants {index} WHERE app_id = $1 AND vanished_at IS NOT NULL \
          AND asset_id IN (SELECT j.value->>0 FROM {})",
         json_rows(backend, 2)
     ))

@@ -41,6 +41,7 @@ conformance!(
     one_task_holds_an_app,
     directory_changes_rematch_without_rewriting,
     asset_holders_follow_the_grants,
+    member_search_folds_case_within_each_field,
     checks_in_many_passes_write_what_one_pass_writes,
 );
 
@@ -935,6 +936,50 @@ async fn checks_in_many_passes_write_what_one_pass_writes(db: &TestDb) {
 
 /// Each asset's holders (the Assets page) after a first check, and after later checks that add,
 /// drop and bring back grants.
+/// Member search: a case-folded substring of the e-mail, username or display name, never
+/// across two of them; on SQLite the fields are matched one by one, on PostgreSQL their
+/// lower-cased join (`search`, migration 0027), and both must answer alike.
+async fn member_search_folds_case_within_each_field(db: &TestDb) {
+    let store = db.store(Env::deterministic(clock(), 29)).await;
+    let (ws, _) = workspace(&store, "acme").await;
+    let app = app_for_checks(&store, ws).await;
+    let mut biz = world::business(30);
+    biz.0[3].display_name = Some("Ada LOVELACE".into());
+    run_check(&store, ws, app, &world::batches(&biz)).await;
+    let found = |q: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .ws(ws)
+                .seats(
+                    app,
+                    castellan_domain::apps::Tab::Seats(
+                        castellan_domain::apps::SeatState::Unmatched,
+                    ),
+                    Some(q),
+                    None,
+                    100,
+                )
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|s| s.user_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(found("PERSON12@").await, vec!["1012"], "e-mail, any case");
+    assert_eq!(found("User1029").await, vec!["1029"], "username");
+    assert_eq!(found("lovelace").await, vec!["1003"], "display name");
+    assert_eq!(found("ada love").await, vec!["1003"]);
+    assert!(
+        found("example.comuser").await.is_empty(),
+        "not across fields"
+    );
+    assert!(found("nobody").await.is_empty());
+    assert_eq!(found("person2").await.len(), 11, "person2 and person20–29");
+}
+
 async fn asset_holders_follow_the_grants(db: &TestDb) {
     let clock = clock();
     let store = db.store(Env::deterministic(clock.clone(), 25)).await;

@@ -37,7 +37,7 @@ impl CheckRun {
                 let (lo, hi) = ranges[0];
                 let mut wanted = vec![false; BUCKETS];
                 wanted[lo..=hi].copy_from_slice(&differing[i][lo..=hi]);
-                let held_rows = held_rows(tx, t, &a, lo, hi, &wanted).await?;
+                let held_rows = held_rows(tx, backend, t, &a, lo, hi, &wanted).await?;
                 let fetched = spool.read(t, &wanted)?;
                 self.apply_pass(tx, t, held_rows, fetched, s, report)
                     .await?;
@@ -52,7 +52,7 @@ impl CheckRun {
                     }
                 }
             }
-            let mut held_parts = held_partition(tx, t, &a, &pass_of, ranges.len()).await?;
+            let mut held_parts = held_partition(tx, backend, t, &a, &pass_of, ranges.len()).await?;
             let fetched_parts = spool.partition(t, &pass_of, ranges.len())?;
             for (mut h, mut f) in held_parts.drain(..).zip(fetched_parts) {
                 let held_rows = h.read_held(t)?;

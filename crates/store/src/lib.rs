@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod apps;
+pub mod assets;
 mod audit;
 pub mod cards;
 mod check;
@@ -43,7 +44,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use accounts::{AutomationAccount, NewAutomationAccount};
-pub use apps::{App, AppCounts, AssetHolders, Exemption, Holding, NewApp, RemovedApp, Seat};
+pub use apps::{App, AppCounts, Exemption, NewApp, RemovedApp, Seat};
+pub use assets::{AssetHolders, Holding};
 pub use audit::{AuditFilter, AuditTx};
 pub use cards::{AccountCard, HeldCard, Share, ShareTarget};
 pub use castellan_domain::reports::CheckSummary;

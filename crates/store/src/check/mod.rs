@@ -544,7 +544,12 @@ impl CheckRun {
             Ok(())
         };
         self.kept
-            .rows(&mut conn, &self.app.id.to_string(), &mut take)
+            .rows(
+                &mut conn,
+                self.store.backend,
+                &self.app.id.to_string(),
+                &mut take,
+            )
             .await
     }
 

@@ -210,7 +210,7 @@ const HELD_CHUNK: i64 = 4096;
 /// order, `HELD_CHUNK` a query packed by the database into one JSON array of
 /// `[keys…, fields…, bucket, vanished]`, and hands each to `each` with its bucket. Paged by
 /// key (the primary key's order), so memory holds one chunk.
-async fn each_held(
+pub(crate) async fn each_held(
     conn: &mut AnyConnection,
     backend: Backend,
     t: Table,

@@ -1,6 +1,8 @@
 //! An app's assets with who holds each (the Assets page and its API list), and the asset
 //! permissions of some seats.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+
 use castellan_domain::{AppId, Timestamp};
 use sqlx::Row;
 
@@ -115,13 +117,11 @@ impl Scoped<'_> {
         let mut conn = self.store.pool.acquire().await?;
         let lists = lists_of(&mut conn, backend, &app_s, &ids).await?;
         let gone = vanished_of(&mut conn, backend, &app_s, &ids).await?;
-        let mut vanished: std::collections::HashMap<&str, std::collections::HashSet<&str>> =
-            Default::default();
+        let mut vanished: HashMap<&str, HashSet<&str>> = Default::default();
         for (asset, holder) in &gone {
             vanished.entry(asset).or_default().insert(holder);
         }
-        let mut by_asset: std::collections::HashMap<String, (i64, Vec<Holding>)> =
-            std::collections::HashMap::new();
+        let mut by_asset: HashMap<String, (i64, Vec<Holding>)> = HashMap::new();
         let mut shown_keys: Vec<[&str; 2]> = Vec::new();
         for (asset, holders) in &lists {
             // The lists are in byte order, so the first live ones are the first shown.
@@ -159,10 +159,10 @@ impl Scoped<'_> {
         let shown: Vec<[&str; 1]> = by_asset
             .values()
             .flat_map(|(_, hs)| hs.iter().map(|h| [h.holder.as_str()]))
-            .collect::<std::collections::BTreeSet<_>>()
+            .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut labels: std::collections::HashMap<String, String> = Default::default();
+        let mut labels: HashMap<String, String> = Default::default();
         for chunk in shown.chunks(crate::sql::CHUNK) {
             let rows = sqlx::query(&format!(
                 "{} SELECT j.value->>0 AS holder, COALESCE(s.email, s.username, p.name) AS label FROM j \
@@ -172,7 +172,7 @@ impl Scoped<'_> {
             ))
             .bind(app.to_string())
             .bind(serde_json::to_string(chunk).expect("keys serialise"))
-            .fetch_all(&self.store.pool)
+            .fetch_all(&mut *conn)
             .await?;
             for r in rows {
                 if let Some(label) = r.try_get::<Option<String>, _>("label")? {
@@ -199,8 +199,8 @@ impl Scoped<'_> {
         &self,
         app: AppId,
         user_ids: &[String],
-    ) -> Result<std::collections::HashMap<String, Vec<Holding>>> {
-        let mut out: std::collections::HashMap<String, Vec<Holding>> = Default::default();
+    ) -> Result<HashMap<String, Vec<Holding>>> {
+        let mut out: HashMap<String, Vec<Holding>> = Default::default();
         if user_ids.is_empty() {
             return Ok(out);
         }

@@ -6,7 +6,7 @@
 //! would put every grant on a random page (see migration 0014). One list per asset is a few
 //! thousand rows for a million grants.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
@@ -295,7 +295,7 @@ pub(crate) async fn drop_from_lists(
     app: &str,
     deleted: &[(String, String)],
 ) -> Result<()> {
-    let mut gone: BTreeMap<&str, std::collections::BTreeSet<&str>> = BTreeMap::new();
+    let mut gone: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (holder, asset) in deleted {
         gone.entry(asset.as_str())
             .or_default()

@@ -15,12 +15,8 @@ async fn assets(
     s: &crate::support::Setup,
     app: &str,
 ) -> Vec<(String, Option<String>, Vec<String>)> {
-    let v = s
-        .get_json(&format!("/api/v1/apps/{app}/assets?limit=500"))
-        .await;
-    v["items"]
-        .as_array()
-        .unwrap()
+    s.assets(app)
+        .await
         .iter()
         .map(|a| {
             (

@@ -321,12 +321,8 @@ async fn each_action(p: &P) {
             .any(|x| x["asset_id"] == asset.as_str() && x["permissions"] == json!([p.perm]))
     );
     // The asset lists its new holder.
-    let assets = s
-        .get_json(&format!("/api/v1/apps/{app}/assets?limit=500"))
-        .await;
-    let listed = assets["items"]
-        .as_array()
-        .unwrap()
+    let assets = s.assets(&app).await;
+    let listed = assets
         .iter()
         .find(|a| a["asset_id"] == asset.as_str())
         .unwrap();

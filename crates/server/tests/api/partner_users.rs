@@ -94,12 +94,8 @@ async fn listed(s: &Setup, app: &str) -> (BTreeSet<(String, String, Vec<String>)
 
 /// Each asset's holder total and shown holder keys, as the API's assets list gives them.
 async fn holders_of(s: &Setup, app: &str) -> BTreeMap<String, (i64, Vec<String>)> {
-    let v = s
-        .get_json(&format!("/api/v1/apps/{app}/assets?limit=500"))
-        .await;
-    v["items"]
-        .as_array()
-        .unwrap()
+    s.assets(app)
+        .await
         .iter()
         .map(|a| {
             let shown = a["holders"]

@@ -198,6 +198,14 @@ impl Setup {
         r.json().await.unwrap()
     }
 
+    /// The app's assets as the API lists them (one page of up to 500, with their holders).
+    pub(crate) async fn assets(&self, app: &str) -> Vec<Value> {
+        let v = self
+            .get_json(&format!("/api/v1/apps/{app}/assets?limit=500"))
+            .await;
+        v["items"].as_array().unwrap().clone()
+    }
+
     pub(crate) async fn counts(&self, app: &str) -> Value {
         let v: Value = self
             .app

@@ -122,6 +122,10 @@ pub struct CheckRun {
     /// First check: transactions handed to the writer so far.
     flushes: u64,
     in_flight: Option<tokio::task::JoinHandle<Result<[u64; 4]>>>,
+    /// First check: seconds the fetch waited for the writer, and the writer wrote rows (for
+    /// the debug line at the end: which of the two bounds a first check).
+    waited_secs: f64,
+    writing_secs: std::sync::Arc<std::sync::Mutex<f64>>,
     /// Later checks: the lists the connector left unread (see `kept`), and whether it may
     /// leave any (only then are the members' ids kept, 500,000 of them in a large business).
     kept: KeptLists,
@@ -207,6 +211,8 @@ impl Scoped<'_> {
             buffered: 0,
             flushes: 0,
             in_flight: None,
+            waited_secs: 0.0,
+            writing_secs: Default::default(),
             kept: KeptLists::default(),
             keeping: false,
             pass_rows: PASS_ROWS,
@@ -321,7 +327,9 @@ impl CheckRun {
             self.task,
             self.lease.clone(),
         );
+        let writing = self.writing_secs.clone();
         self.in_flight = Some(tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let mut tx = begin_unseen(&store, task, lease.as_ref()).await?;
             let mut inserted = [0u64; 4];
             for (i, mut rows) in buffer.into_iter().enumerate() {
@@ -331,6 +339,7 @@ impl CheckRun {
             }
             renew_in(&mut tx, &store, task, lease.as_ref()).await?;
             tx.commit().await?;
+            *writing.lock().expect("timing") += started.elapsed().as_secs_f64();
             if checkpoint
                 && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                     .execute(&store.pool)
@@ -381,12 +390,14 @@ impl CheckRun {
     /// Waits for the transaction in flight, if any.
     async fn settle(&mut self) -> Result<()> {
         if let Some(h) = self.in_flight.take() {
+            let started = std::time::Instant::now();
             let n = h
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("first-check writer: {e}")))??;
             for (total, n) in self.inserted.iter_mut().zip(n) {
                 *total += n;
             }
+            self.waited_secs += started.elapsed().as_secs_f64();
         }
         Ok(())
     }
@@ -520,6 +531,8 @@ impl CheckRun {
             planned_secs,
             lists_secs,
             total_secs = started.elapsed().as_secs_f64(),
+            waited_for_writer_secs = self.waited_secs,
+            writing_secs = *self.writing_secs.lock().expect("timing"),
             "check finished"
         );
         if self.initial && store.backend == Backend::Postgres {

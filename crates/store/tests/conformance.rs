@@ -43,6 +43,7 @@ conformance!(
     asset_holders_follow_the_grants,
     member_search_folds_case_within_each_field,
     checks_in_many_passes_write_what_one_pass_writes,
+    a_first_check_writes_rows_listed_twice_once,
 );
 
 async fn workspaces_are_isolated(db: &TestDb) {
@@ -854,6 +855,43 @@ async fn checks_write_only_differences(db: &TestDb) {
 /// A re-check that differs in many buckets is diffed in many passes (the table and the spool
 /// each read once and split by pass): it writes what one pass writes, and the next check
 /// writes nothing.
+/// A platform may list a row twice (a member on two pages, a grant in a summary and an
+/// asset's list): a first check writes it once and fails nothing (on PostgreSQL the rows go
+/// in without ON CONFLICT first, and a chunk holding a duplicate goes again skipping it).
+async fn a_first_check_writes_rows_listed_twice_once(db: &TestDb) {
+    use castellan_domain::platform::Batch;
+    let store = db.store(Env::deterministic(clock(), 21)).await;
+    let (ws, _) = workspace(&store, "acme").await;
+    let app = app_for_checks(&store, ws).await;
+    let biz = world::business(40);
+    let mut batches = world::batches(&biz);
+    // Twice in one batch, and again in a batch of its own.
+    batches.push(Batch::Seats(vec![biz.0[3].clone(), biz.0[3].clone()]));
+    batches.push(Batch::Grants(vec![biz.2[0].clone(), biz.2[1].clone()]));
+    batches.push(Batch::Grants(vec![biz.2[0].clone()]));
+    let first = run_check(&store, ws, app, &batches).await;
+    assert_eq!(
+        (
+            first.seats_new,
+            first.assets_new,
+            first.grants_new,
+            first.partners_new
+        ),
+        (
+            40,
+            biz.1.len() as u64,
+            biz.2.len() as u64,
+            biz.3.len() as u64
+        ),
+        "{first:?}"
+    );
+    let c = counts(&store, ws, app).await;
+    assert_eq!(c["unmatched"], 40);
+    let mut again = run_check(&store, ws, app, &world::batches(&biz)).await;
+    again.report_id.clear();
+    assert_eq!(again, castellan_store::CheckSummary::default(), "{again:?}");
+}
+
 async fn checks_in_many_passes_write_what_one_pass_writes(db: &TestDb) {
     use castellan_domain::platform::{Batch, Holder};
     let clock = clock();

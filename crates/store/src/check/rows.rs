@@ -87,28 +87,66 @@ pub(crate) async fn insert_rows(
             col(keys.len() + snapshot::seat::KIND)
         ));
     }
-    let sql = format!(
+    let plain = format!(
         "INSERT INTO {tbl} (workspace_id, app_id, first_seen_at, {cols}) SELECT $1, $2, $3, {vals} FROM {src} \
-         WHERE true ON CONFLICT (app_id, {keys}) DO NOTHING",
+         WHERE true",
         tbl = table_name(t),
         cols = cols.join(", "),
         vals = vals.join(", "),
         src = json_rows(backend, 4),
-        keys = keys.join(", "),
+    );
+    let sql = format!(
+        "{plain} ON CONFLICT (app_id, {keys}) DO NOTHING",
+        keys = keys.join(", ")
     );
     let mut inserted = 0;
     for chunk in rows.chunks(CHUNK) {
+        let json = rows_json(chunk);
+        if backend == Backend::Postgres {
+            // PostgreSQL's ON CONFLICT inserts each row speculatively, which doubled the cost
+            // of a first check's million rows (6 µs a row against 3 µs measured). A row is
+            // almost never there already, so the plain insert runs first, in a savepoint,
+            // and only a chunk holding a duplicate goes again skipping it.
+            sqlx::query("SAVEPOINT new_rows")
+                .execute(&mut *conn)
+                .await?;
+            let plain = sqlx::query(&plain)
+                .bind(ws)
+                .bind(app)
+                .bind(now)
+                .bind(&json)
+                .execute(&mut *conn)
+                .await;
+            match plain {
+                Ok(done) => {
+                    sqlx::query("RELEASE SAVEPOINT new_rows")
+                        .execute(&mut *conn)
+                        .await?;
+                    inserted += done.rows_affected();
+                    continue;
+                }
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT new_rows")
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         inserted += sqlx::query(&sql)
             .bind(ws)
             .bind(app)
             .bind(now)
-            .bind(rows_json(chunk))
+            .bind(json)
             .execute(&mut *conn)
             .await?
             .rows_affected();
     }
     Ok(inserted)
 }
+
+/// PostgreSQL's SQLSTATE for a duplicate key.
+const UNIQUE_VIOLATION: &str = "23505";
 
 /// Overwrites the fields of held rows with fetched ones and makes them live again.
 pub(crate) async fn update_rows(

@@ -121,7 +121,8 @@ pub struct CheckRun {
     buffered: usize,
     /// First check: transactions handed to the writer so far.
     flushes: u64,
-    in_flight: Option<tokio::task::JoinHandle<Result<[u64; 4]>>>,
+    /// First check: the writes handed off and not yet awaited, oldest first.
+    in_flight: std::collections::VecDeque<tokio::task::JoinHandle<Result<[u64; 4]>>>,
     /// First check: seconds the fetch waited for the writer, and the writer wrote rows (for
     /// the debug line at the end: which of the two bounds a first check).
     waited_secs: f64,
@@ -140,7 +141,7 @@ impl Drop for CheckRun {
     /// A check dropped before it finished (failed, cancelled) stops its write in flight, so
     /// no row of it lands after the next check has cleared the leftovers.
     fn drop(&mut self) {
-        if let Some(h) = self.in_flight.take() {
+        for h in self.in_flight.drain(..) {
             h.abort();
         }
     }
@@ -210,7 +211,7 @@ impl Scoped<'_> {
             buffer: Default::default(),
             buffered: 0,
             flushes: 0,
-            in_flight: None,
+            in_flight: Default::default(),
             waited_secs: 0.0,
             writing_secs: Default::default(),
             kept: KeptLists::default(),
@@ -302,10 +303,19 @@ impl CheckRun {
     }
 
     /// First check: hands the buffered rows to a transaction of their own, which runs while
-    /// the next rows arrive; waits first for the one before it (one in flight at a time, so
-    /// memory stays bounded and rows are written in order).
+    /// the next rows arrive. SQLite has one writer, so it waits first for the one before;
+    /// PostgreSQL writes with several backends, so two run at once there (its writes were
+    /// what a first check waited for). Either way memory stays bounded. Two transactions at
+    /// once cannot deadlock on a row listed twice: each writes its tables in the same order,
+    /// each table's rows sorted by key.
     async fn flush(&mut self) -> Result<()> {
-        self.settle().await?;
+        let at_once = match self.store.backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 2,
+        };
+        while self.in_flight.len() >= at_once {
+            self.settle_one().await?;
+        }
         if self.buffered == 0 {
             return Ok(());
         }
@@ -328,7 +338,7 @@ impl CheckRun {
             self.lease.clone(),
         );
         let writing = self.writing_secs.clone();
-        self.in_flight = Some(tokio::spawn(async move {
+        self.in_flight.push_back(tokio::spawn(async move {
             let started = std::time::Instant::now();
             let mut tx = begin_unseen(&store, task, lease.as_ref()).await?;
             let mut inserted = [0u64; 4];
@@ -366,7 +376,7 @@ impl CheckRun {
             self.task,
             self.lease.clone(),
         );
-        self.in_flight = Some(tokio::spawn(async move {
+        self.in_flight.push_back(tokio::spawn(async move {
             // Reading the keys back and sorting them is seconds of CPU and file reads at
             // 500,000 members: off the runtime's workers, so heartbeats keep running.
             let sorted = tokio::task::spawn_blocking(move || holdings.into_sorted())
@@ -387,9 +397,17 @@ impl CheckRun {
         }));
     }
 
-    /// Waits for the transaction in flight, if any.
+    /// Waits for every transaction in flight.
     async fn settle(&mut self) -> Result<()> {
-        if let Some(h) = self.in_flight.take() {
+        while !self.in_flight.is_empty() {
+            self.settle_one().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest transaction in flight, if any.
+    async fn settle_one(&mut self) -> Result<()> {
+        if let Some(h) = self.in_flight.pop_front() {
             let started = std::time::Instant::now();
             let n = h
                 .await
@@ -700,7 +718,13 @@ async fn begin_unseen(
     lease: Option<&CheckLease>,
 ) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
     let mut tx = store.begin_write().await?;
-    renew_in(&mut tx, store, task, lease).await?;
+    // Every caller renews the lease again just before committing, which is what keeps a
+    // check that lost it from landing rows. On PostgreSQL that renewal is the only one: it
+    // locks the task's row until the commit, and taken first it would make a second
+    // transaction in flight wait for the first before writing anything.
+    if store.backend == Backend::Sqlite {
+        renew_in(&mut tx, store, task, lease).await?;
+    }
     if store.backend == Backend::Postgres {
         // Nothing is visible before the final, synchronous commit, and a crash before it
         // makes the next check start over: these commits need not wait for the disk.

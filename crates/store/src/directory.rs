@@ -508,6 +508,21 @@ pub(crate) async fn insert_identity_at(
     scim_emails: Option<&str>,
     now: i64,
 ) -> Result<IdentityId> {
+    let id = insert_identity_row(conn, s, i, source, scim_emails, now).await?;
+    bump_directory_version(conn, s.ws).await?;
+    Ok(id)
+}
+
+/// As `insert_identity_at`, leaving the directory version to the caller (an import bumps
+/// it once for the whole file).
+pub(crate) async fn insert_identity_row(
+    conn: &mut AnyConnection,
+    s: &Scoped<'_>,
+    i: &IdentityInput,
+    source: &str,
+    scim_emails: Option<&str>,
+    now: i64,
+) -> Result<IdentityId> {
     let id = IdentityId::new(&s.store.env);
     sqlx::query(
         "INSERT INTO identities (id, workspace_id, user_name, user_name_canonical, primary_email, primary_email_canonical, other_emails, \
@@ -535,7 +550,6 @@ pub(crate) async fn insert_identity_at(
     .execute(&mut *conn)
     .await
     .map_err(map_identity_unique)?;
-    bump_directory_version(conn, s.ws).await?;
     Ok(id)
 }
 
@@ -553,6 +567,17 @@ pub(crate) async fn bump_directory_version(
 }
 
 pub(crate) async fn update_identity_row(
+    conn: &mut AnyConnection,
+    s: &Scoped<'_>,
+    before: &Identity,
+    i: &IdentityInput,
+) -> Result<()> {
+    update_identity_fields(conn, s, before, i).await?;
+    bump_directory_version(conn, s.ws).await
+}
+
+/// As `update_identity_row`, leaving the directory version to the caller.
+pub(crate) async fn update_identity_fields(
     conn: &mut AnyConnection,
     s: &Scoped<'_>,
     before: &Identity,
@@ -588,7 +613,6 @@ pub(crate) async fn update_identity_row(
     .execute(&mut *conn)
     .await
     .map_err(map_identity_unique)?;
-    bump_directory_version(conn, s.ws).await?;
     Ok(())
 }
 

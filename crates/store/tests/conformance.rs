@@ -317,11 +317,23 @@ async fn csv_import_writes_only_changes(db: &TestDb) {
         (sum.created, sum.updated, sum.unchanged, sum.groups_created),
         (300, 0, 0, 4)
     );
+    // Checks rematch their seats when the directory's version moved: an import with changes
+    // moves it, one without does not.
+    let version = || async {
+        sqlx::query_scalar::<_, i64>("SELECT directory_version FROM workspaces WHERE id = $1")
+            .bind(ws.to_string())
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    let v1 = version().await;
+    assert!(v1 > 0);
     let again = s
         .import_identities(&cli(), &plan.rows, plan.groups_column, "people.csv")
         .await
         .unwrap();
     assert_eq!((again.created, again.updated, again.unchanged), (0, 0, 300));
+    assert_eq!(version().await, v1, "nothing changed");
     let csv2 = csv.replace(
         "user7,user7@acme.example.com,User 7,true",
         "user7,user7@acme.example.com,User 7,false",
@@ -335,6 +347,7 @@ async fn csv_import_writes_only_changes(db: &TestDb) {
         (third.updated, third.deactivated, third.unchanged),
         (1, 1, 299)
     );
+    assert!(version().await > v1, "one identity changed");
     let page = s
         .identities(
             &IdentityFilter {

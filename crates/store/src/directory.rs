@@ -496,25 +496,14 @@ pub(crate) async fn insert_identity(
     scim_emails: Option<&str>,
 ) -> Result<IdentityId> {
     let now = ms(s.store.env.now());
-    insert_identity_at(conn, s, i, source, scim_emails, now).await
-}
-
-/// As `insert_identity`, made at `now` (ms), so a caller can describe the row without reading it.
-pub(crate) async fn insert_identity_at(
-    conn: &mut AnyConnection,
-    s: &Scoped<'_>,
-    i: &IdentityInput,
-    source: &str,
-    scim_emails: Option<&str>,
-    now: i64,
-) -> Result<IdentityId> {
     let id = insert_identity_row(conn, s, i, source, scim_emails, now).await?;
     bump_directory_version(conn, s.ws).await?;
     Ok(id)
 }
 
-/// As `insert_identity_at`, leaving the directory version to the caller (an import bumps
-/// it once for the whole file).
+/// As `insert_identity`, made at `now` (ms) so a caller can describe the row without reading
+/// it, and leaving the directory version to the caller: a CSV import or a SCIM batch bumps it
+/// once for all its identities.
 pub(crate) async fn insert_identity_row(
     conn: &mut AnyConnection,
     s: &Scoped<'_>,
@@ -576,7 +565,8 @@ pub(crate) async fn update_identity_row(
     bump_directory_version(conn, s.ws).await
 }
 
-/// As `update_identity_row`, leaving the directory version to the caller.
+/// As `update_identity_row`, leaving the directory version to the caller (see
+/// `insert_identity_row`).
 pub(crate) async fn update_identity_fields(
     conn: &mut AnyConnection,
     s: &Scoped<'_>,

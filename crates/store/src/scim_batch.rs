@@ -10,7 +10,7 @@ use castellan_domain::{IdentityId, WorkspaceId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::audit::append;
-use crate::directory::{audit_activity_change, insert_identity_at, update_identity_row};
+use crate::directory::{audit_activity_change, insert_identity_row, update_identity_fields};
 use crate::records::ScimCreateJob as CreateJob;
 use crate::{Identity, Result, Scoped, Store, StoreError, get_id, ms};
 
@@ -60,7 +60,8 @@ async fn create_one(
         updated_at: castellan_domain::clock::from_millis(now),
     };
     let insert = async |tx: &mut sqlx::AnyConnection| {
-        insert_identity_at(tx, s, input, "scim", job.emails.as_deref(), now).await
+        // The batch bumps the directory version once, after its last job.
+        insert_identity_row(tx, s, input, "scim", job.emails.as_deref(), now).await
     };
     let deleted = match s.store.backend {
         crate::Backend::Sqlite => match insert(tx).await {
@@ -87,7 +88,7 @@ async fn create_one(
         },
     };
     let before = s.identity(deleted).await?;
-    update_identity_row(tx, s, &before, input).await?;
+    update_identity_fields(tx, s, &before, input).await?;
     audit_activity_change(tx, s, &job.actor, &before, input.active).await?;
     sqlx::query("UPDATE identities SET source = 'scim', scim_deleted_at = NULL, scim_emails = $3 WHERE workspace_id = $1 AND id = $2")
         .bind(s.ws_str())

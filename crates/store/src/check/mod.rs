@@ -722,15 +722,15 @@ async fn begin_unseen(
     // check that lost it from landing rows. On PostgreSQL that renewal is the only one: it
     // locks the task's row until the commit, and taken first it would make a second
     // transaction in flight wait for the first before writing anything.
-    if store.backend == Backend::Sqlite {
-        renew_in(&mut tx, store, task, lease).await?;
-    }
-    if store.backend == Backend::Postgres {
-        // Nothing is visible before the final, synchronous commit, and a crash before it
-        // makes the next check start over: these commits need not wait for the disk.
-        sqlx::query("SET LOCAL synchronous_commit TO OFF")
-            .execute(&mut *tx)
-            .await?;
+    match store.backend {
+        Backend::Sqlite => renew_in(&mut tx, store, task, lease).await?,
+        Backend::Postgres => {
+            // Nothing is visible before the final, synchronous commit, and a crash before it
+            // makes the next check start over: these commits need not wait for the disk.
+            sqlx::query("SET LOCAL synchronous_commit TO OFF")
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     Ok(tx)
 }

@@ -125,7 +125,7 @@ pub(crate) async fn insert_rows(
                     inserted += done.rows_affected();
                     continue;
                 }
-                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                     sqlx::query("ROLLBACK TO SAVEPOINT new_rows")
                         .execute(&mut *conn)
                         .await?;
@@ -144,9 +144,6 @@ pub(crate) async fn insert_rows(
     }
     Ok(inserted)
 }
-
-/// PostgreSQL's SQLSTATE for a duplicate key.
-const UNIQUE_VIOLATION: &str = "23505";
 
 /// Overwrites the fields of held rows with fetched ones and makes them live again.
 pub(crate) async fn update_rows(

@@ -44,6 +44,15 @@ impl SeatKind {
     pub fn has_person(self) -> bool {
         matches!(self, Self::Member | Self::SystemUser)
     }
+
+    /// The tab a seat first seen by a check starts in; matching then moves a person's seat.
+    pub fn initial_state(self) -> SeatState {
+        match self {
+            Self::Invite => SeatState::Invited,
+            Self::PartnerUser => SeatState::PartnerUser,
+            Self::Member | Self::SystemUser => SeatState::Unmatched,
+        }
+    }
 }
 
 named_enum! {

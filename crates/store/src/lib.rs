@@ -125,6 +125,9 @@ pub struct Store {
     /// grow to tens of milliseconds under contention; readers keep the main pool (WAL lets them
     /// read beside the writer). On PostgreSQL, the main pool.
     writer: AnyPool,
+    /// PostgreSQL only: connections of the Postgres driver itself, for what the Any driver
+    /// cannot do (a first check's `COPY`); opened when first used.
+    copy: Option<sqlx::PgPool>,
     backend: Backend,
     env: Env,
     /// The group-commit task of an IdP's user creates (`scim_batch`).
@@ -189,9 +192,20 @@ impl Store {
         if backend == Backend::Sqlite {
             tokio::spawn(checkpointer(pool.clone()));
         }
+        let copy = match backend {
+            Backend::Sqlite => None,
+            // Two: a first check writes at most two transactions at once.
+            Backend::Postgres => Some(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_lazy(url)?,
+            ),
+        };
         Ok(Self {
             pool,
             writer,
+            copy,
             backend,
             env,
             scim_creates: Default::default(),
@@ -257,6 +271,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(copy) = &self.copy {
+            copy.close().await;
+        }
         self.writer.close().await;
         self.pool.close().await;
     }

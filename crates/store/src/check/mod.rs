@@ -24,6 +24,7 @@
 //! diff that whole table). The holder lists of a checked app name the key of every grant row
 //! it has; whatever adds grant rows does it through `holders::insert_listed`.
 
+mod copy;
 mod diff;
 mod first_match;
 pub(crate) mod holders;
@@ -45,6 +46,7 @@ use crate::audit::append;
 use crate::sql::CHUNK;
 use crate::{Backend, Result, Scoped, Store, StoreError, ms};
 use castellan_domain::reports::{CheckSummary, FetchSummary, ReportSummary};
+use copy::copy_rows;
 use first_match::FirstMatch;
 use holders::*;
 pub use kept::CoverageAges;
@@ -72,6 +74,10 @@ pub struct CheckLease {
     pub lease: std::time::Duration,
 }
 
+/// Extends a task's lease (`$1` the task, `$2` the owner, `$3` the new expiry) when it is
+/// still the owner's.
+const RENEW: &str = "UPDATE tasks SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'in_progress'";
+
 /// Extends `task`'s lease inside the caller's transaction, or fails with `Conflict(lease)`
 /// when the lease is no longer `lease.owner`'s.
 async fn renew_in(
@@ -81,17 +87,36 @@ async fn renew_in(
     lease: Option<&CheckLease>,
 ) -> Result<()> {
     let Some(l) = lease else { return Ok(()) };
-    let now = ms(store.env.now());
-    let n = sqlx::query(
-        "UPDATE tasks SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'in_progress'",
-    )
-    .bind(task.to_string())
-    .bind(&l.owner)
-    .bind(now + l.lease.as_millis() as i64)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if n == 1 {
+    let n = sqlx::query(RENEW)
+        .bind(task.to_string())
+        .bind(&l.owner)
+        .bind(ms(store.env.now()) + l.lease.as_millis() as i64)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    renewed(n)
+}
+
+/// [`renew_in`] on a connection of the Postgres driver (a first check's COPY).
+async fn renew_pg(
+    conn: &mut sqlx::PgConnection,
+    store: &Store,
+    task: TaskId,
+    lease: Option<&CheckLease>,
+) -> Result<()> {
+    let Some(l) = lease else { return Ok(()) };
+    let n = sqlx::query(RENEW)
+        .bind(task.to_string())
+        .bind(&l.owner)
+        .bind(ms(store.env.now()) + l.lease.as_millis() as i64)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    renewed(n)
+}
+
+fn renewed(rows: u64) -> Result<()> {
+    if rows == 1 {
         Ok(())
     } else {
         Err(StoreError::conflict("lease", crate::LEASE_LOST))
@@ -340,15 +365,32 @@ impl CheckRun {
         let writing = self.writing_secs.clone();
         self.in_flight.push_back(tokio::spawn(async move {
             let started = std::time::Instant::now();
-            let mut tx = begin_unseen(&store, task, lease.as_ref()).await?;
-            let mut inserted = [0u64; 4];
-            for (i, mut rows) in buffer.into_iter().enumerate() {
+            let mut buffer = buffer;
+            for rows in &mut buffer {
                 // In key order, each transaction touches neighbouring index pages.
                 rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-                inserted[i] = insert_rows(&mut tx, store.backend, &w, &a, now, &rows).await?;
             }
-            renew_in(&mut tx, &store, task, lease.as_ref()).await?;
-            tx.commit().await?;
+            let mut inserted = [0u64; 4];
+            if let Some(pg) = &store.copy {
+                let mut tx = pg.begin().await?;
+                // Nothing is visible before the final, synchronous commit, and a crash before
+                // it makes the next check start over: these commits need not wait for the disk.
+                sqlx::query("SET LOCAL synchronous_commit TO OFF")
+                    .execute(&mut *tx)
+                    .await?;
+                for (i, rows) in buffer.iter().enumerate() {
+                    inserted[i] = copy_rows(&mut tx, &w, &a, now, rows).await?;
+                }
+                renew_pg(&mut tx, &store, task, lease.as_ref()).await?;
+                tx.commit().await?;
+            } else {
+                let mut tx = begin_unseen(&store, task, lease.as_ref()).await?;
+                for (i, rows) in buffer.iter().enumerate() {
+                    inserted[i] = insert_rows(&mut tx, store.backend, &w, &a, now, rows).await?;
+                }
+                renew_in(&mut tx, &store, task, lease.as_ref()).await?;
+                tx.commit().await?;
+            }
             *writing.lock().expect("timing") += started.elapsed().as_secs_f64();
             if checkpoint
                 && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")

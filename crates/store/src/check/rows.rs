@@ -60,19 +60,10 @@ pub(crate) fn rows_json(rows: &[Row]) -> String {
     out
 }
 
-/// Inserts rows first seen `now`; a key already there is left alone. Returns rows inserted.
-pub(crate) async fn insert_rows(
-    conn: &mut AnyConnection,
-    backend: Backend,
-    ws: &str,
-    app: &str,
-    now: i64,
-    rows: &[Row],
-) -> Result<u64> {
-    let Some(first) = rows.first() else {
-        return Ok(0);
-    };
-    let t = first.table;
+/// The statements that insert the rows of table `t` from a JSON array (`$4`, see
+/// [`rows_json`]) first seen at `$3`: a plain insert, and one that leaves a key already there
+/// alone.
+pub(crate) fn insert_sql(backend: Backend, t: Table) -> (String, String) {
     let (keys, fields) = (t.key_columns(), t.field_columns());
     let n = keys.len() + fields.len();
     let mut cols: Vec<String> = keys.iter().chain(fields).map(|c| c.to_string()).collect();
@@ -80,7 +71,8 @@ pub(crate) async fn insert_rows(
     cols.push("bucket".into());
     vals.push(format!("CAST({} AS BIGINT)", col(n)));
     if t == Table::Seats {
-        // A new seat starts in the tab its kind decides; matching then moves it.
+        // A new seat starts in the tab its kind decides (`SeatKind::initial_state`, which
+        // PostgreSQL's COPY applies); matching then moves it.
         cols.push("state".into());
         vals.push(format!(
             "CASE {} WHEN 'invite' THEN 'invited' WHEN 'partner_user' THEN 'partner_user' ELSE 'unmatched' END",
@@ -95,10 +87,26 @@ pub(crate) async fn insert_rows(
         vals = vals.join(", "),
         src = json_rows(backend, 4),
     );
-    let sql = format!(
+    let skipping = format!(
         "{plain} ON CONFLICT (app_id, {keys}) DO NOTHING",
         keys = keys.join(", ")
     );
+    (plain, skipping)
+}
+
+/// Inserts rows first seen `now`; a key already there is left alone. Returns rows inserted.
+pub(crate) async fn insert_rows(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    ws: &str,
+    app: &str,
+    now: i64,
+    rows: &[Row],
+) -> Result<u64> {
+    let Some(first) = rows.first() else {
+        return Ok(0);
+    };
+    let (plain, sql) = insert_sql(backend, first.table);
     let mut inserted = 0;
     for chunk in rows.chunks(CHUNK) {
         let json = rows_json(chunk);

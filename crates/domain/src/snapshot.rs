@@ -249,6 +249,15 @@ impl Digests {
         self.counts[b] = self.counts[b].saturating_sub(1);
     }
 
+    /// Adds the rows `other` describes (rows digested apart, such as kept lists read beside
+    /// a fetch).
+    pub fn absorb(&mut self, other: &Digests) {
+        for b in 0..BUCKETS {
+            self.sums[b] = self.sums[b].wrapping_add(other.sums[b]);
+            self.counts[b] = self.counts[b].saturating_add(other.counts[b]);
+        }
+    }
+
     pub fn total(&self) -> u64 {
         self.counts.iter().map(|&c| u64::from(c)).sum()
     }

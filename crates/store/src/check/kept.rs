@@ -5,14 +5,20 @@
 //! from the business takes every grant with it, read or kept); a kept partner is its live row
 //! and its live grants. Fed into the digests and the diff like fetched rows, they make the
 //! check's outcome what it would be had the platform answered as it did last time.
+//!
+//! The kept holder lists are read beside the fetch, from when the connector names them (after
+//! the members, whose ids filter them): at 100k members that scan of a million grants was
+//! most of a coverage-window check's end (1.5 s of a 4.4 s fetch). A member found after the
+//! scan began makes it stale, and the end reads the lists again.
 
 use std::collections::{HashMap, HashSet};
 
 use castellan_domain::coverage::Kept;
-use castellan_domain::snapshot::{self, Row, Table};
-use sqlx::{AnyConnection, Row as _};
+use castellan_domain::snapshot::{self, Digests, Held, Row, Table};
+use sqlx::{AnyConnection, AnyPool, Row as _};
 
 use super::rows::each_held;
+use super::spool::Spool;
 use crate::sql::json_rows;
 use crate::{Backend, Result, Scoped};
 
@@ -22,6 +28,34 @@ pub(crate) struct KeptLists {
     pub(crate) holders: Vec<String>,
     pub(crate) shares: Vec<String>,
     members: HashSet<String>,
+    /// The kept holder lists' grants being read beside the fetch.
+    scan: Option<Scan>,
+    /// Whether those grants were carried already (by the scan), so `rows` skips them.
+    holders_carried: bool,
+}
+
+/// A read of the kept holder lists' grants started beside the fetch, and what it read them
+/// against (it is stale when either grew since).
+struct Scan {
+    handle: tokio::task::JoinHandle<Result<(Spool, Digests)>>,
+    holders: usize,
+    members: usize,
+}
+
+impl Drop for Scan {
+    /// A check dropped before its end stops reading.
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
+}
+
+/// Whether a held grant is carried: live, of a member the check found, on a kept asset.
+fn carried(held: &Held, kept: &HashSet<&str>, members: &HashSet<String>) -> bool {
+    let key = &held.row.key;
+    let found = key[0]
+        .strip_prefix("member:")
+        .is_some_and(|u| members.contains(u));
+    !held.vanished && found && kept.contains(key[1].as_str())
 }
 
 impl KeptLists {
@@ -51,6 +85,55 @@ impl KeptLists {
         self.holders.is_empty() && self.shares.is_empty()
     }
 
+    /// Starts reading the kept holder lists' grants beside the fetch (see the module docs),
+    /// on a connection of `pool`.
+    pub(crate) fn start(&mut self, pool: &AnyPool, backend: Backend, app: String) {
+        // A later batch naming only kept partners leaves a scan of the same lists running.
+        let same = |s: &Scan| s.holders == self.holders.len();
+        if self.holders.is_empty() || self.scan.as_ref().is_some_and(same) {
+            return;
+        }
+        let (pool, kept) = (pool.clone(), self.holders.clone());
+        let members = self.members.clone();
+        let (n_holders, n_members) = (kept.len(), members.len());
+        let handle = tokio::spawn(async move {
+            let kept: HashSet<&str> = kept.iter().map(String::as_str).collect();
+            let mut conn = pool.acquire().await?;
+            let (mut spool, mut digests) = (Spool::new()?, Digests::default());
+            let all = (0, snapshot::BUCKETS - 1);
+            each_held(&mut conn, backend, Table::Grants, &app, all, |_, held| {
+                if carried(&held, &kept, &members) {
+                    digests.add(&held.row);
+                    spool.push(&held.row)?;
+                }
+                Ok(())
+            })
+            .await?;
+            Ok((spool, digests))
+        });
+        self.scan = Some(Scan {
+            handle,
+            holders: n_holders,
+            members: n_members,
+        });
+    }
+
+    /// The kept holder lists' grants read beside the fetch (spooled, and their digests),
+    /// unless none was started or it is stale; then [`rows`](Self::rows) reads them.
+    pub(crate) async fn scanned(&mut self) -> Result<Option<(Spool, Digests)>> {
+        let Some(mut scan) = self.scan.take() else {
+            return Ok(None);
+        };
+        let read = (&mut scan.handle)
+            .await
+            .map_err(|e| crate::StoreError::Corrupt(format!("kept lists: {e}")))??;
+        if scan.holders != self.holders.len() || scan.members != self.members.len() {
+            return Ok(None);
+        }
+        self.holders_carried = true;
+        Ok(Some(read))
+    }
+
     /// Hands each of the kept lists' rows as held (see the module docs) to `out`, streamed:
     /// hundreds of thousands of kept grants are never in memory at once.
     pub(crate) async fn rows(
@@ -60,7 +143,7 @@ impl KeptLists {
         app: &str,
         out: &mut (dyn FnMut(Row) -> Result<()> + Send),
     ) -> Result<()> {
-        if !self.holders.is_empty() {
+        if !self.holders.is_empty() && !self.holders_carried {
             // A window keeps most assets' lists (all but 1/N of them): one pass over the
             // app's grants costs less than looking up each kept grant by key (730,000
             // lookups took 7–8 s at 100k members; the scan about 1 s), read packed (a row
@@ -68,14 +151,10 @@ impl KeptLists {
             let kept: HashSet<&str> = self.holders.iter().map(String::as_str).collect();
             let all = (0, snapshot::BUCKETS - 1);
             each_held(conn, backend, Table::Grants, app, all, |_, held| {
-                let key = &held.row.key;
-                let found = key[0]
-                    .strip_prefix("member:")
-                    .is_some_and(|u| self.members.contains(u));
-                if held.vanished || !found || !kept.contains(key[1].as_str()) {
-                    return Ok(());
+                if carried(&held, &kept, &self.members) {
+                    out(held.row)?;
                 }
-                out(held.row)
+                Ok(())
             })
             .await?;
         }

@@ -288,6 +288,11 @@ impl CheckRun {
                     ));
                 }
                 self.kept.add(k);
+                self.kept.start(
+                    &self.store.pool,
+                    self.store.backend,
+                    self.app.id.to_string(),
+                );
             }
             return Ok(());
         }
@@ -605,6 +610,13 @@ impl CheckRun {
     async fn carry_kept(&mut self) -> Result<()> {
         if self.initial || self.kept.is_empty() {
             return Ok(());
+        }
+        if let Some((mut read, digests)) = self.kept.scanned().await? {
+            let i = Table::Grants.index();
+            self.fetched[i].absorb(&digests);
+            if let Some(spool) = &mut self.spools[i] {
+                spool.append(&mut read)?;
+            }
         }
         let mut conn = self.store.pool.acquire().await?;
         let (fetched, spools) = (&mut self.fetched, &mut self.spools);

@@ -64,6 +64,16 @@ impl Spool {
         self.file.write_all(&[u8::from(h.vanished)])
     }
 
+    /// Appends every row of `other` (a spool of fetched rows of the same table), as bytes:
+    /// rows are self-delimiting.
+    pub(crate) fn append(&mut self, other: &mut Spool) -> std::io::Result<()> {
+        other.file.flush()?;
+        let mut file = other.file.get_ref().try_clone()?;
+        file.seek(SeekFrom::Start(0))?;
+        std::io::copy(&mut file, &mut self.file)?;
+        Ok(())
+    }
+
     /// The spooled rows whose bucket is wanted.
     pub(crate) fn read(&mut self, t: Table, wanted: &[bool]) -> std::io::Result<Vec<Row>> {
         let mut out = Vec::new();

@@ -143,7 +143,7 @@ mod tests {
         assert!(passes(&vec![false; BUCKETS], &held, &fetched, 50_000).is_empty());
         held.counts = vec![1; BUCKETS];
         assert_eq!(
-            passes(&vec![true; BUCKETS], &held, &fetched, 50_000),
+            passes(&vec![true; BUCKETS], &held, &fetched, BUCKETS as u64),
             vec![(0, BUCKETS - 1)]
         );
     }

@@ -64,8 +64,6 @@ const PASS_ROWS: u64 = 50_000;
 /// Rows a first check writes per transaction: fewer, larger commits write each index page
 /// to the log fewer times.
 const FIRST_CHECK_TX_ROWS: usize = 20_000;
-/// Rows a first check gathers at most while its writer is busy (see `accept`).
-const FIRST_CHECK_MAX_TX_ROWS: usize = 5 * FIRST_CHECK_TX_ROWS;
 /// Rows a first check writes between the checkpoints it makes on SQLite.
 const CHECKPOINT_EVERY: usize = 640_000;
 /// Entries per list in a check report.
@@ -265,17 +263,7 @@ impl CheckRun {
             }
             self.buffered += rows.len();
             self.buffer[t.index()].extend(rows);
-            // While the writer is busy, rows gather into a larger transaction instead of
-            // waiting. Rows that come out of key order (TikTok lists grants per asset, stored
-            // per holder) dirty an index page each, and every commit writes each dirty page
-            // to the log: at 100k members 20,000-row commits wrote most of the grants' pages
-            // forty times (the writer took 15 s for a 14 s fetch). In key order the writer
-            // keeps up and commits stay small; either way the writer never waits for rows.
-            let busy =
-                self.in_flight.iter().filter(|h| !h.is_finished()).count() >= self.writes_at_once();
-            if self.buffered >= FIRST_CHECK_MAX_TX_ROWS
-                || (self.buffered >= FIRST_CHECK_TX_ROWS && !busy)
-            {
+            if self.buffered >= FIRST_CHECK_TX_ROWS {
                 self.flush().await?;
             }
         } else if let Some(spool) = &mut self.spools[t.index()] {

@@ -44,6 +44,7 @@ conformance!(
     member_search_folds_case_within_each_field,
     checks_in_many_passes_write_what_one_pass_writes,
     a_first_check_writes_rows_listed_twice_once,
+    kept_lists_carry_their_grants_however_early_they_are_named,
 );
 
 async fn workspaces_are_isolated(db: &TestDb) {
@@ -903,6 +904,74 @@ async fn a_first_check_writes_rows_listed_twice_once(db: &TestDb) {
     let mut again = run_check(&store, ws, app, &world::batches(&biz)).await;
     again.report_id.clear();
     assert_eq!(again, castellan_store::CheckSummary::default(), "{again:?}");
+}
+
+/// A coverage window's kept lists carry their grants forward, whether the connector names
+/// them after the members (read beside the fetch) or before any (that read is stale, and the
+/// end reads them again); a member gone takes its kept grants with it.
+async fn kept_lists_carry_their_grants_however_early_they_are_named(db: &TestDb) {
+    use castellan_domain::coverage::Kept;
+    use castellan_domain::platform::{Batch, Holder};
+    let store = db.store(Env::deterministic(clock(), 41)).await;
+    let (ws, _) = workspace(&store, "acme").await;
+    let app = app_for_checks(&store, ws).await;
+    let biz = world::business(30);
+    run_check(&store, ws, app, &world::batches(&biz)).await;
+    // A0..A9 kept, A10..A19 read.
+    let kept: Vec<String> = (0..10).map(|i| format!("A{i}")).collect();
+    let read = |g: &castellan_domain::platform::GrantRecord| !kept.contains(&g.asset_id);
+    let check = |seats: Vec<castellan_domain::platform::SeatRecord>, kept_first: bool| {
+        let mut batches = Vec::new();
+        let named = Batch::Kept(kept.iter().map(|a| Kept::Holders(a.clone())).collect());
+        if kept_first {
+            batches.push(named.clone());
+        }
+        batches.extend(seats.chunks(7).map(|c| Batch::Seats(c.to_vec())));
+        batches.extend(biz.1.chunks(7).map(|c| Batch::Assets(c.to_vec())));
+        if !kept_first {
+            batches.push(named);
+        }
+        let grants: Vec<_> = biz
+            .2
+            .iter()
+            .filter(|g| read(g))
+            .filter(|g| {
+                seats
+                    .iter()
+                    .any(|s| g.holder == Holder::Member(s.user_id.clone()))
+            })
+            .cloned()
+            .collect();
+        batches.extend(grants.chunks(7).map(|c| Batch::Grants(c.to_vec())));
+        batches.push(Batch::Partners(biz.3.clone()));
+        batches
+    };
+    let run = |batches: Vec<Batch>| {
+        let store = &store;
+        async move {
+            let task = castellan_domain::TaskId::new(store.env());
+            let mut run = store
+                .ws(ws)
+                .begin_check(app, task)
+                .await
+                .unwrap()
+                .keeping(true);
+            for b in &batches {
+                run.accept(b).await.unwrap();
+            }
+            run.finish(&cli(), Default::default()).await.unwrap()
+        }
+    };
+    for kept_first in [false, true] {
+        let s = run(check(biz.0.clone(), kept_first)).await;
+        assert_eq!(s.rows_written, 0, "kept first: {kept_first}, {s:?}");
+    }
+    // A member who left loses its read and its kept grants at once.
+    let gone = Holder::Member(biz.0[0].user_id.clone());
+    let held = biz.2.iter().filter(|g| g.holder == gone).count() as u64;
+    assert!(held > 0 && biz.2.iter().any(|g| g.holder == gone && !read(g)));
+    let s = run(check(biz.0[1..].to_vec(), false)).await;
+    assert_eq!((s.seats_vanished, s.grants_vanished), (1, held), "{s:?}");
 }
 
 async fn checks_in_many_passes_write_what_one_pass_writes(db: &TestDb) {

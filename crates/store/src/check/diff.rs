@@ -33,6 +33,7 @@ impl CheckRun {
             let held = self.held[i].clone().unwrap_or_default();
             let mut spool = self.spools[i].take().expect("later checks spool");
             let ranges = passes(&differing[i], &held, &self.fetched[i], self.pass_rows);
+            let started = std::time::Instant::now();
             if ranges.len() == 1 {
                 let (lo, hi) = ranges[0];
                 let mut wanted = vec![false; BUCKETS];
@@ -53,13 +54,25 @@ impl CheckRun {
                 }
             }
             let mut held_parts = held_partition(tx, backend, t, &a, &pass_of, ranges.len()).await?;
+            let held_secs = started.elapsed().as_secs_f64();
             let fetched_parts = spool.partition(t, &pass_of, ranges.len())?;
+            let split_secs = started.elapsed().as_secs_f64();
             for (mut h, mut f) in held_parts.drain(..).zip(fetched_parts) {
                 let held_rows = h.read_held(t)?;
                 let fetched = f.read(t, &[true; BUCKETS])?;
                 self.apply_pass(tx, t, held_rows, fetched, s, report)
                     .await?;
             }
+            // Where a large difference goes: reading the held rows, splitting the spool, and
+            // diffing and writing the passes (seconds since the table's diff began).
+            tracing::debug!(
+                table = t.as_str(),
+                passes = ranges.len(),
+                held_secs,
+                split_secs,
+                total_secs = started.elapsed().as_secs_f64(),
+                "table diffed"
+            );
         }
         Ok(())
     }

@@ -258,9 +258,33 @@ pub(crate) async fn each_held(
     backend: Backend,
     t: Table,
     app: &str,
+    range: (usize, usize),
+    each: impl FnMut(usize, Held) -> Result<()>,
+) -> Result<()> {
+    each_held_of(conn, backend, t, app, range, None, each).await
+}
+
+/// [`each_held`], of the buckets `only` marks alone when it is given and marks fewer than
+/// half: the database leaves the others out before packing the rows (a check whose
+/// difference is spread thin reads the whole table, but packs and parses a seventh of it:
+/// at a million grants the read took 1.4 s).
+pub(crate) async fn each_held_of(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    t: Table,
+    app: &str,
     (lo, hi): (usize, usize),
+    only: Option<&[bool]>,
     mut each: impl FnMut(usize, Held) -> Result<()>,
 ) -> Result<()> {
+    let only = only
+        .map(|w| {
+            (lo..=hi.min(w.len().saturating_sub(1)))
+                .filter(|&b| w[b])
+                .collect::<Vec<_>>()
+        })
+        .filter(|b| b.len() < snapshot::BUCKETS / 2)
+        .map(|b| serde_json::to_string(&b).expect("numbers serialise"));
     let (keys, fields) = (t.key_columns(), t.field_columns());
     let cells = [keys, fields].concat().join(", ");
     let order = keys.join(", ");
@@ -276,9 +300,19 @@ pub(crate) async fn each_held(
             "json_agg(json_build_array({cells}, bucket, vanished_at IS NOT NULL) ORDER BY {order})::text"
         ),
     };
+    let only_at = keys.len() + 4;
+    let filter = match (&only, backend) {
+        (None, _) => String::new(),
+        (Some(_), Backend::Sqlite) => {
+            format!(" AND bucket IN (SELECT value FROM json_each(${only_at}))")
+        }
+        (Some(_), Backend::Postgres) => format!(
+            " AND bucket IN (SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text(${only_at}::jsonb))"
+        ),
+    };
     let sql = format!(
         "SELECT {pack} AS rows FROM (SELECT {cells}, bucket, vanished_at FROM {} \
-         WHERE app_id = $1 AND bucket >= $2 AND bucket <= $3 AND ({order}) > ({after}) \
+         WHERE app_id = $1 AND bucket >= $2 AND bucket <= $3 AND ({order}) > ({after}){filter} \
          ORDER BY {order} LIMIT {HELD_CHUNK}) s",
         table_name(t)
     );
@@ -287,6 +321,9 @@ pub(crate) async fn each_held(
         let mut q = sqlx::query(&sql).bind(app).bind(lo as i64).bind(hi as i64);
         for k in &cursor {
             q = q.bind(k.clone());
+        }
+        if let Some(only) = &only {
+            q = q.bind(only.clone());
         }
         let packed: Option<String> = q.fetch_one(&mut *conn).await?.try_get("rows")?;
         let rows: Vec<Vec<serde_json::Value>> = match packed {
@@ -362,12 +399,20 @@ pub(crate) async fn held_rows(
     wanted: &[bool],
 ) -> Result<Vec<Held>> {
     let mut out = Vec::new();
-    each_held(conn, backend, t, app, (lo, hi), |bucket, held| {
-        if wanted.get(bucket).copied().unwrap_or(false) {
-            out.push(held);
-        }
-        Ok(())
-    })
+    each_held_of(
+        conn,
+        backend,
+        t,
+        app,
+        (lo, hi),
+        Some(wanted),
+        |bucket, held| {
+            if wanted.get(bucket).copied().unwrap_or(false) {
+                out.push(held);
+            }
+            Ok(())
+        },
+    )
     .await?;
     Ok(out)
 }
@@ -386,12 +431,14 @@ pub(crate) async fn held_partition(
     let mut parts = (0..passes)
         .map(|_| Spool::buffered(PART_BUFFER))
         .collect::<std::io::Result<Vec<_>>>()?;
-    each_held(
+    let wanted: Vec<bool> = pass_of.iter().map(Option::is_some).collect();
+    each_held_of(
         conn,
         backend,
         t,
         app,
         (0, snapshot::BUCKETS - 1),
+        Some(&wanted),
         |bucket, held| {
             if let Some(Some(p)) = pass_of.get(bucket) {
                 parts[*p as usize].push_held(bucket, &held)?;
@@ -552,6 +599,32 @@ mod tests {
             .cloned()
             .collect();
         assert_eq!(read(&mut conn, 100, 900).await, some);
+        // Only the wanted buckets, left out by the database (fewer than half are wanted).
+        let wanted: Vec<bool> = (0..snapshot::BUCKETS).map(|b| b % 3 == 0).collect();
+        let got: Vec<Cells> = held_rows(
+            &mut conn,
+            Backend::Sqlite,
+            Table::Grants,
+            "app",
+            0,
+            snapshot::BUCKETS - 1,
+            &wanted,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| {
+            (
+                h.row.key[0].clone(),
+                h.row.key[1].clone(),
+                h.row.fields[0].clone().unwrap(),
+                h.vanished.then_some(1),
+                h.row.bucket() as i64,
+            )
+        })
+        .collect();
+        let thirds: Vec<_> = want.iter().filter(|r| r.4 % 3 == 0).map(|r| &r.0).collect();
+        assert_eq!(got.iter().map(|r| &r.0).collect::<Vec<_>>(), thirds);
 
         let plan: Vec<String> = sqlx::query(&format!(
             "EXPLAIN QUERY PLAN SELECT holder FROM app_grants WHERE app_id = $1 AND bucket >= $2 AND bucket <= $3 \

@@ -946,21 +946,9 @@ async fn kept_lists_carry_their_grants_however_early_they_are_named(db: &TestDb)
         batches.push(Batch::Partners(biz.3.clone()));
         batches
     };
-    let run = |batches: Vec<Batch>| {
-        let store = &store;
-        async move {
-            let task = castellan_domain::TaskId::new(store.env());
-            let mut run = store
-                .ws(ws)
-                .begin_check(app, task)
-                .await
-                .unwrap()
-                .keeping(true);
-            for b in &batches {
-                run.accept(b).await.unwrap();
-            }
-            run.finish(&cli(), Default::default()).await.unwrap()
-        }
+    let store = &store;
+    let run = |batches: Vec<Batch>| async move {
+        run_check_as(store, ws, app, &batches, |r| r.keeping(true)).await
     };
     for kept_first in [false, true] {
         let s = run(check(biz.0.clone(), kept_first)).await;

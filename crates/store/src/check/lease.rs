@@ -26,15 +26,11 @@ pub(super) async fn renew_in(
     task: TaskId,
     lease: Option<&CheckLease>,
 ) -> Result<()> {
-    let Some(l) = lease else { return Ok(()) };
-    let n = sqlx::query(RENEW)
-        .bind(task.to_string())
-        .bind(&l.owner)
-        .bind(ms(store.env.now()) + l.lease.as_millis() as i64)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    renewed(n)
+    let Some((id, owner, until)) = renewal(store, task, lease) else {
+        return Ok(());
+    };
+    let q = sqlx::query(RENEW).bind(id).bind(owner).bind(until);
+    renewed(q.execute(&mut *conn).await?.rows_affected())
 }
 
 /// [`renew_in`] on a connection of the Postgres driver (a first check's COPY).
@@ -44,15 +40,23 @@ pub(super) async fn renew_pg(
     task: TaskId,
     lease: Option<&CheckLease>,
 ) -> Result<()> {
-    let Some(l) = lease else { return Ok(()) };
-    let n = sqlx::query(RENEW)
-        .bind(task.to_string())
-        .bind(&l.owner)
-        .bind(ms(store.env.now()) + l.lease.as_millis() as i64)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-    renewed(n)
+    let Some((id, owner, until)) = renewal(store, task, lease) else {
+        return Ok(());
+    };
+    let q = sqlx::query(RENEW).bind(id).bind(owner).bind(until);
+    renewed(q.execute(&mut *conn).await?.rows_affected())
+}
+
+/// What `RENEW` binds (a generic executor cannot be used inside the spawned first-check
+/// writes: its higher-ranked bounds defeat their `Send`); none without a lease.
+fn renewal<'a>(
+    store: &Store,
+    task: TaskId,
+    lease: Option<&'a CheckLease>,
+) -> Option<(String, &'a str, i64)> {
+    let l = lease?;
+    let until = ms(store.env.now()) + l.lease.as_millis() as i64;
+    Some((task.to_string(), l.owner.as_str(), until))
 }
 
 fn renewed(rows: u64) -> Result<()> {

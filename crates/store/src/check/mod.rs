@@ -284,7 +284,11 @@ impl CheckRun {
     /// once cannot deadlock on a row listed twice: each writes its tables in the same order,
     /// each table's rows sorted by key.
     async fn flush(&mut self) -> Result<()> {
-        while self.in_flight.len() >= self.writes_at_once() {
+        let at_once = match self.store.backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 2,
+        };
+        while self.in_flight.len() >= at_once {
             self.settle_one().await?;
         }
         if self.buffered == 0 {
@@ -351,14 +355,6 @@ impl CheckRun {
             Ok(inserted)
         }));
         Ok(())
-    }
-
-    /// First-check transactions that run at once (see [`flush`](Self::flush)).
-    fn writes_at_once(&self) -> usize {
-        match self.store.backend {
-            Backend::Sqlite => 1,
-            Backend::Postgres => 2,
-        }
     }
 
     /// First check: starts writing the grant keys to `app_asset_holders` in their order, in

@@ -221,13 +221,19 @@ pub async fn run_check_in_passes(
     batches: &[castellan_domain::platform::Batch],
     pass_rows: u64,
 ) -> castellan_store::CheckSummary {
+    run_check_as(store, ws, app, batches, |run| run.pass_rows(pass_rows)).await
+}
+
+/// [`run_check`] with the run set up by `tune` (diffing in passes, keeping lists).
+pub async fn run_check_as(
+    store: &Store,
+    ws: castellan_domain::WorkspaceId,
+    app: castellan_domain::AppId,
+    batches: &[castellan_domain::platform::Batch],
+    tune: impl FnOnce(castellan_store::CheckRun) -> castellan_store::CheckRun,
+) -> castellan_store::CheckSummary {
     let task = castellan_domain::TaskId::new(store.env());
-    let mut run = store
-        .ws(ws)
-        .begin_check(app, task)
-        .await
-        .unwrap()
-        .pass_rows(pass_rows);
+    let mut run = tune(store.ws(ws).begin_check(app, task).await.unwrap());
     for b in batches {
         run.accept(b).await.unwrap();
     }

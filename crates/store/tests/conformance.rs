@@ -44,6 +44,7 @@ conformance!(
     member_search_folds_case_within_each_field,
     checks_in_many_passes_write_what_one_pass_writes,
     a_first_check_writes_rows_listed_twice_once,
+    a_first_check_lands_grants_listed_per_asset_and_per_holder_once,
     kept_lists_carry_their_grants_however_early_they_are_named,
 );
 
@@ -901,6 +902,58 @@ async fn a_first_check_writes_rows_listed_twice_once(db: &TestDb) {
     );
     let c = counts(&store, ws, app).await;
     assert_eq!(c["unmatched"], 40);
+    let mut again = run_check(&store, ws, app, &world::batches(&biz)).await;
+    again.report_id.clear();
+    assert_eq!(again, castellan_store::CheckSummary::default(), "{again:?}");
+}
+
+/// A first check gathers the grants of lists that name a different holder in each row (per
+/// asset) and writes them in sorted sweeps on SQLite, before the lists per holder that follow;
+/// each grant lands once whichever way it came, and the next check finds nothing changed.
+async fn a_first_check_lands_grants_listed_per_asset_and_per_holder_once(db: &TestDb) {
+    use castellan_domain::platform::{Batch, GrantRecord};
+    let store = db.store(Env::deterministic(clock(), 23)).await;
+    let (ws, _) = workspace(&store, "acme").await;
+    let app = app_for_checks(&store, ws).await;
+    let biz = world::business(60);
+    let mut batches: Vec<Batch> = biz.0.chunks(7).map(|c| Batch::Seats(c.to_vec())).collect();
+    batches.extend(biz.1.chunks(7).map(|c| Batch::Assets(c.to_vec())));
+    // A0..A9 are listed per asset (a different holder in every row), the rest per holder.
+    let per_asset = |g: &GrantRecord| g.asset_id[1..].parse::<u32>().expect("A<n>") < 10;
+    for a in 0..10 {
+        let list: Vec<GrantRecord> = biz
+            .2
+            .iter()
+            .filter(|g| g.asset_id == format!("A{a}"))
+            .cloned()
+            .collect();
+        assert!(list.len() > 2, "each asset has holders");
+        batches.push(Batch::Grants(list));
+    }
+    let mut by_holder: Vec<GrantRecord> = biz.2.iter().filter(|g| !per_asset(g)).cloned().collect();
+    // One grant of a per-asset list is listed again with its holder's.
+    let twice = biz
+        .2
+        .iter()
+        .find(|g| per_asset(g))
+        .expect("a grant")
+        .clone();
+    let at = by_holder
+        .iter()
+        .position(|g| g.holder == twice.holder)
+        .unwrap_or(0);
+    by_holder.insert(at, twice);
+    let mut holder_batch: Vec<GrantRecord> = Vec::new();
+    for g in by_holder {
+        if holder_batch.last().is_some_and(|l| l.holder != g.holder) {
+            batches.push(Batch::Grants(std::mem::take(&mut holder_batch)));
+        }
+        holder_batch.push(g);
+    }
+    batches.push(Batch::Grants(holder_batch));
+    batches.push(Batch::Partners(biz.3.clone()));
+    let first = run_check(&store, ws, app, &batches).await;
+    assert_eq!(first.grants_new, biz.2.len() as u64, "{first:?}");
     let mut again = run_check(&store, ws, app, &world::batches(&biz)).await;
     again.report_id.clear();
     assert_eq!(again, castellan_store::CheckSummary::default(), "{again:?}");

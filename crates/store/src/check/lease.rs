@@ -1,8 +1,14 @@
 //! The lease a check writes under, and the transactions of a first check that renew it.
 
-use castellan_domain::TaskId;
-use sqlx::AnyConnection;
+use std::sync::{Arc, Mutex};
 
+use castellan_domain::TaskId;
+use castellan_domain::snapshot::Row;
+use sqlx::AnyConnection;
+use tokio::sync::oneshot;
+
+use super::copy::copy_rows;
+use super::values::{Prepared, insert_prepared, prepare};
 use crate::{Backend, Result, Store, StoreError, ms};
 
 /// The lease a check runs under: every write transaction of the check first checks that the
@@ -90,4 +96,97 @@ pub(super) async fn begin_unseen(
         }
     }
     Ok(tx)
+}
+
+/// One transaction of a first check's rows (the four tables' rows, in table order): unseen
+/// until the check's final transaction, and landing only while the check holds its lease.
+pub(super) struct FirstWrite {
+    pub store: Store,
+    pub ws: String,
+    pub app: String,
+    pub now: i64,
+    pub task: TaskId,
+    pub lease: Option<CheckLease>,
+    /// Seconds spent writing, added up over the check (for its debug line).
+    pub writing_secs: Arc<Mutex<f64>>,
+    /// SQLite: checkpoint the log after committing (see `CheckRun::flush`).
+    pub checkpoint: bool,
+}
+
+/// Each table's rows in key order: each transaction then touches neighbouring index pages.
+fn sorted(mut buffer: [Vec<Row>; 4]) -> [Vec<Row>; 4] {
+    for rows in &mut buffer {
+        rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    }
+    buffer
+}
+
+impl FirstWrite {
+    /// SQLite: sorts and binds the rows while the write before (`turn` fires when it has
+    /// committed) still runs, then writes them and fires `done` for the next.
+    pub async fn sqlite(
+        self,
+        buffer: [Vec<Row>; 4],
+        turn: Option<oneshot::Receiver<()>>,
+        done: oneshot::Sender<()>,
+    ) -> Result<[u64; 4]> {
+        let prepared = sorted(buffer)
+            .into_iter()
+            .map(|rows| prepare(&self.ws, &self.app, self.now, rows))
+            .collect::<Result<Vec<Prepared>>>()?;
+        // A write before that failed dropped its sender: the check fails as it settles that
+        // write, so whether this one lands does not matter.
+        if let Some(turn) = turn {
+            let _ = turn.await;
+        }
+        let started = std::time::Instant::now();
+        let mut inserted = [0u64; 4];
+        let mut tx = begin_unseen(&self.store, self.task, self.lease.as_ref()).await?;
+        for (i, p) in prepared.into_iter().enumerate() {
+            inserted[i] = insert_prepared(&mut tx, p).await?;
+        }
+        renew_in(&mut tx, &self.store, self.task, self.lease.as_ref()).await?;
+        tx.commit().await?;
+        self.add_time(started);
+        // Before the next write starts: the log can only start over once a checkpoint has
+        // copied all of it.
+        if self.checkpoint
+            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.store.pool)
+                .await
+        {
+            tracing::debug!(error = %e, "checkpoint after a first-check write skipped");
+        }
+        let _ = done.send(());
+        Ok(inserted)
+    }
+
+    /// PostgreSQL: the rows go in with COPY, through the Postgres driver's pool.
+    pub async fn postgres(self, buffer: [Vec<Row>; 4]) -> Result<[u64; 4]> {
+        let buffer = sorted(buffer);
+        let started = std::time::Instant::now();
+        let pg = self
+            .store
+            .copy
+            .as_ref()
+            .ok_or_else(|| StoreError::Corrupt("no COPY pool on PostgreSQL".into()))?;
+        let mut inserted = [0u64; 4];
+        let mut tx = pg.begin().await?;
+        // Nothing is visible before the final, synchronous commit, and a crash before it
+        // makes the next check start over: these commits need not wait for the disk.
+        sqlx::query("SET LOCAL synchronous_commit TO OFF")
+            .execute(&mut *tx)
+            .await?;
+        for (i, rows) in buffer.iter().enumerate() {
+            inserted[i] = copy_rows(&mut tx, &self.ws, &self.app, self.now, rows).await?;
+        }
+        renew_pg(&mut tx, &self.store, self.task, self.lease.as_ref()).await?;
+        tx.commit().await?;
+        self.add_time(started);
+        Ok(inserted)
+    }
+
+    fn add_time(&self, started: std::time::Instant) {
+        *self.writing_secs.lock().expect("timing") += started.elapsed().as_secs_f64();
+    }
 }

@@ -1,6 +1,7 @@
 //! The check's bulk row writers and readers: insert, update and vanish rows of the four
 //! tables, read the held rows of a bucket range, rebuild missing buckets.
 
+use castellan_domain::apps::SeatKind;
 use castellan_domain::snapshot::{self, Held, Row, Table};
 use sqlx::{AnyConnection, Row as _};
 
@@ -58,6 +59,19 @@ pub(crate) fn rows_json(rows: &[Row]) -> String {
     }
     out.push(']');
     out
+}
+
+/// The match state a new seat starts in: the tab its kind decides (`SeatKind::initial_state`;
+/// an unknown kind starts unmatched, as in the skipping insert's SQL); none for other rows.
+pub(crate) fn seat_initial_state(r: &Row) -> Option<&'static str> {
+    if r.table != Table::Seats {
+        return None;
+    }
+    let kind = r
+        .fields
+        .get(snapshot::seat::KIND)
+        .and_then(|k| k.as_deref()?.parse::<SeatKind>().ok());
+    Some(kind.map_or("unmatched", |k| k.initial_state().as_str()))
 }
 
 /// The statements that insert the rows of table `t` from a JSON array (`$4`, see

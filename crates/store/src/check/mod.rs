@@ -275,15 +275,13 @@ impl CheckRun {
                     // each row of a 20,000-row transaction on a page of its own once the
                     // table is large, and SQLite wrote each page to its log again for each
                     // transaction (a TikTok first check of 800,000 such grants spent 17 s
-                    // writing). Gathered until they are a sixth of the grants written (about
-                    // five rows a page of the table) and sorted, they go in as sweeps along
-                    // it (800,000 grants, outside Castellan: 7.7 s in 20,000-row
+                    // writing). Gathered (see `sweep_rows`) and sorted, they go in as sweeps
+                    // along it (800,000 grants, outside Castellan: 7.7 s in 20,000-row
                     // transactions, 3.9 s in 100,000-row ones).
                     if self.store.backend == Backend::Sqlite {
                         if scattered(&rows) {
                             self.sweep.extend(rows);
-                            if self.sweep.len() >= FIRST_CHECK_TX_ROWS.max(self.grants_written / 6)
-                            {
+                            if self.sweep.len() >= sweep_rows(self.grants_written) {
                                 self.flush_sweep().await?;
                             }
                             return Ok(());
@@ -332,9 +330,11 @@ impl CheckRun {
         Ok(())
     }
 
-    /// First check on SQLite: writes the gathered scattered grants in one transaction.
+    /// First check on SQLite: writes the gathered scattered grants in one transaction; a
+    /// large sweep waits until it is alone in flight, for memory.
     async fn flush_sweep(&mut self) -> Result<()> {
-        while self.in_flight.len() >= 2 {
+        let alone = self.sweep.len() > 2 * FIRST_CHECK_TX_ROWS;
+        while self.in_flight.len() >= if alone { 1 } else { 2 } {
             self.settle_one().await?;
         }
         if self.sweep.is_empty() {
@@ -727,6 +727,14 @@ impl CheckRun {
 /// statistics (without them the planner takes 100,000 seats for one and joins them to JSON
 /// parameters by nested loops: pages took 200–400 ms) and a visibility map, so counts are
 /// answered from indexes alone. Autovacuum would get there too, minutes later.
+/// Scattered grants gathered before a sweep, once `written` grants are in: a sixth of them
+/// (about five rows for each page of the table), at least a transaction's worth and at most
+/// 80,000, for memory (with 100,000 and two sweeps in flight, a 500,000-member check peaked
+/// 61 MB higher).
+fn sweep_rows(written: usize) -> usize {
+    (written / 6).clamp(FIRST_CHECK_TX_ROWS, 80_000)
+}
+
 /// Grants naming a different holder in most rows (a list per asset), not a few holders'
 /// each with their grants (a page of members).
 fn scattered(rows: &[Row]) -> bool {

@@ -5,7 +5,7 @@
 use castellan_domain::snapshot::{Row, Table};
 use sqlx::PgConnection;
 
-use super::rows::{insert_sql, rows_json, seat_initial_state, table_name};
+use super::rows::{first_check_columns, insert_sql, rows_json, seat_initial_state, table_name};
 use crate::sql::CHUNK;
 use crate::{Backend, Result};
 
@@ -57,13 +57,7 @@ pub(crate) async fn copy_rows(
 }
 
 async fn copy(conn: &mut PgConnection, t: Table, data: &[u8]) -> sqlx::Result<u64> {
-    let mut cols = vec!["workspace_id", "app_id", "first_seen_at"];
-    cols.extend(t.key_columns());
-    cols.extend(t.field_columns());
-    cols.push("bucket");
-    if t == Table::Seats {
-        cols.push("state");
-    }
+    let cols = first_check_columns(t);
     let mut copy = conn
         .copy_in_raw(&format!(
             "COPY {} ({}) FROM STDIN",

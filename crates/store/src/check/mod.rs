@@ -333,12 +333,13 @@ impl CheckRun {
     /// First check on SQLite: writes the gathered scattered grants in one transaction; a
     /// large sweep waits until it is alone in flight, for memory.
     async fn flush_sweep(&mut self) -> Result<()> {
+        // Nothing gathered (every list per holder asks): the fetch need not wait for a write.
+        if self.sweep.is_empty() {
+            return Ok(());
+        }
         let alone = self.sweep.len() > 2 * FIRST_CHECK_TX_ROWS;
         while self.in_flight.len() >= if alone { 1 } else { 2 } {
             self.settle_one().await?;
-        }
-        if self.sweep.is_empty() {
-            return Ok(());
         }
         let grants = std::mem::take(&mut self.sweep);
         let rows = grants.len();
@@ -723,10 +724,6 @@ impl CheckRun {
     }
 }
 
-/// After a first check's bulk load on PostgreSQL, beside the next work: fresh planner
-/// statistics (without them the planner takes 100,000 seats for one and joins them to JSON
-/// parameters by nested loops: pages took 200–400 ms) and a visibility map, so counts are
-/// answered from indexes alone. Autovacuum would get there too, minutes later.
 /// Scattered grants gathered before a sweep, once `written` grants are in: a sixth of them
 /// (about five rows for each page of the table), at least a transaction's worth and at most
 /// 80,000, for memory (with 100,000 and two sweeps in flight, a 500,000-member check peaked
@@ -735,7 +732,7 @@ fn sweep_rows(written: usize) -> usize {
     (written / 6).clamp(FIRST_CHECK_TX_ROWS, 80_000)
 }
 
-/// Grants naming a different holder in most rows (a list per asset), not a few holders'
+/// Grants naming a different holder in most rows (a list per asset), not a few holders
 /// each with their grants (a page of members).
 fn scattered(rows: &[Row]) -> bool {
     let holders = 1 + rows
@@ -745,6 +742,10 @@ fn scattered(rows: &[Row]) -> bool {
     holders * 2 > rows.len()
 }
 
+/// After a first check's bulk load on PostgreSQL, beside the next work: fresh planner
+/// statistics (without them the planner takes 100,000 seats for one and joins them to JSON
+/// parameters by nested loops: pages took 200–400 ms) and a visibility map, so counts are
+/// answered from indexes alone. Autovacuum would get there too, minutes later.
 fn refresh_statistics(store: &Store) {
     let pool = store.pool.clone();
     tokio::spawn(async move {

@@ -61,6 +61,19 @@ pub(crate) fn rows_json(rows: &[Row]) -> String {
     out
 }
 
+/// The columns a first check writes for each row of table `t`, in the order of [`Row`]: the
+/// workspace, app and time first seen, then key, fields, bucket and (seats) initial state.
+pub(crate) fn first_check_columns(t: Table) -> Vec<&'static str> {
+    let mut cols = vec!["workspace_id", "app_id", "first_seen_at"];
+    cols.extend(t.key_columns());
+    cols.extend(t.field_columns());
+    cols.push("bucket");
+    if t == Table::Seats {
+        cols.push("state");
+    }
+    cols
+}
+
 /// The match state a new seat starts in: the tab its kind decides (`SeatKind::initial_state`;
 /// an unknown kind starts unmatched, as in the skipping insert's SQL); none for other rows.
 pub(crate) fn seat_initial_state(r: &Row) -> Option<&'static str> {

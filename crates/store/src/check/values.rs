@@ -6,7 +6,7 @@ use castellan_domain::snapshot::{Row, Table};
 use sqlx::any::AnyArguments;
 use sqlx::{AnyConnection, Arguments as _};
 
-use super::rows::{seat_initial_state, table_name};
+use super::rows::{first_check_columns, seat_initial_state, table_name};
 use crate::Result;
 
 /// Rows per statement, largest first: a batch goes in as statements of these sizes, so each
@@ -74,13 +74,7 @@ pub(crate) async fn insert_prepared(conn: &mut AnyConnection, p: Prepared) -> Re
 /// numbered one by scanning the statement's list of names, which made a 500-row statement
 /// quadratic (half the writer's time). The statement is prepared once per check and shape.
 fn statement(t: Table, n: usize, ws: &str, app: &str, now: i64) -> String {
-    let mut cols = vec!["workspace_id", "app_id", "first_seen_at"];
-    cols.extend(t.key_columns());
-    cols.extend(t.field_columns());
-    cols.push("bucket");
-    if t == Table::Seats {
-        cols.push("state");
-    }
+    let cols = first_check_columns(t);
     let per_row = cols.len() - 3;
     let mut sql = match t {
         // Grants have no foreign keys (migration 0030) and each column a row sets is filled

@@ -61,7 +61,9 @@ impl AsTaskFailure for StoreError {
     /// task over; this one's ending is refused anyway).
     fn task_failure(&self) -> TaskFailure {
         match self {
-            StoreError::Database(_) => TaskFailure::Retryable(self.to_string()),
+            StoreError::Database(_) | StoreError::Bulk(_) => {
+                TaskFailure::Retryable(self.to_string())
+            }
             StoreError::Conflict { field, .. } if field == "lease" => {
                 TaskFailure::Retryable(self.to_string())
             }

@@ -93,6 +93,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A write through SQLite's own C API (a first check's rows) failed.
+    #[error("database error: {0}")]
+    Bulk(String),
 }
 
 impl StoreError {
@@ -128,6 +131,9 @@ pub struct Store {
     /// PostgreSQL only: connections of the Postgres driver itself, for what the Any driver
     /// cannot do (a first check's `COPY`); opened when first used.
     copy: Option<sqlx::PgPool>,
+    /// SQLite only: the database file, which a first check opens a connection of SQLite's own
+    /// C API to for its rows (`check::native`).
+    sqlite_path: Option<std::path::PathBuf>,
     backend: Backend,
     env: Env,
     /// The group-commit task of an IdP's user creates (`scim_batch`).
@@ -202,10 +208,19 @@ impl Store {
                     .connect_lazy(url)?,
             ),
         };
+        let sqlite_path = match backend {
+            Backend::Sqlite => Some(
+                sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                    .get_filename()
+                    .to_path_buf(),
+            ),
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             writer,
             copy,
+            sqlite_path,
             backend,
             env,
             scim_creates: Default::default(),

@@ -8,7 +8,7 @@ use sqlx::AnyConnection;
 use tokio::sync::oneshot;
 
 use super::copy::copy_rows;
-use super::values::{Prepared, insert_prepared, prepare};
+use super::native::{self, Renewal, Rows};
 use crate::{Backend, Result, Store, StoreError, ms};
 
 /// The lease a check runs under: every write transaction of the check first checks that the
@@ -111,6 +111,8 @@ pub(super) struct FirstWrite {
     pub writing_secs: Arc<Mutex<f64>>,
     /// SQLite: checkpoint the log after committing (see `CheckRun::flush`).
     pub checkpoint: bool,
+    /// SQLite: the check's connection of SQLite's own C API (see `native`).
+    pub native: Option<Arc<Mutex<rusqlite::Connection>>>,
 }
 
 /// Each table's rows in key order: each transaction then touches neighbouring index pages.
@@ -122,41 +124,57 @@ fn sorted(mut buffer: [Vec<Row>; 4]) -> [Vec<Row>; 4] {
 }
 
 impl FirstWrite {
-    /// SQLite: sorts and binds the rows while the write before (`turn` fires when it has
-    /// committed) still runs, then writes them and fires `done` for the next.
+    /// SQLite: sorts the rows while the write before (`turn` fires when it has committed)
+    /// still runs, then writes them through the check's own connection (see `native`) and
+    /// fires `done` for the next.
     pub async fn sqlite(
         self,
         buffer: [Vec<Row>; 4],
         turn: Option<oneshot::Receiver<()>>,
         done: oneshot::Sender<()>,
     ) -> Result<[u64; 4]> {
-        let prepared = sorted(buffer)
-            .into_iter()
-            .map(|rows| prepare(&self.ws, &self.app, self.now, rows))
-            .collect::<Result<Vec<Prepared>>>()?;
+        let buffer = sorted(buffer);
+        let native = self
+            .native
+            .clone()
+            .ok_or_else(|| StoreError::Corrupt("no bulk connection on SQLite".into()))?;
         // A write before that failed dropped its sender: the check fails as it settles that
         // write, so whether this one lands does not matter.
         if let Some(turn) = turn {
             let _ = turn.await;
         }
         let started = std::time::Instant::now();
-        let mut inserted = [0u64; 4];
-        let mut tx = begin_unseen(&self.store, self.task, self.lease.as_ref()).await?;
-        for (i, p) in prepared.into_iter().enumerate() {
-            inserted[i] = insert_prepared(&mut tx, p).await?;
-        }
-        renew_in(&mut tx, &self.store, self.task, self.lease.as_ref()).await?;
-        tx.commit().await?;
+        // The process's other writers queue for the writer pool's one connection: holding it
+        // keeps them waiting in order rather than in SQLite's busy handler. It moves into the
+        // blocking write, so a check dropped meanwhile (which stops only the async part)
+        // still holds it until that write ends: a next check's clean-up cannot run first.
+        let token = self.store.writer.acquire().await?;
+        let renewal =
+            renewal(&self.store, self.task, self.lease.as_ref()).map(|(task, owner, until)| {
+                Renewal {
+                    sql: RENEW,
+                    task,
+                    owner: owner.to_string(),
+                    until,
+                }
+            });
+        let (ws, app, now, checkpoint) =
+            (self.ws.clone(), self.app.clone(), self.now, self.checkpoint);
+        let inserted = tokio::task::spawn_blocking(move || {
+            let mut conn = native.lock().expect("bulk connection");
+            let rows = Rows {
+                ws: &ws,
+                app: &app,
+                now,
+                buffer: &buffer,
+            };
+            let r = native::write(&mut conn, rows, renewal.as_ref(), checkpoint);
+            drop(token);
+            r
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("first-check writer: {e}")))??;
         self.add_time(started);
-        // Before the next write starts: the log can only start over once a checkpoint has
-        // copied all of it.
-        if self.checkpoint
-            && let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&self.store.pool)
-                .await
-        {
-            tracing::debug!(error = %e, "checkpoint after a first-check write skipped");
-        }
         let _ = done.send(());
         Ok(inserted)
     }

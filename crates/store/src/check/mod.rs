@@ -31,11 +31,11 @@ pub(crate) mod holders;
 mod kept;
 mod lease;
 mod names;
+mod native;
 mod rematch;
 mod report;
 pub(crate) mod rows;
 mod spool;
-mod values;
 
 use castellan_domain::audit::{Actor, NewAuditEvent};
 use castellan_domain::platform::Batch;
@@ -112,6 +112,8 @@ pub struct CheckRun {
     pass_rows: u64,
     /// First check: its seats matched as they arrive (none with a very large directory).
     first_match: Option<FirstMatch>,
+    /// First check on SQLite: the connection of SQLite's own C API its rows go in through.
+    native: Option<std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>>,
 }
 
 impl Drop for CheckRun {
@@ -161,6 +163,16 @@ impl Scoped<'_> {
         } else {
             None
         };
+        let native = match (&self.store.sqlite_path, initial) {
+            (Some(path), true) => {
+                let path = path.clone();
+                let conn = tokio::task::spawn_blocking(move || native::open(&path))
+                    .await
+                    .map_err(|e| StoreError::Corrupt(format!("bulk connection: {e}")))??;
+                Some(std::sync::Arc::new(std::sync::Mutex::new(conn)))
+            }
+            _ => None,
+        };
         let spools = if initial {
             Default::default()
         } else {
@@ -198,6 +210,7 @@ impl Scoped<'_> {
             keeping: false,
             pass_rows: PASS_ROWS,
             first_match,
+            native,
         })
     }
 }
@@ -372,6 +385,7 @@ impl CheckRun {
             lease: self.lease.clone(),
             writing_secs: self.writing_secs.clone(),
             checkpoint,
+            native: self.native.clone(),
         };
         let job = match self.store.backend {
             Backend::Sqlite => {

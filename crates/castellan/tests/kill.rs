@@ -306,6 +306,16 @@ async fn serve_killed_at_random_points_loses_nothing() {
         .await;
     let app = created["app"]["id"].as_str().unwrap().to_string();
     w.wait(created["task"]["id"].as_str().unwrap()).await;
+    // A platform answers in tens of milliseconds. The emulator answers at once, and the first
+    // check became fast enough (SQLite's rows written through its C API) that most kills
+    // landed after the operation had finished, and CI saw a run with none mid-operation.
+    w.api(
+        &w.emu.base_url(),
+        reqwest::Method::PUT,
+        "/_emulator/faults",
+        json!({ "latency_ms": 20 }),
+    )
+    .await;
     // Kills, and those that landed while the operation was still running.
     let (mut kills, mut mid) = (0, 0);
 

@@ -50,24 +50,34 @@ fn endpoint_name(method: &str, path: &str) -> String {
     format!("{method} {}", p.join("/"))
 }
 
-/// Counts, delays, throttles and breaks platform requests as the faults say.
+/// Counts, delays, throttles and breaks platform requests as the faults say. The latency is
+/// added to the answer, after the request has taken effect, as a network's would be: a
+/// client that gives up meanwhile (a killed Castellan) has still changed the platform, and
+/// a request the log counts is one the platform received and acted on.
 async fn platform_faults(State(w): State<Arc<World>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if !(path.starts_with("/open_api/") || path.starts_with("/v5/")) {
+        return next.run(req).await;
+    }
+    let latency = w.faults.lock().expect("faults").latency_ms;
+    let answer = faulted(w, req, next).await;
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    answer
+}
+
+/// [`platform_faults`] but the latency.
+async fn faulted(w: Arc<World>, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let method = req.method().to_string();
     let is_tiktok = path.starts_with("/open_api/");
-    let is_api = is_tiktok || path.starts_with("/v5/");
-    if !is_api {
-        return next.run(req).await;
-    }
     *w.counts
         .lock()
         .expect("counts")
         .entry(endpoint_name(&method, &path))
         .or_default() += 1;
     let f = w.faults.lock().expect("faults").clone();
-    if f.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(f.latency_ms)).await;
-    }
     let category = if is_tiktok {
         "tiktok"
     } else {

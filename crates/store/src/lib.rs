@@ -230,24 +230,27 @@ impl Store {
 
 /// Every SQLite connection's settings.
 fn sqlite_pragmas(pool: AnyPoolOptions) -> AnyPoolOptions {
-    // WAL lets readers run while one writer writes; the busy timeout makes a second process
-    // wait for the write lock instead of failing.
     pool.after_connect(|conn, _| {
         Box::pin(async move {
-            for pragma in [
-                "PRAGMA journal_mode = WAL",
-                "PRAGMA busy_timeout = 10000",
-                "PRAGMA foreign_keys = ON",
-                "PRAGMA synchronous = NORMAL",
-                // Commits do not checkpoint the log; `checkpointer` does, beside them.
-                "PRAGMA wal_autocheckpoint = 0",
-            ] {
+            for pragma in SQLITE_PRAGMAS {
                 sqlx::query(pragma).execute(&mut *conn).await?;
             }
             Ok(())
         })
     })
 }
+
+/// The settings of every SQLite connection, the pools' and a first check's own (`check::native`).
+/// WAL lets readers run while one writer writes; the busy timeout makes a second process wait
+/// for the write lock instead of failing.
+pub(crate) const SQLITE_PRAGMAS: [&str; 5] = [
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA busy_timeout = 10000",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",
+    // Commits do not checkpoint the log; `checkpointer` does, beside them.
+    "PRAGMA wal_autocheckpoint = 0",
+];
 
 impl Store {
     pub fn backend(&self) -> Backend {

@@ -68,6 +68,14 @@ impl EmulatorProcess {
         Ok(EmulatorProcess { child, base })
     }
 
+    /// CPU seconds the process has used.
+    pub(crate) fn cpu_secs(&self) -> f64 {
+        self.child
+            .id()
+            .map(|pid| super::cpu_secs(&format!("/proc/{pid}/stat")))
+            .unwrap_or(0.0)
+    }
+
     /// The process's current and peak resident memory (kB).
     pub(crate) fn rss_kb(&self) -> (u64, u64) {
         self.child

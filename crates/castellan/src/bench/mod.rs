@@ -131,6 +131,7 @@ pub(crate) async fn bench_sync(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut floors = Vec::new();
     let mut floor_stats = None;
+    let cpu0 = (cpu_secs("/proc/self/stat"), emu.cpu_secs());
     for _ in 0..3 {
         let t0 = std::time::Instant::now();
         let mut discard = Discard(0);
@@ -148,8 +149,15 @@ pub(crate) async fn bench_sync(
     floors.sort_by(|a, b| a.total_cmp(b));
     let floor = floors[1];
     println!(
-        "fetch floor: {:.2}s (median of {:.2}s, {:.2}s, {:.2}s), {} requests, {} items",
-        floor, floors[0], floors[1], floors[2], floor_stats.requests, floor_items
+        "fetch floor: {:.2}s (median of {:.2}s, {:.2}s, {:.2}s), {} requests, {} items; CPU per run: Castellan {:.2}s, the emulator {:.2}s",
+        floor,
+        floors[0],
+        floors[1],
+        floors[2],
+        floor_stats.requests,
+        floor_items,
+        (cpu_secs("/proc/self/stat") - cpu0.0) / 3.0,
+        (emu.cpu_secs() - cpu0.1) / 3.0
     );
     // The real checks, through the worker: the business alone first (a partner can be
     // connected only once a check has seen it), then with the partners connected, then a
@@ -219,8 +227,18 @@ pub(crate) async fn bench_sync(
         )
         .await?;
         let t0 = std::time::Instant::now();
+        let cpu0 = (
+            cpu_secs("/proc/self/stat"),
+            emu.cpu_secs(),
+            postgres_cpu_secs(),
+        );
         let done = wait_task(&store, ws.id, task.id).await?;
         let secs = t0.elapsed().as_secs_f64();
+        let cpu = (
+            cpu_secs("/proc/self/stat") - cpu0.0,
+            emu.cpu_secs() - cpu0.1,
+            postgres_cpu_secs() - cpu0.2,
+        );
         anyhow::ensure!(
             done.status == castellan_domain::tasks::TaskStatus::Completed,
             "{label} failed: {:?}",
@@ -231,15 +249,18 @@ pub(crate) async fn bench_sync(
             + r["fetch"]["assets"].as_u64().unwrap_or(0)
             + r["fetch"]["grants"].as_u64().unwrap_or(0);
         println!(
-            "{label}: {secs:.2}s, {} requests, {:.0} items/s, ratio to floor {:.2}, {} rows written, {} assets' holders read and {} kept",
+            "{label}: {secs:.2}s, {} requests, {:.0} items/s, ratio to floor {:.2}, {} rows written, {} assets' holders read and {} kept; CPU: Castellan {:.2}s, the emulator {:.2}s, a local PostgreSQL {:.2}s",
             r["fetch"]["requests"],
             items as f64 / secs,
             secs / floor_now,
             r["changes"]["rows_written"],
             r["fetch"]["holders_read"],
-            r["fetch"]["holders_kept"]
+            r["fetch"]["holders_kept"],
+            cpu.0,
+            cpu.1,
+            cpu.2
         );
-        runs.push(serde_json::json!({ "seconds": secs, "requests": r["fetch"]["requests"], "items_per_second": items as f64 / secs, "ratio_to_floor": secs / floor_now, "rows_written": r["changes"]["rows_written"], "holders_read": r["fetch"]["holders_read"], "holders_kept": r["fetch"]["holders_kept"], "shares_kept": r["fetch"]["shares_kept"] }));
+        runs.push(serde_json::json!({ "seconds": secs, "requests": r["fetch"]["requests"], "items_per_second": items as f64 / secs, "ratio_to_floor": secs / floor_now, "rows_written": r["changes"]["rows_written"], "holders_read": r["fetch"]["holders_read"], "holders_kept": r["fetch"]["holders_kept"], "shares_kept": r["fetch"]["shares_kept"], "cpu_seconds": { "castellan": cpu.0, "emulator": cpu.1, "local_postgres": cpu.2 } }));
     }
     stop.cancel();
     let (_, peak) = rss_kb();
@@ -448,6 +469,42 @@ pub(crate) fn bench_matching(members: usize, identities: usize) -> anyhow::Resul
 /// Resident memory figures of this process from /proc (kB): (current, peak).
 pub(crate) fn rss_kb() -> (u64, u64) {
     rss_of("/proc/self/status")
+}
+
+/// CPU seconds (user and system) a process has used, from `/proc/…/stat`: where a check's
+/// time goes on a machine whose cores it shares with the emulator.
+pub(crate) fn cpu_secs(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at the state, field 3;
+    // utime and stime are fields 14 and 15, in clock ticks (100 a second on Linux).
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0
+}
+
+/// CPU seconds used by the local PostgreSQL server's processes alive now (0 when it runs
+/// elsewhere): on one machine its work shares the cores with Castellan and the emulator. A
+/// backend that ended between two readings drops out, so a difference is a lower bound.
+pub(crate) fn postgres_cpu_secs() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .map(|e| e.path().join("stat"))
+        .filter(|p| std::fs::read_to_string(p).is_ok_and(|s| s.contains("(postgres)")))
+        .map(|p| cpu_secs(&p.to_string_lossy()))
+        .sum()
 }
 
 /// Resident memory figures from a `/proc/…/status` file (kB): (current, peak).

@@ -533,7 +533,7 @@ async fn check_held(ctx: &TaskContext, svc: &Services, id: AppId, full: bool) ->
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(16);
     let writer = tokio::spawn(async move {
         while let Some(batch) = rx.recv().await {
-            run.accept(&batch).await?;
+            run.accept(batch).await?;
         }
         Ok::<_, castellan_store::StoreError>(run)
     });

@@ -5,7 +5,7 @@
 use castellan_domain::snapshot::{Row, Table};
 use sqlx::PgConnection;
 
-use super::rows::{first_check_columns, insert_sql, rows_json, seat_initial_state, table_name};
+use super::rows::{Matches, first_check_columns, insert_sql, rows_json, seat_match, table_name};
 use crate::sql::CHUNK;
 use crate::{Backend, Result};
 
@@ -19,6 +19,7 @@ pub(crate) async fn copy_rows(
     app: &str,
     now: i64,
     rows: &[Row],
+    matches: &Matches,
 ) -> Result<u64> {
     let Some(first) = rows.first() else {
         return Ok(0);
@@ -27,7 +28,7 @@ pub(crate) async fn copy_rows(
     sqlx::query("SAVEPOINT copy_rows")
         .execute(&mut *conn)
         .await?;
-    match copy(conn, t, &tsv(ws, app, now, rows)).await {
+    match copy(conn, t, &tsv(ws, app, now, rows, matches)).await {
         Ok(n) => {
             sqlx::query("RELEASE SAVEPOINT copy_rows")
                 .execute(&mut *conn)
@@ -50,10 +51,50 @@ pub(crate) async fn copy_rows(
                     .await?
                     .rows_affected();
             }
+            if t == Table::Seats {
+                write_matches(conn, app, now, rows, matches).await?;
+            }
             Ok(inserted)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The matches of seats the skipping insert wrote (it starts each in its kind's tab): set on
+/// the seats this check added, first seen `now`.
+async fn write_matches(
+    conn: &mut PgConnection,
+    app: &str,
+    now: i64,
+    rows: &[Row],
+    matches: &Matches,
+) -> Result<()> {
+    let mut ids = Vec::new();
+    let mut states = Vec::new();
+    let mut identities = Vec::new();
+    for r in rows {
+        if let Some((state, identity)) = matches.get(&r.key[0]) {
+            ids.push(r.key[0].as_str());
+            states.push(*state);
+            identities.push(identity.as_deref());
+        }
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE app_seats AS x SET state = m.state, identity_id = m.identity, match_source = 'auto' \
+         FROM unnest($2::text[], $3::text[], $4::text[]) AS m(user_id, state, identity) \
+         WHERE x.app_id = $1 AND x.user_id = m.user_id AND x.first_seen_at = $5",
+    )
+    .bind(app)
+    .bind(&ids)
+    .bind(&states)
+    .bind(&identities)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 async fn copy(conn: &mut PgConnection, t: Table, data: &[u8]) -> sqlx::Result<u64> {
@@ -70,7 +111,7 @@ async fn copy(conn: &mut PgConnection, t: Table, data: &[u8]) -> sqlx::Result<u6
 }
 
 /// The rows in COPY's text format, in the column order of [`copy`].
-fn tsv(ws: &str, app: &str, now: i64, rows: &[Row]) -> Vec<u8> {
+fn tsv(ws: &str, app: &str, now: i64, rows: &[Row], matches: &Matches) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 128);
     let now = now.to_string();
     for r in rows {
@@ -90,9 +131,15 @@ fn tsv(ws: &str, app: &str, now: i64, rows: &[Row]) -> Vec<u8> {
             out.push(b'\t');
         }
         out.extend_from_slice(r.bucket().to_string().as_bytes());
-        if let Some(state) = seat_initial_state(r) {
-            out.push(b'\t');
-            out.extend_from_slice(state.as_bytes());
+        if r.table == Table::Seats {
+            let (state, identity, source) = seat_match(r, matches);
+            for v in [Some(state), identity, source] {
+                out.push(b'\t');
+                match v {
+                    Some(v) => push_text(&mut out, v),
+                    None => out.extend_from_slice(b"\\N"),
+                }
+            }
         }
         out.push(b'\n');
     }
@@ -124,7 +171,7 @@ mod tests {
     }
 
     #[test]
-    fn seats_start_in_their_kind_s_tab_and_nulls_are_marked() {
+    fn seats_start_in_their_kind_s_tab_or_their_match_and_nulls_are_marked() {
         let seat = |kind: &str| Row {
             table: Table::Seats,
             key: vec!["u1".into()],
@@ -136,12 +183,17 @@ mod tests {
                 Some(kind.into()),
             ],
         };
-        let text = String::from_utf8(tsv("w", "a", 7, &[seat("invite"), seat("member")])).unwrap();
+        let mut matched = seat("member");
+        matched.key[0] = "u2".into();
+        let matches = Matches::from([("u2".to_string(), ("onboarded", Some("i9".to_string())))]);
+        let rows = [seat("invite"), seat("member"), matched];
+        let text = String::from_utf8(tsv("w", "a", 7, &rows, &matches)).unwrap();
         let lines: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
-        assert_eq!(lines.len(), 2);
+        assert_eq!(lines.len(), 3);
         assert_eq!(&lines[0][..5], ["w", "a", "7", "u1", "\\N"]);
-        assert_eq!(lines[0].last(), Some(&"invited"));
-        assert_eq!(lines[1].last(), Some(&"unmatched"));
-        assert_eq!(lines[0].len(), 3 + 1 + 5 + 2);
+        assert_eq!(&lines[0][10..], ["invited", "\\N", "\\N"]);
+        assert_eq!(&lines[1][10..], ["unmatched", "\\N", "\\N"]);
+        assert_eq!(&lines[2][10..], ["onboarded", "i9", "auto"]);
+        assert_eq!(lines[0].len(), 3 + 1 + 5 + 1 + 3);
     }
 }

@@ -1,7 +1,8 @@
 //! A first check's matching as its seats arrive: the directory is indexed when the check
-//! begins and each member seat matched as it is fetched, so the check's end writes the few
-//! seats that match instead of reading every seat back to match it (1.5 s of a 100k-member
-//! check's end, ~5 s at 500k).
+//! begins and each member seat matched as it is fetched, so each seat is written with its
+//! match, instead of every seat being read back at the end to match it (1.5 s of a
+//! 100k-member check's end, ~5 s at 500k) and the matched ones updated (0.46 s on
+//! PostgreSQL).
 
 use std::collections::HashSet;
 
@@ -10,7 +11,8 @@ use castellan_domain::snapshot::{Row, Table, seat};
 use castellan_domain::{AppId, WorkspaceId};
 use sqlx::Row as _;
 
-use super::rematch::{Rematch, candidates, directory_of, load_identities, matched_state};
+use super::rematch::{candidates, directory_of, load_identities, matched_state};
+use super::rows::Matches;
 use crate::{Result, Store};
 
 /// Directories larger than this are matched at the end, where the seats are indexed and the
@@ -27,8 +29,10 @@ pub(crate) struct FirstMatch {
     guests: HashSet<String>,
     /// The directory version the indexes were built from: the end matches again if it moved.
     pub(crate) version: i64,
-    /// The seats whose state or person differ from what a new seat starts with.
-    pub(crate) plan: Rematch,
+    /// The seats whose state or person differ from what a new seat starts with, not yet
+    /// handed to a write (see `CheckRun::flush`), and how many there were in all.
+    pub(crate) matches: Matches,
+    pub(crate) matched: u64,
 }
 
 impl FirstMatch {
@@ -57,9 +61,8 @@ impl FirstMatch {
             inactive,
             guests,
             version,
-            plan: Rematch {
-                changes: Vec::new(),
-            },
+            matches: Matches::new(),
+            matched: 0,
         }))
     }
 
@@ -83,11 +86,11 @@ impl FirstMatch {
             };
             let (state, identity) = matched_state("member", outcome, leaver);
             if state != "unmatched" || identity.is_some() {
-                self.plan.changes.push(vec![
-                    Some(r.key[0].clone()),
-                    Some(state.into()),
-                    identity.map(|i| i.to_string()),
-                ]);
+                let seat = (state, identity.map(|i| i.to_string()));
+                // A seat listed twice is written once, the first time.
+                if self.matches.insert(r.key[0].clone(), seat).is_none() {
+                    self.matched += 1;
+                }
             }
         }
     }

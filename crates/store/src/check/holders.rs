@@ -388,13 +388,13 @@ mod tests {
             permissions: vec![],
         };
         let mut h = Holdings::default();
-        h.add(&Row::from_batch(&Batch::Grants(vec![
+        h.add(&Row::from_batch(Batch::Grants(vec![
             grant("2", "b"),
             grant("2", "a"),
             grant("1", "b"),
         ])))
         .unwrap();
-        h.add(&Row::from_batch(&Batch::Grants(vec![
+        h.add(&Row::from_batch(Batch::Grants(vec![
             grant("1", "a"),
             grant("2", "a"),
         ])))
@@ -433,7 +433,7 @@ mod tests {
                     .insert(format!("member:u{hd}"));
                 batch.push(grant(hd, ad));
             }
-            h.add(&Row::from_batch(&Batch::Grants(batch))).unwrap();
+            h.add(&Row::from_batch(Batch::Grants(batch))).unwrap();
         }
         let sorted = h.into_sorted().unwrap();
         assert_eq!(sorted.len(), want.len());

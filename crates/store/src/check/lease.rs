@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 
 use super::copy::copy_rows;
 use super::native::{self, Renewal, Rows};
+use super::rows::Matches;
 use crate::{Backend, Result, Store, StoreError, ms};
 
 /// The lease a check runs under: every write transaction of the check first checks that the
@@ -113,12 +114,16 @@ pub(super) struct FirstWrite {
     pub checkpoint: bool,
     /// SQLite: the check's connection of SQLite's own C API (see `native`).
     pub native: Option<Arc<Mutex<rusqlite::Connection>>>,
+    /// The matches of the seats it writes.
+    pub matches: Matches,
 }
 
 /// Each table's rows in key order: each transaction then touches neighbouring index pages.
 fn sorted(mut buffer: [Vec<Row>; 4]) -> [Vec<Row>; 4] {
     for rows in &mut buffer {
-        rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        // Stable: it finds the runs already in order (a member's grants, the members' pages)
+        // and merges them, where the unstable sort compared every row again.
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
     }
     buffer
 }
@@ -128,7 +133,7 @@ impl FirstWrite {
     /// still runs, then writes them through the check's own connection (see `native`) and
     /// fires `done` for the next.
     pub async fn sqlite(
-        self,
+        mut self,
         buffer: [Vec<Row>; 4],
         turn: Option<oneshot::Receiver<()>>,
         done: oneshot::Sender<()>,
@@ -158,8 +163,13 @@ impl FirstWrite {
                     until,
                 }
             });
-        let (ws, app, now, checkpoint) =
-            (self.ws.clone(), self.app.clone(), self.now, self.checkpoint);
+        let (ws, app, now, checkpoint, matches) = (
+            self.ws.clone(),
+            self.app.clone(),
+            self.now,
+            self.checkpoint,
+            std::mem::take(&mut self.matches),
+        );
         let inserted = tokio::task::spawn_blocking(move || {
             let mut conn = native.lock().expect("bulk connection");
             let rows = Rows {
@@ -167,6 +177,7 @@ impl FirstWrite {
                 app: &app,
                 now,
                 buffer: &buffer,
+                matches: &matches,
             };
             let r = native::write(&mut conn, rows, renewal.as_ref(), checkpoint);
             drop(token);
@@ -196,7 +207,8 @@ impl FirstWrite {
             .execute(&mut *tx)
             .await?;
         for (i, rows) in buffer.iter().enumerate() {
-            inserted[i] = copy_rows(&mut tx, &self.ws, &self.app, self.now, rows).await?;
+            inserted[i] =
+                copy_rows(&mut tx, &self.ws, &self.app, self.now, rows, &self.matches).await?;
         }
         renew_pg(&mut tx, &self.store, self.task, self.lease.as_ref()).await?;
         tx.commit().await?;

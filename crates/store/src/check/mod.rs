@@ -7,7 +7,9 @@
 //!   app's tables as they arrive, in small transactions. Readers do not see them: an app
 //!   without a completed check shows no seats, assets or partners. The grant keys, gathered
 //!   in memory, are then written as each asset's holder list (`app_asset_holders`, see
-//!   `holders`) and the seats are matched, in short transactions too; the final transaction
+//!   `holders`), in short transactions too (each seat went in with its match, see
+//!   `first_match`, unless the directory is too large or moved meanwhile: those seats are
+//!   matched then); the final transaction
 //!   stores the digests and the report and marks the app checked, which makes the whole
 //!   snapshot visible at once. A first check that dies leaves invisible rows that the next
 //!   one deletes before it starts.
@@ -244,8 +246,8 @@ impl CheckRun {
     }
 
     /// Takes one fetched batch.
-    pub async fn accept(&mut self, batch: &Batch) -> Result<()> {
-        if let Batch::Kept(k) = batch {
+    pub async fn accept(&mut self, batch: Batch) -> Result<()> {
+        if let Batch::Kept(k) = &batch {
             // A first check has nothing to keep: the connector reads every list then.
             if !self.initial {
                 if !self.keeping {
@@ -339,7 +341,13 @@ impl CheckRun {
         }
         let buffer = std::mem::take(&mut self.buffer);
         let rows = std::mem::take(&mut self.buffered);
-        self.hand_off(buffer, rows);
+        // The seats matched so far that no write took yet are this buffer's.
+        let matches = self
+            .first_match
+            .as_mut()
+            .map(|m| std::mem::take(&mut m.matches))
+            .unwrap_or_default();
+        self.hand_off(buffer, rows, matches);
         Ok(())
     }
 
@@ -359,12 +367,12 @@ impl CheckRun {
         self.grants_written += rows;
         let mut buffer: [Vec<Row>; 4] = Default::default();
         buffer[Table::Grants.index()] = grants;
-        self.hand_off(buffer, rows);
+        self.hand_off(buffer, rows, Matches::new());
         Ok(())
     }
 
-    /// Spawns the transaction that writes `buffer` (`rows` rows).
-    fn hand_off(&mut self, buffer: [Vec<Row>; 4], rows: usize) {
+    /// Spawns the transaction that writes `buffer` (`rows` rows) with its seats' `matches`.
+    fn hand_off(&mut self, buffer: [Vec<Row>; 4], rows: usize, matches: Matches) {
         self.unchecked_rows += rows;
         // SQLite's log only starts over once a checkpoint has copied all of it; the background
         // checkpointer never catches up with a writer that commits back to back (at 500k
@@ -386,6 +394,7 @@ impl CheckRun {
             writing_secs: self.writing_secs.clone(),
             checkpoint,
             native: self.native.clone(),
+            matches,
         };
         let job = match self.store.backend {
             Backend::Sqlite => {
@@ -484,11 +493,15 @@ impl CheckRun {
             None
         };
         let matched = identities.is_some() || first_match.is_some();
+        // Seats matched as they came were written with their match.
+        let first_matched = first_match.as_ref().map_or(0, |m| m.matched);
         // Matching is CPU work over every seat: when the write below does not change seats (a
         // first check wrote them already; a later one whose seats are unchanged), it is planned
         // before taking the write lock, so heartbeats and claims do not wait behind it.
         let early = match (&identities, first_match) {
-            (_, Some(m)) => Some(m.plan),
+            (_, Some(_)) => Some(Rematch {
+                changes: Vec::new(),
+            }),
             (Some(ids), None) if !seats_change => {
                 let mut conn = store.pool.acquire().await?;
                 Some(plan_rematch(&mut conn, self.ws, self.app.id, ids, &cfg).await?)
@@ -508,7 +521,7 @@ impl CheckRun {
                 self.renew_lease(&mut tx).await?;
                 tx.commit().await?;
             }
-            rematched = Some(plan.changes.len() as u64);
+            rematched = Some(plan.changes.len() as u64 + first_matched);
         }
         let mut tx = store.begin_write().await?;
         self.renew_lease(&mut tx).await?;

@@ -10,7 +10,7 @@ use std::path::Path;
 use castellan_domain::snapshot::{Row, Table};
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::rows::{first_check_columns, seat_initial_state, table_name};
+use super::rows::{Matches, first_check_columns, seat_match, table_name};
 use crate::{Result, SQLITE_PRAGMAS, StoreError};
 
 /// Opens the check's connection to the database file, with the settings of every other
@@ -34,12 +34,13 @@ pub(super) struct Renewal {
 }
 
 /// What one transaction writes: rows of the four tables (each sorted by key), first seen
-/// `now`, for workspace `ws` and app `app`.
+/// `now`, for workspace `ws` and app `app`, and the matches of its seats.
 pub(super) struct Rows<'a> {
     pub ws: &'a str,
     pub app: &'a str,
     pub now: i64,
     pub buffer: &'a [Vec<Row>; 4],
+    pub matches: &'a Matches,
 }
 
 /// Writes `rows` in one transaction that takes the write lock at once and renews the lease
@@ -76,8 +77,11 @@ pub(super) fn write(
             }
             stmt.raw_bind_parameter(at, r.bucket() as i64)
                 .map_err(bulk)?;
-            if let Some(state) = seat_initial_state(r) {
+            if t == Table::Seats {
+                let (state, identity, source) = seat_match(r, rows.matches);
                 stmt.raw_bind_parameter(at + 1, state).map_err(bulk)?;
+                stmt.raw_bind_parameter(at + 2, identity).map_err(bulk)?;
+                stmt.raw_bind_parameter(at + 3, source).map_err(bulk)?;
             }
             inserted[i] += stmt.raw_execute().map_err(bulk)? as u64;
         }
@@ -157,7 +161,7 @@ mod tests {
             "INSERT OR IGNORE INTO app_grants (workspace_id, app_id, first_seen_at, holder, asset_id, permissions, bucket) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
         );
         let seats = statement(Table::Seats);
-        assert!(seats.contains("kind, bucket, state) VALUES (?1,"));
-        assert!(seats.ends_with("?11) ON CONFLICT (app_id, user_id) DO NOTHING"));
+        assert!(seats.contains("kind, bucket, state, identity_id, match_source) VALUES (?1,"));
+        assert!(seats.ends_with("?13) ON CONFLICT (app_id, user_id) DO NOTHING"));
     }
 }

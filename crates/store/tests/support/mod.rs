@@ -235,7 +235,7 @@ pub async fn run_check_as(
     let task = castellan_domain::TaskId::new(store.env());
     let mut run = tune(store.ws(ws).begin_check(app, task).await.unwrap());
     for b in batches {
-        run.accept(b).await.unwrap();
+        run.accept(b.clone()).await.unwrap();
     }
     run.finish(&cli(), Default::default()).await.unwrap()
 }

@@ -243,7 +243,13 @@ fn sqlite_pragmas(pool: AnyPoolOptions) -> AnyPoolOptions {
 /// The settings of every SQLite connection, the pools' and a first check's own (`check::native`).
 /// WAL lets readers run while one writer writes; the busy timeout makes a second process wait
 /// for the write lock instead of failing.
-pub(crate) const SQLITE_PRAGMAS: [&str; 5] = [
+pub(crate) const SQLITE_PRAGMAS: [&str; 6] = [
+    // Pages of 16 KiB (a database's page size is fixed when it is created: later this does
+    // nothing): a first check's million grants split a quarter as many B-tree pages. A
+    // 100k-member Pinterest first check took 6.6 CPU-s instead of 7.0 (7.9 s instead of
+    // 8.5 s), one of 500k 36 instead of 49; the cache stays the same 2 MB, so peak memory
+    // did not move (151 MB against 150 at 500k).
+    "PRAGMA page_size = 16384",
     "PRAGMA journal_mode = WAL",
     "PRAGMA busy_timeout = 10000",
     "PRAGMA foreign_keys = ON",

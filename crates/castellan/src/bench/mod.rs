@@ -185,12 +185,26 @@ pub(crate) async fn bench_sync(
             let c = castellan_services::apps::connector_for(&svc, ws.id, &app)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let t0 = std::time::Instant::now();
-            let stats = c.fetch(&scope, &mut Discard(0)).await?;
-            window_floor = (t0.elapsed().as_secs_f64() + partner_floor.0, stats.requests);
+            // Three times, the median kept, as for the full floor: one run on a busy machine
+            // ranged from 3.9 s to 10.6 s for the same fetch.
+            let mut secs = Vec::new();
+            let mut first = None;
+            for _ in 0..3 {
+                let t0 = std::time::Instant::now();
+                let stats = c.fetch(&scope, &mut Discard(0)).await?;
+                secs.push(t0.elapsed().as_secs_f64());
+                // The connector counts requests across fetches: the first run's are one's.
+                first.get_or_insert(stats);
+            }
+            let stats = first.expect("three runs");
+            secs.sort_by(|a, b| a.total_cmp(b));
+            window_floor = (secs[1] + partner_floor.0, stats.requests);
             println!(
-                "coverage-window fetch floor: {:.2}s, {} requests ({} assets' holders read, {} kept, {} partners kept)",
+                "coverage-window fetch floor: {:.2}s (median of {:.2}s, {:.2}s, {:.2}s), {} requests ({} assets' holders read, {} kept, {} partners kept)",
                 window_floor.0,
+                secs[0],
+                secs[1],
+                secs[2],
                 stats.requests,
                 stats.holders_read,
                 stats.holders_kept,

@@ -126,41 +126,19 @@ pub fn relation_str(r: PartnerRelation) -> &'static str {
 
 impl Row {
     pub fn seat(s: &SeatRecord) -> Row {
-        Row {
-            table: Table::Seats,
-            key: vec![s.user_id.clone()],
-            fields: vec![
-                s.username.clone(),
-                s.email.clone(),
-                s.display_name.clone(),
-                Some(sorted_json(&s.roles)),
-                Some(seat_kind_str(&s.kind).into()),
-            ],
-        }
+        Row::owned_seat(s.clone())
     }
 
     pub fn asset(a: &AssetRecord) -> Row {
-        Row {
-            table: Table::Assets,
-            key: vec![a.id.clone()],
-            fields: vec![Some(a.kind.clone()), a.name.clone(), a.owner_id.clone()],
-        }
+        Row::owned_asset(a.clone())
     }
 
     pub fn grant(g: &GrantRecord) -> Row {
-        Row {
-            table: Table::Grants,
-            key: vec![holder_key(&g.holder), g.asset_id.clone()],
-            fields: vec![Some(sorted_json(&g.permissions))],
-        }
+        Row::owned_grant(g.clone())
     }
 
     pub fn partner(p: &PartnerRecord) -> Row {
-        Row {
-            table: Table::Partners,
-            key: vec![p.id.clone()],
-            fields: vec![p.name.clone(), Some(relation_str(p.relation).into())],
-        }
+        Row::owned_partner(p.clone())
     }
 
     /// The rows of one fetched batch, which they take their strings from (a first check of
@@ -168,46 +146,50 @@ impl Row {
     /// besides writing).
     pub fn from_batch(b: Batch) -> Vec<Row> {
         match b {
-            Batch::Seats(v) => v
-                .into_iter()
-                .map(|s| Row {
-                    table: Table::Seats,
-                    fields: vec![
-                        s.username,
-                        s.email,
-                        s.display_name,
-                        Some(sorted_json(&s.roles)),
-                        Some(seat_kind_str(&s.kind).into()),
-                    ],
-                    key: vec![s.user_id],
-                })
-                .collect(),
-            Batch::Assets(v) => v
-                .into_iter()
-                .map(|a| Row {
-                    table: Table::Assets,
-                    key: vec![a.id],
-                    fields: vec![Some(a.kind), a.name, a.owner_id],
-                })
-                .collect(),
-            Batch::Grants(v) => v
-                .into_iter()
-                .map(|g| Row {
-                    table: Table::Grants,
-                    key: vec![holder_key(&g.holder), g.asset_id],
-                    fields: vec![Some(sorted_json(&g.permissions))],
-                })
-                .collect(),
-            Batch::Partners(v) => v
-                .into_iter()
-                .map(|p| Row {
-                    table: Table::Partners,
-                    key: vec![p.id],
-                    fields: vec![p.name, Some(relation_str(p.relation).into())],
-                })
-                .collect(),
+            Batch::Seats(v) => v.into_iter().map(Row::owned_seat).collect(),
+            Batch::Assets(v) => v.into_iter().map(Row::owned_asset).collect(),
+            Batch::Grants(v) => v.into_iter().map(Row::owned_grant).collect(),
+            Batch::Partners(v) => v.into_iter().map(Row::owned_partner).collect(),
             // Kept lists carry no rows: the store reads them from what it holds.
             Batch::Kept(_) => Vec::new(),
+        }
+    }
+
+    fn owned_seat(s: SeatRecord) -> Row {
+        Row {
+            table: Table::Seats,
+            fields: vec![
+                s.username,
+                s.email,
+                s.display_name,
+                Some(sorted_json(&s.roles)),
+                Some(seat_kind_str(&s.kind).into()),
+            ],
+            key: vec![s.user_id],
+        }
+    }
+
+    fn owned_asset(a: AssetRecord) -> Row {
+        Row {
+            table: Table::Assets,
+            key: vec![a.id],
+            fields: vec![Some(a.kind), a.name, a.owner_id],
+        }
+    }
+
+    fn owned_grant(g: GrantRecord) -> Row {
+        Row {
+            table: Table::Grants,
+            key: vec![holder_key(&g.holder), g.asset_id],
+            fields: vec![Some(sorted_json(&g.permissions))],
+        }
+    }
+
+    fn owned_partner(p: PartnerRecord) -> Row {
+        Row {
+            table: Table::Partners,
+            key: vec![p.id],
+            fields: vec![p.name, Some(relation_str(p.relation).into())],
         }
     }
 

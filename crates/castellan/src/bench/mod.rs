@@ -129,24 +129,12 @@ pub(crate) async fn bench_sync(
     let connector = castellan_services::apps::connector_for(&svc, ws.id, &app)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut floors = Vec::new();
-    let mut floor_stats = None;
     let cpu0 = (cpu_secs("/proc/self/stat"), emu.cpu_secs());
-    for _ in 0..3 {
-        let t0 = std::time::Instant::now();
-        let mut discard = Discard(0);
-        let stats = connector
-            .fetch(
-                &castellan_domain::coverage::FetchScope::everything(),
-                &mut discard,
-            )
-            .await?;
-        floors.push(t0.elapsed().as_secs_f64());
-        // The connector counts its requests across fetches: the first run's are one fetch's.
-        floor_stats.get_or_insert((stats, discard.0));
-    }
-    let (floor_stats, floor_items) = floor_stats.expect("three runs");
-    floors.sort_by(|a, b| a.total_cmp(b));
+    let (floors, floor_stats, floor_items) = fetch_thrice(
+        connector.as_ref(),
+        &castellan_domain::coverage::FetchScope::everything(),
+    )
+    .await?;
     let floor = floors[1];
     println!(
         "fetch floor: {:.2}s (median of {:.2}s, {:.2}s, {:.2}s), {} requests, {} items; CPU per run: Castellan {:.2}s, the emulator {:.2}s",
@@ -185,19 +173,8 @@ pub(crate) async fn bench_sync(
             let c = castellan_services::apps::connector_for(&svc, ws.id, &app)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            // Three times, the median kept, as for the full floor: one run on a busy machine
-            // ranged from 3.9 s to 10.6 s for the same fetch.
-            let mut secs = Vec::new();
-            let mut first = None;
-            for _ in 0..3 {
-                let t0 = std::time::Instant::now();
-                let stats = c.fetch(&scope, &mut Discard(0)).await?;
-                secs.push(t0.elapsed().as_secs_f64());
-                // The connector counts requests across fetches: the first run's are one's.
-                first.get_or_insert(stats);
-            }
-            let stats = first.expect("three runs");
-            secs.sort_by(|a, b| a.total_cmp(b));
+            // As the full floor is: one run on a busy machine ranged from 3.9 s to 10.6 s.
+            let (secs, stats, _) = fetch_thrice(c.as_ref(), &scope).await?;
             window_floor = (secs[1] + partner_floor.0, stats.requests);
             println!(
                 "coverage-window fetch floor: {:.2}s (median of {:.2}s, {:.2}s, {:.2}s), {} requests ({} assets' holders read, {} kept, {} partners kept)",
@@ -390,6 +367,28 @@ pub(crate) fn spawn_worker(cfg: &Config, svc: &Services) -> CancellationToken {
 }
 
 /// Waits for a task to end.
+/// A fetch floor: the fetch of `scope` three times, its pages thrown away (see `Discard`).
+/// Returns the three durations in ascending order (the median, `[1]`, is the floor: one
+/// run's noise would move every ratio), and the first run's stats and items (the connector
+/// counts its requests across fetches).
+async fn fetch_thrice(
+    connector: &dyn castellan_domain::platform::Connector,
+    scope: &castellan_domain::coverage::FetchScope,
+) -> anyhow::Result<([f64; 3], castellan_domain::platform::FetchStats, u64)> {
+    let mut secs = [0.0; 3];
+    let mut first = None;
+    for s in &mut secs {
+        let t0 = std::time::Instant::now();
+        let mut discard = Discard(0);
+        let stats = connector.fetch(scope, &mut discard).await?;
+        *s = t0.elapsed().as_secs_f64();
+        first.get_or_insert((stats, discard.0));
+    }
+    secs.sort_by(|a, b| a.total_cmp(b));
+    let (stats, items) = first.expect("three runs");
+    Ok((secs, stats, items))
+}
+
 pub(crate) async fn wait_task(
     store: &castellan_store::Store,
     ws: castellan_domain::WorkspaceId,

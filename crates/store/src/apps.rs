@@ -518,14 +518,18 @@ impl Scoped<'_> {
             "app_partners",
             "check_reports",
         ] {
-            let n = sqlx::query(&format!(
-                "DELETE FROM {table} WHERE workspace_id = $1 AND app_id = $2"
-            ))
-            .bind(self.ws_str())
-            .bind(&app_str)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            // Grants carry no workspace (migration 0030): the app's row says whose they are.
+            let ws = if table == "app_grants" {
+                "EXISTS (SELECT 1 FROM apps WHERE id = $2 AND workspace_id = $1)"
+            } else {
+                "workspace_id = $1"
+            };
+            let n = sqlx::query(&format!("DELETE FROM {table} WHERE {ws} AND app_id = $2"))
+                .bind(self.ws_str())
+                .bind(&app_str)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             match table {
                 "app_seats" => removed.seats = n,
                 "app_assets" => removed.assets = n,

@@ -207,10 +207,12 @@ impl Scoped<'_> {
         let keys: Vec<[String; 1]> = user_ids.iter().map(|u| [format!("member:{u}")]).collect();
         let rows = sqlx::query(&format!(
             // `IN (SELECT …)`, not a join: SQLite's planner then looks each holder up in the
-            // primary key instead of scanning every grant of the app.
+            // primary key instead of scanning every grant of the app. Grants carry no
+            // workspace (migration 0030): the app's row says it is this workspace's.
             "SELECT g.holder, g.asset_id, g.permissions, a.name, a.kind FROM app_grants g \
              LEFT JOIN app_assets a ON a.app_id = g.app_id AND a.asset_id = g.asset_id \
-             WHERE g.app_id = $1 AND g.holder IN (SELECT j.value->>0 FROM {src}) AND g.workspace_id = $3 AND g.vanished_at IS NULL ORDER BY g.holder, g.asset_id",
+             WHERE g.app_id = $1 AND g.holder IN (SELECT j.value->>0 FROM {src}) AND g.vanished_at IS NULL \
+             AND EXISTS (SELECT 1 FROM apps p WHERE p.id = $1 AND p.workspace_id = $3) ORDER BY g.holder, g.asset_id",
             src = crate::sql::json_rows(self.store.backend, 2),
         ))
         .bind(app.to_string())

@@ -111,11 +111,12 @@ impl Scoped<'_> {
             .enumerate()
             .map(|(i, p)| (p.partner_id.clone(), i))
             .collect();
-        // What it uses of ours: its grants.
+        // What it uses of ours: its grants (the app's row says it is this workspace's).
         let grants = sqlx::query(&format!(
             "SELECT substr(g.holder, 9) AS partner_id, g.asset_id, g.permissions, a.name, a.kind FROM app_grants g \
              LEFT JOIN app_assets a ON a.app_id = g.app_id AND a.asset_id = g.asset_id \
-             WHERE g.workspace_id = $1 AND g.app_id = $2 AND {} AND g.vanished_at IS NULL \
+             WHERE g.app_id = $2 AND {} AND g.vanished_at IS NULL \
+             AND EXISTS (SELECT 1 FROM apps p WHERE p.id = $2 AND p.workspace_id = $1) \
              ORDER BY g.asset_id",
             crate::sql::partner_holders(self.store.backend, "g.holder")
         ))

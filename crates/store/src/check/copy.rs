@@ -5,7 +5,10 @@
 use castellan_domain::snapshot::{Row, Table};
 use sqlx::PgConnection;
 
-use super::rows::{Matches, first_check_columns, insert_sql, rows_json, seat_match, table_name};
+use super::rows::{
+    Matches, bind_lead, first_check_columns, insert_sql, lead_columns, rows_json, seat_match,
+    table_name,
+};
 use crate::sql::CHUNK;
 use crate::{Backend, Result};
 
@@ -42,10 +45,7 @@ pub(crate) async fn copy_rows(
             let (_, skipping) = insert_sql(Backend::Postgres, t);
             let mut inserted = 0;
             for chunk in rows.chunks(CHUNK) {
-                inserted += sqlx::query(&skipping)
-                    .bind(ws)
-                    .bind(app)
-                    .bind(now)
+                inserted += bind_lead(sqlx::query(&skipping), t, ws, app, now)
                     .bind(rows_json(chunk))
                     .execute(&mut *conn)
                     .await?
@@ -113,12 +113,23 @@ async fn copy(conn: &mut PgConnection, t: Table, data: &[u8]) -> sqlx::Result<u6
 /// The rows in COPY's text format, in the column order of [`copy`].
 fn tsv(ws: &str, app: &str, now: i64, rows: &[Row], matches: &Matches) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 128);
+    // The lead columns' values (`lead_columns`): the same for every row.
     let now = now.to_string();
-    for r in rows {
-        for v in [ws, app, &now] {
-            push_text(&mut out, v);
-            out.push(b'\t');
+    let mut lead = Vec::new();
+    for (c, v) in ["workspace_id", "app_id", "first_seen_at"]
+        .iter()
+        .zip([ws, app, &now])
+    {
+        if rows
+            .first()
+            .is_some_and(|r| lead_columns(r.table).contains(c))
+        {
+            push_text(&mut lead, v);
+            lead.push(b'\t');
         }
+    }
+    for r in rows {
+        out.extend_from_slice(&lead);
         for k in &r.key {
             push_text(&mut out, k);
             out.push(b'\t');

@@ -10,7 +10,7 @@ use std::path::Path;
 use castellan_domain::snapshot::{Row, Table};
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::rows::{Matches, first_check_columns, seat_match, table_name};
+use super::rows::{Matches, first_check_columns, lead_columns, seat_match, table_name};
 use crate::{Result, SQLITE_PRAGMAS, StoreError};
 
 /// Opens the check's connection to the database file, with the settings of every other
@@ -62,11 +62,16 @@ pub(super) fn write(
             continue;
         };
         let mut stmt = tx.prepare_cached(&statement(t)).map_err(bulk)?;
-        stmt.raw_bind_parameter(1, rows.ws).map_err(bulk)?;
-        stmt.raw_bind_parameter(2, rows.app).map_err(bulk)?;
-        stmt.raw_bind_parameter(3, rows.now).map_err(bulk)?;
+        // The lead columns (`lead_columns`): workspace (but for grants), app, time.
+        let mut lead = 1;
+        if lead_columns(t).contains(&"workspace_id") {
+            stmt.raw_bind_parameter(lead, rows.ws).map_err(bulk)?;
+            lead += 1;
+        }
+        stmt.raw_bind_parameter(lead, rows.app).map_err(bulk)?;
+        stmt.raw_bind_parameter(lead + 1, rows.now).map_err(bulk)?;
         for r in list {
-            let mut at = 4;
+            let mut at = lead + 2;
             for k in &r.key {
                 stmt.raw_bind_parameter(at, k.as_str()).map_err(bulk)?;
                 at += 1;
@@ -158,7 +163,7 @@ mod tests {
     fn each_table_has_one_row_statement_binding_every_column() {
         assert_eq!(
             statement(Table::Grants),
-            "INSERT OR IGNORE INTO app_grants (workspace_id, app_id, first_seen_at, holder, asset_id, permissions, bucket) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+            "INSERT OR IGNORE INTO app_grants (app_id, first_seen_at, holder, asset_id, permissions, bucket) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
         );
         let seats = statement(Table::Seats);
         assert!(seats.contains("kind, bucket, state, identity_id, match_source) VALUES (?1,"));

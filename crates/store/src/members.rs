@@ -202,34 +202,35 @@ impl Scoped<'_> {
                 .map(|h| (h.asset_id, h.asset_kind.unwrap_or_default(), h.permissions))
                 .collect();
         }
-        // `roles::is_business_admin` in SQL: the stored roles (a JSON array of strings) hold
-        // the admin role as one element, quoted; `_` is escaped, LIKE's one-character wildcard.
+        // The live member seats, and the business admins among them: `roles::is_business_admin`
+        // in SQL (the stored roles, a JSON array of strings, hold the admin role as one
+        // element, quoted; `_` is escaped, LIKE's one-character wildcard). Each predicate is
+        // written as in the partial indexes of migration 0032, so the count reads an index
+        // alone and the admins an index of admins only (one scan of 100,000 seats was most
+        // of a Remove user plan on PostgreSQL). The pattern is inlined, not bound: a partial
+        // index serves only a predicate the planner sees. It comes from `admin_role`, a
+        // constant without quotes.
         let admin = format!(
             "%{}%",
             serde_json::to_string(admin_role(app.platform))
                 .expect("role serialises")
                 .replace('_', "\\_")
         );
-        // The member seats and the admins among them in one scan of the app's seats (two
-        // scans of 100,000 seats were most of a Remove user plan on PostgreSQL).
-        let admins_of = match self.store.backend {
-            crate::Backend::Sqlite => {
-                "json_group_array(user_id) FILTER (WHERE roles LIKE $2 ESCAPE '\\')"
-            }
-            crate::Backend::Postgres => {
-                "COALESCE(json_agg(user_id) FILTER (WHERE roles LIKE $2 ESCAPE '\\'), '[]')::text"
-            }
-        };
-        let seats_row = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n, {admins_of} AS admins FROM app_seats \
-             WHERE app_id = $1 AND vanished_at IS NULL AND kind IN ('member', 'system_user')"
+        debug_assert!(!admin.contains('\''));
+        const MEMBERS: &str =
+            "app_id = $1 AND vanished_at IS NULL AND kind IN ('member', 'system_user')";
+        let member_seats: i64 = sqlx::query_scalar(&format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM app_seats WHERE {MEMBERS}"
         ))
         .bind(&a)
-        .bind(&admin)
         .fetch_one(p)
         .await?;
-        let admins: Vec<String> = serde_json::from_str(&seats_row.try_get::<String, _>("admins")?)
-            .map_err(|e| crate::StoreError::Corrupt(format!("admins of an app: {e}")))?;
+        let admins: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT user_id FROM app_seats WHERE {MEMBERS} AND roles LIKE '{admin}' ESCAPE '\\' ORDER BY user_id"
+        ))
+        .bind(&a)
+        .fetch_all(p)
+        .await?;
         let asset_list = serde_json::to_string(&asset_ids.iter().map(|s| [s]).collect::<Vec<_>>())
             .expect("ids serialise");
         let assets = sqlx::query(&format!(
@@ -252,7 +253,7 @@ impl Scoped<'_> {
             seats,
             AppFacts {
                 platform: app.platform,
-                member_seats: seats_row.try_get::<i64, _>("n")? as u64,
+                member_seats: member_seats as u64,
                 admins,
                 automation_user_id: auto,
                 automation_email: automation_email.to_string(),

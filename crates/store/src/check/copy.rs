@@ -6,7 +6,7 @@ use castellan_domain::snapshot::{Row, Table};
 use sqlx::PgConnection;
 
 use super::rows::{
-    Matches, bind_lead, first_check_columns, insert_sql, lead_columns, rows_json, seat_match,
+    Matches, bind_lead, first_check_columns, has_workspace, insert_sql, rows_json, seat_match,
     table_name,
 };
 use crate::sql::CHUNK;
@@ -116,17 +116,13 @@ fn tsv(ws: &str, app: &str, now: i64, rows: &[Row], matches: &Matches) -> Vec<u8
     // The lead columns' values (`lead_columns`): the same for every row.
     let now = now.to_string();
     let mut lead = Vec::new();
-    for (c, v) in ["workspace_id", "app_id", "first_seen_at"]
-        .iter()
-        .zip([ws, app, &now])
-    {
-        if rows
-            .first()
-            .is_some_and(|r| lead_columns(r.table).contains(c))
-        {
-            push_text(&mut lead, v);
-            lead.push(b'\t');
-        }
+    let ws = rows
+        .first()
+        .is_some_and(|r| has_workspace(r.table))
+        .then_some(ws);
+    for v in ws.into_iter().chain([app, &now]) {
+        push_text(&mut lead, v);
+        lead.push(b'\t');
     }
     for r in rows {
         out.extend_from_slice(&lead);

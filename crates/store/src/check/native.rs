@@ -10,7 +10,7 @@ use std::path::Path;
 use castellan_domain::snapshot::{Row, Table};
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::rows::{Matches, first_check_columns, lead_columns, seat_match, table_name};
+use super::rows::{Matches, first_check_columns, has_workspace, seat_match, table_name};
 use crate::{Result, SQLITE_PRAGMAS, StoreError};
 
 /// Opens the check's connection to the database file, with the settings of every other
@@ -64,7 +64,7 @@ pub(super) fn write(
         let mut stmt = tx.prepare_cached(&statement(t)).map_err(bulk)?;
         // The lead columns (`lead_columns`): workspace (but for grants), app, time.
         let mut lead = 1;
-        if lead_columns(t).contains(&"workspace_id") {
+        if has_workspace(t) {
             stmt.raw_bind_parameter(lead, rows.ws).map_err(bulk)?;
             lead += 1;
         }

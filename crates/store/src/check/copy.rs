@@ -12,8 +12,8 @@ use super::rows::{
 use crate::sql::CHUNK;
 use crate::{Backend, Result};
 
-/// Inserts rows first seen `now` into their table inside the caller's transaction and returns
-/// how many went in. A key already there is left alone: a batch holding one (a platform
+/// Inserts rows first seen `now` (`data`: them in COPY's text, from [`tsv`]) into their table
+/// inside the caller's transaction and returns how many went in. A key already there is left alone: a batch holding one (a platform
 /// that lists a row twice, a grant seen from both its holder and its asset) makes COPY fail
 /// as a whole, so it is rolled back to a savepoint and written with the skipping insert.
 pub(crate) async fn copy_rows(
@@ -22,6 +22,7 @@ pub(crate) async fn copy_rows(
     app: &str,
     now: i64,
     rows: &[Row],
+    data: &[u8],
     matches: &Matches,
 ) -> Result<u64> {
     let Some(first) = rows.first() else {
@@ -31,7 +32,7 @@ pub(crate) async fn copy_rows(
     sqlx::query("SAVEPOINT copy_rows")
         .execute(&mut *conn)
         .await?;
-    match copy(conn, t, &tsv(ws, app, now, rows, matches)).await {
+    match copy(conn, t, data).await {
         Ok(n) => {
             sqlx::query("RELEASE SAVEPOINT copy_rows")
                 .execute(&mut *conn)
@@ -111,7 +112,7 @@ async fn copy(conn: &mut PgConnection, t: Table, data: &[u8]) -> sqlx::Result<u6
 }
 
 /// The rows in COPY's text format, in the column order of [`copy`].
-fn tsv(ws: &str, app: &str, now: i64, rows: &[Row], matches: &Matches) -> Vec<u8> {
+pub(crate) fn tsv(ws: &str, app: &str, now: i64, rows: &[Row], matches: &Matches) -> Vec<u8> {
     let mut out = Vec::with_capacity(rows.len() * 128);
     // The lead columns' values (`lead_columns`): the same for every row.
     let now = now.to_string();

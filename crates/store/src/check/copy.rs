@@ -13,9 +13,10 @@ use crate::sql::CHUNK;
 use crate::{Backend, Result};
 
 /// Inserts rows first seen `now` (`data`: them in COPY's text, from [`tsv`]) into their table
-/// inside the caller's transaction and returns how many went in. A key already there is left alone: a batch holding one (a platform
-/// that lists a row twice, a grant seen from both its holder and its asset) makes COPY fail
-/// as a whole, so it is rolled back to a savepoint and written with the skipping insert.
+/// inside the caller's transaction and returns how many went in. A key already there is left
+/// alone: a batch holding one (a platform that lists a row twice, a grant seen from both its
+/// holder and its asset) makes COPY fail as a whole, so it is rolled back to a savepoint and
+/// written with the skipping insert.
 pub(crate) async fn copy_rows(
     conn: &mut PgConnection,
     ws: &str,

@@ -200,9 +200,14 @@ impl FirstWrite {
     }
 
     /// PostgreSQL: the rows go in with COPY, through the Postgres driver's pool.
-    pub async fn postgres(self, buffer: [Vec<Row>; 4]) -> Result<[u64; 4]> {
+    pub async fn postgres(mut self, buffer: [Vec<Row>; 4]) -> Result<[u64; 4]> {
         // Sorted and put in COPY's text before a connection is taken.
-        let (ws, app, now, matches) = (self.ws.clone(), self.app.clone(), self.now, self.matches);
+        let (ws, app, now, matches) = (
+            self.ws.clone(),
+            self.app.clone(),
+            self.now,
+            std::mem::take(&mut self.matches),
+        );
         let (buffer, data, matches) = off_workers(move || {
             let buffer = sorted(buffer);
             let data = buffer
@@ -230,7 +235,7 @@ impl FirstWrite {
         }
         renew_pg(&mut tx, &self.store, self.task, self.lease.as_ref()).await?;
         tx.commit().await?;
-        *self.writing_secs.lock().expect("timing") += started.elapsed().as_secs_f64();
+        self.add_time(started);
         Ok(inserted)
     }
 

@@ -63,7 +63,7 @@ pub(super) fn write(
         let Some(t) = list.first().map(|r| r.table) else {
             continue;
         };
-        // Rows with triggers go in many to a statement (see `statement`), the rest one by one.
+        // Grants one to a statement (they need no journal, see `statement`), the rest many.
         let many = if t == Table::Grants { 1 } else { MANY };
         let mut stmt = prepare(&tx, t, many, &rows)?;
         let mut chunks = list.chunks_exact(many);
@@ -86,7 +86,7 @@ pub(super) fn write(
     Ok(inserted)
 }
 
-/// How many rows of a table with triggers (seats) one statement inserts.
+/// How many rows of a table other than grants one statement inserts (see `statement`).
 const MANY: usize = 64;
 
 /// The statement inserting `n` rows of table `t`, its lead columns (`lead_columns`: workspace

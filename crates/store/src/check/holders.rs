@@ -54,37 +54,137 @@ impl Holdings {
         Ok(())
     }
 
-    /// The keys by asset, then holder, duplicates dropped: the names sorted, each asset given
-    /// its slice of one array of holder ranks (a counting sort over the file, read once),
-    /// then each slice sorted. Held at the end: the names and one u32 a grant.
+    /// The names sorted, ready to give the keys by asset, then holder, a window of assets at
+    /// a time ([`SortedHoldings::next_window`]). The lookup tables are dropped first.
     pub(crate) fn into_sorted(self) -> std::io::Result<SortedHoldings> {
         let (assets, asset_rank) = self.assets.into_sorted();
         let (holders, holder_rank) = self.holders.into_sorted();
-        // Where each asset's slice starts, in asset order; the last entry is the total.
-        let mut starts = vec![0usize; self.counts.len() + 1];
+        let mut counts = vec![0u32; self.counts.len()];
         for (a, &n) in self.counts.iter().enumerate() {
-            starts[asset_rank[a] as usize + 1] = n as usize;
+            counts[asset_rank[a] as usize] = n;
         }
-        for i in 1..starts.len() {
-            starts[i] += starts[i - 1];
+        let pairs = match self.pairs {
+            Some(file) => Some(file.into_inner().map_err(|e| e.into_error())?),
+            None => None,
+        };
+        Ok(SortedHoldings {
+            assets,
+            holders,
+            asset_rank,
+            holder_rank,
+            counts,
+            pairs,
+            next: 0,
+        })
+    }
+
+    /// Each asset with its distinct holders, both in order, from windows of at most
+    /// `window` grants (unless one asset alone has more).
+    #[cfg(test)]
+    pub(crate) fn lists(self, window: usize) -> Vec<(String, Vec<String>)> {
+        let mut sorted = self.into_sorted().expect("temporary file");
+        let mut out = Vec::new();
+        while let Some(w) = sorted.next_window(window).expect("temporary file") {
+            let (lists, next) = sorted.lists_from(&w, w.first, usize::MAX, usize::MAX);
+            assert_eq!(next, w.end());
+            out.extend(
+                lists.into_iter().map(|(a, hs)| {
+                    (a.to_string(), hs.into_iter().map(str::to_string).collect())
+                }),
+            );
         }
-        let mut ranks = vec![0u32; starts[starts.len() - 1]];
-        if let Some(file) = self.pairs {
-            let mut file = file.into_inner().map_err(|e| e.into_error())?;
+        out
+    }
+}
+
+/// The write and read buffer of the grant numbers' file.
+const PAIR_BUFFER: usize = 64 * 1024;
+
+/// Grants a window of [`SortedHoldings::next_window`] holds at most (unless one asset alone
+/// has more): 8 MB of holder ranks. All of them at once were 22 MB at 500,000 members, the
+/// peak of the check's memory; a million grants fit in one window, and each further window
+/// reads the grant numbers' file once more (44 MB at 500,000 members, from the page cache).
+pub(crate) const WINDOW_GRANTS: usize = 2 << 20;
+
+/// A first check's grant keys with their names sorted (see [`Holdings::into_sorted`]).
+pub(crate) struct SortedHoldings {
+    assets: SortedNames,
+    holders: SortedNames,
+    /// Each name's rank by its number.
+    asset_rank: Vec<u32>,
+    holder_rank: Vec<u32>,
+    /// Grants (duplicates included) by asset rank.
+    counts: Vec<u32>,
+    /// The `(asset, holder)` numbers' file; none without grants.
+    pairs: Option<File>,
+    /// The asset rank the next window starts at.
+    next: usize,
+}
+
+/// The holders of the assets of ranks `first..first + starts.len() - 1`.
+pub(crate) struct Window {
+    first: usize,
+    /// Where each asset's holders start in `ranks`, from `first` on; then their total.
+    starts: Vec<usize>,
+    /// Holder ranks, each asset's sorted and distinct.
+    ranks: Vec<u32>,
+}
+
+impl Window {
+    /// The rank of the window's first asset: [`SortedHoldings::lists_from`] starts there.
+    pub(crate) fn first(&self) -> usize {
+        self.first
+    }
+
+    /// The rank after the window's last asset.
+    pub(crate) fn end(&self) -> usize {
+        self.first + self.starts.len() - 1
+    }
+}
+
+impl SortedHoldings {
+    /// The next assets' holders, as many assets as `max_grants` grants allow (one at least),
+    /// or none when every asset has been given: a counting sort over the file, read once,
+    /// then each asset's slice sorted and its duplicates dropped.
+    pub(crate) fn next_window(&mut self, max_grants: usize) -> std::io::Result<Option<Window>> {
+        let first = self.next;
+        if first >= self.counts.len() {
+            return Ok(None);
+        }
+        let mut end = first;
+        let mut total = 0usize;
+        while end < self.counts.len()
+            && (end == first || total + self.counts[end] as usize <= max_grants)
+        {
+            total += self.counts[end] as usize;
+            end += 1;
+        }
+        self.next = end;
+        // Where each asset's slice starts; the last entry is the total.
+        let mut starts = vec![0usize; end - first + 1];
+        for r in first..end {
+            starts[r - first + 1] = starts[r - first] + self.counts[r] as usize;
+        }
+        let mut ranks = vec![0u32; total];
+        if let Some(file) = &mut self.pairs {
             file.seek(SeekFrom::Start(0))?;
-            let mut reader = BufReader::with_capacity(PAIR_BUFFER, file);
+            let mut reader = BufReader::with_capacity(PAIR_BUFFER, &*file);
             let mut next = starts.clone();
             let mut pair = [0u8; 8];
-            for _ in 0..ranks.len() {
+            let all: usize = self.counts.iter().map(|&n| n as usize).sum();
+            for _ in 0..all {
                 reader.read_exact(&mut pair)?;
                 let a = u32::from_le_bytes(pair[..4].try_into().expect("4 bytes"));
+                let r = self.asset_rank[a as usize] as usize;
+                if !(first..end).contains(&r) {
+                    continue;
+                }
                 let h = u32::from_le_bytes(pair[4..].try_into().expect("4 bytes"));
-                let slot = &mut next[asset_rank[a as usize] as usize];
-                ranks[*slot] = holder_rank[h as usize];
+                let slot = &mut next[r - first];
+                ranks[*slot] = self.holder_rank[h as usize];
                 *slot += 1;
             }
         }
-        drop((asset_rank, holder_rank));
         // Each slice sorted and its duplicates dropped, moved down to close the gaps.
         let mut kept = 0;
         for i in 0..starts.len() - 1 {
@@ -102,59 +202,28 @@ impl Holdings {
         }
         *starts.last_mut().expect("one entry at least") = kept;
         ranks.truncate(kept);
-        ranks.shrink_to_fit();
-        Ok(SortedHoldings {
-            assets,
-            holders,
+        Ok(Some(Window {
+            first,
             starts,
             ranks,
-        })
+        }))
     }
 
-    /// Each asset with its distinct holders, both in order.
-    #[cfg(test)]
-    pub(crate) fn lists(self) -> Vec<(String, Vec<String>)> {
-        let sorted = self.into_sorted().expect("temporary file");
-        let (lists, _) = sorted.lists_from(0, usize::MAX, usize::MAX);
-        lists
-            .into_iter()
-            .map(|(a, hs)| (a.to_string(), hs.into_iter().map(str::to_string).collect()))
-            .collect()
-    }
-}
-
-/// The write and read buffer of the grant numbers' file.
-const PAIR_BUFFER: usize = 64 * 1024;
-
-/// A first check's grant keys in asset order (see [`Holdings::into_sorted`]).
-pub(crate) struct SortedHoldings {
-    assets: SortedNames,
-    holders: SortedNames,
-    /// Where each asset's holders start in `ranks`, by asset rank; then their total.
-    starts: Vec<usize>,
-    /// Holder ranks, each asset's sorted and distinct.
-    ranks: Vec<u32>,
-}
-
-impl SortedHoldings {
-    /// How many assets there are: [`lists_from`](Self::lists_from) ends there.
-    pub(crate) fn len(&self) -> usize {
-        self.starts.len() - 1
-    }
-
-    /// The holder lists of the assets from rank `from` on: at most `max_lists` lists, and no
-    /// more holders than `max_holders` unless one list alone has more. Returns them and the
-    /// rank the next call starts at.
+    /// The holder lists of the window's assets from rank `from` on: at most `max_lists`
+    /// lists, and no more holders than `max_holders` unless one list alone has more. Returns
+    /// them and the rank the next call starts at ([`Window::end`] once the window is done).
     pub(crate) fn lists_from(
         &self,
+        window: &Window,
         from: usize,
         max_lists: usize,
         max_holders: usize,
     ) -> (Vec<(&str, Vec<&str>)>, usize) {
         let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
         let (mut at, mut held) = (from, 0);
-        while at < self.len() && out.len() < max_lists {
-            let slice = &self.ranks[self.starts[at]..self.starts[at + 1]];
+        while at < window.end() && out.len() < max_lists {
+            let i = at - window.first;
+            let slice = &window.ranks[window.starts[i]..window.starts[i + 1]];
             if !out.is_empty() && held + slice.len() > max_holders {
                 break;
             }
@@ -399,7 +468,8 @@ mod tests {
             grant("2", "a"),
         ])))
         .unwrap();
-        let lists = |h: Holdings| -> Vec<(String, Vec<String>)> { h.lists() };
+        // A window of one grant: each asset a window of its own, since one alone may exceed it.
+        let lists = |h: Holdings| -> Vec<(String, Vec<String>)> { h.lists(1) };
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         assert_eq!(
             lists(h),
@@ -435,22 +505,27 @@ mod tests {
             }
             h.add(&Row::from_batch(Batch::Grants(batch))).unwrap();
         }
-        let sorted = h.into_sorted().unwrap();
-        assert_eq!(sorted.len(), want.len());
-        let (mut got, mut at, mut calls) = (Vec::new(), 0, 0);
-        while at < sorted.len() {
-            let (lists, next) = sorted.lists_from(at, 5, 600);
-            assert!(lists.len() <= 5 && next > at);
-            let held: usize = lists.iter().map(|(_, l)| l.len()).sum();
-            assert!(held <= 600 || lists.len() == 1);
-            got.extend(
-                lists
-                    .into_iter()
-                    .map(|(a, l)| (a.to_string(), l.into_iter().map(str::to_string).collect())),
-            );
-            at = next;
-            calls += 1;
+        let mut sorted = h.into_sorted().unwrap();
+        let (mut got, mut calls, mut windows) = (Vec::new(), 0, 0);
+        // Windows of at most 2,000 of the 10,000 grants: several file passes.
+        while let Some(w) = sorted.next_window(2000).unwrap() {
+            windows += 1;
+            let mut at = w.first();
+            while at < w.end() {
+                let (lists, next) = sorted.lists_from(&w, at, 5, 600);
+                assert!(lists.len() <= 5 && next > at);
+                let held: usize = lists.iter().map(|(_, l)| l.len()).sum();
+                assert!(held <= 600 || lists.len() == 1);
+                got.extend(
+                    lists.into_iter().map(|(a, l)| {
+                        (a.to_string(), l.into_iter().map(str::to_string).collect())
+                    }),
+                );
+                at = next;
+                calls += 1;
+            }
         }
+        assert!(windows >= 5, "{windows} windows");
         assert!(calls > 1);
         let want: Vec<(String, std::collections::BTreeSet<String>)> = want.into_iter().collect();
         let got: Vec<(String, std::collections::BTreeSet<String>)> = got

@@ -423,19 +423,31 @@ impl CheckRun {
         self.in_flight.push_back(tokio::spawn(async move {
             // Reading the keys back and sorting them is seconds of CPU and file reads at
             // 500,000 members: off the runtime's workers, so heartbeats keep running.
-            let sorted = tokio::task::spawn_blocking(move || holdings.into_sorted())
+            let mut sorted = tokio::task::spawn_blocking(move || holdings.into_sorted())
                 .await
                 .map_err(|e| StoreError::Corrupt(format!("holder lists: {e}")))??;
-            let mut at = 0;
-            while at < sorted.len() {
-                // Lists of about `FIRST_CHECK_TX_ROWS` holders per transaction, built as
-                // they are written.
-                let (lists, next) = sorted.lists_from(at, CHUNK, FIRST_CHECK_TX_ROWS);
-                let mut tx = begin_unseen(&store, task, lease.as_ref()).await?;
-                write_lists(&mut tx, store.backend, &w, &a, &lists).await?;
-                renew_in(&mut tx, &store, task, lease.as_ref()).await?;
-                tx.commit().await?;
-                at = next;
+            loop {
+                // A window of assets' holders at a time (`WINDOW_GRANTS`), for memory.
+                let (back, window) = tokio::task::spawn_blocking(move || {
+                    let w = sorted.next_window(WINDOW_GRANTS);
+                    (sorted, w)
+                })
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("holder lists: {e}")))?;
+                sorted = back;
+                let Some(window) = window? else { break };
+                let mut at = window.first();
+                while at < window.end() {
+                    // Lists of about `FIRST_CHECK_TX_ROWS` holders per transaction, built as
+                    // they are written.
+                    let (lists, next) =
+                        sorted.lists_from(&window, at, CHUNK, FIRST_CHECK_TX_ROWS);
+                    let mut tx = begin_unseen(&store, task, lease.as_ref()).await?;
+                    write_lists(&mut tx, store.backend, &w, &a, &lists).await?;
+                    renew_in(&mut tx, &store, task, lease.as_ref()).await?;
+                    tx.commit().await?;
+                    at = next;
+                }
             }
             Ok([0; 4])
         }));

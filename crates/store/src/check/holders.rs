@@ -88,9 +88,9 @@ impl Holdings {
             let (lists, next) = sorted.lists_from(&w, w.first, usize::MAX, usize::MAX);
             assert_eq!(next, w.end());
             out.extend(
-                lists.into_iter().map(|(a, hs)| {
-                    (a.to_string(), hs.into_iter().map(str::to_string).collect())
-                }),
+                lists
+                    .into_iter()
+                    .map(|(a, hs)| (a.to_string(), hs.into_iter().map(str::to_string).collect())),
             );
         }
         out
@@ -517,9 +517,9 @@ mod tests {
                 let held: usize = lists.iter().map(|(_, l)| l.len()).sum();
                 assert!(held <= 600 || lists.len() == 1);
                 got.extend(
-                    lists.into_iter().map(|(a, l)| {
-                        (a.to_string(), l.into_iter().map(str::to_string).collect())
-                    }),
+                    lists
+                        .into_iter()
+                        .map(|(a, l)| (a.to_string(), l.into_iter().map(str::to_string).collect())),
                 );
                 at = next;
                 calls += 1;

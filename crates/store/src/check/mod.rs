@@ -440,8 +440,7 @@ impl CheckRun {
                 while at < window.end() {
                     // Lists of about `FIRST_CHECK_TX_ROWS` holders per transaction, built as
                     // they are written.
-                    let (lists, next) =
-                        sorted.lists_from(&window, at, CHUNK, FIRST_CHECK_TX_ROWS);
+                    let (lists, next) = sorted.lists_from(&window, at, CHUNK, FIRST_CHECK_TX_ROWS);
                     let mut tx = begin_unseen(&store, task, lease.as_ref()).await?;
                     write_lists(&mut tx, store.backend, &w, &a, &lists).await?;
                     renew_in(&mut tx, &store, task, lease.as_ref()).await?;

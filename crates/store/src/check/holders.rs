@@ -85,7 +85,7 @@ impl Holdings {
         let mut sorted = self.into_sorted().expect("temporary file");
         let mut out = Vec::new();
         while let Some(w) = sorted.next_window(window).expect("temporary file") {
-            let (lists, next) = sorted.lists_from(&w, w.first, usize::MAX, usize::MAX);
+            let (lists, next) = sorted.lists_from(&w, w.first(), usize::MAX, usize::MAX);
             assert_eq!(next, w.end());
             out.extend(
                 lists

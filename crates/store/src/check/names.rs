@@ -2,7 +2,8 @@
 //! held once as bytes of a shared string and numbered in the order first seen.
 //!
 //! A `HashMap<String, u32>` costs a heap block and a 32-byte slot per name (~100 bytes a name
-//! at 500,000 members, 50 MB); here a name costs its bytes, its 4-byte end offset and a 4-byte slot.
+//! at 500,000 members, 50 MB); here a name costs its bytes, a 4-byte end offset and a 4-byte
+//! slot.
 
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry;
